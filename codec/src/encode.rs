@@ -115,6 +115,16 @@ impl<'a> Frame<'a> {
         Ok(out)
     }
 
+    /// A `retry:` field on its own, ended by a blank line: sets the client's reconnection time without
+    /// dispatching any event (a frame with no `data:` line fires nothing). Servers send it first on a stream.
+    ///
+    /// ```
+    /// assert_eq!(sse_codec::Frame::retry_only(3000), b"retry: 3000\n\n");
+    /// ```
+    pub fn retry_only(millis: u64) -> Vec<u8> {
+        format!("retry: {millis}\n\n").into_bytes()
+    }
+
     fn encoded_len_hint(&self) -> usize {
         self.data.len() + self.id.map_or(0, str::len) + self.event.map_or(0, str::len) + 32
     }

@@ -1,0 +1,495 @@
+//! The decoder: bytes → [`Event`]s, following the WHATWG `text/event-stream` parsing rules exactly.
+//!
+//! The decoder is a plain state machine with no I/O: feed it the chunks a transport receives, in order, and take the
+//! events it completes. It works in linear time whatever the chunking: every byte is scanned for a line end once,
+//! copied into the decoder at most once and into the event's data at most once.
+
+use std::fmt;
+
+const BOM: &[u8] = b"\xEF\xBB\xBF";
+
+/// A dispatched server-sent event, as a browser's `MessageEvent` would show it.
+///
+/// ```
+/// let mut decoder = sse_codec::Decoder::new();
+/// let events: Vec<_> = decoder.feed(b"id: 7\nevent: ping\ndata: a\ndata: b\n\n").collect();
+/// let event = events[0].as_ref().unwrap();
+/// assert_eq!((event.event.as_str(), event.data.as_str(), event.last_event_id.as_str()), ("ping", "a\nb", "7"));
+/// ```
+#[derive(Debug, Clone, PartialEq, Eq, Hash, Default)]
+pub struct Event {
+    /// The event type: the last `event:` field of the event, or `message` when there was none (or it was empty).
+    pub event: String,
+    /// The `data:` values joined with `\n` (no trailing newline).
+    pub data: String,
+    /// The last event id in force when the event was dispatched: ids persist across events until an `id:` field
+    /// changes them (an empty `id:` resets it to the empty string).
+    pub last_event_id: String,
+}
+
+/// Why the decoder could not deliver an event.
+///
+/// ```
+/// let mut decoder = sse_codec::Decoder::with_max_event_size(4);
+/// let first = decoder.feed(b"data: too long\n\n").next().unwrap();
+/// assert_eq!(first, Err(sse_codec::DecodeError::EventTooLarge { limit: 4 }));
+/// ```
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+#[non_exhaustive]
+pub enum DecodeError {
+    /// An event's data, or one of its lines, is longer than [`Decoder::with_max_event_size`] allows. The rest of
+    /// that event is skipped (it is not dispatched, see [`Decoder::with_max_event_size`]); the decoder stays usable
+    /// and goes on with the next event.
+    #[error("server-sent event larger than the {limit}-byte limit: the event was skipped")]
+    EventTooLarge {
+        /// The configured maximum event size in bytes.
+        limit: usize,
+    },
+}
+
+/// A streaming `text/event-stream` decoder (WHATWG HTML § 9.2.6), with no I/O.
+///
+/// Feed it the body's chunks as they arrive with [`feed`](Decoder::feed) and iterate the events each call
+/// completes; call [`finish`](Decoder::finish) at the end of the body (the unfinished event is discarded, as the
+/// spec says). The same decoder can then read the next connection's body: it keeps
+/// [`last_event_id`](Decoder::last_event_id) (what a client sends as `Last-Event-ID` when it reconnects) and
+/// [`retry`](Decoder::retry) (the reconnection time the server asked for).
+///
+/// The rules, all implemented: UTF-8 decoding with U+FFFD for invalid sequences (also when a sequence is split
+/// between chunks); one leading byte order mark stripped; CR, LF and CRLF line ends (a CRLF split between chunks
+/// counts once); `:` comments; a field name before the first colon, one leading space removed from the value; a line
+/// without a colon is a field with an empty value; unknown fields ignored; `id` ignored when it contains U+0000;
+/// `retry` used only when made of ASCII digits; a blank line dispatches, an event with no data fires nothing but
+/// still updates the last event id.
+///
+/// ```
+/// use sse_codec::Decoder;
+///
+/// let mut decoder = Decoder::new();
+/// let mut data = Vec::new();
+/// // A CRLF split between two chunks is one line end; the event fires on the blank line.
+/// for chunk in [&b"retry: 3000\r"[..], b"\nid: 1\r\ndata: hel", b"lo\r\n\r", b"\n: comment\n"] {
+///     for event in decoder.feed(chunk) {
+///         data.push(event.unwrap().data);
+///     }
+/// }
+/// assert_eq!(data, ["hello"]);
+/// assert_eq!(decoder.last_event_id(), "1");
+/// assert_eq!(decoder.retry(), Some(3000));
+/// assert!(decoder.finish().is_empty());
+/// ```
+#[derive(Clone)]
+pub struct Decoder {
+    /// Received bytes not yet consumed: `buf[pos..]` starts at the beginning of a line (or a BOM).
+    buf: Vec<u8>,
+    /// Start of the unconsumed bytes in `buf`.
+    pos: usize,
+    /// Where the search for the next line end resumes (`scan >= pos`): bytes in `pos..scan` are known to hold none.
+    scan: usize,
+    /// The previous line ended with a CR at the end of the input so far: a LF coming next belongs to it.
+    skip_lf: bool,
+    /// The stream start (and its possible BOM) is behind us.
+    bom_done: bool,
+    /// The line being received is over the limit (or a long comment): drop it up to its end.
+    skip_line: bool,
+    /// The current event went over the limit: its data lines are ignored and it is not dispatched.
+    discarding: bool,
+    data: String,
+    event_type: String,
+    id_buffer: String,
+    last_event_id: String,
+    retry: Option<u64>,
+    max_event_size: Option<usize>,
+}
+
+impl fmt::Debug for Decoder {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("Decoder")
+            .field("buffered", &(self.buf.len() - self.pos))
+            .field("data_len", &self.data.len())
+            .field("event_type", &self.event_type)
+            .field("last_event_id", &self.last_event_id)
+            .field("retry", &self.retry)
+            .field("max_event_size", &self.max_event_size)
+            .field("discarding", &self.discarding)
+            .finish_non_exhaustive()
+    }
+}
+
+impl Default for Decoder {
+    fn default() -> Self {
+        Decoder::new()
+    }
+}
+
+impl Decoder {
+    /// A decoder with no limit on the size of an event (like a browser).
+    ///
+    /// ```
+    /// let decoder = sse_codec::Decoder::new();
+    /// assert_eq!(decoder.last_event_id(), "");
+    /// assert_eq!(decoder.max_event_size(), None);
+    /// ```
+    pub fn new() -> Self {
+        Decoder {
+            buf: Vec::new(),
+            pos: 0,
+            scan: 0,
+            skip_lf: false,
+            bom_done: false,
+            skip_line: false,
+            discarding: false,
+            data: String::new(),
+            event_type: String::new(),
+            id_buffer: String::new(),
+            last_event_id: String::new(),
+            retry: None,
+            max_event_size: None,
+        }
+    }
+
+    /// A decoder that refuses events larger than `limit` bytes, so a server cannot make it buffer without bound.
+    ///
+    /// An event is too large when its data (the `data:` values, each counted with its newline) would exceed
+    /// `limit` bytes, or when one of its lines (other than a comment) is longer than `limit` bytes; this is
+    /// noticed as soon as the bytes arrive, before the line ends. The decoder then yields one
+    /// [`DecodeError::EventTooLarge`] and skips the rest of the event: the oversized line and every later `data:`
+    /// line up to the blank line that ends the event are dropped unread and nothing is dispatched, while the other
+    /// fields keep their effect (`id:` still sets the last event id, `retry:` the reconnection time). Comments of any
+    /// length are skipped without buffering them. Memory then stays below about twice `limit` plus one chunk.
+    ///
+    /// ```
+    /// use sse_codec::{DecodeError, Decoder};
+    ///
+    /// let mut decoder = Decoder::with_max_event_size(8);
+    /// let items: Vec<_> = decoder.feed(b"id: 1\ndata: 0123456789\ndata: x\n\ndata: ok\n\n").collect();
+    /// assert_eq!(items.len(), 2);
+    /// assert_eq!(items[0], Err(DecodeError::EventTooLarge { limit: 8 }));
+    /// let ok = items[1].as_ref().unwrap();
+    /// assert_eq!((ok.data.as_str(), ok.last_event_id.as_str()), ("ok", "1"));
+    /// ```
+    pub fn with_max_event_size(limit: usize) -> Self {
+        Decoder { max_event_size: Some(limit), ..Decoder::new() }
+    }
+
+    /// The configured maximum event size, if any.
+    ///
+    /// ```
+    /// assert_eq!(sse_codec::Decoder::with_max_event_size(1 << 20).max_event_size(), Some(1 << 20));
+    /// ```
+    pub fn max_event_size(&self) -> Option<usize> {
+        self.max_event_size
+    }
+
+    /// The last event id: set from the `id:` fields each time an event is dispatched (even one with no data, which
+    /// fires nothing), kept across events and across [`finish`](Decoder::finish). A client sends it back as
+    /// `Last-Event-ID` when it reconnects (only when it is not empty).
+    ///
+    /// ```
+    /// let mut decoder = sse_codec::Decoder::new();
+    /// // No data: nothing fires, but the id is committed by the blank line.
+    /// assert_eq!(decoder.feed(b"id: 42\n\n").count(), 0);
+    /// assert_eq!(decoder.last_event_id(), "42");
+    /// ```
+    pub fn last_event_id(&self) -> &str {
+        &self.last_event_id
+    }
+
+    /// The reconnection time in milliseconds from the last valid `retry:` field, if any. It applies at once, with
+    /// no dispatch. Values too large for a `u64` saturate to `u64::MAX`.
+    ///
+    /// ```
+    /// let mut decoder = sse_codec::Decoder::new();
+    /// assert_eq!(decoder.feed(b"retry: 2500\nretry: 1000x\nretry: +5\n").count(), 0);
+    /// assert_eq!(decoder.retry(), Some(2500));
+    /// ```
+    pub fn retry(&self) -> Option<u64> {
+        self.retry
+    }
+
+    /// Sets the last event id, e.g. to resume a stream a previous session had read up to an id it stored. The id
+    /// applies to the next events (unless an `id:` field replaces it), exactly as if it had been read.
+    ///
+    /// ```
+    /// let mut decoder = sse_codec::Decoder::new();
+    /// decoder.set_last_event_id("17");
+    /// assert_eq!(decoder.feed(b"data: x\n\n").next().unwrap().unwrap().last_event_id, "17");
+    /// ```
+    pub fn set_last_event_id(&mut self, id: &str) {
+        id.clone_into(&mut self.last_event_id);
+        id.clone_into(&mut self.id_buffer);
+    }
+
+    /// Appends a chunk of the body and returns an iterator over the items it completes (events, or an error
+    /// for an oversized event).
+    ///
+    /// The bytes are buffered first, so nothing is lost if the iterator is dropped before the end: the items it
+    /// did not yield come out of the next [`feed`](Decoder::feed) (or [`next_event`](Decoder::next_event) or
+    /// [`finish`](Decoder::finish)).
+    ///
+    /// ```
+    /// let mut decoder = sse_codec::Decoder::new();
+    /// assert_eq!(decoder.feed(b"data: he").count(), 0);
+    /// let event = decoder.feed(b"llo\n\n").next().unwrap().unwrap();
+    /// assert_eq!((event.event.as_str(), event.data.as_str()), ("message", "hello"));
+    /// ```
+    pub fn feed(&mut self, chunk: &[u8]) -> Events<'_> {
+        self.push(chunk);
+        Events { decoder: self }
+    }
+
+    /// Appends a chunk of the body without decoding anything yet; take the events with
+    /// [`next_event`](Decoder::next_event).
+    ///
+    /// ```
+    /// let mut decoder = sse_codec::Decoder::new();
+    /// decoder.push(b"data: 1\n\ndata: 2\n\n");
+    /// assert_eq!(decoder.next_event().unwrap().unwrap().data, "1");
+    /// assert_eq!(decoder.next_event().unwrap().unwrap().data, "2");
+    /// assert!(decoder.next_event().is_none());
+    /// ```
+    pub fn push(&mut self, chunk: &[u8]) {
+        if self.pos == self.buf.len() {
+            self.buf.clear();
+            self.pos = 0;
+            self.scan = 0;
+        } else if self.pos > 0 && self.pos >= self.buf.len() - self.pos {
+            // Move the unconsumed tail to the front only when it is no longer than what was consumed, so each
+            // byte is moved O(1) times on average (a long partial line is not copied again on every chunk).
+            self.buf.drain(..self.pos);
+            self.scan -= self.pos;
+            self.pos = 0;
+        }
+        self.buf.extend_from_slice(chunk);
+    }
+
+    /// The next complete event from the bytes pushed so far, or `None` when more input is needed.
+    ///
+    /// ```
+    /// let mut decoder = sse_codec::Decoder::new();
+    /// decoder.push(b"event: a\ndata\n\n");
+    /// let event = decoder.next_event().unwrap().unwrap();
+    /// assert_eq!((event.event.as_str(), event.data.as_str()), ("a", ""));
+    /// ```
+    pub fn next_event(&mut self) -> Option<Result<Event, DecodeError>> {
+        // Work on the buffer out of `self` so lines can borrow it while the event state changes.
+        let buf = std::mem::take(&mut self.buf);
+        let item = self.decode_from(&buf);
+        self.buf = buf;
+        item
+    }
+
+    /// Ends the stream: returns the items still complete in the buffer (those not taken yet), then discards the
+    /// unfinished event and any partial line, as the spec says for the end of a body, and gets ready for the next
+    /// connection's body (whose leading BOM is stripped again).
+    ///
+    /// [`last_event_id`](Decoder::last_event_id) and [`retry`](Decoder::retry) are kept; the id of the
+    /// discarded event, which never dispatched, does not count.
+    ///
+    /// ```
+    /// let mut decoder = sse_codec::Decoder::new();
+    /// decoder.push(b"id: 1\ndata: a\n\nid: 2\ndata: unfinished\n");
+    /// let left = decoder.finish();
+    /// assert_eq!(left.len(), 1);
+    /// assert_eq!(decoder.last_event_id(), "1");
+    /// // The next connection starts clean.
+    /// assert_eq!(decoder.feed(b"data: b\n\n").next().unwrap().unwrap().data, "b");
+    /// ```
+    pub fn finish(&mut self) -> Vec<Result<Event, DecodeError>> {
+        let left: Vec<_> = std::iter::from_fn(|| self.next_event()).collect();
+        self.buf.clear();
+        self.pos = 0;
+        self.scan = 0;
+        self.skip_lf = false;
+        self.bom_done = false;
+        self.skip_line = false;
+        self.discarding = false;
+        self.data.clear();
+        self.event_type.clear();
+        self.id_buffer.clone_from(&self.last_event_id);
+        left
+    }
+
+    fn decode_from(&mut self, buf: &[u8]) -> Option<Result<Event, DecodeError>> {
+        loop {
+            if self.pos == buf.len() {
+                return None;
+            }
+            if self.skip_lf {
+                self.skip_lf = false;
+                if buf[self.pos] == b'\n' {
+                    self.pos += 1;
+                    self.scan = self.scan.max(self.pos);
+                    continue;
+                }
+            }
+            if !self.bom_done {
+                let rest = &buf[self.pos..];
+                if rest.len() < BOM.len() && BOM.starts_with(rest) {
+                    return None;
+                }
+                if rest.starts_with(BOM) {
+                    self.pos += BOM.len();
+                    self.scan = self.scan.max(self.pos);
+                }
+                self.bom_done = true;
+                continue;
+            }
+            let Some(offset) = memchr::memchr2(b'\n', b'\r', &buf[self.scan..]) else {
+                self.scan = buf.len();
+                return self.partial_line(buf);
+            };
+            let end = self.scan + offset;
+            let line = &buf[self.pos..end];
+            self.pos = end + 1;
+            if buf[end] == b'\r' {
+                self.skip_lf = true;
+            }
+            self.scan = self.pos;
+            if self.skip_line {
+                self.skip_line = false;
+                continue;
+            }
+            if let Some(item) = self.line(line) {
+                return Some(item);
+            }
+        }
+    }
+
+    /// No line end in `buf[pos..]` yet: check the limit on the partial line.
+    fn partial_line(&mut self, buf: &[u8]) -> Option<Result<Event, DecodeError>> {
+        let limit = self.max_event_size?;
+        let partial = &buf[self.pos..];
+        if !self.skip_line && partial.len() <= limit {
+            return None;
+        }
+        // Over the limit (or already skipping): drop what we have and the rest of the line as it comes.
+        let comment = partial.first() == Some(&b':');
+        let first_time = !self.skip_line;
+        self.skip_line = true;
+        self.pos = buf.len();
+        if first_time && !comment {
+            return self.too_large(limit);
+        }
+        None
+    }
+
+    fn too_large(&mut self, limit: usize) -> Option<Result<Event, DecodeError>> {
+        if self.discarding {
+            return None;
+        }
+        self.discarding = true;
+        self.data = String::new();
+        Some(Err(DecodeError::EventTooLarge { limit }))
+    }
+
+    /// Processes one complete line (without its line end).
+    ///
+    /// Lines are split on bytes and their values decoded afterwards with `String::from_utf8_lossy`, which replaces
+    /// each maximal invalid subpart with U+FFFD exactly like the WHATWG UTF-8 decoder. That gives the same text as
+    /// decoding the stream first: CR, LF, `:` and space are ASCII, never part of a multi-byte sequence, and an
+    /// invalid sequence never swallows an ASCII byte. Field names are compared as bytes for the same reason.
+    fn line(&mut self, line: &[u8]) -> Option<Result<Event, DecodeError>> {
+        if line.is_empty() {
+            return self.dispatch();
+        }
+        if line[0] == b':' {
+            return None;
+        }
+        if let Some(limit) = self.max_event_size {
+            if line.len() > limit {
+                return self.too_large(limit);
+            }
+        }
+        let (name, value) = match memchr::memchr(b':', line) {
+            Some(colon) => {
+                let value = &line[colon + 1..];
+                (&line[..colon], value.strip_prefix(b" ").unwrap_or(value))
+            }
+            None => (line, &b""[..]),
+        };
+        match name {
+            b"data" => {
+                if self.discarding {
+                    return None;
+                }
+                if let Some(limit) = self.max_event_size {
+                    if self.data.len() + value.len() + 1 > limit {
+                        return self.too_large(limit);
+                    }
+                }
+                self.data.push_str(&String::from_utf8_lossy(value));
+                self.data.push('\n');
+            }
+            b"event" => {
+                self.event_type.clear();
+                self.event_type.push_str(&String::from_utf8_lossy(value));
+            }
+            b"id" => {
+                if memchr::memchr(0, value).is_none() {
+                    self.id_buffer.clear();
+                    self.id_buffer.push_str(&String::from_utf8_lossy(value));
+                }
+            }
+            b"retry" => {
+                if !value.is_empty() && value.iter().all(u8::is_ascii_digit) {
+                    self.retry = Some(value.iter().fold(0u64, |n, d| {
+                        n.saturating_mul(10).saturating_add(u64::from(d - b'0'))
+                    }));
+                }
+            }
+            _ => {}
+        }
+        None
+    }
+
+    fn dispatch(&mut self) -> Option<Result<Event, DecodeError>> {
+        if self.last_event_id != self.id_buffer {
+            self.last_event_id.clone_from(&self.id_buffer);
+        }
+        if self.discarding || self.data.is_empty() {
+            self.discarding = false;
+            self.data.clear();
+            self.event_type.clear();
+            return None;
+        }
+        self.data.pop(); // the trailing LF: every data line appended one
+        let data = if self.data.len() > 256 {
+            std::mem::take(&mut self.data)
+        } else {
+            let data = self.data.clone();
+            self.data.clear();
+            data
+        };
+        let event = if self.event_type.is_empty() {
+            String::from("message")
+        } else {
+            std::mem::take(&mut self.event_type)
+        };
+        Some(Ok(Event { event, data, last_event_id: self.last_event_id.clone() }))
+    }
+}
+
+/// Iterator over the items completed by [`Decoder::feed`]: `Ok(event)` for each dispatched event, `Err` for an
+/// event that went over [`Decoder::with_max_event_size`] (the decoder goes on after it).
+///
+/// ```
+/// let mut decoder = sse_codec::Decoder::new();
+/// let data: Vec<String> = decoder.feed(b"data: a\n\ndata: b\n\n").map(|e| e.unwrap().data).collect();
+/// assert_eq!(data, ["a", "b"]);
+/// ```
+#[derive(Debug)]
+#[must_use = "the events are only decoded while the iterator is consumed"]
+pub struct Events<'d> {
+    decoder: &'d mut Decoder,
+}
+
+impl Iterator for Events<'_> {
+    type Item = Result<Event, DecodeError>;
+
+    fn next(&mut self) -> Option<Self::Item> {
+        self.decoder.next_event()
+    }
+}
+
+impl std::iter::FusedIterator for Events<'_> {}
