@@ -1,0 +1,199 @@
+//! Tokens (JWT HS256 signed with the server's secret) and the checks of subscriber and publisher requests.
+//!
+//! - A *subscriber token* has claims `sub` (the user id) and `exp`. It is read from the `Authorization: Bearer`
+//!   header, the `token` query parameter or the `sse_token` cookie, in that order.
+//! - A *publisher token* also has `role: "publisher"` and is sent as `Authorization: Bearer`.
+//!
+//! Missing, malformed, badly signed or expired → 401; a valid token for another user or without the publisher role
+//! → 403. Both count in `sse_auth_denied_total`. In `--dev` mode nothing is required.
+//!
+//! ```
+//! use typed_eventsource_server::auth::{Keys, Role};
+//! let keys = Keys::new("secret");
+//! let token = keys.mint("alice", Role::Subscriber, 60).unwrap();
+//! assert_eq!(keys.verify(&token).unwrap().sub, "alice");
+//! assert!(Keys::new("other").verify(&token).is_err());
+//! ```
+
+use std::time::{SystemTime, UNIX_EPOCH};
+
+use axum::http::{header, HeaderMap};
+use jsonwebtoken::{Algorithm, DecodingKey, EncodingKey, Header, Validation};
+use serde::{Deserialize, Serialize};
+
+use crate::error::AppError;
+use crate::metrics::Metrics;
+
+/// The subscriber token cookie.
+pub const COOKIE: &str = "sse_token";
+/// The `role` claim of publisher tokens.
+pub const PUBLISHER_ROLE: &str = "publisher";
+
+/// The claims of both token kinds.
+#[derive(Debug, Clone, Serialize, Deserialize, PartialEq, Eq)]
+pub struct Claims {
+    /// The user id.
+    pub sub: String,
+    /// Expiry, seconds since the epoch.
+    pub exp: u64,
+    /// `"publisher"` for publisher tokens.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub role: Option<String>,
+}
+
+/// Which token to mint.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Role {
+    /// May open the streams of its own user.
+    Subscriber,
+    /// May publish.
+    Publisher,
+}
+
+/// The signing and verifying keys.
+pub struct Keys {
+    encoding: EncodingKey,
+    decoding: DecodingKey,
+    validation: Validation,
+}
+
+impl std::fmt::Debug for Keys {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str("Keys { .. }")
+    }
+}
+
+/// Seconds since the epoch.
+pub fn now_secs() -> u64 {
+    SystemTime::now().duration_since(UNIX_EPOCH).map_or(0, |d| d.as_secs())
+}
+
+impl Keys {
+    /// Keys for an HS256 secret.
+    pub fn new(secret: &str) -> Self {
+        let mut validation = Validation::new(Algorithm::HS256);
+        validation.leeway = 5;
+        validation.set_required_spec_claims(&["exp", "sub"]);
+        Keys {
+            encoding: EncodingKey::from_secret(secret.as_bytes()),
+            decoding: DecodingKey::from_secret(secret.as_bytes()),
+            validation,
+        }
+    }
+
+    /// Mints a token for `user` valid `ttl_secs` seconds.
+    pub fn mint(&self, user: &str, role: Role, ttl_secs: u64) -> Result<String, jsonwebtoken::errors::Error> {
+        self.mint_claims(&Claims {
+            sub: user.to_owned(),
+            exp: now_secs().saturating_add(ttl_secs),
+            role: (role == Role::Publisher).then(|| PUBLISHER_ROLE.to_owned()),
+        })
+    }
+
+    /// Mints a token with exactly these claims (tests use it for expired tokens).
+    pub fn mint_claims(&self, claims: &Claims) -> Result<String, jsonwebtoken::errors::Error> {
+        jsonwebtoken::encode(&Header::new(Algorithm::HS256), claims, &self.encoding)
+    }
+
+    /// Verifies signature and expiry.
+    pub fn verify(&self, token: &str) -> Result<Claims, jsonwebtoken::errors::Error> {
+        jsonwebtoken::decode::<Claims>(token, &self.decoding, &self.validation).map(|d| d.claims)
+    }
+}
+
+/// The bearer token of the `Authorization` header, if any.
+pub fn bearer(headers: &HeaderMap) -> Option<&str> {
+    let value = headers.get(header::AUTHORIZATION)?.to_str().ok()?;
+    let (scheme, token) = value.split_once(' ')?;
+    scheme.eq_ignore_ascii_case("bearer").then(|| token.trim()).filter(|t| !t.is_empty())
+}
+
+/// The value of cookie `name`, if any.
+pub fn cookie<'a>(headers: &'a HeaderMap, name: &str) -> Option<&'a str> {
+    headers
+        .get_all(header::COOKIE)
+        .iter()
+        .filter_map(|v| v.to_str().ok())
+        .flat_map(|v| v.split(';'))
+        .filter_map(|pair| pair.trim().split_once('='))
+        .find(|(k, _)| *k == name)
+        .map(|(_, v)| v.trim())
+        .filter(|v| !v.is_empty())
+}
+
+/// The auth policy of a running server.
+#[derive(Debug)]
+pub struct Auth {
+    /// The keys.
+    pub keys: Keys,
+    /// `--dev`: nothing required.
+    pub dev: bool,
+}
+
+impl Auth {
+    fn deny(metrics: &Metrics, err: AppError) -> AppError {
+        Metrics::inc(&metrics.auth_denied, 1);
+        tracing::debug!(%err, "auth denied");
+        err
+    }
+
+    /// The user named by a valid subscriber token in the request (header, query `token`, cookie), if any.
+    pub fn subscriber_claims(&self, headers: &HeaderMap, query_token: Option<&str>) -> Result<Claims, AppError> {
+        let token = bearer(headers)
+            .or(query_token.filter(|t| !t.is_empty()))
+            .or_else(|| cookie(headers, COOKIE))
+            .ok_or_else(|| AppError::Unauthorized("missing subscriber token".into()))?;
+        self.keys.verify(token).map_err(|e| AppError::Unauthorized(format!("invalid token: {e}")))
+    }
+
+    /// Allows opening `user`'s stream.
+    pub fn check_subscriber(
+        &self,
+        metrics: &Metrics,
+        headers: &HeaderMap,
+        query_token: Option<&str>,
+        user: &str,
+    ) -> Result<(), AppError> {
+        if self.dev {
+            return Ok(());
+        }
+        let claims = self.subscriber_claims(headers, query_token).map_err(|e| Self::deny(metrics, e))?;
+        if claims.sub != user {
+            return Err(Self::deny(metrics, AppError::Forbidden("token is for another user".into())));
+        }
+        Ok(())
+    }
+
+    /// Allows publishing.
+    pub fn check_publisher(&self, metrics: &Metrics, headers: &HeaderMap) -> Result<(), AppError> {
+        if self.dev {
+            return Ok(());
+        }
+        let token = bearer(headers)
+            .ok_or_else(|| Self::deny(metrics, AppError::Unauthorized("missing publisher token".into())))?;
+        let claims = self
+            .keys
+            .verify(token)
+            .map_err(|e| Self::deny(metrics, AppError::Unauthorized(format!("invalid token: {e}"))))?;
+        if claims.role.as_deref() != Some(PUBLISHER_ROLE) {
+            return Err(Self::deny(metrics, AppError::Forbidden("not a publisher token".into())));
+        }
+        Ok(())
+    }
+}
+
+/// Extractor that allows the request only with a publisher token (or in `--dev` mode). Put it before the body
+/// extractor so unauthorized requests are refused before their body is read.
+#[derive(Debug, Clone, Copy)]
+pub struct Publisher;
+
+impl axum::extract::FromRequestParts<crate::AppState> for Publisher {
+    type Rejection = AppError;
+
+    async fn from_request_parts(
+        parts: &mut axum::http::request::Parts,
+        state: &crate::AppState,
+    ) -> Result<Self, Self::Rejection> {
+        state.auth.check_publisher(&state.metrics, &parts.headers).map(|()| Publisher)
+    }
+}

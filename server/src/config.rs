@@ -1,0 +1,204 @@
+//! Command-line flags (each with an environment fallback) and the [`Config`] the router is built from.
+//!
+//! ```
+//! use clap::Parser;
+//! use typed_eventsource_server::config::{Cli, Command};
+//!
+//! let cli = Cli::try_parse_from(["typed-eventsource-server", "serve", "--listen", "127.0.0.1:0", "--dev"]).unwrap();
+//! assert!(matches!(cli.command, Some(Command::Serve(ref a)) if a.dev));
+//! ```
+
+use std::net::SocketAddr;
+use std::path::PathBuf;
+use std::time::Duration;
+
+use clap::{Args, Parser, Subcommand};
+
+/// The secret used in `--dev` mode when none is given. Never use it in production.
+pub const DEV_SECRET: &str = "typed-eventsource-dev-secret-do-not-use";
+
+/// The command line: `serve` (the default) or `token`.
+#[derive(Debug, Parser)]
+#[command(name = "typed-eventsource-server", version, about, args_conflicts_with_subcommands = true)]
+pub struct Cli {
+    /// What to do; `serve` when omitted.
+    #[command(subcommand)]
+    pub command: Option<Command>,
+    /// Flags of `serve`, accepted without the subcommand too.
+    #[command(flatten)]
+    pub serve: ServeArgs,
+}
+
+impl Cli {
+    /// The command to run, with `serve` as the default.
+    pub fn into_command(self) -> Command {
+        self.command.unwrap_or(Command::Serve(self.serve))
+    }
+}
+
+/// The subcommands.
+#[derive(Debug, Subcommand)]
+pub enum Command {
+    /// Run the server (the default).
+    Serve(ServeArgs),
+    /// Mint a subscriber (or publisher) token for development and print it.
+    Token(TokenArgs),
+}
+
+/// Flags of `serve`.
+#[derive(Debug, Clone, Args)]
+pub struct ServeArgs {
+    /// Address to listen on; port 0 picks a free port (printed as `listening on http://ADDR`).
+    #[arg(long, env = "SSE_LISTEN", default_value = "127.0.0.1:8080")]
+    pub listen: SocketAddr,
+    /// Folder served at `/`.
+    #[arg(long, env = "SSE_WWW", default_value = "www")]
+    pub www: PathBuf,
+    /// Reconnection time sent as `retry:` in the first frame of every stream, in milliseconds.
+    #[arg(long, env = "SSE_RETRY_MS", default_value_t = 3000)]
+    pub retry_ms: u64,
+    /// Seconds between heartbeat comments on idle streams (keep it below proxies' 60 s timeout).
+    #[arg(long, env = "SSE_HEARTBEAT_SECS", default_value_t = 15, value_parser = clap::value_parser!(u64).range(1..))]
+    pub heartbeat_secs: u64,
+    /// Events kept per stream for replay.
+    #[arg(long, env = "SSE_HISTORY", default_value_t = 256)]
+    pub history: usize,
+    /// Events a client may fall behind before it is evicted as a slow client.
+    #[arg(long, env = "SSE_CLIENT_BUFFER", default_value_t = 1024, value_parser = clap::value_parser!(u64).range(1..=1_000_000))]
+    pub client_buffer: u64,
+    /// Largest accepted request body in bytes (413 past it).
+    #[arg(long, env = "SSE_MAX_BODY_BYTES", default_value_t = 64 * 1024)]
+    pub max_body_bytes: usize,
+    /// Most concurrent event streams (503 past it).
+    #[arg(long, env = "SSE_MAX_STREAMS", default_value_t = 10_000)]
+    pub max_streams: usize,
+    /// HS256 secret for subscriber and publisher tokens (required unless `--dev`).
+    #[arg(long, env = "SSE_SECRET", hide_env_values = true)]
+    pub secret: Option<String>,
+    /// Development mode: no auth required, loopback origins allowed by CORS. Never in production.
+    #[arg(long, env = "SSE_DEV")]
+    pub dev: bool,
+    /// Allowed CORS origin (repeatable or comma separated), e.g. `https://app.example.com`.
+    #[arg(long = "cors-origin", env = "SSE_CORS_ORIGINS", value_delimiter = ',')]
+    pub cors_origins: Vec<String>,
+    /// Enable the `/fixtures` routes for the browser test suite. Never enable in production.
+    #[arg(long, env = "SSE_FIXTURES")]
+    pub fixtures: bool,
+    /// Most jobs kept at once (finished ones are dropped first).
+    #[arg(long, env = "SSE_MAX_JOBS", default_value_t = 256)]
+    pub max_jobs: usize,
+    /// Seconds a finished job's stream stays available.
+    #[arg(long, env = "SSE_JOB_TTL_SECS", default_value_t = 600)]
+    pub job_ttl_secs: u64,
+    /// Seconds a write to a client may stay blocked (client not reading) before the connection is dropped.
+    #[arg(long, env = "SSE_WRITE_STALL_SECS", default_value_t = 10, value_parser = clap::value_parser!(u64).range(1..))]
+    pub write_stall_secs: u64,
+}
+
+/// Flags of `token`.
+#[derive(Debug, Clone, Args)]
+pub struct TokenArgs {
+    /// The user id (`sub` claim).
+    #[arg(long)]
+    pub user: String,
+    /// Mint a publisher token (`role: "publisher"`) instead of a subscriber token.
+    #[arg(long)]
+    pub publisher: bool,
+    /// Lifetime in seconds.
+    #[arg(long, default_value_t = 3600)]
+    pub ttl_secs: u64,
+    /// HS256 secret; must match the server's.
+    #[arg(long, env = "SSE_SECRET", hide_env_values = true)]
+    pub secret: String,
+}
+
+/// Everything the router needs; [`Config::default`] suits tests (dev mode off, a test secret).
+#[derive(Debug, Clone)]
+pub struct Config {
+    /// Folder served at `/`.
+    pub www: PathBuf,
+    /// `retry:` of the first frame.
+    pub retry: Duration,
+    /// Heartbeat interval.
+    pub heartbeat: Duration,
+    /// Events kept per stream.
+    pub history: usize,
+    /// Events a client may lag before eviction.
+    pub client_buffer: usize,
+    /// Body limit in bytes.
+    pub max_body_bytes: usize,
+    /// Concurrent streams limit.
+    pub max_streams: usize,
+    /// HS256 secret.
+    pub secret: String,
+    /// Development mode.
+    pub dev: bool,
+    /// Allowed CORS origins.
+    pub cors_origins: Vec<String>,
+    /// Whether the `/fixtures` routes exist.
+    pub fixtures: bool,
+    /// Jobs kept at once.
+    pub max_jobs: usize,
+    /// How long finished jobs are kept.
+    pub job_ttl: Duration,
+    /// How long a blocked write may last before the connection is dropped.
+    pub write_stall: Duration,
+}
+
+impl Default for Config {
+    fn default() -> Self {
+        Config {
+            www: PathBuf::from("www"),
+            retry: Duration::from_millis(3000),
+            heartbeat: Duration::from_secs(15),
+            history: 256,
+            client_buffer: 1024,
+            max_body_bytes: 64 * 1024,
+            max_streams: 10_000,
+            secret: DEV_SECRET.to_owned(),
+            dev: false,
+            cors_origins: Vec::new(),
+            fixtures: false,
+            max_jobs: 256,
+            job_ttl: Duration::from_secs(600),
+            write_stall: Duration::from_secs(10),
+        }
+    }
+}
+
+/// Why the flags do not make a usable configuration.
+#[derive(Debug, thiserror::Error)]
+#[non_exhaustive]
+pub enum ConfigError {
+    /// Auth is on but no secret was given.
+    #[error("--secret (or SSE_SECRET) is required unless --dev is given")]
+    MissingSecret,
+}
+
+impl TryFrom<ServeArgs> for Config {
+    type Error = ConfigError;
+
+    fn try_from(a: ServeArgs) -> Result<Self, Self::Error> {
+        let secret = match (a.secret, a.dev) {
+            (Some(s), _) if !s.is_empty() => s,
+            (_, true) => DEV_SECRET.to_owned(),
+            _ => return Err(ConfigError::MissingSecret),
+        };
+        Ok(Config {
+            www: a.www,
+            retry: Duration::from_millis(a.retry_ms),
+            heartbeat: Duration::from_secs(a.heartbeat_secs),
+            history: a.history,
+            client_buffer: usize::try_from(a.client_buffer).unwrap_or(1024),
+            max_body_bytes: a.max_body_bytes,
+            max_streams: a.max_streams,
+            secret,
+            dev: a.dev,
+            cors_origins: a.cors_origins.into_iter().map(|o| o.trim().to_owned()).filter(|o| !o.is_empty()).collect(),
+            fixtures: a.fixtures,
+            max_jobs: a.max_jobs.max(1),
+            job_ttl: Duration::from_secs(a.job_ttl_secs),
+            write_stall: Duration::from_secs(a.write_stall_secs),
+        })
+    }
+}

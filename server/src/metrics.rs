@@ -1,0 +1,127 @@
+//! Counters and gauges, rendered in the Prometheus text format at `GET /metrics`.
+//!
+//! Names: `sse_open_streams{kind="broadcast"|"user"|"job"|"fixture"}`, `sse_events_published_total`,
+//! `sse_events_delivered_total`, `sse_events_replayed_total`, `sse_slow_clients_evicted_total`,
+//! `sse_auth_denied_total`.
+
+use std::fmt::Write as _;
+use std::sync::atomic::{AtomicU64, AtomicUsize, Ordering};
+use std::sync::Arc;
+
+/// The kind of an event stream, the `kind` label of `sse_open_streams`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum StreamKind {
+    /// `GET /subscribe`.
+    Broadcast,
+    /// `GET /sse/{userId}`.
+    User,
+    /// `GET /jobs/{id}/events`.
+    Job,
+    /// The `/fixtures` streams.
+    Fixture,
+}
+
+impl StreamKind {
+    /// All kinds, in label order.
+    pub const ALL: [StreamKind; 4] = [StreamKind::Broadcast, StreamKind::User, StreamKind::Job, StreamKind::Fixture];
+
+    /// The label value.
+    pub fn label(self) -> &'static str {
+        match self {
+            StreamKind::Broadcast => "broadcast",
+            StreamKind::User => "user",
+            StreamKind::Job => "job",
+            StreamKind::Fixture => "fixture",
+        }
+    }
+
+    fn index(self) -> usize {
+        self as usize
+    }
+}
+
+/// The server's metrics; cheap atomics shared by every handler.
+#[derive(Debug, Default)]
+pub struct Metrics {
+    open: [AtomicUsize; 4],
+    open_total: AtomicUsize,
+    /// Events published (once per event, whatever the number of subscribers).
+    pub published: AtomicU64,
+    /// Events written to a client stream (once per event per stream).
+    pub delivered: AtomicU64,
+    /// Events sent from history (on connect or reconnect).
+    pub replayed: AtomicU64,
+    /// Clients dropped because they fell too far behind.
+    pub evicted: AtomicU64,
+    /// Requests refused by auth (401 or 403).
+    pub auth_denied: AtomicU64,
+}
+
+impl Metrics {
+    /// Open streams of `kind` now.
+    pub fn open_streams(&self, kind: StreamKind) -> usize {
+        self.open[kind.index()].load(Ordering::Relaxed)
+    }
+
+    /// Registers a new stream if fewer than `max` are open; the guard unregisters it on drop.
+    pub fn try_open(self: &Arc<Self>, kind: StreamKind, max: usize) -> Option<StreamGuard> {
+        let mut cur = self.open_total.load(Ordering::Relaxed);
+        loop {
+            if cur >= max {
+                return None;
+            }
+            match self.open_total.compare_exchange_weak(cur, cur + 1, Ordering::AcqRel, Ordering::Relaxed) {
+                Ok(_) => break,
+                Err(now) => cur = now,
+            }
+        }
+        self.open[kind.index()].fetch_add(1, Ordering::Relaxed);
+        Some(StreamGuard { metrics: Arc::clone(self), kind })
+    }
+
+    /// Adds one to a counter.
+    pub fn inc(counter: &AtomicU64, n: u64) {
+        counter.fetch_add(n, Ordering::Relaxed);
+    }
+
+    /// The Prometheus text exposition.
+    pub fn render(&self) -> String {
+        let mut out = String::with_capacity(1024);
+        out.push_str("# HELP sse_open_streams Event streams open now.\n# TYPE sse_open_streams gauge\n");
+        for kind in StreamKind::ALL {
+            let _ = writeln!(out, "sse_open_streams{{kind=\"{}\"}} {}", kind.label(), self.open_streams(kind));
+        }
+        let counters = [
+            ("sse_events_published_total", "Events published.", &self.published),
+            ("sse_events_delivered_total", "Events written to client streams.", &self.delivered),
+            ("sse_events_replayed_total", "Events sent from history.", &self.replayed),
+            ("sse_slow_clients_evicted_total", "Clients evicted for falling behind.", &self.evicted),
+            ("sse_auth_denied_total", "Requests refused by auth.", &self.auth_denied),
+        ];
+        for (name, help, value) in counters {
+            let _ = writeln!(out, "# HELP {name} {help}\n# TYPE {name} counter\n{name} {}", value.load(Ordering::Relaxed));
+        }
+        out
+    }
+}
+
+/// One open stream; dropping it (disconnect, eviction, shutdown) decrements the gauge at once.
+#[derive(Debug)]
+pub struct StreamGuard {
+    metrics: Arc<Metrics>,
+    kind: StreamKind,
+}
+
+impl StreamGuard {
+    /// The metrics this stream reports to.
+    pub fn metrics(&self) -> &Metrics {
+        &self.metrics
+    }
+}
+
+impl Drop for StreamGuard {
+    fn drop(&mut self) {
+        self.metrics.open[self.kind.index()].fetch_sub(1, Ordering::Relaxed);
+        self.metrics.open_total.fetch_sub(1, Ordering::Relaxed);
+    }
+}

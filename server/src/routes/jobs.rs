@@ -1,0 +1,52 @@
+//! Scenario 2: `POST /jobs` starts a batch job, `GET /jobs/{id}/events` streams its progress (history first).
+
+use std::time::Duration;
+
+use axum::extract::{Path, State};
+use axum::response::Response;
+use axum::routing::{get, post};
+use axum::{Json, Router};
+use serde_json::Value;
+
+use crate::auth::Publisher;
+use crate::error::AppError;
+use crate::extract::{JsonObject, StreamParams};
+use crate::hub::Start;
+use crate::jobs::{MAX_INTERVAL_MS, MAX_STEPS};
+use crate::metrics::StreamKind;
+use crate::AppState;
+
+/// Interval when `intervalMs` is omitted.
+pub const DEFAULT_INTERVAL_MS: u64 = 500;
+
+/// The routes of this module.
+pub fn routes() -> Router<AppState> {
+    Router::new().route("/jobs", post(create)).route("/jobs/{id}/events", get(events))
+}
+
+fn bounded(body: &serde_json::Map<String, Value>, key: &str, min: u64, max: u64, default: Option<u64>) -> Result<u64, AppError> {
+    match body.get(key) {
+        None | Some(Value::Null) => default.ok_or_else(|| AppError::BadRequest(format!("missing field \"{key}\""))),
+        Some(v) => v
+            .as_u64()
+            .filter(|n| (min..=max).contains(n))
+            .ok_or_else(|| AppError::BadRequest(format!("\"{key}\" must be an integer from {min} to {max}"))),
+    }
+}
+
+/// `{"steps": 1..=1000, "intervalMs"?: 0..=60000}` → `{"id": "<job id>"}`.
+async fn create(State(state): State<AppState>, _: Publisher, JsonObject(body): JsonObject) -> Result<Json<Value>, AppError> {
+    let steps = bounded(&body, "steps", 1, MAX_STEPS, None)?;
+    let interval = bounded(&body, "intervalMs", 0, MAX_INTERVAL_MS, Some(DEFAULT_INTERVAL_MS))?;
+    let id = state.jobs.start(steps, Duration::from_millis(interval), state.env.shutdown.clone())?;
+    Ok(Json(serde_json::json!({ "id": id })))
+}
+
+/// The job's whole history, then live progress; after a `Last-Event-ID`, only what followed it.
+async fn events(State(state): State<AppState>, Path(id): Path<String>, params: StreamParams) -> Result<Response, AppError> {
+    let job = state.jobs.get(&id).ok_or_else(|| AppError::NotFound(format!("no job {id:?}")))?;
+    let guard = state.open_stream(StreamKind::Job)?;
+    let start = params.last_event_id.map_or(Start::All, Start::After);
+    let sub = job.topic.subscribe(start);
+    Ok(state.topic_stream(guard, sub))
+}

@@ -1,0 +1,71 @@
+//! Scenario 4: `GET /sse/{userId}` (that user's stream, every tab gets every event) and `POST /notify/{userId}`.
+//!
+//! Notifications sent while the user has no open stream are kept in the user's history; the next connection without
+//! a `Last-Event-ID` receives them first (each stored notification is delivered once that way). A reconnect with an
+//! id replays exactly what followed it.
+
+use axum::extract::{Path, State};
+use axum::http::HeaderMap;
+use axum::response::Response;
+use axum::routing::{get, post};
+use axum::{Json, Router};
+use serde_json::Value;
+
+use crate::auth::Publisher;
+use crate::error::AppError;
+use crate::extract::{JsonObject, StreamParams};
+use crate::hub::Start;
+use crate::metrics::StreamKind;
+use crate::AppState;
+
+/// Longest accepted user id.
+pub const MAX_USER_ID: usize = 256;
+
+/// The routes of this module.
+pub fn routes() -> Router<AppState> {
+    Router::new().route("/sse/{user_id}", get(stream)).route("/notify/{user_id}", post(notify))
+}
+
+fn check_user_id(user: &str) -> Result<(), AppError> {
+    if user.is_empty() || user.len() > MAX_USER_ID {
+        return Err(AppError::BadRequest(format!("user id must be 1 to {MAX_USER_ID} bytes")));
+    }
+    Ok(())
+}
+
+async fn stream(
+    State(state): State<AppState>,
+    Path(user): Path<String>,
+    headers: HeaderMap,
+    params: StreamParams,
+) -> Result<Response, AppError> {
+    check_user_id(&user)?;
+    state.auth.check_subscriber(&state.metrics, &headers, params.query.token.as_deref(), &user)?;
+    let guard = state.open_stream(StreamKind::User)?;
+    let start = params.last_event_id.map_or(Start::Undelivered, Start::After);
+    let sub = state.hub.user(&user).subscribe(start);
+    Ok(state.topic_stream(guard, sub))
+}
+
+/// `{"event"?: string, "data": any}` → `{"id": n}`; the event's data is `data` serialized as JSON.
+async fn notify(
+    State(state): State<AppState>,
+    Path(user): Path<String>,
+    _: Publisher,
+    JsonObject(body): JsonObject,
+) -> Result<Json<Value>, AppError> {
+    check_user_id(&user)?;
+    let event = match body.get("event") {
+        None | Some(Value::Null) => None,
+        Some(Value::String(e)) => Some(e.as_str()),
+        Some(_) => return Err(AppError::BadRequest("\"event\" must be a string".into())),
+    };
+    let data = body.get("data").ok_or_else(|| AppError::BadRequest("missing field \"data\"".into()))?;
+    let data = serde_json::to_string(data).map_err(|e| AppError::Internal(e.to_string()))?;
+    if let Some(e) = event {
+        // Checked before the topic is created, so a bad name leaves no trace.
+        sse_codec::Frame::message("").event(e).validate()?;
+    }
+    let id = state.hub.user(&user).publish(event, &data)?;
+    Ok(Json(serde_json::json!({ "id": id })))
+}

@@ -1,0 +1,227 @@
+//! The event-stream response shared by every SSE route (real and fixture).
+//!
+//! The body is a stream that first writes the *prelude* (the `retry:` frame, a replay-gap signal if any, and replayed
+//! events, coalesced into one write), then live frames from the topic's broadcast channel, several ready frames
+//! coalesced into one write, and a heartbeat comment whenever the stream is idle. A subscriber that falls
+//! `client_buffer` events behind is evicted (the stream ends), the server's shutdown ends every stream, and the
+//! [`StreamGuard`] dropped with the body updates `sse_open_streams` at once.
+
+use std::sync::Arc;
+use std::time::Duration;
+
+use axum::body::Body;
+use axum::http::{header, HeaderValue, StatusCode};
+use axum::response::Response;
+use bytes::{Bytes, BytesMut};
+use tokio::sync::broadcast::{self, error::RecvError, error::TryRecvError};
+use tokio::time::{Instant, Interval, MissedTickBehavior};
+use tokio_util::sync::CancellationToken;
+
+use crate::hub::{Event, Gap, Subscription};
+use crate::metrics::{Metrics, StreamGuard};
+
+/// Most bytes coalesced into one write.
+const COALESCE_BYTES: usize = 64 * 1024;
+
+/// Builds the prelude of a stream: `retry:`, the gap signal, then replayed events.
+#[derive(Debug)]
+pub struct Prelude {
+    buf: BytesMut,
+    last_id: u64,
+    replayed: u64,
+}
+
+impl Prelude {
+    /// Starts with the `retry:` frame.
+    pub fn new(retry: Duration) -> Self {
+        let millis = u64::try_from(retry.as_millis()).unwrap_or(u64::MAX);
+        let mut buf = BytesMut::with_capacity(64);
+        buf.extend_from_slice(&sse_codec::Frame::retry_only(millis));
+        Prelude { buf, last_id: 0, replayed: 0 }
+    }
+
+    /// Adds the `replay-gap` event: JSON `{"requested": "<id>", "oldest": "<id>"|null}`, with the id just before
+    /// the history that follows (so the client's `lastEventId` stays consistent).
+    pub fn gap(mut self, gap: &Gap) -> Self {
+        let data = serde_json::json!({
+            "requested": gap.requested.to_string(),
+            "oldest": gap.oldest.map(|o| o.to_string()),
+        })
+        .to_string();
+        let id = gap.resume_id.to_string();
+        let mut out = Vec::with_capacity(data.len() + 48);
+        // Name, id and JSON data are always valid, so this cannot fail; if it did, the signal would be skipped.
+        if sse_codec::encode_into(&sse_codec::Frame::message(&data).event("replay-gap").id(&id), &mut out).is_ok() {
+            self.buf.extend_from_slice(&out);
+        }
+        self
+    }
+
+    /// Adds an already encoded event.
+    pub fn event(mut self, event: &Event) -> Self {
+        self.buf.extend_from_slice(&event.frame);
+        self.last_id = self.last_id.max(event.id);
+        self.replayed += 1;
+        self
+    }
+
+    /// Adds a subscription's gap signal and replay.
+    pub fn subscription(mut self, sub: &Subscription) -> Self {
+        if let Some(gap) = &sub.gap {
+            self = self.gap(gap);
+        }
+        for e in &sub.replay {
+            self = self.event(e);
+        }
+        self
+    }
+
+    /// Adds raw frame bytes that are not topic events (fixtures).
+    pub fn raw(mut self, frame: &[u8]) -> Self {
+        self.buf.extend_from_slice(frame);
+        self
+    }
+}
+
+/// What happens after the prelude.
+#[derive(Debug)]
+pub enum Live {
+    /// Live events from a topic.
+    Topic(broadcast::Receiver<Arc<Event>>),
+    /// Nothing but heartbeats until the client leaves or the server shuts down.
+    Idle,
+    /// The server closes the stream right after the prelude.
+    Close,
+}
+
+/// Shared pieces every stream needs.
+#[derive(Debug, Clone)]
+pub struct StreamEnv {
+    /// Heartbeat interval.
+    pub heartbeat: Duration,
+    /// The heartbeat comment, encoded once.
+    pub heartbeat_frame: Bytes,
+    /// Cancelled at shutdown: ends every stream.
+    pub shutdown: CancellationToken,
+}
+
+struct State {
+    live: Live,
+    last_id: u64,
+    heartbeat: Interval,
+    env: StreamEnv,
+    guard: StreamGuard,
+    evict_next: bool,
+}
+
+/// The `text/event-stream` response: `prelude`, then `live`.
+pub fn response(env: &StreamEnv, guard: StreamGuard, prelude: Prelude, live: Live) -> Response {
+    let metrics: &Metrics = guard.metrics();
+    Metrics::inc(&metrics.replayed, prelude.replayed);
+    Metrics::inc(&metrics.delivered, prelude.replayed);
+    let mut heartbeat = tokio::time::interval_at(Instant::now() + env.heartbeat, env.heartbeat);
+    heartbeat.set_missed_tick_behavior(MissedTickBehavior::Delay);
+    let first = prelude.buf.freeze();
+    let state = State { live, last_id: prelude.last_id, heartbeat, env: env.clone(), guard, evict_next: false };
+    let first = futures::stream::once(async move { Ok::<_, std::convert::Infallible>(first) });
+    let rest = futures::stream::unfold(state, |mut st| async move {
+        let chunk = next_chunk(&mut st).await?;
+        Some((Ok(chunk), st))
+    });
+    use futures::StreamExt as _;
+    let body = Body::from_stream(first.chain(rest));
+    let mut res = Response::new(body);
+    *res.status_mut() = StatusCode::OK;
+    let h = res.headers_mut();
+    h.insert(header::CONTENT_TYPE, HeaderValue::from_static("text/event-stream"));
+    h.insert(header::CACHE_CONTROL, HeaderValue::from_static("no-cache"));
+    h.insert("x-accel-buffering", HeaderValue::from_static("no"));
+    res
+}
+
+async fn recv(live: &mut Live) -> Result<Arc<Event>, RecvError> {
+    match live {
+        Live::Topic(rx) => rx.recv().await,
+        Live::Idle | Live::Close => std::future::pending().await,
+    }
+}
+
+fn evict(st: &State) {
+    Metrics::inc(&st.guard.metrics().evicted, 1);
+    tracing::debug!("evicting a slow client");
+}
+
+/// The next bytes to write, or `None` to end the stream.
+async fn next_chunk(st: &mut State) -> Option<Bytes> {
+    if matches!(st.live, Live::Close) || st.env.shutdown.is_cancelled() {
+        return None;
+    }
+    if st.evict_next {
+        evict(st);
+        return None;
+    }
+    loop {
+        let step = tokio::select! {
+            biased;
+            () = st.env.shutdown.cancelled() => Step::Stop,
+            r = recv(&mut st.live) => Step::Event(r),
+            _ = st.heartbeat.tick() => Step::Beat,
+        };
+        match step {
+            Step::Stop | Step::Event(Err(RecvError::Closed)) => return None,
+            Step::Beat => return Some(st.env.heartbeat_frame.clone()),
+            Step::Event(Err(RecvError::Lagged(_))) => {
+                evict(st);
+                return None;
+            }
+            Step::Event(Ok(ev)) => {
+                if ev.id <= st.last_id {
+                    continue;
+                }
+                st.last_id = ev.id;
+                let chunk = coalesce(st, ev);
+                st.heartbeat.reset();
+                return Some(chunk);
+            }
+        }
+    }
+}
+
+enum Step {
+    Stop,
+    Beat,
+    Event(Result<Arc<Event>, RecvError>),
+}
+
+/// Appends the frames already waiting to `first`, up to [`COALESCE_BYTES`]; one frame is sent without copying.
+fn coalesce(st: &mut State, first: Arc<Event>) -> Bytes {
+    let mut count = 1u64;
+    let mut buf: Option<BytesMut> = None;
+    if let Live::Topic(rx) = &mut st.live {
+        while buf.as_ref().map_or(first.frame.len(), BytesMut::len) < COALESCE_BYTES {
+            match rx.try_recv() {
+                Ok(ev) if ev.id <= st.last_id => {}
+                Ok(ev) => {
+                    st.last_id = ev.id;
+                    let b = buf.get_or_insert_with(|| {
+                        let mut b = BytesMut::with_capacity(first.frame.len() * 4);
+                        b.extend_from_slice(&first.frame);
+                        b
+                    });
+                    b.extend_from_slice(&ev.frame);
+                    count += 1;
+                }
+                Err(TryRecvError::Lagged(_)) => {
+                    st.evict_next = true;
+                    break;
+                }
+                Err(TryRecvError::Empty | TryRecvError::Closed) => break,
+            }
+        }
+    }
+    Metrics::inc(&st.guard.metrics().delivered, count);
+    match buf {
+        Some(b) => b.freeze(),
+        None => first.frame.clone(),
+    }
+}
