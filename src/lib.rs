@@ -1,1 +1,72 @@
-//! placeholder
+//! # typed-eventsource
+//!
+//! Typed [server-sent events] for Rust compiled to wasm, for Yew components and for JavaScript — a wrapper over the
+//! browser's [`EventSource`] that does what hand-written code forgets:
+//!
+//! - **typed dispatch** with serde: a struct per event type ([`TypedEventSourceBuilder::on`]) or one enum for the
+//!   whole stream ([`TypedEventSourceBuilder::on_enum`]), whose event types come from the enum itself; data that does
+//!   not decode is reported ([`Error::Decode`]) with its raw text, never dropped silently;
+//! - **terminal messages** ([`TerminalRule`]): the source closes itself on e.g. `ping`/`finished`, checks the browser
+//!   reads `CLOSED`, and tells the close handler why ([`CloseReason`]) exactly once;
+//! - **readyState** ([`ReadyState`]) and state-change callbacks; transient errors (the browser is reconnecting) told
+//!   apart from fatal ones;
+//! - a **reconnect policy** ([`ReconnectPolicy`]) for when the browser gives up, resuming after the last event id;
+//! - **ownership**: every listener is owned ([`gloo_events::EventListener`]) and detached on drop; dropping the source
+//!   closes the connection; a [`futures::Stream`] ([`EventStream`]) that ends when the source closes;
+//! - a **JavaScript API** (`new TypedEventSource(url, options)`) and, with the `yew` feature, a
+//!   [`use_event_source`](crate::yew::use_event_source) hook.
+//!
+//! ```ignore
+//! // In a browser (wasm32): scenario 2 of the project, a batch job that ends itself.
+//! use typed_eventsource::{TypedEventSource, TerminalRule, CloseReason};
+//!
+//! #[derive(serde::Deserialize)]
+//! struct Progress { status: String, message: String }
+//!
+//! let source = TypedEventSource::builder("/jobs/7/events")
+//!     .close_on(TerminalRule::event_with_data("ping", "finished"))
+//!     .on::<Progress>("message", |p, meta| log(&format!("#{} {}: {}", meta.last_event_id, p.status, p.message)))
+//!     .on_close(|reason| assert!(matches!(reason, CloseReason::Terminal { .. })))
+//!     .open()?;
+//! // Keep `source` alive: dropping it closes the stream.
+//! ```
+//!
+//! The pure parts (rules, backoff, reasons, event-name discovery) also build for the host, where their examples run.
+//!
+//! [server-sent events]: https://html.spec.whatwg.org/multipage/server-sent-events.html
+//! [`EventSource`]: https://developer.mozilla.org/en-US/docs/Web/API/EventSource
+#![deny(missing_docs)]
+
+mod close_reason;
+mod error;
+mod event_names;
+mod meta;
+mod ready_state;
+mod reconnect;
+mod terminal;
+
+#[cfg(target_arch = "wasm32")]
+mod handler;
+#[cfg(target_arch = "wasm32")]
+mod js;
+#[cfg(target_arch = "wasm32")]
+mod source;
+#[cfg(target_arch = "wasm32")]
+mod stream;
+#[cfg(all(target_arch = "wasm32", feature = "yew"))]
+pub mod yew;
+
+pub use close_reason::CloseReason;
+pub use error::{Error, ErrorKind};
+pub use event_names::event_names;
+pub use meta::EventMeta;
+pub use ready_state::ReadyState;
+pub use reconnect::ReconnectPolicy;
+pub use terminal::TerminalRule;
+
+#[cfg(target_arch = "wasm32")]
+pub use js::JsTypedEventSource;
+#[cfg(target_arch = "wasm32")]
+pub use source::{TypedEventSource, TypedEventSourceBuilder};
+#[cfg(target_arch = "wasm32")]
+pub use stream::{EventStream, Received};

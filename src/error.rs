@@ -1,0 +1,114 @@
+//! Errors, told apart by what the user should do about them.
+
+/// Something that went wrong with a source; handed to the error handler or yielded by the stream.
+///
+/// ```
+/// use typed_eventsource::{Error, ErrorKind};
+/// let e = Error::Decode { event: "message".into(), data: "{oops".into(), reason: "bad JSON".into() };
+/// assert_eq!(e.kind(), ErrorKind::Decode);
+/// assert_eq!(e.to_string(), "could not decode the data of a `message` event: bad JSON");
+/// ```
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+#[non_exhaustive]
+pub enum Error {
+    /// The connection dropped and the browser is reconnecting by itself; events resume with `Last-Event-ID`.
+    #[error("connection lost; the browser is reconnecting")]
+    Transient,
+    /// The browser gave up on the connection: a non-200 status, a content type other than `text/event-stream`, or a
+    /// failed connection. The [`ReconnectPolicy`](crate::ReconnectPolicy) may still re-open it.
+    #[error("connection failed: {message}")]
+    Fatal {
+        /// What is known of the failure.
+        message: String,
+    },
+    /// An event's data could not be decoded into the handler's type; the event was not delivered to that handler.
+    #[error("could not decode the data of a `{event}` event: {reason}")]
+    Decode {
+        /// The event type.
+        event: String,
+        /// The raw data, as received.
+        data: String,
+        /// Why it did not decode.
+        reason: String,
+    },
+    /// The browser refused to create the `EventSource` (a malformed URL, say).
+    #[error("cannot open an EventSource on {url:?}: {reason}")]
+    Open {
+        /// The URL given.
+        url: String,
+        /// The browser's message.
+        reason: String,
+    },
+    /// The type given for whole-stream dispatch is not an externally tagged enum (see [`event_names`](crate::event_names)).
+    #[error("{type_name} cannot dispatch a whole stream: {reason}")]
+    NotAnEnum {
+        /// The Rust type.
+        type_name: &'static str,
+        /// Why.
+        reason: String,
+    },
+}
+
+/// The kind of an [`Error`], as JavaScript sees it (`"transient" | "fatal" | "decode" | "open" | "type"`).
+///
+/// ```
+/// assert_eq!(typed_eventsource::Error::Transient.kind().as_str(), "transient");
+/// ```
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+#[non_exhaustive]
+pub enum ErrorKind {
+    /// [`Error::Transient`].
+    Transient,
+    /// [`Error::Fatal`].
+    Fatal,
+    /// [`Error::Decode`].
+    Decode,
+    /// [`Error::Open`].
+    Open,
+    /// [`Error::NotAnEnum`].
+    Type,
+}
+
+impl ErrorKind {
+    /// The lowercase name used by the JavaScript API.
+    ///
+    /// ```
+    /// assert_eq!(typed_eventsource::ErrorKind::Decode.as_str(), "decode");
+    /// ```
+    pub fn as_str(self) -> &'static str {
+        match self {
+            ErrorKind::Transient => "transient",
+            ErrorKind::Fatal => "fatal",
+            ErrorKind::Decode => "decode",
+            ErrorKind::Open => "open",
+            ErrorKind::Type => "type",
+        }
+    }
+}
+
+impl Error {
+    /// Which kind of error this is.
+    ///
+    /// ```
+    /// use typed_eventsource::{Error, ErrorKind};
+    /// assert_eq!(Error::Fatal { message: "503".into() }.kind(), ErrorKind::Fatal);
+    /// ```
+    pub fn kind(&self) -> ErrorKind {
+        match self {
+            Error::Transient => ErrorKind::Transient,
+            Error::Fatal { .. } => ErrorKind::Fatal,
+            Error::Decode { .. } => ErrorKind::Decode,
+            Error::Open { .. } => ErrorKind::Open,
+            Error::NotAnEnum { .. } => ErrorKind::Type,
+        }
+    }
+
+    /// Whether the source keeps going by itself after this error (transient and decode errors).
+    ///
+    /// ```
+    /// assert!(typed_eventsource::Error::Transient.is_recoverable());
+    /// ```
+    pub fn is_recoverable(&self) -> bool {
+        matches!(self, Error::Transient | Error::Decode { .. })
+    }
+}

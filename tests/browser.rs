@@ -1,0 +1,308 @@
+//! The library in real headless Chromium against the real companion server.
+//!
+//! Run by `scripts/test.sh`, which starts `typed-eventsource-server --dev --fixtures` on a free loopback port and
+//! passes its URL at compile time as `SSE_SERVER_URL`. The test page is served from another loopback port, so every
+//! stream here is cross-origin, as in production set-ups with a separate API host.
+#![cfg(target_arch = "wasm32")]
+
+use std::cell::RefCell;
+use std::rc::Rc;
+use std::time::Duration;
+
+use futures::StreamExt;
+use serde::Deserialize;
+use typed_eventsource::{CloseReason, Error, EventMeta, ReadyState, ReconnectPolicy, TerminalRule, TypedEventSource};
+use wasm_bindgen_test::*;
+
+mod support;
+use support::*;
+
+wasm_bindgen_test_configure!(run_in_browser);
+
+#[derive(Debug, Clone, PartialEq, Deserialize)]
+struct Note {
+    text: String,
+    n: u32,
+}
+
+/// Scenario 2's progress payload: `{target, status, message}`.
+#[derive(Debug, Clone, PartialEq, Deserialize)]
+struct Progress {
+    target: Target,
+    status: String,
+    message: String,
+    step: u32,
+    steps: u32,
+}
+
+#[derive(Debug, Clone, PartialEq, Deserialize)]
+struct Target {
+    db: String,
+    operation: String,
+}
+
+#[derive(Debug, Clone, PartialEq, Deserialize)]
+#[serde(rename_all = "kebab-case")]
+enum Mixed {
+    #[serde(rename = "message")]
+    Note(Note),
+    Ping(String),
+    CardAssigned { card: u32, title: String },
+}
+
+#[derive(Debug, Clone, PartialEq, Deserialize)]
+#[serde(rename_all = "lowercase")]
+enum JobEvent {
+    #[serde(rename = "message")]
+    Progress(Progress),
+    Ping(String),
+}
+
+#[wasm_bindgen_test]
+async fn typed_handler_decodes_json_into_a_struct_with_metadata() {
+    let user = unique("typed");
+    let notes = Log::new();
+    let opened = Flag::new();
+    let _source = TypedEventSource::builder(server_url(&format!("/sse/{user}")))
+        .on::<Note>("message", notes.push_with(|n: Note, meta| (n, meta)))
+        .on_open(opened.setter())
+        .open()
+        .expect("open");
+    opened.wait("open").await;
+    post_json(&format!("/notify/{user}"), r#"{"data": {"text": "line one\nline two", "n": 1}}"#).await;
+    notes.wait_len(1, "one note").await;
+    let (note, meta) = notes.take().remove(0);
+    assert_eq!(note, Note { text: "line one\nline two".into(), n: 1 });
+    assert_eq!(meta.event, "message");
+    assert!(!meta.last_event_id.is_empty(), "the server gives every event an id");
+    assert_eq!(meta.origin, server_url(""));
+}
+
+#[wasm_bindgen_test]
+async fn one_enum_dispatches_a_mixed_stream_by_event_type() {
+    let user = unique("enum");
+    let events = Log::new();
+    let opened = Flag::new();
+    let _source = TypedEventSource::builder(server_url(&format!("/sse/{user}")))
+        .on_enum::<Mixed>(events.push_with(|e: Mixed, meta: EventMeta| (e, meta.event)))
+        .on_open(opened.setter())
+        .open()
+        .expect("open");
+    opened.wait("open").await;
+    post_json(&format!("/notify/{user}"), r#"{"data": {"text": "hi", "n": 2}}"#).await;
+    post_json(&format!("/notify/{user}"), r#"{"event": "ping", "data": "still here"}"#).await;
+    post_json(&format!("/notify/{user}"), r#"{"event": "card-assigned", "data": {"card": 7, "title": "Ship it"}}"#)
+        .await;
+    post_json(&format!("/notify/{user}"), r#"{"event": "not-in-the-enum", "data": 1}"#).await;
+    events.wait_len(3, "three events").await;
+    sleep(150).await; // an event type outside the enum must not arrive
+    assert_eq!(
+        events.take(),
+        vec![
+            (Mixed::Note(Note { text: "hi".into(), n: 2 }), "message".to_owned()),
+            (Mixed::Ping("still here".into()), "ping".to_owned()),
+            (Mixed::CardAssigned { card: 7, title: "Ship it".into() }, "card-assigned".to_owned()),
+        ]
+    );
+}
+
+#[wasm_bindgen_test]
+async fn data_that_does_not_decode_is_reported_with_its_raw_text_and_the_stream_goes_on() {
+    let user = unique("decode");
+    let notes = Log::new();
+    let errors = Log::new();
+    let opened = Flag::new();
+    let source = TypedEventSource::builder(server_url(&format!("/sse/{user}")))
+        .on::<Note>("message", notes.push_with(|n: Note, _| n))
+        .on_error(errors.push_with_ref(|e: &Error| e.clone()))
+        .on_open(opened.setter())
+        .open()
+        .expect("open");
+    opened.wait("open").await;
+    post_json(&format!("/notify/{user}"), r#"{"data": {"text": "no n"}}"#).await;
+    post_json(&format!("/notify/{user}"), r#"{"data": {"text": "ok", "n": 3}}"#).await;
+    notes.wait_len(1, "the good note").await;
+    let errors = errors.take();
+    assert_eq!(errors.len(), 1, "{errors:?}");
+    match &errors[0] {
+        Error::Decode { event, data, reason } => {
+            assert_eq!(event, "message");
+            assert_eq!(data, r#"{"text":"no n"}"#);
+            assert!(reason.contains('n'), "reason names the problem: {reason}");
+        }
+        other => panic!("expected a decode error, got {other:?}"),
+    }
+    assert_eq!(notes.take(), vec![Note { text: "ok".into(), n: 3 }]);
+    assert_eq!(source.state(), ReadyState::Open);
+}
+
+#[wasm_bindgen_test]
+async fn scenario_2_job_closes_itself_on_ping_finished() {
+    let before = open_streams("job").await;
+    let job = start_job(4, 30).await;
+    let progress = Log::new();
+    let pings = Log::new();
+    let reasons = Log::new();
+    let states = Log::new();
+    let source = TypedEventSource::builder(server_url(&format!("/jobs/{job}/events")))
+        .close_on(TerminalRule::event_with_data("ping", "finished"))
+        .on::<Progress>("message", progress.push_with(|p: Progress, _| p))
+        .on_text("ping", pings.push_with(|t: String, _| t))
+        .on_state_change(states.push_with_value(|s: ReadyState| s))
+        .on_close(reasons.push_with_ref(|r: &CloseReason| r.clone()))
+        .open()
+        .expect("open");
+    assert_eq!(source.state(), ReadyState::Connecting);
+    reasons.wait_len(1, "the close reason").await;
+    let progress = progress.take();
+    assert_eq!(progress.len(), 4, "every step, the first included: {progress:?}");
+    assert_eq!(progress.iter().map(|p| p.step).collect::<Vec<_>>(), [1, 2, 3, 4]);
+    assert!(progress.iter().all(|p| p.steps == 4 && !p.target.db.is_empty() && !p.message.is_empty()));
+    assert!(!progress[0].status.is_empty() && !progress[0].target.operation.is_empty());
+    assert_eq!(pings.take().last().map(String::as_str), Some("finished"), "the terminal event is delivered");
+    assert_eq!(reasons.take(), vec![CloseReason::Terminal { event: "ping".into(), data: "finished".into() }]);
+    assert_eq!(source.state(), ReadyState::Closed);
+    assert_eq!(states.take(), vec![ReadyState::Open, ReadyState::Closed]);
+    wait_for_streams("job", before, "the server sees the client leave").await;
+    source.close(); // harmless, and no second reason
+    assert_eq!(reasons.len(), 0);
+}
+
+#[wasm_bindgen_test]
+async fn a_dropped_connection_is_transient_and_the_browser_reconnects() {
+    let errors = Log::new();
+    let states = Log::new();
+    let source = TypedEventSource::builder(server_url("/fixtures/drop?events=2"))
+        .on_error(errors.push_with_ref(|e: &Error| e.clone()))
+        .on_state_change(states.push_with_value(|s: ReadyState| s))
+        .open()
+        .expect("open");
+    states.wait_until(|s| s.iter().filter(|s| **s == ReadyState::Open).count() >= 2, "a second open").await;
+    source.close();
+    let errors = errors.take();
+    assert!(!errors.is_empty() && errors.iter().all(|e| *e == Error::Transient), "{errors:?}");
+    let states = states.take();
+    assert_eq!(&states[..3], &[ReadyState::Open, ReadyState::Connecting, ReadyState::Open], "{states:?}");
+    assert_eq!(states.last(), Some(&ReadyState::Closed));
+    assert_eq!(source.close_reason(), Some(CloseReason::Client));
+}
+
+#[wasm_bindgen_test]
+async fn not_found_server_error_and_wrong_content_type_are_fatal() {
+    for path in ["/jobs/no-such-job/events", "/fixtures/status/500", "/fixtures/wrong-type"] {
+        let errors = Log::new();
+        let reasons = Log::new();
+        let source = TypedEventSource::builder(server_url(path))
+            .reconnect(ReconnectPolicy::never())
+            .on_error(errors.push_with_ref(|e: &Error| e.clone()))
+            .on_close(reasons.push_with_ref(|r: &CloseReason| r.clone()))
+            .open()
+            .expect("open");
+        reasons.wait_len(1, path).await;
+        let errors = errors.take();
+        assert_eq!(errors.len(), 1, "{path}: {errors:?}");
+        assert!(matches!(errors[0], Error::Fatal { .. }), "{path}: {errors:?}");
+        assert!(matches!(reasons.take()[0], CloseReason::Failed { attempts: 0, .. }), "{path}");
+        assert_eq!(source.state(), ReadyState::Closed, "{path}");
+    }
+}
+
+#[wasm_bindgen_test]
+async fn dropping_the_handle_closes_the_connection() {
+    let before = open_streams("broadcast").await;
+    let opened = Flag::new();
+    let source = TypedEventSource::builder(server_url("/subscribe")).on_open(opened.setter()).open().expect("open");
+    opened.wait("open").await;
+    wait_for_streams("broadcast", before + 1, "the server counts the stream").await;
+    drop(source);
+    wait_for_streams("broadcast", before, "the server sees the stream go").await;
+}
+
+#[wasm_bindgen_test]
+async fn reconnect_policy_resumes_after_the_last_id_without_loss_or_duplicate() {
+    let key = unique("flaky");
+    let numbers = Log::new();
+    let errors = Log::new();
+    let reasons = Log::new();
+    #[derive(Deserialize)]
+    struct N {
+        n: u32,
+    }
+    let _source = TypedEventSource::builder(server_url(&format!("/fixtures/flaky/{key}")))
+        .reconnect(ReconnectPolicy::default().initial_delay(Duration::from_millis(50)).max_retries(3))
+        .close_on(TerminalRule::event("done"))
+        .on::<N>("message", numbers.push_with(|n: N, _| n.n))
+        .on_error(errors.push_with_ref(|e: &Error| e.kind()))
+        .on_close(reasons.push_with_ref(|r: &CloseReason| r.clone()))
+        .open()
+        .expect("open");
+    reasons.wait_len(1, "the terminal event after the re-open").await;
+    assert_eq!(numbers.take(), (1..=10).collect::<Vec<_>>());
+    let kinds = errors.take();
+    assert!(kinds.contains(&typed_eventsource::ErrorKind::Fatal), "the browser gave up once: {kinds:?}");
+    assert_eq!(reasons.take(), vec![CloseReason::Terminal { event: "done".into(), data: "end".into() }]);
+}
+
+#[wasm_bindgen_test]
+async fn with_credentials_sends_the_cookie_cross_origin() {
+    login("alice").await;
+    for (credentials, expected) in [(true, "alice"), (false, "anonymous")] {
+        let who = Log::new();
+        let source = TypedEventSource::builder(server_url("/fixtures/whoami"))
+            .with_credentials(credentials)
+            .on::<String>("message", who.push_with(|w: String, _| w))
+            .open()
+            .expect("open");
+        who.wait_len(1, "whoami").await;
+        assert_eq!(who.take(), vec![expected.to_owned()], "withCredentials = {credentials}");
+        drop(source);
+    }
+}
+
+#[wasm_bindgen_test]
+async fn the_stream_yields_typed_events_and_ends_when_the_source_closes() {
+    let job = start_job(3, 20).await;
+    let mut events = TypedEventSource::builder(server_url(&format!("/jobs/{job}/events")))
+        .close_on(TerminalRule::event_with_data("ping", "finished"))
+        .into_stream::<JobEvent>()
+        .expect("open");
+    let mut steps = Vec::new();
+    let mut last_ping = None;
+    while let Some(item) = with_timeout(events.next(), "the next item").await {
+        match item.expect("no error").data {
+            JobEvent::Progress(p) => steps.push(p.step),
+            JobEvent::Ping(text) => last_ping = Some(text),
+        }
+    }
+    assert_eq!(steps, [1, 2, 3]);
+    assert_eq!(last_ping.as_deref(), Some("finished"));
+    assert_eq!(events.state(), ReadyState::Closed);
+    assert!(events.close_reason().is_some_and(|r| r.is_terminal()));
+}
+
+#[wasm_bindgen_test]
+async fn a_handler_closing_the_source_stops_delivery_at_once() {
+    let job = start_job(5, 10).await;
+    let seen = Rc::new(RefCell::new(Vec::new()));
+    let holder: Rc<RefCell<Option<TypedEventSource>>> = Rc::new(RefCell::new(None));
+    let source = TypedEventSource::builder(server_url(&format!("/jobs/{job}/events")))
+        .on::<Progress>("message", {
+            let seen = seen.clone();
+            let holder = holder.clone();
+            move |p, _| {
+                seen.borrow_mut().push(p.step);
+                if p.step == 2 {
+                    if let Some(s) = &*holder.borrow() {
+                        s.close();
+                    }
+                }
+            }
+        })
+        .open()
+        .expect("open");
+    *holder.borrow_mut() = Some(source);
+    sleep(300).await;
+    assert_eq!(*seen.borrow(), [1, 2]);
+    let closed = holder.borrow().as_ref().map(|s| (s.state(), s.close_reason()));
+    assert_eq!(closed, Some((ReadyState::Closed, Some(CloseReason::Client))));
+}

@@ -1,0 +1,183 @@
+//! Helpers for the browser tests: the server's URL, fetch, metrics, and waiting on what handlers collect.
+#![allow(dead_code)]
+
+use std::cell::{Cell, RefCell};
+use std::future::Future;
+use std::rc::Rc;
+
+use futures::future::{select, Either};
+use js_sys::JSON;
+use wasm_bindgen::{JsCast, JsValue};
+use wasm_bindgen_futures::JsFuture;
+use web_sys::{RequestCredentials, RequestInit, Response};
+
+/// How long any wait may take before the test fails.
+const WAIT_MS: u32 = 10_000;
+
+/// `SSE_SERVER_URL` (set by scripts/test.sh at compile time) + `path`.
+pub fn server_url(path: &str) -> String {
+    let base = option_env!("SSE_SERVER_URL")
+        .expect("SSE_SERVER_URL must name the running test server (scripts/test.sh sets it)");
+    format!("{}{path}", base.trim_end_matches('/'))
+}
+
+/// A name no other test (or earlier run against the same server) uses.
+pub fn unique(prefix: &str) -> String {
+    format!("{prefix}-{}", (js_sys::Math::random() * 1e12) as u64)
+}
+
+pub async fn sleep(ms: u32) {
+    gloo_timers::future::TimeoutFuture::new(ms).await;
+}
+
+/// Awaits `fut`, failing the test after [`WAIT_MS`].
+pub async fn with_timeout<T>(fut: impl Future<Output = T>, what: &str) -> T {
+    let timeout = gloo_timers::future::TimeoutFuture::new(WAIT_MS);
+    match select(Box::pin(fut), timeout).await {
+        Either::Left((v, _)) => v,
+        Either::Right(_) => panic!("timed out waiting for {what}"),
+    }
+}
+
+async fn fetch(path: &str, method: &str, body: Option<&str>) -> Response {
+    let init = RequestInit::new();
+    init.set_method(method);
+    init.set_credentials(RequestCredentials::Include);
+    if let Some(body) = body {
+        init.set_body(&JsValue::from_str(body));
+        let headers = web_sys::Headers::new().expect("headers");
+        headers.set("content-type", "application/json").expect("header");
+        init.set_headers(&headers);
+    }
+    let window = web_sys::window().expect("a window");
+    let promise = window.fetch_with_str_and_init(&server_url(path), &init);
+    let resp = JsFuture::from(promise).await.unwrap_or_else(|e| panic!("{method} {path} failed: {e:?}"));
+    resp.dyn_into::<Response>().expect("a Response")
+}
+
+async fn text(resp: &Response) -> String {
+    let promise = resp.text().expect("text()");
+    JsFuture::from(promise).await.expect("body").as_string().unwrap_or_default()
+}
+
+/// POSTs JSON and returns the parsed answer; fails the test on a non-2xx status.
+pub async fn post_json(path: &str, body: &str) -> JsValue {
+    let resp = fetch(path, "POST", Some(body)).await;
+    let answer = text(&resp).await;
+    assert!(resp.ok(), "POST {path} -> {}: {answer}", resp.status());
+    if answer.is_empty() {
+        JsValue::UNDEFINED
+    } else {
+        JSON::parse(&answer).unwrap_or(JsValue::UNDEFINED)
+    }
+}
+
+/// Starts a batch job on the server and returns its id.
+pub async fn start_job(steps: u32, interval_ms: u32) -> String {
+    let answer = post_json("/jobs", &format!(r#"{{"steps": {steps}, "intervalMs": {interval_ms}}}"#)).await;
+    js_sys::Reflect::get(&answer, &JsValue::from_str("id"))
+        .ok()
+        .and_then(|v| v.as_string().or_else(|| v.as_f64().map(|f| f.to_string())))
+        .expect("the job id")
+}
+
+/// Stores the server's subscriber cookie for `user` (a cross-origin fetch with credentials).
+pub async fn login(user: &str) {
+    let resp = fetch(&format!("/fixtures/login/{user}"), "POST", None).await;
+    assert!(resp.ok(), "login -> {}", resp.status());
+}
+
+/// The server's `sse_open_streams{kind="..."}` gauge.
+pub async fn open_streams(kind: &str) -> u64 {
+    let body = text(&fetch("/metrics", "GET", None).await).await;
+    let prefix = format!("sse_open_streams{{kind=\"{kind}\"}} ");
+    body.lines()
+        .find_map(|l| l.strip_prefix(&prefix))
+        .and_then(|v| v.trim().parse::<f64>().ok())
+        .map_or(0, |v| v as u64)
+}
+
+/// Waits until the gauge for `kind` reads `expected`.
+pub async fn wait_for_streams(kind: &str, expected: u64, what: &str) {
+    for _ in 0..(WAIT_MS / 25) {
+        if open_streams(kind).await == expected {
+            return;
+        }
+        sleep(25).await;
+    }
+    panic!("timed out waiting for {what}: sse_open_streams{{kind=\"{kind}\"}} is {}, not {expected}", open_streams(kind).await);
+}
+
+/// What handlers saw, in order.
+pub struct Log<T>(Rc<RefCell<Vec<T>>>);
+
+impl<T: 'static> Log<T> {
+    pub fn new() -> Self {
+        Log(Rc::new(RefCell::new(Vec::new())))
+    }
+
+    /// A two-argument handler recording `f(a, b)`.
+    pub fn push_with<A, B>(&self, f: impl Fn(A, B) -> T + 'static) -> impl FnMut(A, B) + 'static {
+        let log = self.0.clone();
+        move |a, b| log.borrow_mut().push(f(a, b))
+    }
+
+    /// A handler taking a reference, recording `f(a)`.
+    pub fn push_with_ref<A: ?Sized>(&self, f: impl Fn(&A) -> T + 'static) -> impl FnMut(&A) + 'static {
+        let log = self.0.clone();
+        move |a| log.borrow_mut().push(f(a))
+    }
+
+    /// A handler taking a value, recording `f(a)`.
+    pub fn push_with_value<A>(&self, f: impl Fn(A) -> T + 'static) -> impl FnMut(A) + 'static {
+        let log = self.0.clone();
+        move |a| log.borrow_mut().push(f(a))
+    }
+
+    pub fn len(&self) -> usize {
+        self.0.borrow().len()
+    }
+
+    pub fn take(&self) -> Vec<T> {
+        std::mem::take(&mut *self.0.borrow_mut())
+    }
+
+    pub async fn wait_until(&self, done: impl Fn(&[T]) -> bool, what: &str) {
+        for _ in 0..(WAIT_MS / 10) {
+            if done(&self.0.borrow()) {
+                return;
+            }
+            sleep(10).await;
+        }
+        panic!("timed out waiting for {what}");
+    }
+
+    pub async fn wait_len(&self, n: usize, what: &str) {
+        self.wait_until(|v| v.len() >= n, what).await;
+    }
+}
+
+/// A flag a handler sets.
+#[derive(Clone)]
+pub struct Flag(Rc<Cell<bool>>);
+
+impl Flag {
+    pub fn new() -> Self {
+        Flag(Rc::new(Cell::new(false)))
+    }
+
+    pub fn setter(&self) -> impl FnMut() + 'static {
+        let flag = self.0.clone();
+        move || flag.set(true)
+    }
+
+    pub async fn wait(&self, what: &str) {
+        for _ in 0..(WAIT_MS / 10) {
+            if self.0.get() {
+                return;
+            }
+            sleep(10).await;
+        }
+        panic!("timed out waiting for {what}");
+    }
+}
