@@ -27,6 +27,49 @@ pub struct Event {
     pub last_event_id: String,
 }
 
+/// A dispatched event borrowed from the [`Decoder`]'s buffers: no allocation per event. Valid until the next call
+/// on the decoder; [`Event::from`] (or [`EventRef::to_event`]) makes an owned copy.
+///
+/// ```
+/// let mut decoder = sse_codec::Decoder::new();
+/// decoder.push(b"event: tick\ndata: 1\n\ndata: 2\n\n");
+/// let mut seen = Vec::new();
+/// while let Some(event) = decoder.next_ref() {
+///     let event = event.unwrap();
+///     seen.push(format!("{}={}", event.event, event.data));
+/// }
+/// assert_eq!(seen, ["tick=1", "message=2"]);
+/// ```
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub struct EventRef<'a> {
+    /// The event type (`message` when the event had no `event:` field, or an empty one).
+    pub event: &'a str,
+    /// The `data:` values joined with `\n`.
+    pub data: &'a str,
+    /// The last event id in force at dispatch.
+    pub last_event_id: &'a str,
+}
+
+impl EventRef<'_> {
+    /// An owned copy.
+    ///
+    /// ```
+    /// let mut decoder = sse_codec::Decoder::new();
+    /// decoder.push(b"data: x\n\n");
+    /// let event = decoder.next_ref().unwrap().unwrap().to_event();
+    /// assert_eq!(event.data, "x");
+    /// ```
+    pub fn to_event(&self) -> Event {
+        Event::from(*self)
+    }
+}
+
+impl From<EventRef<'_>> for Event {
+    fn from(e: EventRef<'_>) -> Self {
+        Event { event: e.event.to_owned(), data: e.data.to_owned(), last_event_id: e.last_event_id.to_owned() }
+    }
+}
+
 /// Why the decoder could not deliver an event.
 ///
 /// ```
@@ -94,7 +137,15 @@ pub struct Decoder {
     skip_line: bool,
     /// The current event went over the limit: its data lines are ignored and it is not dispatched.
     discarding: bool,
-    data: String,
+    /// Inside a `data:` line whose end has not arrived: its value bytes go straight to `data` as they come, so a
+    /// long line is not buffered twice.
+    in_data_line: bool,
+    /// The last item returned was an event borrowing `data` and `event_type`: clear them before going on.
+    dispatched: bool,
+    /// Raw bytes of the data buffer (values each followed by LF); UTF-8 decoded once, at dispatch.
+    data: Vec<u8>,
+    /// `data` decoded with replacement characters, when it is not valid UTF-8.
+    lossy: String,
     event_type: String,
     id_buffer: String,
     last_event_id: String,
@@ -139,7 +190,10 @@ impl Decoder {
             bom_done: false,
             skip_line: false,
             discarding: false,
-            data: String::new(),
+            in_data_line: false,
+            dispatched: false,
+            data: Vec::new(),
+            lossy: String::new(),
             event_type: String::new(),
             id_buffer: String::new(),
             last_event_id: String::new(),
@@ -272,10 +326,69 @@ impl Decoder {
     /// assert_eq!((event.event.as_str(), event.data.as_str()), ("a", ""));
     /// ```
     pub fn next_event(&mut self) -> Option<Result<Event, DecodeError>> {
+        match self.advance()? {
+            Err(e) => Some(Err(e)),
+            Ok(()) => {
+                let event = if self.event_type.is_empty() {
+                    String::from("message")
+                } else {
+                    std::mem::take(&mut self.event_type)
+                };
+                self.data.pop(); // the LF after the last value
+                let data = if self.data.len() >= 4096 {
+                    // Large: hand the buffer over rather than copy it.
+                    let bytes = std::mem::take(&mut self.data);
+                    String::from_utf8(bytes).unwrap_or_else(|e| String::from_utf8_lossy(e.as_bytes()).into_owned())
+                } else {
+                    String::from_utf8_lossy(&self.data).into_owned()
+                };
+                Some(Ok(Event { event, data, last_event_id: self.last_event_id.clone() }))
+            }
+        }
+    }
+
+    /// Like [`next_event`](Decoder::next_event), but the event borrows the decoder's buffers: no allocation per
+    /// event (the buffers are reused), the fastest way to read a stream.
+    ///
+    /// ```
+    /// let mut decoder = sse_codec::Decoder::new();
+    /// decoder.push(b"id: 3\ndata: a\xFFb\n\n");
+    /// let event = decoder.next_ref().unwrap().unwrap();
+    /// assert_eq!((event.data, event.last_event_id), ("a\u{FFFD}b", "3"));
+    /// assert!(decoder.next_ref().is_none());
+    /// ```
+    pub fn next_ref(&mut self) -> Option<Result<EventRef<'_>, DecodeError>> {
+        match self.advance()? {
+            Err(e) => Some(Err(e)),
+            Ok(()) => {
+                let raw = &self.data[..self.data.len() - 1]; // without the LF after the last value
+                let data = match std::str::from_utf8(raw) {
+                    Ok(data) => data,
+                    Err(_) => {
+                        self.lossy = String::from_utf8_lossy(raw).into_owned();
+                        &self.lossy
+                    }
+                };
+                let event = if self.event_type.is_empty() { "message" } else { &self.event_type };
+                Some(Ok(EventRef { event, data, last_event_id: &self.last_event_id }))
+            }
+        }
+    }
+
+    /// Runs the parser to the next dispatch (`Ok`: the event is in `data` and `event_type`) or error.
+    fn advance(&mut self) -> Option<Result<(), DecodeError>> {
+        if self.dispatched {
+            self.dispatched = false;
+            self.data.clear();
+            self.event_type.clear();
+        }
         // Work on the buffer out of `self` so lines can borrow it while the event state changes.
         let buf = std::mem::take(&mut self.buf);
         let item = self.decode_from(&buf);
         self.buf = buf;
+        if let Some(Ok(())) = item {
+            self.dispatched = true;
+        }
         item
     }
 
@@ -304,13 +417,15 @@ impl Decoder {
         self.bom_done = false;
         self.skip_line = false;
         self.discarding = false;
+        self.in_data_line = false;
+        self.dispatched = false;
         self.data.clear();
         self.event_type.clear();
         self.id_buffer.clone_from(&self.last_event_id);
         left
     }
 
-    fn decode_from(&mut self, buf: &[u8]) -> Option<Result<Event, DecodeError>> {
+    fn decode_from(&mut self, buf: &[u8]) -> Option<Result<(), DecodeError>> {
         loop {
             if self.pos == buf.len() {
                 return None;
@@ -335,17 +450,39 @@ impl Decoder {
                 self.bom_done = true;
                 continue;
             }
-            let Some(offset) = memchr::memchr2(b'\n', b'\r', &buf[self.scan..]) else {
+            let found = memchr::memchr2(b'\n', b'\r', &buf[self.scan..]);
+            if self.in_data_line {
+                let end = found.map_or(buf.len(), |offset| self.scan + offset);
+                let piece = &buf[self.pos..end];
+                let error = self.append_data(piece);
+                self.pos = end;
+                self.scan = end;
+                if found.is_some() {
+                    self.end_line(buf, end);
+                    self.in_data_line = false;
+                    if error.is_none() {
+                        self.data.push(b'\n');
+                    }
+                } else if error.is_some() {
+                    self.in_data_line = false;
+                    self.skip_line = true;
+                }
+                if error.is_some() {
+                    return error;
+                }
+                continue;
+            }
+            let Some(offset) = found else {
                 self.scan = buf.len();
-                return self.partial_line(buf);
+                match self.partial_line(buf) {
+                    Some(item) => return Some(item),
+                    None if self.in_data_line => continue,
+                    None => return None,
+                }
             };
             let end = self.scan + offset;
             let line = &buf[self.pos..end];
-            self.pos = end + 1;
-            if buf[end] == b'\r' {
-                self.skip_lf = true;
-            }
-            self.scan = self.pos;
+            self.end_line(buf, end);
             if self.skip_line {
                 self.skip_line = false;
                 continue;
@@ -356,71 +493,108 @@ impl Decoder {
         }
     }
 
-    /// No line end in `buf[pos..]` yet: check the limit on the partial line.
-    fn partial_line(&mut self, buf: &[u8]) -> Option<Result<Event, DecodeError>> {
-        let limit = self.max_event_size?;
-        let partial = &buf[self.pos..];
-        if !self.skip_line && partial.len() <= limit {
-            return None;
+    /// Moves past the line end at `buf[end]`.
+    fn end_line(&mut self, buf: &[u8], end: usize) {
+        self.pos = end + 1;
+        self.scan = self.pos;
+        if buf[end] == b'\r' {
+            self.skip_lf = true;
         }
-        // Over the limit (or already skipping): drop what we have and the rest of the line as it comes.
-        let comment = partial.first() == Some(&b':');
-        let first_time = !self.skip_line;
-        self.skip_line = true;
-        self.pos = buf.len();
-        if first_time && !comment {
-            return self.too_large(limit);
+    }
+
+    /// Appends part of a `data:` value, unless that takes the event over the limit.
+    fn append_data(&mut self, piece: &[u8]) -> Option<Result<(), DecodeError>> {
+        if let Some(limit) = self.max_event_size {
+            if self.data.len() + piece.len() + 1 > limit {
+                return self.too_large(limit);
+            }
         }
+        self.data.extend_from_slice(piece);
         None
     }
 
-    fn too_large(&mut self, limit: usize) -> Option<Result<Event, DecodeError>> {
+    /// No line end in `buf[pos..]` yet. A `data:` line starts streaming into the data buffer; other lines wait,
+    /// unless they are over the limit.
+    fn partial_line(&mut self, buf: &[u8]) -> Option<Result<(), DecodeError>> {
+        let partial = &buf[self.pos..];
+        if self.skip_line {
+            self.pos = buf.len();
+            return None;
+        }
+        if let Some(after) = partial.strip_prefix(b"data:") {
+            let Some(&first) = after.first() else {
+                return None;
+            }; // is there a space to strip?
+            if self.discarding {
+                self.skip_line = true;
+                self.pos = buf.len();
+            } else {
+                self.in_data_line = true;
+                self.pos += 5 + usize::from(first == b' ');
+            }
+            return None;
+        }
+        let limit = self.max_event_size?;
+        if partial.len() <= limit || b"data:".starts_with(partial) {
+            return None;
+        }
+        // Over the limit: drop what we have and the rest of the line as it comes (silently for a comment).
+        self.skip_line = true;
+        self.pos = buf.len();
+        if partial[0] == b':' {
+            return None;
+        }
+        self.too_large(limit)
+    }
+
+    fn too_large(&mut self, limit: usize) -> Option<Result<(), DecodeError>> {
         if self.discarding {
             return None;
         }
         self.discarding = true;
-        self.data = String::new();
+        self.data = Vec::new();
         Some(Err(DecodeError::EventTooLarge { limit }))
     }
 
     /// Processes one complete line (without its line end).
     ///
-    /// Lines are split on bytes and their values decoded afterwards with `String::from_utf8_lossy`, which replaces
-    /// each maximal invalid subpart with U+FFFD exactly like the WHATWG UTF-8 decoder. That gives the same text as
-    /// decoding the stream first: CR, LF, `:` and space are ASCII, never part of a multi-byte sequence, and an
-    /// invalid sequence never swallows an ASCII byte. Field names are compared as bytes for the same reason.
-    fn line(&mut self, line: &[u8]) -> Option<Result<Event, DecodeError>> {
+    /// Lines are split on bytes and decoded afterwards (data at dispatch) with `String::from_utf8_lossy`, which
+    /// replaces each maximal invalid subpart with U+FFFD exactly like the WHATWG UTF-8 decoder. That gives the
+    /// same text as decoding the stream first: CR, LF, `:` and space are ASCII, never part of a multi-byte
+    /// sequence, and an invalid sequence never swallows an ASCII byte. Field names are compared as bytes for the
+    /// same reason.
+    fn line(&mut self, line: &[u8]) -> Option<Result<(), DecodeError>> {
         if line.is_empty() {
             return self.dispatch();
         }
         if line[0] == b':' {
             return None;
         }
-        if let Some(limit) = self.max_event_size {
-            if line.len() > limit {
-                return self.too_large(limit);
-            }
-        }
-        let (name, value) = match memchr::memchr(b':', line) {
+        // Field names are short: a plain loop beats memchr's setup here.
+        let (name, value) = match line.iter().position(|&b| b == b':') {
             Some(colon) => {
                 let value = &line[colon + 1..];
                 (&line[..colon], value.strip_prefix(b" ").unwrap_or(value))
             }
             None => (line, &b""[..]),
         };
-        match name {
-            b"data" => {
-                if self.discarding {
-                    return None;
-                }
-                if let Some(limit) = self.max_event_size {
-                    if self.data.len() + value.len() + 1 > limit {
-                        return self.too_large(limit);
-                    }
-                }
-                self.data.push_str(&String::from_utf8_lossy(value));
-                self.data.push('\n');
+        if name == b"data" {
+            if self.discarding {
+                return None;
             }
+            let error = self.append_data(value);
+            if error.is_none() {
+                self.data.push(b'\n');
+            }
+            return error;
+        }
+        // Data lines are bounded by the data rule above; any other line by its length.
+        if let Some(limit) = self.max_event_size {
+            if line.len() > limit {
+                return self.too_large(limit);
+            }
+        }
+        match name {
             b"event" => {
                 self.event_type.clear();
                 self.event_type.push_str(&String::from_utf8_lossy(value));
@@ -433,9 +607,8 @@ impl Decoder {
             }
             b"retry" => {
                 if !value.is_empty() && value.iter().all(u8::is_ascii_digit) {
-                    self.retry = Some(value.iter().fold(0u64, |n, d| {
-                        n.saturating_mul(10).saturating_add(u64::from(d - b'0'))
-                    }));
+                    self.retry =
+                        Some(value.iter().fold(0u64, |n, d| n.saturating_mul(10).saturating_add(u64::from(d - b'0'))));
                 }
             }
             _ => {}
@@ -443,7 +616,7 @@ impl Decoder {
         None
     }
 
-    fn dispatch(&mut self) -> Option<Result<Event, DecodeError>> {
+    fn dispatch(&mut self) -> Option<Result<(), DecodeError>> {
         if self.last_event_id != self.id_buffer {
             self.last_event_id.clone_from(&self.id_buffer);
         }
@@ -453,20 +626,7 @@ impl Decoder {
             self.event_type.clear();
             return None;
         }
-        self.data.pop(); // the trailing LF: every data line appended one
-        let data = if self.data.len() > 256 {
-            std::mem::take(&mut self.data)
-        } else {
-            let data = self.data.clone();
-            self.data.clear();
-            data
-        };
-        let event = if self.event_type.is_empty() {
-            String::from("message")
-        } else {
-            std::mem::take(&mut self.event_type)
-        };
-        Some(Ok(Event { event, data, last_event_id: self.last_event_id.clone() }))
+        Some(Ok(()))
     }
 }
 

@@ -33,5 +33,5 @@
 mod decode;
 mod encode;
 
-pub use decode::{DecodeError, Decoder, Event, Events};
+pub use decode::{DecodeError, Decoder, Event, EventRef, Events};
 pub use encode::{comment, encode_into, EncodeError, Frame};

@@ -22,8 +22,30 @@ impl Rng {
 
 /// Bytes that matter to the parser, so random streams hit its cases often.
 const PIECES: [&[u8]; 24] = [
-    b"data", b"data:", b"data: ", b"id:", b"id: 7", b"event:", b"retry:", b"retry: 12", b":", b" ", b"\t", b"\r",
-    b"\n", b"\r\n", b"\n\n", b"\0", b"\xEF\xBB\xBF", b"\xEF", b"\xF0\x9F", b"\x98\x80", b"\xFF", b"x", b"hello", b"9",
+    b"data",
+    b"data:",
+    b"data: ",
+    b"id:",
+    b"id: 7",
+    b"event:",
+    b"retry:",
+    b"retry: 12",
+    b":",
+    b" ",
+    b"\t",
+    b"\r",
+    b"\n",
+    b"\r\n",
+    b"\n\n",
+    b"\0",
+    b"\xEF\xBB\xBF",
+    b"\xEF",
+    b"\xF0\x9F",
+    b"\x98\x80",
+    b"\xFF",
+    b"x",
+    b"hello",
+    b"9",
 ];
 
 fn random_stream(rng: &mut Rng) -> Vec<u8> {

@@ -45,7 +45,9 @@ pub fn chunks_by<'a>(body: &'a [u8], sizes: &[u8]) -> Vec<&'a [u8]> {
 /// sizes, the rest is the stream), decoding never panics and gives the same outcome fed whole, byte by byte and in
 /// the chunks the input describes.
 pub fn check_split_invariance(input: &[u8]) {
-    let Some((&ctl, rest)) = input.split_first() else { return };
+    let Some((&ctl, rest)) = input.split_first() else {
+        return;
+    };
     let limit = match ctl % 4 {
         0 => None,
         1 => Some(usize::from(ctl / 4 % 16)),
@@ -135,8 +137,7 @@ pub fn check_roundtrip(input: &[u8]) {
         if let Some(text) = &f.comment_before {
             stream.extend_from_slice(&comment(text));
         }
-        let frame =
-            Frame { id: f.id.as_deref(), event: f.event.as_deref(), data: &f.data, retry: f.retry };
+        let frame = Frame { id: f.id.as_deref(), event: f.event.as_deref(), data: &f.data, retry: f.retry };
         encode_into(&frame, &mut stream).expect("generated frames are valid");
         if let Some(id) = &f.id {
             last_id.clone_from(id);
@@ -153,5 +154,8 @@ pub fn check_roundtrip(input: &[u8]) {
     assert_eq!(decode_chunks(Decoder::new(), chunks_by(&stream, input)), want, "chunked");
     // A limit the events fit in changes nothing.
     let biggest = stream.len().max(1);
-    assert_eq!(decode_chunks(Decoder::with_max_event_size(biggest), chunks_by(&stream, &input[input.len() / 2..])), want);
+    assert_eq!(
+        decode_chunks(Decoder::with_max_event_size(biggest), chunks_by(&stream, &input[input.len() / 2..])),
+        want
+    );
 }
