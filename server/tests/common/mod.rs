@@ -1,0 +1,120 @@
+//! Test helpers: the real router served on 127.0.0.1:0, an SSE client (reqwest + eventsource-stream), metrics.
+#![allow(dead_code, clippy::unwrap_used)]
+
+use std::time::Duration;
+
+use eventsource_stream::{Event, EventStreamError, Eventsource as _};
+use futures::{Stream, StreamExt as _};
+use typed_eventsource_server::auth::Role;
+use typed_eventsource_server::config::Config;
+use typed_eventsource_server::{serve, AppState};
+
+pub const SECRET: &str = "test-secret";
+
+pub struct TestServer {
+    pub url: String,
+    pub addr: std::net::SocketAddr,
+    pub state: AppState,
+    pub handle: tokio::task::JoinHandle<std::io::Result<()>>,
+}
+
+impl TestServer {
+    pub fn token(&self, user: &str) -> String {
+        self.state.auth.keys.mint(user, Role::Subscriber, 600).unwrap()
+    }
+
+    pub fn publisher(&self) -> String {
+        self.state.auth.keys.mint("publisher", Role::Publisher, 600).unwrap()
+    }
+
+    /// The value of one metric line (`name` including labels).
+    pub async fn metric(&self, name: &str) -> u64 {
+        let text = reqwest::get(format!("{}/metrics", self.url)).await.unwrap().text().await.unwrap();
+        text.lines()
+            .find_map(|l| l.strip_prefix(name).and_then(|v| v.strip_prefix(' ')))
+            .unwrap_or_else(|| panic!("no metric {name} in {text}"))
+            .trim()
+            .parse()
+            .unwrap()
+    }
+
+    /// Waits until `name` equals `want` (up to `secs` seconds).
+    pub async fn wait_metric(&self, name: &str, want: u64, secs: u64) {
+        let deadline = tokio::time::Instant::now() + Duration::from_secs(secs);
+        loop {
+            let v = self.metric(name).await;
+            if v == want {
+                return;
+            }
+            assert!(tokio::time::Instant::now() < deadline, "{name} is {v}, want {want}");
+            tokio::time::sleep(Duration::from_millis(20)).await;
+        }
+    }
+}
+
+/// Test config: auth on with [`SECRET`].
+pub fn config() -> Config {
+    Config { secret: SECRET.into(), ..Config::default() }
+}
+
+/// Dev config (no auth).
+pub fn dev_config() -> Config {
+    Config { dev: true, ..config() }
+}
+
+pub async fn spawn(config: Config) -> TestServer {
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let addr = listener.local_addr().unwrap();
+    let state = AppState::new(config);
+    let handle = tokio::spawn(serve(listener, state.clone(), std::future::pending()));
+    TestServer { url: format!("http://{addr}"), addr, state, handle }
+}
+
+pub type Events = std::pin::Pin<Box<dyn Stream<Item = Result<Event, EventStreamError<reqwest::Error>>> + Send>>;
+
+/// Opens an SSE stream; panics unless 200 text/event-stream.
+pub async fn open(req: reqwest::RequestBuilder) -> Events {
+    let res = req.header("accept", "text/event-stream").send().await.unwrap();
+    assert_eq!(res.status(), 200, "stream status");
+    assert_eq!(res.headers()["content-type"], "text/event-stream");
+    Box::pin(res.bytes_stream().eventsource())
+}
+
+pub async fn open_url(url: &str) -> Events {
+    open(reqwest::Client::new().get(url)).await
+}
+
+/// The next event within `secs`, panicking on timeout or end.
+pub async fn next(events: &mut Events) -> Event {
+    tokio::time::timeout(Duration::from_secs(5), events.next())
+        .await
+        .expect("timed out waiting for an event")
+        .expect("stream ended")
+        .expect("stream error")
+}
+
+/// No event within `ms`.
+pub async fn assert_quiet(events: &mut Events, ms: u64) {
+    if let Ok(Some(e)) = tokio::time::timeout(Duration::from_millis(ms), events.next()).await {
+        panic!("unexpected event {e:?}");
+    }
+}
+
+pub async fn post_json(url: &str, token: Option<&str>, body: &str) -> reqwest::Response {
+    let mut req = reqwest::Client::new().post(url).header("content-type", "application/json").body(body.to_owned());
+    if let Some(t) = token {
+        req = req.bearer_auth(t);
+    }
+    req.send().await.unwrap()
+}
+
+/// Reads raw bytes from a stream response until `needle` shows up (or panics after 5 s).
+pub async fn raw_until(res: &mut reqwest::Response, needle: &str) -> String {
+    let mut text = String::new();
+    let deadline = tokio::time::Instant::now() + Duration::from_secs(5);
+    while !text.contains(needle) {
+        let chunk = tokio::time::timeout_at(deadline, res.chunk()).await.expect("timeout").unwrap().expect("ended");
+        text.push_str(&String::from_utf8_lossy(&chunk));
+    }
+    text
+}
