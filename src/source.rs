@@ -499,7 +499,16 @@ impl Shared {
             let weak = weak.clone();
             move |_| with(&weak, |s| s.on_error())
         }));
-        for event_type in self.handlers.borrow().event_types() {
+        // A terminal rule's event type is listened to even without a handler, or it could never match.
+        let mut event_types = self.handlers.borrow().event_types();
+        for rule in &self.config.terminal {
+            if let TerminalRule::Event { event, .. } = rule {
+                if !event_types.iter().any(|t| **t == **event) {
+                    event_types.push(event.as_str().into());
+                }
+            }
+        }
+        for event_type in event_types {
             conn.listen(&weak, event_type);
         }
         let old = self.conn.borrow_mut().replace(conn);

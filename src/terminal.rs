@@ -26,7 +26,8 @@ pub enum TerminalRule {
         /// The exact data, or `None` for any data.
         data: Option<String>,
     },
-    /// Any event for which the function, given `(event type, data)`, returns `true`.
+    /// Any event for which the function, given `(event type, data)`, returns `true`. It sees the event types that have
+    /// a handler or an [`Event`](TerminalRule::Event) rule (an `EventSource` only reports types listened to).
     Predicate(Rc<dyn Fn(&str, &str) -> bool>),
 }
 

@@ -109,9 +109,9 @@ pub async fn wait_for_streams(kind: &str, expected: u64, what: &str) {
 }
 
 /// What handlers saw, in order.
-pub struct Log<T>(Rc<RefCell<Vec<T>>>);
+pub struct Log<T>(pub Rc<RefCell<Vec<T>>>);
 
-impl<T: 'static> Log<T> {
+impl<T: std::fmt::Debug + 'static> Log<T> {
     pub fn new() -> Self {
         Log(Rc::new(RefCell::new(Vec::new())))
     }
@@ -149,7 +149,7 @@ impl<T: 'static> Log<T> {
             }
             sleep(10).await;
         }
-        panic!("timed out waiting for {what}");
+        panic!("timed out waiting for {what}; seen so far: {:?}", self.0.borrow());
     }
 
     pub async fn wait_len(&self, n: usize, what: &str) {
