@@ -1,0 +1,203 @@
+//! Replay, gap signal, slow clients, cleanup, heartbeats and shutdown.
+#![allow(clippy::unwrap_used)]
+
+mod common;
+
+use std::time::Duration;
+
+use common::*;
+use futures::StreamExt as _;
+use serde_json::Value;
+use tokio::io::{AsyncReadExt as _, AsyncWriteExt as _};
+use typed_eventsource_server::config::Config;
+use typed_eventsource_server::metrics::StreamKind;
+
+// ---- Replay ----
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn replay_while_publishing_concurrently_has_no_gap_and_no_duplicate() {
+    const TOTAL: u64 = 600;
+    let s = spawn(Config { history: 1000, ..dev_config() }).await;
+    let topic = s.state.hub.broadcast.clone();
+    let publisher = tokio::spawn(async move {
+        for i in 0..TOTAL {
+            topic.publish(None, &format!("m{i}")).unwrap();
+            if i % 4 == 0 {
+                tokio::time::sleep(Duration::from_micros(200)).await;
+            }
+        }
+    });
+    let mut seen: Vec<u64> = Vec::new();
+    let mut last: Option<u64> = None;
+    // Connect, read a few events, drop, reconnect with Last-Event-ID, again and again while publishing goes on.
+    while last != Some(TOTAL) {
+        let mut req = reqwest::Client::new().get(format!("{}/subscribe", s.url));
+        if let Some(id) = last {
+            req = req.header("last-event-id", id.to_string());
+        } else {
+            req = req.query(&[("lastEventId", "0")]);
+        }
+        let mut events = open(req).await;
+        for _ in 0..37 {
+            let e = next(&mut events).await;
+            assert_eq!(e.event, "message", "no gap signal expected: {e:?}");
+            let id: u64 = e.id.parse().unwrap();
+            assert_eq!(e.data, format!("m{}", id - 1));
+            seen.push(id);
+            last = Some(id);
+            if id == TOTAL {
+                break;
+            }
+        }
+    }
+    publisher.await.unwrap();
+    assert_eq!(seen, (1..=TOTAL).collect::<Vec<_>>());
+    assert!(s.metric("sse_events_replayed_total").await > 0);
+}
+
+#[tokio::test]
+async fn unknown_or_too_old_last_event_id_gets_a_replay_gap_event() {
+    let s = spawn(Config { history: 5, ..dev_config() }).await;
+    for i in 1..=10 {
+        s.state.hub.broadcast.publish(None, &format!("m{i}")).unwrap();
+    }
+    for requested in ["2", "999"] {
+        let mut ev = open(reqwest::Client::new().get(format!("{}/subscribe", s.url)).header("last-event-id", requested)).await;
+        let gap = next(&mut ev).await;
+        assert_eq!(gap.event, "replay-gap");
+        assert_eq!(gap.id, "5");
+        let d: Value = serde_json::from_str(&gap.data).unwrap();
+        assert_eq!(d["requested"], requested);
+        assert_eq!(d["oldest"], "6");
+        for i in 6..=10 {
+            assert_eq!(next(&mut ev).await.id, i.to_string());
+        }
+    }
+    // A known id in range: exactly what followed, no signal.
+    let mut ev = open_url(&format!("{}/subscribe?lastEventId=8", s.url)).await;
+    assert_eq!(next(&mut ev).await.id, "9");
+    assert_eq!(next(&mut ev).await.id, "10");
+    // The current last id: nothing to replay, no signal.
+    let mut ev = open_url(&format!("{}/subscribe?lastEventId=10", s.url)).await;
+    assert_quiet(&mut ev, 200).await;
+}
+
+// ---- Slow clients and cleanup ----
+
+async fn raw_subscribe(addr: std::net::SocketAddr) -> tokio::net::TcpStream {
+    let mut tcp = tokio::net::TcpStream::connect(addr).await.unwrap();
+    tcp.write_all(b"GET /subscribe HTTP/1.1\r\nhost: test\r\naccept: text/event-stream\r\n\r\n").await.unwrap();
+    tcp
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn slow_consumer_is_evicted_while_another_client_keeps_receiving() {
+    let s = spawn(Config { client_buffer: 32, history: 16, write_stall: Duration::from_millis(500), ..dev_config() }).await;
+    let _slow = raw_subscribe(s.addr).await; // never read
+    let mut fast = open_url(&format!("{}/subscribe", s.url)).await;
+    s.wait_metric("sse_open_streams{kind=\"broadcast\"}", 2, 5).await;
+    let text = "x".repeat(32 * 1024);
+    let mut expected = 1u64;
+    let deadline = tokio::time::Instant::now() + Duration::from_secs(30);
+    // Publish in batches the fast client keeps up with, until the slow one is gone.
+    while s.state.metrics.open_streams(StreamKind::Broadcast) > 1 {
+        assert!(tokio::time::Instant::now() < deadline, "slow client never evicted");
+        for _ in 0..8 {
+            s.state.hub.broadcast.publish(None, &text).unwrap();
+        }
+        for _ in 0..8 {
+            let e = next(&mut fast).await;
+            assert_eq!(e.id, expected.to_string());
+            assert_eq!(e.data.len(), text.len());
+            expected += 1;
+        }
+    }
+    assert!(s.metric("sse_slow_clients_evicted_total").await >= 1);
+    // The fast client is still served.
+    s.state.hub.broadcast.publish(None, "after").unwrap();
+    assert_eq!(next(&mut fast).await.data, "after");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn open_streams_back_to_zero_after_1000_clients_leave() {
+    let s = spawn(dev_config()).await;
+    let mut clients = Vec::with_capacity(1000);
+    for _ in 0..1000 {
+        let mut tcp = raw_subscribe(s.addr).await;
+        let mut buf = [0u8; 512];
+        let mut got = Vec::new();
+        while !got.windows(7).any(|w| w == b"retry: ") {
+            let n = tcp.read(&mut buf).await.unwrap();
+            assert!(n > 0);
+            got.extend_from_slice(&buf[..n]);
+        }
+        clients.push(tcp);
+    }
+    assert_eq!(s.metric("sse_open_streams{kind=\"broadcast\"}").await, 1000);
+    drop(clients);
+    // Disconnects are noticed at the next write: one event reaches (and fails on) every closed socket.
+    s.state.hub.broadcast.publish(None, "bye").unwrap();
+    s.wait_metric("sse_open_streams{kind=\"broadcast\"}", 0, 10).await;
+}
+
+// ---- Heartbeats ----
+
+#[tokio::test(start_paused = true)]
+async fn heartbeat_comment_on_idle_stream_paused_time() {
+    use typed_eventsource_server::sse::{self, Live};
+    use typed_eventsource_server::AppState;
+    let state = AppState::new(Config { heartbeat: Duration::from_secs(15), ..dev_config() });
+    let sub = state.hub.broadcast.subscribe(typed_eventsource_server::hub::Start::Live);
+    let guard = state.open_stream(StreamKind::Broadcast).unwrap();
+    let res = sse::response(&state.env, guard, state.prelude(), Live::Topic(sub.rx));
+    let mut body = res.into_body().into_data_stream();
+    assert_eq!(&body.next().await.unwrap().unwrap()[..], b"retry: 3000\n\n");
+    let start = tokio::time::Instant::now();
+    assert_eq!(&body.next().await.unwrap().unwrap()[..], b": keep-alive\n\n");
+    assert_eq!(start.elapsed(), Duration::from_secs(15));
+    // An event resets the idle timer.
+    tokio::time::advance(Duration::from_secs(5)).await;
+    state.hub.broadcast.publish(None, "x").unwrap();
+    assert_eq!(&body.next().await.unwrap().unwrap()[..], b"id: 1\ndata: x\n\n");
+    let t = tokio::time::Instant::now();
+    assert_eq!(&body.next().await.unwrap().unwrap()[..], b": keep-alive\n\n");
+    assert_eq!(t.elapsed(), Duration::from_secs(15));
+    // Shutdown ends the stream and the gauge drops.
+    state.shutdown();
+    assert!(body.next().await.is_none());
+    drop(body);
+    assert_eq!(state.metrics.open_streams(StreamKind::Broadcast), 0);
+}
+
+#[tokio::test]
+async fn heartbeat_over_the_network() {
+    let s = spawn(Config { heartbeat: Duration::from_millis(150), ..dev_config() }).await;
+    let mut res = reqwest::get(format!("{}/subscribe", s.url)).await.unwrap();
+    let text = raw_until(&mut res, ": keep-alive\n\n").await;
+    assert!(text.starts_with("retry: "));
+}
+
+// ---- Shutdown (in process; the binary's SIGTERM test is in tests/binary.rs) ----
+
+#[tokio::test]
+async fn shutdown_closes_every_stream_and_returns_quickly() {
+    let s = spawn(dev_config()).await;
+    let mut streams = Vec::new();
+    for path in ["/subscribe", "/sse/a", "/subscribe"] {
+        streams.push(reqwest::get(format!("{}{path}", s.url)).await.unwrap());
+    }
+    s.wait_metric("sse_open_streams{kind=\"broadcast\"}", 2, 5).await;
+    let t = std::time::Instant::now();
+    s.state.shutdown();
+    tokio::time::timeout(Duration::from_secs(2), s.handle).await.expect("serve did not return").unwrap().unwrap();
+    assert!(t.elapsed() < Duration::from_secs(2));
+    for mut r in streams {
+        // Each body ends (cleanly) rather than hanging.
+        let end = tokio::time::timeout(Duration::from_secs(1), async {
+            while let Ok(Some(_)) = r.chunk().await {}
+        })
+        .await;
+        assert!(end.is_ok());
+    }
+    assert_eq!(s.state.metrics.open_streams(StreamKind::Broadcast), 0);
+}
