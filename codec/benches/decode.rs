@@ -34,6 +34,7 @@ fn small_events() -> Case {
             )
             .as_bytes(),
         );
+        #[allow(clippy::manual_is_multiple_of)] // `is_multiple_of` is newer than the workspace's rust-version
         if n % 50 == 0 {
             input.extend_from_slice(b": heartbeat\n\n");
         }
@@ -96,7 +97,12 @@ fn main() {
     // `cargo bench` passes `--bench`; `cargo test --benches` runs this once as a smoke test.
     let quick = !std::env::args().any(|a| a == "--bench");
     let out = std::env::var_os("SSE_BENCH_OUT");
+    // `SSE_BENCH_ONLY=small` (or `large`) runs one case, e.g. under a profiler.
+    let only = std::env::var("SSE_BENCH_ONLY").ok();
     for case in [small_events(), large_event()] {
+        if only.as_deref().is_some_and(|o| o != case.name) {
+            continue;
+        }
         if let Some(dir) = &out {
             let dir = std::path::Path::new(dir);
             std::fs::create_dir_all(dir).expect("create SSE_BENCH_OUT");

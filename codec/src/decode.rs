@@ -340,7 +340,9 @@ impl Decoder {
                     let bytes = std::mem::take(&mut self.data);
                     String::from_utf8(bytes).unwrap_or_else(|e| String::from_utf8_lossy(e.as_bytes()).into_owned())
                 } else {
-                    String::from_utf8_lossy(&self.data).into_owned()
+                    let mut data = String::with_capacity(self.data.len());
+                    push_lossy(&mut data, &self.data);
+                    data
                 };
                 Some(Ok(Event { event, data, last_event_id: self.last_event_id.clone() }))
             }
@@ -450,7 +452,7 @@ impl Decoder {
                 self.bom_done = true;
                 continue;
             }
-            let found = memchr::memchr2(b'\n', b'\r', &buf[self.scan..]);
+            let found = find_line_end(&buf[self.scan..]);
             if self.in_data_line {
                 let end = found.map_or(buf.len(), |offset| self.scan + offset);
                 let piece = &buf[self.pos..end];
@@ -522,9 +524,7 @@ impl Decoder {
             return None;
         }
         if let Some(after) = partial.strip_prefix(b"data:") {
-            let Some(&first) = after.first() else {
-                return None;
-            }; // is there a space to strip?
+            let &first = after.first()?; // wait for the byte that says whether there is a space to strip
             if self.discarding {
                 self.skip_line = true;
                 self.pos = buf.len();
@@ -597,19 +597,15 @@ impl Decoder {
         match name {
             b"event" => {
                 self.event_type.clear();
-                self.event_type.push_str(&String::from_utf8_lossy(value));
+                push_lossy(&mut self.event_type, value);
             }
-            b"id" => {
-                if memchr::memchr(0, value).is_none() {
-                    self.id_buffer.clear();
-                    self.id_buffer.push_str(&String::from_utf8_lossy(value));
-                }
+            b"id" if memchr::memchr(0, value).is_none() => {
+                self.id_buffer.clear();
+                push_lossy(&mut self.id_buffer, value);
             }
-            b"retry" => {
-                if !value.is_empty() && value.iter().all(u8::is_ascii_digit) {
-                    self.retry =
-                        Some(value.iter().fold(0u64, |n, d| n.saturating_mul(10).saturating_add(u64::from(d - b'0'))));
-                }
+            b"retry" if !value.is_empty() && value.iter().all(u8::is_ascii_digit) => {
+                self.retry =
+                    Some(value.iter().fold(0u64, |n, d| n.saturating_mul(10).saturating_add(u64::from(d - b'0'))));
             }
             _ => {}
         }
@@ -653,3 +649,28 @@ impl Iterator for Events<'_> {
 }
 
 impl std::iter::FusedIterator for Events<'_> {}
+
+/// The first CR or LF in `bytes`. Most SSE lines are short: a plain loop over the first bytes avoids memchr's
+/// setup cost, memchr takes over for long lines.
+#[inline]
+fn find_line_end(bytes: &[u8]) -> Option<usize> {
+    const SHORT: usize = 16;
+    let head = &bytes[..bytes.len().min(SHORT)];
+    if let Some(i) = head.iter().position(|&b| b == b'\n' || b == b'\r') {
+        return Some(i);
+    }
+    if bytes.len() <= SHORT {
+        return None;
+    }
+    memchr::memchr2(b'\n', b'\r', &bytes[SHORT..]).map(|i| i + SHORT)
+}
+
+/// Appends `bytes` decoded as UTF-8 with replacement characters (the fast path skips `from_utf8_lossy`'s
+/// chunk iterator when the bytes are valid, the usual case).
+#[inline]
+fn push_lossy(out: &mut String, bytes: &[u8]) {
+    match std::str::from_utf8(bytes) {
+        Ok(s) => out.push_str(s),
+        Err(_) => out.push_str(&String::from_utf8_lossy(bytes)),
+    }
+}
