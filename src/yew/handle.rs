@@ -1,0 +1,365 @@
+//! The handle the hooks return, and the hook they all share.
+
+use std::cell::RefCell;
+use std::collections::VecDeque;
+use std::fmt;
+use std::rc::{Rc, Weak};
+
+use ::yew::functional::{hook, use_effect_with, use_force_update, use_mut_ref, UseForceUpdateHandle};
+
+use super::UseEventSourceOptions;
+use crate::{CloseReason, Error, EventMeta, ReadyState, TypedEventSource, TypedEventSourceBuilder};
+
+/// One received event: its decoded data and metadata.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Message<T> {
+    /// The decoded data.
+    pub data: T,
+    /// Event type, `lastEventId` and origin.
+    pub meta: EventMeta,
+    /// The number of this message among all received since the URL was set, from 0 (dropped ones included), so a
+    /// list can key on it and a gap shows what the capacity dropped.
+    pub seq: u64,
+    /// When it arrived, in milliseconds since the epoch (`Date.now()`).
+    pub received_at: f64,
+}
+
+/// What a hook's component sees: state, history and controls of its stream. Cheap to clone; every clone controls the
+/// same stream. Read at render time, it is a snapshot of that render.
+///
+/// ```ignore
+/// let board = use_event_source_typed::<Post>("/subscribe".into(), UseEventSourceOptions::default());
+/// html! {
+///     <>
+///         <p>{ format!("{} — {} messages", board.state(), board.messages().len()) }</p>
+///         <ul>{ for board.messages().iter().map(|m| html! { <li key={m.seq}>{ &m.data.text }</li> }) }</ul>
+///         <button onclick={let b = board.clone(); move |_| b.close()}>{ "close" }</button>
+///     </>
+/// }
+/// ```
+pub struct UseEventSourceHandle<T> {
+    state: ReadyState,
+    messages: Rc<VecDeque<Message<T>>>,
+    received: u64,
+    error: Option<Error>,
+    close_reason: Option<CloseReason>,
+    last_event_id: String,
+    url: String,
+    inner: Rc<RefCell<Inner<T>>>,
+    trigger: UseForceUpdateHandle,
+}
+
+impl<T> Clone for UseEventSourceHandle<T> {
+    fn clone(&self) -> Self {
+        UseEventSourceHandle {
+            state: self.state,
+            messages: Rc::clone(&self.messages),
+            received: self.received,
+            error: self.error.clone(),
+            close_reason: self.close_reason.clone(),
+            last_event_id: self.last_event_id.clone(),
+            url: self.url.clone(),
+            inner: Rc::clone(&self.inner),
+            trigger: self.trigger.clone(),
+        }
+    }
+}
+
+/// Equal when they show the same snapshot of the same stream (so a handle can be a component's prop).
+impl<T> PartialEq for UseEventSourceHandle<T> {
+    fn eq(&self, other: &Self) -> bool {
+        Rc::ptr_eq(&self.inner, &other.inner)
+            && Rc::ptr_eq(&self.messages, &other.messages)
+            && self.state == other.state
+            && self.received == other.received
+            && self.error == other.error
+            && self.close_reason == other.close_reason
+            && self.url == other.url
+    }
+}
+
+impl<T> fmt::Debug for UseEventSourceHandle<T> {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("UseEventSourceHandle")
+            .field("url", &self.url)
+            .field("state", &self.state)
+            .field("messages", &self.messages.len())
+            .field("received", &self.received)
+            .field("error", &self.error)
+            .field("close_reason", &self.close_reason)
+            .field("last_event_id", &self.last_event_id)
+            .finish_non_exhaustive()
+    }
+}
+
+impl<T> UseEventSourceHandle<T> {
+    /// The connection state ([`ReadyState`]): `Connecting` while the browser or the reconnect policy retries.
+    ///
+    /// ```ignore
+    /// if stream.state() == ReadyState::Closed { /* show reconnect */ }
+    /// ```
+    pub fn state(&self) -> ReadyState {
+        self.state
+    }
+
+    /// The history, oldest first: at most [`capacity`](UseEventSourceOptions::capacity) messages.
+    ///
+    /// ```ignore
+    /// for m in stream.messages() { log(&m.meta.last_event_id) }
+    /// ```
+    pub fn messages(&self) -> &VecDeque<Message<T>> {
+        &self.messages
+    }
+
+    /// The latest message, if any.
+    ///
+    /// ```ignore
+    /// let latest = stream.last().map(|m| &m.data);
+    /// ```
+    pub fn last(&self) -> Option<&Message<T>> {
+        self.messages.back()
+    }
+
+    /// How many messages arrived since the URL was set, including those the capacity dropped.
+    ///
+    /// ```ignore
+    /// let dropped = stream.received() - stream.messages().len() as u64;
+    /// ```
+    pub fn received(&self) -> u64 {
+        self.received
+    }
+
+    /// The latest error (transient, fatal, decode, open); cleared when a connection opens.
+    ///
+    /// ```ignore
+    /// if let Some(e) = stream.error() { log(&e.to_string()) }
+    /// ```
+    pub fn error(&self) -> Option<&Error> {
+        self.error.as_ref()
+    }
+
+    /// Why the stream closed ([`CloseReason`]), once it has; `None` while it is connecting or open.
+    ///
+    /// ```ignore
+    /// let terminal = stream.close_reason().is_some_and(CloseReason::is_terminal);
+    /// ```
+    pub fn close_reason(&self) -> Option<&CloseReason> {
+        self.close_reason.as_ref()
+    }
+
+    /// The last event id seen ("" before any); [`reconnect`](Self::reconnect) resumes after it.
+    ///
+    /// ```ignore
+    /// let id = stream.last_event_id();
+    /// ```
+    pub fn last_event_id(&self) -> &str {
+        &self.last_event_id
+    }
+
+    /// The URL of the stream.
+    ///
+    /// ```ignore
+    /// assert_eq!(stream.url(), "/subscribe");
+    /// ```
+    pub fn url(&self) -> &str {
+        &self.url
+    }
+
+    /// Closes the stream ([`CloseReason::Client`]); harmless when closed. The history stays.
+    ///
+    /// ```ignore
+    /// let onclick = { let s = stream.clone(); move |_| s.close() };
+    /// ```
+    pub fn close(&self) {
+        // Taken out first: closing calls the handlers, which update the shared state.
+        let source = self.inner.borrow_mut().source.take();
+        drop(source);
+    }
+
+    /// Closes the stream if open and opens it again, resuming after [`last_event_id`](Self::last_event_id) (sent as
+    /// the `lastEventId` query parameter), so nothing is missed and nothing repeated. The history stays.
+    ///
+    /// ```ignore
+    /// let onclick = { let s = stream.clone(); move |_| s.reconnect() };
+    /// ```
+    pub fn reconnect(&self) {
+        self.inner.borrow_mut().generation += 1;
+        self.trigger.force_update();
+    }
+}
+
+/// Hands a decoded event to the hook's state.
+pub(crate) type Sink<T> = Rc<dyn Fn(T, EventMeta)>;
+/// Adds the handlers of one kind of hook to the builder.
+pub(crate) type Attach<T> = fn(TypedEventSourceBuilder, &[String], Sink<T>) -> TypedEventSourceBuilder;
+
+/// The state shared by the handle, the effect and the source's handlers.
+struct Inner<T> {
+    url: Option<String>,
+    /// Bumped by `reconnect()`; part of the effect's dependencies.
+    generation: u64,
+    /// The connection whose handlers may change the state (0: none); handlers of older ones are ignored.
+    active: u64,
+    connections: u64,
+    messages: Rc<VecDeque<Message<T>>>,
+    received: u64,
+    state: ReadyState,
+    error: Option<Error>,
+    close_reason: Option<CloseReason>,
+    last_event_id: String,
+    source: Option<TypedEventSource>,
+}
+
+impl<T> Inner<T> {
+    fn new() -> Self {
+        Inner {
+            url: None,
+            generation: 0,
+            active: 0,
+            connections: 0,
+            messages: Rc::new(VecDeque::new()),
+            received: 0,
+            state: ReadyState::Connecting,
+            error: None,
+            close_reason: None,
+            last_event_id: String::new(),
+            source: None,
+        }
+    }
+}
+
+/// The hook behind every public one: `attach` decides how events are decoded.
+#[hook]
+pub(crate) fn use_source<T: Clone + 'static>(url: String, options: UseEventSourceOptions, attach: Attach<T>) -> UseEventSourceHandle<T> {
+    let trigger = use_force_update();
+    let inner = use_mut_ref(Inner::<T>::new);
+    let latest_options = use_mut_ref(UseEventSourceOptions::default);
+    *latest_options.borrow_mut() = options;
+    let generation = inner.borrow().generation;
+    {
+        let inner = Rc::clone(&inner);
+        let trigger = trigger.clone();
+        use_effect_with((url.clone(), generation), move |(url, _)| {
+            connect(&inner, &trigger, url, &latest_options.borrow(), attach);
+            move || disconnect(&inner)
+        });
+    }
+    let st = inner.borrow();
+    UseEventSourceHandle {
+        // Before the first effect runs, the state is that of a source about to connect.
+        state: st.state,
+        messages: Rc::clone(&st.messages),
+        received: st.received,
+        error: st.error.clone(),
+        close_reason: st.close_reason.clone(),
+        last_event_id: st.last_event_id.clone(),
+        url,
+        inner: Rc::clone(&inner),
+        trigger,
+    }
+}
+
+/// Runs `f` on the state if the hook still exists and `id` is its current connection; then re-renders.
+fn update<T>(weak: &Weak<RefCell<Inner<T>>>, trigger: &UseForceUpdateHandle, id: u64, f: impl FnOnce(&mut Inner<T>)) {
+    let Some(inner) = weak.upgrade() else { return };
+    {
+        let mut st = inner.borrow_mut();
+        if st.active != id {
+            return;
+        }
+        f(&mut st);
+    }
+    trigger.force_update();
+}
+
+fn connect<T: Clone + 'static>(
+    inner: &Rc<RefCell<Inner<T>>>,
+    trigger: &UseForceUpdateHandle,
+    url: &str,
+    options: &UseEventSourceOptions,
+    attach: Attach<T>,
+) {
+    let (id, resume) = {
+        let mut st = inner.borrow_mut();
+        if st.url.as_deref() != Some(url) {
+            // A new URL is a new stream: nothing of the old one carries over.
+            st.url = Some(url.to_owned());
+            st.messages = Rc::new(VecDeque::new());
+            st.received = 0;
+            st.last_event_id.clear();
+        }
+        st.connections += 1;
+        st.active = st.connections;
+        st.state = ReadyState::Connecting;
+        st.error = None;
+        st.close_reason = None;
+        (st.active, st.last_event_id.clone())
+    };
+    let weak = Rc::downgrade(inner);
+    let capacity = options.capacity.max(1);
+    let sink: Sink<T> = {
+        let (weak, trigger) = (weak.clone(), trigger.clone());
+        Rc::new(move |data: T, meta: EventMeta| {
+            update(&weak, &trigger, id, |st| {
+                if !meta.last_event_id.is_empty() {
+                    st.last_event_id.clone_from(&meta.last_event_id);
+                }
+                // Copies the history only if a rendered handle still shares it: once per render, not per event.
+                let messages = Rc::make_mut(&mut st.messages);
+                while messages.len() >= capacity {
+                    messages.pop_front();
+                }
+                messages.push_back(Message { data, meta, seq: st.received, received_at: js_sys::Date::now() });
+                st.received += 1;
+            });
+        })
+    };
+    let mut builder = TypedEventSource::builder(url)
+        .with_credentials(options.with_credentials)
+        .reconnect(options.reconnect.clone())
+        .deliver_terminal(options.deliver_terminal)
+        .last_event_id(resume);
+    for rule in &options.terminal {
+        builder = builder.close_on(rule.clone());
+    }
+    let builder = attach(builder, &options.events, sink)
+        .on_open({
+            let (weak, trigger) = (weak.clone(), trigger.clone());
+            move || update(&weak, &trigger, id, |st| st.error = None)
+        })
+        .on_state_change({
+            let (weak, trigger) = (weak.clone(), trigger.clone());
+            move |state| update(&weak, &trigger, id, |st| st.state = state)
+        })
+        .on_error({
+            let (weak, trigger) = (weak.clone(), trigger.clone());
+            move |e| update(&weak, &trigger, id, |st| st.error = Some(e.clone()))
+        })
+        .on_close({
+            let (weak, trigger) = (weak.clone(), trigger.clone());
+            move |reason| {
+                update(&weak, &trigger, id, |st| {
+                    st.state = ReadyState::Closed;
+                    st.close_reason = Some(reason.clone());
+                });
+            }
+        });
+    match builder.open() {
+        Ok(source) => inner.borrow_mut().source = Some(source),
+        Err(e) => {
+            let mut st = inner.borrow_mut();
+            st.state = ReadyState::Closed;
+            st.error = Some(e);
+        }
+    }
+}
+
+/// The effect's cleanup: the old connection's handlers stop counting, then it is dropped (closed).
+fn disconnect<T>(inner: &Rc<RefCell<Inner<T>>>) {
+    let source = {
+        let mut st = inner.borrow_mut();
+        st.active = 0;
+        st.source.take()
+    };
+    drop(source);
+}

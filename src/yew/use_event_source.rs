@@ -1,0 +1,56 @@
+//! `use_event_source`: the whole stream as one enum.
+
+use ::yew::functional::hook;
+use serde::de::DeserializeOwned;
+
+use super::handle::{use_source, Sink};
+use super::{UseEventSourceHandle, UseEventSourceOptions};
+use crate::TypedEventSourceBuilder;
+
+/// A stream whose events decode into one enum `E`, one variant per event type (serde renames respected; see
+/// [`TypedEventSourceBuilder::on_enum`]), with the default [`UseEventSourceOptions`].
+///
+/// Opens when the component mounts, closes when it unmounts; a new `url` closes the old stream and opens the new one.
+///
+/// ```ignore
+/// #[derive(Clone, PartialEq, serde::Deserialize)]
+/// #[serde(rename_all = "lowercase")]
+/// enum Feed { #[serde(rename = "message")] Post(Post), Ping(String) }
+///
+/// #[component]
+/// fn Board() -> Html {
+///     let feed = use_event_source::<Feed>("/subscribe".to_owned());
+///     html! { <p>{ format!("{}: {} messages", feed.state(), feed.messages().len()) }</p> }
+/// }
+/// ```
+#[hook]
+pub fn use_event_source<E>(url: String) -> UseEventSourceHandle<E>
+where
+    E: DeserializeOwned + Clone + 'static,
+{
+    use_event_source_with_options::<E>(url, UseEventSourceOptions::default())
+}
+
+/// [`use_event_source`] with options: history capacity, terminal rules, reconnect policy, credentials.
+///
+/// ```ignore
+/// let job = use_event_source_with_options::<Job>(
+///     format!("/jobs/{id}/events"),
+///     UseEventSourceOptions::default().capacity(1_000).close_on(TerminalRule::event_with_data("ping", "finished")),
+/// );
+/// ```
+#[hook]
+pub fn use_event_source_with_options<E>(url: String, options: UseEventSourceOptions) -> UseEventSourceHandle<E>
+where
+    E: DeserializeOwned + Clone + 'static,
+{
+    use_source::<E>(url, options, attach_enum::<E>)
+}
+
+fn attach_enum<E: DeserializeOwned + 'static>(
+    builder: TypedEventSourceBuilder,
+    _events: &[String],
+    sink: Sink<E>,
+) -> TypedEventSourceBuilder {
+    builder.on_enum::<E>(move |event, meta| sink(event, meta))
+}
