@@ -13,12 +13,20 @@ cargo test --workspace --exclude typed-eventsource-demo
 
 echo "== browser tests: the library in headless Chromium against the real server"
 cargo build -p typed-eventsource-server
-start_server artifacts/server-browser-tests.log --listen 127.0.0.1:0 --dev --fixtures --www www
-echo "server at $SERVER_URL"
+# The test page's origin is fixed for this run so that the auth server can name it in its CORS configuration.
+page_port=$(free_port)
+export WASM_BINDGEN_TEST_ADDRESS=127.0.0.1:$page_port
+start_server artifacts/server-dev.log --listen 127.0.0.1:0 --dev --fixtures --www www
+export SSE_SERVER_URL=$SERVER_URL
+secret=$(head -c 32 /dev/urandom | od -An -tx1 | tr -d ' \n')
+start_server artifacts/server-auth.log --listen 127.0.0.1:0 --secret "$secret" --cors-origin "http://127.0.0.1:$page_port"
+export SSE_AUTH_SERVER_URL=$SERVER_URL
+export SSE_ALICE_TOKEN=$(target/debug/typed-eventsource-server token --user alice --secret "$secret")
+export SSE_PUBLISHER_TOKEN=$(target/debug/typed-eventsource-server token --user test-suite --publisher --secret "$secret")
+echo "dev server at $SSE_SERVER_URL, auth server at $SSE_AUTH_SERVER_URL, test page on port $page_port"
 # .cargo/config.toml makes wasm-bindgen-test-runner the runner; it drives Chromium through chromedriver, with the
-# flags in webdriver.json. SSE_SERVER_URL is read at compile time by the tests.
-SSE_SERVER_URL=$SERVER_URL CHROMEDRIVER=/usr/bin/chromedriver \
-  cargo test -p typed-eventsource --target wasm32-unknown-unknown --all-features
+# flags in webdriver.json. The URLs and tokens are read at compile time by the tests.
+CHROMEDRIVER=/usr/bin/chromedriver cargo test -p typed-eventsource --target wasm32-unknown-unknown --all-features
 
 if [ -f tests/e2e/run.mjs ]; then
   echo "== end-to-end: the demo and the JS page in Chromium"

@@ -20,6 +20,10 @@ pub enum Error {
     Fatal {
         /// What is known of the failure.
         message: String,
+        /// The HTTP status, when known (the fetch transport knows it; `EventSource` does not tell).
+        status: Option<u16>,
+        /// The response's content type, when known.
+        content_type: Option<String>,
     },
     /// An event's data could not be decoded into the handler's type; the event was not delivered to that handler.
     #[error("could not decode the data of a `{event}` event: {reason}")]
@@ -91,7 +95,7 @@ impl Error {
     ///
     /// ```
     /// use typed_eventsource::{Error, ErrorKind};
-    /// assert_eq!(Error::Fatal { message: "503".into() }.kind(), ErrorKind::Fatal);
+    /// assert_eq!(Error::Fatal { message: "503".into(), status: Some(503), content_type: None }.kind(), ErrorKind::Fatal);
     /// ```
     pub fn kind(&self) -> ErrorKind {
         match self {

@@ -6,7 +6,7 @@ use js_sys::{Function, Object, Reflect};
 use serde::Deserialize;
 use wasm_bindgen::prelude::*;
 
-use crate::{CloseReason, Error, EventMeta, ReconnectPolicy, TerminalRule, TypedEventSource};
+use crate::{CloseReason, Error, EventMeta, FetchRequest, ReconnectPolicy, TerminalRule, Transport, TypedEventSource};
 
 #[wasm_bindgen(typescript_custom_section)]
 const TYPES: &'static str = r#"
@@ -52,14 +52,27 @@ export interface TypedEventSourceOptions {
   deliverTerminal?: boolean;
   /** Reconnect policy after fatal errors, or `false` for none (default: 5 retries with backoff). */
   reconnect?: ReconnectOptions | false;
-  /** Resume after this id: sent as the `lastEventId` query parameter. */
+  /** Resume after this id: the `lastEventId` query parameter (EventSource) or `Last-Event-ID` header (fetch). */
   lastEventId?: string;
+  /**
+   * `"eventsource"` (default): the browser's EventSource. `"fetch"`: fetch + ReadableStream, which allows `method`,
+   * `headers` (an Authorization header) and `body`, and reports HTTP statuses in errors.
+   */
+  transport?: "eventsource" | "fetch";
+  /** Fetch transport only: the HTTP method (default "GET"). */
+  method?: string;
+  /** Fetch transport only: extra request headers. */
+  headers?: Record<string, string>;
+  /** Fetch transport only: the request body. */
+  body?: string;
+  /** Close while the page is hidden, resume after the last id when shown (default false). */
+  pauseWhenHidden?: boolean;
 }
 
 /** An error: `transient` while the browser reconnects, `fatal` when it gave up, `decode` for data that is not JSON. */
 export type SourceError =
   | { kind: "transient"; message: string }
-  | { kind: "fatal"; message: string }
+  | { kind: "fatal"; message: string; status?: number; contentType?: string }
   | { kind: "decode"; message: string; event: string; data: string; reason: string }
   | { kind: "open"; message: string };
 
@@ -119,6 +132,43 @@ struct Options {
     deliver_terminal: Option<bool>,
     reconnect: Option<ReconnectOption>,
     last_event_id: Option<String>,
+    transport: Option<TransportName>,
+    method: Option<String>,
+    headers: Option<std::collections::BTreeMap<String, String>>,
+    body: Option<String>,
+    #[serde(default)]
+    pause_when_hidden: bool,
+}
+
+#[derive(Deserialize, PartialEq)]
+enum TransportName {
+    #[serde(rename = "eventsource")]
+    EventSource,
+    #[serde(rename = "fetch")]
+    Fetch,
+}
+
+impl Options {
+    fn transport(&mut self) -> Result<Transport, String> {
+        let fetch_only = self.method.is_some() || self.headers.is_some() || self.body.is_some();
+        if self.transport != Some(TransportName::Fetch) {
+            return match fetch_only {
+                true => Err("`method`, `headers` and `body` need `transport: \"fetch\"`".to_owned()),
+                false => Ok(Transport::EventSource),
+            };
+        }
+        let mut request = FetchRequest::new();
+        if let Some(method) = self.method.take() {
+            request = request.method(method);
+        }
+        for (name, value) in self.headers.take().unwrap_or_default() {
+            request = request.header(name, value);
+        }
+        if let Some(body) = self.body.take() {
+            request = request.body(body);
+        }
+        Ok(request.into())
+    }
 }
 
 #[derive(Deserialize)]
@@ -185,13 +235,17 @@ impl JsTypedEventSource {
     /// `new TypedEventSource(url, options?)`.
     #[wasm_bindgen(constructor)]
     pub fn new(url: String, options: JsValue) -> Result<JsTypedEventSource, JsError> {
-        let options: Options = if options.is_undefined() || options.is_null() {
+        let mut options: Options = if options.is_undefined() || options.is_null() {
             Options::default()
         } else {
             serde_wasm_bindgen::from_value(options)
                 .map_err(|e| JsError::new(&format!("invalid TypedEventSource options: {e}")))?
         };
-        let mut builder = TypedEventSource::builder(url).with_credentials(options.with_credentials);
+        let transport = options.transport().map_err(|e| JsError::new(&format!("invalid TypedEventSource options: {e}")))?;
+        let mut builder = TypedEventSource::builder(url)
+            .with_credentials(options.with_credentials)
+            .transport(transport)
+            .pause_when_hidden(options.pause_when_hidden);
         for rule in options.close_on {
             builder = builder.close_on(match rule.data {
                 Some(data) => TerminalRule::event_with_data(rule.event, data),
@@ -308,10 +362,21 @@ fn meta_to_js(meta: &EventMeta) -> JsValue {
 
 fn error_to_js(e: &Error) -> JsValue {
     let mut entries = vec![("kind", e.kind().as_str().into()), ("message", e.to_string().into())];
-    if let Error::Decode { event, data, reason } = e {
-        entries.push(("event", event.as_str().into()));
-        entries.push(("data", data.as_str().into()));
-        entries.push(("reason", reason.as_str().into()));
+    match e {
+        Error::Decode { event, data, reason } => {
+            entries.push(("event", event.as_str().into()));
+            entries.push(("data", data.as_str().into()));
+            entries.push(("reason", reason.as_str().into()));
+        }
+        Error::Fatal { status, content_type, .. } => {
+            if let Some(status) = status {
+                entries.push(("status", (*status).into()));
+            }
+            if let Some(content_type) = content_type {
+                entries.push(("contentType", content_type.as_str().into()));
+            }
+        }
+        _ => {}
     }
     object(&entries)
 }

@@ -45,6 +45,12 @@ mod ready_state;
 mod reconnect;
 mod terminal;
 
+mod transport;
+
+#[cfg(target_arch = "wasm32")]
+mod event_source;
+#[cfg(target_arch = "wasm32")]
+mod fetch;
 #[cfg(target_arch = "wasm32")]
 mod handler;
 #[cfg(target_arch = "wasm32")]
@@ -63,6 +69,7 @@ pub use meta::EventMeta;
 pub use ready_state::ReadyState;
 pub use reconnect::ReconnectPolicy;
 pub use terminal::TerminalRule;
+pub use transport::{FetchRequest, Transport};
 
 #[cfg(target_arch = "wasm32")]
 pub use js::JsTypedEventSource;

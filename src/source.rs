@@ -7,13 +7,16 @@ use std::rc::{Rc, Weak};
 use gloo_events::EventListener;
 use gloo_timers::callback::Timeout;
 use serde::de::DeserializeOwned;
-use wasm_bindgen::{JsCast, JsValue};
-use web_sys::{EventSource, EventSourceInit, MessageEvent};
+use wasm_bindgen::JsValue;
 
+use crate::event_source::EventSourceConnection;
+use crate::fetch::FetchConnection;
 use crate::handler::{self, call_each, Handlers, Incoming, RawHandler};
-use crate::{event_names, terminal, CloseReason, Error, EventMeta, ReadyState, ReconnectPolicy, TerminalRule};
+use crate::{
+    event_names, terminal, CloseReason, Error, EventMeta, ReadyState, ReconnectPolicy, TerminalRule, Transport,
+};
 
-/// What the browser tells of a fatal error: nothing but the fact. Say what it can be.
+/// What the browser tells of a fatal `EventSource` error: nothing but the fact. Say what it can be.
 const FATAL_MESSAGE: &str = "the browser closed the connection: the server answered with a status other than 200 or a \
                              content type other than text/event-stream, or could not be reached";
 
@@ -26,6 +29,8 @@ struct Config {
     deliver_terminal: bool,
     reconnect: ReconnectPolicy,
     last_event_id: String,
+    transport: Transport,
+    pause_when_hidden: bool,
 }
 
 /// Builds a [`TypedEventSource`]: URL, credentials, terminal rules, reconnect policy and handlers, all set before the
@@ -75,6 +80,8 @@ impl TypedEventSourceBuilder {
                 deliver_terminal: true,
                 reconnect: ReconnectPolicy::default(),
                 last_event_id: String::new(),
+                transport: Transport::EventSource,
+                pause_when_hidden: false,
             },
             handlers: Handlers::default(),
             deferred_error: None,
@@ -123,7 +130,30 @@ impl TypedEventSourceBuilder {
         self
     }
 
-    /// Resumes after `id`: the first connection already sends it as the `lastEventId` query parameter.
+    /// The transport: [`Transport::EventSource`] (the default) or `fetch` with your own method, headers and body —
+    /// pass a [`FetchRequest`](crate::FetchRequest). Nothing else changes.
+    ///
+    /// ```ignore
+    /// builder.transport(FetchRequest::new().header("Authorization", format!("Bearer {token}")))
+    /// ```
+    pub fn transport(mut self, transport: impl Into<Transport>) -> Self {
+        self.config.transport = transport.into();
+        self
+    }
+
+    /// Closes the connection while the page is hidden and reconnects, resuming after the last event id, when it is
+    /// shown again. Off by default: a hidden tab keeps receiving unless you ask.
+    ///
+    /// ```ignore
+    /// builder.pause_when_hidden(true)
+    /// ```
+    pub fn pause_when_hidden(mut self, yes: bool) -> Self {
+        self.config.pause_when_hidden = yes;
+        self
+    }
+
+    /// Resumes after `id`: the first connection already sends it (`lastEventId` query parameter for `EventSource`,
+    /// `Last-Event-ID` header for fetch).
     ///
     /// ```ignore
     /// builder.last_event_id(saved_id)
@@ -244,16 +274,11 @@ impl TypedEventSourceBuilder {
         if let Some(e) = self.deferred_error {
             return Err(e);
         }
-        let shared = Rc::new(Shared {
-            state: Cell::new(ReadyState::Connecting),
-            last_event_id: RefCell::new(self.config.last_event_id.clone()),
-            config: self.config,
-            handlers: RefCell::new(self.handlers),
-            conn: RefCell::new(None),
-            close_reason: RefCell::new(None),
-            reopen_attempts: Cell::new(0),
-            reopen_timer: RefCell::new(None),
-        });
+        let pause = self.config.pause_when_hidden;
+        let shared = Shared::new(self.config, self.handlers);
+        if pause {
+            shared.pause_while_hidden();
+        }
         shared.connect()?;
         Ok(TypedEventSource { shared })
     }
@@ -424,8 +449,8 @@ impl Drop for TypedEventSource {
     }
 }
 
-/// The state every listener reaches through a `Weak`, so listeners never keep the source alive.
-struct Shared {
+/// The state every listener and fetch task reaches through a `Weak`, so none of them keeps the source alive.
+pub(crate) struct Shared {
     config: Config,
     handlers: RefCell<Handlers>,
     conn: RefCell<Option<Connection>>,
@@ -434,29 +459,60 @@ struct Shared {
     close_reason: RefCell<Option<CloseReason>>,
     reopen_attempts: Cell<u32>,
     reopen_timer: RefCell<Option<Timeout>>,
+    /// The reconnection time of the fetch transport (the browser keeps its own for `EventSource`).
+    retry_ms: Cell<u32>,
+    /// Counts connections, so a fetch task that outlived its connection knows it and stops.
+    generation: Cell<u64>,
+    visibility: RefCell<Option<EventListener>>,
+    paused: Cell<bool>,
 }
 
-/// One browser `EventSource` and the listeners on it; dropping it closes the source and detaches them all.
-struct Connection {
-    source: EventSource,
-    listeners: Vec<EventListener>,
-    event_types: Vec<Rc<str>>,
+/// The live connection; dropping it closes the `EventSource` or aborts the fetch, and detaches every listener.
+enum Connection {
+    EventSource(EventSourceConnection),
+    // Held for its `Drop`, which aborts the request.
+    #[allow(dead_code)]
+    Fetch(FetchConnection),
 }
 
-impl Drop for Connection {
-    fn drop(&mut self) {
-        self.source.close();
-    }
+/// What the fetch transport reports when its connection ends.
+pub(crate) enum FetchEnd {
+    /// The body ended or the network failed: reconnect after the retry time, as the spec says.
+    Lost,
+    /// A status other than 200 or a content type other than `text/event-stream`.
+    Fatal { message: String, status: Option<u16>, content_type: Option<String> },
+    /// 204 No Content: the server asks the client to stop.
+    NoContent,
 }
+
+/// The reconnection time until the server sets one (browsers use a few seconds).
+const DEFAULT_RETRY_MS: u32 = 3000;
 
 impl Shared {
+    fn new(config: Config, handlers: Handlers) -> Rc<Shared> {
+        Rc::new(Shared {
+            state: Cell::new(ReadyState::Connecting),
+            last_event_id: RefCell::new(config.last_event_id.clone()),
+            config,
+            handlers: RefCell::new(handlers),
+            conn: RefCell::new(None),
+            close_reason: RefCell::new(None),
+            reopen_attempts: Cell::new(0),
+            reopen_timer: RefCell::new(None),
+            retry_ms: Cell::new(DEFAULT_RETRY_MS),
+            generation: Cell::new(0),
+            visibility: RefCell::new(None),
+            paused: Cell::new(false),
+        })
+    }
+
     fn state(&self) -> ReadyState {
-        if self.close_reason.borrow().is_some() {
+        if self.is_closed() {
             return ReadyState::Closed;
         }
         match &*self.conn.borrow() {
-            Some(conn) => ReadyState::from(conn.source.ready_state()),
-            None => self.state.get(),
+            Some(Connection::EventSource(c)) => c.ready_state(),
+            _ => self.state.get(),
         }
     }
 
@@ -464,10 +520,15 @@ impl Shared {
         self.close_reason.borrow().is_some()
     }
 
-    /// The URL to open: with `lastEventId` when there is one to resume after (a header cannot be set).
+    pub(crate) fn is_current(&self, generation: u64) -> bool {
+        !self.is_closed() && self.generation.get() == generation
+    }
+
+    /// The URL to open: for `EventSource`, with `lastEventId` when there is one to resume after (it cannot set a
+    /// header); the fetch transport sends `Last-Event-ID` instead.
     fn connect_url(&self) -> String {
         let id = self.last_event_id.borrow();
-        if id.is_empty() {
+        if id.is_empty() || matches!(self.config.transport, Transport::Fetch(_)) {
             return self.config.url.clone();
         }
         let url = &self.config.url;
@@ -482,24 +543,8 @@ impl Shared {
         out
     }
 
-    /// Opens a browser `EventSource` and attaches every listener in the same task, before it can deliver anything.
-    fn connect(self: &Rc<Self>) -> Result<(), Error> {
-        let url = self.connect_url();
-        let init = EventSourceInit::new();
-        init.set_with_credentials(self.config.with_credentials);
-        let source = EventSource::new_with_event_source_init_dict(&url, &init)
-            .map_err(|e| Error::Open { url: url.clone(), reason: handler::js_message(&e) })?;
-        let mut conn = Connection { source, listeners: Vec::new(), event_types: Vec::new() };
-        let weak = Rc::downgrade(self);
-        conn.listeners.push(EventListener::new(&conn.source, "open", {
-            let weak = weak.clone();
-            move |_| with(&weak, |s| s.on_open())
-        }));
-        conn.listeners.push(EventListener::new(&conn.source, "error", {
-            let weak = weak.clone();
-            move |_| with(&weak, |s| s.on_error())
-        }));
-        // A terminal rule's event type is listened to even without a handler, or it could never match.
+    /// The event types to listen for: those with a handler, and those of terminal rules (or they could never match).
+    fn event_types(&self) -> Vec<Rc<str>> {
         let mut event_types = self.handlers.borrow().event_types();
         for rule in &self.config.terminal {
             if let TerminalRule::Event { event, .. } = rule {
@@ -508,9 +553,32 @@ impl Shared {
                 }
             }
         }
-        for event_type in event_types {
-            conn.listen(&weak, event_type);
-        }
+        event_types
+    }
+
+    /// Opens a connection. For `EventSource`, every listener is attached in the same task, before it can deliver
+    /// anything; the fetch transport dispatches from its own task.
+    fn connect(self: &Rc<Self>) -> Result<(), Error> {
+        let url = self.connect_url();
+        let generation = self.generation.get() + 1;
+        self.generation.set(generation);
+        let weak = Rc::downgrade(self);
+        let conn = match &self.config.transport {
+            Transport::EventSource => Connection::EventSource(EventSourceConnection::open(
+                &url,
+                self.config.with_credentials,
+                &weak,
+                self.event_types(),
+            )?),
+            Transport::Fetch(request) => Connection::Fetch(FetchConnection::open(
+                &url,
+                request,
+                self.config.with_credentials,
+                &self.last_event_id.borrow(),
+                weak,
+                generation,
+            )?),
+        };
         let old = self.conn.borrow_mut().replace(conn);
         drop(old);
         self.set_state(ReadyState::Connecting);
@@ -520,14 +588,12 @@ impl Shared {
     fn add_event_handler(self: &Rc<Self>, event: &str, handler: RawHandler) {
         let event: Rc<str> = event.into();
         self.handlers.borrow_mut().events.push((event.clone(), handler));
-        if let Some(conn) = self.conn.borrow_mut().as_mut() {
-            if !conn.event_types.contains(&event) {
-                conn.listen(&Rc::downgrade(self), event);
-            }
+        if let Some(Connection::EventSource(conn)) = self.conn.borrow_mut().as_mut() {
+            conn.listen(&Rc::downgrade(self), event);
         }
     }
 
-    fn on_open(&self) {
+    pub(crate) fn on_open(&self) {
         self.reopen_attempts.set(0);
         self.set_state(ReadyState::Open);
         let handlers = self.handlers.borrow().open.clone();
@@ -538,18 +604,22 @@ impl Shared {
         }
     }
 
-    fn on_message(self: &Rc<Self>, event_type: &str, ev: &MessageEvent) {
+    /// Hands one event to its handlers, then closes the source if a terminal rule matches it.
+    pub(crate) fn deliver(&self, event_type: &str, data: &str, last_event_id: &str, origin: String) {
         if self.is_closed() {
             return;
         }
-        let data = ev.data().as_string().unwrap_or_default();
-        let id = ev.last_event_id();
-        self.last_event_id.borrow_mut().clone_from(&id);
-        let meta = EventMeta { event: event_type.to_owned(), last_event_id: id, origin: ev.origin() };
-        let is_terminal = terminal::is_terminal(&self.config.terminal, event_type, &data);
+        {
+            let mut id = self.last_event_id.borrow_mut();
+            if *id != last_event_id {
+                last_event_id.clone_into(&mut id);
+            }
+        }
+        let meta = EventMeta { event: event_type.to_owned(), last_event_id: last_event_id.to_owned(), origin };
+        let is_terminal = terminal::is_terminal(&self.config.terminal, event_type, data);
         if !is_terminal || self.config.deliver_terminal {
             let handlers = self.handlers.borrow().for_event(event_type);
-            let incoming = Incoming { data: &data, meta: &meta };
+            let incoming = Incoming { data, meta: &meta };
             for h in handlers {
                 if self.is_closed() {
                     return; // a handler closed the source: nothing more is delivered
@@ -564,54 +634,115 @@ impl Shared {
             }
         }
         if is_terminal {
-            self.finish(CloseReason::Terminal { event: event_type.to_owned(), data });
+            self.finish(CloseReason::Terminal { event: event_type.to_owned(), data: data.to_owned() });
         }
     }
 
-    fn on_error(self: &Rc<Self>) {
+    /// The `EventSource`'s `error` event: transient while the browser reconnects, fatal once it gave up.
+    pub(crate) fn on_event_source_error(self: &Rc<Self>) {
         if self.is_closed() {
             return;
         }
-        let browser_state = self.conn.borrow().as_ref().map(|c| ReadyState::from(c.source.ready_state()));
-        if browser_state == Some(ReadyState::Connecting) {
+        if self.state() == ReadyState::Connecting {
             self.set_state(ReadyState::Connecting);
             self.emit_error(&Error::Transient);
             return;
         }
-        // Fatal: the browser will not retry this connection.
+        self.fail(Error::Fatal { message: FATAL_MESSAGE.to_owned(), status: None, content_type: None }, true);
+    }
+
+    /// The fetch transport's connection ended.
+    pub(crate) fn on_fetch_end(self: &Rc<Self>, generation: u64, end: FetchEnd, retry_ms: Option<u64>) {
+        if !self.is_current(generation) {
+            return;
+        }
+        if let Some(ms) = retry_ms {
+            self.retry_ms.set(u32::try_from(ms).unwrap_or(u32::MAX));
+        }
         let gone = self.conn.borrow_mut().take();
         drop(gone);
-        self.emit_error(&Error::Fatal { message: FATAL_MESSAGE.to_owned() });
+        match end {
+            FetchEnd::Lost => {
+                // As a browser does: CONNECTING, `error`, wait the reconnection time, reconnect with Last-Event-ID.
+                self.set_state(ReadyState::Connecting);
+                self.emit_error(&Error::Transient);
+                if !self.is_closed() {
+                    self.schedule_connect(self.retry_ms.get());
+                }
+            }
+            FetchEnd::Fatal { message, status, content_type } => {
+                self.fail(Error::Fatal { message, status, content_type }, true);
+            }
+            FetchEnd::NoContent => {
+                let message = "the server answered 204 No Content: it asks the client to stop".to_owned();
+                self.fail(Error::Fatal { message, status: Some(204), content_type: None }, false);
+            }
+        }
+    }
+
+    /// A fatal error: report it, then re-open if the policy allows (and `may_reopen`), else close as failed.
+    fn fail(self: &Rc<Self>, error: Error, may_reopen: bool) {
+        let gone = self.conn.borrow_mut().take();
+        drop(gone);
+        let message = error.to_string();
+        self.emit_error(&error);
         if self.is_closed() {
             return; // an error handler closed it
         }
-        self.reopen_or_fail(FATAL_MESSAGE.to_owned());
-    }
-
-    fn reopen_or_fail(self: &Rc<Self>, message: String) {
         let attempts = self.reopen_attempts.get();
-        if !self.config.reconnect.allows(attempts) {
+        if !may_reopen || !self.config.reconnect.allows(attempts) {
             self.finish(CloseReason::Failed { message, attempts });
             return;
         }
         let delay = self.config.reconnect.delay(attempts, js_sys::Math::random());
         self.reopen_attempts.set(attempts + 1);
         self.set_state(ReadyState::Connecting);
+        self.schedule_connect(u32::try_from(delay.as_millis()).unwrap_or(u32::MAX));
+    }
+
+    fn schedule_connect(self: &Rc<Self>, millis: u32) {
         let weak = Rc::downgrade(self);
-        let millis = u32::try_from(delay.as_millis()).unwrap_or(u32::MAX);
-        let timer = Timeout::new(millis, move || with(&weak, |s| s.reopen()));
+        let timer = Timeout::new(millis, move || with(&weak, |s| s.reconnect_now()));
         *self.reopen_timer.borrow_mut() = Some(timer);
     }
 
-    fn reopen(self: &Rc<Self>) {
-        if self.is_closed() {
+    fn reconnect_now(self: &Rc<Self>) {
+        if self.is_closed() || self.paused.get() {
             return;
         }
         if let Err(e) = self.connect() {
-            let message = e.to_string();
-            self.emit_error(&e);
-            self.reopen_or_fail(message);
+            self.fail(e, true);
         }
+    }
+
+    /// Closes the connection while the page is hidden and reconnects, after the last event id, when it shows again.
+    fn pause_while_hidden(self: &Rc<Self>) {
+        let Some(document) = web_sys::window().and_then(|w| w.document()) else { return };
+        let weak = Rc::downgrade(self);
+        let listener = EventListener::new(&document, "visibilitychange", move |_| {
+            with(&weak, |s| {
+                let hidden = web_sys::window().and_then(|w| w.document()).is_some_and(|d| d.hidden());
+                if s.is_closed() || hidden == s.paused.get() {
+                    return;
+                }
+                s.paused.set(hidden);
+                if hidden {
+                    let timer = s.reopen_timer.borrow_mut().take();
+                    drop(timer);
+                    let gone = s.conn.borrow_mut().take();
+                    drop(gone);
+                    s.set_state(ReadyState::Connecting);
+                } else {
+                    s.reconnect_now();
+                }
+            })
+        });
+        *self.visibility.borrow_mut() = Some(listener);
+    }
+
+    /// Reports an error to the error handlers.
+    pub(crate) fn report(&self, error: &Error) {
+        self.emit_error(error);
     }
 
     fn emit_error(&self, error: &Error) {
@@ -630,8 +761,8 @@ impl Shared {
         }
     }
 
-    /// Closes for good, once: stops any pending re-open, closes the browser source, checks it reads CLOSED, and tells
-    /// the close handlers why.
+    /// Closes for good, once: stops any pending re-open, closes the connection, checks the browser reads CLOSED, and
+    /// tells the close handlers why.
     fn finish(&self, reason: CloseReason) {
         if self.is_closed() {
             return;
@@ -639,34 +770,23 @@ impl Shared {
         *self.close_reason.borrow_mut() = Some(reason.clone());
         let timer = self.reopen_timer.borrow_mut().take();
         drop(timer);
+        let visibility = self.visibility.borrow_mut().take();
+        drop(visibility);
         let conn = self.conn.borrow_mut().take();
-        let browser_state = conn.as_ref().map_or(ReadyState::Closed, |c| {
-            c.source.close();
-            ReadyState::from(c.source.ready_state())
-        });
+        let state = match &conn {
+            Some(Connection::EventSource(c)) => c.close(),
+            _ => ReadyState::Closed,
+        };
         drop(conn);
-        debug_assert_eq!(browser_state, ReadyState::Closed);
-        self.set_state(browser_state);
+        debug_assert_eq!(state, ReadyState::Closed);
+        self.set_state(state);
         let handlers = std::mem::take(&mut self.handlers.borrow_mut().close);
         call_each(handlers, &reason);
     }
 }
 
-impl Connection {
-    fn listen(&mut self, weak: &Weak<Shared>, event_type: Rc<str>) {
-        let weak = weak.clone();
-        let name = event_type.clone();
-        self.listeners.push(EventListener::new(&self.source, event_type.to_string(), move |ev| {
-            if let Some(ev) = ev.dyn_ref::<MessageEvent>() {
-                with(&weak, |s| s.on_message(&name, ev));
-            }
-        }));
-        self.event_types.push(event_type);
-    }
-}
-
 /// Runs `f` on the source if it still exists (a listener may outlive its source's last owner by one event).
-fn with(weak: &Weak<Shared>, f: impl FnOnce(&Rc<Shared>)) {
+pub(crate) fn with(weak: &Weak<Shared>, f: impl FnOnce(&Rc<Shared>)) {
     if let Some(shared) = weak.upgrade() {
         f(&shared);
     }

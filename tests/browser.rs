@@ -138,7 +138,7 @@ async fn data_that_does_not_decode_is_reported_with_its_raw_text_and_the_stream_
 
 #[wasm_bindgen_test]
 async fn scenario_2_job_closes_itself_on_ping_finished() {
-    let before = open_streams("job").await;
+    let before = settled_streams("job").await;
     let job = start_job(4, 30).await;
     let progress = Log::new();
     let pings = Log::new();
@@ -209,7 +209,7 @@ async fn not_found_server_error_and_wrong_content_type_are_fatal() {
 
 #[wasm_bindgen_test]
 async fn dropping_the_handle_closes_the_connection() {
-    let before = open_streams("broadcast").await;
+    let before = settled_streams("broadcast").await;
     let opened = Flag::new();
     let source = TypedEventSource::builder(server_url("/subscribe")).on_open(opened.setter()).open().expect("open");
     opened.wait("open").await;

@@ -1,14 +1,20 @@
-# Sourced by the scripts: start the companion server and learn its URL.
-# start_server LOGFILE ARGS... sets SERVER_PID and SERVER_URL; the server is stopped when the calling shell exits.
+# Sourced by the scripts: start companion servers and learn their URLs.
+# start_server LOGFILE ARGS... sets SERVER_URL (exported); every server started is stopped when the calling shell
+# exits.
+SERVER_PIDS=()
+stop_servers() {
+  for pid in "${SERVER_PIDS[@]}"; do kill "$pid" 2>/dev/null || true; done
+  for pid in "${SERVER_PIDS[@]}"; do wait "$pid" 2>/dev/null || true; done
+}
+trap stop_servers EXIT
+
 start_server() {
   local log=$1; shift
-  local fifo
+  local fifo line
   fifo=$(mktemp -u)
   mkfifo "$fifo"
   target/debug/typed-eventsource-server serve "$@" >"$fifo" 2>"$log" &
-  SERVER_PID=$!
-  trap 'kill "$SERVER_PID" 2>/dev/null || true; wait "$SERVER_PID" 2>/dev/null || true' EXIT
-  local line
+  SERVER_PIDS+=($!)
   exec 3<"$fifo"
   rm -f "$fifo"
   if ! IFS= read -r -t 60 line <&3; then
@@ -19,4 +25,9 @@ start_server() {
   exec 3<&-
   SERVER_URL=${line#listening on }
   export SERVER_URL
+}
+
+# A free loopback port (bound, then released: the caller uses it at once).
+free_port() {
+  python3 -c 'import socket; s = socket.socket(); s.bind(("127.0.0.1", 0)); print(s.getsockname()[1])'
 }

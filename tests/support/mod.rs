@@ -97,6 +97,13 @@ pub async fn open_streams(kind: &str) -> u64 {
         .map_or(0, |v| v as u64)
 }
 
+/// Waits until the streams of `kind` that earlier tests opened are gone (the server notices a client leaving
+/// asynchronously), and returns the count then: 0, since tests run one at a time and drop their sources.
+pub async fn settled_streams(kind: &str) -> u64 {
+    wait_for_streams(kind, 0, "earlier tests' streams to close").await;
+    0
+}
+
 /// Waits until the gauge for `kind` reads `expected`.
 pub async fn wait_for_streams(kind: &str, expected: u64, what: &str) {
     for _ in 0..(WAIT_MS / 25) {
@@ -180,4 +187,34 @@ impl Flag {
         }
         panic!("timed out waiting for {what}");
     }
+}
+
+/// The second test server, which enforces auth (`--secret`, CORS naming this page's origin), + `path`.
+pub fn auth_server_url(path: &str) -> String {
+    let base = option_env!("SSE_AUTH_SERVER_URL").expect("SSE_AUTH_SERVER_URL must name the auth test server");
+    format!("{}{path}", base.trim_end_matches('/'))
+}
+
+/// A subscriber token for `alice` and a publisher token, minted by scripts/test.sh with the auth server's secret.
+pub fn tokens() -> (&'static str, &'static str) {
+    (
+        option_env!("SSE_ALICE_TOKEN").expect("SSE_ALICE_TOKEN"),
+        option_env!("SSE_PUBLISHER_TOKEN").expect("SSE_PUBLISHER_TOKEN"),
+    )
+}
+
+/// POSTs JSON to an absolute URL with extra headers; returns the status.
+pub async fn post_to(url: &str, body: &str, headers: &[(&str, &str)]) -> u16 {
+    let init = RequestInit::new();
+    init.set_method("POST");
+    init.set_body(&JsValue::from_str(body));
+    let h = web_sys::Headers::new().expect("headers");
+    h.set("content-type", "application/json").expect("header");
+    for (k, v) in headers {
+        h.set(k, v).expect("header");
+    }
+    init.set_headers(&h);
+    let window = web_sys::window().expect("a window");
+    let resp = JsFuture::from(window.fetch_with_str_and_init(url, &init)).await.expect("fetch");
+    resp.dyn_into::<Response>().expect("a Response").status()
 }

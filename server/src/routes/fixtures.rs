@@ -11,6 +11,8 @@
 //!   `event: done` / `data: end` with id 11, then stays open.
 //! - `GET /fixtures/whoami` → one `message` event (id 1) whose data is the JSON string of the user of a valid
 //!   `sse_token` cookie (or `token` query parameter), or `"anonymous"`; then stays open.
+//! - `POST /fixtures/echo` → one `echo` event (id 1) with data `{"method", "body", "authorization", "lastEventId"}`
+//!   describing the request (for the fetch transport's tests), then stays open.
 //! - `POST|GET /fixtures/login/{user}` → sets cookie `sse_token=<JWT>; Path=/; HttpOnly; SameSite=Lax`, 204.
 
 use std::collections::HashMap;
@@ -49,6 +51,7 @@ pub fn routes() -> Router<AppState> {
         .route("/flaky/{key}", get(flaky))
         .route("/whoami", get(whoami))
         .route("/login/{user}", get(login).post(login))
+        .route("/echo", axum::routing::post(echo))
 }
 
 fn frame(id: u64, event: Option<&str>, data: &str) -> Vec<u8> {
@@ -130,6 +133,25 @@ async fn whoami(State(state): State<AppState>, headers: HeaderMap, params: Strea
     let guard = state.open_stream(StreamKind::Fixture)?;
     let data = serde_json::to_string(&user).map_err(|e| AppError::Internal(e.to_string()))?;
     let prelude = state.prelude().raw(&frame(1, None, &data));
+    Ok(sse::response(&state.env, guard, prelude, Live::Idle))
+}
+
+async fn echo(
+    State(state): State<AppState>,
+    method: axum::http::Method,
+    headers: HeaderMap,
+    body: String,
+) -> Result<Response, AppError> {
+    let header = |name: header::HeaderName| headers.get(name).and_then(|v| v.to_str().ok()).map(str::to_owned);
+    let data = serde_json::json!({
+        "method": method.as_str(),
+        "body": body,
+        "authorization": header(header::AUTHORIZATION),
+        "lastEventId": header(header::HeaderName::from_static("last-event-id")),
+    })
+    .to_string();
+    let guard = state.open_stream(StreamKind::Fixture)?;
+    let prelude = state.prelude().raw(&frame(1, Some("echo"), &data));
     Ok(sse::response(&state.env, guard, prelude, Live::Idle))
 }
 
