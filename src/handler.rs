@@ -18,6 +18,12 @@ pub(crate) struct Incoming<'a> {
     pub meta: &'a EventMeta,
 }
 
+/// A handler the source and a list share; borrowed mutably only while it runs.
+pub(crate) type Shared<F> = Rc<RefCell<F>>;
+
+/// A handler taking its argument by reference.
+pub(crate) type RefHandler<A> = Shared<dyn FnMut(&A)>;
+
 pub(crate) type RawHandler = Rc<RefCell<dyn FnMut(&Incoming<'_>) -> Result<(), Error>>>;
 pub(crate) type OpenHandler = Rc<RefCell<dyn FnMut()>>;
 pub(crate) type ErrorHandler = Rc<RefCell<dyn FnMut(&Error)>>;
@@ -53,7 +59,7 @@ impl Handlers {
 }
 
 /// Runs each handler in `list` with `arg`, skipping one that is already running (a handler that re-enters itself).
-pub(crate) fn call_each<A: ?Sized>(list: Vec<Rc<RefCell<dyn FnMut(&A)>>>, arg: &A) {
+pub(crate) fn call_each<A: ?Sized>(list: Vec<RefHandler<A>>, arg: &A) {
     for h in list {
         if let Ok(mut f) = h.try_borrow_mut() {
             f(arg);

@@ -68,7 +68,7 @@ pub use event_names::event_names;
 pub use meta::EventMeta;
 pub use ready_state::ReadyState;
 pub use reconnect::ReconnectPolicy;
-pub use terminal::TerminalRule;
+pub use terminal::{Predicate, TerminalRule};
 pub use transport::{FetchRequest, Transport};
 
 #[cfg(target_arch = "wasm32")]

@@ -12,6 +12,8 @@ use serde::de::DeserializeOwned;
 
 use crate::{CloseReason, Error, EventMeta, ReadyState, TypedEventSource, TypedEventSourceBuilder};
 
+type SharedSender<E> = Rc<RefCell<Option<UnboundedSender<Result<Received<E>, Error>>>>>;
+
 /// An event with its metadata, as yielded by an [`EventStream`].
 ///
 /// ```
@@ -110,9 +112,8 @@ impl TypedEventSourceBuilder {
     pub fn into_stream<E: DeserializeOwned + 'static>(self) -> Result<EventStream<E>, Error> {
         let (sender, receiver) = mpsc::unbounded();
         // Closing drops the sender, which ends the stream once the buffered items are read.
-        let sender: Rc<RefCell<Option<UnboundedSender<Result<Received<E>, Error>>>>> =
-            Rc::new(RefCell::new(Some(sender)));
-        let send = move |sender: &Rc<RefCell<Option<UnboundedSender<_>>>>, item| {
+        let sender: SharedSender<E> = Rc::new(RefCell::new(Some(sender)));
+        let send = move |sender: &SharedSender<E>, item| {
             if let Some(s) = &*sender.borrow() {
                 let _ = s.unbounded_send(item); // the receiver is gone only once the stream is dropped
             }

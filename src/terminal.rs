@@ -3,6 +3,9 @@
 use std::fmt;
 use std::rc::Rc;
 
+/// The function of a [`TerminalRule::Predicate`]: `(event type, data) -> is terminal`.
+pub type Predicate = Rc<dyn Fn(&str, &str) -> bool>;
+
 /// A rule matching the message after which the source closes itself.
 ///
 /// The server of scenario 2 ends a job with `event: ping` / `data: finished`; without a rule the browser would
@@ -28,7 +31,7 @@ pub enum TerminalRule {
     },
     /// Any event for which the function, given `(event type, data)`, returns `true`. It sees the event types that have
     /// a handler or an [`Event`](TerminalRule::Event) rule (an `EventSource` only reports types listened to).
-    Predicate(Rc<dyn Fn(&str, &str) -> bool>),
+    Predicate(Predicate),
 }
 
 impl TerminalRule {
