@@ -1,0 +1,69 @@
+#!/usr/bin/env bash
+# Runs every benchmark and prints the table: `bench/run.sh` (from anywhere; ~10 minutes on 2 cores, most of it the
+# first build). Writes bench/results/latest.md (git-ignored) and the committed copy bench/RESULTS.md.
+#
+# Knobs (environment): SMALL=1000 LARGE=10000 streams, SECS=4 per throughput phase, RATE=1000 events/s in the
+# latency phase, BROWSER_EVENTS=100000, BROWSER_ROUNDS=3, SKIP_WASM=1 / SKIP_BROWSER=1 / SKIP_SERVERS=1.
+# Needs what scripts/setup.sh installs (wasm target, wasm-bindgen-cli, wasm-pack, chromium, npm dev packages).
+set -euo pipefail
+cd "$(dirname "$0")/.."
+root=$(pwd)
+export PATH="$root/node_modules/.bin:$HOME/.cargo/bin:$PATH"
+ulimit -n 20000 # the load generator holds 10k streams, so does each server
+SMALL=${SMALL:-1000} LARGE=${LARGE:-10000} SECS=${SECS:-4} RATE=${RATE:-1000}
+results=bench/results
+mkdir -p "$results"
+step() { printf '\033[1m[bench]\033[0m %s\n' "$*" >&2; }
+started=$(date +%s)
+
+step "building the server, the axum floor and the load generator (cargo --profile native)"
+cargo build --quiet --profile native -p typed-eventsource-server -p axum-floor -p sse-loadgen
+bin=target/native
+if [ ! -d bench/node-baseline/node_modules/express ]; then
+  step "installing the node baseline's express"
+  (cd bench/node-baseline && npm ci --no-audit --no-fund --silent)
+fi
+if [ ! -d node_modules/playwright-core ] || [ ! -x node_modules/.bin/wasm-opt ]; then
+  step "installing npm dev packages"
+  npm ci --no-audit --no-fund --silent
+fi
+
+if [ -z "${SKIP_WASM:-}" ]; then
+  step "wasm sizes (package + three minimal apps)"
+  bench/wasm-size/measure.sh "$results/wasm.md"
+fi
+if [ -z "${SKIP_BROWSER:-}" ]; then
+  step "browser dispatch (headless Chromium)"
+  [ -f bench/wasm-size/out/pkg/typed_eventsource_bg.wasm ] || bench/wasm-size/measure.sh "$results/wasm.md"
+  node bench/browser/run.mjs "$bin/typed-eventsource-server" "$bin/sse-loadgen" bench/wasm-size/out/pkg "$results/browser.md" >/dev/null
+fi
+if [ -z "${SKIP_SERVERS:-}" ]; then
+  step "fan-out: ours vs node vs axum floor ($SMALL and $LARGE streams)"
+  "$bin/sse-loadgen" run --small "$SMALL" --large "$LARGE" --secs "$SECS" --rate "$RATE" \
+    --server "typed-eventsource-server=$bin/typed-eventsource-server serve --listen 127.0.0.1:0 --dev --max-streams 20000" \
+    --server "node express=node bench/node-baseline/server.js --listen 127.0.0.1:0" \
+    --server "axum floor=$bin/axum-floor --listen 127.0.0.1:0" \
+    --md "$results/servers.md" --json "$results/servers.json" >/dev/null
+fi
+
+{
+  echo "# Benchmark results"
+  echo
+  echo "$(date -u '+%Y-%m-%d %H:%M UTC'), commit $(git rev-parse --short HEAD 2>/dev/null || echo '?'), $(nproc) × $(grep -m1 'model name' /proc/cpuinfo | cut -d: -f2 | sed 's/^ *//'), $(awk '/MemTotal/ {printf "%.0f GB", $2/1048576}' /proc/meminfo) RAM, Linux $(uname -r), load average before: $(cut -d' ' -f1-3 /proc/loadavg). Shared machine: compare the ratios, not the absolute figures. Produced by \`bench/run.sh\` in $(( $(date +%s) - started )) s."
+  echo
+  for part in servers browser wasm; do
+    case $part in
+      servers) title="## Server fan-out (same load generator, same run; ratios: how many times better ours is)" ;;
+      browser) title="## Browser: typed dispatch vs plain EventSource" ;;
+      wasm) title="## wasm size (release profile: opt-level z, LTO, codegen-units 1, panic abort)" ;;
+    esac
+    if [ -f "$results/$part.md" ]; then
+      echo "$title"
+      echo
+      cat "$results/$part.md"
+      echo
+    fi
+  done
+} > "$results/latest.md"
+cp "$results/latest.md" bench/RESULTS.md
+cat "$results/latest.md"

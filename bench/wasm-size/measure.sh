@@ -1,0 +1,43 @@
+#!/usr/bin/env bash
+# Gzipped .wasm sizes: the npm package (wasm-pack: wasm-bindgen + wasm-opt -Oz, as `npm run build:pkg` does) and
+# three minimal apps built with the library's release profile, each measured after wasm-bindgen and after the same
+# wasm-opt -Oz pass the package uses. Writes a markdown fragment to $1 (default: stdout).
+set -euo pipefail
+here=$(cd "$(dirname "$0")" && pwd)
+root=$(cd "$here/../.." && pwd)
+out=${1:-/dev/stdout}
+export PATH="$root/node_modules/.bin:$HOME/.cargo/bin:$PATH"
+opt_flags=(-Oz --enable-bulk-memory --enable-nontrapping-float-to-int)
+gz() { gzip -9 -c "$1" | wc -c; }
+kb() { awk -v b="$1" 'BEGIN { printf "%.1f KB", b / 1024 }'; }
+
+# What `npm run build:pkg` runs (wasm-pack, release, --target web, the package's wasm-opt flags), with `-p` so that
+# cargo builds the library alone and not every default member of the workspace; output kept out of pkg/.
+(cd "$root" && wasm-pack --quiet build --release --target web --out-dir bench/wasm-size/out/pkg . -- -p typed-eventsource >/dev/null 2>&1) \
+  || { echo "wasm-pack build of the package failed" >&2; exit 1; }
+pkg_wasm=$(ls "$here"/out/pkg/*_bg.wasm)
+pkg_gz=$(gz "$pkg_wasm")
+
+(cd "$here" && cargo build --quiet --release --target wasm32-unknown-unknown)
+declare -A raw opt
+for app in typed-app bare-app gloo-app; do
+  name=${app//-/_}
+  dir="$here/out/$app"
+  rm -rf "$dir" && mkdir -p "$dir"
+  wasm-bindgen --target web --out-dir "$dir" "$here/target/wasm32-unknown-unknown/release/$name.wasm"
+  raw[$app]=$(gz "$dir/${name}_bg.wasm")
+  wasm-opt "${opt_flags[@]}" "$dir/${name}_bg.wasm" -o "$dir/${name}_opt.wasm"
+  opt[$app]=$(gz "$dir/${name}_opt.wasm")
+done
+
+{
+  echo "| wasm (gzip -9) | after wasm-bindgen | after wasm-opt -Oz |"
+  echo "|---|---|---|"
+  echo "| npm package \`pkg/$(basename "$pkg_wasm")\` (goal ≤ 20 KB) | – | $(kb "$pkg_gz") |"
+  echo "| typed-app: typed-eventsource, \`.on::<Update>(\"message\")\` (serde) | $(kb "${raw[typed-app]}") | $(kb "${opt[typed-app]}") |"
+  echo "| bare-app: web-sys EventSource + onmessage | $(kb "${raw[bare-app]}") | $(kb "${opt[bare-app]}") |"
+  echo "| gloo-app: gloo-net 0.7 EventSource + Stream loop | $(kb "${raw[gloo-app]}") | $(kb "${opt[gloo-app]}") |"
+  echo
+  awk -v t="${opt[typed-app]}" -v g="${opt[gloo-app]}" -v p="$pkg_gz" 'BEGIN {
+    printf "typed-app / gloo-app (after wasm-opt): %.2f× (goal ≤ 1); package: %s\n", t / g, (p <= 20480 ? "meets ≤ 20 KB" : "misses ≤ 20 KB") }'
+} > "$out"
