@@ -1,0 +1,106 @@
+//! Scenarios 1 and 5: a broadcast board on `GET /subscribe`; the form publishes with `POST /update`.
+
+use serde::Deserialize;
+use typed_eventsource::yew::{use_event_source_typed, UseEventSourceOptions};
+use web_sys::HtmlTextAreaElement;
+use yew::platform::spawn_local;
+use yew::prelude::*;
+
+use super::badge::ConnectionBadge;
+use crate::api;
+
+/// A message of the board, as `POST /update` publishes it.
+#[derive(Debug, Clone, PartialEq, Deserialize)]
+struct Post {
+    id: u64,
+    text: String,
+    timestamp: f64,
+}
+
+/// The board: a list of every message with its time, and a form to send one to every open page.
+#[component]
+pub fn BroadcastBoard() -> Html {
+    let board = use_event_source_typed::<Post>("/subscribe".to_owned(), UseEventSourceOptions::default().capacity(200));
+    let draft = use_state(String::new);
+    let problem = use_state(|| None::<String>);
+
+    let send = {
+        let (draft, problem) = (draft.clone(), problem.clone());
+        Callback::from(move |()| {
+            let text = (*draft).clone();
+            if text.trim().is_empty() {
+                return;
+            }
+            let (draft, problem) = (draft.clone(), problem.clone());
+            spawn_local(async move {
+                match api::post_json("/update", &format!(r#"{{"text": {}}}"#, api::json_string(&text))).await {
+                    Ok(_) => {
+                        draft.set(String::new());
+                        problem.set(None);
+                    }
+                    Err(e) => problem.set(Some(e)),
+                }
+            });
+        })
+    };
+    let oninput = {
+        let draft = draft.clone();
+        Callback::from(move |e: InputEvent| draft.set(e.target_unchecked_into::<HtmlTextAreaElement>().value()))
+    };
+    let onkeydown = {
+        let send = send.clone();
+        Callback::from(move |e: KeyboardEvent| {
+            if e.key() == "Enter" && !e.shift_key() {
+                e.prevent_default();
+                send.emit(());
+            }
+        })
+    };
+    let onsubmit = {
+        let send = send.clone();
+        Callback::from(move |e: SubmitEvent| {
+            e.prevent_default();
+            send.emit(());
+        })
+    };
+    let (b1, b2) = (board.clone(), board.clone());
+
+    html! {
+        <section class="panel" id="broadcast" data-test="broadcast">
+            <h2>{ "Broadcast board" }</h2>
+            <p class="scenario">
+                { "Scenarios 1 & 5 — every open page gets each message, framed safely (a newline stays inside its message) and replayed after a reconnect via Last-Event-ID." }
+            </p>
+            <ConnectionBadge
+                label="GET /subscribe"
+                state={board.state()}
+                close_reason={board.close_reason().cloned()}
+                error={board.error().map(|e| AttrValue::from(e.to_string()))}
+                on_close={Callback::from(move |()| b1.close())}
+                on_reconnect={Callback::from(move |()| b2.reconnect())}
+            />
+            <form class="compose" {onsubmit}>
+                <textarea
+                    data-test="board-input"
+                    rows="2"
+                    placeholder="Write a message — Enter sends, Shift+Enter adds a line"
+                    value={(*draft).clone()}
+                    {oninput}
+                    {onkeydown}
+                />
+                <button type="submit" data-test="board-send" disabled={draft.trim().is_empty()}>{ "Send" }</button>
+            </form>
+            if let Some(p) = &*problem { <p class="error">{ p }</p> }
+            <ol class="feed" data-test="board-list">
+                { for board.messages().iter().rev().map(|m| html! {
+                    <li key={m.seq} data-test="board-item">
+                        <time>{ api::clock(m.data.timestamp) }</time>
+                        <span class="text">{ &m.data.text }</span>
+                        <span class="id">{ format!("#{}", m.data.id) }</span>
+                    </li>
+                }) }
+                if board.messages().is_empty() { <li class="empty">{ "No messages yet — send one, then open this page in a second tab." }</li> }
+            </ol>
+        </section>
+    }
+}

@@ -1,0 +1,93 @@
+// Helpers for the end-to-end tests: the real server on a free port, Debian's Chromium, and small assertions.
+import { spawn } from "node:child_process";
+import { existsSync, mkdtempSync } from "node:fs";
+import { tmpdir } from "node:os";
+import { join } from "node:path";
+import { createInterface } from "node:readline";
+import { chromium } from "playwright-core";
+
+export const ROOT = new URL("../../", import.meta.url).pathname;
+export const ARTIFACTS = join(ROOT, "artifacts", "e2e");
+const SERVER_BIN = join(ROOT, "target", "debug", "typed-eventsource-server");
+const CHROMIUM = process.env.CHROMIUM ?? "/usr/bin/chromium";
+
+export class Failure extends Error {}
+
+export function check(cond, message) {
+  if (!cond) throw new Failure(message);
+}
+
+/** Fails with `message` unless the build outputs exist. */
+export function requireFile(path, hint) {
+  check(existsSync(join(ROOT, path)), `${path} is missing — ${hint}`);
+}
+
+/** Starts `typed-eventsource-server serve --listen 127.0.0.1:0 --dev --www www`; resolves with { url, stop }. */
+export async function startServer() {
+  check(existsSync(SERVER_BIN), `${SERVER_BIN} is missing — run \`cargo build -p typed-eventsource-server\``);
+  const child = spawn(SERVER_BIN, ["serve", "--listen", "127.0.0.1:0", "--dev", "--www", "www"], {
+    cwd: ROOT,
+    stdio: ["ignore", "pipe", "pipe"],
+  });
+  let stderr = "";
+  child.stderr.on("data", (d) => { stderr = (stderr + d).slice(-4000); });
+  const lines = createInterface({ input: child.stdout });
+  const url = await new Promise((resolve, reject) => {
+    const timer = setTimeout(() => reject(new Failure(`the server printed no address in 30 s; stderr:\n${stderr}`)), 30_000);
+    child.once("exit", (code) => reject(new Failure(`the server exited (${code}) before listening; stderr:\n${stderr}`)));
+    lines.on("line", (line) => {
+      const m = /^listening on (http:\/\/\S+)/.exec(line);
+      if (m) {
+        clearTimeout(timer);
+        resolve(m[1].replace(/\/$/, ""));
+      }
+    });
+  });
+  lines.on("line", () => {}); // keep draining stdout
+  const stop = () => new Promise((resolve) => {
+    if (child.exitCode !== null) return resolve();
+    child.once("exit", resolve);
+    child.kill("SIGTERM");
+    setTimeout(() => child.kill("SIGKILL"), 3000).unref();
+  });
+  return { url, stop };
+}
+
+/** Debian's Chromium through playwright-core; never downloads a browser. */
+export async function launchBrowser() {
+  check(existsSync(CHROMIUM), `${CHROMIUM} is missing — run scripts/setup.sh (apt-get install chromium)`);
+  return chromium.launch({
+    executablePath: CHROMIUM,
+    headless: true,
+    args: [
+      "--no-sandbox",
+      "--disable-gpu",
+      "--disable-quic",
+      "--no-first-run",
+      "--disable-background-networking",
+      "--disable-component-update",
+      "--disable-sync",
+      "--disable-dev-shm-usage",
+    ],
+  });
+}
+
+/** A new page in its own context (its own "tab" with fresh storage), recording page errors. */
+export async function openPage(browser, url, errors) {
+  const context = await browser.newContext({ viewport: { width: 1360, height: 900 } });
+  const page = await context.newPage();
+  page.on("pageerror", (e) => errors.push(`${url}: ${e.message}`));
+  page.on("console", (msg) => {
+    if (msg.type() === "error" && !msg.location().url.endsWith("/favicon.ico")) errors.push(`${url}: console error: ${msg.text()}`);
+  });
+  await page.goto(url);
+  return page;
+}
+
+export function tempDir(prefix) {
+  return mkdtempSync(join(tmpdir(), prefix));
+}
+
+export function unique(prefix) {
+  return `${prefix}-${Date.now().toString(36)}${Math.floor(Math.random() * 1e6).toString(36)}`;
+}

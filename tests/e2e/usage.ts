@@ -1,0 +1,35 @@
+// Type-checked (strict) against the installed package's declarations by tests/e2e/pack-check.mjs.
+import init, { TypedEventSource, type CloseReason, type EventMeta, type ReadyState, type SourceError } from "typed-eventsource";
+
+interface Progress {
+  status: string;
+  step: number;
+  steps: number;
+}
+
+export async function main(): Promise<void> {
+  await init();
+  const es = new TypedEventSource("/jobs/7/events", {
+    withCredentials: false,
+    closeOn: [{ event: "ping", data: "finished" }, { event: "done" }],
+    reconnect: { maxRetries: 5, initialDelayMs: 500, maxDelayMs: 10_000 },
+    lastEventId: "41",
+  });
+  es.on<Progress>("message", (p: Progress, meta: EventMeta) => console.log(p.step / p.steps, meta.lastEventId));
+  es.onText("ping", (text: string) => console.log(text.toUpperCase()));
+  es.onOpen(() => console.log("open"));
+  es.onError((e: SourceError) => {
+    if (e.kind === "decode") console.log(e.event, e.data);
+  });
+  es.onStateChange((s: ReadyState) => console.log(s === 2 ? "closed" : "live"));
+  es.onClose((r: CloseReason) => {
+    if (r.kind === "terminal") console.log(r.event, r.data);
+    if (r.kind === "failed") console.log(r.attempts);
+  });
+  const state: ReadyState = es.readyState;
+  const id: string = es.lastEventId;
+  const url: string = es.url;
+  console.log(state, id, url, es.closeReason?.kind);
+  new TypedEventSource("/subscribe", { reconnect: false });
+  es.close();
+}
