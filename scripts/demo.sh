@@ -1,0 +1,17 @@
+#!/usr/bin/env bash
+# The live demo: sets up what a fresh machine lacks, builds the npm package and the Yew demo into www/, then builds
+# and runs the companion server with --dev (no tokens) serving www/. Open the printed URL; Ctrl-C stops it.
+# LISTEN=0.0.0.0:8080 scripts/demo.sh to listen elsewhere.
+set -euo pipefail
+cd "$(dirname "$0")/.."
+scripts/setup.sh
+export PATH="$PWD/node_modules/.bin:$HOME/.cargo/bin:$PATH"
+
+echo "== building the npm package (pkg/, www/pkg/) and the Yew demo (www/demo/)"
+npm run build
+echo "== building the server"
+cargo build -p typed-eventsource-server
+
+listen=${LISTEN:-127.0.0.1:8080}
+echo "== the demo runs at http://$listen/ (plain JavaScript page: http://$listen/js.html); Ctrl-C stops it"
+exec target/debug/typed-eventsource-server serve --dev --www www --listen "$listen"
