@@ -28,9 +28,7 @@ echo "dev server at $SSE_SERVER_URL, auth server at $SSE_AUTH_SERVER_URL, test p
 # flags in webdriver.json. The URLs and tokens are read at compile time by the tests.
 CHROMEDRIVER=/usr/bin/chromedriver cargo test -p typed-eventsource --target wasm32-unknown-unknown --all-features
 
-if [ -f tests/e2e/run.mjs ]; then
-  echo "== end-to-end: the demo and the JS page in Chromium"
-  npm run build
-  node tests/e2e/run.mjs
-fi
+echo "== end-to-end: the demo, the plain-JS page and the npm package in Chromium (screenshots: artifacts/e2e/)"
+npm run build
+node tests/e2e/run.mjs
 echo "== all tests passed"
