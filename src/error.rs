@@ -36,7 +36,7 @@ pub enum Error {
         reason: String,
     },
     /// The browser refused to create the `EventSource` (a malformed URL, say).
-    #[error("cannot open an EventSource on {url:?}: {reason}")]
+    #[error("cannot open a connection to \"{url}\": {reason}")]
     Open {
         /// The URL given.
         url: String,

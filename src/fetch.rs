@@ -155,8 +155,8 @@ fn check(response: &Response) -> Option<FetchEnd> {
     if !content_type.as_deref().is_some_and(is_event_stream) {
         return Some(FetchEnd::Fatal {
             message: format!(
-                "the server answered with content type {:?}, not text/event-stream",
-                content_type.as_deref().unwrap_or("(none)")
+                "the server answered with content type \"{}\", not text/event-stream",
+                content_type.as_deref().unwrap_or("")
             ),
             status: Some(status),
             content_type,

@@ -138,6 +138,6 @@ fn from_tagged<E: DeserializeOwned>(variant: &str, content: JsValue) -> Result<E
 pub(crate) fn js_message(e: &JsValue) -> String {
     match e.dyn_ref::<js_sys::Error>() {
         Some(err) => String::from(err.message()),
-        None => e.as_string().unwrap_or_else(|| format!("{e:?}")),
+        None => e.as_string().unwrap_or_else(|| String::from("unknown JavaScript error")),
     }
 }

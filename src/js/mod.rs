@@ -1,12 +1,11 @@
 //! The JavaScript API: a thin skin over [`TypedEventSource`], with TypeScript declarations written out.
 
-use std::time::Duration;
-
 use js_sys::{Function, Object, Reflect};
-use serde::Deserialize;
 use wasm_bindgen::prelude::*;
 
-use crate::{CloseReason, Error, EventMeta, FetchRequest, ReconnectPolicy, TerminalRule, Transport, TypedEventSource};
+use crate::{CloseReason, Error, EventMeta, TypedEventSource};
+
+mod options;
 
 #[wasm_bindgen(typescript_custom_section)]
 const TYPES: &'static str = r#"
@@ -122,107 +121,6 @@ export class TypedEventSource {
 }
 "#;
 
-#[derive(Deserialize, Default)]
-#[serde(rename_all = "camelCase", deny_unknown_fields)]
-struct Options {
-    #[serde(default)]
-    with_credentials: bool,
-    #[serde(default)]
-    close_on: Vec<CloseRule>,
-    deliver_terminal: Option<bool>,
-    reconnect: Option<ReconnectOption>,
-    last_event_id: Option<String>,
-    transport: Option<TransportName>,
-    method: Option<String>,
-    headers: Option<std::collections::BTreeMap<String, String>>,
-    body: Option<String>,
-    #[serde(default)]
-    pause_when_hidden: bool,
-}
-
-#[derive(Deserialize, PartialEq)]
-enum TransportName {
-    #[serde(rename = "eventsource")]
-    EventSource,
-    #[serde(rename = "fetch")]
-    Fetch,
-}
-
-impl Options {
-    fn transport(&mut self) -> Result<Transport, String> {
-        let fetch_only = self.method.is_some() || self.headers.is_some() || self.body.is_some();
-        if self.transport != Some(TransportName::Fetch) {
-            return match fetch_only {
-                true => Err("`method`, `headers` and `body` need `transport: \"fetch\"`".to_owned()),
-                false => Ok(Transport::EventSource),
-            };
-        }
-        let mut request = FetchRequest::new();
-        if let Some(method) = self.method.take() {
-            request = request.method(method);
-        }
-        for (name, value) in self.headers.take().unwrap_or_default() {
-            request = request.header(name, value);
-        }
-        if let Some(body) = self.body.take() {
-            request = request.body(body);
-        }
-        Ok(request.into())
-    }
-}
-
-#[derive(Deserialize)]
-#[serde(deny_unknown_fields)]
-struct CloseRule {
-    event: String,
-    data: Option<String>,
-}
-
-#[derive(Deserialize)]
-#[serde(untagged)]
-enum ReconnectOption {
-    Off(bool),
-    On(ReconnectOptions),
-}
-
-#[derive(Deserialize)]
-#[serde(rename_all = "camelCase", deny_unknown_fields)]
-struct ReconnectOptions {
-    max_retries: Option<u32>,
-    initial_delay_ms: Option<u64>,
-    max_delay_ms: Option<u64>,
-    multiplier: Option<f64>,
-    jitter: Option<f64>,
-}
-
-impl ReconnectOption {
-    fn policy(self) -> ReconnectPolicy {
-        match self {
-            ReconnectOption::Off(false) => ReconnectPolicy::never(),
-            ReconnectOption::Off(true) => ReconnectPolicy::default(),
-            ReconnectOption::On(o) => {
-                let mut p = ReconnectPolicy::default();
-                if let Some(n) = o.max_retries {
-                    p = p.max_retries(n);
-                }
-                if let Some(ms) = o.initial_delay_ms {
-                    p = p.initial_delay(Duration::from_millis(ms));
-                }
-                if let Some(ms) = o.max_delay_ms {
-                    p = p.max_delay(Duration::from_millis(ms));
-                }
-                if let Some(m) = o.multiplier {
-                    p = p.multiplier(m);
-                }
-                if let Some(j) = o.jitter {
-                    p = p.jitter(j);
-                }
-                p
-            }
-        }
-    }
-}
-
 /// The JavaScript class `TypedEventSource` (declared in full in the TypeScript section above).
 #[wasm_bindgen(js_name = TypedEventSource, skip_typescript)]
 #[derive(Debug)]
@@ -235,32 +133,8 @@ impl JsTypedEventSource {
     /// `new TypedEventSource(url, options?)`.
     #[wasm_bindgen(constructor)]
     pub fn new(url: String, options: JsValue) -> Result<JsTypedEventSource, JsError> {
-        let mut options: Options = if options.is_undefined() || options.is_null() {
-            Options::default()
-        } else {
-            serde_wasm_bindgen::from_value(options)
-                .map_err(|e| JsError::new(&format!("invalid TypedEventSource options: {e}")))?
-        };
-        let transport = options.transport().map_err(|e| JsError::new(&format!("invalid TypedEventSource options: {e}")))?;
-        let mut builder = TypedEventSource::builder(url)
-            .with_credentials(options.with_credentials)
-            .transport(transport)
-            .pause_when_hidden(options.pause_when_hidden);
-        for rule in options.close_on {
-            builder = builder.close_on(match rule.data {
-                Some(data) => TerminalRule::event_with_data(rule.event, data),
-                None => TerminalRule::event(rule.event),
-            });
-        }
-        if let Some(yes) = options.deliver_terminal {
-            builder = builder.deliver_terminal(yes);
-        }
-        if let Some(r) = options.reconnect {
-            builder = builder.reconnect(r.policy());
-        }
-        if let Some(id) = options.last_event_id {
-            builder = builder.last_event_id(id);
-        }
+        let invalid = |e: String| JsError::new(&format!("invalid TypedEventSource options: {e}"));
+        let builder = options::builder(TypedEventSource::builder(url), &options).map_err(invalid)?;
         let inner = builder.open().map_err(|e| JsError::new(&e.to_string()))?;
         Ok(JsTypedEventSource { inner })
     }

@@ -1,0 +1,152 @@
+//! `TypedEventSourceOptions` (a plain JS object) → builder settings.
+//!
+//! Read with `Reflect` rather than serde: it keeps serde's deserializer machinery and float formatting out of the
+//! npm package's wasm, and the checks stay as strict (unknown keys and wrong types are errors naming the key).
+
+use std::time::Duration;
+
+use js_sys::{Array, Object, Reflect};
+use wasm_bindgen::{JsCast, JsValue};
+
+use crate::{FetchRequest, ReconnectPolicy, TerminalRule, TypedEventSourceBuilder};
+
+const KEYS: &[&str] =
+    &["withCredentials", "closeOn", "deliverTerminal", "reconnect", "lastEventId", "transport", "method", "headers", "body", "pauseWhenHidden"];
+const RECONNECT_KEYS: &[&str] = &["maxRetries", "initialDelayMs", "maxDelayMs", "multiplier", "jitter"];
+const RULE_KEYS: &[&str] = &["event", "data"];
+
+/// Applies `options` (undefined, null or a `TypedEventSourceOptions` object) to `builder`.
+pub(super) fn builder(mut builder: TypedEventSourceBuilder, options: &JsValue) -> Result<TypedEventSourceBuilder, String> {
+    if options.is_undefined() || options.is_null() {
+        return Ok(builder);
+    }
+    let options = object(options, "options", KEYS)?;
+    if let Some(yes) = boolean(&options, "withCredentials")? {
+        builder = builder.with_credentials(yes);
+    }
+    if let Some(rules) = get(&options, "closeOn") {
+        let rules = rules.dyn_into::<Array>().map_err(|_| "`closeOn` must be an array of { event, data? }")?;
+        for rule in rules.iter() {
+            let rule = object(&rule, "closeOn[]", RULE_KEYS)?;
+            let event = string(&rule, "event")?.ok_or("`closeOn[].event` is required")?;
+            builder = builder.close_on(match string(&rule, "data")? {
+                Some(data) => TerminalRule::event_with_data(event, data),
+                None => TerminalRule::event(event),
+            });
+        }
+    }
+    if let Some(yes) = boolean(&options, "deliverTerminal")? {
+        builder = builder.deliver_terminal(yes);
+    }
+    if let Some(reconnect) = get(&options, "reconnect") {
+        builder = builder.reconnect(policy(&reconnect)?);
+    }
+    if let Some(id) = string(&options, "lastEventId")? {
+        builder = builder.last_event_id(id);
+    }
+    if let Some(yes) = boolean(&options, "pauseWhenHidden")? {
+        builder = builder.pause_when_hidden(yes);
+    }
+    let request = fetch_request(&options)?;
+    match string(&options, "transport")?.as_deref() {
+        None | Some("eventsource") if request.is_some() => {
+            Err("`method`, `headers` and `body` need `transport: \"fetch\"`".to_owned())
+        }
+        None | Some("eventsource") => Ok(builder),
+        Some("fetch") => Ok(builder.transport(request.unwrap_or_default())),
+        Some(other) => Err(format!("`transport` must be \"eventsource\" or \"fetch\", not \"{other}\"")),
+    }
+}
+
+/// The fetch request described by `method`, `headers` and `body`, if any of them is set.
+fn fetch_request(options: &Object) -> Result<Option<FetchRequest>, String> {
+    let method = string(options, "method")?;
+    let body = string(options, "body")?;
+    let headers = match get(options, "headers") {
+        Some(h) => {
+            let h = h.dyn_into::<Object>().map_err(|_| "`headers` must be an object of strings")?;
+            let mut pairs = Vec::new();
+            for name in Object::keys(&h).iter() {
+                let name = name.as_string().unwrap_or_default();
+                let value = string(&h, &name)?.ok_or_else(|| format!("header `{name}` must be a string"))?;
+                pairs.push((name, value));
+            }
+            Some(pairs)
+        }
+        None => None,
+    };
+    if method.is_none() && body.is_none() && headers.is_none() {
+        return Ok(None);
+    }
+    let mut request = FetchRequest::new();
+    if let Some(method) = method {
+        request = request.method(method);
+    }
+    for (name, value) in headers.unwrap_or_default() {
+        request = request.header(name, value);
+    }
+    if let Some(body) = body {
+        request = request.body(body);
+    }
+    Ok(Some(request))
+}
+
+/// `reconnect: false | true | ReconnectOptions`.
+fn policy(value: &JsValue) -> Result<ReconnectPolicy, String> {
+    if let Some(on) = value.as_bool() {
+        return Ok(if on { ReconnectPolicy::default() } else { ReconnectPolicy::never() });
+    }
+    let options = object(value, "reconnect", RECONNECT_KEYS)?;
+    let mut p = ReconnectPolicy::default();
+    if let Some(n) = number(&options, "maxRetries")? {
+        p = p.max_retries(if n >= f64::from(u32::MAX) { u32::MAX } else { n as u32 });
+    }
+    if let Some(ms) = number(&options, "initialDelayMs")? {
+        p = p.initial_delay(Duration::from_millis(ms as u64));
+    }
+    if let Some(ms) = number(&options, "maxDelayMs")? {
+        p = p.max_delay(Duration::from_millis(ms as u64));
+    }
+    if let Some(m) = number(&options, "multiplier")? {
+        p = p.multiplier(m);
+    }
+    if let Some(j) = number(&options, "jitter")? {
+        p = p.jitter(j);
+    }
+    Ok(p)
+}
+
+/// `value` as an object whose keys are all in `known`.
+fn object(value: &JsValue, what: &str, known: &[&str]) -> Result<Object, String> {
+    if !value.is_object() || Array::is_array(value) {
+        return Err(format!("`{what}` must be an object"));
+    }
+    let obj: Object = value.clone().unchecked_into();
+    for key in Object::keys(&obj).iter() {
+        let key = key.as_string().unwrap_or_default();
+        if !known.contains(&key.as_str()) {
+            return Err(format!("unknown key `{key}` in `{what}` (expected one of: {})", known.join(", ")));
+        }
+    }
+    Ok(obj)
+}
+
+/// The property `key`, unless absent or `undefined`.
+fn get(obj: &Object, key: &str) -> Option<JsValue> {
+    Reflect::get(obj, &JsValue::from_str(key)).ok().filter(|v| !v.is_undefined())
+}
+
+fn boolean(obj: &Object, key: &str) -> Result<Option<bool>, String> {
+    get(obj, key).map(|v| v.as_bool().ok_or_else(|| format!("`{key}` must be a boolean"))).transpose()
+}
+
+fn string(obj: &Object, key: &str) -> Result<Option<String>, String> {
+    get(obj, key).map(|v| v.as_string().ok_or_else(|| format!("`{key}` must be a string"))).transpose()
+}
+
+/// A non-negative finite number.
+fn number(obj: &Object, key: &str) -> Result<Option<f64>, String> {
+    get(obj, key)
+        .map(|v| v.as_f64().filter(|n| n.is_finite() && *n >= 0.0).ok_or_else(|| format!("`{key}` must be a number ≥ 0")))
+        .transpose()
+}
