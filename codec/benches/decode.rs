@@ -99,6 +99,8 @@ fn main() {
     let out = std::env::var_os("SSE_BENCH_OUT");
     // `SSE_BENCH_ONLY=small` (or `large`) runs one case, e.g. under a profiler.
     let only = std::env::var("SSE_BENCH_ONLY").ok();
+    // `SSE_BENCH_API=ref` (or `owned`, or `none` to measure the input generation alone) runs one API.
+    let api_only = std::env::var("SSE_BENCH_API").ok();
     for case in [small_events(), large_event()] {
         if only.as_deref().is_some_and(|o| o != case.name) {
             continue;
@@ -113,6 +115,10 @@ fn main() {
             ("rust-sse-codec(Event)", decode_owned as fn(&Case) -> (usize, usize)),
             ("rust-sse-codec(EventRef)", decode_ref),
         ] {
+            let short = if api.contains("EventRef") { "ref" } else { "owned" };
+            if api_only.as_deref().is_some_and(|o| o != short) {
+                continue;
+            }
             let mut times = Vec::new();
             let start = Instant::now();
             let mut events = 0;

@@ -142,11 +142,19 @@ pub struct Decoder {
     in_data_line: bool,
     /// The last item returned was an event borrowing `data` and `event_type`: clear them before going on.
     dispatched: bool,
+    /// The current event has had an `event:` field, whose value is in `event_type`. The string itself is kept
+    /// between events, so a type that repeats (the usual case) is compared, not decoded and copied again.
+    has_event_type: bool,
+    /// `id_buffer` was set by an `id:` field since the last dispatch (so `last_event_id` may differ from it).
+    id_changed: bool,
     /// Raw bytes of the data buffer (values each followed by LF); UTF-8 decoded once, at dispatch.
     data: Vec<u8>,
     /// `data` decoded with replacement characters, when it is not valid UTF-8.
     lossy: String,
     event_type: String,
+    /// Event types seen before (at most `TYPE_CACHE` of them): a stream has few, and one found here is swapped
+    /// into `event_type` instead of being decoded and copied again.
+    recent_types: Vec<String>,
     id_buffer: String,
     last_event_id: String,
     retry: Option<u64>,
@@ -158,7 +166,7 @@ impl fmt::Debug for Decoder {
         f.debug_struct("Decoder")
             .field("buffered", &(self.buf.len() - self.pos))
             .field("data_len", &self.data.len())
-            .field("event_type", &self.event_type)
+            .field("event_type", &self.event_type())
             .field("last_event_id", &self.last_event_id)
             .field("retry", &self.retry)
             .field("max_event_size", &self.max_event_size)
@@ -192,9 +200,12 @@ impl Decoder {
             discarding: false,
             in_data_line: false,
             dispatched: false,
+            has_event_type: false,
+            id_changed: false,
             data: Vec::new(),
             lossy: String::new(),
             event_type: String::new(),
+            recent_types: Vec::new(),
             id_buffer: String::new(),
             last_event_id: String::new(),
             retry: None,
@@ -261,6 +272,15 @@ impl Decoder {
         self.retry
     }
 
+    /// The type of the event being received: its last `event:` value, `message` when it had none (or an empty one).
+    fn event_type(&self) -> &str {
+        if self.has_event_type && !self.event_type.is_empty() {
+            &self.event_type
+        } else {
+            "message"
+        }
+    }
+
     /// Sets the last event id, e.g. to resume a stream a previous session had read up to an id it stored. The id
     /// applies to the next events (unless an `id:` field replaces it), exactly as if it had been read.
     ///
@@ -272,6 +292,7 @@ impl Decoder {
     pub fn set_last_event_id(&mut self, id: &str) {
         id.clone_into(&mut self.last_event_id);
         id.clone_into(&mut self.id_buffer);
+        self.id_changed = false;
     }
 
     /// Appends a chunk of the body and returns an iterator over the items it completes (events, or an error
@@ -329,11 +350,7 @@ impl Decoder {
         match self.advance()? {
             Err(e) => Some(Err(e)),
             Ok(()) => {
-                let event = if self.event_type.is_empty() {
-                    String::from("message")
-                } else {
-                    std::mem::take(&mut self.event_type)
-                };
+                let event = String::from(self.event_type());
                 self.data.pop(); // the LF after the last value
                 let data = if self.data.len() >= 4096 {
                     // Large: hand the buffer over rather than copy it.
@@ -371,7 +388,7 @@ impl Decoder {
                         &self.lossy
                     }
                 };
-                let event = if self.event_type.is_empty() { "message" } else { &self.event_type };
+                let event = if self.has_event_type && !self.event_type.is_empty() { &self.event_type } else { "message" };
                 Some(Ok(EventRef { event, data, last_event_id: &self.last_event_id }))
             }
         }
@@ -382,7 +399,7 @@ impl Decoder {
         if self.dispatched {
             self.dispatched = false;
             self.data.clear();
-            self.event_type.clear();
+            self.has_event_type = false;
         }
         // Work on the buffer out of `self` so lines can borrow it while the event state changes.
         let buf = std::mem::take(&mut self.buf);
@@ -422,8 +439,9 @@ impl Decoder {
         self.in_data_line = false;
         self.dispatched = false;
         self.data.clear();
-        self.event_type.clear();
+        self.has_event_type = false;
         self.id_buffer.clone_from(&self.last_event_id);
+        self.id_changed = false;
         left
     }
 
@@ -450,6 +468,33 @@ impl Decoder {
                     self.scan = self.scan.max(self.pos);
                 }
                 self.bom_done = true;
+                continue;
+            }
+            if !self.in_data_line && !self.skip_line && self.scan == self.pos {
+                // The usual state, at the start of a line: take the complete lines in a tight loop.
+                let mut pos = self.pos;
+                while let Some(len) = find_line_end(&buf[pos..]) {
+                    let line = &buf[pos..pos + len];
+                    let cr = buf[pos + len] == b'\r';
+                    pos += len + 1;
+                    if cr {
+                        self.skip_lf = true;
+                    }
+                    let item = self.line(line);
+                    if item.is_some() || cr {
+                        self.pos = pos;
+                        self.scan = pos;
+                        if item.is_some() {
+                            return item;
+                        }
+                        break;
+                    }
+                }
+                if !self.skip_lf {
+                    // No line end in `buf[pos..]`: the partial line is handled below, without scanning it again.
+                    self.pos = pos;
+                    self.scan = buf.len();
+                }
                 continue;
             }
             let found = find_line_end(&buf[self.scan..]);
@@ -563,30 +608,28 @@ impl Decoder {
     /// same text as decoding the stream first: CR, LF, `:` and space are ASCII, never part of a multi-byte
     /// sequence, and an invalid sequence never swallows an ASCII byte. Field names are compared as bytes for the
     /// same reason.
+    #[inline(always)]
     fn line(&mut self, line: &[u8]) -> Option<Result<(), DecodeError>> {
-        if line.is_empty() {
+        let Some(&first) = line.first() else {
             return self.dispatch();
-        }
-        if line[0] == b':' {
-            return None;
-        }
-        // Field names are short: a plain loop beats memchr's setup here.
-        let (name, value) = match line.iter().position(|&b| b == b':') {
-            Some(colon) => {
-                let value = &line[colon + 1..];
-                (&line[..colon], value.strip_prefix(b" ").unwrap_or(value))
-            }
-            None => (line, &b""[..]),
+        };
+        // The usual lines first, recognised by their first bytes without looking for the colon.
+        let (name, value): (&[u8], &[u8]) = match first {
+            b':' => return None,
+            b'd' if line.len() > 4 && line[..5] == *b"data:" => (b"data", strip_space(&line[5..])),
+            b'i' if line.len() > 2 && line[..3] == *b"id:" => (b"id", strip_space(&line[3..])),
+            b'e' if line.len() > 5 && line[..6] == *b"event:" => (b"event", strip_space(&line[6..])),
+            // Field names are short: a plain loop beats memchr's setup here.
+            _ => match line.iter().position(|&b| b == b':') {
+                Some(colon) => (&line[..colon], strip_space(&line[colon + 1..])),
+                None => (line, &b""[..]),
+            },
         };
         if name == b"data" {
             if self.discarding {
                 return None;
             }
-            let error = self.append_data(value);
-            if error.is_none() {
-                self.data.push(b'\n');
-            }
-            return error;
+            return self.append_data_line(value);
         }
         // Data lines are bounded by the data rule above; any other line by its length.
         if let Some(limit) = self.max_event_size {
@@ -596,12 +639,13 @@ impl Decoder {
         }
         match name {
             b"event" => {
-                self.event_type.clear();
-                push_lossy(&mut self.event_type, value);
+                self.set_event_type(value);
+                self.has_event_type = true;
             }
-            b"id" if memchr::memchr(0, value).is_none() => {
+            b"id" if !contains_nul(value) => {
                 self.id_buffer.clear();
                 push_lossy(&mut self.id_buffer, value);
+                self.id_changed = true;
             }
             b"retry" if !value.is_empty() && value.iter().all(u8::is_ascii_digit) => {
                 self.retry =
@@ -612,14 +656,47 @@ impl Decoder {
         None
     }
 
+    /// Sets `event_type` to `value` decoded, from the recent types when it is one of them.
+    fn set_event_type(&mut self, value: &[u8]) {
+        const TYPE_CACHE: usize = 8;
+        if self.event_type.as_bytes() == value {
+            return;
+        }
+        // Equal bytes mean `value` is valid UTF-8 and decodes to exactly that string.
+        if let Some(recent) = self.recent_types.iter_mut().find(|t| t.as_bytes() == value) {
+            std::mem::swap(&mut self.event_type, recent);
+            return;
+        }
+        if !self.event_type.is_empty() && self.recent_types.len() < TYPE_CACHE {
+            self.recent_types.push(std::mem::take(&mut self.event_type));
+        }
+        self.event_type.clear();
+        push_lossy(&mut self.event_type, value);
+    }
+
+    /// Appends a complete `data:` value and its LF, unless that takes the event over the limit.
+    #[inline]
+    fn append_data_line(&mut self, value: &[u8]) -> Option<Result<(), DecodeError>> {
+        if let Some(limit) = self.max_event_size {
+            if self.data.len() + value.len() + 1 > limit {
+                return self.too_large(limit);
+            }
+        }
+        self.data.reserve(value.len() + 1);
+        self.data.extend_from_slice(value);
+        self.data.push(b'\n');
+        None
+    }
+
     fn dispatch(&mut self) -> Option<Result<(), DecodeError>> {
-        if self.last_event_id != self.id_buffer {
+        if self.id_changed {
+            self.id_changed = false;
             self.last_event_id.clone_from(&self.id_buffer);
         }
         if self.discarding || self.data.is_empty() {
             self.discarding = false;
             self.data.clear();
-            self.event_type.clear();
+            self.has_event_type = false;
             return None;
         }
         Some(Ok(()))
@@ -650,19 +727,59 @@ impl Iterator for Events<'_> {
 
 impl std::iter::FusedIterator for Events<'_> {}
 
-/// The first CR or LF in `bytes`. Most SSE lines are short: a plain loop over the first bytes avoids memchr's
-/// setup cost, memchr takes over for long lines.
+/// A field value without its first leading space, if any.
+#[inline]
+fn strip_space(value: &[u8]) -> &[u8] {
+    value.strip_prefix(b" ").unwrap_or(value)
+}
+
+/// Whether `value` holds a U+0000 (ids are short: a plain loop for them, memchr for long ones).
+#[inline]
+fn contains_nul(value: &[u8]) -> bool {
+    if value.len() < 32 {
+        value.iter().any(|&b| b == 0)
+    } else {
+        memchr::memchr(0, value).is_some()
+    }
+}
+
+/// The first CR or LF in `bytes`. Most SSE lines are short (a few dozen bytes): they are scanned eight bytes at a
+/// time in a `u64` (no call, no setup); memchr's vector search takes over for long lines.
 #[inline]
 fn find_line_end(bytes: &[u8]) -> Option<usize> {
-    const SHORT: usize = 16;
-    let head = &bytes[..bytes.len().min(SHORT)];
-    if let Some(i) = head.iter().position(|&b| b == b'\n' || b == b'\r') {
-        return Some(i);
+    const SHORT: usize = 128;
+    let mut rest = &bytes[..bytes.len().min(SHORT)];
+    let mut offset = 0;
+    while let Some(word) = rest.first_chunk::<8>() {
+        let found = control_bits(u64::from_le_bytes(*word));
+        if found != 0 {
+            let i = offset + (found.trailing_zeros() / 8) as usize;
+            if bytes[i] == b'\n' || bytes[i] == b'\r' {
+                return Some(i);
+            }
+            // Another control character (a tab, a NUL: rare): search the rest of the line with memchr.
+            return memchr::memchr2(b'\n', b'\r', &bytes[i + 1..]).map(|j| i + 1 + j);
+        }
+        offset += 8;
+        rest = &rest[8..];
+    }
+    if let Some(i) = rest.iter().position(|&b| b == b'\n' || b == b'\r') {
+        return Some(offset + i);
     }
     if bytes.len() <= SHORT {
         return None;
     }
     memchr::memchr2(b'\n', b'\r', &bytes[SHORT..]).map(|i| i + SHORT)
+}
+
+/// The high bit of each byte of `word` (little-endian) below 14 (a control character, CR and LF among them) is
+/// set, and possibly of bytes after the first such byte (the borrow of the classic "has zero byte" trick): the
+/// lowest set bit is exact. One test instead of two, and text rarely holds other control characters.
+#[inline(always)]
+fn control_bits(word: u64) -> u64 {
+    const ONES: u64 = 0x0101_0101_0101_0101;
+    const HIGHS: u64 = 0x8080_8080_8080_8080;
+    word.wrapping_sub(ONES * 14) & !word & HIGHS
 }
 
 /// Appends `bytes` decoded as UTF-8 with replacement characters (the fast path skips `from_utf8_lossy`'s
