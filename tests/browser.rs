@@ -60,6 +60,7 @@ enum JobEvent {
 
 #[wasm_bindgen_test]
 async fn typed_handler_decodes_json_into_a_struct_with_metadata() {
+    let _turn = Turn::take().await;
     let user = unique("typed");
     let notes = Log::new();
     let opened = Flag::new();
@@ -80,6 +81,7 @@ async fn typed_handler_decodes_json_into_a_struct_with_metadata() {
 
 #[wasm_bindgen_test]
 async fn one_enum_dispatches_a_mixed_stream_by_event_type() {
+    let _turn = Turn::take().await;
     let user = unique("enum");
     let events = Log::new();
     let opened = Flag::new();
@@ -108,6 +110,7 @@ async fn one_enum_dispatches_a_mixed_stream_by_event_type() {
 
 #[wasm_bindgen_test]
 async fn data_that_does_not_decode_is_reported_with_its_raw_text_and_the_stream_goes_on() {
+    let _turn = Turn::take().await;
     let user = unique("decode");
     let notes = Log::new();
     let errors = Log::new();
@@ -138,6 +141,7 @@ async fn data_that_does_not_decode_is_reported_with_its_raw_text_and_the_stream_
 
 #[wasm_bindgen_test]
 async fn scenario_2_job_closes_itself_on_ping_finished() {
+    let _turn = Turn::take().await;
     let before = settled_streams("job").await;
     let job = start_job(4, 30).await;
     let progress = Log::new();
@@ -170,6 +174,7 @@ async fn scenario_2_job_closes_itself_on_ping_finished() {
 
 #[wasm_bindgen_test]
 async fn a_dropped_connection_is_transient_and_the_browser_reconnects() {
+    let _turn = Turn::take().await;
     let errors = Log::new();
     let states = Log::new();
     let source = TypedEventSource::builder(server_url("/fixtures/drop?events=2"))
@@ -189,6 +194,7 @@ async fn a_dropped_connection_is_transient_and_the_browser_reconnects() {
 
 #[wasm_bindgen_test]
 async fn not_found_server_error_and_wrong_content_type_are_fatal() {
+    let _turn = Turn::take().await;
     for path in ["/jobs/no-such-job/events", "/fixtures/status/500", "/fixtures/wrong-type"] {
         let errors = Log::new();
         let reasons = Log::new();
@@ -209,6 +215,7 @@ async fn not_found_server_error_and_wrong_content_type_are_fatal() {
 
 #[wasm_bindgen_test]
 async fn dropping_the_handle_closes_the_connection() {
+    let _turn = Turn::take().await;
     let before = settled_streams("broadcast").await;
     let opened = Flag::new();
     let source = TypedEventSource::builder(server_url("/subscribe")).on_open(opened.setter()).open().expect("open");
@@ -220,6 +227,7 @@ async fn dropping_the_handle_closes_the_connection() {
 
 #[wasm_bindgen_test]
 async fn reconnect_policy_resumes_after_the_last_id_without_loss_or_duplicate() {
+    let _turn = Turn::take().await;
     let key = unique("flaky");
     let numbers = Log::new();
     let errors = Log::new();
@@ -245,6 +253,7 @@ async fn reconnect_policy_resumes_after_the_last_id_without_loss_or_duplicate() 
 
 #[wasm_bindgen_test]
 async fn with_credentials_sends_the_cookie_cross_origin() {
+    let _turn = Turn::take().await;
     login("alice").await;
     for (credentials, expected) in [(true, "alice"), (false, "anonymous")] {
         let who = Log::new();
@@ -261,6 +270,7 @@ async fn with_credentials_sends_the_cookie_cross_origin() {
 
 #[wasm_bindgen_test]
 async fn the_stream_yields_typed_events_and_ends_when_the_source_closes() {
+    let _turn = Turn::take().await;
     let job = start_job(3, 20).await;
     let mut events = TypedEventSource::builder(server_url(&format!("/jobs/{job}/events")))
         .close_on(TerminalRule::event_with_data("ping", "finished"))
@@ -282,6 +292,7 @@ async fn the_stream_yields_typed_events_and_ends_when_the_source_closes() {
 
 #[wasm_bindgen_test]
 async fn a_handler_closing_the_source_stops_delivery_at_once() {
+    let _turn = Turn::take().await;
     let job = start_job(5, 10).await;
     let seen = Rc::new(RefCell::new(Vec::new()));
     let holder: Rc<RefCell<Option<TypedEventSource>>> = Rc::new(RefCell::new(None));

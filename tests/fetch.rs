@@ -37,6 +37,7 @@ fn fatal_status(e: &Error) -> Option<u16> {
 
 #[wasm_bindgen_test]
 async fn fetch_sends_method_headers_and_body() {
+    let _turn = Turn::take().await;
     let echoes = Log::new();
     let source = TypedEventSource::builder(server_url("/fixtures/echo"))
         .transport(
@@ -60,6 +61,7 @@ async fn fetch_sends_method_headers_and_body() {
 
 #[wasm_bindgen_test]
 async fn authorization_header_is_accepted_for_the_right_user_and_denied_otherwise() {
+    let _turn = Turn::take().await;
     let (alice, publisher) = tokens();
     let notes = Log::new();
     let opened = Flag::new();
@@ -97,6 +99,7 @@ async fn authorization_header_is_accepted_for_the_right_user_and_denied_otherwis
 
 #[wasm_bindgen_test]
 async fn reconnects_resume_with_the_last_event_id_header() {
+    let _turn = Turn::take().await;
     let key = unique("fetch-flaky");
     let numbers = Log::new();
     let errors = Log::new();
@@ -122,6 +125,7 @@ async fn reconnects_resume_with_the_last_event_id_header() {
 
 #[wasm_bindgen_test]
 async fn no_content_stops_reconnecting() {
+    let _turn = Turn::take().await;
     let errors = Log::new();
     let reasons = Log::new();
     let source = TypedEventSource::builder(server_url("/fixtures/status/204"))
@@ -140,6 +144,7 @@ async fn no_content_stops_reconnecting() {
 
 #[wasm_bindgen_test]
 async fn errors_carry_the_status_and_content_type() {
+    let _turn = Turn::take().await;
     for (path, status, content_type) in [("/fixtures/status/500", 500, "text/plain"), ("/fixtures/wrong-type", 200, "text/plain")] {
         let errors = Log::new();
         let reasons = Log::new();
@@ -164,6 +169,7 @@ async fn errors_carry_the_status_and_content_type() {
 
 #[wasm_bindgen_test]
 async fn typed_dispatch_terminal_close_and_states_are_the_same_over_fetch() {
+    let _turn = Turn::take().await;
     let before = settled_streams("job").await;
     let job = start_job(3, 20).await;
     #[derive(Debug, Deserialize)]
@@ -191,6 +197,7 @@ async fn typed_dispatch_terminal_close_and_states_are_the_same_over_fetch() {
 
 #[wasm_bindgen_test]
 async fn dropping_a_fetch_source_aborts_the_request() {
+    let _turn = Turn::take().await;
     let before = settled_streams("broadcast").await;
     let opened = Flag::new();
     let source = TypedEventSource::builder(server_url("/subscribe"))

@@ -124,29 +124,6 @@ fn NoteProbe(props: &NoteProbeProps) -> Html {
     html! { <p>{ format!("{} {}", notes.state(), notes.messages().len()) }</p> }
 }
 
-thread_local! {
-    static BUSY: std::cell::Cell<bool> = const { std::cell::Cell::new(false) };
-}
-
-/// Held by a running test: wasm-bindgen-test interleaves async tests, and the tests read the server's global stream
-/// gauges, so they take turns.
-struct Turn;
-
-impl Turn {
-    async fn take() -> Turn {
-        while BUSY.with(|b| b.replace(true)) {
-            sleep(20).await;
-        }
-        Turn
-    }
-}
-
-impl Drop for Turn {
-    fn drop(&mut self) {
-        BUSY.with(|b| b.set(false));
-    }
-}
-
 fn root() -> web_sys::Element {
     let document = web_sys::window().and_then(|w| w.document()).expect("a document");
     let div = document.create_element("div").expect("a div");

@@ -44,6 +44,7 @@ async fn wait_for(log: &Array, n: u32, what: &str) {
 
 #[wasm_bindgen_test]
 async fn js_handlers_get_decoded_data_meta_and_a_terminal_reason() {
+    let _turn = Turn::take().await;
     let job = start_job(2, 20).await;
     let es = JsTypedEventSource::new(
         server_url(&format!("/jobs/{job}/events")),
@@ -77,6 +78,7 @@ async fn js_handlers_get_decoded_data_meta_and_a_terminal_reason() {
 
 #[wasm_bindgen_test]
 async fn data_that_is_not_json_reaches_on_error_as_decode_with_its_raw_text() {
+    let _turn = Turn::take().await;
     let job = start_job(1, 10).await;
     let es = JsTypedEventSource::new(
         server_url(&format!("/jobs/{job}/events")),
@@ -102,6 +104,7 @@ async fn data_that_is_not_json_reaches_on_error_as_decode_with_its_raw_text() {
 
 #[wasm_bindgen_test]
 async fn fetch_transport_options_send_headers() {
+    let _turn = Turn::take().await;
     let es = JsTypedEventSource::new(
         server_url("/fixtures/echo"),
         options(r#"{"transport": "fetch", "method": "POST", "headers": {"Authorization": "Bearer js"}, "body": "hello", "closeOn": [{"event": "echo"}]}"#),

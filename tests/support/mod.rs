@@ -14,10 +14,14 @@ use web_sys::{RequestCredentials, RequestInit, Response};
 /// How long any wait may take before the test fails.
 const WAIT_MS: u32 = 10_000;
 
+/// A variable scripts/test.sh sets when it compiles the tests (the servers' URLs and tokens of this run).
+fn compile_time(value: Option<&'static str>, name: &str) -> &'static str {
+    value.unwrap_or_else(|| panic!("{name} must be set when the tests are compiled: run them with scripts/test.sh"))
+}
+
 /// `SSE_SERVER_URL` (set by scripts/test.sh at compile time) + `path`.
 pub fn server_url(path: &str) -> String {
-    let base = option_env!("SSE_SERVER_URL")
-        .expect("SSE_SERVER_URL must name the running test server (scripts/test.sh sets it)");
+    let base = compile_time(option_env!("SSE_SERVER_URL"), "SSE_SERVER_URL");
     format!("{}{path}", base.trim_end_matches('/'))
 }
 
@@ -98,7 +102,7 @@ pub async fn open_streams(kind: &str) -> u64 {
 }
 
 /// Waits until the streams of `kind` that earlier tests opened are gone (the server notices a client leaving
-/// asynchronously), and returns the count then: 0, since tests run one at a time and drop their sources.
+/// asynchronously), and returns the count then: 0, since tests take turns ([`Turn`]) and drop their sources.
 pub async fn settled_streams(kind: &str) -> u64 {
     wait_for_streams(kind, 0, "earlier tests' streams to close").await;
     0
@@ -191,15 +195,15 @@ impl Flag {
 
 /// The second test server, which enforces auth (`--secret`, CORS naming this page's origin), + `path`.
 pub fn auth_server_url(path: &str) -> String {
-    let base = option_env!("SSE_AUTH_SERVER_URL").expect("SSE_AUTH_SERVER_URL must name the auth test server");
+    let base = compile_time(option_env!("SSE_AUTH_SERVER_URL"), "SSE_AUTH_SERVER_URL");
     format!("{}{path}", base.trim_end_matches('/'))
 }
 
 /// A subscriber token for `alice` and a publisher token, minted by scripts/test.sh with the auth server's secret.
 pub fn tokens() -> (&'static str, &'static str) {
     (
-        option_env!("SSE_ALICE_TOKEN").expect("SSE_ALICE_TOKEN"),
-        option_env!("SSE_PUBLISHER_TOKEN").expect("SSE_PUBLISHER_TOKEN"),
+        compile_time(option_env!("SSE_ALICE_TOKEN"), "SSE_ALICE_TOKEN"),
+        compile_time(option_env!("SSE_PUBLISHER_TOKEN"), "SSE_PUBLISHER_TOKEN"),
     )
 }
 
@@ -217,4 +221,27 @@ pub async fn post_to(url: &str, body: &str, headers: &[(&str, &str)]) -> u16 {
     let window = web_sys::window().expect("a window");
     let resp = JsFuture::from(window.fetch_with_str_and_init(url, &init)).await.expect("fetch");
     resp.dyn_into::<Response>().expect("a Response").status()
+}
+
+thread_local! {
+    static BUSY: Cell<bool> = const { Cell::new(false) };
+}
+
+/// Held by a running test. wasm-bindgen-test interleaves async tests, and tests read the server's global stream
+/// gauges (and count the events their streams get), so each test takes its turn.
+pub struct Turn;
+
+impl Turn {
+    pub async fn take() -> Turn {
+        while BUSY.with(|b| b.replace(true)) {
+            sleep(20).await;
+        }
+        Turn
+    }
+}
+
+impl Drop for Turn {
+    fn drop(&mut self) {
+        BUSY.with(|b| b.set(false));
+    }
 }
