@@ -31,6 +31,39 @@
 //! // Keep `source` alive: dropping it closes the stream.
 //! ```
 //!
+//! ## Transports
+//!
+//! The default transport is the browser's `EventSource`. [`FetchRequest`] switches to `fetch` + `ReadableStream`
+//! (decoded by the spec-exact `sse-codec` decoder) for an `Authorization` header, POST bodies and errors that carry
+//! the HTTP status — one builder option; handlers, rules, states and reasons stay the same:
+//!
+//! ```ignore
+//! let source = TypedEventSource::builder("/sse/alice")
+//!     .transport(FetchRequest::new().header("Authorization", format!("Bearer {token}")))
+//!     .on::<Notification>("message", |n, _| show(n))
+//!     .open()?;
+//! ```
+//!
+//! ## Yew (feature `yew`)
+//!
+//! ```ignore
+//! let job = use_event_source_with_options::<JobEvent>(
+//!     format!("/jobs/{id}/events"),
+//!     UseEventSourceOptions::default().capacity(1_000).close_on(TerminalRule::event_with_data("ping", "finished")),
+//! );
+//! html! { <p>{ format!("{} — {} events", job.state(), job.received()) }</p> }
+//! ```
+//!
+//! ## JavaScript (the npm package `typed-eventsource`)
+//!
+//! ```js
+//! import init, { TypedEventSource } from "typed-eventsource";
+//! await init();
+//! const es = new TypedEventSource("/jobs/7/events", { closeOn: [{ event: "ping", data: "finished" }] });
+//! es.on("message", (progress, meta) => render(progress, meta.lastEventId));
+//! es.onClose((reason) => console.log(reason.kind, es.readyState)); // "terminal" 2
+//! ```
+//!
 //! The pure parts (rules, backoff, reasons, event-name discovery) also build for the host, where their examples run.
 //!
 //! [server-sent events]: https://html.spec.whatwg.org/multipage/server-sent-events.html
