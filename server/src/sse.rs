@@ -6,6 +6,7 @@
 //! `client_buffer` events behind is evicted (the stream ends), the server's shutdown ends every stream, and the
 //! [`StreamGuard`] dropped with the body updates `sse_open_streams` at once.
 
+use std::pin::Pin;
 use std::sync::Arc;
 use std::time::Duration;
 
@@ -15,7 +16,7 @@ use axum::response::Response;
 use bytes::{Bytes, BytesMut};
 use tokio::sync::broadcast::{self, error::RecvError, error::TryRecvError};
 use tokio::time::{Instant, Interval, MissedTickBehavior};
-use tokio_util::sync::CancellationToken;
+use tokio_util::sync::{CancellationToken, WaitForCancellationFutureOwned};
 
 use crate::hub::{Event, Gap, Subscription};
 use crate::metrics::{Metrics, StreamGuard};
@@ -108,7 +109,12 @@ pub struct StreamEnv {
 struct State {
     live: Live,
     last_id: u64,
+    /// Fires at most once per heartbeat period; the heartbeat is due `env.heartbeat` after `last_write`. Writes only
+    /// move `last_write` (no timer reset per write: that took the timer driver's lock on every delivery).
     heartbeat: Interval,
+    last_write: Instant,
+    /// Registered once with the shutdown token (a fresh `cancelled()` per chunk locked its waiter list every time).
+    shutdown: Pin<Box<WaitForCancellationFutureOwned>>,
     env: StreamEnv,
     guard: StreamGuard,
     evict_next: bool,
@@ -122,7 +128,16 @@ pub fn response(env: &StreamEnv, guard: StreamGuard, prelude: Prelude, live: Liv
     let mut heartbeat = tokio::time::interval_at(Instant::now() + env.heartbeat, env.heartbeat);
     heartbeat.set_missed_tick_behavior(MissedTickBehavior::Delay);
     let first = prelude.buf.freeze();
-    let state = State { live, last_id: prelude.last_id, heartbeat, env: env.clone(), guard, evict_next: false };
+    let state = State {
+        live,
+        last_id: prelude.last_id,
+        heartbeat,
+        last_write: Instant::now(),
+        shutdown: Box::pin(env.shutdown.clone().cancelled_owned()),
+        env: env.clone(),
+        guard,
+        evict_next: false,
+    };
     let first = futures::stream::once(async move { Ok::<_, std::convert::Infallible>(first) });
     let rest = futures::stream::unfold(state, |mut st| async move {
         let chunk = next_chunk(&mut st).await?;
@@ -163,13 +178,22 @@ async fn next_chunk(st: &mut State) -> Option<Bytes> {
     loop {
         let step = tokio::select! {
             biased;
-            () = st.env.shutdown.cancelled() => Step::Stop,
+            () = st.shutdown.as_mut() => Step::Stop,
             r = recv(&mut st.live) => Step::Event(r),
             _ = st.heartbeat.tick() => Step::Beat,
         };
         match step {
             Step::Stop | Step::Event(Err(RecvError::Closed)) => return None,
-            Step::Beat => return Some(st.env.heartbeat_frame.clone()),
+            Step::Beat => {
+                let due = st.last_write + st.env.heartbeat;
+                let now = Instant::now();
+                if now >= due {
+                    st.last_write = now;
+                    return Some(st.env.heartbeat_frame.clone());
+                }
+                // Something was written since: the heartbeat is due one period after that write.
+                st.heartbeat.reset_at(due);
+            }
             Step::Event(Err(RecvError::Lagged(_))) => {
                 evict(st);
                 return None;
@@ -180,7 +204,7 @@ async fn next_chunk(st: &mut State) -> Option<Bytes> {
                 }
                 st.last_id = ev.id;
                 let chunk = coalesce(st, ev);
-                st.heartbeat.reset();
+                st.last_write = Instant::now();
                 return Some(chunk);
             }
         }
