@@ -561,7 +561,7 @@ impl Bench {
         self.reset_counters();
         let n = self.conns.len() as u64;
         let total = (rate as f64 * secs) as u64;
-        let publishers = 4u64;
+        let publishers = 8u64;
         let start = tokio::time::Instant::now() + Duration::from_millis(10);
         self.shared.recording.store(true, Relaxed);
         let mut tasks = Vec::new();
@@ -636,6 +636,10 @@ struct Figures {
     p99_ms: f64,
     latency_rate: f64,
     latency_samples: u64,
+    /// The same at a tenth of the rate (a load every server here can sustain).
+    p50_low_ms: f64,
+    p99_low_ms: f64,
+    latency_low_rate: f64,
     latency_missing: u64,
     gaps: u64,
     dups: u64,
@@ -683,6 +687,12 @@ async fn bench_server(server: &Server, small: usize, large: usize, secs: f64, ra
     f.latency_rate = achieved;
     f.latency_samples = samples;
     f.latency_missing = missing;
+    eprintln!("[{}] latency: {small} streams x {} events/s", server.name, rate / 10);
+    let (p50, p99, achieved, _, missing) = b.latency(rate / 10, secs.min(3.0)).await?;
+    f.p50_low_ms = p50;
+    f.p99_low_ms = p99;
+    f.latency_low_rate = achieved;
+    f.latency_missing += missing;
     broken += b.shared.broken.load(Relaxed);
     b.close_all().await;
     f.gaps = b.shared.gaps.load(Relaxed);
@@ -719,6 +729,9 @@ fn table(results: &[(String, Figures)], small: usize, large: usize, rate: u64) -
         (format!("RSS per idle stream, {large} streams"), Box::new(|f| f.rss_per_conn_kb), Box::new(|v| format!("{v:.1} KB")), false),
         (format!("publish→receive p50, {small} streams × {rate} ev/s"), Box::new(|f| f.p50_ms), Box::new(|v| format!("{v:.2} ms")), false),
         (format!("publish→receive p99, {small} streams × {rate} ev/s"), Box::new(|f| f.p99_ms), Box::new(|v| format!("{v:.2} ms")), false),
+        (format!("latency phase: publish rate achieved (asked {rate} ev/s)"), Box::new(|f| f.latency_rate), Box::new(|v| format!("{v:.0} ev/s")), true),
+        (format!("publish→receive p50, {small} streams × {} ev/s", rate / 10), Box::new(|f| f.p50_low_ms), Box::new(|v| format!("{v:.2} ms")), false),
+        (format!("publish→receive p99, {small} streams × {} ev/s", rate / 10), Box::new(|f| f.p99_low_ms), Box::new(|v| format!("{v:.2} ms")), false),
         (format!("server CPU s per 100k deliveries, {large} streams"), Box::new(|f| f.large.server_cpu / f.large.delivered.max(1) as f64 * 1e5), Box::new(|v| format!("{v:.3} s")), false),
         (format!("server CPU s per 100k deliveries, {small} streams"), Box::new(|f| f.small.server_cpu / f.small.delivered.max(1) as f64 * 1e5), Box::new(|v| format!("{v:.3} s")), false),
     ];
@@ -787,6 +800,7 @@ fn json(results: &[(String, Figures)]) -> serde_json::Value {
                 "missing": f.small.missing + f.large.missing + f.latency_missing,
                 "broken": f.broken,
                 "latency_rate": f.latency_rate,
+                "p50_low_ms": f.p50_low_ms, "p99_low_ms": f.p99_low_ms, "latency_low_rate": f.latency_low_rate,
             }),
         );
     }
