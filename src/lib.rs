@@ -31,6 +31,13 @@
 //! // Keep `source` alive: dropping it closes the stream.
 //! ```
 //!
+//! ## Features
+//!
+//! - `fetch` (default): the fetch transport ([`Transport`], `FetchRequest`).
+//! - `js`: the JavaScript API, for the npm package (a Rust app leaves it out: a dependency's exports would be
+//!   linked into the app).
+//! - `yew`: the [`use_event_source`](crate::yew::use_event_source) hooks.
+//!
 //! ## Transports
 //!
 //! The default transport is the browser's `EventSource`. [`FetchRequest`] switches to `fetch` + `ReadableStream`
@@ -82,11 +89,11 @@ mod transport;
 
 #[cfg(target_arch = "wasm32")]
 mod event_source;
-#[cfg(target_arch = "wasm32")]
+#[cfg(all(target_arch = "wasm32", feature = "fetch"))]
 mod fetch;
 #[cfg(target_arch = "wasm32")]
 mod handler;
-#[cfg(target_arch = "wasm32")]
+#[cfg(all(target_arch = "wasm32", feature = "js"))]
 mod js;
 #[cfg(target_arch = "wasm32")]
 mod source;
@@ -102,9 +109,11 @@ pub use meta::EventMeta;
 pub use ready_state::ReadyState;
 pub use reconnect::ReconnectPolicy;
 pub use terminal::{Predicate, TerminalRule};
-pub use transport::{FetchRequest, Transport};
+#[cfg(feature = "fetch")]
+pub use transport::FetchRequest;
+pub use transport::Transport;
 
-#[cfg(target_arch = "wasm32")]
+#[cfg(all(target_arch = "wasm32", feature = "js"))]
 pub use js::JsTypedEventSource;
 #[cfg(target_arch = "wasm32")]
 pub use source::{TypedEventSource, TypedEventSourceBuilder};

@@ -10,6 +10,7 @@ use serde::de::DeserializeOwned;
 use wasm_bindgen::JsValue;
 
 use crate::event_source::EventSourceConnection;
+#[cfg(feature = "fetch")]
 use crate::fetch::FetchConnection;
 use crate::handler::{self, call_each, Handlers, Incoming, RawHandler};
 use crate::{
@@ -460,6 +461,7 @@ pub(crate) struct Shared {
     reopen_attempts: Cell<u32>,
     reopen_timer: RefCell<Option<Timeout>>,
     /// The reconnection time of the fetch transport (the browser keeps its own for `EventSource`).
+    #[cfg(feature = "fetch")]
     retry_ms: Cell<u32>,
     /// Counts connections, so a fetch task that outlived its connection knows it and stops.
     generation: Cell<u64>,
@@ -471,11 +473,13 @@ pub(crate) struct Shared {
 enum Connection {
     EventSource(EventSourceConnection),
     // Held for its `Drop`, which aborts the request.
+    #[cfg(feature = "fetch")]
     #[allow(dead_code)]
     Fetch(FetchConnection),
 }
 
 /// What the fetch transport reports when its connection ends.
+#[cfg(feature = "fetch")]
 pub(crate) enum FetchEnd {
     /// The body ended or the network failed: reconnect after the retry time, as the spec says.
     Lost,
@@ -486,6 +490,7 @@ pub(crate) enum FetchEnd {
 }
 
 /// The reconnection time until the server sets one (browsers use a few seconds).
+#[cfg(feature = "fetch")]
 const DEFAULT_RETRY_MS: u32 = 3000;
 
 impl Shared {
@@ -499,6 +504,7 @@ impl Shared {
             close_reason: RefCell::new(None),
             reopen_attempts: Cell::new(0),
             reopen_timer: RefCell::new(None),
+            #[cfg(feature = "fetch")]
             retry_ms: Cell::new(DEFAULT_RETRY_MS),
             generation: Cell::new(0),
             visibility: RefCell::new(None),
@@ -520,6 +526,7 @@ impl Shared {
         self.close_reason.borrow().is_some()
     }
 
+    #[cfg(feature = "fetch")]
     pub(crate) fn is_current(&self, generation: u64) -> bool {
         !self.is_closed() && self.generation.get() == generation
     }
@@ -528,7 +535,7 @@ impl Shared {
     /// header); the fetch transport sends `Last-Event-ID` instead.
     fn connect_url(&self) -> String {
         let id = self.last_event_id.borrow();
-        if id.is_empty() || matches!(self.config.transport, Transport::Fetch(_)) {
+        if id.is_empty() || !matches!(self.config.transport, Transport::EventSource) {
             return self.config.url.clone();
         }
         let url = &self.config.url;
@@ -570,6 +577,7 @@ impl Shared {
                 &weak,
                 self.event_types(),
             )?),
+            #[cfg(feature = "fetch")]
             Transport::Fetch(request) => Connection::Fetch(FetchConnection::open(
                 &url,
                 request,
@@ -652,6 +660,7 @@ impl Shared {
     }
 
     /// The fetch transport's connection ended.
+    #[cfg(feature = "fetch")]
     pub(crate) fn on_fetch_end(self: &Rc<Self>, generation: u64, end: FetchEnd, retry_ms: Option<u64>) {
         if !self.is_current(generation) {
             return;
@@ -741,6 +750,7 @@ impl Shared {
     }
 
     /// Reports an error to the error handlers.
+    #[cfg(feature = "fetch")]
     pub(crate) fn report(&self, error: &Error) {
         self.emit_error(error);
     }

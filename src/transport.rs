@@ -4,11 +4,11 @@
 /// policy — works the same over both.
 ///
 /// ```
-/// use typed_eventsource::{FetchRequest, Transport};
-/// let t: Transport = FetchRequest::new().header("Authorization", "Bearer eyJ...").into();
-/// assert!(matches!(t, Transport::Fetch(_)));
+/// use typed_eventsource::Transport;
 /// assert!(matches!(Transport::default(), Transport::EventSource));
 /// ```
+///
+/// `Transport::Fetch` and `FetchRequest` need the `fetch` feature, on by default.
 #[derive(Debug, Clone, Default, PartialEq, Eq)]
 #[non_exhaustive]
 pub enum Transport {
@@ -23,10 +23,23 @@ pub enum Transport {
     /// type.
     ///
     /// [`fetch`]: https://developer.mozilla.org/en-US/docs/Web/API/Fetch_API
+    #[cfg(feature = "fetch")]
     Fetch(FetchRequest),
 }
 
-/// The request the fetch transport sends (each reconnect sends it again, plus `Last-Event-ID`).
+#[cfg(feature = "fetch")]
+pub use request::FetchRequest;
+
+#[cfg(feature = "fetch")]
+mod request {
+/// The request the fetch transport sends (each reconnect sends it again, plus `Last-Event-ID`). It converts into a
+/// [`Transport`](super::Transport):
+///
+/// ```
+/// use typed_eventsource::{FetchRequest, Transport};
+/// let t: Transport = FetchRequest::new().header("Authorization", "Bearer eyJ...").into();
+/// assert!(matches!(t, Transport::Fetch(_)));
+/// ```
 ///
 /// ```
 /// use typed_eventsource::FetchRequest;
@@ -118,10 +131,11 @@ impl FetchRequest {
     }
 }
 
-impl From<FetchRequest> for Transport {
+impl From<FetchRequest> for super::Transport {
     fn from(request: FetchRequest) -> Self {
-        Transport::Fetch(request)
+        super::Transport::Fetch(request)
     }
+}
 }
 
 /// Whether a `Content-Type` is `text/event-stream` (parameters and case ignored), as the spec requires.
@@ -129,7 +143,7 @@ impl From<FetchRequest> for Transport {
 /// ```ignore
 /// assert!(is_event_stream("Text/Event-Stream; charset=utf-8"));
 /// ```
-#[cfg_attr(not(target_arch = "wasm32"), allow(dead_code))]
+#[cfg_attr(not(all(target_arch = "wasm32", feature = "fetch")), allow(dead_code))]
 pub(crate) fn is_event_stream(content_type: &str) -> bool {
     content_type.split(';').next().is_some_and(|essence| essence.trim().eq_ignore_ascii_case("text/event-stream"))
 }

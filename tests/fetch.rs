@@ -1,6 +1,6 @@
 //! The fetch transport in headless Chromium against the real server: methods, bodies, headers, Authorization,
 //! Last-Event-ID, 204 and HTTP statuses in errors — with the same typed dispatch and close handling as EventSource.
-#![cfg(target_arch = "wasm32")]
+#![cfg(all(target_arch = "wasm32", feature = "fetch"))]
 
 use std::time::Duration;
 

@@ -1,6 +1,6 @@
 //! The JavaScript skin (`new TypedEventSource(url, options)`) in Chromium: options are read strictly, JS callbacks
 //! get plain objects shaped as the TypeScript declarations say, and behaviour is the Rust API's.
-#![cfg(target_arch = "wasm32")]
+#![cfg(all(target_arch = "wasm32", feature = "js"))]
 
 use js_sys::{Array, Function, Reflect, JSON};
 use typed_eventsource::JsTypedEventSource;

@@ -400,7 +400,7 @@ impl Decoder {
         match self.advance()? {
             Err(e) => Some(Err(e)),
             Ok(()) => {
-                let data = &self.data[..self.data.len() - 1]; // without the LF after the last value
+                let data = sub(&self.data, 0, self.data.len() - 1); // without the LF after the last value
                 let event = if self.has_event_type && !self.event_type.is_empty() { &self.event_type } else { "message" };
                 Some(Ok(EventRef { event, data, last_event_id: &self.last_event_id }))
             }
@@ -490,7 +490,7 @@ impl Decoder {
                 // The usual state, at the start of a line: take the complete lines in a tight loop.
                 let mut pos = self.pos;
                 while let Some(len) = find_line_end(&buf[pos..]) {
-                    let line = &text[pos..pos + len];
+                    let line = sub(text, pos, pos + len);
                     let cr = buf[pos + len] == b'\r';
                     pos += len + 1;
                     if cr {
@@ -516,7 +516,7 @@ impl Decoder {
             let found = find_line_end(&buf[self.scan..]);
             if self.in_data_line {
                 let end = found.map_or(buf.len(), |offset| self.scan + offset);
-                let piece = &text[self.pos..end];
+                let piece = sub(text, self.pos, end);
                 let error = self.append_data(piece);
                 self.pos = end;
                 self.scan = end;
@@ -544,7 +544,7 @@ impl Decoder {
                 }
             };
             let end = self.scan + offset;
-            let line = &text[self.pos..end];
+            let line = sub(text, self.pos, end);
             self.end_line(buf, end);
             if self.skip_line {
                 self.skip_line = false;
@@ -630,12 +630,12 @@ impl Decoder {
         // The usual lines first, recognised by their first bytes without looking for the colon.
         let (name, value): (&[u8], &str) = match first {
             b':' => return None,
-            b'd' if line.len() > 4 && line[..5] == *b"data:" => (b"data", strip_space(&text[5..])),
-            b'i' if line.len() > 2 && line[..3] == *b"id:" => (b"id", strip_space(&text[3..])),
-            b'e' if line.len() > 5 && line[..6] == *b"event:" => (b"event", strip_space(&text[6..])),
+            b'd' if line.len() > 4 && line[..5] == *b"data:" => (b"data", strip_space(sub(text, 5, text.len()))),
+            b'i' if line.len() > 2 && line[..3] == *b"id:" => (b"id", strip_space(sub(text, 3, text.len()))),
+            b'e' if line.len() > 5 && line[..6] == *b"event:" => (b"event", strip_space(sub(text, 6, text.len()))),
             // Field names are short: a plain loop beats memchr's setup here.
             _ => match line.iter().position(|&b| b == b':') {
-                Some(colon) => (&line[..colon], strip_space(&text[colon + 1..])),
+                Some(colon) => (&line[..colon], strip_space(sub(text, colon + 1, text.len()))),
                 None => (line, ""),
             },
         };
@@ -737,6 +737,14 @@ impl Iterator for Events<'_> {
 }
 
 impl std::iter::FusedIterator for Events<'_> {}
+
+/// `text[start..end]` where both ends are known to be character boundaries (they are at ASCII line ends, colons or
+/// field names). `get` rather than indexing keeps the panic path, with its formatting and Unicode tables, out of
+/// the wasm builds.
+#[inline]
+fn sub(text: &str, start: usize, end: usize) -> &str {
+    text.get(start..end).unwrap_or_default()
+}
 
 /// A field value without its first leading space, if any.
 #[inline]
