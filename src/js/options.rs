@@ -8,7 +8,9 @@ use std::time::Duration;
 use js_sys::{Array, Object, Reflect};
 use wasm_bindgen::{JsCast, JsValue};
 
-use crate::{FetchRequest, ReconnectPolicy, TerminalRule, TypedEventSourceBuilder};
+#[cfg(feature = "fetch")]
+use crate::FetchRequest;
+use crate::{ReconnectPolicy, TerminalRule, TypedEventSourceBuilder};
 
 const KEYS: &[&str] =
     &["withCredentials", "closeOn", "deliverTerminal", "reconnect", "lastEventId", "transport", "method", "headers", "body", "pauseWhenHidden"];
@@ -47,48 +49,41 @@ pub(super) fn builder(mut builder: TypedEventSourceBuilder, options: &JsValue) -
     if let Some(yes) = boolean(&options, "pauseWhenHidden")? {
         builder = builder.pause_when_hidden(yes);
     }
-    let request = fetch_request(&options)?;
+    let fetch_only = ["method", "headers", "body"].iter().any(|key| get(&options, key).is_some());
     match string(&options, "transport")?.as_deref() {
-        None | Some("eventsource") if request.is_some() => {
+        None | Some("eventsource") if fetch_only => {
             Err("`method`, `headers` and `body` need `transport: \"fetch\"`".to_owned())
         }
         None | Some("eventsource") => Ok(builder),
-        Some("fetch") => Ok(builder.transport(request.unwrap_or_default())),
+        #[cfg(feature = "fetch")]
+        Some("fetch") => Ok(builder.transport(fetch_request(&options)?)),
+        #[cfg(not(feature = "fetch"))]
+        Some("fetch") => Err("this build has no fetch transport (Cargo feature `fetch`)".to_owned()),
         Some(other) => Err(format!("`transport` must be \"eventsource\" or \"fetch\", not \"{other}\"")),
     }
 }
 
-/// The fetch request described by `method`, `headers` and `body`, if any of them is set.
-fn fetch_request(options: &Object) -> Result<Option<FetchRequest>, String> {
+/// The fetch request described by `method`, `headers` and `body`.
+#[cfg(feature = "fetch")]
+fn fetch_request(options: &Object) -> Result<FetchRequest, String> {
     let method = string(options, "method")?;
     let body = string(options, "body")?;
-    let headers = match get(options, "headers") {
-        Some(h) => {
-            let h = h.dyn_into::<Object>().map_err(|_| "`headers` must be an object of strings")?;
-            let mut pairs = Vec::new();
-            for name in Object::keys(&h).iter() {
-                let name = name.as_string().unwrap_or_default();
-                let value = string(&h, &name)?.ok_or_else(|| format!("header `{name}` must be a string"))?;
-                pairs.push((name, value));
-            }
-            Some(pairs)
-        }
-        None => None,
-    };
-    if method.is_none() && body.is_none() && headers.is_none() {
-        return Ok(None);
-    }
     let mut request = FetchRequest::new();
     if let Some(method) = method {
         request = request.method(method);
     }
-    for (name, value) in headers.unwrap_or_default() {
-        request = request.header(name, value);
+    if let Some(h) = get(options, "headers") {
+        let h = h.dyn_into::<Object>().map_err(|_| "`headers` must be an object of strings")?;
+        for name in Object::keys(&h).iter() {
+            let name = name.as_string().unwrap_or_default();
+            let value = string(&h, &name)?.ok_or_else(|| format!("header `{name}` must be a string"))?;
+            request = request.header(name, value);
+        }
     }
     if let Some(body) = body {
         request = request.body(body);
     }
-    Ok(Some(request))
+    Ok(request)
 }
 
 /// `reconnect: false | true | ReconnectOptions`.
@@ -125,7 +120,12 @@ fn object(value: &JsValue, what: &str, known: &[&str]) -> Result<Object, String>
     for key in Object::keys(&obj).iter() {
         let key = key.as_string().unwrap_or_default();
         if !known.contains(&key.as_str()) {
-            return Err(format!("unknown key `{key}` in `{what}` (expected one of: {})", known.join(", ")));
+            let mut expected = String::new();
+            for (i, k) in known.iter().enumerate() {
+                expected.push_str(if i == 0 { "" } else { ", " });
+                expected.push_str(k);
+            }
+            return Err(format!("unknown key `{key}` in `{what}` (expected one of: {expected})"));
         }
     }
     Ok(obj)
