@@ -317,3 +317,61 @@ async fn a_handler_closing_the_source_stops_delivery_at_once() {
     let closed = holder.borrow().as_ref().map(|s| (s.state(), s.close_reason()));
     assert_eq!(closed, Some((ReadyState::Closed, Some(CloseReason::Client))));
 }
+
+#[wasm_bindgen_test]
+async fn deliver_terminal_false_closes_without_delivering_the_terminal_event() {
+    let _turn = Turn::take().await;
+    let job = start_job(2, 10).await;
+    let pings = Log::new();
+    let reasons = Log::new();
+    let _source = TypedEventSource::builder(server_url(&format!("/jobs/{job}/events")))
+        .close_on(TerminalRule::event_with_data("ping", "finished"))
+        .deliver_terminal(false)
+        .on_text("ping", pings.push_with(|t: String, _| t))
+        .on_close(reasons.push_with_ref(|r: &CloseReason| r.clone()))
+        .open()
+        .expect("open");
+    reasons.wait_len(1, "the terminal close").await;
+    let pings = pings.take();
+    assert!(!pings.is_empty(), "progress pings arrive");
+    assert!(!pings.iter().any(|p| p == "finished"), "the terminal event is not delivered: {pings:?}");
+    assert_eq!(reasons.take(), [CloseReason::Terminal { event: "ping".into(), data: "finished".into() }]);
+}
+
+/// Makes the page report itself hidden or visible, as a browser does when the tab changes.
+fn set_hidden(hidden: bool) {
+    let script = format!(
+        "Object.defineProperty(document, 'hidden', {{ value: {hidden}, configurable: true }}); \
+         document.dispatchEvent(new Event('visibilitychange'));"
+    );
+    js_sys::eval(&script).expect("visibility change");
+}
+
+#[wasm_bindgen_test]
+async fn pause_when_hidden_disconnects_and_resumes_after_the_last_id() {
+    let _turn = Turn::take().await;
+    let user = unique("hidden");
+    let before = settled_streams("user").await;
+    let notes = Log::new();
+    let states = Log::new();
+    let source = TypedEventSource::builder(server_url(&format!("/sse/{user}")))
+        .pause_when_hidden(true)
+        .on::<Note>("message", notes.push_with(|n: Note, _| n.n))
+        .on_state_change(states.push_with_value(|s: ReadyState| s))
+        .open()
+        .expect("open");
+    states.wait_until(|s| s.contains(&ReadyState::Open), "open").await;
+    post_json(&format!("/notify/{user}"), r#"{"data": {"text": "a", "n": 1}}"#).await;
+    notes.wait_len(1, "the first note").await;
+    set_hidden(true);
+    assert_eq!(source.state(), ReadyState::Connecting, "paused while hidden");
+    wait_for_streams("user", before, "the server sees the paused stream go").await;
+    post_json(&format!("/notify/{user}"), r#"{"data": {"text": "b", "n": 2}}"#).await;
+    sleep(100).await;
+    assert_eq!(notes.len(), 1, "nothing arrives while hidden");
+    set_hidden(false);
+    notes.wait_len(2, "the note sent while hidden, replayed after the last id").await;
+    assert_eq!(notes.take(), [1, 2]);
+    assert_eq!(source.state(), ReadyState::Open);
+    js_sys::eval("delete document.hidden").expect("restore");
+}
