@@ -84,8 +84,7 @@ pub(crate) fn json(mut f: impl FnMut(JsValue, EventMeta) + 'static) -> RawHandle
 
 pub(crate) fn typed<T: DeserializeOwned + 'static>(mut f: impl FnMut(T, EventMeta) + 'static) -> RawHandler {
     Rc::new(RefCell::new(move |ev: &Incoming<'_>| {
-        let value = parse_json(ev.data).map_err(|reason| decode_error(ev, reason))?;
-        let typed = serde_wasm_bindgen::from_value::<T>(value).map_err(|e| decode_error(ev, e.to_string()))?;
+        let typed = crate::de::from_json::<T>(ev.data).map_err(|reason| decode_error(ev, reason))?;
         f(typed, ev.meta.clone());
         Ok(())
     }))
@@ -113,7 +112,17 @@ pub(crate) fn parse_json(data: &str) -> Result<JsValue, String> {
 
 /// Decodes `data` as variant `variant` of `E`: JSON content first, then the raw text (a `Ping(String)` variant
 /// receiving `finished`), then a unit variant (data ignored). The first failure is the one reported.
-fn decode_enum<E: DeserializeOwned>(variant: &str, data: &str) -> Result<E, String> {
+///
+/// Exposed (hidden) for the crate's tests as `typed_eventsource::__decode_variant`:
+///
+/// ```ignore
+/// #[derive(serde::Deserialize)]
+/// #[serde(rename_all = "lowercase")]
+/// enum Job { Ping(String), Done }
+/// assert!(matches!(typed_eventsource::__decode_variant::<Job>("ping", "finished"), Ok(Job::Ping(_))));
+/// assert!(matches!(typed_eventsource::__decode_variant::<Job>("done", "{}"), Ok(Job::Done)));
+/// ```
+pub fn decode_enum<E: DeserializeOwned>(variant: &str, data: &str) -> Result<E, String> {
     let parsed = JSON::parse(data).ok();
     let first_content = parsed.clone().unwrap_or_else(|| JsValue::from_str(data));
     let first = match from_tagged::<E>(variant, first_content) {
@@ -125,13 +134,13 @@ fn decode_enum<E: DeserializeOwned>(variant: &str, data: &str) -> Result<E, Stri
             return Ok(v);
         }
     }
-    serde_wasm_bindgen::from_value::<E>(JsValue::from_str(variant)).map_err(|_| first)
+    crate::de::from_value::<E>(JsValue::from_str(variant)).map_err(|_| first)
 }
 
 fn from_tagged<E: DeserializeOwned>(variant: &str, content: JsValue) -> Result<E, String> {
     let tagged = Object::new();
     Reflect::set(&tagged, &JsValue::from_str(variant), &content).map_err(|e| js_message(&e))?;
-    serde_wasm_bindgen::from_value::<E>(tagged.into()).map_err(|e| e.to_string())
+    crate::de::from_value::<E>(tagged.into()).map_err(crate::de::Error::into_message)
 }
 
 /// The message of a thrown JS value.

@@ -88,6 +88,8 @@ mod terminal;
 mod transport;
 
 #[cfg(target_arch = "wasm32")]
+mod de;
+#[cfg(target_arch = "wasm32")]
 mod event_source;
 #[cfg(all(target_arch = "wasm32", feature = "fetch"))]
 mod fetch;
@@ -119,3 +121,8 @@ pub use js::JsTypedEventSource;
 pub use source::{TypedEventSource, TypedEventSourceBuilder};
 #[cfg(target_arch = "wasm32")]
 pub use stream::{EventStream, Received};
+
+// The decoder of typed handlers, for the crate's own tests (tests/de.rs); not part of the API.
+#[cfg(target_arch = "wasm32")]
+#[doc(hidden)]
+pub use {de::from_json as __from_json, handler::decode_enum as __decode_variant};
