@@ -164,21 +164,13 @@ fn push_unexpected(s: &mut String, unexp: Unexpected<'_>) {
     s.push_str(text);
 }
 
-/// Decimal digits of `n`, without the formatting machinery.
-fn push_u64(s: &mut String, mut n: u64) {
-    let mut digits = [0u8; 20];
-    let mut i = digits.len();
-    loop {
-        i -= 1;
-        digits[i] = b'0' + (n % 10) as u8;
-        n /= 10;
-        if n == 0 {
-            break;
-        }
+/// Decimal digits of `n`, without the formatting machinery (nor an array index, whose bounds-check panic would
+/// bring it back).
+fn push_u64(s: &mut String, n: u64) {
+    if n >= 10 {
+        push_u64(s, n / 10);
     }
-    for &d in digits.iter().skip(i) {
-        s.push(char::from(d));
-    }
+    s.push(char::from(b'0' + (n % 10) as u8));
 }
 
 /// Decodes a value produced by `JSON.parse` into `T`.

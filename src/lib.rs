@@ -33,7 +33,8 @@
 //!
 //! ## Features
 //!
-//! - `fetch` (default): the fetch transport ([`Transport`], `FetchRequest`).
+//! - `fetch`: the fetch transport ([`Transport`], `FetchRequest`); opt-in, as it adds ~12 KB gzipped to an app
+//!   (the npm package has it).
 //! - `js`: the JavaScript API, for the npm package (a Rust app leaves it out: a dependency's exports would be
 //!   linked into the app).
 //! - `yew`: the [`use_event_source`](crate::yew::use_event_source) hooks.

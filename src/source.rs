@@ -31,7 +31,9 @@ struct Config {
     reconnect: ReconnectPolicy,
     last_event_id: String,
     transport: Transport,
-    pause_when_hidden: bool,
+    /// Set by [`TypedEventSourceBuilder::pause_when_hidden`]: a function pointer rather than a flag, so the code is
+    /// only linked into apps that ask for it.
+    pause_when_hidden: Option<fn(&Rc<Shared>)>,
 }
 
 /// Builds a [`TypedEventSource`]: URL, credentials, terminal rules, reconnect policy and handlers, all set before the
@@ -82,7 +84,7 @@ impl TypedEventSourceBuilder {
                 reconnect: ReconnectPolicy::default(),
                 last_event_id: String::new(),
                 transport: Transport::EventSource,
-                pause_when_hidden: false,
+                pause_when_hidden: None,
             },
             handlers: Handlers::default(),
             deferred_error: None,
@@ -149,7 +151,7 @@ impl TypedEventSourceBuilder {
     /// builder.pause_when_hidden(true)
     /// ```
     pub fn pause_when_hidden(mut self, yes: bool) -> Self {
-        self.config.pause_when_hidden = yes;
+        self.config.pause_when_hidden = if yes { Some(Shared::pause_while_hidden) } else { None };
         self
     }
 
@@ -277,8 +279,8 @@ impl TypedEventSourceBuilder {
         }
         let pause = self.config.pause_when_hidden;
         let shared = Shared::new(self.config, self.handlers);
-        if pause {
-            shared.pause_while_hidden();
+        if let Some(pause) = pause {
+            pause(&shared);
         }
         shared.connect()?;
         Ok(TypedEventSource { shared })
@@ -535,14 +537,17 @@ impl Shared {
     /// header); the fetch transport sends `Last-Event-ID` instead.
     fn connect_url(&self) -> String {
         let id = self.last_event_id.borrow();
-        if id.is_empty() || !matches!(self.config.transport, Transport::EventSource) {
-            return self.config.url.clone();
-        }
         let url = &self.config.url;
+        if id.is_empty() || !matches!(self.config.transport, Transport::EventSource) {
+            return url.clone();
+        }
         let (base, fragment) = url.split_once('#').map_or((url.as_str(), None), |(b, f)| (b, Some(f)));
-        let sep = if base.contains('?') { '&' } else { '?' };
         let encoded = String::from(js_sys::encode_uri_component(&id));
-        let mut out = format!("{base}{sep}lastEventId={encoded}");
+        // Built with push_str: `format!` here would link the formatting machinery into every app.
+        let mut out = String::with_capacity(url.len() + encoded.len() + 13);
+        out.push_str(base);
+        out.push_str(if base.contains('?') { "&lastEventId=" } else { "?lastEventId=" });
+        out.push_str(&encoded);
         if let Some(f) = fragment {
             out.push('#');
             out.push_str(f);

@@ -8,7 +8,7 @@
 /// assert!(matches!(Transport::default(), Transport::EventSource));
 /// ```
 ///
-/// `Transport::Fetch` and `FetchRequest` need the `fetch` feature, on by default.
+/// `Transport::Fetch` and `FetchRequest` need the `fetch` feature (`features = ["fetch"]`).
 #[derive(Debug, Clone, Default, PartialEq, Eq)]
 #[non_exhaustive]
 pub enum Transport {

@@ -1,4 +1,4 @@
-//! Typed dispatch with typed-eventsource built with `default-features = false` (no fetch transport).
+//! Typed dispatch with typed-eventsource built with its `fetch` feature (the fetch transport linked in, unused).
 use std::cell::RefCell;
 
 use serde::Deserialize;
