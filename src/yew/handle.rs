@@ -318,6 +318,8 @@ fn connect<T: Clone + 'static>(
         .with_credentials(options.with_credentials)
         .reconnect(options.reconnect.clone())
         .deliver_terminal(options.deliver_terminal)
+        .transport(options.transport.clone())
+        .pause_when_hidden(options.pause_when_hidden)
         .last_event_id(resume);
     for rule in &options.terminal {
         builder = builder.close_on(rule.clone());

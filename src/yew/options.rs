@@ -1,6 +1,6 @@
 //! The options of the hooks.
 
-use crate::{ReconnectPolicy, TerminalRule};
+use crate::{ReconnectPolicy, TerminalRule, Transport};
 
 /// Options of [`use_event_source_with_options`](super::use_event_source_with_options) and the other hooks; the
 /// defaults are those of the library plus a history of 256 messages.
@@ -31,6 +31,10 @@ pub struct UseEventSourceOptions {
     /// [`use_event_source_text`](super::use_event_source_text) listen to (default `["message"]`); the enum hooks take
     /// them from the enum and ignore this.
     pub events: Vec<String>,
+    /// The transport (default: the browser's `EventSource`; `FetchRequest` with the `fetch` feature).
+    pub transport: Transport,
+    /// Close while the page is hidden, resume after the last id when shown (default false).
+    pub pause_when_hidden: bool,
 }
 
 impl Default for UseEventSourceOptions {
@@ -42,6 +46,8 @@ impl Default for UseEventSourceOptions {
             reconnect: ReconnectPolicy::default(),
             with_credentials: false,
             events: vec!["message".to_owned()],
+            transport: Transport::EventSource,
+            pause_when_hidden: false,
         }
     }
 }
@@ -104,6 +110,26 @@ impl UseEventSourceOptions {
     /// ```
     pub fn events<S: Into<String>>(mut self, events: impl IntoIterator<Item = S>) -> Self {
         self.events = events.into_iter().map(Into::into).collect();
+        self
+    }
+
+    /// The transport, e.g. `FetchRequest::new().header("Authorization", ..)` (feature `fetch`).
+    ///
+    /// ```ignore
+    /// UseEventSourceOptions::default().transport(FetchRequest::new().header("Authorization", format!("Bearer {t}")))
+    /// ```
+    pub fn transport(mut self, transport: impl Into<Transport>) -> Self {
+        self.transport = transport.into();
+        self
+    }
+
+    /// Close while the page is hidden and resume after the last id when it is shown again.
+    ///
+    /// ```ignore
+    /// UseEventSourceOptions::default().pause_when_hidden(true)
+    /// ```
+    pub fn pause_when_hidden(mut self, yes: bool) -> Self {
+        self.pause_when_hidden = yes;
         self
     }
 }
