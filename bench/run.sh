@@ -66,15 +66,16 @@ fi
   done
 } > "$results/latest.md"
 cp "$results/latest.md" bench/RESULTS.md
-# The README's "Latest results" section, between its markers.
-python3 - "$results/latest.md" bench/README.md <<'PY'
-import re, sys
+# The "latest results" sections of the project README and bench/README.md, between their markers.
+python3 - "$results/latest.md" README.md bench/README.md <<'PY'
+import sys
 table = open(sys.argv[1]).read().split("\n", 2)[2]  # without the "# Benchmark results" title
-readme = open(sys.argv[2]).read()
 start, end = "<!-- results:start -->", "<!-- results:end -->"
-if start in readme and end in readme:
-    head, rest = readme.split(start, 1)
-    tail = rest.split(end, 1)[1]
-    open(sys.argv[2], "w").write(head + start + "\n" + table.replace("\n## ", "\n### ") + "\n" + end + tail)
+for path in sys.argv[2:]:
+    readme = open(path).read()
+    if start in readme and end in readme:
+        head, rest = readme.split(start, 1)
+        tail = rest.split(end, 1)[1]
+        open(path, "w").write(head + start + "\n" + table.replace("\n## ", "\n### ") + "\n" + end + tail)
 PY
 cat "$results/latest.md"
