@@ -375,3 +375,35 @@ async fn pause_when_hidden_disconnects_and_resumes_after_the_last_id() {
     assert_eq!(source.state(), ReadyState::Open);
     js_sys::eval("delete document.hidden").expect("restore");
 }
+
+#[wasm_bindgen_test]
+async fn dropping_the_source_inside_its_own_handler_is_safe() {
+    let _turn = Turn::take().await;
+    let before = settled_streams("job").await;
+    let job = start_job(5, 10).await;
+    let seen = Rc::new(RefCell::new(Vec::new()));
+    let reasons = Log::new();
+    let holder: Rc<RefCell<Option<TypedEventSource>>> = Rc::new(RefCell::new(None));
+    let source = TypedEventSource::builder(server_url(&format!("/jobs/{job}/events")))
+        .on::<Progress>("message", {
+            let seen = seen.clone();
+            let holder = holder.clone();
+            move |p, _| {
+                seen.borrow_mut().push(p.step);
+                if p.step == 2 {
+                    // The last owner goes away while its listener is running.
+                    let source = holder.borrow_mut().take();
+                    drop(source);
+                }
+            }
+        })
+        .on_close(reasons.push_with_ref(|r: &CloseReason| r.clone()))
+        .open()
+        .expect("open");
+    *holder.borrow_mut() = Some(source);
+    reasons.wait_len(1, "the close reason from the drop").await;
+    sleep(200).await;
+    assert_eq!(*seen.borrow(), [1, 2], "nothing is delivered after the drop");
+    assert_eq!(reasons.take(), [CloseReason::Client]);
+    wait_for_streams("job", before, "the server sees the stream go").await;
+}
