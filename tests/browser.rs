@@ -380,6 +380,9 @@ async fn pause_when_hidden_disconnects_and_resumes_after_the_last_id() {
 async fn dropping_the_source_inside_its_own_handler_is_safe() {
     let _turn = Turn::take().await;
     let before = settled_streams("job").await;
+    // An exception thrown by wasm-bindgen's glue (a closure called after being dropped) would land here.
+    js_sys::eval("window.__uncaught = []; window.addEventListener('error', (e) => window.__uncaught.push(String(e.message)));")
+        .expect("error hook");
     let job = start_job(5, 10).await;
     let seen = Rc::new(RefCell::new(Vec::new()));
     let reasons = Log::new();
@@ -405,5 +408,7 @@ async fn dropping_the_source_inside_its_own_handler_is_safe() {
     sleep(200).await;
     assert_eq!(*seen.borrow(), [1, 2], "nothing is delivered after the drop");
     assert_eq!(reasons.take(), [CloseReason::Client]);
+    let uncaught = js_sys::eval("JSON.stringify(window.__uncaught)").ok().and_then(|v| v.as_string());
+    assert_eq!(uncaught.as_deref(), Some("[]"), "no uncaught exception");
     wait_for_streams("job", before, "the server sees the stream go").await;
 }
