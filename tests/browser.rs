@@ -293,25 +293,12 @@ async fn the_stream_yields_typed_events_and_ends_when_the_source_closes() {
 #[wasm_bindgen_test]
 async fn a_handler_closing_the_source_stops_delivery_at_once() {
     let _turn = Turn::take().await;
-    let job = start_job(5, 10).await;
-    let seen = Rc::new(RefCell::new(Vec::new()));
-    let holder: Rc<RefCell<Option<TypedEventSource>>> = Rc::new(RefCell::new(None));
-    let source = TypedEventSource::builder(server_url(&format!("/jobs/{job}/events")))
-        .on::<Progress>("message", {
-            let seen = seen.clone();
-            let holder = holder.clone();
-            move |p, _| {
-                seen.borrow_mut().push(p.step);
-                if p.step == 2 {
-                    if let Some(s) = &*holder.borrow() {
-                        s.close();
-                    }
-                }
-            }
-        })
-        .open()
-        .expect("open");
-    *holder.borrow_mut() = Some(source);
+    let (seen, holder) = job_source_acting_at_step_2(TypedEventSource::builder, |holder| {
+        if let Some(s) = &*holder.borrow() {
+            s.close();
+        }
+    })
+    .await;
     sleep(300).await;
     assert_eq!(*seen.borrow(), [1, 2]);
     let closed = holder.borrow().as_ref().map(|s| (s.state(), s.close_reason()));
@@ -383,27 +370,17 @@ async fn dropping_the_source_inside_its_own_handler_is_safe() {
     // An exception thrown by wasm-bindgen's glue (a closure called after being dropped) would land here.
     js_sys::eval("window.__uncaught = []; window.addEventListener('error', (e) => window.__uncaught.push(String(e.message)));")
         .expect("error hook");
-    let job = start_job(5, 10).await;
-    let seen = Rc::new(RefCell::new(Vec::new()));
     let reasons = Log::new();
-    let holder: Rc<RefCell<Option<TypedEventSource>>> = Rc::new(RefCell::new(None));
-    let source = TypedEventSource::builder(server_url(&format!("/jobs/{job}/events")))
-        .on::<Progress>("message", {
-            let seen = seen.clone();
-            let holder = holder.clone();
-            move |p, _| {
-                seen.borrow_mut().push(p.step);
-                if p.step == 2 {
-                    // The last owner goes away while its listener is running.
-                    let source = holder.borrow_mut().take();
-                    drop(source);
-                }
-            }
-        })
-        .on_close(reasons.push_with_ref(|r: &CloseReason| r.clone()))
-        .open()
-        .expect("open");
-    *holder.borrow_mut() = Some(source);
+    let on_close = reasons.push_with_ref(|r: &CloseReason| r.clone());
+    let (seen, _holder) = job_source_acting_at_step_2(
+        move |url| TypedEventSource::builder(url).on_close(on_close),
+        |holder| {
+            // The last owner goes away while its listener is running.
+            let source = holder.borrow_mut().take();
+            drop(source);
+        },
+    )
+    .await;
     reasons.wait_len(1, "the close reason from the drop").await;
     sleep(200).await;
     assert_eq!(*seen.borrow(), [1, 2], "nothing is delivered after the drop");
@@ -411,4 +388,31 @@ async fn dropping_the_source_inside_its_own_handler_is_safe() {
     let uncaught = js_sys::eval("JSON.stringify(window.__uncaught)").ok().and_then(|v| v.as_string());
     assert_eq!(uncaught.as_deref(), Some("[]"), "no uncaught exception");
     wait_for_streams("job", before, "the server sees the stream go").await;
+}
+
+type Holder = Rc<RefCell<Option<TypedEventSource>>>;
+
+/// Opens a 5-step job stream (builder from `builder`) whose message handler records each step and runs `act` on the
+/// holder of the source itself when step 2 arrives; returns the steps seen and the holder.
+async fn job_source_acting_at_step_2(
+    builder: impl FnOnce(String) -> typed_eventsource::TypedEventSourceBuilder,
+    act: impl Fn(&Holder) + 'static,
+) -> (Rc<RefCell<Vec<u32>>>, Holder) {
+    let job = start_job(5, 10).await;
+    let seen = Rc::new(RefCell::new(Vec::new()));
+    let holder: Holder = Rc::new(RefCell::new(None));
+    let source = builder(server_url(&format!("/jobs/{job}/events")))
+        .on::<Progress>("message", {
+            let (seen, holder) = (seen.clone(), holder.clone());
+            move |p, _| {
+                seen.borrow_mut().push(p.step);
+                if p.step == 2 {
+                    act(&holder);
+                }
+            }
+        })
+        .open()
+        .expect("open");
+    *holder.borrow_mut() = Some(source);
+    (seen, holder)
 }
