@@ -66,6 +66,14 @@ async fn serve_on(listen: std::net::SocketAddr, config: Config) -> std::io::Resu
     if config.fixtures {
         tracing::warn!("--fixtures: test-only routes under /fixtures are enabled; never use in production");
     }
+    // The store first: a server that cannot open its data refuses to start before it listens.
+    let state = match AppState::open(config).await {
+        Ok(s) => s,
+        Err(e) => {
+            tracing::error!(error = %e, "cannot start");
+            return Err(std::io::Error::other(e.to_string()));
+        }
+    };
     let listener = tokio::net::TcpListener::bind(listen).await?;
     let addr = listener.local_addr()?;
     {
@@ -74,7 +82,7 @@ async fn serve_on(listen: std::net::SocketAddr, config: Config) -> std::io::Resu
         out.flush()?;
     }
     tracing::info!(%addr, "listening");
-    serve(listener, AppState::new(config), shutdown_signal()).await
+    serve(listener, state, shutdown_signal()).await
 }
 
 async fn shutdown_signal() {
