@@ -413,6 +413,7 @@ async fn commit_loop(
         }
         match store.write(writes).await {
             Ok(outcomes) => {
+                Metrics::inc(&metrics.store_commits, 1);
                 *health.lock().unwrap_or_else(std::sync::PoisonError::into_inner) = None;
                 for ((outcome, name), reply) in outcomes.into_iter().zip(topics).zip(replies) {
                     if let (Outcome::Appended { event, .. }, Some(name)) = (&outcome, &name) {

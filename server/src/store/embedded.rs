@@ -91,7 +91,9 @@ impl EmbeddedStore {
         let db = Database::create(&path).map_err(|e| {
             let hint = match e {
                 redb::DatabaseError::DatabaseAlreadyOpen => "another server process is using it; stop it or use another --data-dir",
-                redb::DatabaseError::Storage(redb::StorageError::Io(_)) => "check that the file and its folder are readable and writable",
+                redb::DatabaseError::Storage(redb::StorageError::Io(ref io)) if io.kind() == std::io::ErrorKind::PermissionDenied => {
+                    "check that the file and its folder are readable and writable"
+                }
                 _ => "the file is damaged or not a typed-eventsource data file; move it away to start with empty data (clients then get a replay-gap), or restore it from a backup",
             };
             StoreError::Open { path: shown.clone(), detail: format!("{e}: {hint}") }
