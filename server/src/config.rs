@@ -60,9 +60,16 @@ pub struct ServeArgs {
     /// Seconds between heartbeat comments on idle streams (keep it below proxies' 60 s timeout).
     #[arg(long, env = "SSE_HEARTBEAT_SECS", default_value_t = 15, value_parser = clap::value_parser!(u64).range(1..))]
     pub heartbeat_secs: u64,
-    /// Where events are kept: `embedded` (durable, in `--data-dir`) or `memory` (lost at exit).
+    /// Where events are kept: `embedded` (durable, in `--data-dir`), `memory` (lost at exit) or `redis` (shared by
+    /// every instance using the same `--redis-url`).
     #[arg(long, env = "SSE_STORE", value_enum, default_value_t = StoreKindArg::Embedded)]
     pub store: StoreKindArg,
+    /// Redis (or Valkey) URL of `--store redis`, e.g. `redis://127.0.0.1:6379` or `rediss://user:pass@host/0`.
+    #[arg(long, env = "SSE_REDIS_URL", default_value = "redis://127.0.0.1:6379", hide_env_values = true)]
+    pub redis_url: String,
+    /// Prefix of every Redis key and channel (several deployments can share one Redis).
+    #[arg(long, env = "SSE_REDIS_PREFIX", default_value = "tes:")]
+    pub redis_prefix: String,
     /// Folder of the embedded store's data file (created if missing).
     #[arg(long, env = "SSE_DATA_DIR", default_value = "data")]
     pub data_dir: PathBuf,
@@ -114,6 +121,8 @@ pub enum StoreKindArg {
     Embedded,
     /// In memory: lost at exit (every start is a new epoch).
     Memory,
+    /// Redis/Valkey: many instances share every stream.
+    Redis,
 }
 
 fn parse_duration(s: &str) -> Result<Duration, String> {
@@ -132,6 +141,13 @@ pub enum StoreConfig {
     Embedded {
         /// The data dir.
         data_dir: PathBuf,
+    },
+    /// Redis, shared by every instance with the same URL and prefix.
+    Redis {
+        /// `redis://...`.
+        url: String,
+        /// Key prefix.
+        prefix: String,
     },
 }
 
@@ -240,6 +256,7 @@ impl TryFrom<ServeArgs> for Config {
             store: match a.store {
                 StoreKindArg::Embedded => StoreConfig::Embedded { data_dir: a.data_dir },
                 StoreKindArg::Memory => StoreConfig::Memory,
+                StoreKindArg::Redis => StoreConfig::Redis { url: a.redis_url, prefix: a.redis_prefix },
             },
             history: a.history,
             history_max_age: Some(a.history_max_age).filter(|d| !d.is_zero()),

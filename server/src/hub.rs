@@ -194,8 +194,17 @@ impl Fanout {
         }
     }
 
-    fn prune(&self) {
-        self.lock().retain(|_, tx| tx.receiver_count() > 0);
+    /// Drops the channels nobody listens to; returns their topics.
+    fn prune(&self) -> Vec<String> {
+        let mut gone = Vec::new();
+        self.lock().retain(|name, tx| {
+            let keep = tx.receiver_count() > 0;
+            if !keep {
+                gone.push(name.clone());
+            }
+            keep
+        });
+        gone
     }
 }
 
@@ -208,6 +217,10 @@ struct Request {
 #[derive(Debug)]
 pub struct Hub {
     store: Arc<dyn Store>,
+    /// The store delivers every instance's events itself (Redis): the committer then does not deliver.
+    shared: bool,
+    /// Serializes starting and stopping the store's live delivery of a topic (shared stores only).
+    watching: tokio::sync::Mutex<()>,
     fanout: Arc<Fanout>,
     queue: mpsc::Sender<Request>,
     health: Arc<Mutex<Option<String>>>,
@@ -227,13 +240,21 @@ impl Hub {
         let (queue, rx) = mpsc::channel(MAX_BATCH * 4);
         let fanout = Arc::new(Fanout::default());
         let health = Arc::new(Mutex::new(None));
-        tokio::spawn(commit_loop(rx, Arc::clone(&store), Arc::clone(&fanout), Arc::clone(&health), Arc::clone(&metrics)));
-        Hub { store, fanout, queue, health, options, metrics }
+        let sink_fanout = Arc::clone(&fanout);
+        let shared = store.attach_live(Arc::new(move |name: &str, event: Arc<Event>| sink_fanout.deliver(name, event)));
+        let deliver = !shared;
+        tokio::spawn(commit_loop(rx, Arc::clone(&store), Arc::clone(&fanout), Arc::clone(&health), Arc::clone(&metrics), deliver));
+        Hub { store, shared, watching: tokio::sync::Mutex::new(()), fanout, queue, health, options, metrics }
     }
 
     /// The store's epoch.
-    pub fn epoch(&self) -> &str {
+    pub fn epoch(&self) -> String {
         self.store.epoch()
+    }
+
+    /// Whether the store is shared with other server instances (they may run jobs and publish too).
+    pub fn is_shared(&self) -> bool {
+        self.shared
     }
 
     /// The store.
@@ -244,6 +265,11 @@ impl Hub {
     /// `None` while writes succeed; the last write error after a failure, until a write succeeds again.
     pub fn write_error(&self) -> Option<String> {
         self.health.lock().unwrap_or_else(std::sync::PoisonError::into_inner).clone()
+    }
+
+    /// Why the store cannot deliver live events now (shared stores), if so.
+    pub fn live_error(&self) -> Option<String> {
+        self.store.live_error()
     }
 
     /// The retention of `name`: jobs keep everything (until the job is deleted); others `history` and the age limit.
@@ -282,7 +308,7 @@ impl Hub {
         let write = Write::Append { topic: name.to_owned(), payload, retention: self.retention(name), mark_offline: false };
         match self.commit(write).await? {
             Outcome::Appended { event, data } => {
-                let id = event_id::format(self.epoch(), event.pos);
+                let id = event_id::format(&self.epoch(), event.pos);
                 Ok(Published { event, id, data })
             }
             other => Err(StoreError::Invalid(format!("append answered {other:?}")).into()),
@@ -291,8 +317,15 @@ impl Hub {
 
     /// Subscribes to `name` from `start`; see [`Start`] and [`Subscription`].
     pub async fn subscribe(&self, name: &str, start: Start) -> Result<Subscription, StoreError> {
-        let rx = self.fanout.subscribe(name, self.live_buffer(name));
-        let epoch = self.epoch().to_owned();
+        let rx = if self.shared {
+            let _watching = self.watching.lock().await;
+            let rx = self.fanout.subscribe(name, self.live_buffer(name));
+            self.store.watch(name).await?;
+            rx
+        } else {
+            self.fanout.subscribe(name, self.live_buffer(name))
+        };
+        let epoch = self.epoch();
         let sub = |gap, replay: Vec<Arc<Event>>, after| Subscription { gap, replay, after, rx };
         match start {
             Start::Live => Ok(sub(None, Vec::new(), 0)),
@@ -337,10 +370,10 @@ impl Hub {
         let epoch = self.epoch();
         Gap {
             requested,
-            oldest: snap.events.first().map(|e| event_id::format(epoch, e.pos)),
-            epoch: epoch.to_owned(),
+            oldest: snap.events.first().map(|e| event_id::format(&epoch, e.pos)),
+            resume_id: event_id::format(&epoch, resume_position(snap)),
+            epoch,
             reason,
-            resume_id: event_id::format(epoch, resume_position(snap)),
         }
     }
 
@@ -349,9 +382,16 @@ impl Hub {
         self.fanout.subscribers(name)
     }
 
-    /// Drops the live channels nobody listens to.
-    pub fn prune(&self) {
-        self.fanout.prune();
+    /// Drops the live channels nobody listens to (and stops the store's live delivery of their topics).
+    pub async fn prune(&self) {
+        if self.shared {
+            let _watching = self.watching.lock().await;
+            for name in self.fanout.prune() {
+                self.store.unwatch(&name).await;
+            }
+        } else {
+            self.fanout.prune();
+        }
     }
 
     /// The metrics.
@@ -391,6 +431,7 @@ async fn commit_loop(
     fanout: Arc<Fanout>,
     health: Arc<Mutex<Option<String>>>,
     metrics: Arc<Metrics>,
+    deliver: bool,
 ) {
     let mut requests = Vec::with_capacity(MAX_BATCH);
     while rx.recv_many(&mut requests, MAX_BATCH).await > 0 {
@@ -401,10 +442,11 @@ async fn commit_loop(
             let appended_to = match &mut write {
                 Write::Append { topic: name, mark_offline, .. } => {
                     // Decided here, in queue order with the subscribers' TakeOffline, so no notification is both
-                    // delivered live and kept as offline (or neither).
+                    // delivered live and kept as offline (or neither). A shared store decides by itself.
                     *mark_offline = topic::is_user(name) && fanout.subscribers(name) == 0;
                     Some(name.clone())
                 }
+                Write::EndJob { id, .. } => Some(topic::job(id)),
                 _ => None,
             };
             topics.push(appended_to);
@@ -418,7 +460,9 @@ async fn commit_loop(
                 for ((outcome, name), reply) in outcomes.into_iter().zip(topics).zip(replies) {
                     if let (Outcome::Appended { event, .. }, Some(name)) = (&outcome, &name) {
                         Metrics::inc(&metrics.published, 1);
-                        fanout.deliver(name, Arc::clone(event));
+                        if deliver {
+                            fanout.deliver(name, Arc::clone(event));
+                        }
                     }
                     let _ = reply.send(Ok(outcome));
                 }

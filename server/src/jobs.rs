@@ -11,17 +11,16 @@
 //! `event: ping` / `data: interrupted` — a terminal outcome, so a client closes instead of waiting forever.
 
 use std::collections::hash_map::RandomState;
-use std::collections::HashMap;
 use std::hash::{BuildHasher, Hasher};
 use std::sync::atomic::{AtomicU64, Ordering};
-use std::sync::{Arc, Mutex, MutexGuard};
+use std::sync::Arc;
 use std::time::Duration;
 
 use tokio_util::sync::CancellationToken;
 
 use crate::error::AppError;
 use crate::hub::Hub;
-use crate::store::{now_ms, topic, JobEnd, JobRecord, Payload, StoreError, Write};
+use crate::store::{now_ms, topic, JobRecord, Outcome, Payload, StoreError, Write};
 
 /// Most steps a job may have.
 pub const MAX_STEPS: u64 = 1000;
@@ -33,11 +32,12 @@ pub const FINISHED: &str = "finished";
 pub const INTERRUPTED: &str = "interrupted";
 /// How long a job waits before trying again when the store refuses its progress.
 const RETRY: Duration = Duration::from_millis(500);
+/// How long a running job's lease lasts; the instance running it renews it every third of that.
+pub const LEASE: Duration = Duration::from_secs(15);
 
-/// The jobs of a server.
+/// The jobs of a server: records and histories live in the store, so every instance sharing it can serve them.
 #[derive(Debug)]
 pub struct Jobs {
-    jobs: Mutex<HashMap<String, JobRecord>>,
     hub: Arc<Hub>,
     max_jobs: usize,
     ttl: Duration,
@@ -68,39 +68,46 @@ pub fn step_data(i: u64, n: u64) -> String {
     .to_string()
 }
 
+fn ms(d: Duration) -> u64 {
+    u64::try_from(d.as_millis()).unwrap_or(u64::MAX)
+}
+
 impl Jobs {
-    /// The jobs stored in `hub`'s store; jobs that were running when the server stopped are ended as
-    /// [`INTERRUPTED`] (their terminal event is published now).
+    /// The jobs of `hub`'s store. Jobs that were running when the server stopped end as [`INTERRUPTED`] (their
+    /// terminal event is published now): with a store of its own, every job not ended; with a shared store, those
+    /// whose lease ran out (see [`Jobs::reap`]).
     pub async fn recover(hub: Arc<Hub>, max_jobs: usize, ttl: Duration) -> Result<Self, StoreError> {
-        let mut jobs = HashMap::new();
-        for mut record in hub.store().jobs().await? {
-            if record.ended.is_none() {
-                let name = topic::job(&record.id);
-                hub.publish(&name, Payload::new(Some("ping"), INTERRUPTED)).await.map_err(|e| match e {
-                    crate::hub::PublishError::Store(e) => e,
-                    crate::hub::PublishError::Encode(e) => StoreError::Invalid(e.to_string()),
-                })?;
-                record.ended = Some(JobEnd { at_ms: now_ms(), outcome: INTERRUPTED.into() });
-                hub.commit(Write::PutJob(record.clone())).await?;
-                tracing::info!(job = %record.id, "job was running when the server stopped: ended as interrupted");
-            }
-            jobs.insert(record.id.clone(), record);
+        let jobs = Jobs { hub, max_jobs, ttl, counter: AtomicU64::new(0), seed: RandomState::new() };
+        let ended = jobs.reap().await?;
+        if ended > 0 {
+            tracing::info!(jobs = ended, "jobs that were running when their server stopped ended as interrupted");
         }
-        Ok(Jobs { jobs: Mutex::new(jobs), hub, max_jobs, ttl, counter: AtomicU64::new(0), seed: RandomState::new() })
+        Ok(jobs)
     }
 
-    fn lock(&self) -> MutexGuard<'_, HashMap<String, JobRecord>> {
-        self.jobs.lock().unwrap_or_else(std::sync::PoisonError::into_inner)
+    /// Ends as interrupted the running jobs whose server is gone; returns how many. A job ends once, with one
+    /// terminal event, even if several instances do this at the same time.
+    pub async fn reap(&self) -> Result<usize, StoreError> {
+        let now = now_ms();
+        // A store of our own: nobody else can be running its jobs. A shared one: only expired leases.
+        let only_if_lease_before = self.hub.is_shared().then_some(now);
+        let mut ended = 0;
+        for job in self.hub.store().jobs().await? {
+            if job.ended.is_some() || only_if_lease_before.is_some_and(|t| job.lease_until_ms >= t) {
+                continue;
+            }
+            let write = Write::EndJob { id: job.id.clone(), outcome: INTERRUPTED.into(), only_if_lease_before };
+            if let Outcome::Appended { .. } = self.hub.commit(write).await? {
+                tracing::info!(job = %job.id, "job ended as interrupted");
+                ended += 1;
+            }
+        }
+        Ok(ended)
     }
 
-    /// Whether job `id` is kept.
-    pub fn exists(&self, id: &str) -> bool {
-        self.lock().contains_key(id)
-    }
-
-    /// The record of job `id`.
-    pub fn get(&self, id: &str) -> Option<JobRecord> {
-        self.lock().get(id).cloned()
+    /// Whether job `id` exists (in this instance's store, whoever created it).
+    pub async fn exists(&self, id: &str) -> Result<bool, StoreError> {
+        Ok(self.hub.store().job(id).await?.is_some())
     }
 
     fn new_id(&self) -> String {
@@ -112,46 +119,40 @@ impl Jobs {
     }
 
     fn expired(&self, record: &JobRecord, now: u64) -> bool {
-        let ttl = u64::try_from(self.ttl.as_millis()).unwrap_or(u64::MAX);
-        record.ended.as_ref().is_some_and(|e| now.saturating_sub(e.at_ms) >= ttl)
+        record.ended.as_ref().is_some_and(|e| now.saturating_sub(e.at_ms) >= ms(self.ttl))
     }
 
     /// Deletes the jobs that ended more than the TTL ago (record and history).
     pub async fn expire(&self) -> Result<usize, StoreError> {
         let now = now_ms();
-        let ids: Vec<String> = self.lock().values().filter(|r| self.expired(r, now)).map(|r| r.id.clone()).collect();
-        for id in &ids {
-            self.hub.commit(Write::DeleteJob { id: id.clone() }).await?;
-            self.lock().remove(id);
+        let mut n = 0;
+        for job in self.hub.store().jobs().await? {
+            if self.expired(&job, now) {
+                self.hub.commit(Write::DeleteJob { id: job.id }).await?;
+                n += 1;
+            }
         }
-        Ok(ids.len())
+        Ok(n)
     }
 
-    /// Starts a job of `steps` steps, `interval` apart, once its record is stored; stops early at `shutdown` (the
-    /// next start ends it as interrupted).
+    /// Starts a job of `steps` steps, `interval` apart, once its record is stored; stops early at `shutdown` (it
+    /// then ends as interrupted at the next start, or when its lease runs out).
     pub async fn start(self: &Arc<Self>, steps: u64, interval: Duration, shutdown: CancellationToken) -> Result<String, AppError> {
-        self.expire().await?;
-        let evict = {
-            let jobs = self.lock();
-            if jobs.len() >= self.max_jobs {
-                let oldest_ended = jobs.values().filter(|r| r.ended.is_some()).min_by_key(|r| r.created_ms).map(|r| r.id.clone());
-                match oldest_ended {
-                    Some(id) => Some(id),
-                    None => return Err(AppError::Unavailable("too many running jobs, try again later".into())),
+        let now = now_ms();
+        let jobs: Vec<JobRecord> = self.hub.store().jobs().await?.into_iter().filter(|j| !self.expired(j, now)).collect();
+        if jobs.len() >= self.max_jobs {
+            let oldest_ended = jobs.iter().filter(|r| r.ended.is_some()).min_by_key(|r| r.created_ms).map(|r| r.id.clone());
+            match oldest_ended {
+                Some(id) => {
+                    self.hub.commit(Write::DeleteJob { id }).await?;
                 }
-            } else {
-                None
+                None => return Err(AppError::Unavailable("too many running jobs, try again later".into())),
             }
-        };
-        if let Some(id) = evict {
-            self.hub.commit(Write::DeleteJob { id: id.clone() }).await?;
-            self.lock().remove(&id);
         }
-        let interval_ms = u64::try_from(interval.as_millis()).unwrap_or(u64::MAX);
-        let record = JobRecord { id: self.new_id(), steps, interval_ms, created_ms: now_ms(), ended: None };
+        let record =
+            JobRecord { id: self.new_id(), steps, interval_ms: ms(interval), created_ms: now, ended: None, lease_until_ms: now + ms(LEASE) };
         self.hub.commit(Write::PutJob(record.clone())).await?;
         let id = record.id.clone();
-        self.lock().insert(id.clone(), record);
         tokio::spawn(Arc::clone(self).run(id.clone(), steps, interval, shutdown));
         Ok(id)
     }
@@ -170,27 +171,43 @@ impl Jobs {
         }
     }
 
+    /// Waits `interval`, renewing the job's lease meanwhile; `false` at shutdown.
+    async fn wait(&self, id: &str, interval: Duration, shutdown: &CancellationToken) -> bool {
+        let until = tokio::time::Instant::now() + interval;
+        loop {
+            let renew_at = tokio::time::Instant::now() + LEASE / 3;
+            tokio::select! {
+                () = shutdown.cancelled() => return false,
+                () = tokio::time::sleep_until(until.min(renew_at)) => {}
+            }
+            if tokio::time::Instant::now() >= until {
+                return true;
+            }
+            let renew = Write::RenewJob { id: id.to_owned(), until_ms: now_ms() + ms(LEASE) };
+            if let Err(e) = self.hub.commit(renew).await {
+                tracing::warn!(job = id, error = %e, "job lease not renewed");
+            }
+        }
+    }
+
     async fn run(self: Arc<Self>, id: String, steps: u64, interval: Duration, shutdown: CancellationToken) {
         let name = topic::job(&id);
         for i in 1..=steps {
-            tokio::select! {
-                () = shutdown.cancelled() => return,
-                () = tokio::time::sleep(interval) => {}
-            }
-            if !self.publish(&name, Payload::new(None, step_data(i, steps)), &shutdown).await
+            if !self.wait(&id, interval, &shutdown).await
+                || !self.publish(&name, Payload::new(None, step_data(i, steps)), &shutdown).await
                 || !self.publish(&name, Payload::new(Some("ping"), format!("step {i}/{steps}")), &shutdown).await
             {
                 return;
             }
+            if interval < LEASE / 3 && i % 64 == 0 {
+                let _ = self.hub.commit(Write::RenewJob { id: id.clone(), until_ms: now_ms() + ms(LEASE) }).await;
+            }
         }
-        if !self.publish(&name, Payload::new(Some("ping"), FINISHED), &shutdown).await {
-            return;
-        }
-        let Some(mut record) = self.get(&id) else { return };
-        record.ended = Some(JobEnd { at_ms: now_ms(), outcome: FINISHED.into() });
+        // The terminal event and the job's end in one step.
+        let end = Write::EndJob { id: id.clone(), outcome: FINISHED.into(), only_if_lease_before: None };
         loop {
-            match self.hub.commit(Write::PutJob(record.clone())).await {
-                Ok(_) => break,
+            match self.hub.commit(end.clone()).await {
+                Ok(_) => return,
                 Err(e) => tracing::warn!(job = %id, error = %e, "job end not stored; trying again"),
             }
             tokio::select! {
@@ -198,6 +215,5 @@ impl Jobs {
                 () = tokio::time::sleep(RETRY) => {}
             }
         }
-        self.lock().insert(id, record);
     }
 }

@@ -82,6 +82,7 @@ impl AppState {
         let options = StoreOptions { max_user_topics: config.max_user_topics, ..StoreOptions::default() };
         let store: Arc<dyn Store> = match &config.store {
             StoreConfig::Memory => Arc::new(store::memory::open(options)?),
+            StoreConfig::Redis { url, prefix } => Arc::new(store::redis::RedisStore::open(url, prefix, options).await?),
             StoreConfig::Embedded { data_dir } => {
                 let dir = data_dir.clone();
                 Arc::new(
@@ -111,7 +112,7 @@ impl AppState {
             shutdown: CancellationToken::new(),
         };
         tokio::spawn(maintenance::run(Arc::clone(&hub), Arc::clone(&jobs), env.shutdown.clone()));
-        tracing::info!(epoch = hub.epoch(), "store ready");
+        tracing::info!(epoch = %hub.epoch(), "store ready");
         Ok(AppState {
             config: Arc::new(config),
             metrics,

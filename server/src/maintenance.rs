@@ -1,7 +1,7 @@
 //! Background upkeep, off the publishing path: age retention in small bounded steps (each one short store write,
-//! batched with whatever publishers send meanwhile), expiry of finished jobs, dropping live channels nobody listens
-//! to, and — while the store is failing — a probe write every second, so `/healthz` and publishing recover by
-//! themselves once the disk works again.
+//! batched with whatever publishers send meanwhile), expiry of finished jobs, ending the jobs of a dead instance
+//! (shared stores), dropping live channels nobody listens to, and — while the store is failing — a probe write every
+//! second, so `/healthz` and publishing recover by themselves once the disk (or Redis) works again.
 
 use std::sync::Arc;
 use std::time::Duration;
@@ -38,7 +38,13 @@ pub async fn run(hub: Arc<Hub>, jobs: Arc<Jobs>, shutdown: CancellationToken) {
             continue;
         }
         since_sweep = Duration::ZERO;
-        hub.prune();
+        hub.prune().await;
+        if hub.is_shared() {
+            // Jobs of an instance that died: whoever notices first ends them (once).
+            if let Err(e) = jobs.reap().await {
+                tracing::warn!(error = %e, "ending the jobs of a dead instance failed");
+            }
+        }
         match sweep(&hub).await {
             Ok((0, 0)) => {}
             Ok((events, topics)) => tracing::debug!(events, topics, "retention removed old events"),

@@ -31,7 +31,7 @@ async fn publish(hub: &Hub, name: &str, text: &str) -> String {
 
 async fn count_and_age(store: Arc<dyn Store>, clock: Clock) {
     let hub = hub(store);
-    let id = |p| event_id::format(hub.epoch(), p);
+    let id = |p| event_id::format(&hub.epoch(), p);
     for i in 1..=5 {
         publish(&hub, topic::BROADCAST, &format!("m{i}")).await;
     }
@@ -79,12 +79,12 @@ async fn user_topic_cap(store: Arc<dyn Store>, clock: Clock) {
     // The cap is 2: u1, least recently used, is gone with its stored notification.
     let sub = hub.subscribe(&topic::user("u1"), Start::Offline).await.unwrap();
     assert!(sub.replay.is_empty());
-    let sub = hub.subscribe(&topic::user("u1"), Start::After(event_id::format(hub.epoch(), 0))).await.unwrap();
+    let sub = hub.subscribe(&topic::user("u1"), Start::After(event_id::format(&hub.epoch(), 0))).await.unwrap();
     assert_eq!(sub.gap.as_ref().map(|g| g.reason), Some(GapReason::Expired), "a client of u1 learns it may have missed events");
     for (user, id) in [("u2", &ids[1]), ("u3", &ids[2])] {
         let sub = hub.subscribe(&topic::user(user), Start::Offline).await.unwrap();
         assert_eq!(sub.replay.len(), 1, "{user} keeps its offline notification");
-        assert_eq!(event_id::format(hub.epoch(), sub.replay[0].pos), *id);
+        assert_eq!(event_id::format(&hub.epoch(), sub.replay[0].pos), *id);
     }
 }
 

@@ -45,7 +45,7 @@ async fn create(State(state): State<AppState>, _: Publisher, JsonObject(body): J
 
 /// The job's whole history, then live progress; after a `Last-Event-ID`, only what followed it.
 async fn events(State(state): State<AppState>, Path(id): Path<String>, params: StreamParams) -> Result<Response, AppError> {
-    if !state.jobs.exists(&id) {
+    if !state.jobs.exists(&id).await? {
         return Err(AppError::NotFound(format!("no job {id:?}")));
     }
     let start = params.last_event_id.map_or(Start::All, Start::After);

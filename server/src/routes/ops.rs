@@ -1,5 +1,5 @@
 //! `GET /healthz` (200 `{"status": "ok", "epoch": ...}`, or 503 `{"status": "unavailable", "error": ...}` while
-//! the store refuses writes) and `GET /metrics`.
+//! the store refuses writes or, with Redis, live delivery is down) and `GET /metrics`.
 
 use axum::extract::State;
 use axum::http::{header, StatusCode};
@@ -15,7 +15,7 @@ pub fn routes() -> Router<AppState> {
 }
 
 async fn healthz(State(state): State<AppState>) -> impl IntoResponse {
-    match state.hub.write_error() {
+    match state.hub.write_error().or_else(|| state.hub.live_error()) {
         None => (StatusCode::OK, Json(serde_json::json!({ "status": "ok", "epoch": state.hub.epoch() }))),
         Some(error) => (StatusCode::SERVICE_UNAVAILABLE, Json(serde_json::json!({ "status": "unavailable", "error": error }))),
     }

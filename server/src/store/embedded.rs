@@ -219,14 +219,22 @@ impl Inner {
         Ok(Snapshot { topic: state, last_position: counter(LAST_POSITION)?, deleted_upto: counter(DELETED_UPTO)?, events: out })
     }
 
-    fn jobs_blocking(&self) -> Result<Vec<JobRecord>, StoreError> {
+    /// Every job, or only `id`.
+    fn jobs_blocking(&self, id: Option<&str>) -> Result<Vec<JobRecord>, StoreError> {
         let db = self.database()?;
         let txn = db.begin_read().map_err(storage)?;
         let jobs = txn.open_table(JOBS).map_err(storage)?;
+        let decode = |bytes: &[u8]| serde_json::from_slice(bytes).map_err(|e| StoreError::Invalid(format!("job record: {e}")));
         let mut out = Vec::new();
+        if let Some(id) = id {
+            if let Some(v) = jobs.get(id).map_err(storage)? {
+                out.push(decode(v.value())?);
+            }
+            return Ok(out);
+        }
         for item in jobs.iter().map_err(storage)? {
             let (_, v) = item.map_err(storage)?;
-            out.push(serde_json::from_slice(v.value()).map_err(|e| StoreError::Invalid(format!("job record: {e}")))?);
+            out.push(decode(v.value())?);
         }
         Ok(out)
     }
@@ -298,12 +306,31 @@ impl<'t> Batch<'t> {
                     Outcome::Offline(taken)
                 }
                 Write::PutJob(record) => {
-                    self.txn.open_table(JOBS).map_err(storage)?.insert(record.id.as_str(), encode_json(&record)?.as_slice()).map_err(storage)?;
+                    self.put_job(&record)?;
                     Outcome::Done
                 }
                 Write::DeleteJob { id } => {
                     self.txn.open_table(JOBS).map_err(storage)?.remove(id.as_str()).map_err(storage)?;
                     self.delete_topic(&topic::job(&id))?;
+                    Outcome::Done
+                }
+                Write::EndJob { id, outcome, only_if_lease_before } => {
+                    match self.job(&id)? {
+                        Some(mut job) if job.ended.is_none() && only_if_lease_before.is_none_or(|t| job.lease_until_ms < t) => {
+                            let ping = super::Payload::new(Some("ping"), outcome.clone());
+                            let appended = self.append(&topic::job(&id), &ping, super::Retention::default(), false)?;
+                            job.ended = Some(super::JobEnd { at_ms: self.now, outcome });
+                            self.put_job(&job)?;
+                            appended
+                        }
+                        _ => Outcome::Done,
+                    }
+                }
+                Write::RenewJob { id, until_ms } => {
+                    if let Some(mut job) = self.job(&id)? {
+                        job.lease_until_ms = until_ms;
+                        self.put_job(&job)?;
+                    }
                     Outcome::Done
                 }
                 Write::Sweep { budget } => self.sweep(budget)?,
@@ -312,6 +339,17 @@ impl<'t> Batch<'t> {
         }
         self.finish()?;
         Ok(out)
+    }
+
+    fn job(&self, id: &str) -> Result<Option<JobRecord>, StoreError> {
+        let jobs = self.txn.open_table(JOBS).map_err(storage)?;
+        let raw = jobs.get(id).map_err(storage)?;
+        raw.map(|v| serde_json::from_slice(v.value()).map_err(|e| StoreError::Invalid(format!("job record: {e}")))).transpose()
+    }
+
+    fn put_job(&self, job: &JobRecord) -> Result<(), StoreError> {
+        self.txn.open_table(JOBS).map_err(storage)?.insert(job.id.as_str(), encode_json(job)?.as_slice()).map_err(storage)?;
+        Ok(())
     }
 
     fn append(&mut self, name: &str, payload: &super::Payload, retention: super::Retention, mark_offline: bool) -> Result<Outcome, StoreError> {
@@ -466,8 +504,8 @@ impl<'t> Batch<'t> {
 }
 
 impl Store for EmbeddedStore {
-    fn epoch(&self) -> &str {
-        &self.inner.epoch
+    fn epoch(&self) -> String {
+        self.inner.epoch.clone()
     }
 
     fn write(&self, batch: Vec<Write>) -> BoxFuture<'_, Result<Vec<Outcome>, StoreError>> {
@@ -492,9 +530,20 @@ impl Store for EmbeddedStore {
     fn jobs(&self) -> BoxFuture<'_, Result<Vec<JobRecord>, StoreError>> {
         let inner = Arc::clone(&self.inner);
         Box::pin(async move {
-            tokio::task::spawn_blocking(move || inner.jobs_blocking())
+            tokio::task::spawn_blocking(move || inner.jobs_blocking(None))
                 .await
                 .map_err(|e| StoreError::Unavailable(format!("store reader: {e}")))?
+        })
+    }
+
+    fn job(&self, id: &str) -> BoxFuture<'_, Result<Option<JobRecord>, StoreError>> {
+        let inner = Arc::clone(&self.inner);
+        let id = id.to_owned();
+        Box::pin(async move {
+            let found = tokio::task::spawn_blocking(move || inner.jobs_blocking(Some(&id)))
+                .await
+                .map_err(|e| StoreError::Unavailable(format!("store reader: {e}")))??;
+            Ok(found.into_iter().next())
         })
     }
 }

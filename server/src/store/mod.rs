@@ -12,11 +12,13 @@
 //!   hands it over in one call, so the embedded store commits (and fsyncs) once per batch and a networked store can
 //!   pipeline it.
 //!
-//! Backends, one file each: [`embedded`] (redb, durable, the default) and [`memory`] (the same engine on an
-//! in-memory backend: today's behaviour, data lost at exit).
+//! Backends, one file each: [`embedded`] (redb, durable, the default), [`memory`] (the same engine on an in-memory
+//! backend: data lost at exit) and [`redis`] (Redis or Valkey: many server instances share every topic; it also
+//! delivers live events itself, from whichever instance published them).
 
 pub mod embedded;
 pub mod memory;
+pub mod redis;
 
 use std::future::Future;
 use std::pin::Pin;
@@ -114,6 +116,10 @@ pub struct JobRecord {
     pub created_ms: u64,
     /// When it ended (ms since the Unix epoch) and how; `None` while running.
     pub ended: Option<JobEnd>,
+    /// While running: the instance producing its progress renews this lease; a running job whose lease ran out (its
+    /// instance died) is ended as interrupted by whichever instance notices first.
+    #[serde(default)]
+    pub lease_until_ms: u64,
 }
 
 /// How and when a job ended.
@@ -151,6 +157,25 @@ pub enum Write {
     DeleteJob {
         /// The job id.
         id: String,
+    },
+    /// Ends a running job atomically: if it is not ended yet (and, with `only_if_lease_before`, its lease ran out
+    /// before that time), appends `event: ping` / `data: <outcome>` to its topic and records the end →
+    /// [`Outcome::Appended`]; otherwise changes nothing → [`Outcome::Done`]. So a job ends once, with one terminal
+    /// event, even when several instances notice a dead one at the same time.
+    EndJob {
+        /// The job id.
+        id: String,
+        /// `finished` or `interrupted`.
+        outcome: String,
+        /// Only if the lease ran out before this time (ms since the Unix epoch).
+        only_if_lease_before: Option<u64>,
+    },
+    /// Extends a running job's lease.
+    RenewJob {
+        /// The job id.
+        id: String,
+        /// New lease end (ms since the Unix epoch).
+        until_ms: u64,
     },
     /// One bounded step of background retention at the store's clock: removes events past their topic's age
     /// limit; topics left empty are deleted. At most `budget` topics are visited; the next sweep goes on where this
@@ -247,10 +272,13 @@ pub enum StoreError {
     Invalid(String),
 }
 
+/// Where a store that delivers live events itself sends them: `(topic, event)`, in position order per topic.
+pub type LiveSink = Arc<dyn Fn(&str, Arc<Event>) + Send + Sync>;
+
 /// An append-only log per topic; see the [module docs](self). Implementations are cheap to share (`Arc`).
 pub trait Store: Send + Sync + std::fmt::Debug + 'static {
-    /// The epoch of the data (random, new with new data).
-    fn epoch(&self) -> &str;
+    /// The epoch of the data (random, new with new data; a networked store may learn a new one while running).
+    fn epoch(&self) -> String;
 
     /// Applies `batch` atomically and durably (as far as the backend is durable), in order; one outcome per write.
     /// On error nothing of the batch is applied.
@@ -261,6 +289,31 @@ pub trait Store: Send + Sync + std::fmt::Debug + 'static {
 
     /// Every stored job.
     fn jobs(&self) -> BoxFuture<'_, Result<Vec<JobRecord>, StoreError>>;
+
+    /// One stored job.
+    fn job(&self, id: &str) -> BoxFuture<'_, Result<Option<JobRecord>, StoreError>>;
+
+    /// Whether the store itself delivers every instance's committed events to `sink` (a shared networked store);
+    /// if not (the default), the hub delivers what it commits.
+    fn attach_live(&self, _sink: LiveSink) -> bool {
+        false
+    }
+
+    /// `topic` got its first local subscriber: a store that delivers live events starts delivering it (and returns
+    /// once it does, so a read after this misses nothing).
+    fn watch(&self, _topic: &str) -> BoxFuture<'_, Result<(), StoreError>> {
+        Box::pin(async { Ok(()) })
+    }
+
+    /// `topic` has no local subscriber any more.
+    fn unwatch(&self, _topic: &str) -> BoxFuture<'_, ()> {
+        Box::pin(async {})
+    }
+
+    /// Whether live delivery from the store works now (`None`) or why not.
+    fn live_error(&self) -> Option<String> {
+        None
+    }
 }
 
 /// Encodes one stored event: `id: <epoch>-<position>`, the event name, the data.

@@ -31,7 +31,7 @@ impl TestServer {
 
     /// The SSE id of `position` on this server.
     pub fn id(&self, position: u64) -> String {
-        typed_eventsource_server::event_id::format(self.state.hub.epoch(), position)
+        typed_eventsource_server::event_id::format(&self.state.hub.epoch(), position)
     }
 
     /// Publishes `text` on the broadcast topic (stored, then sent live).

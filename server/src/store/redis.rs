@@ -1,0 +1,713 @@
+//! The Redis store (`--store redis --redis-url redis://...`): every topic lives in one Redis (or Valkey) primary, so
+//! any number of server instances can publish to and serve any topic, with the same ids everywhere.
+//!
+//! - **Atomic publish**: each [`Store::write`] batch is one Lua script (atomic, one round trip): per event it takes
+//!   the next position (`INCR <p>seq`), checks the epoch, `XADD`s `event`/`data`/`ms` with the position as the
+//!   stream id, trims by count (`XTRIM MAXLEN`), updates the topic's meta hash and `PUBLISH`es the event — history
+//!   and live delivery can never disagree. An event nobody was subscribed to (`PUBLISH` reached no instance) on a
+//!   per-user topic sets the offline mark.
+//! - **Live delivery** without a round trip per client: each instance holds one subscription connection and
+//!   subscribes only to topics with local subscribers ([`Store::watch`]), then fans out locally. After a lost
+//!   subscription connection it re-subscribes and first fills the hole from the streams (`XRANGE` after the last
+//!   position it delivered), then goes on: no gap, no duplicate.
+//! - **Epoch**: `<p>epoch`, created with `SET NX` by the first instance; every write checks it, so a wiped or lost
+//!   Redis (no epoch key) is noticed: a new epoch is created and clients get `replay-gap`.
+//! - **Durability**: an acknowledged event is as durable as Redis makes it. Run Redis with `appendonly yes` and
+//!   `appendfsync always` for "acknowledged = on disk" (Redis replies after the fsync); with replicas, an async replica
+//!   promoted after a failover can lack the last writes without changing the epoch (see server README).
+//!
+//! Keys (prefix `<p>`, default `tes:`): `epoch`, `seq`, `deleted_upto`, `topics` (set), `users` (sorted set by last
+//! append, for the per-user cap), `jobs` (hash of job records), `job_end`, `job_lease`, and per topic
+//! `t:<topic>:m` (meta hash), `t:<topic>:s` (stream), channel `t:<topic>:c`. One Redis primary (scripts derive
+//! key names, so Redis Cluster is not supported).
+
+use std::collections::HashMap;
+use std::sync::{Arc, Mutex, RwLock};
+use std::time::Duration;
+
+use futures::StreamExt as _;
+use redis::aio::{ConnectionManager, ConnectionManagerConfig, PubSubSink};
+use redis::{Script, Value};
+
+use super::{
+    encode_event, topic, BoxFuture, JobEnd, JobRecord, LiveSink, Outcome, Payload, Snapshot, Store, StoreError,
+    StoreOptions, TopicState, Write,
+};
+use crate::hub::Event;
+
+/// Shared Lua: key helpers and topic deletion.
+const PRELUDE: &str = r"
+local p = ARGV[1]
+local function tkey(topic, suffix) return p .. 't:' .. topic .. ':' .. suffix end
+local function num(v) return tonumber(v) or 0 end
+local function delete_topic(topic)
+  local meta = tkey(topic, 'm')
+  if redis.call('EXISTS', meta) == 0 then return 0 end
+  local last = num(redis.call('HGET', meta, 'last'))
+  if last > num(redis.call('GET', p .. 'deleted_upto')) then redis.call('SET', p .. 'deleted_upto', last) end
+  local count = num(redis.call('HGET', meta, 'count'))
+  redis.call('DEL', meta, tkey(topic, 's'))
+  redis.call('SREM', p .. 'topics', topic)
+  redis.call('ZREM', p .. 'users', topic)
+  return count
+end
+";
+
+/// ARGV: prefix, epoch, now, max user topics, then the ops (see [`encode_batch`]). Returns one reply per op.
+const WRITE: &str = r"
+if redis.call('GET', p .. 'epoch') ~= ARGV[2] then return redis.error_reply('EPOCH changed') end
+local now = num(ARGV[3])
+local max_users = num(ARGV[4])
+local function append(topic, event, data, at, max_events, max_age, is_user, mark_offline)
+  local pos = redis.call('INCR', p .. 'seq')
+  local meta, stream = tkey(topic, 'm'), tkey(topic, 's')
+  if redis.call('EXISTS', meta) == 0 then
+    redis.call('HSET', meta, 'created_after', pos - 1, 'trimmed_upto', 0, 'offline_from', 0, 'last_append_ms', 0)
+    redis.call('SADD', p .. 'topics', topic)
+  end
+  local t = math.max(now, num(redis.call('HGET', meta, 'last_append_ms')))
+  if at >= 0 then data = string.sub(data, 1, at) .. pos .. string.sub(data, at + 1) end
+  redis.call('XADD', stream, pos .. '-0', 'e', event, 'd', data, 't', t)
+  redis.call('HSET', meta, 'last', pos, 'last_append_ms', t, 'max_events', max_events, 'max_age_ms', max_age)
+  if max_events >= 0 then
+    local len = redis.call('XLEN', stream)
+    if len > max_events then
+      local old = redis.call('XRANGE', stream, '-', '+', 'COUNT', len - max_events)
+      redis.call('XTRIM', stream, 'MAXLEN', max_events)
+      redis.call('HSET', meta, 'trimmed_upto', tonumber(string.match(old[#old][1], '^(%d+)')))
+    end
+  end
+  redis.call('HSET', meta, 'count', redis.call('XLEN', stream))
+  local receivers = redis.call('PUBLISH', tkey(topic, 'c'), pos .. '\n' .. event .. '\n' .. data)
+  if is_user then
+    if receivers == 0 and mark_offline and num(redis.call('HGET', meta, 'offline_from')) == 0 then
+      redis.call('HSET', meta, 'offline_from', pos)
+    end
+    redis.call('ZADD', p .. 'users', t, topic)
+    while redis.call('ZCARD', p .. 'users') > max_users do
+      local victim = redis.call('ZRANGE', p .. 'users', 0, 0)[1]
+      if victim == topic then break end
+      delete_topic(victim)
+    end
+  end
+  return {pos, data}
+end
+local out = {}
+local i = 5
+while i <= #ARGV do
+  local op = ARGV[i]
+  if op == 'A' then
+    out[#out + 1] = append(ARGV[i + 1], ARGV[i + 2], ARGV[i + 3], num(ARGV[i + 4]), num(ARGV[i + 5]), num(ARGV[i + 6]), ARGV[i + 7] == '1', true)
+    i = i + 8
+  elseif op == 'T' then
+    local meta = tkey(ARGV[i + 1], 'm')
+    local from = num(redis.call('HGET', meta, 'offline_from'))
+    if from > 0 then redis.call('HSET', meta, 'offline_from', 0) end
+    out[#out + 1] = from
+    i = i + 2
+  elseif op == 'J' then
+    redis.call('HSET', p .. 'jobs', ARGV[i + 1], ARGV[i + 2])
+    redis.call('HSET', p .. 'job_lease', ARGV[i + 1], ARGV[i + 3])
+    out[#out + 1] = 0
+    i = i + 4
+  elseif op == 'D' then
+    redis.call('HDEL', p .. 'jobs', ARGV[i + 1])
+    redis.call('HDEL', p .. 'job_end', ARGV[i + 1])
+    redis.call('HDEL', p .. 'job_lease', ARGV[i + 1])
+    delete_topic('j:' .. ARGV[i + 1])
+    out[#out + 1] = 0
+    i = i + 2
+  elseif op == 'E' then
+    local id, outcome, before = ARGV[i + 1], ARGV[i + 2], num(ARGV[i + 3])
+    local running = redis.call('HEXISTS', p .. 'jobs', id) == 1 and redis.call('HEXISTS', p .. 'job_end', id) == 0
+    if running and (before < 0 or num(redis.call('HGET', p .. 'job_lease', id)) < before) then
+      redis.call('HSET', p .. 'job_end', id, now .. ':' .. outcome)
+      out[#out + 1] = append('j:' .. id, 'ping', outcome, -1, -1, -1, false, false)
+    else
+      out[#out + 1] = 0
+    end
+    i = i + 4
+  elseif op == 'R' then
+    if redis.call('HEXISTS', p .. 'jobs', ARGV[i + 1]) == 1 then redis.call('HSET', p .. 'job_lease', ARGV[i + 1], ARGV[i + 2]) end
+    out[#out + 1] = 0
+    i = i + 3
+  elseif op == 'P' then
+    redis.call('SET', p .. 'probe', now)
+    out[#out + 1] = 0
+    i = i + 1
+  else
+    return redis.error_reply('unknown op ' .. tostring(op))
+  end
+end
+return out
+";
+
+/// ARGV: prefix, topic, after, limit → {meta (flat), seq, deleted_upto, entries}.
+const READ: &str = r"
+local topic, after, limit = ARGV[2], ARGV[3], tonumber(ARGV[4])
+local meta = redis.call('HGETALL', tkey(topic, 'm'))
+local entries = {}
+if #meta > 0 and limit > 0 then
+  entries = redis.call('XRANGE', tkey(topic, 's'), '(' .. after .. '-0', '+', 'COUNT', limit)
+end
+return {meta, num(redis.call('GET', p .. 'seq')), num(redis.call('GET', p .. 'deleted_upto')), entries}
+";
+
+/// ARGV: prefix, now, cursor, budget → {next cursor, events removed, topics removed}: one bounded age sweep step.
+const SWEEP: &str = r"
+local now, cursor, budget = num(ARGV[2]), ARGV[3], num(ARGV[4])
+local scan = redis.call('SSCAN', p .. 'topics', cursor, 'COUNT', budget)
+local removed, topics = 0, 0
+for _, topic in ipairs(scan[2]) do
+  local meta, stream = tkey(topic, 'm'), tkey(topic, 's')
+  local max_age = tonumber(redis.call('HGET', meta, 'max_age_ms')) or -1
+  if max_age >= 0 then
+    local cutoff = now - max_age
+    local n, last_old = 0, nil
+    for _, e in ipairs(redis.call('XRANGE', stream, '-', '+', 'COUNT', 10000)) do
+      local t = 0
+      for j = 1, #e[2], 2 do if e[2][j] == 't' then t = num(e[2][j + 1]) end end
+      if t >= cutoff then break end
+      n, last_old = n + 1, e[1]
+    end
+    if n > 0 then
+      if n >= redis.call('XLEN', stream) then
+        removed = removed + delete_topic(topic)
+        topics = topics + 1
+      else
+        local lp = tonumber(string.match(last_old, '^(%d+)'))
+        redis.call('XTRIM', stream, 'MINID', (lp + 1) .. '-0')
+        redis.call('HSET', meta, 'trimmed_upto', lp, 'count', redis.call('XLEN', stream))
+        removed = removed + n
+      end
+    end
+  end
+end
+return {scan[1], removed, topics}
+";
+
+/// The Redis store; see the [module docs](self).
+pub struct RedisStore {
+    inner: Arc<Inner>,
+}
+
+struct Inner {
+    client: redis::Client,
+    conn: ConnectionManager,
+    prefix: String,
+    epoch: RwLock<String>,
+    options: StoreOptions,
+    write: Script,
+    read: Script,
+    sweep: Script,
+    sweep_cursor: Mutex<String>,
+    live: tokio::sync::Mutex<Option<PubSubSink>>,
+    /// Topics with local subscribers → the last position delivered locally.
+    watched: Mutex<HashMap<String, u64>>,
+    sink: Mutex<Option<LiveSink>>,
+    live_error: Mutex<Option<String>>,
+}
+
+impl std::fmt::Debug for RedisStore {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("RedisStore").field("prefix", &self.inner.prefix).field("epoch", &self.epoch()).finish_non_exhaustive()
+    }
+}
+
+fn unavailable(e: &redis::RedisError) -> StoreError {
+    StoreError::Unavailable(format!("redis: {e}"))
+}
+
+impl RedisStore {
+    /// Connects to `url` (e.g. `redis://127.0.0.1:6379`), with keys under `prefix`; creates the epoch if the data
+    /// has none. Fails if Redis cannot be reached.
+    pub async fn open(url: &str, prefix: &str, options: StoreOptions) -> Result<Self, StoreError> {
+        let open_err = |e: &dyn std::fmt::Display| StoreError::Open { path: url.to_owned(), detail: e.to_string() };
+        let client = redis::Client::open(url).map_err(|e| open_err(&e))?;
+        // Commands only (no blocking ones): a response timeout detects a dead server; reconnects are automatic.
+        let config = ConnectionManagerConfig::new()
+            .set_connection_timeout(Some(Duration::from_secs(2)))
+            .set_response_timeout(Some(Duration::from_secs(5)))
+            .set_number_of_retries(2)
+            .set_max_delay(Duration::from_secs(1));
+        let conn = client.get_connection_manager_with_config(config).await.map_err(|e| open_err(&e))?;
+        let inner = Arc::new(Inner {
+            client,
+            conn,
+            prefix: prefix.to_owned(),
+            epoch: RwLock::new(String::new()),
+            options,
+            write: Script::new(&format!("{PRELUDE}{WRITE}")),
+            read: Script::new(&format!("{PRELUDE}{READ}")),
+            sweep: Script::new(&format!("{PRELUDE}{SWEEP}")),
+            sweep_cursor: Mutex::new("0".into()),
+            live: tokio::sync::Mutex::new(None),
+            watched: Mutex::new(HashMap::new()),
+            sink: Mutex::new(None),
+            live_error: Mutex::new(None),
+        });
+        inner.load_epoch().await.map_err(|e| open_err(&e))?;
+        Ok(RedisStore { inner })
+    }
+}
+
+fn lock<T>(m: &Mutex<T>) -> std::sync::MutexGuard<'_, T> {
+    m.lock().unwrap_or_else(std::sync::PoisonError::into_inner)
+}
+
+impl Inner {
+    fn epoch(&self) -> String {
+        self.epoch.read().unwrap_or_else(std::sync::PoisonError::into_inner).clone()
+    }
+
+    /// Reads the epoch, creating one if the data has none (first start, or a wiped Redis).
+    async fn load_epoch(&self) -> Result<String, StoreError> {
+        let mut conn = self.conn.clone();
+        let key = format!("{}epoch", self.prefix);
+        let fresh = super::new_epoch()?;
+        let _: Value = redis::cmd("SET").arg(&key).arg(&fresh).arg("NX").query_async(&mut conn).await.map_err(|e| unavailable(&e))?;
+        let epoch: String = redis::cmd("GET").arg(&key).query_async(&mut conn).await.map_err(|e| unavailable(&e))?;
+        let mut slot = self.epoch.write().unwrap_or_else(std::sync::PoisonError::into_inner);
+        if !slot.is_empty() && *slot != epoch {
+            tracing::warn!(old = %slot, new = %epoch, "the Redis data was replaced or lost: new epoch");
+        }
+        slot.clone_from(&epoch);
+        Ok(epoch)
+    }
+
+    async fn write(&self, batch: &[Write]) -> Result<Vec<Outcome>, StoreError> {
+        let mut conn = self.conn.clone();
+        for attempt in 0..2 {
+            let epoch = self.epoch();
+            let mut inv = self.write.prepare_invoke();
+            inv.arg(&self.prefix).arg(&epoch).arg(self.options.clock.now_ms()).arg(self.options.max_user_topics);
+            encode_batch(&mut inv, batch);
+            match inv.invoke_async::<Value>(&mut conn).await {
+                Ok(reply) => return decode_outcomes(&epoch, batch, reply),
+                Err(e) if attempt == 0 && e.to_string().contains("EPOCH") => {
+                    self.load_epoch().await?;
+                }
+                Err(e) => return Err(unavailable(&e)),
+            }
+        }
+        Err(StoreError::Unavailable("redis: the epoch keeps changing".into()))
+    }
+
+    async fn sweep(&self, budget: usize) -> Result<Outcome, StoreError> {
+        let mut conn = self.conn.clone();
+        let cursor = lock(&self.sweep_cursor).clone();
+        let (next, events, topics): (String, u64, u64) = self
+            .sweep
+            .arg(&self.prefix)
+            .arg(self.options.clock.now_ms())
+            .arg(cursor)
+            .arg(budget)
+            .invoke_async(&mut conn)
+            .await
+            .map_err(|e| unavailable(&e))?;
+        *lock(&self.sweep_cursor) = next;
+        Ok(Outcome::Swept { events, topics })
+    }
+
+    async fn read(&self, name: &str, after: u64, limit: usize) -> Result<Snapshot, StoreError> {
+        let mut conn = self.conn.clone();
+        let reply: Value = self
+            .read
+            .arg(&self.prefix)
+            .arg(name)
+            .arg(after)
+            .arg(limit)
+            .invoke_async(&mut conn)
+            .await
+            .map_err(|e| unavailable(&e))?;
+        let epoch = self.epoch();
+        let Value::Array(parts) = reply else { return Err(invalid("read reply")) };
+        let [meta, seq, deleted, entries] = <[Value; 4]>::try_from(parts).map_err(|_| invalid("read reply"))?;
+        let meta = flat_map(meta)?;
+        let topic = (!meta.is_empty()).then(|| topic_state(&meta));
+        let mut events = Vec::new();
+        if let Value::Array(entries) = entries {
+            for entry in entries {
+                events.push(Arc::new(stream_entry(&epoch, entry)?));
+            }
+        }
+        Ok(Snapshot { topic, last_position: int(&seq)?, deleted_upto: int(&deleted)?, events })
+    }
+
+    async fn jobs(&self, only: Option<&str>) -> Result<Vec<JobRecord>, StoreError> {
+        let mut conn = self.conn.clone();
+        let key = |k: &str| format!("{}{k}", self.prefix);
+        let (records, ends, leases): (HashMap<String, String>, HashMap<String, String>, HashMap<String, u64>) = match only {
+            None => redis::pipe()
+                .hgetall(key("jobs"))
+                .hgetall(key("job_end"))
+                .hgetall(key("job_lease"))
+                .query_async(&mut conn)
+                .await
+                .map_err(|e| unavailable(&e))?,
+            Some(id) => {
+                let (r, e, l): (Option<String>, Option<String>, Option<u64>) = redis::pipe()
+                    .hget(key("jobs"), id)
+                    .hget(key("job_end"), id)
+                    .hget(key("job_lease"), id)
+                    .query_async(&mut conn)
+                    .await
+                    .map_err(|e| unavailable(&e))?;
+                let key = || id.to_owned();
+                (r.map(|v| (key(), v)).into_iter().collect(), e.map(|v| (key(), v)).into_iter().collect(), l.map(|v| (key(), v)).into_iter().collect())
+            }
+        };
+        let mut out = Vec::with_capacity(records.len());
+        for (id, raw) in records {
+            let mut job: JobRecord = serde_json::from_str(&raw).map_err(|e| StoreError::Invalid(format!("job record: {e}")))?;
+            if let Some((at, outcome)) = ends.get(&id).and_then(|v| v.split_once(':')) {
+                job.ended = Some(JobEnd { at_ms: at.parse().unwrap_or(0), outcome: outcome.to_owned() });
+            }
+            job.lease_until_ms = leases.get(&id).copied().unwrap_or(0);
+            out.push(job);
+        }
+        Ok(out)
+    }
+
+    fn deliver(&self, name: &str, event: Event) {
+        {
+            let mut watched = lock(&self.watched);
+            let Some(last) = watched.get_mut(name) else { return };
+            if event.pos <= *last {
+                return;
+            }
+            *last = event.pos;
+        }
+        let sink = lock(&self.sink).clone();
+        if let Some(sink) = sink {
+            sink(name, Arc::new(event));
+        }
+    }
+
+    fn channel(&self, name: &str) -> String {
+        format!("{}t:{name}:c", self.prefix)
+    }
+
+    fn topic_of<'a>(&self, channel: &'a str) -> Option<&'a str> {
+        channel.strip_prefix(self.prefix.as_str())?.strip_prefix("t:")?.strip_suffix(":c")
+    }
+}
+
+fn invalid(what: &str) -> StoreError {
+    StoreError::Invalid(format!("unexpected Redis {what}"))
+}
+
+fn int(v: &Value) -> Result<u64, StoreError> {
+    match v {
+        Value::Int(n) => u64::try_from(*n).map_err(|_| invalid("number")),
+        Value::BulkString(b) => std::str::from_utf8(b).ok().and_then(|s| s.parse().ok()).ok_or_else(|| invalid("number")),
+        Value::SimpleString(s) => s.parse().map_err(|_| invalid("number")),
+        _ => Err(invalid("number")),
+    }
+}
+
+fn text(v: Value) -> Result<String, StoreError> {
+    match v {
+        Value::BulkString(b) => String::from_utf8(b).map_err(|_| invalid("text")),
+        Value::SimpleString(s) => Ok(s),
+        Value::Int(n) => Ok(n.to_string()),
+        _ => Err(invalid("text")),
+    }
+}
+
+fn flat_map(v: Value) -> Result<HashMap<String, String>, StoreError> {
+    let mut out = HashMap::new();
+    match v {
+        Value::Array(items) => {
+            let mut it = items.into_iter();
+            while let (Some(k), Some(val)) = (it.next(), it.next()) {
+                out.insert(text(k)?, text(val)?);
+            }
+        }
+        Value::Map(pairs) => {
+            for (k, val) in pairs {
+                out.insert(text(k)?, text(val)?);
+            }
+        }
+        Value::Nil => {}
+        _ => return Err(invalid("hash")),
+    }
+    Ok(out)
+}
+
+fn topic_state(meta: &HashMap<String, String>) -> TopicState {
+    let n = |k: &str| meta.get(k).and_then(|v| v.parse::<i64>().ok()).unwrap_or(0);
+    let opt = |k: &str| u64::try_from(n(k)).ok().filter(|_| meta.contains_key(k) && n(k) >= 0);
+    let u = |k: &str| u64::try_from(n(k)).unwrap_or(0);
+    TopicState {
+        created_after: u("created_after"),
+        trimmed_upto: u("trimmed_upto"),
+        last: u("last"),
+        count: u("count"),
+        offline_from: Some(u("offline_from")).filter(|&f| f > 0),
+        last_append_ms: u("last_append_ms"),
+        retention: super::Retention { max_events: opt("max_events"), max_age_ms: opt("max_age_ms") },
+    }
+}
+
+/// One `XRANGE` entry `[id, [field, value, ...]]` → the event, encoded with `epoch`.
+fn stream_entry(epoch: &str, entry: Value) -> Result<Event, StoreError> {
+    let Value::Array(parts) = entry else { return Err(invalid("stream entry")) };
+    let [id, fields] = <[Value; 2]>::try_from(parts).map_err(|_| invalid("stream entry"))?;
+    let id = text(id)?;
+    let pos = id.split('-').next().and_then(|p| p.parse().ok()).ok_or_else(|| invalid("stream id"))?;
+    let fields = flat_map(fields)?;
+    let event = fields.get("e").map(String::as_str).filter(|e| !e.is_empty());
+    let data = fields.get("d").cloned().unwrap_or_default();
+    encode_event(epoch, pos, &Payload::new(event, data)).map(|(e, _)| e).map_err(|e| StoreError::Invalid(e.to_string()))
+}
+
+fn signed(v: Option<u64>) -> i64 {
+    v.map_or(-1, |n| i64::try_from(n).unwrap_or(i64::MAX))
+}
+
+/// The ops of a batch as script arguments (Sweep runs as its own script).
+fn encode_batch(inv: &mut redis::ScriptInvocation<'_>, batch: &[Write]) {
+    for w in batch {
+        match w {
+            Write::Append { topic: name, payload, retention, mark_offline: _ } => {
+                let at = payload.position_at.and_then(|a| i64::try_from(a).ok()).unwrap_or(-1);
+                inv.arg("A")
+                    .arg(name)
+                    .arg(payload.event.as_deref().unwrap_or(""))
+                    .arg(&payload.data)
+                    .arg(at)
+                    .arg(signed(retention.max_events))
+                    .arg(signed(retention.max_age_ms))
+                    .arg(if topic::is_user(name) { "1" } else { "0" });
+            }
+            Write::TakeOffline { topic: name } => {
+                inv.arg("T").arg(name);
+            }
+            Write::PutJob(job) => {
+                let mut record = job.clone();
+                // Ends and leases live in their own hashes, so that ending a job is one atomic HSETNX-like step.
+                record.ended = None;
+                let json = serde_json::to_string(&record).unwrap_or_default();
+                inv.arg("J").arg(&job.id).arg(json).arg(job.lease_until_ms);
+            }
+            Write::DeleteJob { id } => {
+                inv.arg("D").arg(id);
+            }
+            Write::EndJob { id, outcome, only_if_lease_before } => {
+                inv.arg("E").arg(id).arg(outcome).arg(signed(*only_if_lease_before));
+            }
+            Write::RenewJob { id, until_ms } => {
+                inv.arg("R").arg(id).arg(until_ms);
+            }
+            Write::Probe | Write::Sweep { .. } => {
+                inv.arg("P");
+            }
+        }
+    }
+}
+
+fn decode_outcomes(epoch: &str, batch: &[Write], reply: Value) -> Result<Vec<Outcome>, StoreError> {
+    let Value::Array(replies) = reply else { return Err(invalid("write reply")) };
+    if replies.len() != batch.len() {
+        return Err(invalid("write reply length"));
+    }
+    let mut out = Vec::with_capacity(batch.len());
+    for (w, r) in batch.iter().zip(replies) {
+        out.push(match (w, r) {
+            (Write::Append { payload, .. }, Value::Array(pair)) => appended(epoch, payload.event.as_deref(), pair)?,
+            (Write::EndJob { outcome, .. }, Value::Array(pair)) => appended(epoch, Some("ping"), pair).map(|o| {
+                tracing::debug!(outcome, "job ended");
+                o
+            })?,
+            (Write::TakeOffline { .. }, v) => Outcome::Offline(Some(int(&v)?).filter(|&f| f > 0)),
+            _ => Outcome::Done,
+        });
+    }
+    Ok(out)
+}
+
+fn appended(epoch: &str, event: Option<&str>, pair: Vec<Value>) -> Result<Outcome, StoreError> {
+    let [pos, data] = <[Value; 2]>::try_from(pair).map_err(|_| invalid("append reply"))?;
+    let (pos, data) = (int(&pos)?, text(data)?);
+    let (event, data) =
+        encode_event(epoch, pos, &Payload::new(event, data)).map_err(|e| StoreError::Invalid(e.to_string()))?;
+    Ok(Outcome::Appended { event: Arc::new(event), data })
+}
+
+/// A published message: `<position>\n<event>\n<data>`.
+fn parse_message(epoch: &str, payload: &[u8]) -> Option<Event> {
+    let text = std::str::from_utf8(payload).ok()?;
+    let mut parts = text.splitn(3, '\n');
+    let pos = parts.next()?.parse().ok()?;
+    let event = parts.next().filter(|e| !e.is_empty());
+    let data = parts.next()?;
+    encode_event(epoch, pos, &Payload::new(event, data)).ok().map(|(e, _)| e)
+}
+
+/// Keeps the subscription connection: (re)connects, subscribes every watched topic, fills holes, delivers.
+async fn live_loop(inner: std::sync::Weak<Inner>) {
+    let mut backoff = Duration::from_millis(50);
+    loop {
+        let Some(store) = inner.upgrade() else { return };
+        let connected = store.client.get_async_pubsub().await;
+        let mut stream = match connected {
+            Ok(pubsub) => {
+                let (mut sink, stream) = pubsub.split();
+                let topics: Vec<String> = lock(&store.watched).keys().cloned().collect();
+                let mut ok = true;
+                for name in &topics {
+                    if let Err(e) = sink.subscribe(store.channel(name)).await {
+                        tracing::warn!(error = %e, "redis: re-subscribing failed");
+                        ok = false;
+                        break;
+                    }
+                }
+                // Fill what was published while this instance was not subscribed, before any new message.
+                if ok {
+                    for name in &topics {
+                        let after = lock(&store.watched).get(name).copied().unwrap_or(0);
+                        match store.read(name, after, 100_000).await {
+                            Ok(snap) => {
+                                for e in snap.events {
+                                    store.deliver(name, Event { pos: e.pos, frame: e.frame.clone() });
+                                }
+                            }
+                            Err(e) => {
+                                tracing::warn!(error = %e, "redis: filling the hole failed");
+                                ok = false;
+                                break;
+                            }
+                        }
+                    }
+                }
+                if ok {
+                    *store.live.lock().await = Some(sink);
+                    *lock(&store.live_error) = None;
+                    backoff = Duration::from_millis(50);
+                    Some(stream)
+                } else {
+                    None
+                }
+            }
+            Err(e) => {
+                *lock(&store.live_error) = Some(format!("redis subscription: {e}"));
+                tracing::warn!(error = %e, "redis: subscription connection failed; retrying");
+                None
+            }
+        };
+        drop(store);
+        if let Some(stream) = stream.as_mut() {
+            while let Some(msg) = stream.next().await {
+                let Some(store) = inner.upgrade() else { return };
+                let Some(name) = store.topic_of(msg.get_channel_name()) else { continue };
+                match parse_message(&store.epoch(), msg.get_payload_bytes()) {
+                    Some(event) => store.deliver(name, event),
+                    None => tracing::warn!(channel = msg.get_channel_name(), "redis: unreadable message"),
+                }
+            }
+            let Some(store) = inner.upgrade() else { return };
+            *store.live.lock().await = None;
+            *lock(&store.live_error) = Some("redis subscription connection lost".into());
+            tracing::warn!("redis: subscription connection lost; reconnecting");
+        }
+        tokio::time::sleep(backoff).await;
+        backoff = (backoff * 2).min(Duration::from_secs(2));
+    }
+}
+
+impl Store for RedisStore {
+    fn epoch(&self) -> String {
+        self.inner.epoch()
+    }
+
+    fn write(&self, batch: Vec<Write>) -> BoxFuture<'_, Result<Vec<Outcome>, StoreError>> {
+        Box::pin(async move {
+            let sweeps: Vec<usize> = batch.iter().filter_map(|w| if let Write::Sweep { budget } = w { Some(*budget) } else { None }).collect();
+            let mut outcomes = self.inner.write(&batch).await?;
+            // Sweep steps run after the batch (they are only background retention); their outcomes replace the
+            // placeholder ones.
+            let mut sweeps = sweeps.into_iter();
+            for (w, o) in batch.iter().zip(outcomes.iter_mut()) {
+                if matches!(w, Write::Sweep { .. }) {
+                    if let Some(budget) = sweeps.next() {
+                        *o = self.inner.sweep(budget).await?;
+                    }
+                }
+            }
+            Ok(outcomes)
+        })
+    }
+
+    fn read(&self, name: &str, after: u64, limit: usize) -> BoxFuture<'_, Result<Snapshot, StoreError>> {
+        let name = name.to_owned();
+        Box::pin(async move { self.inner.read(&name, after, limit).await })
+    }
+
+    fn jobs(&self) -> BoxFuture<'_, Result<Vec<JobRecord>, StoreError>> {
+        Box::pin(async move { self.inner.jobs(None).await })
+    }
+
+    fn job(&self, id: &str) -> BoxFuture<'_, Result<Option<JobRecord>, StoreError>> {
+        let id = id.to_owned();
+        Box::pin(async move { Ok(self.inner.jobs(Some(&id)).await?.into_iter().next()) })
+    }
+
+    fn attach_live(&self, sink: LiveSink) -> bool {
+        *lock(&self.inner.sink) = Some(sink);
+        tokio::spawn(live_loop(Arc::downgrade(&self.inner)));
+        true
+    }
+
+    fn watch(&self, name: &str) -> BoxFuture<'_, Result<(), StoreError>> {
+        let name = name.to_owned();
+        Box::pin(async move {
+            // Held throughout: a second watcher of the same topic returns only once the first SUBSCRIBE is confirmed.
+            let mut live = self.inner.live.lock().await;
+            if lock(&self.inner.watched).contains_key(&name) {
+                return Ok(());
+            }
+            // Right after start the subscription connection may still be coming up.
+            for _ in 0..40 {
+                if live.is_some() {
+                    break;
+                }
+                drop(live);
+                tokio::time::sleep(Duration::from_millis(50)).await;
+                live = self.inner.live.lock().await;
+            }
+            let sink = live.as_mut().ok_or_else(|| StoreError::Unavailable("redis subscription connection is down".into()))?;
+            // Delivered so far: nothing after the store's last position now (the caller reads the replay after this).
+            let seq = self.inner.read(&name, 0, 0).await?.last_position;
+            lock(&self.inner.watched).insert(name.clone(), seq);
+            if let Err(e) = sink.subscribe(self.inner.channel(&name)).await {
+                lock(&self.inner.watched).remove(&name);
+                return Err(unavailable(&e));
+            }
+            Ok(())
+        })
+    }
+
+    fn unwatch(&self, name: &str) -> BoxFuture<'_, ()> {
+        let name = name.to_owned();
+        Box::pin(async move {
+            if lock(&self.inner.watched).remove(&name).is_none() {
+                return;
+            }
+            if let Some(sink) = self.inner.live.lock().await.as_mut() {
+                let _ = sink.unsubscribe(self.inner.channel(&name)).await;
+            }
+        })
+    }
+
+    fn live_error(&self) -> Option<String> {
+        lock(&self.inner.live_error).clone()
+    }
+}
+
+impl Drop for RedisStore {
+    fn drop(&mut self) {
+        // Ends the subscription loop (it holds only a weak reference).
+        lock(&self.inner.sink).take();
+    }
+}
