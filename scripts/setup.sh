@@ -1,7 +1,7 @@
 #!/usr/bin/env bash
 # Installs what a fresh machine lacks, and nothing twice: the wasm target, wasm-bindgen-cli at exactly the version in
-# Cargo.lock, wasm-pack, Debian's chromium + chromium-driver, and the npm dev packages (binaryen's wasm-opt,
-# playwright-core). Only the package registries are used; nothing downloads browsers or binaries from elsewhere.
+# Cargo.lock, wasm-pack, Debian's chromium + chromium-driver and redis-server (the Redis store's tests start their own
+# on free ports), and the npm dev packages (binaryen's wasm-opt, playwright-core). Only the package registries are used; nothing downloads browsers or binaries from elsewhere.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 export PATH="$HOME/.cargo/bin:$PATH"
@@ -33,8 +33,14 @@ if ! command -v chromium >/dev/null || ! command -v chromedriver >/dev/null; the
   as_root env DEBIAN_FRONTEND=noninteractive apt-get install -y -qq chromium chromium-driver >/dev/null
 fi
 
+if ! command -v redis-server >/dev/null; then
+  step "installing Debian's redis-server (tests start their own instances; the packaged service is not used)"
+  as_root apt-get update -qq
+  as_root env DEBIAN_FRONTEND=noninteractive apt-get install -y -qq redis-server >/dev/null
+fi
+
 if [ ! -x node_modules/.bin/wasm-opt ] || [ ! -d node_modules/playwright-core ] || [ package-lock.json -nt node_modules/.package-lock.json ]; then
   step "installing npm dev packages"
   npm ci --no-audit --no-fund
 fi
-step "ready: $(wasm-bindgen --version), $(wasm-pack --version), $(chromium --version 2>/dev/null | head -1)"
+step "ready: $(wasm-bindgen --version), $(wasm-pack --version), $(chromium --version 2>/dev/null | head -1), $(redis-server --version | cut -d' ' -f1-3)"

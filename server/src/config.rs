@@ -109,6 +109,9 @@ pub struct ServeArgs {
     /// Seconds a finished job's stream stays available.
     #[arg(long, env = "SSE_JOB_TTL_SECS", default_value_t = 600)]
     pub job_ttl_secs: u64,
+    /// Seconds a running job's lease lasts (shared stores: a job whose instance died ends as interrupted after it).
+    #[arg(long, env = "SSE_JOB_LEASE_SECS", default_value_t = 15, value_parser = clap::value_parser!(u64).range(1..=3600))]
+    pub job_lease_secs: u64,
     /// Seconds a write to a client may stay blocked (client not reading) before the connection is dropped.
     #[arg(long, env = "SSE_WRITE_STALL_SECS", default_value_t = 10, value_parser = clap::value_parser!(u64).range(1..))]
     pub write_stall_secs: u64,
@@ -203,6 +206,8 @@ pub struct Config {
     pub max_jobs: usize,
     /// How long finished jobs are kept.
     pub job_ttl: Duration,
+    /// How long a running job's lease lasts.
+    pub job_lease: Duration,
     /// How long a blocked write may last before the connection is dropped.
     pub write_stall: Duration,
 }
@@ -226,6 +231,7 @@ impl Default for Config {
             fixtures: false,
             max_jobs: 256,
             job_ttl: Duration::from_secs(600),
+            job_lease: crate::jobs::LEASE,
             write_stall: Duration::from_secs(10),
         }
     }
@@ -270,6 +276,7 @@ impl TryFrom<ServeArgs> for Config {
             fixtures: a.fixtures,
             max_jobs: a.max_jobs.max(1),
             job_ttl: Duration::from_secs(a.job_ttl_secs),
+            job_lease: Duration::from_secs(a.job_lease_secs),
             write_stall: Duration::from_secs(a.write_stall_secs),
         })
     }

@@ -174,14 +174,25 @@ impl Fanout {
         self.topics.lock().unwrap_or_else(std::sync::PoisonError::into_inner)
     }
 
-    fn subscribe(&self, name: &str, capacity: usize) -> broadcast::Receiver<Arc<Event>> {
+    /// A receiver for `name`, and the new channel's sender if this created it.
+    fn subscribe(&self, name: &str, capacity: usize) -> (broadcast::Receiver<Arc<Event>>, Option<broadcast::Sender<Arc<Event>>>) {
         let mut topics = self.lock();
         if let Some(tx) = topics.get(name) {
-            return tx.subscribe();
+            return (tx.subscribe(), None);
         }
         let (tx, rx) = broadcast::channel(capacity.max(1));
-        topics.insert(name.to_owned(), tx);
-        rx
+        topics.insert(name.to_owned(), tx.clone());
+        (rx, Some(tx))
+    }
+
+    /// Removes `name`'s channel if nobody listens to it.
+    fn remove_if_idle(&self, name: &str) -> bool {
+        let mut topics = self.lock();
+        if topics.get(name).is_some_and(|tx| tx.receiver_count() == 0) {
+            topics.remove(name);
+            return true;
+        }
+        false
     }
 
     fn subscribers(&self, name: &str) -> usize {
@@ -220,7 +231,7 @@ pub struct Hub {
     /// The store delivers every instance's events itself (Redis): the committer then does not deliver.
     shared: bool,
     /// Serializes starting and stopping the store's live delivery of a topic (shared stores only).
-    watching: tokio::sync::Mutex<()>,
+    watching: Arc<tokio::sync::Mutex<()>>,
     fanout: Arc<Fanout>,
     queue: mpsc::Sender<Request>,
     health: Arc<Mutex<Option<String>>>,
@@ -244,7 +255,7 @@ impl Hub {
         let shared = store.attach_live(Arc::new(move |name: &str, event: Arc<Event>| sink_fanout.deliver(name, event)));
         let deliver = !shared;
         tokio::spawn(commit_loop(rx, Arc::clone(&store), Arc::clone(&fanout), Arc::clone(&health), Arc::clone(&metrics), deliver));
-        Hub { store, shared, watching: tokio::sync::Mutex::new(()), fanout, queue, health, options, metrics }
+        Hub { store, shared, watching: Arc::default(), fanout, queue, health, options, metrics }
     }
 
     /// The store's epoch.
@@ -319,11 +330,17 @@ impl Hub {
     pub async fn subscribe(&self, name: &str, start: Start) -> Result<Subscription, StoreError> {
         let rx = if self.shared {
             let _watching = self.watching.lock().await;
-            let rx = self.fanout.subscribe(name, self.live_buffer(name));
+            let (rx, created) = self.fanout.subscribe(name, self.live_buffer(name));
+            if let Some(tx) = created {
+                // When the last local subscriber leaves, stop the store's delivery at once: a shared store counts
+                // the instances that receive an event to decide whether a user was offline.
+                let (store, fanout, watching) = (Arc::clone(&self.store), Arc::clone(&self.fanout), Arc::clone(&self.watching));
+                tokio::spawn(unwatch_when_idle(store, fanout, watching, name.to_owned(), tx));
+            }
             self.store.watch(name).await?;
             rx
         } else {
-            self.fanout.subscribe(name, self.live_buffer(name))
+            self.fanout.subscribe(name, self.live_buffer(name)).0
         };
         let epoch = self.epoch();
         let sub = |gap, replay: Vec<Arc<Event>>, after| Subscription { gap, replay, after, rx };
@@ -397,6 +414,27 @@ impl Hub {
     /// The metrics.
     pub fn metrics(&self) -> &Arc<Metrics> {
         &self.metrics
+    }
+}
+
+async fn unwatch_when_idle(
+    store: Arc<dyn Store>,
+    fanout: Arc<Fanout>,
+    watching: Arc<tokio::sync::Mutex<()>>,
+    name: String,
+    tx: broadcast::Sender<Arc<Event>>,
+) {
+    loop {
+        tx.closed().await;
+        let _watching = watching.lock().await;
+        if tx.receiver_count() > 0 {
+            continue;
+        }
+        drop(tx);
+        if fanout.remove_if_idle(&name) {
+            store.unwatch(&name).await;
+        }
+        return;
     }
 }
 

@@ -32,7 +32,7 @@ pub const FINISHED: &str = "finished";
 pub const INTERRUPTED: &str = "interrupted";
 /// How long a job waits before trying again when the store refuses its progress.
 const RETRY: Duration = Duration::from_millis(500);
-/// How long a running job's lease lasts; the instance running it renews it every third of that.
+/// How long a running job's lease lasts by default; the instance running it renews it every third of that.
 pub const LEASE: Duration = Duration::from_secs(15);
 
 /// The jobs of a server: records and histories live in the store, so every instance sharing it can serve them.
@@ -41,6 +41,7 @@ pub struct Jobs {
     hub: Arc<Hub>,
     max_jobs: usize,
     ttl: Duration,
+    lease: Duration,
     counter: AtomicU64,
     seed: RandomState,
 }
@@ -76,8 +77,8 @@ impl Jobs {
     /// The jobs of `hub`'s store. Jobs that were running when the server stopped end as [`INTERRUPTED`] (their
     /// terminal event is published now): with a store of its own, every job not ended; with a shared store, those
     /// whose lease ran out (see [`Jobs::reap`]).
-    pub async fn recover(hub: Arc<Hub>, max_jobs: usize, ttl: Duration) -> Result<Self, StoreError> {
-        let jobs = Jobs { hub, max_jobs, ttl, counter: AtomicU64::new(0), seed: RandomState::new() };
+    pub async fn recover(hub: Arc<Hub>, max_jobs: usize, ttl: Duration, lease: Duration) -> Result<Self, StoreError> {
+        let jobs = Jobs { hub, max_jobs, ttl, lease, counter: AtomicU64::new(0), seed: RandomState::new() };
         let ended = jobs.reap().await?;
         if ended > 0 {
             tracing::info!(jobs = ended, "jobs that were running when their server stopped ended as interrupted");
@@ -150,7 +151,7 @@ impl Jobs {
             }
         }
         let record =
-            JobRecord { id: self.new_id(), steps, interval_ms: ms(interval), created_ms: now, ended: None, lease_until_ms: now + ms(LEASE) };
+            JobRecord { id: self.new_id(), steps, interval_ms: ms(interval), created_ms: now, ended: None, lease_until_ms: now + ms(self.lease) };
         self.hub.commit(Write::PutJob(record.clone())).await?;
         let id = record.id.clone();
         tokio::spawn(Arc::clone(self).run(id.clone(), steps, interval, shutdown));
@@ -175,7 +176,7 @@ impl Jobs {
     async fn wait(&self, id: &str, interval: Duration, shutdown: &CancellationToken) -> bool {
         let until = tokio::time::Instant::now() + interval;
         loop {
-            let renew_at = tokio::time::Instant::now() + LEASE / 3;
+            let renew_at = tokio::time::Instant::now() + self.lease / 3;
             tokio::select! {
                 () = shutdown.cancelled() => return false,
                 () = tokio::time::sleep_until(until.min(renew_at)) => {}
@@ -183,7 +184,7 @@ impl Jobs {
             if tokio::time::Instant::now() >= until {
                 return true;
             }
-            let renew = Write::RenewJob { id: id.to_owned(), until_ms: now_ms() + ms(LEASE) };
+            let renew = Write::RenewJob { id: id.to_owned(), until_ms: now_ms() + ms(self.lease) };
             if let Err(e) = self.hub.commit(renew).await {
                 tracing::warn!(job = id, error = %e, "job lease not renewed");
             }
@@ -199,8 +200,8 @@ impl Jobs {
             {
                 return;
             }
-            if interval < LEASE / 3 && i % 64 == 0 {
-                let _ = self.hub.commit(Write::RenewJob { id: id.clone(), until_ms: now_ms() + ms(LEASE) }).await;
+            if interval < self.lease / 3 && i % 64 == 0 {
+                let _ = self.hub.commit(Write::RenewJob { id: id.clone(), until_ms: now_ms() + ms(self.lease) }).await;
             }
         }
         // The terminal event and the job's end in one step.

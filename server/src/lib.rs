@@ -104,7 +104,7 @@ impl AppState {
             client_buffer: config.client_buffer,
         };
         let hub = Arc::new(Hub::new(store, hub_options, Arc::clone(&metrics)));
-        let jobs = Arc::new(Jobs::recover(Arc::clone(&hub), config.max_jobs, config.job_ttl).await?);
+        let jobs = Arc::new(Jobs::recover(Arc::clone(&hub), config.max_jobs, config.job_ttl, config.job_lease).await?);
         let auth = Arc::new(Auth { keys: Keys::new(&config.secret), dev: config.dev });
         let env = StreamEnv {
             heartbeat: config.heartbeat,

@@ -8,6 +8,8 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use common::process::TempDir;
+use common::redis_server::RedisServer;
+use typed_eventsource_server::store::redis::RedisStore;
 use typed_eventsource_server::event_id;
 use typed_eventsource_server::hub::{GapReason, Hub, HubOptions, Start, Subscription};
 use typed_eventsource_server::maintenance;
@@ -123,7 +125,11 @@ async fn per_user_topics_are_capped_least_recently_used_first_memory() {
 #[tokio::test]
 async fn offline_notifications_pushed_out_by_retention_are_signalled() {
     let clock = Clock::manual(1_700_000_000_000);
-    let hub = hub(Arc::new(memory::open(options(&clock)).unwrap()));
+    offline_lost_to_retention(Arc::new(memory::open(options(&clock)).unwrap())).await;
+}
+
+async fn offline_lost_to_retention(store: Arc<dyn Store>) {
+    let hub = hub(store);
     for i in 1..=5 {
         publish(&hub, &topic::user("dora"), &format!("n{i}")).await;
     }
@@ -134,4 +140,28 @@ async fn offline_notifications_pushed_out_by_retention_are_signalled() {
     // Delivered once.
     let sub = hub.subscribe(&topic::user("dora"), Start::Offline).await.unwrap();
     assert!(sub.gap.is_none() && sub.replay.is_empty());
+}
+
+#[tokio::test]
+async fn retention_by_count_and_age_redis() {
+    let redis = RedisServer::start();
+    let clock = Clock::manual(1_700_000_000_000);
+    let store = RedisStore::open(&redis.url(), "tes:", options(&clock)).await.unwrap();
+    count_and_age(Arc::new(store), clock).await;
+}
+
+#[tokio::test]
+async fn per_user_topics_are_capped_least_recently_used_first_redis() {
+    let redis = RedisServer::start();
+    let clock = Clock::manual(1_700_000_000_000);
+    let store = RedisStore::open(&redis.url(), "tes:", options(&clock)).await.unwrap();
+    user_topic_cap(Arc::new(store), clock).await;
+}
+
+#[tokio::test]
+async fn offline_notifications_pushed_out_by_retention_are_signalled_redis() {
+    let redis = RedisServer::start();
+    let clock = Clock::manual(1_700_000_000_000);
+    let store = RedisStore::open(&redis.url(), "tes:", options(&clock)).await.unwrap();
+    offline_lost_to_retention(Arc::new(store)).await;
 }

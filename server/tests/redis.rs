@@ -1,0 +1,298 @@
+//! Several real server instances sharing a real `redis-server` (started here, on a free port, with AOF): shared
+//! streams and ids, atomic publishing from many instances, offline notifications and jobs across instances, a lost
+//! subscription connection, Redis killed and restarted, Redis wiped.
+#![allow(clippy::unwrap_used)]
+#![cfg(unix)]
+
+mod common;
+
+use std::collections::HashSet;
+use std::time::Duration;
+
+use common::process::{start_in, wait_health, Child, TempDir};
+use common::redis_server::RedisServer;
+use common::{next, open, pos, Events};
+use serde_json::{json, Value};
+
+fn instance(redis: &RedisServer, extra: &[&str]) -> (Child, TempDir) {
+    let dir = TempDir::new("redis-instance");
+    let url = redis.url();
+    let mut args = vec!["serve", "--listen", "127.0.0.1:0", "--dev", "--store", "redis", "--redis-url", url.as_str()];
+    args.extend_from_slice(extra);
+    (start_in(dir.path(), &args), dir)
+}
+
+async fn post(url: &str, path: &str, body: Value) -> reqwest::Response {
+    reqwest::Client::new()
+        .post(format!("{url}{path}"))
+        .header("content-type", "application/json")
+        .body(body.to_string())
+        .send()
+        .await
+        .unwrap()
+}
+
+async fn update(url: &str, text: &str) -> Value {
+    let res = post(url, "/update", json!({ "text": text })).await;
+    assert_eq!(res.status(), 200);
+    res.json().await.unwrap()
+}
+
+async fn stream(url: &str, path: &str, last_event_id: Option<&str>) -> Events {
+    let mut req = reqwest::Client::new().get(format!("{url}{path}"));
+    if let Some(id) = last_event_id {
+        req = req.header("last-event-id", id);
+    }
+    open(req).await
+}
+
+async fn epoch(url: &str) -> String {
+    wait_health(url, 200, 10).await["epoch"].as_str().unwrap().to_owned()
+}
+
+/// Reads events until one whose data contains `sentinel`: everything before it.
+async fn until(events: &mut Events, sentinel: &str) -> Vec<eventsource_stream::Event> {
+    let mut out = Vec::new();
+    loop {
+        let e = next(events).await;
+        if e.data.contains(sentinel) {
+            return out;
+        }
+        out.push(e);
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn three_instances_share_streams_ids_order_and_replay() {
+    let redis = RedisServer::start();
+    let instances: Vec<(Child, TempDir)> = (0..3).map(|_| instance(&redis, &[])).collect();
+    let urls: Vec<String> = instances.iter().map(|(c, _)| c.url.clone()).collect();
+    let ep = epoch(&urls[0]).await;
+    for url in &urls[1..] {
+        assert_eq!(epoch(url).await, ep, "one epoch for all instances");
+    }
+    // Two subscribers on each instance.
+    let mut subscribers = Vec::new();
+    for url in urls.iter().chain(urls.iter()) {
+        subscribers.push(stream(url, "/subscribe", None).await);
+    }
+    let first = update(&urls[0], "first").await;
+    let mut first_id = String::new();
+    for s in &mut subscribers {
+        let e = next(s).await;
+        assert_eq!(pos(&e.id), first["id"].as_u64().unwrap(), "the same id on every instance");
+        first_id = e.id;
+    }
+    // Publishes sent to each instance in turn, from 6 concurrent publishers.
+    let mut tasks = Vec::new();
+    for k in 0..6 {
+        let urls = urls.clone();
+        tasks.push(tokio::spawn(async move {
+            for i in 0..30 {
+                update(&urls[(k + i) % 3], &format!("w{k}-{i}")).await;
+            }
+        }));
+    }
+    for t in tasks {
+        t.await.unwrap();
+    }
+    update(&urls[2], "sentinel").await;
+    let mut seen: Option<Vec<(String, String)>> = None;
+    for s in &mut subscribers {
+        let got: Vec<(String, String)> = until(s, "sentinel").await.into_iter().map(|e| (e.id, e.data)).collect();
+        let texts: HashSet<&str> = got.iter().map(|(_, d)| d.as_str()).collect();
+        assert_eq!((got.len(), texts.len()), (180, 180), "each of the 180 events once");
+        match &seen {
+            None => seen = Some(got),
+            Some(first) => assert_eq!(&got, first, "every subscriber: the same events, order and ids"),
+        }
+    }
+    // Resume on another instance with an id handed out elsewhere: exactly what followed.
+    let mut resumed = stream(&urls[1], "/subscribe", Some(&first_id)).await;
+    let rest: Vec<(String, String)> = until(&mut resumed, "sentinel").await.into_iter().map(|e| (e.id, e.data)).collect();
+    assert_eq!(Some(rest), seen);
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn kill_9_of_one_instance_under_load_loses_nothing_acknowledged() {
+    let redis = RedisServer::start();
+    let (a, _da) = instance(&redis, &["--history", "100000"]);
+    let (b, _db) = instance(&redis, &["--history", "100000"]);
+    let ep = epoch(&b.url).await;
+    let mut on_a = stream(&a.url, "/subscribe", Some(&format!("{ep}-0"))).await;
+    let acked = std::sync::Arc::new(std::sync::Mutex::new(Vec::<u64>::new()));
+    let publishers: Vec<_> = (0..4)
+        .map(|k| {
+            let (url, acked) = (if k % 2 == 0 { a.url.clone() } else { b.url.clone() }, acked.clone());
+            tokio::spawn(async move {
+                let c = reqwest::Client::new();
+                for i in 0..100_000 {
+                    let body = json!({ "text": format!("p{k}-{i}") }).to_string();
+                    let Ok(res) = c.post(format!("{url}/update")).header("content-type", "application/json").body(body).send().await else { return };
+                    let Ok(v) = res.json::<Value>().await else { return };
+                    acked.lock().unwrap().push(v["id"].as_u64().unwrap());
+                    if i == 299 {
+                        return;
+                    }
+                }
+            })
+        })
+        .collect();
+    // A's client reads a while, then A dies under load.
+    let mut last = String::new();
+    for _ in 0..100 {
+        last = next(&mut on_a).await.id;
+    }
+    a.kill9();
+    for p in publishers {
+        p.await.unwrap();
+    }
+    // The client reconnects to B with its last id and gets everything acknowledged after it, once.
+    let mut on_b = stream(&b.url, "/subscribe", Some(&last)).await;
+    update(&b.url, "sentinel").await;
+    let got = until(&mut on_b, "sentinel").await;
+    assert!(got.iter().all(|e| e.event == "message"), "no replay-gap");
+    let got: Vec<u64> = got.iter().map(|e| pos(&e.id)).collect();
+    assert!(got.windows(2).all(|w| w[0] < w[1]), "no duplicate, in order");
+    let got: HashSet<u64> = got.into_iter().collect();
+    let missing: Vec<u64> = acked.lock().unwrap().iter().copied().filter(|p| *p > pos(&last) && !got.contains(p)).collect();
+    assert!(missing.is_empty(), "acknowledged but not replayed: {missing:?}");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn offline_notifications_and_jobs_work_across_instances() {
+    let redis = RedisServer::start();
+    let (a, _da) = instance(&redis, &["--job-lease-secs", "2"]);
+    let (b, _db) = instance(&redis, &["--job-lease-secs", "2"]);
+    let (c, _dc) = instance(&redis, &["--job-lease-secs", "2"]);
+    // Alice's two tabs on B and C get a notification published on A.
+    let mut tab_b = stream(&b.url, "/sse/alice", None).await;
+    let mut tab_c = stream(&c.url, "/sse/alice", None).await;
+    post(&a.url, "/notify/alice", json!({ "event": "card", "data": "to both tabs" })).await;
+    for tab in [&mut tab_b, &mut tab_c] {
+        let e = next(tab).await;
+        assert_eq!((e.event.as_str(), e.data.as_str()), ("card", "\"to both tabs\""));
+    }
+    drop((tab_b, tab_c));
+    // B and C stop listening to alice's channel as soon as her tabs are gone.
+    let deadline = std::time::Instant::now() + Duration::from_secs(5);
+    loop {
+        let subs = redis.command(&["PUBSUB", "NUMSUB", "tes:t:u:alice:c"]).await;
+        if matches!(&subs, redis::Value::Array(v) if matches!(v.get(1), Some(redis::Value::Int(0)))) {
+            break;
+        }
+        assert!(std::time::Instant::now() < deadline, "instances still subscribed to alice: {subs:?}");
+        tokio::time::sleep(Duration::from_millis(10)).await;
+    }
+    // Stored by A while alice is offline everywhere; delivered once by B.
+    for n in 1..=2 {
+        assert_eq!(post(&a.url, "/notify/alice", json!({ "data": n })).await.status(), 200);
+    }
+    let mut alice = stream(&b.url, "/sse/alice", None).await;
+    assert_eq!((next(&mut alice).await.data, next(&mut alice).await.data), ("1".into(), "2".into()));
+    // Connected on B: a notification sent through A is live, and not stored as offline.
+    post(&a.url, "/notify/alice", json!({ "data": 3 })).await;
+    assert_eq!(next(&mut alice).await.data, "3");
+    let mut again = stream(&a.url, "/sse/alice", None).await;
+    post(&b.url, "/notify/alice", json!({ "data": 4 })).await;
+    assert_eq!(next(&mut again).await.data, "4", "nothing stored as offline was replayed");
+
+    // A job created on A streams from B, each step produced once.
+    let job: Value = post(&a.url, "/jobs", json!({ "steps": 3, "intervalMs": 30 })).await.json().await.unwrap();
+    let id = job["id"].as_str().unwrap().to_owned();
+    let mut progress = stream(&b.url, &format!("/jobs/{id}/events"), None).await;
+    let mut steps = Vec::new();
+    loop {
+        let e = next(&mut progress).await;
+        if e.event == "message" {
+            steps.push(serde_json::from_str::<Value>(&e.data).unwrap()["step"].as_u64().unwrap());
+        }
+        if e.data == "finished" {
+            break;
+        }
+    }
+    assert_eq!(steps, [1, 2, 3]);
+
+    // A long job on A; A dies; B ends it as interrupted once A's lease ran out.
+    let job: Value = post(&a.url, "/jobs", json!({ "steps": 1000, "intervalMs": 60000 })).await.json().await.unwrap();
+    let id = job["id"].as_str().unwrap().to_owned();
+    let mut watcher = stream(&b.url, &format!("/jobs/{id}/events"), None).await;
+    a.kill9();
+    let e = tokio::time::timeout(Duration::from_secs(15), async {
+        loop {
+            let e = next(&mut watcher).await;
+            if e.event == "ping" {
+                return e;
+            }
+        }
+    })
+    .await
+    .expect("B never ended the dead instance's job");
+    assert_eq!(e.data, "interrupted");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn a_lost_subscription_connection_is_refilled_without_gap_or_duplicate() {
+    let redis = RedisServer::start();
+    let (a, _da) = instance(&redis, &[]);
+    let mut live = stream(&a.url, "/subscribe", None).await;
+    update(&a.url, "warm").await;
+    next(&mut live).await;
+    // Cut every subscription connection, then publish while A is re-subscribing.
+    let killed = redis.command(&["CLIENT", "KILL", "TYPE", "pubsub"]).await;
+    assert!(matches!(killed, redis::Value::Int(n) if n >= 1), "no subscription connection was cut: {killed:?}");
+    for i in 0..30 {
+        update(&a.url, &format!("during {i}")).await;
+    }
+    update(&a.url, "sentinel").await;
+    let got = until(&mut live, "sentinel").await;
+    let texts: Vec<String> = got.iter().map(|e| serde_json::from_str::<Value>(&e.data).unwrap()["text"].as_str().unwrap().to_owned()).collect();
+    assert_eq!(texts, (0..30).map(|i| format!("during {i}")).collect::<Vec<_>>());
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn redis_gone_gives_503_then_recovers_with_the_same_epoch_and_nothing_lost() {
+    let mut redis = RedisServer::start();
+    let (a, _da) = instance(&redis, &[]);
+    let ep = epoch(&a.url).await;
+    let mut live = stream(&a.url, "/subscribe", None).await;
+    let before = update(&a.url, "before").await;
+    next(&mut live).await;
+    redis.kill9();
+    let t = std::time::Instant::now();
+    let res = post(&a.url, "/update", json!({ "text": "while gone" })).await;
+    assert_eq!(res.status(), 503);
+    assert!(t.elapsed() < Duration::from_secs(1), "the 503 took {:?}", t.elapsed());
+    assert!(res.json::<Value>().await.unwrap()["error"].as_str().unwrap().contains("nothing was stored"));
+    wait_health(&a.url, 503, 10).await;
+    redis.restart();
+    assert_eq!(epoch(&a.url).await, ep, "same data (AOF), same epoch");
+    let after = update(&a.url, "after").await;
+    assert!(after["id"].as_u64() > before["id"].as_u64());
+    let e = next(&mut live).await;
+    assert!(e.data.contains("\"after\""), "the open stream goes on: {e:?}");
+    let mut all = stream(&a.url, "/subscribe", Some(&format!("{ep}-0"))).await;
+    update(&a.url, "sentinel").await;
+    let texts: Vec<String> = until(&mut all, "sentinel").await.iter().map(|e| serde_json::from_str::<Value>(&e.data).unwrap()["text"].as_str().unwrap().to_owned()).collect();
+    assert_eq!(texts, ["before", "after"], "nothing of the refused publish");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn a_wiped_redis_is_a_new_epoch_and_old_ids_get_a_replay_gap() {
+    let redis = RedisServer::start();
+    let (a, _da) = instance(&redis, &[]);
+    let old = epoch(&a.url).await;
+    let first = update(&a.url, "old").await;
+    redis.command(&["FLUSHALL"]).await;
+    let fresh = update(&a.url, "new").await;
+    let new = epoch(&a.url).await;
+    assert_ne!(new, old);
+    assert_eq!(fresh["id"], 1, "positions start again, in a new epoch");
+    let mut ev = stream(&a.url, "/subscribe", Some(&format!("{old}-{}", first["id"]))).await;
+    let gap = next(&mut ev).await;
+    assert_eq!(gap.event, "replay-gap");
+    let d: Value = serde_json::from_str(&gap.data).unwrap();
+    assert_eq!((d["reason"].as_str(), d["epoch"].as_str()), (Some("other-epoch"), Some(new.as_str())));
+    let e = next(&mut ev).await;
+    assert_eq!(e.id, format!("{new}-1"));
+}
