@@ -32,7 +32,7 @@ pub struct Cli {
 impl Cli {
     /// The command to run, with `serve` as the default.
     pub fn into_command(self) -> Command {
-        self.command.unwrap_or(Command::Serve(self.serve))
+        self.command.unwrap_or(Command::Serve(Box::new(self.serve)))
     }
 }
 
@@ -40,7 +40,7 @@ impl Cli {
 #[derive(Debug, Subcommand)]
 pub enum Command {
     /// Run the server (the default).
-    Serve(ServeArgs),
+    Serve(Box<ServeArgs>),
     /// Mint a subscriber (or publisher) token for development and print it.
     Token(TokenArgs),
 }

@@ -12,7 +12,7 @@ use typed_eventsource_server::{serve, AppState};
 fn main() -> ExitCode {
     match Cli::parse().into_command() {
         Command::Token(args) => token(&args),
-        Command::Serve(args) => run(args),
+        Command::Serve(args) => run(*args),
     }
 }
 

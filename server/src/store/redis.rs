@@ -226,10 +226,10 @@ impl RedisStore {
         let client = redis::Client::open(url).map_err(|e| open_err(&e))?;
         // Commands only (no blocking ones): a response timeout detects a dead server; reconnects are automatic.
         let config = ConnectionManagerConfig::new()
-            .set_connection_timeout(Some(Duration::from_secs(2)))
-            .set_response_timeout(Some(Duration::from_secs(5)))
-            .set_number_of_retries(2)
-            .set_max_delay(Duration::from_secs(1));
+            .set_connection_timeout(Some(Duration::from_millis(500)))
+            .set_response_timeout(Some(Duration::from_secs(1)))
+            .set_number_of_retries(1)
+            .set_max_delay(Duration::from_millis(200));
         let conn = client.get_connection_manager_with_config(config).await.map_err(|e| open_err(&e))?;
         let inner = Arc::new(Inner {
             client,
@@ -516,10 +516,7 @@ fn decode_outcomes(epoch: &str, batch: &[Write], reply: Value) -> Result<Vec<Out
     for (w, r) in batch.iter().zip(replies) {
         out.push(match (w, r) {
             (Write::Append { payload, .. }, Value::Array(pair)) => appended(epoch, payload.event.as_deref(), pair)?,
-            (Write::EndJob { outcome, .. }, Value::Array(pair)) => appended(epoch, Some("ping"), pair).map(|o| {
-                tracing::debug!(outcome, "job ended");
-                o
-            })?,
+            (Write::EndJob { .. }, Value::Array(pair)) => appended(epoch, Some("ping"), pair)?,
             (Write::TakeOffline { .. }, v) => Outcome::Offline(Some(int(&v)?).filter(|&f| f > 0)),
             _ => Outcome::Done,
         });
