@@ -42,7 +42,7 @@ for store in embedded memory; do
     fig[$store,$c]=$("$bin/sse-publish-bench" --url "$url" --publishers "$c" --secs "$SECS" | python3 -c 'import json,sys; print(round(json.load(sys.stdin)["acked_per_sec"]))')
   done
   step "ours ($store): publish→ack latency at 1000/s"
-  fig[$store,lat]=$("$bin/sse-publish-bench" --url "$url" --publishers 16 --secs "$SECS" --rate 1000 | python3 -c 'import json,sys; d=json.load(sys.stdin); print(f"{d[\"p50_ms\"]:.2f} / {d[\"p99_ms\"]:.2f} ms ({d[\"acked_per_sec\"]:.0f}/s)")')
+  fig[$store,lat]=$("$bin/sse-publish-bench" --url "$url" --publishers 16 --secs "$SECS" --rate 1000 | python3 -c 'import json,sys; d=json.load(sys.stdin); print("%.2f / %.2f ms (%.0f/s)" % (d["p50_ms"], d["p99_ms"], d["acked_per_sec"]))')
 done
 
 port=$(free_port)
