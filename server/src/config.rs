@@ -93,6 +93,9 @@ pub struct ServeArgs {
     /// Seconds a write to a client may stay blocked (client not reading) before the connection is dropped.
     #[arg(long, env = "SSE_WRITE_STALL_SECS", default_value_t = 10, value_parser = clap::value_parser!(u64).range(1..))]
     pub write_stall_secs: u64,
+    /// TLS, HTTP/2 limits and connection timeouts.
+    #[command(flatten)]
+    pub conn: crate::conn::ConnArgs,
 }
 
 /// Flags of `token`.
@@ -143,6 +146,8 @@ pub struct Config {
     pub job_ttl: Duration,
     /// How long a blocked write may last before the connection is dropped.
     pub write_stall: Duration,
+    /// TLS, HTTP/2 limits and connection timeouts.
+    pub conn: crate::conn::ConnConfig,
 }
 
 impl Default for Config {
@@ -162,6 +167,7 @@ impl Default for Config {
             max_jobs: 256,
             job_ttl: Duration::from_secs(600),
             write_stall: Duration::from_secs(10),
+            conn: crate::conn::ConnConfig::default(),
         }
     }
 }
@@ -199,6 +205,7 @@ impl TryFrom<ServeArgs> for Config {
             max_jobs: a.max_jobs.max(1),
             job_ttl: Duration::from_secs(a.job_ttl_secs),
             write_stall: Duration::from_secs(a.write_stall_secs),
+            conn: a.conn.into(),
         })
     }
 }
