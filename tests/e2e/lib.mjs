@@ -22,10 +22,13 @@ export function requireFile(path, hint) {
   check(existsSync(join(ROOT, path)), `${path} is missing — ${hint}`);
 }
 
-/** Starts `typed-eventsource-server serve --listen 127.0.0.1:0 --dev --www www`; resolves with { url, stop }. */
-export async function startServer() {
+/**
+ * Starts `typed-eventsource-server serve --listen 127.0.0.1:0 --dev --www www` plus `extraArgs` (e.g. `--dev-tls`
+ * for https); resolves with { url, stop }.
+ */
+export async function startServer(extraArgs = []) {
   check(existsSync(SERVER_BIN), `${SERVER_BIN} is missing — run \`cargo build -p typed-eventsource-server\``);
-  const child = spawn(SERVER_BIN, ["serve", "--listen", "127.0.0.1:0", "--dev", "--www", "www"], {
+  const child = spawn(SERVER_BIN, ["serve", "--listen", "127.0.0.1:0", "--dev", "--www", "www", ...extraArgs], {
     cwd: ROOT,
     stdio: ["ignore", "pipe", "pipe"],
   });
@@ -36,7 +39,7 @@ export async function startServer() {
     const timer = setTimeout(() => reject(new Failure(`the server printed no address in 30 s; stderr:\n${stderr}`)), 30_000);
     child.once("exit", (code) => reject(new Failure(`the server exited (${code}) before listening; stderr:\n${stderr}`)));
     lines.on("line", (line) => {
-      const m = /^listening on (http:\/\/\S+)/.exec(line);
+      const m = /^listening on (https?:\/\/\S+)/.exec(line);
       if (m) {
         clearTimeout(timer);
         resolve(m[1].replace(/\/$/, ""));
@@ -53,8 +56,8 @@ export async function startServer() {
   return { url, stop };
 }
 
-/** Debian's Chromium through playwright-core; never downloads a browser. */
-export async function launchBrowser() {
+/** Debian's Chromium through playwright-core, with `extraArgs` added to its flags; never downloads a browser. */
+export async function launchBrowser(extraArgs = []) {
   check(existsSync(CHROMIUM), `${CHROMIUM} is missing — run scripts/setup.sh (apt-get install chromium)`);
   return chromium.launch({
     executablePath: CHROMIUM,
@@ -68,6 +71,7 @@ export async function launchBrowser() {
       "--disable-component-update",
       "--disable-sync",
       "--disable-dev-shm-usage",
+      ...extraArgs,
     ],
   });
 }
