@@ -45,10 +45,10 @@ use hyper_util::rt::{TokioIo, TokioTimer};
 use hyper_util::service::TowerToHyperService;
 use tokio::io::{AsyncRead, AsyncWrite};
 use tokio::time::{Instant, Sleep};
-use tokio_util::sync::CancellationToken;
+use tokio_util::sync::{CancellationToken, WaitForCancellationFutureOwned};
 use tokio_util::task::TaskTracker;
 
-use crate::metrics::{Metrics, Protocol};
+use crate::metrics::{ConnectionGuard, Metrics, Protocol};
 use crate::net::StallListener;
 use crate::tls::{Tls, TlsSource};
 use crate::AppState;
@@ -207,7 +207,12 @@ async fn serve_with(
     loop {
         tokio::select! {
             (io, _addr) = listener.accept() => {
-                tracker.spawn(connection(io, Arc::clone(&shared)));
+                // Two task types: a plain connection's task never holds room for TLS or HTTP/2 state.
+                if shared.tls.is_some() {
+                    tracker.spawn(serve_tls_connection(io, Arc::clone(&shared)));
+                } else {
+                    tracker.spawn(serve_http1(io, Arc::clone(&shared)));
+                }
             }
             () = &mut stop => break,
         }
@@ -220,16 +225,18 @@ async fn serve_with(
     Ok(())
 }
 
-/// One accepted connection: the TLS handshake (bounded in time), then HTTP/1.1 or HTTP/2.
-async fn connection<I>(io: I, shared: Arc<Shared>)
+/// One TLS connection: the handshake (bounded in time), then HTTP/2 or HTTP/1.1 as ALPN decided. Each stage is
+/// boxed, so the task holds only the stage it is in (the handshake's buffers are freed once it is done).
+async fn serve_tls_connection<I>(io: I, shared: Arc<Shared>)
 where
     I: AsyncRead + AsyncWrite + Unpin + Send + 'static,
 {
     let Some(tls) = &shared.tls else {
-        return serve_http1(io, &shared).await;
+        return;
     };
+    let handshake = Box::pin(tokio::time::timeout(shared.config.tls_handshake_timeout, tls.acceptor().accept(io)));
     let handshake = tokio::select! {
-        r = tokio::time::timeout(shared.config.tls_handshake_timeout, tls.acceptor().accept(io)) => r,
+        r = handshake => r,
         () = shared.shutdown.cancelled() => return,
     };
     let stream = match handshake {
@@ -244,27 +251,27 @@ where
         }
     };
     if stream.get_ref().1.alpn_protocol() == Some(b"h2") {
-        serve_h2(stream, &shared).await;
+        Box::pin(serve_h2(stream, shared)).await;
     } else {
-        serve_http1(stream, &shared).await;
+        Box::pin(serve_http1(stream, shared)).await;
     }
 }
 
-async fn serve_http1<I>(io: I, shared: &Shared)
+fn serve_http1<I>(io: I, shared: Arc<Shared>) -> impl Future<Output = ()> + Send + 'static
 where
     I: AsyncRead + AsyncWrite + Unpin + Send + 'static,
 {
-    let _gauge = shared.metrics.open_connection(Protocol::Http1);
+    let gauge = shared.metrics.open_connection(Protocol::Http1);
     let service = TowerToHyperService::new(shared.app.clone());
     let conn = shared.http1.serve_connection(TokioIo::new(io), service);
-    drive(conn, |c| c.graceful_shutdown(), &shared.shutdown, None).await;
+    Drive::new(conn, |c| c.graceful_shutdown(), &shared.shutdown, std::future::pending(), gauge)
 }
 
-async fn serve_h2<I>(io: I, shared: &Shared)
+fn serve_h2<I>(io: I, shared: Arc<Shared>) -> impl Future<Output = ()> + Send + 'static
 where
     I: AsyncRead + AsyncWrite + Unpin + Send + 'static,
 {
-    let _gauge = shared.metrics.open_connection(Protocol::H2);
+    let gauge = shared.metrics.open_connection(Protocol::H2);
     let streams = Arc::new(H2Streams {
         active: AtomicUsize::new(0),
         opened: AtomicU64::new(0),
@@ -280,46 +287,64 @@ where
         .max_send_buf_size(H2_SEND_BUFFER);
     let service = TowerToHyperService::new(shared.app.clone());
     let conn = h2.serve_connection(TokioIo::new(io), service);
-    drive(conn, |c| c.graceful_shutdown(), &shared.shutdown, Some((streams, shared.config.idle_timeout))).await;
+    let idle_timeout = shared.config.idle_timeout;
+    Drive::new(conn, |c| c.graceful_shutdown(), &shared.shutdown, async move { streams.idle(idle_timeout).await }, gauge)
 }
 
-/// Runs `conn` to its end; at shutdown, or when an HTTP/2 connection stays without streams for the idle timeout,
-/// starts its graceful close (HTTP/2: GOAWAY).
-async fn drive<C, E>(
-    conn: C,
-    graceful: impl Fn(Pin<&mut C>),
-    shutdown: &CancellationToken,
-    idle: Option<(Arc<H2Streams>, Duration)>,
-) where
+pin_project_lite::pin_project! {
+    /// Runs `conn` to its end; at shutdown, or when `idle` completes (an HTTP/2 connection without streams), starts
+    /// its graceful close (HTTP/2: GOAWAY). A plain struct rather than an `async fn`, so the task holds the
+    /// connection once (an `async fn` awaiting a moved-in future reserves room for it twice).
+    struct Drive<C, G, F> {
+        #[pin]
+        conn: C,
+        graceful: G,
+        #[pin]
+        shutdown: WaitForCancellationFutureOwned,
+        #[pin]
+        idle: F,
+        closing: bool,
+        _gauge: ConnectionGuard,
+    }
+}
+
+impl<C, G, F> Drive<C, G, F>
+where
+    G: Fn(Pin<&mut C>),
+{
+    fn new(conn: C, graceful: G, shutdown: &CancellationToken, idle: F, gauge: ConnectionGuard) -> Self {
+        Drive { conn, graceful, shutdown: shutdown.clone().cancelled_owned(), idle, closing: false, _gauge: gauge }
+    }
+}
+
+impl<C, E, G, F> Future for Drive<C, G, F>
+where
     C: Future<Output = Result<(), E>>,
     E: std::fmt::Display,
+    G: Fn(Pin<&mut C>),
+    F: Future<Output = ()>,
 {
-    tokio::pin!(conn);
-    let idle = async move {
-        match idle {
-            Some((streams, timeout)) => streams.idle(timeout).await,
-            None => std::future::pending().await,
-        }
-    };
-    tokio::pin!(idle);
-    let mut closing = false;
-    loop {
-        tokio::select! {
-            r = conn.as_mut() => {
-                if let Err(e) = r {
-                    tracing::debug!(error = %e, "connection ended with an error");
+    type Output = ();
+
+    fn poll(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<()> {
+        let mut this = self.project();
+        if !*this.closing {
+            let stop = this.shutdown.poll(cx).is_ready();
+            if stop || this.idle.poll(cx).is_ready() {
+                if !stop {
+                    tracing::debug!("closing an idle HTTP/2 connection");
                 }
-                return;
+                *this.closing = true;
+                (this.graceful)(this.conn.as_mut());
             }
-            () = shutdown.cancelled(), if !closing => {
-                closing = true;
-                graceful(conn.as_mut());
+        }
+        match this.conn.poll(cx) {
+            Poll::Ready(Err(e)) => {
+                tracing::debug!(error = %e, "connection ended with an error");
+                Poll::Ready(())
             }
-            () = idle.as_mut(), if !closing => {
-                tracing::debug!("closing an idle HTTP/2 connection");
-                closing = true;
-                graceful(conn.as_mut());
-            }
+            Poll::Ready(Ok(())) => Poll::Ready(()),
+            Poll::Pending => Poll::Pending,
         }
     }
 }
@@ -463,5 +488,40 @@ impl<S: futures::Stream> futures::Stream for Reported<S> {
         let activity = if matches!(r, Poll::Ready(Some(_))) { Activity::Wrote } else { Activity::Waiting };
         let _ = ACTIVITY.try_with(|a| a.set(activity));
         r
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    #![allow(clippy::unwrap_used)]
+    use super::*;
+    use crate::config::Config;
+
+    /// The plain HTTP/1 path must not pay for TLS or HTTP/2: its task is hyper's connection plus a little.
+    #[tokio::test]
+    async fn a_plain_http1_connection_task_is_hyper_connection_plus_a_little() {
+        let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+        let addr = listener.local_addr().unwrap();
+        let _client = tokio::net::TcpStream::connect(addr).await.unwrap();
+        let state = AppState::new(Config::default());
+        let shared = Arc::new(Shared {
+            app: crate::router(state.clone()),
+            http1: http1::Builder::new(),
+            config: ConnConfig::default(),
+            write_stall: Duration::from_secs(1),
+            metrics: Arc::clone(&state.metrics),
+            shutdown: CancellationToken::new(),
+            tls: None,
+        });
+        let io = || async {
+            let (tcp, _) = listener.accept().await.unwrap();
+            crate::net::StallIo::new(tcp, Duration::from_secs(1), Arc::clone(&state.metrics))
+        };
+        let bare = shared.http1.serve_connection(TokioIo::new(io().await), TowerToHyperService::new(shared.app.clone()));
+        let _c2 = tokio::net::TcpStream::connect(addr).await.unwrap();
+        let task = serve_http1(io().await, Arc::clone(&shared));
+        let (bare, task) = (std::mem::size_of_val(&bare), std::mem::size_of_val(&task));
+        eprintln!("hyper http1 connection future: {bare} bytes; plain connection task: {task} bytes");
+        assert!(task <= bare + 256, "the plain connection task grew to {task} bytes (hyper's connection: {bare})");
     }
 }
