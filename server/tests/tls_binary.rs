@@ -55,8 +55,8 @@ async fn peer_certificate(client: &Client, url: &str) -> (Vec<u8>, Version) {
 }
 
 #[tokio::test]
-async fn dev_tls_serves_h2_with_a_generated_certificate_whose_fingerprint_is_logged() {
-    let (_child, url, stderr) = start(&["--listen", "127.0.0.1:0", "--dev", "--dev-tls"]);
+async fn dev_tls_serves_h2_with_a_generated_certificate_whose_fingerprint_is_logged_and_sigterm_ends_it() {
+    let (mut child, url, stderr) = start(&["--listen", "127.0.0.1:0", "--dev", "--dev-tls"]);
     assert!(url.starts_with("https://127.0.0.1:"), "{url}");
     let logged = stderr
         .iter()
@@ -66,6 +66,27 @@ async fn dev_tls_serves_h2_with_a_generated_certificate_whose_fingerprint_is_log
     let (der, version) = peer_certificate(&client, &url).await;
     assert_eq!(version, Version::HTTP_2);
     assert_eq!(fingerprint(&der), logged);
+    // SIGTERM with open HTTP/2 streams: every stream ends and the process exits within 2 s.
+    let mut streams = Vec::new();
+    for path in ["/subscribe", "/sse/alice", "/subscribe"] {
+        let res = client.get(format!("{url}{path}")).send().await.unwrap();
+        assert_eq!((res.status(), res.version()), (reqwest::StatusCode::OK, Version::HTTP_2));
+        streams.push(res);
+    }
+    let t = Instant::now();
+    assert!(Command::new("kill").args(["-TERM", &child.0.id().to_string()]).status().unwrap().success());
+    loop {
+        if let Some(status) = child.0.try_wait().unwrap() {
+            assert!(status.success(), "{status}");
+            break;
+        }
+        assert!(t.elapsed() < Duration::from_secs(2), "still running after 2 s");
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    }
+    for mut r in streams {
+        let ended = tokio::time::timeout(Duration::from_secs(1), async { while let Ok(Some(_)) = r.chunk().await {} }).await;
+        assert!(ended.is_ok(), "a stream stayed open");
+    }
 }
 
 #[tokio::test]
