@@ -1,0 +1,131 @@
+//! Memory per idle stream of the real binary: HTTP/2 (100 streams per connection) against plain HTTP/1.1 (one
+//! connection per stream). Heavy (10,000 streams by default, `SSE_RSS_STREAMS` to change), so ignored by default:
+//! `cargo test -p typed-eventsource-server --test rss -- --ignored --nocapture`. `SSE_RSS_BIN=path` measures the
+//! HTTP/1.1 figure of another build too (e.g. one from before a change), printed alongside.
+#![allow(clippy::unwrap_used)]
+#![cfg(target_os = "linux")]
+
+use std::io::{BufRead as _, BufReader};
+use std::process::{Command, Stdio};
+use std::time::Duration;
+
+use tokio::io::{AsyncReadExt as _, AsyncWriteExt as _};
+use typed_eventsource_server::tls::self_signed;
+
+const BIN: &str = env!("CARGO_BIN_EXE_typed-eventsource-server");
+
+struct Child(std::process::Child);
+
+impl Drop for Child {
+    fn drop(&mut self) {
+        let _ = self.0.kill();
+        let _ = self.0.wait();
+    }
+}
+
+fn start(args: &[&str]) -> (Child, String) {
+    start_bin(BIN, args)
+}
+
+fn start_bin(bin: &str, args: &[&str]) -> (Child, String) {
+    let mut child = Command::new(bin).args(args).stdout(Stdio::piped()).stderr(Stdio::null()).spawn().unwrap();
+    let mut line = String::new();
+    BufReader::new(child.stdout.take().unwrap()).read_line(&mut line).unwrap();
+    (Child(child), line.trim().strip_prefix("listening on ").unwrap().to_owned())
+}
+
+fn rss_kb(child: &Child) -> u64 {
+    let status = std::fs::read_to_string(format!("/proc/{}/status", child.0.id())).unwrap();
+    status.lines().find_map(|l| l.strip_prefix("VmRSS:")).unwrap().trim().trim_end_matches(" kB").trim().parse().unwrap()
+}
+
+async fn wait_streams(client: &reqwest::Client, url: &str, n: usize) {
+    for _ in 0..600 {
+        let text = client.get(format!("{url}/metrics")).send().await.unwrap().text().await.unwrap();
+        if text.contains(&format!("sse_open_streams{{kind=\"broadcast\"}} {n}\n")) {
+            return;
+        }
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+    panic!("{n} streams never opened");
+}
+
+fn streams() -> usize {
+    std::env::var("SSE_RSS_STREAMS").ok().and_then(|v| v.parse().ok()).unwrap_or(10_000)
+}
+
+/// Plain HTTP/1.1: one raw connection per stream. Returns KB per stream.
+async fn http1(bin: &str, n: usize) -> f64 {
+    let (child, url) = start_bin(bin, &["--listen", "127.0.0.1:0", "--dev", "--max-streams", "100000"]);
+    let addr = url.strip_prefix("http://").unwrap().to_owned();
+    let client = reqwest::Client::new();
+    wait_streams(&client, &url, 0).await;
+    let before = rss_kb(&child);
+    let mut socks = Vec::with_capacity(n);
+    for _ in 0..n {
+        let mut s = tokio::net::TcpStream::connect(&addr).await.unwrap();
+        s.write_all(b"GET /subscribe HTTP/1.1\r\nHost: x\r\nAccept: text/event-stream\r\n\r\n").await.unwrap();
+        socks.push(s);
+    }
+    for s in &mut socks {
+        let mut buf = [0u8; 512];
+        assert!(s.read(&mut buf).await.unwrap() > 0);
+    }
+    wait_streams(&client, &url, n).await;
+    tokio::time::sleep(Duration::from_secs(1)).await;
+    let after = rss_kb(&child);
+    (after - before) as f64 / n as f64
+}
+
+/// HTTP/2 over TLS: `n / 100` connections of 100 streams. Returns KB per stream.
+async fn h2(n: usize) -> f64 {
+    let dir = std::env::temp_dir().join(format!("sse-rss-{}", std::process::id()));
+    std::fs::create_dir_all(&dir).unwrap();
+    let cert = self_signed().unwrap();
+    std::fs::write(dir.join("c.pem"), &cert.cert_pem).unwrap();
+    std::fs::write(dir.join("k.pem"), &cert.key_pem).unwrap();
+    let (c, k) = (dir.join("c.pem").display().to_string(), dir.join("k.pem").display().to_string());
+    let (child, url) =
+        start(&["--listen", "127.0.0.1:0", "--dev", "--max-streams", "100000", "--tls-cert", &c, "--tls-key", &k]);
+    let client = || {
+        reqwest::Client::builder()
+            .use_rustls_tls()
+            .tls_built_in_root_certs(false)
+            .add_root_certificate(reqwest::Certificate::from_der(&cert.cert_der).unwrap())
+            .build()
+            .unwrap()
+    };
+    let probe = client();
+    wait_streams(&probe, &url, 0).await;
+    let before = rss_kb(&child);
+    let mut held = Vec::with_capacity(n);
+    for _ in 0..n / 100 {
+        let c = client();
+        // Connect first, so that the 100 streams share this one connection.
+        assert_eq!(c.get(format!("{url}/healthz")).send().await.unwrap().version(), reqwest::Version::HTTP_2);
+        let requests = (0..100).map(|_| c.get(format!("{url}/subscribe")).send());
+        for r in futures::future::join_all(requests).await {
+            held.push(r.unwrap());
+        }
+    }
+    wait_streams(&probe, &url, n / 100 * 100).await;
+    tokio::time::sleep(Duration::from_secs(1)).await;
+    let after = rss_kb(&child);
+    let text = probe.get(format!("{url}/metrics")).send().await.unwrap().text().await.unwrap();
+    assert!(text.contains(&format!("sse_open_connections{{protocol=\"h2\"}} {}\n", n / 100 + 1)), "{text}");
+    let _ = std::fs::remove_dir_all(&dir);
+    (after - before) as f64 / (n / 100 * 100) as f64
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+#[ignore = "heavy: 10,000 streams per protocol"]
+async fn rss_per_idle_stream_over_h2_is_at_most_http1s() {
+    let n = streams();
+    if let Ok(other) = std::env::var("SSE_RSS_BIN") {
+        println!("HTTP/1.1 RSS per idle stream of {other}: {:.1} KB", http1(&other, n).await);
+    }
+    let h1 = http1(BIN, n).await;
+    let h2 = h2(n).await;
+    println!("RSS per idle stream at {n} streams: HTTP/1.1 (plain, 1 stream per connection) {h1:.1} KB; HTTP/2 (TLS, 100 streams per connection) {h2:.1} KB");
+    assert!(h2 <= h1, "HTTP/2 {h2:.1} KB per stream > HTTP/1.1 {h1:.1} KB");
+}
