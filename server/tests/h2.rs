@@ -421,3 +421,40 @@ async fn shutdown_ends_h2_streams_and_serve_returns_within_the_grace_period() {
     // GOAWAY: the connection is gone, new requests fail.
     assert!(c.get(format!("{}/healthz", s.url)).send().await.is_err());
 }
+
+#[tokio::test]
+async fn heartbeats_jobs_and_limits_over_h2() {
+    let s = spawn_tls(Config { heartbeat: Duration::from_millis(200), max_streams: 2, max_body_bytes: 1024, ..dev_config() }).await;
+    let c = s.client();
+    // Heartbeats on an idle stream.
+    let mut res = c.get(format!("{}/subscribe", s.url)).send().await.unwrap();
+    assert_eq!(res.version(), Version::HTTP_2);
+    let mut text = String::new();
+    while !text.contains(": keep-alive") {
+        let chunk = tokio::time::timeout(Duration::from_secs(5), res.chunk()).await.unwrap().unwrap().unwrap();
+        text.push_str(&String::from_utf8_lossy(&chunk));
+    }
+    // A job's stream: its whole history, ending with `finished`.
+    let job = c
+        .post(format!("{}/jobs", s.url))
+        .header("content-type", "application/json")
+        .body(r#"{"steps": 2, "intervalMs": 0}"#)
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(job.status(), 200);
+    let id = job.json::<serde_json::Value>().await.unwrap()["id"].as_str().unwrap().to_owned();
+    let mut events = open_h2(c.get(format!("{}/jobs/{id}/events", s.url))).await;
+    loop {
+        let e = next(&mut events).await;
+        if e.event == "ping" && e.data == "finished" {
+            break;
+        }
+    }
+    // --max-streams: the third stream is refused with 503.
+    assert_eq!(c.get(format!("{}/subscribe", s.url)).send().await.unwrap().status(), 503);
+    // Body limit: 413.
+    let big = serde_json::json!({ "text": "x".repeat(2048) }).to_string();
+    let res = c.post(format!("{}/update", s.url)).header("content-type", "application/json").body(big).send().await.unwrap();
+    assert_eq!(res.status(), 413);
+}
