@@ -300,7 +300,8 @@ where
     let service = TowerToHyperService::new(shared.app.clone());
     let conn = h2.serve_connection(TokioIo::new(io), service);
     let idle_timeout = shared.config.idle_timeout;
-    Drive::new(conn, |c| c.graceful_shutdown(), &shared.shutdown, async move { streams.idle(idle_timeout).await }, gauge)
+    let idle = async move { streams.idle(idle_timeout).await };
+    Drive::new(conn, |c| c.graceful_shutdown(), &shared.shutdown, idle, gauge)
 }
 
 pin_project_lite::pin_project! {
@@ -530,14 +531,15 @@ mod tests {
             let (tcp, _) = listener.accept().await.unwrap();
             crate::net::StallIo::new(tcp, Duration::from_secs(1), Arc::clone(&state.metrics))
         };
-        let bare = shared.http1.serve_connection(TokioIo::new(io().await), TowerToHyperService::new(shared.app.clone()));
+        let service = TowerToHyperService::new(shared.app.clone());
+        let bare = shared.http1.serve_connection(TokioIo::new(io().await), service);
         let _c2 = tokio::net::TcpStream::connect(addr).await.unwrap();
         let task = serve_http1(io().await, Arc::clone(&shared));
         let _c3 = tokio::net::TcpStream::connect(addr).await.unwrap();
         let tls_task = serve_tls_connection(io().await, Arc::clone(&shared));
         let (bare, task) = (std::mem::size_of_val(&bare), std::mem::size_of_val(&task));
         let tls_task = std::mem::size_of_val(&tls_task);
-        eprintln!("hyper http1 connection: {bare} bytes; plain connection task: {task} bytes; TLS task: {tls_task} bytes");
+        eprintln!("hyper http1 connection: {bare} bytes; plain connection task: {task}; TLS task: {tls_task}");
         assert!(task <= bare + 256, "the plain connection task grew to {task} bytes (hyper's connection: {bare})");
         // The TLS task holds pointers to its boxed stages, not the TLS stream or the handshake.
         assert!(tls_task <= 256, "the TLS connection task grew to {tls_task} bytes");

@@ -93,7 +93,8 @@ async fn serve_on(listen: std::net::SocketAddr, config: Config) -> std::io::Resu
                     tls.fingerprint()
                 ),
                 TlsSource::Files { .. } => {
-                    tracing::info!(fingerprint = %tls.fingerprint(), "HTTPS (HTTP/2 and HTTP/1.1); SIGHUP reloads the certificate");
+                    let fingerprint = tls.fingerprint();
+                    tracing::info!(%fingerprint, "HTTPS (HTTP/2 and HTTP/1.1); SIGHUP reloads the certificate");
                     reload_on_sighup(tls.clone());
                 }
             }
