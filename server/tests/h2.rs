@@ -112,7 +112,8 @@ async fn next(events: &mut Events) -> eventsource_stream::Event {
         .expect("stream error")
 }
 
-async fn publish(s: &TlsServer, client: &Client, token: Option<&str>, text: &str) -> u64 {
+/// Publishes `text` on the broadcast topic; returns the event's id (as the stream shows it).
+async fn publish(s: &TlsServer, client: &Client, token: Option<&str>, text: &str) -> String {
     let mut req = client
         .post(format!("{}/update", s.url))
         .header("content-type", "application/json")
@@ -122,7 +123,10 @@ async fn publish(s: &TlsServer, client: &Client, token: Option<&str>, text: &str
     }
     let res = req.send().await.unwrap();
     assert_eq!(res.status(), 200);
-    res.json::<serde_json::Value>().await.unwrap()["id"].as_u64().unwrap()
+    match &res.json::<serde_json::Value>().await.unwrap()["id"] {
+        serde_json::Value::String(id) => id.clone(),
+        id => id.to_string(),
+    }
 }
 
 #[tokio::test]
@@ -165,14 +169,15 @@ async fn streams_replay_and_auth_over_one_h2_connection() {
     let publisher = s.token("ops", Role::Publisher);
     let alice = s.token("alice", Role::Subscriber);
     let bob = s.token("bob", Role::Subscriber);
+    let mut ids = Vec::new();
     for i in 1..=5 {
-        publish(&s, &c, Some(&publisher), &format!("m{i}")).await;
+        ids.push(publish(&s, &c, Some(&publisher), &format!("m{i}")).await);
     }
-    // Replay: exactly what followed Last-Event-ID 2, then live events.
-    let mut replay = open_h2(c.get(format!("{}/subscribe", s.url)).header("last-event-id", "2")).await;
+    // Replay: exactly what followed the second event, then live events.
+    let mut replay = open_h2(c.get(format!("{}/subscribe", s.url)).header("last-event-id", &ids[1])).await;
     for i in 3..=5 {
         let e = next(&mut replay).await;
-        assert_eq!((e.id.as_str(), text_of(&e)), (i.to_string().as_str(), format!("m{i}")));
+        assert_eq!((e.id.as_str(), text_of(&e)), (ids[i - 1].as_str(), format!("m{i}")));
     }
     // Several live streams multiplexed on the same connection.
     let mut live = Vec::new();
@@ -195,11 +200,11 @@ async fn streams_replay_and_auth_over_one_h2_connection() {
     let e = next(&mut alice_events).await;
     assert_eq!((e.event.as_str(), e.data.as_str()), ("card", r#"{"n":1}"#));
 
-    publish(&s, &c, Some(&publisher), "live").await;
+    let id = publish(&s, &c, Some(&publisher), "live").await;
     assert_eq!(text_of(&next(&mut replay).await), "live");
     for ev in &mut live {
         let e = next(ev).await;
-        assert_eq!((e.id.as_str(), text_of(&e)), ("6", "live".to_owned()));
+        assert_eq!((e.id.as_str(), text_of(&e)), (id.as_str(), "live".to_owned()));
     }
     assert_eq!(s.metric(&c, BROADCAST).await, 4);
     assert_eq!(s.metric(&c, H2_CONNS).await, 1, "every request shared one HTTP/2 connection");
