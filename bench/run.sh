@@ -3,7 +3,7 @@
 # first build). Writes bench/results/latest.md (git-ignored) and the committed copy bench/RESULTS.md.
 #
 # Knobs (environment): SMALL=1000 LARGE=10000 streams, SECS=4 per throughput phase, RATE=1000 events/s in the
-# latency phase, BROWSER_EVENTS=100000, BROWSER_ROUNDS=3, SKIP_WASM=1 / SKIP_BROWSER=1 / SKIP_SERVERS=1.
+# latency phase, BROWSER_EVENTS=100000, BROWSER_ROUNDS=3, SKIP_WASM=1 / SKIP_BROWSER=1 / SKIP_SERVERS=1 / SKIP_PUBLISH=1.
 # Needs what scripts/setup.sh installs (wasm target, wasm-bindgen-cli, wasm-pack, chromium, npm dev packages).
 set -euo pipefail
 cd "$(dirname "$0")/.."
@@ -17,7 +17,7 @@ step() { printf '\033[1m[bench]\033[0m %s\n' "$*" >&2; }
 started=$(date +%s)
 
 step "building the server, the axum floor and the load generator (cargo --profile native)"
-cargo build --quiet --profile native -p typed-eventsource-server -p axum-floor -p sse-loadgen
+cargo build --quiet --profile native -p typed-eventsource-server -p axum-floor -p sse-loadgen -p sse-publish-bench
 bin=target/native
 if [ ! -d bench/node-baseline/node_modules/express ]; then
   step "installing the node baseline's express"
@@ -38,12 +38,19 @@ if [ -z "${SKIP_BROWSER:-}" ]; then
   node bench/browser/run.mjs "$bin/typed-eventsource-server" "$bin/sse-loadgen" bench/wasm-size/out/pkg "$results/browser.md" >/dev/null
 fi
 if [ -z "${SKIP_SERVERS:-}" ]; then
-  step "fan-out: ours vs node vs axum floor ($SMALL and $LARGE streams)"
+  step "fan-out: ours (durable default, and memory) vs node vs axum floor ($SMALL and $LARGE streams)"
+  data=$(mktemp -d -p "$root/$results" data.XXXXXX)
   "$bin/sse-loadgen" run --small "$SMALL" --large "$LARGE" --secs "$SECS" --rate "$RATE" \
-    --server "typed-eventsource-server=$bin/typed-eventsource-server serve --listen 127.0.0.1:0 --dev --max-streams 20000" \
+    --server "typed-eventsource-server=$bin/typed-eventsource-server serve --listen 127.0.0.1:0 --dev --max-streams 20000 --data-dir $data" \
+    --server "ours, memory store=$bin/typed-eventsource-server serve --listen 127.0.0.1:0 --dev --max-streams 20000 --store memory" \
     --server "node express=node bench/node-baseline/server.js --listen 127.0.0.1:0" \
     --server "axum floor=$bin/axum-floor --listen 127.0.0.1:0" \
     --md "$results/servers.md" --json "$results/servers.json" >/dev/null
+  rm -rf "$data"
+fi
+if [ -z "${SKIP_PUBLISH:-}" ]; then
+  step "acknowledged publishes: embedded vs memory vs redis XADD (appendfsync always)"
+  bench/publish.sh "$results/publish.md" >/dev/null
 fi
 
 {
@@ -51,8 +58,9 @@ fi
   echo
   echo "$(date -u '+%Y-%m-%d %H:%M UTC'), commit $(git rev-parse --short HEAD 2>/dev/null || echo '?'), $(nproc) × $(grep -m1 'model name' /proc/cpuinfo | cut -d: -f2 | sed 's/^ *//'), $(awk '/MemTotal/ {printf "%.0f GB", $2/1048576}' /proc/meminfo) RAM, Linux $(uname -r), load average before: $(cut -d' ' -f1-3 /proc/loadavg). Shared machine: compare the ratios, not the absolute figures. Produced by \`bench/run.sh\` in $(( $(date +%s) - started )) s."
   echo
-  for part in servers browser wasm; do
+  for part in servers publish browser wasm; do
     case $part in
+      publish) title="## Acknowledged publishes (durable store vs memory vs Redis, same machine, same run)" ;;
       servers) title="## Server fan-out (same load generator, same run; ratios: how many times better ours is)" ;;
       browser) title="## Browser: typed dispatch vs plain EventSource" ;;
       wasm) title="## wasm size (release profile: opt-level z, LTO, codegen-units 1, panic abort)" ;;

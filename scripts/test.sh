@@ -16,10 +16,10 @@ cargo build -p typed-eventsource-server
 # The test page's origin is fixed for this run so that the auth server can name it in its CORS configuration.
 page_port=$(free_port)
 export WASM_BINDGEN_TEST_ADDRESS=127.0.0.1:$page_port
-start_server artifacts/server-dev.log --listen 127.0.0.1:0 --dev --fixtures --www www
+start_server artifacts/server-dev.log --listen 127.0.0.1:0 --dev --fixtures --www www --data-dir "$(mktemp -d)"
 export SSE_SERVER_URL=$SERVER_URL
 secret=$(head -c 32 /dev/urandom | od -An -tx1 | tr -d ' \n')
-start_server artifacts/server-auth.log --listen 127.0.0.1:0 --secret "$secret" --cors-origin "http://127.0.0.1:$page_port"
+start_server artifacts/server-auth.log --listen 127.0.0.1:0 --data-dir "$(mktemp -d)" --secret "$secret" --cors-origin "http://127.0.0.1:$page_port"
 export SSE_AUTH_SERVER_URL=$SERVER_URL
 export SSE_ALICE_TOKEN=$(target/debug/typed-eventsource-server token --user alice --secret "$secret")
 export SSE_PUBLISHER_TOKEN=$(target/debug/typed-eventsource-server token --user test-suite --publisher --secret "$secret")

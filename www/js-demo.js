@@ -38,7 +38,7 @@ async function startJob() {
   $("js-reason").textContent = "";
 
   const es = new TypedEventSource(url, {
-    closeOn: [{ event: "ping", data: "finished" }],
+    closeOn: [{ event: "ping", data: "finished" }, { event: "ping", data: "interrupted" }],
     reconnect: { maxRetries: 3 },
   });
   source = es;

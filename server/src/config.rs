@@ -60,9 +60,21 @@ pub struct ServeArgs {
     /// Seconds between heartbeat comments on idle streams (keep it below proxies' 60 s timeout).
     #[arg(long, env = "SSE_HEARTBEAT_SECS", default_value_t = 15, value_parser = clap::value_parser!(u64).range(1..))]
     pub heartbeat_secs: u64,
-    /// Events kept per stream for replay.
+    /// Where events are kept: `embedded` (durable, in `--data-dir`) or `memory` (lost at exit).
+    #[arg(long, env = "SSE_STORE", value_enum, default_value_t = StoreKindArg::Embedded)]
+    pub store: StoreKindArg,
+    /// Folder of the embedded store's data file (created if missing).
+    #[arg(long, env = "SSE_DATA_DIR", default_value = "data")]
+    pub data_dir: PathBuf,
+    /// Events kept per broadcast/user stream for replay.
     #[arg(long, env = "SSE_HISTORY", default_value_t = 256)]
-    pub history: usize,
+    pub history: u64,
+    /// Age past which broadcast/user events are removed, e.g. `7d`, `12h`, `90s`; `0` keeps them regardless of age.
+    #[arg(long, env = "SSE_HISTORY_MAX_AGE", default_value = "7d", value_parser = parse_duration)]
+    pub history_max_age: Duration,
+    /// Most per-user streams kept in the store; past it the least recently used one is deleted with its events.
+    #[arg(long, env = "SSE_MAX_USER_TOPICS", default_value_t = 100_000, value_parser = clap::value_parser!(u64).range(1..))]
+    pub max_user_topics: u64,
     /// Events a client may fall behind before it is evicted as a slow client.
     #[arg(long, env = "SSE_CLIENT_BUFFER", default_value_t = 1024, value_parser = clap::value_parser!(u64).range(1..=1_000_000))]
     pub client_buffer: u64,
@@ -98,6 +110,34 @@ pub struct ServeArgs {
     pub conn: crate::conn::ConnArgs,
 }
 
+/// The `--store` values.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, clap::ValueEnum)]
+pub enum StoreKindArg {
+    /// redb file in `--data-dir`: survives restarts and crashes.
+    Embedded,
+    /// In memory: lost at exit (every start is a new epoch).
+    Memory,
+}
+
+fn parse_duration(s: &str) -> Result<Duration, String> {
+    if s.trim() == "0" {
+        return Ok(Duration::ZERO);
+    }
+    humantime::parse_duration(s.trim()).map_err(|e| format!("{e} (examples: 7d, 12h, 90s, 0)"))
+}
+
+/// Where a server keeps its events.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum StoreConfig {
+    /// In memory (tests, `--store memory`).
+    Memory,
+    /// The embedded durable store in this folder.
+    Embedded {
+        /// The data dir.
+        data_dir: PathBuf,
+    },
+}
+
 /// Flags of `token`.
 #[derive(Debug, Clone, Args)]
 pub struct TokenArgs {
@@ -115,7 +155,7 @@ pub struct TokenArgs {
     pub secret: String,
 }
 
-/// Everything the router needs; [`Config::default`] suits tests (dev mode off, a test secret).
+/// Everything the router needs; [`Config::default`] suits tests (dev mode off, a test secret, the memory store).
 #[derive(Debug, Clone)]
 pub struct Config {
     /// Folder served at `/`.
@@ -124,8 +164,14 @@ pub struct Config {
     pub retry: Duration,
     /// Heartbeat interval.
     pub heartbeat: Duration,
-    /// Events kept per stream.
-    pub history: usize,
+    /// Where events are kept.
+    pub store: StoreConfig,
+    /// Events kept per broadcast/user stream.
+    pub history: u64,
+    /// Age limit of broadcast/user events (`None`: none).
+    pub history_max_age: Option<Duration>,
+    /// Most per-user topics in the store.
+    pub max_user_topics: u64,
     /// Events a client may lag before eviction.
     pub client_buffer: usize,
     /// Body limit in bytes.
@@ -156,7 +202,10 @@ impl Default for Config {
             www: PathBuf::from("www"),
             retry: Duration::from_millis(3000),
             heartbeat: Duration::from_secs(15),
+            store: StoreConfig::Memory,
             history: 256,
+            history_max_age: None,
+            max_user_topics: 100_000,
             client_buffer: 1024,
             max_body_bytes: 64 * 1024,
             max_streams: 10_000,
@@ -194,7 +243,13 @@ impl TryFrom<ServeArgs> for Config {
             www: a.www,
             retry: Duration::from_millis(a.retry_ms),
             heartbeat: Duration::from_secs(a.heartbeat_secs),
+            store: match a.store {
+                StoreKindArg::Embedded => StoreConfig::Embedded { data_dir: a.data_dir },
+                StoreKindArg::Memory => StoreConfig::Memory,
+            },
             history: a.history,
+            history_max_age: Some(a.history_max_age).filter(|d| !d.is_zero()),
+            max_user_topics: a.max_user_topics,
             client_buffer: usize::try_from(a.client_buffer).unwrap_or(1024),
             max_body_bytes: a.max_body_bytes,
             max_streams: a.max_streams,

@@ -25,7 +25,8 @@
 //!
 //! let tls = Tls::new(TlsSource::SelfSigned)?;
 //! let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await?;
-//! serve_tls(listener, AppState::new(Config { dev: true, ..Config::default() }), tls, std::future::pending()).await?;
+//! let state = AppState::open(Config { dev: true, ..Config::default() }).await?;
+//! serve_tls(listener, state, tls, std::future::pending()).await?;
 //! # Ok(()) }
 //! ```
 
@@ -517,7 +518,7 @@ mod tests {
         let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
         let addr = listener.local_addr().unwrap();
         let _client = tokio::net::TcpStream::connect(addr).await.unwrap();
-        let state = AppState::new(Config::default());
+        let state = AppState::open(Config::default()).await.unwrap();
         let shared = Arc::new(Shared {
             app: crate::router(state.clone()),
             http1: http1::Builder::new(),

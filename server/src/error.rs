@@ -58,7 +58,27 @@ impl IntoResponse for AppError {
         if let AppError::Internal(detail) = &self {
             tracing::error!(%detail, "internal error");
         }
-        (self.status(), Json(serde_json::json!({ "error": self.to_string() }))).into_response()
+        let mut res = (self.status(), Json(serde_json::json!({ "error": self.to_string() }))).into_response();
+        if res.status() == StatusCode::SERVICE_UNAVAILABLE {
+            res.headers_mut().insert(axum::http::header::RETRY_AFTER, axum::http::HeaderValue::from_static("1"));
+        }
+        res
+    }
+}
+
+impl From<crate::store::StoreError> for AppError {
+    fn from(e: crate::store::StoreError) -> Self {
+        tracing::warn!(error = %e, "store error answered with 503");
+        AppError::Unavailable(format!("{e} (nothing was stored); try again later"))
+    }
+}
+
+impl From<crate::hub::PublishError> for AppError {
+    fn from(e: crate::hub::PublishError) -> Self {
+        match e {
+            crate::hub::PublishError::Encode(e) => e.into(),
+            crate::hub::PublishError::Store(e) => e.into(),
+        }
     }
 }
 

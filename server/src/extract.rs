@@ -59,24 +59,31 @@ pub struct StreamQuery {
 
 /// The stream query plus the replay position (`Last-Event-ID` header, else `lastEventId` query parameter).
 ///
-/// An empty id means none; a non-numeric one is rejected with 400.
+/// An empty id means none. Any other value is kept as sent: whether it is one of ours is the hub's decision (an
+/// id it cannot honour gets a `replay-gap` event, never a refusal — a browser `EventSource` would not retry after
+/// one).
 #[derive(Debug)]
 pub struct StreamParams {
     /// The parsed query.
     pub query: StreamQuery,
     /// The id to resume after, if any.
-    pub last_event_id: Option<u64>,
+    pub last_event_id: Option<String>,
 }
 
-/// Parses a `Last-Event-ID` value: empty → `None`, digits → the id, anything else → 400.
-pub fn parse_last_event_id(raw: &str) -> Result<Option<u64>, AppError> {
+/// Longest `Last-Event-ID` kept (ours are ~33 bytes); a longer one is cut, and so is unknown anyway.
+pub const MAX_LAST_EVENT_ID: usize = 128;
+
+/// Normalizes a `Last-Event-ID` value: empty → `None`, else the trimmed value (at most [`MAX_LAST_EVENT_ID`] bytes).
+pub fn parse_last_event_id(raw: &str) -> Option<String> {
     let raw = raw.trim();
     if raw.is_empty() {
-        return Ok(None);
+        return None;
     }
-    raw.parse::<u64>()
-        .map(Some)
-        .map_err(|_| AppError::BadRequest(format!("malformed Last-Event-ID {raw:?}: expected a decimal event id")))
+    let mut end = raw.len().min(MAX_LAST_EVENT_ID);
+    while !raw.is_char_boundary(end) {
+        end -= 1;
+    }
+    raw.get(..end).map(str::to_owned)
 }
 
 impl<S: Send + Sync> FromRequestParts<S> for StreamParams {
@@ -86,15 +93,9 @@ impl<S: Send + Sync> FromRequestParts<S> for StreamParams {
         let Query(query) = Query::<StreamQuery>::from_request_parts(parts, state)
             .await
             .map_err(|e| AppError::BadRequest(format!("bad query: {e}")))?;
-        let header = match parts.headers.get("last-event-id") {
-            Some(v) => Some(v.to_str().map_err(|_| AppError::BadRequest("malformed Last-Event-ID".into()))?),
-            None => None,
-        };
-        let from_header = header.map(parse_last_event_id).transpose()?.flatten();
-        let last_event_id = match from_header {
-            Some(id) => Some(id),
-            None => query.last_event_id.as_deref().map(parse_last_event_id).transpose()?.flatten(),
-        };
+        // A header that is not visible ASCII is not one of our ids: it is kept lossily and will get a replay-gap.
+        let from_header = parts.headers.get("last-event-id").and_then(|v| parse_last_event_id(&String::from_utf8_lossy(v.as_bytes())));
+        let last_event_id = from_header.or_else(|| query.last_event_id.as_deref().and_then(parse_last_event_id));
         Ok(StreamParams { query, last_event_id })
     }
 }

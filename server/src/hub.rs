@@ -1,228 +1,435 @@
-//! Topics: numbered events encoded once, a bounded history for replay, and a broadcast channel for live delivery.
+//! Topics: durable publishing through the [`Store`], live fan-out in memory, and subscriptions that replay exactly
+//! what a client missed — or say why they cannot.
 //!
-//! A [`Topic`] is one logical stream (the broadcast board, one user, one job). Publishing assigns the next id,
-//! encodes the frame once (with `sse_codec`), stores it in the history and sends the shared [`Bytes`] to every live
-//! subscriber. Subscribing takes the lock that publishing holds, registers for live events *before* taking the
-//! history snapshot, so a replay has no gap and no duplicate even while events are being published.
+//! **Publishing** goes through one *committer* task: publishers queue their event and wait; the committer takes
+//! everything queued meanwhile and hands it to the store as one batch (one commit, one fsync for the embedded store:
+//! group commit), then sends each committed event to the topic's live subscribers, in position order, and only then
+//! answers the publishers. So an acknowledged event is stored, and a live subscriber never sees an event the store
+//! could lose.
+//!
+//! **Subscribing** registers for live events *first*, then reads the replay from the store: every event is either in
+//! the replay (committed before the read) or arrives live afterwards; the stream drops live events it already replayed
+//! (by position). A `Last-Event-ID` from another epoch, malformed, unknown, or older than what is retained yields a
+//! [`Gap`] and the whole retained history instead of a silent wrong replay.
 //!
 //! ```
+//! # #[tokio::main(flavor = "current_thread")]
+//! # async fn main() {
 //! use std::sync::Arc;
-//! use typed_eventsource_server::hub::{Start, Topic};
+//! use typed_eventsource_server::hub::{Hub, HubOptions, Start};
 //! use typed_eventsource_server::metrics::Metrics;
+//! use typed_eventsource_server::store::{memory, topic, Payload, StoreOptions};
 //!
-//! let topic = Topic::new(16, 16, Arc::new(Metrics::default()));
-//! topic.publish(None, "one").unwrap();
-//! topic.publish(Some("note"), "two").unwrap();
-//! let sub = topic.subscribe(Start::After(1));
+//! let store = Arc::new(memory::open(StoreOptions::default()).unwrap());
+//! let hub = Hub::new(store, HubOptions::default(), Arc::new(Metrics::default()));
+//! let first = hub.publish(topic::BROADCAST, Payload::new(None, "one")).await.unwrap();
+//! hub.publish(topic::BROADCAST, Payload::new(Some("note"), "two")).await.unwrap();
+//! let sub = hub.subscribe(topic::BROADCAST, Start::After(first.id.clone())).await.unwrap();
+//! assert!(sub.gap.is_none());
 //! assert_eq!(sub.replay.len(), 1);
-//! assert_eq!(&sub.replay[0].frame[..], b"id: 2\nevent: note\ndata: two\n\n");
+//! assert!(std::str::from_utf8(&sub.replay[0].frame).unwrap().ends_with("event: note\ndata: two\n\n"));
+//! # }
 //! ```
 
-use std::collections::{HashMap, VecDeque};
-use std::sync::{Arc, Mutex, MutexGuard};
+use std::collections::HashMap;
+use std::sync::{Arc, Mutex};
 
 use bytes::Bytes;
-use tokio::sync::broadcast;
+use tokio::sync::{broadcast, mpsc, oneshot};
 
+use crate::event_id;
 use crate::metrics::Metrics;
+use crate::store::{topic, Outcome, Payload, Retention, Snapshot, Store, StoreError, Write};
 
-/// One published event: its id and its encoded frame, shared by every subscriber.
+/// One published event: its position and its encoded frame, shared by every subscriber.
 #[derive(Debug)]
 pub struct Event {
-    /// The id (per topic, increasing from 1).
-    pub id: u64,
-    /// The frame as it goes on the wire.
+    /// The position (store-wide, increasing).
+    pub pos: u64,
+    /// The frame as it goes on the wire (with `id: <epoch>-<pos>`).
     pub frame: Bytes,
 }
 
 /// Where a new subscription starts.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+#[derive(Debug, Clone, PartialEq, Eq)]
 pub enum Start {
     /// Live events only.
     Live,
     /// The whole retained history, then live events.
     All,
-    /// The events after this id (a reconnect with `Last-Event-ID`), then live events.
-    After(u64),
+    /// The events after this SSE id (a reconnect with `Last-Event-ID`), then live events.
+    After(String),
     /// The events published while nobody was subscribed (stored for an offline user), then live events.
-    Undelivered,
+    Offline,
 }
 
-/// The replay could not start where the client asked: the id is unknown or older than the history.
+/// Why a replay could not start where the client asked.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum GapReason {
+    /// The id is not one of ours (`<epoch>-<position>`).
+    Malformed,
+    /// The id is from another epoch: the data it refers to was wiped or lost.
+    OtherEpoch,
+    /// The id is after anything this store has published.
+    Unknown,
+    /// Events after the id were removed by retention (or never delivered offline events were).
+    Expired,
+}
+
+impl GapReason {
+    /// The `reason` of the `replay-gap` JSON.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            GapReason::Malformed => "malformed",
+            GapReason::OtherEpoch => "other-epoch",
+            GapReason::Unknown => "unknown",
+            GapReason::Expired => "expired",
+        }
+    }
+}
+
+/// The replay could not start where the client asked; the retained history follows instead.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Gap {
-    /// The id the client asked for.
-    pub requested: u64,
-    /// The oldest id still retained, if any.
-    pub oldest: Option<u64>,
-    /// The id to give the gap event: the one just before the replayed history.
-    pub resume_id: u64,
+    /// The id the client sent.
+    pub requested: String,
+    /// The id of the oldest event replayed, if any.
+    pub oldest: Option<String>,
+    /// The store's epoch now.
+    pub epoch: String,
+    /// Why.
+    pub reason: GapReason,
+    /// The id to give the gap event: just before the replayed history, so a reconnect right after it resumes
+    /// correctly.
+    pub resume_id: String,
 }
 
 /// A new subscription: what to replay first, then the live receiver.
 #[derive(Debug)]
 pub struct Subscription {
-    /// Set when the requested id could not be honoured; `replay` is then the whole retained history.
+    /// Set when the requested position could not be honoured; `replay` is then the whole retained history.
     pub gap: Option<Gap>,
     /// Events to send before live ones, in order.
     pub replay: Vec<Arc<Event>>,
-    /// Live events published after the snapshot.
+    /// The position the client is known to have: live events up to it are dropped.
+    pub after: u64,
+    /// Live events.
     pub rx: broadcast::Receiver<Arc<Event>>,
 }
 
-#[derive(Debug)]
-struct State {
-    last_id: u64,
-    history: VecDeque<Arc<Event>>,
-    history_cap: usize,
-    /// First id published while nobody was subscribed and not yet delivered.
-    undelivered_from: Option<u64>,
+/// A publish that was stored.
+#[derive(Debug, Clone)]
+pub struct Published {
+    /// The event.
+    pub event: Arc<Event>,
+    /// Its SSE id.
+    pub id: String,
+    /// Its data, as sent.
+    pub data: String,
 }
 
-/// One stream of events with its history; see the [module docs](self).
-#[derive(Debug)]
-pub struct Topic {
-    state: Mutex<State>,
-    tx: broadcast::Sender<Arc<Event>>,
-    metrics: Arc<Metrics>,
+/// Why publishing failed; nothing was stored or sent.
+#[derive(Debug, thiserror::Error)]
+#[non_exhaustive]
+pub enum PublishError {
+    /// The event cannot be encoded (bad event name).
+    #[error(transparent)]
+    Encode(#[from] sse_codec::EncodeError),
+    /// The store failed.
+    #[error(transparent)]
+    Store(#[from] StoreError),
 }
 
-impl Topic {
-    /// A topic keeping `history` events, whose subscribers may lag `buffer` events before being evicted.
-    pub fn new(history: usize, buffer: usize, metrics: Arc<Metrics>) -> Self {
-        let (tx, _) = broadcast::channel(buffer.max(1));
-        Topic {
-            state: Mutex::new(State {
-                last_id: 0,
-                history: VecDeque::new(),
-                history_cap: history,
-                undelivered_from: None,
-            }),
-            tx,
-            metrics,
-        }
-    }
+/// Retention and buffers per kind of topic.
+#[derive(Debug, Clone)]
+pub struct HubOptions {
+    /// Events kept per broadcast/user topic.
+    pub history: u64,
+    /// Age limit of broadcast/user events, in ms (`None` = none).
+    pub max_age_ms: Option<u64>,
+    /// Events a broadcast subscriber may lag before eviction (user topics: at most 128; jobs: at most 256).
+    pub client_buffer: usize,
+}
 
-    fn lock(&self) -> MutexGuard<'_, State> {
-        // A panic while holding the lock cannot leave the state inconsistent (every update is one push/pop).
-        self.state.lock().unwrap_or_else(std::sync::PoisonError::into_inner)
-    }
-
-    /// Publishes one event (`event` `None` = `message`) and returns its id; an invalid name publishes nothing.
-    pub fn publish(&self, event: Option<&str>, data: &str) -> Result<u64, sse_codec::EncodeError> {
-        self.publish_with(event, |_| data.to_owned()).map(|(id, _)| id)
-    }
-
-    /// Publishes one event whose data is made from its id (so the data can contain the id); returns id and data.
-    pub fn publish_with(
-        &self,
-        event: Option<&str>,
-        make_data: impl FnOnce(u64) -> String,
-    ) -> Result<(u64, String), sse_codec::EncodeError> {
-        let mut st = self.lock();
-        let id = st.last_id + 1;
-        let data = make_data(id);
-        let data = data.as_str();
-        let id_text = id.to_string();
-        let mut frame = sse_codec::Frame::message(data).id(&id_text);
-        if let Some(event) = event {
-            frame = frame.event(event);
-        }
-        let mut buf = Vec::with_capacity(data.len() + 48);
-        sse_codec::encode_into(&frame, &mut buf)?;
-        st.last_id = id;
-        let event = Arc::new(Event { id, frame: Bytes::from(buf) });
-        if st.history_cap > 0 {
-            if st.history.len() >= st.history_cap {
-                st.history.pop_front();
-            }
-            st.history.push_back(Arc::clone(&event));
-        }
-        if self.tx.receiver_count() == 0 && st.undelivered_from.is_none() {
-            st.undelivered_from = Some(id);
-        }
-        // Sending while locked orders live events after every snapshot taken before them.
-        let _ = self.tx.send(event);
-        Metrics::inc(&self.metrics.published, 1);
-        Ok((id, data.to_owned()))
-    }
-
-    /// Subscribes; see [`Start`] and [`Subscription`].
-    pub fn subscribe(&self, start: Start) -> Subscription {
-        let mut st = self.lock();
-        let rx = self.tx.subscribe();
-        let undelivered = st.undelivered_from.take();
-        let oldest = st.history.front().map(|e| e.id);
-        let resume_id = oldest.map_or(st.last_id, |o| o - 1);
-        let all = || st.history.iter().cloned().collect::<Vec<_>>();
-        let (gap, replay) = match start {
-            Start::Live => (None, Vec::new()),
-            Start::All => (None, all()),
-            Start::Undelivered => match undelivered {
-                Some(from) => (None, st.history.iter().filter(|e| e.id >= from).cloned().collect()),
-                None => (None, Vec::new()),
-            },
-            Start::After(requested) => {
-                let known = requested <= st.last_id && requested >= resume_id;
-                if known {
-                    (None, st.history.iter().filter(|e| e.id > requested).cloned().collect())
-                } else {
-                    (Some(Gap { requested, oldest, resume_id }), all())
-                }
-            }
-        };
-        Subscription { gap, replay, rx }
-    }
-
-    /// Live subscribers now.
-    pub fn subscribers(&self) -> usize {
-        self.tx.receiver_count()
-    }
-
-    /// The id of the last published event (0 if none).
-    pub fn last_id(&self) -> u64 {
-        self.lock().last_id
+impl Default for HubOptions {
+    fn default() -> Self {
+        HubOptions { history: 256, max_age_ms: None, client_buffer: 1024 }
     }
 }
 
-/// Most per-user topics kept; past it, topics of users with no open stream are dropped (with their history).
-pub const MAX_USER_TOPICS: usize = 100_000;
+/// Most events replayed at once (jobs keep up to 2,001; other topics `history`).
+const MAX_REPLAY: usize = 100_000;
+/// Most writes in one batch.
+const MAX_BATCH: usize = 1024;
 
-/// The broadcast topic and the per-user topics.
+/// The live side: one broadcast channel per topic with subscribers.
+#[derive(Debug, Default)]
+struct Fanout {
+    topics: Mutex<HashMap<String, broadcast::Sender<Arc<Event>>>>,
+}
+
+impl Fanout {
+    fn lock(&self) -> std::sync::MutexGuard<'_, HashMap<String, broadcast::Sender<Arc<Event>>>> {
+        // Every update is one insert/remove: a panic elsewhere cannot leave the map inconsistent.
+        self.topics.lock().unwrap_or_else(std::sync::PoisonError::into_inner)
+    }
+
+    fn subscribe(&self, name: &str, capacity: usize) -> broadcast::Receiver<Arc<Event>> {
+        let mut topics = self.lock();
+        if let Some(tx) = topics.get(name) {
+            return tx.subscribe();
+        }
+        let (tx, rx) = broadcast::channel(capacity.max(1));
+        topics.insert(name.to_owned(), tx);
+        rx
+    }
+
+    fn subscribers(&self, name: &str) -> usize {
+        self.lock().get(name).map_or(0, broadcast::Sender::receiver_count)
+    }
+
+    fn deliver(&self, name: &str, event: Arc<Event>) {
+        if let Some(tx) = self.lock().get(name) {
+            let _ = tx.send(event);
+        }
+    }
+
+    fn prune(&self) {
+        self.lock().retain(|_, tx| tx.receiver_count() > 0);
+    }
+}
+
+struct Request {
+    write: Write,
+    reply: oneshot::Sender<Result<Outcome, StoreError>>,
+}
+
+/// Broadcast, per-user and job topics over one store; see the [module docs](self).
 #[derive(Debug)]
 pub struct Hub {
-    /// `GET /subscribe` / `POST /update`.
-    pub broadcast: Arc<Topic>,
-    users: Mutex<HashMap<String, Arc<Topic>>>,
-    history: usize,
-    buffer: usize,
+    store: Arc<dyn Store>,
+    fanout: Arc<Fanout>,
+    queue: mpsc::Sender<Request>,
+    health: Arc<Mutex<Option<String>>>,
+    options: HubOptions,
     metrics: Arc<Metrics>,
+}
+
+impl std::fmt::Debug for Request {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Request").field("write", &self.write).finish_non_exhaustive()
+    }
 }
 
 impl Hub {
-    /// A hub whose topics keep `history` events and let subscribers lag `buffer` events.
-    pub fn new(history: usize, buffer: usize, metrics: Arc<Metrics>) -> Self {
-        Hub {
-            broadcast: Arc::new(Topic::new(history, buffer, Arc::clone(&metrics))),
-            users: Mutex::new(HashMap::new()),
-            history,
-            buffer,
-            metrics,
+    /// A hub over `store`; starts its committer task (call within a tokio runtime).
+    pub fn new(store: Arc<dyn Store>, options: HubOptions, metrics: Arc<Metrics>) -> Self {
+        let (queue, rx) = mpsc::channel(MAX_BATCH * 4);
+        let fanout = Arc::new(Fanout::default());
+        let health = Arc::new(Mutex::new(None));
+        tokio::spawn(commit_loop(rx, Arc::clone(&store), Arc::clone(&fanout), Arc::clone(&health), Arc::clone(&metrics)));
+        Hub { store, fanout, queue, health, options, metrics }
+    }
+
+    /// The store's epoch.
+    pub fn epoch(&self) -> &str {
+        self.store.epoch()
+    }
+
+    /// The store.
+    pub fn store(&self) -> &Arc<dyn Store> {
+        &self.store
+    }
+
+    /// `None` while writes succeed; the last write error after a failure, until a write succeeds again.
+    pub fn write_error(&self) -> Option<String> {
+        self.health.lock().unwrap_or_else(std::sync::PoisonError::into_inner).clone()
+    }
+
+    /// The retention of `name`: jobs keep everything (until the job is deleted); others `history` and the age limit.
+    pub fn retention(&self, name: &str) -> Retention {
+        if name.starts_with("j:") {
+            Retention::default()
+        } else {
+            Retention { max_events: Some(self.options.history), max_age_ms: self.options.max_age_ms }
         }
     }
 
-    /// The topic of `user`, created on first use.
-    pub fn user(&self, user: &str) -> Arc<Topic> {
-        let mut users = self.users.lock().unwrap_or_else(std::sync::PoisonError::into_inner);
-        if let Some(t) = users.get(user) {
-            return Arc::clone(t);
-        }
-        if users.len() >= MAX_USER_TOPICS {
-            users.retain(|_, t| t.subscribers() > 0);
-        }
+    fn live_buffer(&self, name: &str) -> usize {
         // Per-user topics are many: a smaller live buffer keeps their memory low.
-        let topic = Arc::new(Topic::new(self.history, self.buffer.min(128), Arc::clone(&self.metrics)));
-        users.insert(user.to_owned(), Arc::clone(&topic));
-        topic
+        if topic::is_user(name) {
+            self.options.client_buffer.min(128)
+        } else if name.starts_with("j:") {
+            self.options.client_buffer.min(256)
+        } else {
+            self.options.client_buffer
+        }
+    }
+
+    /// Queues `write` for the next batch and waits until it is committed.
+    pub async fn commit(&self, write: Write) -> Result<Outcome, StoreError> {
+        let (reply, answer) = oneshot::channel();
+        self.queue
+            .send(Request { write, reply })
+            .await
+            .map_err(|_| StoreError::Unavailable("the committer has stopped".into()))?;
+        answer.await.map_err(|_| StoreError::Unavailable("the committer has stopped".into()))?
+    }
+
+    /// Publishes `payload` to `name`; returns once it is stored (and sent to live subscribers).
+    pub async fn publish(&self, name: &str, payload: Payload) -> Result<Published, PublishError> {
+        payload.validate()?;
+        let write = Write::Append { topic: name.to_owned(), payload, retention: self.retention(name), mark_offline: false };
+        match self.commit(write).await? {
+            Outcome::Appended { event, data } => {
+                let id = event_id::format(self.epoch(), event.pos);
+                Ok(Published { event, id, data })
+            }
+            other => Err(StoreError::Invalid(format!("append answered {other:?}")).into()),
+        }
+    }
+
+    /// Subscribes to `name` from `start`; see [`Start`] and [`Subscription`].
+    pub async fn subscribe(&self, name: &str, start: Start) -> Result<Subscription, StoreError> {
+        let rx = self.fanout.subscribe(name, self.live_buffer(name));
+        let epoch = self.epoch().to_owned();
+        let sub = |gap, replay: Vec<Arc<Event>>, after| Subscription { gap, replay, after, rx };
+        match start {
+            Start::Live => Ok(sub(None, Vec::new(), 0)),
+            Start::All => {
+                let snap = self.store.read(name, 0, MAX_REPLAY).await?;
+                Ok(sub(None, snap.events, 0))
+            }
+            Start::Offline => {
+                let Outcome::Offline(Some(from)) = self.commit(Write::TakeOffline { topic: name.to_owned() }).await? else {
+                    return Ok(sub(None, Vec::new(), 0));
+                };
+                let snap = self.store.read(name, from - 1, MAX_REPLAY).await?;
+                let floor = snap.topic.map_or(0, |t| t.trimmed_upto);
+                // Offline notifications pushed out by retention before delivery: say so.
+                let gap = (from <= floor).then(|| self.gap(&snap, event_id::format(&epoch, from - 1), GapReason::Expired));
+                let after = gap.as_ref().map_or(from - 1, |_| floor);
+                Ok(sub(gap, snap.events, after))
+            }
+            Start::After(raw) => {
+                let reason = match event_id::parse(&raw) {
+                    None => Some(GapReason::Malformed),
+                    Some((e, _)) if e != epoch => Some(GapReason::OtherEpoch),
+                    Some(_) => None,
+                };
+                let requested = event_id::parse(&raw).map_or(0, |(_, p)| p);
+                let snap = self.store.read(name, requested, MAX_REPLAY).await?;
+                let reason = reason.or_else(|| judge(&snap, requested));
+                match reason {
+                    None => Ok(sub(None, snap.events, requested)),
+                    Some(reason) => {
+                        let snap = if requested == 0 { snap } else { self.store.read(name, 0, MAX_REPLAY).await? };
+                        let gap = self.gap(&snap, raw, reason);
+                        let after = resume_position(&snap);
+                        Ok(sub(Some(gap), snap.events, after))
+                    }
+                }
+            }
+        }
+    }
+
+    fn gap(&self, snap: &Snapshot, requested: String, reason: GapReason) -> Gap {
+        let epoch = self.epoch();
+        Gap {
+            requested,
+            oldest: snap.events.first().map(|e| event_id::format(epoch, e.pos)),
+            epoch: epoch.to_owned(),
+            reason,
+            resume_id: event_id::format(epoch, resume_position(snap)),
+        }
+    }
+
+    /// Live subscribers of `name` now.
+    pub fn subscribers(&self, name: &str) -> usize {
+        self.fanout.subscribers(name)
+    }
+
+    /// Drops the live channels nobody listens to.
+    pub fn prune(&self) {
+        self.fanout.prune();
+    }
+
+    /// The metrics.
+    pub fn metrics(&self) -> &Arc<Metrics> {
+        &self.metrics
+    }
+}
+
+/// Whether a client that has position `requested` of this snapshot's topic may have missed events.
+fn judge(snap: &Snapshot, requested: u64) -> Option<GapReason> {
+    if requested > snap.last_position {
+        return Some(GapReason::Unknown);
+    }
+    match &snap.topic {
+        // Retention removed events the client has not seen.
+        Some(t) if requested < t.trimmed_upto => Some(GapReason::Expired),
+        // The id predates this topic, and some deleted topic (maybe an earlier one of the same name) had events
+        // after it.
+        Some(t) if requested < t.created_after && requested < snap.deleted_upto => Some(GapReason::Expired),
+        None if requested < snap.deleted_upto => Some(GapReason::Expired),
+        _ => None,
+    }
+}
+
+/// The position just before a snapshot's retained history.
+fn resume_position(snap: &Snapshot) -> u64 {
+    match (&snap.topic, snap.events.first()) {
+        (Some(t), Some(_)) => t.floor(),
+        (Some(t), None) => t.last.max(t.floor()),
+        (None, _) => snap.last_position,
+    }
+}
+
+async fn commit_loop(
+    mut rx: mpsc::Receiver<Request>,
+    store: Arc<dyn Store>,
+    fanout: Arc<Fanout>,
+    health: Arc<Mutex<Option<String>>>,
+    metrics: Arc<Metrics>,
+) {
+    let mut requests = Vec::with_capacity(MAX_BATCH);
+    while rx.recv_many(&mut requests, MAX_BATCH).await > 0 {
+        let mut writes = Vec::with_capacity(requests.len());
+        let mut topics = Vec::with_capacity(requests.len());
+        let mut replies = Vec::with_capacity(requests.len());
+        for Request { mut write, reply } in requests.drain(..) {
+            let appended_to = match &mut write {
+                Write::Append { topic: name, mark_offline, .. } => {
+                    // Decided here, in queue order with the subscribers' TakeOffline, so no notification is both
+                    // delivered live and kept as offline (or neither).
+                    *mark_offline = topic::is_user(name) && fanout.subscribers(name) == 0;
+                    Some(name.clone())
+                }
+                _ => None,
+            };
+            topics.push(appended_to);
+            writes.push(write);
+            replies.push(reply);
+        }
+        match store.write(writes).await {
+            Ok(outcomes) => {
+                Metrics::inc(&metrics.store_commits, 1);
+                *health.lock().unwrap_or_else(std::sync::PoisonError::into_inner) = None;
+                for ((outcome, name), reply) in outcomes.into_iter().zip(topics).zip(replies) {
+                    if let (Outcome::Appended { event, .. }, Some(name)) = (&outcome, &name) {
+                        Metrics::inc(&metrics.published, 1);
+                        fanout.deliver(name, Arc::clone(event));
+                    }
+                    let _ = reply.send(Ok(outcome));
+                }
+            }
+            Err(e) => {
+                *health.lock().unwrap_or_else(std::sync::PoisonError::into_inner) = Some(e.to_string());
+                Metrics::inc(&metrics.store_errors, 1);
+                for reply in replies {
+                    let _ = reply.send(Err(e.clone()));
+                }
+            }
+        }
     }
 }

@@ -4,30 +4,36 @@
 //! [`app`] builds the whole router from a [`Config`], so tests serve exactly what the binary serves:
 //!
 //! ```no_run
-//! # async fn demo() -> std::io::Result<()> {
+//! # async fn demo() -> Result<(), Box<dyn std::error::Error>> {
 //! use typed_eventsource_server::{config::Config, serve, AppState};
 //! let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await?;
-//! let state = AppState::new(Config { dev: true, ..Config::default() });
-//! serve(listener, state, std::future::pending()).await
+//! let state = AppState::open(Config { dev: true, ..Config::default() }).await?;
+//! serve(listener, state, std::future::pending()).await?;
+//! # Ok(())
 //! # }
 //! ```
 //!
-//! Modules: [`config`] (flags), [`error`] (the one `AppError`), [`auth`] (tokens), [`hub`] (topics with history),
-//! [`sse`] (the stream response), [`jobs`], [`metrics`], [`net`] (the stall-detecting listener), [`conn`] (serving
-//! connections: HTTP/1.1, or TLS with HTTP/2 and HTTP/1.1), [`tls`], [`extract`] and [`routes`] (one module per
-//! area, plus the test-only fixtures).
+//! Modules: [`config`] (flags), [`error`] (the one `AppError`), [`auth`] (tokens), [`store`] (the storage seam: an
+//! append-only log per topic; embedded redb by default, or memory), [`hub`] (durable publishing with group commit,
+//! live fan-out, replay and gap decisions), [`event_id`] (`<epoch>-<position>`), [`sse`] (the stream response),
+//! [`jobs`], [`maintenance`] (retention, job expiry, store health), [`metrics`], [`net`] (the stall-detecting
+//! listener), [`conn`] (serving connections: HTTP/1.1, or TLS with HTTP/2 and HTTP/1.1), [`tls`], [`extract`] and
+//! [`routes`] (one module per area, plus the test-only fixtures).
 
 pub mod auth;
 pub mod config;
 pub mod conn;
 pub mod error;
+pub mod event_id;
 pub mod extract;
 pub mod hub;
 pub mod jobs;
+pub mod maintenance;
 pub mod metrics;
 pub mod net;
 pub mod routes;
 pub mod sse;
+pub mod store;
 pub mod tls;
 
 use std::sync::Arc;
@@ -44,12 +50,13 @@ use tower_http::services::ServeDir;
 use tower_http::trace::TraceLayer;
 
 use crate::auth::{Auth, Keys};
-use crate::config::Config;
+use crate::config::{Config, StoreConfig};
 use crate::error::AppError;
-use crate::hub::{Hub, Subscription};
+use crate::hub::{Hub, HubOptions, Start, Subscription};
 use crate::jobs::Jobs;
 use crate::metrics::{Metrics, StreamGuard, StreamKind};
 use crate::sse::{Live, Prelude, StreamEnv};
+use crate::store::{Store, StoreError, StoreOptions};
 
 /// Everything the handlers share; cheap to clone.
 #[derive(Debug, Clone)]
@@ -71,18 +78,43 @@ pub struct AppState {
 }
 
 impl AppState {
-    /// Fresh state for `config`.
-    pub fn new(config: Config) -> Self {
+    /// Opens the configured store and builds the state: recovers stored jobs (ending those that were running as
+    /// interrupted) and starts the background maintenance (retention, job expiry, store health).
+    pub async fn open(config: Config) -> Result<Self, StoreError> {
+        let options = StoreOptions { max_user_topics: config.max_user_topics, ..StoreOptions::default() };
+        let store: Arc<dyn Store> = match &config.store {
+            StoreConfig::Memory => Arc::new(store::memory::open(options)?),
+            StoreConfig::Embedded { data_dir } => {
+                let dir = data_dir.clone();
+                Arc::new(
+                    tokio::task::spawn_blocking(move || store::embedded::EmbeddedStore::open(&dir, options))
+                        .await
+                        .map_err(|e| StoreError::Unavailable(e.to_string()))??,
+                )
+            }
+        };
+        Self::with_store(config, store).await
+    }
+
+    /// The state over an already opened `store`.
+    pub async fn with_store(config: Config, store: Arc<dyn Store>) -> Result<Self, StoreError> {
         let metrics = Arc::new(Metrics::default());
-        let hub = Arc::new(Hub::new(config.history, config.client_buffer, Arc::clone(&metrics)));
-        let jobs = Arc::new(Jobs::new(config.max_jobs, config.job_ttl, config.client_buffer, Arc::clone(&metrics)));
+        let hub_options = HubOptions {
+            history: config.history,
+            max_age_ms: config.history_max_age.map(|d| u64::try_from(d.as_millis()).unwrap_or(u64::MAX)),
+            client_buffer: config.client_buffer,
+        };
+        let hub = Arc::new(Hub::new(store, hub_options, Arc::clone(&metrics)));
+        let jobs = Arc::new(Jobs::recover(Arc::clone(&hub), config.max_jobs, config.job_ttl).await?);
         let auth = Arc::new(Auth { keys: Keys::new(&config.secret), dev: config.dev });
         let env = StreamEnv {
             heartbeat: config.heartbeat,
             heartbeat_frame: Bytes::from(sse_codec::comment("keep-alive")),
             shutdown: CancellationToken::new(),
         };
-        AppState {
+        tokio::spawn(maintenance::run(Arc::clone(&hub), Arc::clone(&jobs), env.shutdown.clone()));
+        tracing::info!(epoch = hub.epoch(), "store ready");
+        Ok(AppState {
             config: Arc::new(config),
             metrics,
             hub,
@@ -90,7 +122,7 @@ impl AppState {
             auth,
             env,
             fixtures: Arc::default(),
-        }
+        })
     }
 
     /// Ends every open stream and starts the graceful shutdown of [`serve`].
@@ -112,6 +144,13 @@ impl AppState {
     pub fn topic_stream(&self, guard: StreamGuard, sub: Subscription) -> Response {
         let prelude = self.prelude().subscription(&sub);
         sse::response(&self.env, guard, prelude, Live::Topic(sub.rx))
+    }
+
+    /// Opens a stream of `kind` on topic `name` from `start`: 503 past `max_streams` or when the store fails.
+    pub async fn subscribe(&self, kind: StreamKind, name: &str, start: Start) -> Result<Response, AppError> {
+        let guard = self.open_stream(kind)?;
+        let sub = self.hub.subscribe(name, start).await?;
+        Ok(self.topic_stream(guard, sub))
     }
 }
 
@@ -165,8 +204,8 @@ pub fn router(state: AppState) -> Router {
 }
 
 /// The router for a fresh [`AppState`] of `config`.
-pub fn app(config: Config) -> Router {
-    router(AppState::new(config))
+pub async fn app(config: Config) -> Result<Router, StoreError> {
+    Ok(router(AppState::open(config).await?))
 }
 
 pub use conn::{serve, serve_tls, SHUTDOWN_GRACE};

@@ -74,6 +74,14 @@ async fn serve_on(listen: std::net::SocketAddr, config: Config) -> std::io::Resu
         },
         None => None,
     };
+    // The store first: a server that cannot open its data refuses to start before it listens.
+    let state = match AppState::open(config).await {
+        Ok(s) => s,
+        Err(e) => {
+            tracing::error!(error = %e, "cannot start");
+            return Err(std::io::Error::other(e.to_string()));
+        }
+    };
     let listener = tokio::net::TcpListener::bind(listen).await?;
     let addr = listener.local_addr()?;
     {
@@ -83,7 +91,6 @@ async fn serve_on(listen: std::net::SocketAddr, config: Config) -> std::io::Resu
         out.flush()?;
     }
     tracing::info!(%addr, "listening");
-    let state = AppState::new(config);
     match tls {
         None => serve(listener, state, shutdown_signal()).await,
         Some(tls) => {

@@ -2,7 +2,8 @@
 //!
 //! Names: `sse_open_streams{kind="broadcast"|"user"|"job"|"fixture"}`, `sse_events_published_total`,
 //! `sse_events_delivered_total`, `sse_events_replayed_total`, `sse_slow_clients_evicted_total`,
-//! `sse_auth_denied_total`, `sse_open_connections{protocol="http/1.1"|"h2"}`.
+//! `sse_auth_denied_total`, `sse_store_write_errors_total` (failed store batches; each failed publish got a 503), `sse_store_commits_total`,
+//! `sse_open_connections{protocol="http/1.1"|"h2"}`.
 
 use std::fmt::Write as _;
 use std::sync::atomic::{AtomicU64, AtomicUsize, Ordering};
@@ -78,6 +79,10 @@ pub struct Metrics {
     pub evicted: AtomicU64,
     /// Requests refused by auth (401 or 403).
     pub auth_denied: AtomicU64,
+    /// Store write batches that failed.
+    pub store_errors: AtomicU64,
+    /// Store write batches committed (one commit for many concurrent publishes: group commit).
+    pub store_commits: AtomicU64,
 }
 
 impl Metrics {
@@ -135,6 +140,8 @@ impl Metrics {
             ("sse_events_replayed_total", "Events sent from history.", &self.replayed),
             ("sse_slow_clients_evicted_total", "Clients evicted for falling behind.", &self.evicted),
             ("sse_auth_denied_total", "Requests refused by auth.", &self.auth_denied),
+            ("sse_store_write_errors_total", "Store write batches that failed.", &self.store_errors),
+            ("sse_store_commits_total", "Store write batches committed.", &self.store_commits),
         ];
         for (name, help, value) in counters {
             let _ = writeln!(out, "# HELP {name} {help}\n# TYPE {name} counter\n{name} {}", value.load(Ordering::Relaxed));

@@ -41,18 +41,21 @@ impl Prelude {
         Prelude { buf, last_id: 0, replayed: 0 }
     }
 
-    /// Adds the `replay-gap` event: JSON `{"requested": "<id>", "oldest": "<id>"|null}`, with the id just before
-    /// the history that follows (so the client's `lastEventId` stays consistent).
+    /// Adds the `replay-gap` event: JSON `{"requested": "<id>", "oldest": "<id>"|null, "epoch": "<epoch>",
+    /// "reason": "malformed"|"other-epoch"|"unknown"|"expired"}`, with the id just before the history that follows
+    /// (so the client's `lastEventId` stays consistent).
     pub fn gap(mut self, gap: &Gap) -> Self {
         let data = serde_json::json!({
-            "requested": gap.requested.to_string(),
-            "oldest": gap.oldest.map(|o| o.to_string()),
+            "requested": gap.requested,
+            "oldest": gap.oldest,
+            "epoch": gap.epoch,
+            "reason": gap.reason.as_str(),
         })
         .to_string();
-        let id = gap.resume_id.to_string();
         let mut out = Vec::with_capacity(data.len() + 48);
-        // Name, id and JSON data are always valid, so this cannot fail; if it did, the signal would be skipped.
-        if sse_codec::encode_into(&sse_codec::Frame::message(&data).event("replay-gap").id(&id), &mut out).is_ok() {
+        // The name and the JSON data are always valid and the id is ours (the client's text is only in the JSON,
+        // escaped); if encoding failed anyway, the signal would be skipped.
+        if sse_codec::encode_into(&sse_codec::Frame::message(&data).event("replay-gap").id(&gap.resume_id), &mut out).is_ok() {
             self.buf.extend_from_slice(&out);
         }
         self
@@ -61,13 +64,14 @@ impl Prelude {
     /// Adds an already encoded event.
     pub fn event(mut self, event: &Event) -> Self {
         self.buf.extend_from_slice(&event.frame);
-        self.last_id = self.last_id.max(event.id);
+        self.last_id = self.last_id.max(event.pos);
         self.replayed += 1;
         self
     }
 
     /// Adds a subscription's gap signal and replay.
     pub fn subscription(mut self, sub: &Subscription) -> Self {
+        self.last_id = self.last_id.max(sub.after);
         if let Some(gap) = &sub.gap {
             self = self.gap(gap);
         }
@@ -200,10 +204,10 @@ async fn next_chunk(st: &mut State) -> Option<Bytes> {
                 return None;
             }
             Step::Event(Ok(ev)) => {
-                if ev.id <= st.last_id {
+                if ev.pos <= st.last_id {
                     continue;
                 }
-                st.last_id = ev.id;
+                st.last_id = ev.pos;
                 let chunk = coalesce(st, ev);
                 st.last_write = Instant::now();
                 return Some(chunk);
@@ -225,9 +229,9 @@ fn coalesce(st: &mut State, first: Arc<Event>) -> Bytes {
     if let Live::Topic(rx) = &mut st.live {
         while buf.as_ref().map_or(first.frame.len(), BytesMut::len) < COALESCE_BYTES {
             match rx.try_recv() {
-                Ok(ev) if ev.id <= st.last_id => {}
+                Ok(ev) if ev.pos <= st.last_id => {}
                 Ok(ev) => {
-                    st.last_id = ev.id;
+                    st.last_id = ev.pos;
                     let b = buf.get_or_insert_with(|| {
                         let mut b = BytesMut::with_capacity(first.frame.len() * 4);
                         b.extend_from_slice(&first.frame);

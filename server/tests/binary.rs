@@ -3,42 +3,25 @@
 #![allow(clippy::unwrap_used)]
 #![cfg(unix)]
 
-use std::io::{BufRead as _, BufReader};
-use std::process::{Command, Stdio};
+mod common;
+
+use std::process::Command;
 use std::time::{Duration, Instant};
 
-const BIN: &str = env!("CARGO_BIN_EXE_typed-eventsource-server");
+use common::process::{start_in, Child, TempDir, BIN};
 
-struct Child(std::process::Child);
-
-impl Drop for Child {
-    fn drop(&mut self) {
-        let _ = self.0.kill();
-        let _ = self.0.wait();
-    }
-}
-
-/// Starts the binary and returns it with the URL parsed from its one stdout line.
-fn start(args: &[&str]) -> (Child, String) {
-    let mut child = Command::new(BIN)
-        .args(args)
-        .stdout(Stdio::piped())
-        .stderr(Stdio::null())
-        .env_remove("SSE_SECRET")
-        .spawn()
-        .unwrap();
-    let stdout = child.stdout.take().unwrap();
-    let mut line = String::new();
-    BufReader::new(stdout).read_line(&mut line).unwrap();
-    let url = line.trim().strip_prefix("listening on ").unwrap_or_else(|| panic!("bad line {line:?}")).to_owned();
-    assert!(url.starts_with("http://127.0.0.1:"));
-    (Child(child), url)
+/// Starts the binary in a fresh data dir (kept with the child).
+fn start(args: &[&str]) -> (Child, String, TempDir) {
+    let dir = TempDir::new("binary");
+    let child = start_in(dir.path(), args);
+    let url = child.url.clone();
+    (child, url, dir)
 }
 
 #[tokio::test]
 async fn sigterm_with_open_streams_exits_within_2s() {
     // No subcommand: `serve` is the default.
-    let (mut child, url) = start(&["--listen", "127.0.0.1:0", "--dev", "--fixtures"]);
+    let (mut child, url, _dir) = start(&["--listen", "127.0.0.1:0", "--dev", "--fixtures"]);
     let mut streams = Vec::new();
     for path in ["/subscribe", "/sse/alice", "/fixtures/whoami", "/subscribe"] {
         let res = reqwest::get(format!("{url}{path}")).await.unwrap();
@@ -48,10 +31,10 @@ async fn sigterm_with_open_streams_exits_within_2s() {
     let metrics = reqwest::get(format!("{url}/metrics")).await.unwrap().text().await.unwrap();
     assert!(metrics.contains("sse_open_streams{kind=\"broadcast\"} 2"), "{metrics}");
     let t = Instant::now();
-    let pid = child.0.id().to_string();
+    let pid = child.process.id().to_string();
     assert!(Command::new("kill").args(["-TERM", &pid]).status().unwrap().success());
     loop {
-        if let Some(status) = child.0.try_wait().unwrap() {
+        if let Some(status) = child.process.try_wait().unwrap() {
             assert!(status.success(), "{status}");
             break;
         }
@@ -66,7 +49,7 @@ async fn sigterm_with_open_streams_exits_within_2s() {
 
 #[tokio::test]
 async fn serve_subcommand_with_auth_and_minted_tokens() {
-    let (_child, url) = start(&["serve", "--listen", "127.0.0.1:0", "--secret", "s3cret"]);
+    let (_child, url, _dir) = start(&["serve", "--listen", "127.0.0.1:0", "--secret", "s3cret"]);
     let mint = |args: &[&str]| {
         let out = Command::new(BIN).arg("token").args(args).args(["--secret", "s3cret"]).output().unwrap();
         assert!(out.status.success());

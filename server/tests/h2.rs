@@ -82,7 +82,7 @@ async fn spawn_tls(config: Config) -> TlsServer {
     let tls = Tls::from_pem(dev.cert_pem.as_bytes(), dev.key_pem.as_bytes()).unwrap();
     let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
     let addr = listener.local_addr().unwrap();
-    let state = AppState::new(config);
+    let state = AppState::open(config).await.unwrap();
     let handle = tokio::spawn(serve_tls(listener, state.clone(), tls, std::future::pending()));
     TlsServer { url: format!("https://{addr}"), addr, state, handle, cert_der: dev.cert_der }
 }

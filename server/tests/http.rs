@@ -23,7 +23,7 @@ async fn update_publishes_message_to_every_subscriber() {
     for events in [&mut a, &mut b] {
         let e = next(events).await;
         assert_eq!(e.event, "message");
-        assert_eq!(e.id, body["id"].to_string());
+        assert_eq!(e.id, s.id(body["id"].as_u64().unwrap()));
         assert_eq!(serde_json::from_str::<Value>(&e.data).unwrap(), body);
     }
 }
@@ -74,7 +74,7 @@ async fn bad_inputs_are_rejected_and_nothing_is_published() {
     // The next good update is the first event the subscriber sees.
     post_json(&url, None, r#"{"text":"ok"}"#).await;
     let e = next(&mut sub).await;
-    assert_eq!(e.id, "1");
+    assert_eq!(e.id, s.id(1));
     assert_eq!(serde_json::from_str::<Value>(&e.data).unwrap()["text"], "ok");
 }
 
@@ -87,7 +87,7 @@ async fn injection_through_text_event_name_and_id_is_impossible() {
     let res = post_json(&format!("{}/update", s.url), None, &json!({ "text": evil }).to_string()).await;
     assert_eq!(res.status(), 200);
     let e = next(&mut sub).await;
-    assert_eq!((e.event.as_str(), e.id.as_str()), ("message", "1"));
+    assert_eq!((e.event.as_str(), e.id.clone()), ("message", s.id(1)));
     assert_eq!(serde_json::from_str::<Value>(&e.data).unwrap()["text"], evil);
     assert_quiet(&mut sub, 200).await;
 
@@ -104,14 +104,16 @@ async fn injection_through_text_event_name_and_id_is_impossible() {
     assert_eq!(e.event, "message");
     assert_eq!(serde_json::from_str::<Value>(&e.data).unwrap(), json!("l1\nevent: x\n\nl2"));
 
-    // Ids: anything but digits is refused, in the header and the query.
+    // Ids that are not ours are never refused (a browser would not retry a 400): they get a replay-gap event.
     for bad in ["1%00", "abc", "-1", "1 2", "1%0Aevent:%20x"] {
-        let res = reqwest::get(format!("{}/subscribe?lastEventId={bad}", s.url)).await.unwrap();
-        assert_eq!(res.status(), 400, "{bad:?}");
+        let mut ev = open_url(&format!("{}/subscribe?lastEventId={bad}", s.url)).await;
+        let gap = next(&mut ev).await;
+        assert_eq!((gap.event.as_str(), gap.id.as_str()), ("replay-gap", s.id(0).as_str()), "{bad:?}");
+        assert_eq!(serde_json::from_str::<Value>(&gap.data).unwrap()["reason"], "malformed");
     }
-    let res = reqwest::Client::new().get(format!("{}/subscribe", s.url)).header("last-event-id", "12x").send().await.unwrap();
-    assert_eq!(res.status(), 400);
-    assert!(res.json::<Value>().await.unwrap()["error"].as_str().unwrap().contains("Last-Event-ID"));
+    let mut ev = open(reqwest::Client::new().get(format!("{}/subscribe", s.url)).header("last-event-id", "12x")).await;
+    let gap = next(&mut ev).await;
+    assert_eq!(serde_json::from_str::<Value>(&gap.data).unwrap()["requested"], "12x");
 }
 
 // ---- Auth ----
@@ -224,10 +226,10 @@ async fn user_streams_are_isolated_and_every_tab_gets_each_event() {
     let mut bob = open_url(&format!("{}/sse/bob", s.url)).await;
     let body = json!({"event": "card-assigned", "data": {"message": "card assigned to you"}}).to_string();
     let res: Value = post_json(&format!("{}/notify/alice", s.url), None, &body).await.json().await.unwrap();
-    assert_eq!(res["id"], 1);
+    assert_eq!(res["id"], s.id(1));
     for tab in [&mut tab1, &mut tab2] {
         let e = next(tab).await;
-        assert_eq!((e.event.as_str(), e.id.as_str()), ("card-assigned", "1"));
+        assert_eq!((e.event.as_str(), e.id.as_str()), ("card-assigned", s.id(1).as_str()));
         assert_eq!(serde_json::from_str::<Value>(&e.data).unwrap(), json!({"message": "card assigned to you"}));
     }
     assert_quiet(&mut bob, 200).await;
@@ -246,15 +248,15 @@ async fn offline_notifications_are_delivered_on_connect() {
     let mut c = open_url(&format!("{}/sse/carol", s.url)).await;
     for i in 1..=3 {
         let e = next(&mut c).await;
-        assert_eq!(e.id, i.to_string());
+        assert_eq!(e.id, s.id(i));
         assert_eq!(serde_json::from_str::<Value>(&e.data).unwrap(), json!({"n": i}));
     }
     assert_eq!(s.metric("sse_events_replayed_total").await, 3);
     // Delivered once: a second fresh connection does not get them again, only live ones.
     let mut c2 = open_url(&format!("{}/sse/carol", s.url)).await;
     post_json(&format!("{}/notify/carol", s.url), None, r#"{"data":4}"#).await;
-    assert_eq!(next(&mut c2).await.id, "4");
-    assert_eq!(next(&mut c).await.id, "4");
+    assert_eq!(next(&mut c2).await.id, s.id(4));
+    assert_eq!(next(&mut c).await.id, s.id(4));
 }
 
 #[tokio::test]
@@ -292,7 +294,7 @@ async fn job_stream_shape_and_late_subscriber_history() {
         let ping = &seen[k * 2 + 1];
         assert_eq!((ping.event.as_str(), ping.data.as_str()), ("ping", format!("step {i}/3").as_str()));
     }
-    assert_eq!((seen[6].event.as_str(), seen[6].data.as_str(), seen[6].id.as_str()), ("ping", "finished", "7"));
+    assert_eq!((seen[6].event.as_str(), seen[6].data.as_str(), seen[6].id.as_str()), ("ping", "finished", s.id(7).as_str()));
     // A late subscriber gets the whole history.
     let mut late = open_url(&url).await;
     for (i, e) in seen.iter().enumerate() {
@@ -300,8 +302,8 @@ async fn job_stream_shape_and_late_subscriber_history() {
         assert_eq!((got.id.as_str(), &got.data), (e.id.as_str(), &e.data), "event {i}");
     }
     // Resume after an id.
-    let mut resumed = open(reqwest::Client::new().get(&url).header("last-event-id", "5")).await;
-    assert_eq!(next(&mut resumed).await.id, "6");
+    let mut resumed = open(reqwest::Client::new().get(&url).header("last-event-id", s.id(5))).await;
+    assert_eq!(next(&mut resumed).await.id, s.id(6));
     assert_eq!(next(&mut resumed).await.data, "finished");
 }
 

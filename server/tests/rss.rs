@@ -28,7 +28,7 @@ fn start(args: &[&str]) -> (Child, String) {
 }
 
 fn start_bin(bin: &str, args: &[&str]) -> (Child, String) {
-    let mut child = Command::new(bin).args(args).stdout(Stdio::piped()).stderr(Stdio::null()).spawn().unwrap();
+    let mut child = Command::new(bin).args(args).args(["--store", "memory"]).stdout(Stdio::piped()).stderr(Stdio::null()).spawn().unwrap();
     let mut line = String::new();
     BufReader::new(child.stdout.take().unwrap()).read_line(&mut line).unwrap();
     (Child(child), line.trim().strip_prefix("listening on ").unwrap().to_owned())

@@ -11,6 +11,7 @@ use serde_json::Value;
 use tokio::io::{AsyncReadExt as _, AsyncWriteExt as _};
 use typed_eventsource_server::config::Config;
 use typed_eventsource_server::metrics::StreamKind;
+use typed_eventsource_server::store::{topic, Payload};
 
 // ---- Replay ----
 
@@ -18,10 +19,10 @@ use typed_eventsource_server::metrics::StreamKind;
 async fn replay_while_publishing_concurrently_has_no_gap_and_no_duplicate() {
     const TOTAL: u64 = 600;
     let s = spawn(Config { history: 1000, ..dev_config() }).await;
-    let topic = s.state.hub.broadcast.clone();
+    let hub = s.state.hub.clone();
     let publisher = tokio::spawn(async move {
         for i in 0..TOTAL {
-            topic.publish(None, &format!("m{i}")).unwrap();
+            hub.publish(topic::BROADCAST, Payload::new(None, format!("m{i}"))).await.unwrap();
             if i % 4 == 0 {
                 tokio::time::sleep(Duration::from_micros(200)).await;
             }
@@ -32,16 +33,16 @@ async fn replay_while_publishing_concurrently_has_no_gap_and_no_duplicate() {
     // Connect, read a few events, drop, reconnect with Last-Event-ID, again and again while publishing goes on.
     while last != Some(TOTAL) {
         let mut req = reqwest::Client::new().get(format!("{}/subscribe", s.url));
-        if let Some(id) = last {
-            req = req.header("last-event-id", id.to_string());
+        if let Some(p) = last {
+            req = req.header("last-event-id", s.id(p));
         } else {
-            req = req.query(&[("lastEventId", "0")]);
+            req = req.query(&[("lastEventId", s.id(0))]);
         }
         let mut events = open(req).await;
         for _ in 0..37 {
             let e = next(&mut events).await;
             assert_eq!(e.event, "message", "no gap signal expected: {e:?}");
-            let id: u64 = e.id.parse().unwrap();
+            let id = pos(&e.id);
             assert_eq!(e.data, format!("m{}", id - 1));
             seen.push(id);
             last = Some(id);
@@ -59,26 +60,39 @@ async fn replay_while_publishing_concurrently_has_no_gap_and_no_duplicate() {
 async fn unknown_or_too_old_last_event_id_gets_a_replay_gap_event() {
     let s = spawn(Config { history: 5, ..dev_config() }).await;
     for i in 1..=10 {
-        s.state.hub.broadcast.publish(None, &format!("m{i}")).unwrap();
+        s.publish(&format!("m{i}")).await;
     }
-    for requested in ["2", "999"] {
-        let mut ev = open(reqwest::Client::new().get(format!("{}/subscribe", s.url)).header("last-event-id", requested)).await;
+    let epoch = s.state.hub.epoch().to_owned();
+    let cases = [
+        (s.id(2), "expired"),
+        (s.id(999), "unknown"),
+        ("2".to_owned(), "malformed"),
+        ("not an id".to_owned(), "malformed"),
+        ("abcdef012345-8".to_owned(), "other-epoch"),
+    ];
+    for (requested, reason) in cases {
+        let mut ev = open(reqwest::Client::new().get(format!("{}/subscribe", s.url)).header("last-event-id", &requested)).await;
         let gap = next(&mut ev).await;
         assert_eq!(gap.event, "replay-gap");
-        assert_eq!(gap.id, "5");
+        assert_eq!(gap.id, s.id(5));
         let d: Value = serde_json::from_str(&gap.data).unwrap();
-        assert_eq!(d["requested"], requested);
-        assert_eq!(d["oldest"], "6");
+        assert_eq!(d["requested"], requested.as_str());
+        assert_eq!(d["oldest"], s.id(6).as_str());
+        assert_eq!(d["epoch"], epoch.as_str());
+        assert_eq!(d["reason"], reason, "{requested}");
         for i in 6..=10 {
-            assert_eq!(next(&mut ev).await.id, i.to_string());
+            assert_eq!(next(&mut ev).await.id, s.id(i));
         }
     }
     // A known id in range: exactly what followed, no signal.
-    let mut ev = open_url(&format!("{}/subscribe?lastEventId=8", s.url)).await;
-    assert_eq!(next(&mut ev).await.id, "9");
-    assert_eq!(next(&mut ev).await.id, "10");
+    let mut ev = open_url(&format!("{}/subscribe?lastEventId={}", s.url, s.id(8))).await;
+    assert_eq!(next(&mut ev).await.id, s.id(9));
+    assert_eq!(next(&mut ev).await.id, s.id(10));
+    // The oldest trimmed id itself was seen by the client: nothing is missing, no signal.
+    let mut ev = open_url(&format!("{}/subscribe?lastEventId={}", s.url, s.id(5))).await;
+    assert_eq!(next(&mut ev).await.id, s.id(6));
     // The current last id: nothing to replay, no signal.
-    let mut ev = open_url(&format!("{}/subscribe?lastEventId=10", s.url)).await;
+    let mut ev = open_url(&format!("{}/subscribe?lastEventId={}", s.url, s.id(10))).await;
     assert_quiet(&mut ev, 200).await;
 }
 
@@ -103,18 +117,18 @@ async fn slow_consumer_is_evicted_while_another_client_keeps_receiving() {
     while s.state.metrics.open_streams(StreamKind::Broadcast) > 1 {
         assert!(tokio::time::Instant::now() < deadline, "slow client never evicted");
         for _ in 0..8 {
-            s.state.hub.broadcast.publish(None, &text).unwrap();
+            s.publish(&text).await;
         }
         for _ in 0..8 {
             let e = next(&mut fast).await;
-            assert_eq!(e.id, expected.to_string());
+            assert_eq!(e.id, s.id(expected));
             assert_eq!(e.data.len(), text.len());
             expected += 1;
         }
     }
     assert!(s.metric("sse_slow_clients_evicted_total").await >= 1);
     // The fast client is still served.
-    s.state.hub.broadcast.publish(None, "after").unwrap();
+    s.publish("after").await;
     assert_eq!(next(&mut fast).await.data, "after");
 }
 
@@ -136,7 +150,7 @@ async fn open_streams_back_to_zero_after_1000_clients_leave() {
     assert_eq!(s.metric("sse_open_streams{kind=\"broadcast\"}").await, 1000);
     drop(clients);
     // Disconnects are noticed at the next write: one event reaches (and fails on) every closed socket.
-    s.state.hub.broadcast.publish(None, "bye").unwrap();
+    s.publish("bye").await;
     s.wait_metric("sse_open_streams{kind=\"broadcast\"}", 0, 10).await;
 }
 
@@ -146,8 +160,8 @@ async fn open_streams_back_to_zero_after_1000_clients_leave() {
 async fn heartbeat_comment_on_idle_stream_paused_time() {
     use typed_eventsource_server::sse::{self, Live};
     use typed_eventsource_server::AppState;
-    let state = AppState::new(Config { heartbeat: Duration::from_secs(15), ..dev_config() });
-    let sub = state.hub.broadcast.subscribe(typed_eventsource_server::hub::Start::Live);
+    let state = AppState::open(Config { heartbeat: Duration::from_secs(15), ..dev_config() }).await.unwrap();
+    let sub = state.hub.subscribe(topic::BROADCAST, typed_eventsource_server::hub::Start::Live).await.unwrap();
     let guard = state.open_stream(StreamKind::Broadcast).unwrap();
     let res = sse::response(&state.env, guard, state.prelude(), Live::Topic(sub.rx));
     let mut body = res.into_body().into_data_stream();
@@ -157,8 +171,8 @@ async fn heartbeat_comment_on_idle_stream_paused_time() {
     assert_eq!(start.elapsed(), Duration::from_secs(15));
     // An event resets the idle timer.
     tokio::time::advance(Duration::from_secs(5)).await;
-    state.hub.broadcast.publish(None, "x").unwrap();
-    assert_eq!(&body.next().await.unwrap().unwrap()[..], b"id: 1\ndata: x\n\n");
+    let published = state.hub.publish(topic::BROADCAST, Payload::new(None, "x")).await.unwrap();
+    assert_eq!(body.next().await.unwrap().unwrap(), format!("id: {}\ndata: x\n\n", published.id));
     let t = tokio::time::Instant::now();
     assert_eq!(&body.next().await.unwrap().unwrap()[..], b": keep-alive\n\n");
     assert_eq!(t.elapsed(), Duration::from_secs(15));

@@ -26,6 +26,7 @@ impl Drop for Child {
 fn start(args: &[&str]) -> (Child, String, std::sync::mpsc::Receiver<String>) {
     let mut child = Command::new(BIN)
         .args(args)
+        .args(["--store", "memory"])
         .stdout(Stdio::piped())
         .stderr(Stdio::piped())
         .env_remove("SSE_SECRET")
@@ -131,7 +132,7 @@ async fn sighup_reloads_the_certificate_files() {
 
 #[test]
 fn tls_flags_are_checked_before_serving() {
-    let run = |args: &[&str]| Command::new(BIN).args(args).env_remove("SSE_SECRET").output().unwrap();
+    let run = |args: &[&str]| Command::new(BIN).args(args).args(["--store", "memory"]).env_remove("SSE_SECRET").output().unwrap();
     // --dev-tls is a development feature.
     let out = run(&["serve", "--listen", "127.0.0.1:0", "--secret", "s", "--dev-tls"]);
     assert_eq!(out.status.code(), Some(2));

@@ -41,7 +41,7 @@ function metric(text, name) {
 
 const tests = {
   async "12 EventSources to one https origin are open at once, all receive, over one HTTP/2 connection"({ browser }) {
-    const server = await startServer(["--dev-tls"]);
+    const server = await startServer({ extraArgs: ["--dev-tls"] });
     try {
       check(server.url.startsWith("https://"), `the server is not on https: ${server.url}`);
       const context = await browser.newContext();

@@ -23,12 +23,13 @@ export function requireFile(path, hint) {
 }
 
 /**
- * Starts `typed-eventsource-server serve --listen 127.0.0.1:0 --dev --www www` plus `extraArgs` (e.g. `--dev-tls`
- * for https); resolves with { url, stop }.
+ * Starts `typed-eventsource-server serve --dev --www www` on `listen` (default a free port) with its own data dir
+ * (default a new temporary one), plus `extraArgs` (e.g. `--dev-tls` for https); resolves with
+ * { url, listen, dataDir, stop, kill }.
  */
-export async function startServer(extraArgs = []) {
+export async function startServer({ listen = "127.0.0.1:0", dataDir = tempDir("tes-e2e-data-"), extraArgs = [] } = {}) {
   check(existsSync(SERVER_BIN), `${SERVER_BIN} is missing — run \`cargo build -p typed-eventsource-server\``);
-  const child = spawn(SERVER_BIN, ["serve", "--listen", "127.0.0.1:0", "--dev", "--www", "www", ...extraArgs], {
+  const child = spawn(SERVER_BIN, ["serve", "--listen", listen, "--dev", "--www", "www", "--data-dir", dataDir, ...extraArgs], {
     cwd: ROOT,
     stdio: ["ignore", "pipe", "pipe"],
   });
@@ -47,13 +48,13 @@ export async function startServer(extraArgs = []) {
     });
   });
   lines.on("line", () => {}); // keep draining stdout
-  const stop = () => new Promise((resolve) => {
-    if (child.exitCode !== null) return resolve();
+  const stopWith = (signal) => new Promise((resolve) => {
+    if (child.exitCode !== null || child.signalCode !== null) return resolve();
     child.once("exit", resolve);
-    child.kill("SIGTERM");
+    child.kill(signal);
     setTimeout(() => child.kill("SIGKILL"), 3000).unref();
   });
-  return { url, stop };
+  return { url, listen: new URL(url).host, dataDir, stop: () => stopWith("SIGTERM"), kill: () => stopWith("SIGKILL") };
 }
 
 /** Debian's Chromium through playwright-core, with `extraArgs` added to its flags; never downloads a browser. */

@@ -33,7 +33,49 @@ async function expectItem(panel, itemTest, needle, who) {
   return item;
 }
 
+/** POST /update {text} on `base`; fails unless 200. */
+async function publish(base, text) {
+  const res = await fetch(`${base}/update`, { method: "POST", headers: { "content-type": "application/json" }, body: JSON.stringify({ text }) });
+  check(res.status === 200, `POST /update answered ${res.status}`);
+}
+
 const tests = {
+  async "the demo page stays open while its server restarts and gets what was published meanwhile, once"({ browser, errors }) {
+    // Its own server and data dir: this test restarts it.
+    let server = await startServer();
+    const pageErrors = [];
+    try {
+      const page = await openPage(browser, `${server.url}/`, pageErrors);
+      const board = page.locator('[data-test="broadcast"]');
+      await expectStatus(board, "open, readyState 1");
+      const before = unique("before");
+      await publish(server.url, before);
+      await expectItem(board, "board-item", before, "the page");
+      // Killed (no goodbye), restarted on the same port and data: the page's EventSource reconnects by itself
+      // (retry: 3 s) with Last-Event-ID, and must get exactly what was published while it was away.
+      await server.kill();
+      await expectStatus(board, "connecting, readyState 0");
+      server = await startServer({ listen: server.listen, dataDir: server.dataDir });
+      const meanwhile = unique("meanwhile");
+      await publish(server.url, meanwhile);
+      await expectStatus(board, "open, readyState 1");
+      await expectItem(board, "board-item", meanwhile, "the page after the restart");
+      const after = unique("after");
+      await publish(server.url, after);
+      await expectItem(board, "board-item", after, "the page after the restart");
+      for (const text of [before, meanwhile, after]) {
+        const n = await board.locator('[data-test="board-item"]', { hasText: text }).count();
+        check(n === 1, `the page shows "${text}" ${n} times`);
+      }
+      log("killed and restarted under an open page: it reconnected and showed the message sent meanwhile once");
+      await page.context().close();
+    } finally {
+      await server.stop();
+      // The browser logs its refused reconnect attempts while the server is down: expected here, nothing else is.
+      errors.push(...pageErrors.filter((e) => !/ERR_CONNECTION_REFUSED|ERR_EMPTY_RESPONSE|ERR_CONNECTION_RESET|ERR_INCOMPLETE_CHUNKED_ENCODING/.test(e)));
+    }
+  },
+
   async "two pages see the same broadcast; a newline stays text"({ browser, base, errors }) {
     const [a, b] = [await openPage(browser, `${base}/`, errors), await openPage(browser, `${base}/`, errors)];
     const boards = [a, b].map((p) => p.locator('[data-test="broadcast"]'));

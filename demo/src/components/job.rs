@@ -133,6 +133,8 @@ fn JobProgress(props: &JobProps) -> Html {
         UseEventSourceOptions::default()
             .capacity(3_000)
             .close_on(TerminalRule::event_with_data("ping", "finished"))
+            // A job that was running when the server stopped ends with this after the restart (server README).
+            .close_on(TerminalRule::event_with_data("ping", "interrupted"))
             .reconnect(ReconnectPolicy::never()),
     );
     let latest = job.messages().iter().rev().find_map(|m| match &m.data {

@@ -12,6 +12,7 @@ use crate::error::AppError;
 use crate::extract::{JsonObject, StreamParams};
 use crate::hub::Start;
 use crate::metrics::StreamKind;
+use crate::store::{topic, Payload};
 use crate::AppState;
 
 /// The routes of this module.
@@ -21,13 +22,12 @@ pub fn routes() -> Router<AppState> {
 
 /// Live messages; with `Last-Event-ID` (or `?lastEventId=`) the ones missed first.
 async fn subscribe(State(state): State<AppState>, params: StreamParams) -> Result<Response, AppError> {
-    let guard = state.open_stream(StreamKind::Broadcast)?;
     let start = params.last_event_id.map_or(Start::Live, Start::After);
-    let sub = state.hub.broadcast.subscribe(start);
-    Ok(state.topic_stream(guard, sub))
+    state.subscribe(StreamKind::Broadcast, topic::BROADCAST, start).await
 }
 
-/// Publishes `{id, text, timestamp}` as a `message` event and answers with the same JSON.
+/// Publishes `{id, text, timestamp}` (`id`: the event's position) as a `message` event once it is stored, and
+/// answers with the same JSON.
 async fn update(State(state): State<AppState>, _: Publisher, JsonObject(body): JsonObject) -> Result<Response, AppError> {
     let text = match body.get("text") {
         Some(Value::String(t)) if !t.is_empty() => t,
@@ -36,8 +36,8 @@ async fn update(State(state): State<AppState>, _: Publisher, JsonObject(body): J
         None => return Err(AppError::BadRequest("missing field \"text\"".into())),
     };
     let timestamp = super::now_millis();
-    let (_, data) = state.hub.broadcast.publish_with(None, |id| {
-        serde_json::json!({ "id": id, "text": text, "timestamp": timestamp }).to_string()
-    })?;
-    Ok(([(header::CONTENT_TYPE, "application/json")], data).into_response())
+    let text = serde_json::to_string(text).map_err(|e| AppError::Internal(e.to_string()))?;
+    let payload = Payload::around_position(None, r#"{"id":"#, &format!(r#","text":{text},"timestamp":{timestamp}}}"#));
+    let published = state.hub.publish(topic::BROADCAST, payload).await?;
+    Ok(([(header::CONTENT_TYPE, "application/json")], published.data).into_response())
 }

@@ -70,6 +70,11 @@ fn n_frames(prelude: Prelude, ids: impl Iterator<Item = u64>) -> Prelude {
     ids.fold(prelude, |p, i| p.raw(&frame(i, None, &serde_json::json!({ "n": i }).to_string())))
 }
 
+/// The fixtures' ids are plain numbers; anything else starts from 0.
+fn numeric(params: &StreamParams) -> u64 {
+    params.last_event_id.as_deref().and_then(|id| id.parse().ok()).unwrap_or(0)
+}
+
 async fn status(Path(code): Path<u16>) -> Result<Response, AppError> {
     let status = StatusCode::from_u16(code)
         .ok()
@@ -94,7 +99,7 @@ async fn drop_after(
 ) -> Result<Response, AppError> {
     let n = q.events.unwrap_or(3).min(1000);
     let guard = state.open_stream(StreamKind::Fixture)?;
-    let after = params.last_event_id.unwrap_or(0);
+    let after = numeric(&params);
     let prelude = n_frames(Prelude::new(Duration::from_millis(100)), (after + 1)..=(after + n));
     Ok(sse::response(&state.env, guard, prelude, Live::Close))
 }
@@ -118,7 +123,7 @@ async fn flaky(State(state): State<AppState>, Path(key): Path<String>, params: S
         2 => Err(AppError::Unavailable("flaky fixture: second connection fails".into())),
         _ => {
             let guard = state.open_stream(StreamKind::Fixture)?;
-            let after = params.last_event_id.unwrap_or(0);
+            let after = numeric(&params);
             let prelude = n_frames(Prelude::new(Duration::from_millis(50)), (after + 1)..=10).raw(&frame(11, Some("done"), "end"));
             Ok(sse::response(&state.env, guard, prelude, Live::Idle))
         }

@@ -14,6 +14,7 @@ use crate::extract::{JsonObject, StreamParams};
 use crate::hub::Start;
 use crate::jobs::{MAX_INTERVAL_MS, MAX_STEPS};
 use crate::metrics::StreamKind;
+use crate::store::topic;
 use crate::AppState;
 
 /// Interval when `intervalMs` is omitted.
@@ -38,15 +39,15 @@ fn bounded(body: &serde_json::Map<String, Value>, key: &str, min: u64, max: u64,
 async fn create(State(state): State<AppState>, _: Publisher, JsonObject(body): JsonObject) -> Result<Json<Value>, AppError> {
     let steps = bounded(&body, "steps", 1, MAX_STEPS, None)?;
     let interval = bounded(&body, "intervalMs", 0, MAX_INTERVAL_MS, Some(DEFAULT_INTERVAL_MS))?;
-    let id = state.jobs.start(steps, Duration::from_millis(interval), state.env.shutdown.clone())?;
+    let id = state.jobs.start(steps, Duration::from_millis(interval), state.env.shutdown.clone()).await?;
     Ok(Json(serde_json::json!({ "id": id })))
 }
 
 /// The job's whole history, then live progress; after a `Last-Event-ID`, only what followed it.
 async fn events(State(state): State<AppState>, Path(id): Path<String>, params: StreamParams) -> Result<Response, AppError> {
-    let job = state.jobs.get(&id).ok_or_else(|| AppError::NotFound(format!("no job {id:?}")))?;
-    let guard = state.open_stream(StreamKind::Job)?;
+    if !state.jobs.exists(&id) {
+        return Err(AppError::NotFound(format!("no job {id:?}")));
+    }
     let start = params.last_event_id.map_or(Start::All, Start::After);
-    let sub = job.topic.subscribe(start);
-    Ok(state.topic_stream(guard, sub))
+    state.subscribe(StreamKind::Job, &topic::job(&id), start).await
 }

@@ -1,7 +1,8 @@
-//! `GET /healthz` and `GET /metrics`.
+//! `GET /healthz` (200 `{"status": "ok", "epoch": ...}`, or 503 `{"status": "unavailable", "error": ...}` while
+//! the store refuses writes) and `GET /metrics`.
 
 use axum::extract::State;
-use axum::http::header;
+use axum::http::{header, StatusCode};
 use axum::response::IntoResponse;
 use axum::routing::get;
 use axum::{Json, Router};
@@ -13,8 +14,11 @@ pub fn routes() -> Router<AppState> {
     Router::new().route("/healthz", get(healthz)).route("/metrics", get(metrics))
 }
 
-async fn healthz() -> impl IntoResponse {
-    Json(serde_json::json!({ "status": "ok" }))
+async fn healthz(State(state): State<AppState>) -> impl IntoResponse {
+    match state.hub.write_error() {
+        None => (StatusCode::OK, Json(serde_json::json!({ "status": "ok", "epoch": state.hub.epoch() }))),
+        Some(error) => (StatusCode::SERVICE_UNAVAILABLE, Json(serde_json::json!({ "status": "unavailable", "error": error }))),
+    }
 }
 
 async fn metrics(State(state): State<AppState>) -> impl IntoResponse {

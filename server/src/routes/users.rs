@@ -1,8 +1,8 @@
 //! Scenario 4: `GET /sse/{userId}` (that user's stream, every tab gets every event) and `POST /notify/{userId}`.
 //!
-//! Notifications sent while the user has no open stream are kept in the user's history; the next connection without
-//! a `Last-Event-ID` receives them first (each stored notification is delivered once that way). A reconnect with an
-//! id replays exactly what followed it.
+//! Notifications sent while the user has no open stream are kept in the user's history (in the store: they survive a
+//! restart); the next connection without a `Last-Event-ID` receives them first (each stored notification is delivered
+//! once that way). A reconnect with an id replays exactly what followed it.
 
 use axum::extract::{Path, State};
 use axum::http::HeaderMap;
@@ -16,6 +16,7 @@ use crate::error::AppError;
 use crate::extract::{JsonObject, StreamParams};
 use crate::hub::Start;
 use crate::metrics::StreamKind;
+use crate::store::{topic, Payload};
 use crate::AppState;
 
 /// Longest accepted user id.
@@ -41,13 +42,12 @@ async fn stream(
 ) -> Result<Response, AppError> {
     check_user_id(&user)?;
     state.auth.check_subscriber(&state.metrics, &headers, params.query.token.as_deref(), &user)?;
-    let guard = state.open_stream(StreamKind::User)?;
-    let start = params.last_event_id.map_or(Start::Undelivered, Start::After);
-    let sub = state.hub.user(&user).subscribe(start);
-    Ok(state.topic_stream(guard, sub))
+    let start = params.last_event_id.map_or(Start::Offline, Start::After);
+    state.subscribe(StreamKind::User, &topic::user(&user), start).await
 }
 
-/// `{"event"?: string, "data": any}` → `{"id": n}`; the event's data is `data` serialized as JSON.
+/// `{"event"?: string, "data": any}` → `{"id": "<SSE id>"}` once stored; the event's data is `data` serialized as
+/// JSON.
 async fn notify(
     State(state): State<AppState>,
     Path(user): Path<String>,
@@ -62,10 +62,6 @@ async fn notify(
     };
     let data = body.get("data").ok_or_else(|| AppError::BadRequest("missing field \"data\"".into()))?;
     let data = serde_json::to_string(data).map_err(|e| AppError::Internal(e.to_string()))?;
-    if let Some(e) = event {
-        // Checked before the topic is created, so a bad name leaves no trace.
-        sse_codec::Frame::message("").event(e).validate()?;
-    }
-    let id = state.hub.user(&user).publish(event, &data)?;
-    Ok(Json(serde_json::json!({ "id": id })))
+    let published = state.hub.publish(&topic::user(&user), Payload::new(event, data)).await?;
+    Ok(Json(serde_json::json!({ "id": published.id })))
 }

@@ -1,6 +1,8 @@
 //! Test helpers: the real router served on 127.0.0.1:0, an SSE client (reqwest + eventsource-stream), metrics.
 #![allow(dead_code, clippy::unwrap_used)]
 
+pub mod process;
+
 use std::time::Duration;
 
 use eventsource_stream::{Event, EventStreamError, Eventsource as _};
@@ -25,6 +27,17 @@ impl TestServer {
 
     pub fn publisher(&self) -> String {
         self.state.auth.keys.mint("publisher", Role::Publisher, 600).unwrap()
+    }
+
+    /// The SSE id of `position` on this server.
+    pub fn id(&self, position: u64) -> String {
+        typed_eventsource_server::event_id::format(self.state.hub.epoch(), position)
+    }
+
+    /// Publishes `text` on the broadcast topic (stored, then sent live).
+    pub async fn publish(&self, text: &str) -> typed_eventsource_server::hub::Published {
+        use typed_eventsource_server::store::{topic, Payload};
+        self.state.hub.publish(topic::BROADCAST, Payload::new(None, text)).await.unwrap()
     }
 
     /// The value of one metric line (`name` including labels).
@@ -52,6 +65,11 @@ impl TestServer {
     }
 }
 
+/// The position of an SSE id `<epoch>-<position>`.
+pub fn pos(id: &str) -> u64 {
+    typed_eventsource_server::event_id::parse(id).unwrap_or_else(|| panic!("not one of our ids: {id:?}")).1
+}
+
 /// Test config: auth on with [`SECRET`].
 pub fn config() -> Config {
     Config { secret: SECRET.into(), ..Config::default() }
@@ -65,7 +83,7 @@ pub fn dev_config() -> Config {
 pub async fn spawn(config: Config) -> TestServer {
     let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
     let addr = listener.local_addr().unwrap();
-    let state = AppState::new(config);
+    let state = AppState::open(config).await.unwrap();
     let handle = tokio::spawn(serve(listener, state.clone(), std::future::pending()));
     TestServer { url: format!("http://{addr}"), addr, state, handle }
 }

@@ -1,0 +1,500 @@
+//! The embedded durable store (the default): one [redb](https://docs.rs/redb) file, `<data dir>/events.redb`.
+//!
+//! redb is pure Rust with a stable file format and checksummed commits: a commit is on disk (fsync'd) when it
+//! returns, and a crash at any point leaves the last committed state. Each [`Store::write`] batch is one write
+//! transaction, so concurrent publishes share one commit (group commit, see [`crate::hub`]).
+//!
+//! Tables: `store` (the epoch), `counters` (`last_position`, `deleted_upto`, `user_topics`), `topics` (each topic's
+//! [`TopicState`], JSON), `events` (`(topic, position)` → `(ms, frame)`), `activity` (`(ms, topic)` of per-user
+//! topics, least recently used first) and `jobs` ([`JobRecord`], JSON).
+//!
+//! After a failed write (disk full, I/O error) redb refuses further use of the open file; the next write reopens it,
+//! which brings back the last committed state, so publishing recovers by itself once the disk works again.
+//!
+//! ```
+//! # #[tokio::main(flavor = "current_thread")]
+//! # async fn main() {
+//! use typed_eventsource_server::store::{embedded::EmbeddedStore, Payload, Retention, Store, StoreOptions, Write, Outcome};
+//! let dir = std::env::temp_dir().join(format!("doc-embedded-{}", std::process::id()));
+//! let store = EmbeddedStore::open(&dir, StoreOptions::default()).unwrap();
+//! let append = Write::Append { topic: "b".into(), payload: Payload::new(None, "hi"), retention: Retention::default(), mark_offline: false };
+//! let out = store.write(vec![append]).await.unwrap();
+//! assert!(matches!(&out[0], Outcome::Appended { event, .. } if event.pos == 1));
+//! assert_eq!(store.read("b", 0, 10).await.unwrap().events.len(), 1);
+//! # drop(store); std::fs::remove_dir_all(&dir).unwrap();
+//! # }
+//! ```
+
+use std::collections::HashMap;
+use std::path::{Path, PathBuf};
+use std::sync::{Arc, Mutex, RwLock};
+
+use bytes::Bytes;
+use redb::{Database, ReadableDatabase as _, ReadableTable as _, ReadableTableMetadata as _, TableDefinition, WriteTransaction};
+
+use super::{
+    encode_event, topic, BoxFuture, JobRecord, Outcome, Snapshot, Store, StoreError, StoreOptions, TopicState, Write,
+};
+use crate::hub::Event;
+
+const STORE: TableDefinition<&str, &str> = TableDefinition::new("store");
+const COUNTERS: TableDefinition<&str, u64> = TableDefinition::new("counters");
+const TOPICS: TableDefinition<&str, &[u8]> = TableDefinition::new("topics");
+const EVENTS: TableDefinition<(&str, u64), (u64, &[u8])> = TableDefinition::new("events");
+const ACTIVITY: TableDefinition<(u64, &str), ()> = TableDefinition::new("activity");
+const JOBS: TableDefinition<&str, &[u8]> = TableDefinition::new("jobs");
+
+const LAST_POSITION: &str = "last_position";
+const DELETED_UPTO: &str = "deleted_upto";
+const USER_TOPICS: &str = "user_topics";
+
+/// The name of the data file inside the data dir.
+pub const FILE_NAME: &str = "events.redb";
+
+/// How the database is (re)opened.
+#[derive(Debug, Clone)]
+enum Source {
+    File(PathBuf),
+    Memory,
+}
+
+/// The redb store; see the [module docs](self). Cheap to share behind an `Arc`.
+#[derive(Debug)]
+pub struct EmbeddedStore {
+    inner: Arc<Inner>,
+}
+
+#[derive(Debug)]
+struct Inner {
+    source: Source,
+    /// `None` after a failed write until the next write reopens the file.
+    db: RwLock<Option<Arc<Database>>>,
+    epoch: String,
+    options: StoreOptions,
+    /// The last topic visited by a sweep.
+    sweep_cursor: Mutex<String>,
+}
+
+fn storage<E: std::fmt::Display>(e: E) -> StoreError {
+    StoreError::Unavailable(e.to_string())
+}
+
+impl EmbeddedStore {
+    /// Opens (or creates) the store in `dir`. A corrupt or foreign file is refused with a message that names it.
+    pub fn open(dir: &Path, options: StoreOptions) -> Result<Self, StoreError> {
+        let path = dir.join(FILE_NAME);
+        let shown = path.display().to_string();
+        std::fs::create_dir_all(dir).map_err(|e| StoreError::Open {
+            path: dir.display().to_string(),
+            detail: format!("cannot create the data dir: {e}"),
+        })?;
+        let db = Database::create(&path).map_err(|e| {
+            let hint = match e {
+                redb::DatabaseError::DatabaseAlreadyOpen => "another server process is using it; stop it or use another --data-dir",
+                redb::DatabaseError::Storage(redb::StorageError::Io(ref io)) if io.kind() == std::io::ErrorKind::PermissionDenied => {
+                    "check that the file and its folder are readable and writable"
+                }
+                _ => "the file is damaged or not a typed-eventsource data file; move it away to start with empty data (clients then get a replay-gap), or restore it from a backup",
+            };
+            StoreError::Open { path: shown.clone(), detail: format!("{e}: {hint}") }
+        })?;
+        Self::with_database(Source::File(path), db, options)
+            .map_err(|e| StoreError::Open { path: shown, detail: e.to_string() })
+    }
+
+    /// A store on redb's in-memory backend (the `memory` store).
+    pub(crate) fn in_memory(options: StoreOptions) -> Result<Self, StoreError> {
+        let db = Database::builder().create_with_backend(redb::backends::InMemoryBackend::new()).map_err(storage)?;
+        Self::with_database(Source::Memory, db, options)
+    }
+
+    fn with_database(source: Source, db: Database, options: StoreOptions) -> Result<Self, StoreError> {
+        let epoch = init(&db)?;
+        Ok(EmbeddedStore {
+            inner: Arc::new(Inner {
+                source,
+                db: RwLock::new(Some(Arc::new(db))),
+                epoch,
+                options,
+                sweep_cursor: Mutex::new(String::new()),
+            }),
+        })
+    }
+}
+
+/// Reads the epoch, or creates the tables and a new epoch in a new file.
+fn init(db: &Database) -> Result<String, StoreError> {
+    let txn = db.begin_write().map_err(storage)?;
+    let epoch = {
+        let mut store = txn.open_table(STORE).map_err(storage)?;
+        let existing = store.get("epoch").map_err(storage)?.map(|v| v.value().to_owned());
+        match existing {
+            Some(e) => e,
+            None => {
+                let counters = txn.open_table(COUNTERS).map_err(storage)?;
+                if counters.len().map_err(storage)? > 0 {
+                    return Err(StoreError::Invalid("the file has events but no epoch".into()));
+                }
+                let e = super::new_epoch()?;
+                store.insert("epoch", e.as_str()).map_err(storage)?;
+                e
+            }
+        }
+    };
+    for t in [TOPICS, JOBS] {
+        txn.open_table(t).map_err(storage)?;
+    }
+    txn.open_table(EVENTS).map_err(storage)?;
+    txn.open_table(ACTIVITY).map_err(storage)?;
+    txn.commit().map_err(storage)?;
+    Ok(epoch)
+}
+
+impl Inner {
+    /// The open database, reopening the file after a failed write.
+    fn database(&self) -> Result<Arc<Database>, StoreError> {
+        if let Some(db) = self.db.read().unwrap_or_else(std::sync::PoisonError::into_inner).as_ref() {
+            return Ok(Arc::clone(db));
+        }
+        let mut slot = self.db.write().unwrap_or_else(std::sync::PoisonError::into_inner);
+        if let Some(db) = slot.as_ref() {
+            return Ok(Arc::clone(db));
+        }
+        let Source::File(path) = &self.source else {
+            return Err(StoreError::Unavailable("the in-memory store failed".into()));
+        };
+        // Fails while a reader still holds the old handle (the file lock): the next write tries again.
+        let db = Database::create(path).map_err(|e| StoreError::Unavailable(format!("reopening {}: {e}", path.display())))?;
+        let stored = init(&db)?;
+        if stored != self.epoch {
+            return Err(StoreError::Invalid(format!("{} was replaced while the server ran", path.display())));
+        }
+        tracing::info!(path = %path.display(), "data file reopened after a failed write");
+        let db = Arc::new(db);
+        *slot = Some(Arc::clone(&db));
+        Ok(db)
+    }
+
+    fn forget_database(&self) {
+        if matches!(self.source, Source::File(_)) {
+            *self.db.write().unwrap_or_else(std::sync::PoisonError::into_inner) = None;
+        }
+    }
+
+    fn write_blocking(&self, batch: Vec<Write>) -> Result<Vec<Outcome>, StoreError> {
+        let db = self.database()?;
+        let result = (|| {
+            let txn = db.begin_write().map_err(storage)?;
+            let outcomes = Batch::new(&txn, self)?.apply(batch)?;
+            txn.commit().map_err(storage)?;
+            Ok(outcomes)
+        })();
+        if let Err(e) = &result {
+            tracing::warn!(error = %e, "a write to the store failed; nothing of its batch was stored");
+            drop(db);
+            self.forget_database();
+        }
+        result
+    }
+
+    fn read_blocking(&self, name: &str, after: u64, limit: usize) -> Result<Snapshot, StoreError> {
+        let db = self.database()?;
+        let txn = db.begin_read().map_err(storage)?;
+        let topics = txn.open_table(TOPICS).map_err(storage)?;
+        let counters = txn.open_table(COUNTERS).map_err(storage)?;
+        let events = txn.open_table(EVENTS).map_err(storage)?;
+        let state = match topics.get(name).map_err(storage)? {
+            Some(v) => Some(decode_state(v.value())?),
+            None => None,
+        };
+        let counter = |k: &str| -> Result<u64, StoreError> { Ok(counters.get(k).map_err(storage)?.map_or(0, |v| v.value())) };
+        let mut out = Vec::new();
+        if state.is_some() && limit > 0 {
+            for item in events.range((name, after.saturating_add(1))..=(name, u64::MAX)).map_err(storage)?.take(limit) {
+                let (k, v) = item.map_err(storage)?;
+                let (_, frame) = v.value();
+                out.push(Arc::new(Event { pos: k.value().1, frame: Bytes::copy_from_slice(frame) }));
+            }
+        }
+        Ok(Snapshot { topic: state, last_position: counter(LAST_POSITION)?, deleted_upto: counter(DELETED_UPTO)?, events: out })
+    }
+
+    fn jobs_blocking(&self) -> Result<Vec<JobRecord>, StoreError> {
+        let db = self.database()?;
+        let txn = db.begin_read().map_err(storage)?;
+        let jobs = txn.open_table(JOBS).map_err(storage)?;
+        let mut out = Vec::new();
+        for item in jobs.iter().map_err(storage)? {
+            let (_, v) = item.map_err(storage)?;
+            out.push(serde_json::from_slice(v.value()).map_err(|e| StoreError::Invalid(format!("job record: {e}")))?);
+        }
+        Ok(out)
+    }
+}
+
+fn decode_state(bytes: &[u8]) -> Result<TopicState, StoreError> {
+    serde_json::from_slice(bytes).map_err(|e| StoreError::Invalid(format!("topic state: {e}")))
+}
+
+fn encode_json<T: serde::Serialize>(value: &T) -> Result<Vec<u8>, StoreError> {
+    serde_json::to_vec(value).map_err(|e| StoreError::Invalid(e.to_string()))
+}
+
+/// One write transaction's work: counters and touched topic states are cached and written back at the end.
+struct Batch<'t> {
+    txn: &'t WriteTransaction,
+    inner: &'t Inner,
+    now: u64,
+    last_position: u64,
+    deleted_upto: u64,
+    user_topics: u64,
+    states: HashMap<String, Option<TopicState>>,
+}
+
+impl<'t> Batch<'t> {
+    fn new(txn: &'t WriteTransaction, inner: &'t Inner) -> Result<Self, StoreError> {
+        let counters = txn.open_table(COUNTERS).map_err(storage)?;
+        let counter = |k: &str| -> Result<u64, StoreError> { Ok(counters.get(k).map_err(storage)?.map_or(0, |v| v.value())) };
+        Ok(Batch {
+            txn,
+            inner,
+            now: inner.options.clock.now_ms(),
+            last_position: counter(LAST_POSITION)?,
+            deleted_upto: counter(DELETED_UPTO)?,
+            user_topics: counter(USER_TOPICS)?,
+            states: HashMap::new(),
+        })
+    }
+
+    fn state(&mut self, name: &str) -> Result<Option<TopicState>, StoreError> {
+        if let Some(s) = self.states.get(name) {
+            return Ok(*s);
+        }
+        let topics = self.txn.open_table(TOPICS).map_err(storage)?;
+        let s = match topics.get(name).map_err(storage)? {
+            Some(v) => Some(decode_state(v.value())?),
+            None => None,
+        };
+        self.states.insert(name.to_owned(), s);
+        Ok(s)
+    }
+
+    fn apply(mut self, batch: Vec<Write>) -> Result<Vec<Outcome>, StoreError> {
+        let mut out = Vec::with_capacity(batch.len());
+        for w in batch {
+            out.push(match w {
+                Write::Append { topic: name, payload, retention, mark_offline } => {
+                    self.append(&name, &payload, retention, mark_offline)?
+                }
+                Write::TakeOffline { topic: name } => {
+                    let taken = match self.state(&name)? {
+                        Some(mut s) => {
+                            let from = s.offline_from.take();
+                            self.states.insert(name, Some(s));
+                            from
+                        }
+                        None => None,
+                    };
+                    Outcome::Offline(taken)
+                }
+                Write::PutJob(record) => {
+                    self.txn.open_table(JOBS).map_err(storage)?.insert(record.id.as_str(), encode_json(&record)?.as_slice()).map_err(storage)?;
+                    Outcome::Done
+                }
+                Write::DeleteJob { id } => {
+                    self.txn.open_table(JOBS).map_err(storage)?.remove(id.as_str()).map_err(storage)?;
+                    self.delete_topic(&topic::job(&id))?;
+                    Outcome::Done
+                }
+                Write::Sweep { budget } => self.sweep(budget)?,
+                Write::Probe => Outcome::Done,
+            });
+        }
+        self.finish()?;
+        Ok(out)
+    }
+
+    fn append(&mut self, name: &str, payload: &super::Payload, retention: super::Retention, mark_offline: bool) -> Result<Outcome, StoreError> {
+        let existing = self.state(name)?;
+        let is_new = existing.is_none();
+        let mut s = existing.unwrap_or(TopicState { created_after: self.last_position, ..TopicState::default() });
+        let pos = self.last_position + 1;
+        let (event, data) =
+            encode_event(&self.inner.epoch, pos, payload).map_err(|e| StoreError::Invalid(format!("event: {e}")))?;
+        // Stamps never go backwards within a topic, so age trimming can stop at the first young event.
+        let now = self.now.max(s.last_append_ms);
+        self.txn.open_table(EVENTS).map_err(storage)?.insert((name, pos), (now, &event.frame[..])).map_err(storage)?;
+        self.last_position = pos;
+        if topic::is_user(name) {
+            let mut activity = self.txn.open_table(ACTIVITY).map_err(storage)?;
+            if !is_new {
+                activity.remove((s.last_append_ms, name)).map_err(storage)?;
+            }
+            activity.insert((now, name), ()).map_err(storage)?;
+            if is_new {
+                self.user_topics += 1;
+            }
+        }
+        s.last = pos;
+        s.count += 1;
+        s.last_append_ms = now;
+        s.retention = retention;
+        if mark_offline && s.offline_from.is_none() {
+            s.offline_from = Some(pos);
+        }
+        if let Some(max) = retention.max_events {
+            let mut events = self.txn.open_table(EVENTS).map_err(storage)?;
+            while s.count > max {
+                let first = events.range((name, 0)..=(name, u64::MAX)).map_err(storage)?.next().transpose().map_err(storage)?.map(|(k, _)| k.value().1);
+                let Some(first) = first else { break };
+                events.remove((name, first)).map_err(storage)?;
+                s.trimmed_upto = first;
+                s.count -= 1;
+            }
+        }
+        self.states.insert(name.to_owned(), Some(s));
+        if topic::is_user(name) && is_new {
+            self.cap_user_topics(name)?;
+        }
+        Ok(Outcome::Appended { event: Arc::new(event), data })
+    }
+
+    /// Deletes least recently used per-user topics past the cap (never `keep`, the one just appended to).
+    fn cap_user_topics(&mut self, keep: &str) -> Result<(), StoreError> {
+        while self.user_topics > self.inner.options.max_user_topics {
+            let victim = {
+                let activity = self.txn.open_table(ACTIVITY).map_err(storage)?;
+                let mut found = None;
+                for item in activity.iter().map_err(storage)?.take(2) {
+                    let (k, _) = item.map_err(storage)?;
+                    let name = k.value().1.to_owned();
+                    if name != keep {
+                        found = Some(name);
+                        break;
+                    }
+                }
+                found
+            };
+            let Some(victim) = victim else { break };
+            self.delete_topic(&victim)?;
+        }
+        Ok(())
+    }
+
+    fn delete_topic(&mut self, name: &str) -> Result<(), StoreError> {
+        let Some(s) = self.state(name)? else { return Ok(()) };
+        self.txn.open_table(EVENTS).map_err(storage)?.retain_in((name, 0)..=(name, u64::MAX), |_, _| false).map_err(storage)?;
+        if topic::is_user(name) {
+            self.txn.open_table(ACTIVITY).map_err(storage)?.remove((s.last_append_ms, name)).map_err(storage)?;
+            self.user_topics = self.user_topics.saturating_sub(1);
+        }
+        self.deleted_upto = self.deleted_upto.max(s.last);
+        self.states.insert(name.to_owned(), None);
+        Ok(())
+    }
+
+    fn sweep(&mut self, budget: usize) -> Result<Outcome, StoreError> {
+        let cursor = self.inner.sweep_cursor.lock().unwrap_or_else(std::sync::PoisonError::into_inner).clone();
+        let mut visit = Vec::new();
+        {
+            let topics = self.txn.open_table(TOPICS).map_err(storage)?;
+            let range = topics.range::<&str>((std::ops::Bound::Excluded(cursor.as_str()), std::ops::Bound::Unbounded)).map_err(storage)?;
+            for item in range.take(budget) {
+                let (k, v) = item.map_err(storage)?;
+                visit.push((k.value().to_owned(), decode_state(v.value())?));
+            }
+        }
+        let next_cursor = if visit.len() < budget { String::new() } else { visit.last().map(|(k, _)| k.clone()).unwrap_or_default() };
+        let (mut removed_events, mut removed_topics) = (0u64, 0u64);
+        for (name, stored) in visit {
+            // A state touched earlier in this batch is newer than the one read above.
+            let mut s = self.state(&name)?.unwrap_or(stored);
+            let Some(max_age) = s.retention.max_age_ms else { continue };
+            let cutoff = self.now.saturating_sub(max_age);
+            let old: Vec<u64> = {
+                let events = self.txn.open_table(EVENTS).map_err(storage)?;
+                let mut old = Vec::new();
+                for item in events.range((name.as_str(), 0)..=(name.as_str(), u64::MAX)).map_err(storage)? {
+                    let (k, v) = item.map_err(storage)?;
+                    if v.value().0 >= cutoff {
+                        break;
+                    }
+                    old.push(k.value().1);
+                }
+                old
+            };
+            if old.is_empty() {
+                continue;
+            }
+            if u64::try_from(old.len()).unwrap_or(u64::MAX) >= s.count {
+                removed_events += s.count;
+                removed_topics += 1;
+                self.delete_topic(&name)?;
+                continue;
+            }
+            let mut events = self.txn.open_table(EVENTS).map_err(storage)?;
+            for pos in &old {
+                events.remove((name.as_str(), *pos)).map_err(storage)?;
+            }
+            removed_events += u64::try_from(old.len()).unwrap_or(u64::MAX);
+            s.count -= u64::try_from(old.len()).unwrap_or(u64::MAX);
+            s.trimmed_upto = s.trimmed_upto.max(old.last().copied().unwrap_or(0));
+            self.states.insert(name, Some(s));
+        }
+        *self.inner.sweep_cursor.lock().unwrap_or_else(std::sync::PoisonError::into_inner) = next_cursor;
+        Ok(Outcome::Swept { events: removed_events, topics: removed_topics })
+    }
+
+    fn finish(self) -> Result<(), StoreError> {
+        let mut topics = self.txn.open_table(TOPICS).map_err(storage)?;
+        for (name, s) in &self.states {
+            match s {
+                Some(s) => {
+                    topics.insert(name.as_str(), encode_json(s)?.as_slice()).map_err(storage)?;
+                }
+                None => {
+                    topics.remove(name.as_str()).map_err(storage)?;
+                }
+            }
+        }
+        let mut counters = self.txn.open_table(COUNTERS).map_err(storage)?;
+        counters.insert(LAST_POSITION, self.last_position).map_err(storage)?;
+        counters.insert(DELETED_UPTO, self.deleted_upto).map_err(storage)?;
+        counters.insert(USER_TOPICS, self.user_topics).map_err(storage)?;
+        Ok(())
+    }
+}
+
+impl Store for EmbeddedStore {
+    fn epoch(&self) -> &str {
+        &self.inner.epoch
+    }
+
+    fn write(&self, batch: Vec<Write>) -> BoxFuture<'_, Result<Vec<Outcome>, StoreError>> {
+        let inner = Arc::clone(&self.inner);
+        Box::pin(async move {
+            tokio::task::spawn_blocking(move || inner.write_blocking(batch))
+                .await
+                .map_err(|e| StoreError::Unavailable(format!("store writer: {e}")))?
+        })
+    }
+
+    fn read(&self, name: &str, after: u64, limit: usize) -> BoxFuture<'_, Result<Snapshot, StoreError>> {
+        let inner = Arc::clone(&self.inner);
+        let name = name.to_owned();
+        Box::pin(async move {
+            tokio::task::spawn_blocking(move || inner.read_blocking(&name, after, limit))
+                .await
+                .map_err(|e| StoreError::Unavailable(format!("store reader: {e}")))?
+        })
+    }
+
+    fn jobs(&self) -> BoxFuture<'_, Result<Vec<JobRecord>, StoreError>> {
+        let inner = Arc::clone(&self.inner);
+        Box::pin(async move {
+            tokio::task::spawn_blocking(move || inner.jobs_blocking())
+                .await
+                .map_err(|e| StoreError::Unavailable(format!("store reader: {e}")))?
+        })
+    }
+}

@@ -1,0 +1,345 @@
+//! The storage seam: one append-only log per topic, for replay and offline delivery. Live fan-out stays in memory
+//! ([`crate::hub`]); a store only keeps what must outlive a connection — or the process.
+//!
+//! - A *topic* is a string key: `b` (the broadcast board), `u:<user>`, `j:<job id>` (see [`topic`]).
+//! - A *position* is a `u64` from one store-wide sequence: every appended event gets the next one, whatever its
+//!   topic, so positions never repeat — not even when a topic is deleted and used again. A topic's positions
+//!   increase but are not contiguous.
+//! - The store's *epoch* is random, created with the data, and new whenever the data is new (first start, wiped data
+//!   dir, `memory` store restarted). An SSE id is `<epoch>-<position>` ([`crate::event_id`]): an id of another epoch
+//!   can never be mistaken for one of ours.
+//! - Writes come in batches ([`Store::write`]): the hub's committer gathers whatever publishers sent meanwhile and
+//!   hands it over in one call, so the embedded store commits (and fsyncs) once per batch and a networked store can
+//!   pipeline it.
+//!
+//! Backends, one file each: [`embedded`] (redb, durable, the default) and [`memory`] (the same engine on an
+//! in-memory backend: today's behaviour, data lost at exit).
+
+pub mod embedded;
+pub mod memory;
+
+use std::future::Future;
+use std::pin::Pin;
+use std::sync::Arc;
+
+use bytes::Bytes;
+use serde::{Deserialize, Serialize};
+
+use crate::hub::Event;
+
+/// A boxed future, so that [`Store`] can be used as a trait object.
+pub type BoxFuture<'a, T> = Pin<Box<dyn Future<Output = T> + Send + 'a>>;
+
+/// Topic keys.
+pub mod topic {
+    /// The broadcast board.
+    pub const BROADCAST: &str = "b";
+
+    /// The topic of `user`.
+    pub fn user(user: &str) -> String {
+        format!("u:{user}")
+    }
+
+    /// The topic of job `id`.
+    pub fn job(id: &str) -> String {
+        format!("j:{id}")
+    }
+
+    /// Whether `topic` is a per-user topic (bounded in number on disk).
+    pub fn is_user(topic: &str) -> bool {
+        topic.starts_with("u:")
+    }
+}
+
+/// What to append: an event name (`None` = `message`) and its data. The data may embed the event's position (the
+/// broadcast board's `{"id": n, ...}`): it is then `data[..at] + position + data[at..]`, made by the store once the
+/// position is known.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Payload {
+    /// The event name; `None` is `message`. Must be a valid name ([`sse_codec::Frame::validate`]).
+    pub event: Option<String>,
+    /// The data (or the data around the position).
+    pub data: String,
+    /// Where the decimal position goes into `data`, if anywhere (a char boundary).
+    pub position_at: Option<usize>,
+}
+
+impl Payload {
+    /// Plain data.
+    pub fn new(event: Option<&str>, data: impl Into<String>) -> Self {
+        Payload { event: event.map(str::to_owned), data: data.into(), position_at: None }
+    }
+
+    /// `before` + position + `after`.
+    pub fn around_position(event: Option<&str>, before: &str, after: &str) -> Self {
+        Payload { event: event.map(str::to_owned), data: format!("{before}{after}"), position_at: Some(before.len()) }
+    }
+
+    /// The data of this payload at `position`.
+    pub fn render(&self, position: u64) -> String {
+        match self.position_at.and_then(|at| Some((self.data.get(..at)?, self.data.get(at..)?))) {
+            Some((before, after)) => format!("{before}{position}{after}"),
+            None => self.data.clone(),
+        }
+    }
+
+    /// Checks the event name, so that a store never meets a payload it cannot encode.
+    pub fn validate(&self) -> Result<(), sse_codec::EncodeError> {
+        match &self.event {
+            Some(e) => sse_codec::Frame::message("").event(e).validate(),
+            None => Ok(()),
+        }
+    }
+}
+
+/// How much of a topic is kept.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default, Serialize, Deserialize)]
+pub struct Retention {
+    /// Most events kept (the oldest go first); `None` = all.
+    pub max_events: Option<u64>,
+    /// Events older than this many milliseconds are removed by [`Write::Sweep`]; `None` = no age limit.
+    pub max_age_ms: Option<u64>,
+}
+
+/// A job as stored, so that it outlives a restart.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct JobRecord {
+    /// The job id.
+    pub id: String,
+    /// Steps in all.
+    pub steps: u64,
+    /// Milliseconds between steps.
+    pub interval_ms: u64,
+    /// Wall-clock creation time (ms since the Unix epoch).
+    pub created_ms: u64,
+    /// When it ended (ms since the Unix epoch) and how; `None` while running.
+    pub ended: Option<JobEnd>,
+}
+
+/// How and when a job ended.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct JobEnd {
+    /// ms since the Unix epoch.
+    pub at_ms: u64,
+    /// `finished` or `interrupted`.
+    pub outcome: String,
+}
+
+/// One write of a batch; see [`Store::write`].
+#[derive(Debug, Clone)]
+pub enum Write {
+    /// Appends an event at the next position; trims the topic to `retention.max_events`. With `mark_offline`
+    /// (nobody was listening), the topic's offline mark is set to this position unless one is set already.
+    Append {
+        /// The topic.
+        topic: String,
+        /// The event.
+        payload: Payload,
+        /// The topic's retention (stored with it; the sweep applies the age limit).
+        retention: Retention,
+        /// Whether nobody was subscribed when it was published.
+        mark_offline: bool,
+    },
+    /// Reads and clears the topic's offline mark → [`Outcome::Offline`].
+    TakeOffline {
+        /// The topic.
+        topic: String,
+    },
+    /// Stores or replaces a job record.
+    PutJob(JobRecord),
+    /// Deletes a job record and its topic.
+    DeleteJob {
+        /// The job id.
+        id: String,
+    },
+    /// One bounded step of background retention at the store's clock: removes events past their topic's age
+    /// limit; topics left empty are deleted. At most `budget` topics are visited; the next sweep goes on where this
+    /// one stopped.
+    Sweep {
+        /// Most topics visited by this step.
+        budget: usize,
+    },
+    /// A write that changes nothing but must reach the disk (health probe while the store is failing).
+    Probe,
+}
+
+/// The result of one [`Write`].
+#[derive(Debug, Clone)]
+pub enum Outcome {
+    /// The appended event, and its data as rendered.
+    Appended {
+        /// The event (position and frame).
+        event: Arc<Event>,
+        /// The data of the event (with the position filled in).
+        data: String,
+    },
+    /// The offline mark that was set (the first position published while nobody listened), if any.
+    Offline(Option<u64>),
+    /// A sweep step: events and topics removed.
+    Swept {
+        /// Events removed.
+        events: u64,
+        /// Topics removed.
+        topics: u64,
+    },
+    /// Nothing to report.
+    Done,
+}
+
+/// What a topic's log looks like now.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default, Serialize, Deserialize)]
+pub struct TopicState {
+    /// The store's last position when the topic was created: its events all come after it.
+    pub created_after: u64,
+    /// The highest position removed from this topic by retention (0 = none): a client that saw less may have
+    /// missed events.
+    pub trimmed_upto: u64,
+    /// The topic's last position (0 = no event yet).
+    pub last: u64,
+    /// Events kept.
+    pub count: u64,
+    /// First position published while nobody was subscribed and not yet delivered (see [`Write::TakeOffline`]).
+    pub offline_from: Option<u64>,
+    /// Wall-clock time of the last append (ms since the Unix epoch).
+    pub last_append_ms: u64,
+    /// The retention the topic was last appended with.
+    pub retention: Retention,
+}
+
+impl TopicState {
+    /// The position before which a client's id cannot be trusted: events after it are all retained.
+    pub fn floor(&self) -> u64 {
+        self.created_after.max(self.trimmed_upto)
+    }
+}
+
+/// A consistent snapshot of one topic: its state and its events after a position.
+#[derive(Debug, Clone, Default)]
+pub struct Snapshot {
+    /// The topic's state; `None` if it does not exist (never used, or deleted).
+    pub topic: Option<TopicState>,
+    /// The store's last position (any topic).
+    pub last_position: u64,
+    /// The highest position of any topic deleted so far: a client of a topic that does not exist now and that saw
+    /// less may have missed events.
+    pub deleted_upto: u64,
+    /// The events after the requested position, in order (at most the requested number).
+    pub events: Vec<Arc<Event>>,
+}
+
+/// Why a store operation failed.
+#[derive(Debug, Clone, thiserror::Error)]
+#[non_exhaustive]
+pub enum StoreError {
+    /// The data file cannot be opened (corrupt, wrong format, locked by another process).
+    #[error("cannot open the data file {path}: {detail}")]
+    Open {
+        /// The file.
+        path: String,
+        /// What went wrong, and what to do.
+        detail: String,
+    },
+    /// A read or write failed (disk full, read-only, I/O error): nothing of the batch was stored.
+    #[error("storage unavailable: {0}")]
+    Unavailable(String),
+    /// Stored data could not be understood.
+    #[error("stored data is invalid: {0}")]
+    Invalid(String),
+}
+
+/// An append-only log per topic; see the [module docs](self). Implementations are cheap to share (`Arc`).
+pub trait Store: Send + Sync + std::fmt::Debug + 'static {
+    /// The epoch of the data (random, new with new data).
+    fn epoch(&self) -> &str;
+
+    /// Applies `batch` atomically and durably (as far as the backend is durable), in order; one outcome per write.
+    /// On error nothing of the batch is applied.
+    fn write(&self, batch: Vec<Write>) -> BoxFuture<'_, Result<Vec<Outcome>, StoreError>>;
+
+    /// `topic`'s state and up to `limit` events after position `after`, from one consistent snapshot.
+    fn read(&self, topic: &str, after: u64, limit: usize) -> BoxFuture<'_, Result<Snapshot, StoreError>>;
+
+    /// Every stored job.
+    fn jobs(&self) -> BoxFuture<'_, Result<Vec<JobRecord>, StoreError>>;
+}
+
+/// Encodes one stored event: `id: <epoch>-<position>`, the event name, the data.
+pub fn encode_event(epoch: &str, position: u64, payload: &Payload) -> Result<(Event, String), sse_codec::EncodeError> {
+    let data = payload.render(position);
+    let id = crate::event_id::format(epoch, position);
+    let mut frame = sse_codec::Frame::message(&data).id(&id);
+    if let Some(e) = &payload.event {
+        frame = frame.event(e);
+    }
+    let mut buf = Vec::with_capacity(data.len() + id.len() + 32);
+    sse_codec::encode_into(&frame, &mut buf)?;
+    Ok((Event { pos: position, frame: Bytes::from(buf) }, data))
+}
+
+/// A new random epoch: 12 lowercase hex digits.
+pub fn new_epoch() -> Result<String, StoreError> {
+    let mut bytes = [0u8; 6];
+    getrandom::getrandom(&mut bytes).map_err(|e| StoreError::Unavailable(format!("no randomness for the epoch: {e}")))?;
+    Ok(bytes.iter().map(|b| format!("{b:02x}")).collect())
+}
+
+/// Milliseconds since the Unix epoch, by the system clock.
+pub fn now_ms() -> u64 {
+    std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map_or(0, |d| u64::try_from(d.as_millis()).unwrap_or(u64::MAX))
+}
+
+/// The wall clock a store stamps events with (age retention): the system's, or one a test sets.
+///
+/// ```
+/// use typed_eventsource_server::store::Clock;
+/// let clock = Clock::manual(1_000);
+/// clock.advance(std::time::Duration::from_secs(2));
+/// assert_eq!(clock.now_ms(), 3_000);
+/// ```
+#[derive(Debug, Clone, Default)]
+pub enum Clock {
+    /// [`now_ms`].
+    #[default]
+    System,
+    /// A clock that moves only when told (tests).
+    Manual(Arc<std::sync::atomic::AtomicU64>),
+}
+
+impl Clock {
+    /// A manual clock at `start_ms`.
+    pub fn manual(start_ms: u64) -> Self {
+        Clock::Manual(Arc::new(std::sync::atomic::AtomicU64::new(start_ms)))
+    }
+
+    /// Now, in ms since the Unix epoch.
+    pub fn now_ms(&self) -> u64 {
+        match self {
+            Clock::System => now_ms(),
+            Clock::Manual(t) => t.load(std::sync::atomic::Ordering::SeqCst),
+        }
+    }
+
+    /// Moves a manual clock forward (no effect on the system clock).
+    pub fn advance(&self, by: std::time::Duration) {
+        if let Clock::Manual(t) = self {
+            t.fetch_add(u64::try_from(by.as_millis()).unwrap_or(u64::MAX), std::sync::atomic::Ordering::SeqCst);
+        }
+    }
+}
+
+/// Settings every backend takes.
+#[derive(Debug, Clone)]
+pub struct StoreOptions {
+    /// The clock events are stamped with.
+    pub clock: Clock,
+    /// Most per-user topics kept; past it the least recently used one is deleted (with its events).
+    pub max_user_topics: u64,
+}
+
+impl Default for StoreOptions {
+    fn default() -> Self {
+        StoreOptions { clock: Clock::System, max_user_topics: 100_000 }
+    }
+}
