@@ -38,6 +38,7 @@ impl Cli {
 
 /// The subcommands.
 #[derive(Debug, Subcommand)]
+#[allow(clippy::large_enum_variant, reason = "parsed once at start; boxing would only add noise")]
 pub enum Command {
     /// Run the server (the default).
     Serve(ServeArgs),
