@@ -31,4 +31,6 @@ CHROMEDRIVER=/usr/bin/chromedriver cargo test -p typed-eventsource --target wasm
 echo "== end-to-end: the demo, the plain-JS page and the npm package in Chromium (screenshots: artifacts/e2e/)"
 npm run build
 node tests/e2e/run.mjs
+echo "== end-to-end: HTTP/2 over TLS in Chromium (12 EventSources on one connection)"
+node tests/e2e/h2.mjs
 echo "== all tests passed"

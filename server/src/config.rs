@@ -115,6 +115,9 @@ pub struct ServeArgs {
     /// Seconds a write to a client may stay blocked (client not reading) before the connection is dropped.
     #[arg(long, env = "SSE_WRITE_STALL_SECS", default_value_t = 10, value_parser = clap::value_parser!(u64).range(1..))]
     pub write_stall_secs: u64,
+    /// TLS, HTTP/2 limits and connection timeouts.
+    #[command(flatten)]
+    pub conn: crate::conn::ConnArgs,
 }
 
 /// The `--store` values.
@@ -210,6 +213,8 @@ pub struct Config {
     pub job_lease: Duration,
     /// How long a blocked write may last before the connection is dropped.
     pub write_stall: Duration,
+    /// TLS, HTTP/2 limits and connection timeouts.
+    pub conn: crate::conn::ConnConfig,
 }
 
 impl Default for Config {
@@ -233,6 +238,7 @@ impl Default for Config {
             job_ttl: Duration::from_secs(600),
             job_lease: crate::jobs::LEASE,
             write_stall: Duration::from_secs(10),
+            conn: crate::conn::ConnConfig::default(),
         }
     }
 }
@@ -278,6 +284,7 @@ impl TryFrom<ServeArgs> for Config {
             job_ttl: Duration::from_secs(a.job_ttl_secs),
             job_lease: Duration::from_secs(a.job_lease_secs),
             write_stall: Duration::from_secs(a.write_stall_secs),
+            conn: a.conn.into(),
         })
     }
 }

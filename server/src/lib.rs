@@ -17,10 +17,12 @@
 //! append-only log per topic; embedded redb by default, or memory), [`hub`] (durable publishing with group commit,
 //! live fan-out, replay and gap decisions), [`event_id`] (`<epoch>-<position>`), [`sse`] (the stream response),
 //! [`jobs`], [`maintenance`] (retention, job expiry, store health), [`metrics`], [`net`] (the stall-detecting
-//! listener), [`extract`] and [`routes`] (one module per area, plus the test-only fixtures).
+//! listener), [`conn`] (serving connections: HTTP/1.1, or TLS with HTTP/2 and HTTP/1.1), [`tls`], [`extract`] and
+//! [`routes`] (one module per area, plus the test-only fixtures).
 
 pub mod auth;
 pub mod config;
+pub mod conn;
 pub mod error;
 pub mod event_id;
 pub mod extract;
@@ -32,8 +34,8 @@ pub mod net;
 pub mod routes;
 pub mod sse;
 pub mod store;
+pub mod tls;
 
-use std::future::Future;
 use std::sync::Arc;
 use std::time::Duration;
 
@@ -207,65 +209,4 @@ pub async fn app(config: Config) -> Result<Router, StoreError> {
     Ok(router(AppState::open(config).await?))
 }
 
-/// hyper's smallest read buffer (it refuses less): requests here are small, and streams read nothing more.
-const READ_BUFFER_BYTES: usize = 8192;
-
-/// A client must send its request head within this time (slow-loris protection).
-const HEADER_READ_TIMEOUT: Duration = Duration::from_secs(30);
-
-/// How long [`serve`] waits for connections after shutdown began before returning anyway.
-pub const SHUTDOWN_GRACE: Duration = Duration::from_millis(1500);
-
-/// Serves `state` on `listener` until `signal` completes or [`AppState::shutdown`] is called; then every stream
-/// ends and this returns within [`SHUTDOWN_GRACE`].
-pub async fn serve(
-    listener: tokio::net::TcpListener,
-    state: AppState,
-    signal: impl Future<Output = ()> + Send + 'static,
-) -> std::io::Result<()> {
-    use axum::serve::Listener as _;
-    use hyper_util::rt::{TokioIo, TokioTimer};
-    use hyper_util::server::graceful::GracefulShutdown;
-    use hyper_util::service::TowerToHyperService;
-
-    let token = state.env.shutdown.clone();
-    let mut listener = net::StallListener::new(listener, state.config.write_stall, Arc::clone(&state.metrics));
-    let app = router(state);
-    // HTTP/1 (what EventSource and fetch speak without TLS) with hyper's smallest read buffer: `axum::serve`'s
-    // defaults let each connection's buffer grow to 16 KiB, which held half of an idle stream's memory (massif).
-    let mut http1 = hyper::server::conn::http1::Builder::new();
-    http1.max_buf_size(READ_BUFFER_BYTES).timer(TokioTimer::new()).header_read_timeout(HEADER_READ_TIMEOUT);
-    let graceful = GracefulShutdown::new();
-    let trigger = token.clone();
-    let stop = async move {
-        tokio::select! {
-            () = signal => {}
-            () = trigger.cancelled() => {}
-        }
-        tracing::info!("shutting down: closing every stream");
-        trigger.cancel();
-    };
-    tokio::pin!(stop);
-    loop {
-        tokio::select! {
-            (io, _addr) = listener.accept() => {
-                let service = TowerToHyperService::new(app.clone());
-                let connection = graceful.watch(http1.serve_connection(TokioIo::new(io), service));
-                tokio::spawn(async move {
-                    if let Err(e) = connection.await {
-                        tracing::debug!(error = %e, "connection ended with an error");
-                    }
-                });
-            }
-            () = &mut stop => break,
-        }
-    }
-    drop(listener);
-    tokio::select! {
-        () = graceful.shutdown() => {}
-        () = tokio::time::sleep(SHUTDOWN_GRACE) => {
-            tracing::warn!("connections still open after the grace period; exiting anyway");
-        }
-    }
-    Ok(())
-}
+pub use conn::{serve, serve_tls, SHUTDOWN_GRACE};

@@ -7,7 +7,8 @@ use clap::Parser as _;
 use tracing_subscriber::EnvFilter;
 use typed_eventsource_server::auth::{Keys, Role};
 use typed_eventsource_server::config::{Cli, Command, Config, ServeArgs, TokenArgs};
-use typed_eventsource_server::{serve, AppState};
+use typed_eventsource_server::tls::{Tls, TlsSource};
+use typed_eventsource_server::{serve, serve_tls, AppState};
 
 fn main() -> ExitCode {
     match Cli::parse().into_command() {
@@ -66,6 +67,13 @@ async fn serve_on(listen: std::net::SocketAddr, config: Config) -> std::io::Resu
     if config.fixtures {
         tracing::warn!("--fixtures: test-only routes under /fixtures are enabled; never use in production");
     }
+    let tls = match &config.conn.tls {
+        Some(source) => match Tls::new(source.clone()) {
+            Ok(tls) => Some(tls),
+            Err(e) => return Err(std::io::Error::other(format!("TLS: {e}"))),
+        },
+        None => None,
+    };
     // The store first: a server that cannot open its data refuses to start before it listens.
     let state = match AppState::open(config).await {
         Ok(s) => s,
@@ -77,12 +85,54 @@ async fn serve_on(listen: std::net::SocketAddr, config: Config) -> std::io::Resu
     let listener = tokio::net::TcpListener::bind(listen).await?;
     let addr = listener.local_addr()?;
     {
+        let scheme = if tls.is_some() { "https" } else { "http" };
         let mut out = std::io::stdout().lock();
-        writeln!(out, "listening on http://{addr}")?;
+        writeln!(out, "listening on {scheme}://{addr}")?;
         out.flush()?;
     }
     tracing::info!(%addr, "listening");
-    serve(listener, state, shutdown_signal()).await
+    match tls {
+        None => serve(listener, state, shutdown_signal()).await,
+        Some(tls) => {
+            match tls.source() {
+                TlsSource::SelfSigned => tracing::warn!(
+                    "HTTPS with a self-signed development certificate for localhost, 127.0.0.1 and ::1; SHA-256 {}",
+                    tls.fingerprint()
+                ),
+                TlsSource::Files { .. } => {
+                    let fingerprint = tls.fingerprint();
+                    tracing::info!(%fingerprint, "HTTPS (HTTP/2 and HTTP/1.1); SIGHUP reloads the certificate");
+                    reload_on_sighup(tls.clone());
+                }
+            }
+            serve_tls(listener, state, tls, shutdown_signal()).await
+        }
+    }
+}
+
+/// Re-reads the certificate files on every SIGHUP; a bad pair is logged and the current one kept.
+fn reload_on_sighup(tls: Tls) {
+    #[cfg(unix)]
+    {
+        use tokio::signal::unix::{signal, SignalKind};
+        let mut hup = match signal(SignalKind::hangup()) {
+            Ok(s) => s,
+            Err(e) => {
+                tracing::warn!(error = %e, "cannot listen for SIGHUP: certificate reload disabled");
+                return;
+            }
+        };
+        tokio::spawn(async move {
+            while hup.recv().await.is_some() {
+                match tls.reload() {
+                    Ok(()) => tracing::info!(fingerprint = %tls.fingerprint(), "certificate reloaded"),
+                    Err(e) => tracing::error!(error = %e, "certificate reload failed; keeping the current one"),
+                }
+            }
+        });
+    }
+    #[cfg(not(unix))]
+    drop(tls);
 }
 
 async fn shutdown_signal() {

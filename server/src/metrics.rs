@@ -2,7 +2,8 @@
 //!
 //! Names: `sse_open_streams{kind="broadcast"|"user"|"job"|"fixture"}`, `sse_events_published_total`,
 //! `sse_events_delivered_total`, `sse_events_replayed_total`, `sse_slow_clients_evicted_total`,
-//! `sse_auth_denied_total`, `sse_store_write_errors_total` (failed store batches; each failed publish got a 503), `sse_store_commits_total`.
+//! `sse_auth_denied_total`, `sse_store_write_errors_total` (failed store batches; each failed publish got a 503), `sse_store_commits_total`,
+//! `sse_open_connections{protocol="http/1.1"|"h2"}`.
 
 use std::fmt::Write as _;
 use std::sync::atomic::{AtomicU64, AtomicUsize, Ordering};
@@ -40,10 +41,33 @@ impl StreamKind {
     }
 }
 
+/// The protocol of a connection, the `protocol` label of `sse_open_connections`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Protocol {
+    /// HTTP/1.1 (plain, or TLS with ALPN `http/1.1` or none).
+    Http1,
+    /// HTTP/2 (TLS with ALPN `h2`).
+    H2,
+}
+
+impl Protocol {
+    /// All protocols, in label order.
+    pub const ALL: [Protocol; 2] = [Protocol::Http1, Protocol::H2];
+
+    /// The label value.
+    pub fn label(self) -> &'static str {
+        match self {
+            Protocol::Http1 => "http/1.1",
+            Protocol::H2 => "h2",
+        }
+    }
+}
+
 /// The server's metrics; cheap atomics shared by every handler.
 #[derive(Debug, Default)]
 pub struct Metrics {
     open: [AtomicUsize; 4],
+    connections: [AtomicUsize; 2],
     open_total: AtomicUsize,
     /// Events published (once per event, whatever the number of subscribers).
     pub published: AtomicU64,
@@ -83,6 +107,17 @@ impl Metrics {
         Some(StreamGuard { metrics: Arc::clone(self), kind })
     }
 
+    /// Open client connections speaking `protocol` now (TLS connections count once their handshake is done).
+    pub fn open_connections(&self, protocol: Protocol) -> usize {
+        self.connections[protocol as usize].load(Ordering::Relaxed)
+    }
+
+    /// Counts a connection until the guard is dropped.
+    pub fn open_connection(self: &Arc<Self>, protocol: Protocol) -> ConnectionGuard {
+        self.connections[protocol as usize].fetch_add(1, Ordering::Relaxed);
+        ConnectionGuard { metrics: Arc::clone(self), protocol }
+    }
+
     /// Adds one to a counter.
     pub fn inc(counter: &AtomicU64, n: u64) {
         counter.fetch_add(n, Ordering::Relaxed);
@@ -94,6 +129,10 @@ impl Metrics {
         out.push_str("# HELP sse_open_streams Event streams open now.\n# TYPE sse_open_streams gauge\n");
         for kind in StreamKind::ALL {
             let _ = writeln!(out, "sse_open_streams{{kind=\"{}\"}} {}", kind.label(), self.open_streams(kind));
+        }
+        out.push_str("# HELP sse_open_connections Client connections open now.\n# TYPE sse_open_connections gauge\n");
+        for p in Protocol::ALL {
+            let _ = writeln!(out, "sse_open_connections{{protocol=\"{}\"}} {}", p.label(), self.open_connections(p));
         }
         let counters = [
             ("sse_events_published_total", "Events published.", &self.published),
@@ -129,5 +168,18 @@ impl Drop for StreamGuard {
     fn drop(&mut self) {
         self.metrics.open[self.kind.index()].fetch_sub(1, Ordering::Relaxed);
         self.metrics.open_total.fetch_sub(1, Ordering::Relaxed);
+    }
+}
+
+/// One open connection; dropping it decrements `sse_open_connections`.
+#[derive(Debug)]
+pub struct ConnectionGuard {
+    metrics: Arc<Metrics>,
+    protocol: Protocol,
+}
+
+impl Drop for ConnectionGuard {
+    fn drop(&mut self) {
+        self.metrics.connections[self.protocol as usize].fetch_sub(1, Ordering::Relaxed);
     }
 }

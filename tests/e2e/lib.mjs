@@ -24,11 +24,12 @@ export function requireFile(path, hint) {
 
 /**
  * Starts `typed-eventsource-server serve --dev --www www` on `listen` (default a free port) with its own data dir
- * (default a new temporary one); resolves with { url, listen, dataDir, stop, kill }.
+ * (default a new temporary one), plus `extraArgs` (e.g. `--dev-tls` for https); resolves with
+ * { url, listen, dataDir, stop, kill }.
  */
-export async function startServer({ listen = "127.0.0.1:0", dataDir = tempDir("tes-e2e-data-") } = {}) {
+export async function startServer({ listen = "127.0.0.1:0", dataDir = tempDir("tes-e2e-data-"), extraArgs = [] } = {}) {
   check(existsSync(SERVER_BIN), `${SERVER_BIN} is missing — run \`cargo build -p typed-eventsource-server\``);
-  const child = spawn(SERVER_BIN, ["serve", "--listen", listen, "--dev", "--www", "www", "--data-dir", dataDir], {
+  const child = spawn(SERVER_BIN, ["serve", "--listen", listen, "--dev", "--www", "www", "--data-dir", dataDir, ...extraArgs], {
     cwd: ROOT,
     stdio: ["ignore", "pipe", "pipe"],
   });
@@ -39,7 +40,7 @@ export async function startServer({ listen = "127.0.0.1:0", dataDir = tempDir("t
     const timer = setTimeout(() => reject(new Failure(`the server printed no address in 30 s; stderr:\n${stderr}`)), 30_000);
     child.once("exit", (code) => reject(new Failure(`the server exited (${code}) before listening; stderr:\n${stderr}`)));
     lines.on("line", (line) => {
-      const m = /^listening on (http:\/\/\S+)/.exec(line);
+      const m = /^listening on (https?:\/\/\S+)/.exec(line);
       if (m) {
         clearTimeout(timer);
         resolve(m[1].replace(/\/$/, ""));
@@ -56,8 +57,8 @@ export async function startServer({ listen = "127.0.0.1:0", dataDir = tempDir("t
   return { url, listen: new URL(url).host, dataDir, stop: () => stopWith("SIGTERM"), kill: () => stopWith("SIGKILL") };
 }
 
-/** Debian's Chromium through playwright-core; never downloads a browser. */
-export async function launchBrowser() {
+/** Debian's Chromium through playwright-core, with `extraArgs` added to its flags; never downloads a browser. */
+export async function launchBrowser(extraArgs = []) {
   check(existsSync(CHROMIUM), `${CHROMIUM} is missing — run scripts/setup.sh (apt-get install chromium)`);
   return chromium.launch({
     executablePath: CHROMIUM,
@@ -71,6 +72,7 @@ export async function launchBrowser() {
       "--disable-component-update",
       "--disable-sync",
       "--disable-dev-shm-usage",
+      ...extraArgs,
     ],
   });
 }

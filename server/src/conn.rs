@@ -1,0 +1,548 @@
+//! Serving connections: plain HTTP/1.1, or TLS on which ALPN picks HTTP/2 or HTTP/1.1 on the same port.
+//!
+//! - **HTTP/1.1** (plain, or TLS with ALPN `http/1.1`/none): hyper's http1 server with its smallest read buffer
+//!   (8 KiB, which also bounds the request head) and a time limit to send a request head, which also closes idle
+//!   keep-alive connections (`--idle-timeout-secs`).
+//! - **HTTP/2** (TLS with ALPN `h2`): hyper's http2 server with at most `--h2-max-streams` concurrent streams, a
+//!   16 KiB header list limit, small receive windows (requests are small) and a 64 KiB send buffer per stream. A
+//!   connection without any stream for `--idle-timeout-secs` gets a GOAWAY.
+//! - **TLS**: the handshake must finish within `--tls-handshake-timeout-secs` (plain HTTP, truncated or slow
+//!   handshakes are closed, nothing else waits on them).
+//! - **Slow consumers**: writes that stay blocked `--write-stall-secs` drop the TCP connection
+//!   ([`crate::net::StallIo`], under TLS too). Over HTTP/2 one connection carries many streams and the client's
+//!   per-stream flow-control window can stall one stream while the socket keeps flowing: every h2 stream runs in its
+//!   own task, and an event stream that handed hyper a chunk that could not be sent for `--write-stall-secs` is
+//!   reset (`RST_STREAM`), counted in `sse_slow_clients_evicted_total`; its siblings are not affected. What a stalled
+//!   stream holds is bounded by the send buffer and one chunk.
+//! - **Shutdown**: every stream ends, HTTP/1 connections close after their response, HTTP/2 connections get a
+//!   GOAWAY and close; [`serve_tls`] returns within [`SHUTDOWN_GRACE`].
+//!
+//! ```no_run
+//! # async fn demo() -> Result<(), Box<dyn std::error::Error>> {
+//! use typed_eventsource_server::config::Config;
+//! use typed_eventsource_server::tls::{Tls, TlsSource};
+//! use typed_eventsource_server::{serve_tls, AppState};
+//!
+//! let tls = Tls::new(TlsSource::SelfSigned)?;
+//! let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await?;
+//! let state = AppState::open(Config { dev: true, ..Config::default() }).await?;
+//! serve_tls(listener, state, tls, std::future::pending()).await?;
+//! # Ok(()) }
+//! ```
+
+use std::cell::Cell;
+use std::future::Future;
+use std::path::PathBuf;
+use std::pin::Pin;
+use std::sync::atomic::{AtomicU64, AtomicUsize, Ordering};
+use std::sync::Arc;
+use std::task::{Context, Poll};
+use std::time::Duration;
+
+use axum::Router;
+use clap::Args;
+use hyper::server::conn::{http1, http2};
+use hyper_util::rt::{TokioIo, TokioTimer};
+use hyper_util::service::TowerToHyperService;
+use tokio::io::{AsyncRead, AsyncWrite};
+use tokio::time::{Instant, Sleep};
+use tokio_util::sync::{CancellationToken, WaitForCancellationFutureOwned};
+use tokio_util::task::TaskTracker;
+
+use crate::metrics::{ConnectionGuard, Metrics, Protocol};
+use crate::net::StallListener;
+use crate::tls::{Tls, TlsSource};
+use crate::AppState;
+
+/// hyper's smallest read buffer (it refuses less): requests here are small, and streams read nothing more.
+const READ_BUFFER_BYTES: usize = 8192;
+
+/// Largest HTTP/2 header list (decoded, as HTTP/2 counts it) a client may send.
+pub const H2_MAX_HEADER_LIST_BYTES: u32 = 16 * 1024;
+
+/// HTTP/2 receive window per stream: request bodies are at most `--max-body-bytes` (64 KiB by default).
+const H2_STREAM_WINDOW: u32 = 64 * 1024;
+
+/// HTTP/2 receive window per connection.
+const H2_CONNECTION_WINDOW: u32 = 256 * 1024;
+
+/// Bytes hyper may queue per HTTP/2 stream beyond what the client's window lets through.
+const H2_SEND_BUFFER: usize = 64 * 1024;
+
+/// How long [`serve`] waits for connections after shutdown began before returning anyway.
+pub const SHUTDOWN_GRACE: Duration = Duration::from_millis(1500);
+
+/// Connection flags of `serve` (TLS, HTTP/2 limits, timeouts).
+#[derive(Debug, Clone, Args)]
+pub struct ConnArgs {
+    /// PEM certificate chain (leaf first): with `--tls-key`, serve HTTPS, HTTP/2 and HTTP/1.1 on the same port
+    /// (ALPN). Both files are re-read on SIGHUP.
+    #[arg(long, env = "SSE_TLS_CERT", requires = "tls_key")]
+    pub tls_cert: Option<PathBuf>,
+    /// PEM private key of `--tls-cert` (PKCS#8, PKCS#1 or SEC1).
+    #[arg(long, env = "SSE_TLS_KEY", requires = "tls_cert")]
+    pub tls_key: Option<PathBuf>,
+    /// With `--dev` and no certificate: serve HTTPS with a self-signed certificate for localhost made at start (its
+    /// SHA-256 fingerprint is logged).
+    #[arg(long, env = "SSE_DEV_TLS", requires = "dev", conflicts_with = "tls_cert")]
+    pub dev_tls: bool,
+    /// Seconds a client has to finish the TLS handshake.
+    #[arg(long, env = "SSE_TLS_HANDSHAKE_TIMEOUT_SECS", default_value_t = 10, value_parser = clap::value_parser!(u64).range(1..))]
+    pub tls_handshake_timeout_secs: u64,
+    /// Seconds an HTTP/1.1 connection may take to send a request head (also closes idle keep-alive connections)
+    /// and an HTTP/2 connection may stay without any stream.
+    #[arg(long, env = "SSE_IDLE_TIMEOUT_SECS", default_value_t = 30, value_parser = clap::value_parser!(u64).range(1..))]
+    pub idle_timeout_secs: u64,
+    /// Concurrent streams per HTTP/2 connection (browsers open at most this many event streams per origin).
+    #[arg(long, env = "SSE_H2_MAX_STREAMS", default_value_t = 100, value_parser = clap::value_parser!(u32).range(1..=10_000))]
+    pub h2_max_streams: u32,
+}
+
+/// The connection settings, from [`ConnArgs`].
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ConnConfig {
+    /// TLS, if any (the binary loads it with [`Tls::new`] and calls [`serve_tls`]).
+    pub tls: Option<TlsSource>,
+    /// TLS handshake time limit.
+    pub tls_handshake_timeout: Duration,
+    /// HTTP/1 request-head limit and HTTP/2 idle-connection limit.
+    pub idle_timeout: Duration,
+    /// Concurrent streams per HTTP/2 connection.
+    pub h2_max_streams: u32,
+}
+
+impl Default for ConnConfig {
+    fn default() -> Self {
+        ConnConfig {
+            tls: None,
+            tls_handshake_timeout: Duration::from_secs(10),
+            idle_timeout: Duration::from_secs(30),
+            h2_max_streams: 100,
+        }
+    }
+}
+
+impl From<ConnArgs> for ConnConfig {
+    fn from(a: ConnArgs) -> Self {
+        let tls = match (a.tls_cert, a.tls_key) {
+            (Some(cert), Some(key)) => Some(TlsSource::Files { cert, key }),
+            _ if a.dev_tls => Some(TlsSource::SelfSigned),
+            _ => None,
+        };
+        ConnConfig {
+            tls,
+            tls_handshake_timeout: Duration::from_secs(a.tls_handshake_timeout_secs),
+            idle_timeout: Duration::from_secs(a.idle_timeout_secs),
+            h2_max_streams: a.h2_max_streams,
+        }
+    }
+}
+
+/// Serves `state` over plain HTTP/1.1 on `listener` until `signal` completes or [`AppState::shutdown`] is called;
+/// then every stream ends and this returns within [`SHUTDOWN_GRACE`].
+pub async fn serve(
+    listener: tokio::net::TcpListener,
+    state: AppState,
+    signal: impl Future<Output = ()> + Send + 'static,
+) -> std::io::Result<()> {
+    serve_with(listener, state, None, signal).await
+}
+
+/// Like [`serve`], over TLS: HTTP/2 or HTTP/1.1 as ALPN decides, on the same port.
+pub async fn serve_tls(
+    listener: tokio::net::TcpListener,
+    state: AppState,
+    tls: Tls,
+    signal: impl Future<Output = ()> + Send + 'static,
+) -> std::io::Result<()> {
+    serve_with(listener, state, Some(tls), signal).await
+}
+
+/// What every connection task shares.
+#[derive(Debug)]
+struct Shared {
+    app: Router,
+    http1: http1::Builder,
+    config: ConnConfig,
+    write_stall: Duration,
+    metrics: Arc<Metrics>,
+    shutdown: CancellationToken,
+    tls: Option<Tls>,
+}
+
+async fn serve_with(
+    listener: tokio::net::TcpListener,
+    state: AppState,
+    tls: Option<Tls>,
+    signal: impl Future<Output = ()> + Send + 'static,
+) -> std::io::Result<()> {
+    use axum::serve::Listener as _;
+
+    let token = state.env.shutdown.clone();
+    let config = state.config.conn.clone();
+    let mut listener = StallListener::new(listener, state.config.write_stall, Arc::clone(&state.metrics));
+    // HTTP/1 with hyper's smallest read buffer: `axum::serve`'s defaults let each connection's buffer grow to
+    // 16 KiB, which held half of an idle stream's memory (massif).
+    let mut h1 = http1::Builder::new();
+    h1.max_buf_size(READ_BUFFER_BYTES).timer(TokioTimer::new()).header_read_timeout(config.idle_timeout);
+    let shared = Arc::new(Shared {
+        app: crate::router(state.clone()),
+        http1: h1,
+        config,
+        write_stall: state.config.write_stall,
+        metrics: Arc::clone(&state.metrics),
+        shutdown: token.clone(),
+        tls,
+    });
+    let tracker = TaskTracker::new();
+    let trigger = token.clone();
+    let stop = async move {
+        tokio::select! {
+            () = signal => {}
+            () = trigger.cancelled() => {}
+        }
+        tracing::info!("shutting down: closing every stream");
+        trigger.cancel();
+    };
+    tokio::pin!(stop);
+    loop {
+        tokio::select! {
+            (io, _addr) = listener.accept() => {
+                // Two task types: a plain connection's task never holds room for TLS or HTTP/2 state.
+                if shared.tls.is_some() {
+                    tracker.spawn(serve_tls_connection(io, Arc::clone(&shared)));
+                } else {
+                    tracker.spawn(serve_http1(io, Arc::clone(&shared)));
+                }
+            }
+            () = &mut stop => break,
+        }
+    }
+    drop(listener);
+    tracker.close();
+    if tokio::time::timeout(SHUTDOWN_GRACE, tracker.wait()).await.is_err() {
+        tracing::warn!("connections still open after the grace period; exiting anyway");
+    }
+    Ok(())
+}
+
+/// A connection's future once the protocol is known.
+type Serving = Pin<Box<dyn Future<Output = ()> + Send>>;
+
+/// One TLS connection: the handshake (bounded in time), then HTTP/2 or HTTP/1.1 as ALPN decided. Each stage is
+/// boxed, so the task holds only a pointer to the stage it is in (the handshake's state is freed once it is done,
+/// and the TLS stream is held once, by the protocol's future).
+async fn serve_tls_connection<I>(io: I, shared: Arc<Shared>)
+where
+    I: AsyncRead + AsyncWrite + Unpin + Send + 'static,
+{
+    let serving = Box::pin(handshake(io, shared)).await;
+    if let Some(serving) = serving {
+        serving.await;
+    }
+}
+
+async fn handshake<I>(io: I, shared: Arc<Shared>) -> Option<Serving>
+where
+    I: AsyncRead + AsyncWrite + Unpin + Send + 'static,
+{
+    let tls = shared.tls.as_ref()?;
+    let handshake = tokio::time::timeout(shared.config.tls_handshake_timeout, tls.acceptor().accept(io));
+    let handshake = tokio::select! {
+        r = handshake => r,
+        () = shared.shutdown.cancelled() => return None,
+    };
+    let stream = match handshake {
+        Ok(Ok(stream)) => stream,
+        Ok(Err(e)) => {
+            tracing::debug!(error = %e, "TLS handshake failed");
+            return None;
+        }
+        Err(_) => {
+            tracing::debug!("TLS handshake timed out");
+            return None;
+        }
+    };
+    Some(if stream.get_ref().1.alpn_protocol() == Some(b"h2") {
+        Box::pin(serve_h2(stream, shared))
+    } else {
+        Box::pin(serve_http1(stream, shared))
+    })
+}
+
+fn serve_http1<I>(io: I, shared: Arc<Shared>) -> impl Future<Output = ()> + Send + 'static
+where
+    I: AsyncRead + AsyncWrite + Unpin + Send + 'static,
+{
+    let gauge = shared.metrics.open_connection(Protocol::Http1);
+    let service = TowerToHyperService::new(shared.app.clone());
+    let conn = shared.http1.serve_connection(TokioIo::new(io), service);
+    Drive::new(conn, |c| c.graceful_shutdown(), &shared.shutdown, std::future::pending(), gauge)
+}
+
+fn serve_h2<I>(io: I, shared: Arc<Shared>) -> impl Future<Output = ()> + Send + 'static
+where
+    I: AsyncRead + AsyncWrite + Unpin + Send + 'static,
+{
+    let gauge = shared.metrics.open_connection(Protocol::H2);
+    let streams = Arc::new(H2Streams {
+        active: AtomicUsize::new(0),
+        opened: AtomicU64::new(0),
+        write_stall: shared.write_stall,
+        metrics: Arc::clone(&shared.metrics),
+    });
+    let mut h2 = http2::Builder::new(StreamExecutor { streams: Arc::clone(&streams) });
+    h2.timer(TokioTimer::new())
+        .max_concurrent_streams(shared.config.h2_max_streams)
+        .max_header_list_size(H2_MAX_HEADER_LIST_BYTES)
+        .initial_stream_window_size(H2_STREAM_WINDOW)
+        .initial_connection_window_size(H2_CONNECTION_WINDOW)
+        .max_send_buf_size(H2_SEND_BUFFER);
+    let service = TowerToHyperService::new(shared.app.clone());
+    let conn = h2.serve_connection(TokioIo::new(io), service);
+    let idle_timeout = shared.config.idle_timeout;
+    let idle = async move { streams.idle(idle_timeout).await };
+    Drive::new(conn, |c| c.graceful_shutdown(), &shared.shutdown, idle, gauge)
+}
+
+pin_project_lite::pin_project! {
+    /// Runs `conn` to its end; at shutdown, or when `idle` completes (an HTTP/2 connection without streams), starts
+    /// its graceful close (HTTP/2: GOAWAY). A plain struct rather than an `async fn`, so the task holds the
+    /// connection once (an `async fn` awaiting a moved-in future reserves room for it twice).
+    struct Drive<C, G, F> {
+        #[pin]
+        conn: C,
+        graceful: G,
+        #[pin]
+        shutdown: WaitForCancellationFutureOwned,
+        #[pin]
+        idle: F,
+        closing: bool,
+        _gauge: ConnectionGuard,
+    }
+}
+
+impl<C, G, F> Drive<C, G, F>
+where
+    G: Fn(Pin<&mut C>),
+{
+    fn new(conn: C, graceful: G, shutdown: &CancellationToken, idle: F, gauge: ConnectionGuard) -> Self {
+        Drive { conn, graceful, shutdown: shutdown.clone().cancelled_owned(), idle, closing: false, _gauge: gauge }
+    }
+}
+
+impl<C, E, G, F> Future for Drive<C, G, F>
+where
+    C: Future<Output = Result<(), E>>,
+    E: std::fmt::Display,
+    G: Fn(Pin<&mut C>),
+    F: Future<Output = ()>,
+{
+    type Output = ();
+
+    fn poll(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<()> {
+        let mut this = self.project();
+        if !*this.closing {
+            let stop = this.shutdown.poll(cx).is_ready();
+            if stop || this.idle.poll(cx).is_ready() {
+                if !stop {
+                    tracing::debug!("closing an idle HTTP/2 connection");
+                }
+                *this.closing = true;
+                (this.graceful)(this.conn.as_mut());
+            }
+        }
+        match this.conn.poll(cx) {
+            Poll::Ready(Err(e)) => {
+                tracing::debug!(error = %e, "connection ended with an error");
+                Poll::Ready(())
+            }
+            Poll::Ready(Ok(())) => Poll::Ready(()),
+            Poll::Pending => Poll::Pending,
+        }
+    }
+}
+
+/// The streams of one HTTP/2 connection.
+#[derive(Debug)]
+struct H2Streams {
+    active: AtomicUsize,
+    opened: AtomicU64,
+    write_stall: Duration,
+    metrics: Arc<Metrics>,
+}
+
+impl H2Streams {
+    /// Completes once the connection had no stream during a whole `timeout` period.
+    async fn idle(&self, timeout: Duration) {
+        let mut seen = self.opened.load(Ordering::Acquire);
+        loop {
+            tokio::time::sleep(timeout).await;
+            let opened = self.opened.load(Ordering::Acquire);
+            if opened == seen && self.active.load(Ordering::Acquire) == 0 {
+                return;
+            }
+            seen = opened;
+        }
+    }
+}
+
+/// hyper's executor for the tasks of one HTTP/2 connection (one per stream): each runs under a [`Watched`].
+#[derive(Debug, Clone)]
+struct StreamExecutor {
+    streams: Arc<H2Streams>,
+}
+
+impl<F> hyper::rt::Executor<F> for StreamExecutor
+where
+    F: Future<Output = ()> + Send + 'static,
+{
+    fn execute(&self, fut: F) {
+        self.streams.active.fetch_add(1, Ordering::AcqRel);
+        self.streams.opened.fetch_add(1, Ordering::AcqRel);
+        tokio::spawn(Watched { fut, streams: Arc::clone(&self.streams), blocked_since: None, timer: None });
+    }
+}
+
+/// What an event-stream body did during one poll of its task; see [`Reported`].
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Activity {
+    /// The body was not polled.
+    None,
+    /// The body's last poll handed hyper a chunk (hyper polls again once the chunk is on its way).
+    Wrote,
+    /// The body's last poll found nothing to send (or ended): hyper is waiting for the body.
+    Waiting,
+}
+
+tokio::task_local! {
+    static ACTIVITY: Cell<Activity>;
+}
+
+pin_project_lite::pin_project! {
+    /// An HTTP/2 stream's task, reset when its event stream stays blocked past the write-stall time.
+    struct Watched<F> {
+        #[pin]
+        fut: F,
+        streams: Arc<H2Streams>,
+        blocked_since: Option<Instant>,
+        // Allocated when the stream first blocks, then reused.
+        timer: Option<Pin<Box<Sleep>>>,
+    }
+
+    impl<F> PinnedDrop for Watched<F> {
+        fn drop(this: Pin<&mut Self>) {
+            this.streams.active.fetch_sub(1, Ordering::AcqRel);
+        }
+    }
+}
+
+impl<F: Future<Output = ()>> Future for Watched<F> {
+    type Output = ();
+
+    fn poll(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<()> {
+        let this = self.project();
+        let fut = this.fut;
+        let (done, activity) = ACTIVITY.sync_scope(Cell::new(Activity::None), || {
+            let done = fut.poll(cx).is_ready();
+            (done, ACTIVITY.with(Cell::get))
+        });
+        if done {
+            return Poll::Ready(());
+        }
+        match activity {
+            Activity::None => {}
+            Activity::Wrote => *this.blocked_since = Some(Instant::now()),
+            Activity::Waiting => *this.blocked_since = None,
+        }
+        let Some(since) = *this.blocked_since else {
+            return Poll::Pending;
+        };
+        let deadline = since + this.streams.write_stall;
+        let timer = this.timer.get_or_insert_with(|| Box::pin(tokio::time::sleep_until(deadline)));
+        loop {
+            if timer.as_mut().poll(cx).is_pending() {
+                return Poll::Pending;
+            }
+            if Instant::now() >= deadline {
+                Metrics::inc(&this.streams.metrics.evicted, 1);
+                tracing::debug!("resetting an HTTP/2 event stream whose client stopped reading it");
+                // Dropping the task drops hyper's handles of the stream: h2 sends RST_STREAM(CANCEL) and frees its
+                // buffers; the body (and its open-streams guard) is dropped with it.
+                return Poll::Ready(());
+            }
+            // The stream moved since the timer was set (or the timer is from an earlier stall): re-arm it.
+            timer.as_mut().reset(deadline);
+        }
+    }
+}
+
+pin_project_lite::pin_project! {
+    /// An event-stream body that tells its HTTP/2 stream task ([`Watched`]) whether it is blocked; a no-op on
+    /// HTTP/1 connections (stalls there are seen by [`crate::net::StallIo`]).
+    #[derive(Debug)]
+    pub struct Reported<S> {
+        #[pin]
+        inner: S,
+    }
+}
+
+impl<S> Reported<S> {
+    /// Wraps `inner`.
+    pub fn new(inner: S) -> Self {
+        Reported { inner }
+    }
+}
+
+impl<S: futures::Stream> futures::Stream for Reported<S> {
+    type Item = S::Item;
+
+    fn poll_next(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<Option<S::Item>> {
+        let r = self.project().inner.poll_next(cx);
+        let activity = if matches!(r, Poll::Ready(Some(_))) { Activity::Wrote } else { Activity::Waiting };
+        let _ = ACTIVITY.try_with(|a| a.set(activity));
+        r
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    #![allow(clippy::unwrap_used)]
+    use super::*;
+    use crate::config::Config;
+
+    /// The plain HTTP/1 path must not pay for TLS or HTTP/2: its task is hyper's connection plus a little. (Before
+    /// TLS support it was 1,688 bytes: the connection was held twice.)
+    #[tokio::test]
+    async fn connection_tasks_hold_the_connection_once_and_plain_ones_nothing_of_tls() {
+        let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+        let addr = listener.local_addr().unwrap();
+        let _client = tokio::net::TcpStream::connect(addr).await.unwrap();
+        let state = AppState::open(Config::default()).await.unwrap();
+        let shared = Arc::new(Shared {
+            app: crate::router(state.clone()),
+            http1: http1::Builder::new(),
+            config: ConnConfig::default(),
+            write_stall: Duration::from_secs(1),
+            metrics: Arc::clone(&state.metrics),
+            shutdown: CancellationToken::new(),
+            tls: None,
+        });
+        let io = || async {
+            let (tcp, _) = listener.accept().await.unwrap();
+            crate::net::StallIo::new(tcp, Duration::from_secs(1), Arc::clone(&state.metrics))
+        };
+        let service = TowerToHyperService::new(shared.app.clone());
+        let bare = shared.http1.serve_connection(TokioIo::new(io().await), service);
+        let _c2 = tokio::net::TcpStream::connect(addr).await.unwrap();
+        let task = serve_http1(io().await, Arc::clone(&shared));
+        let _c3 = tokio::net::TcpStream::connect(addr).await.unwrap();
+        let tls_task = serve_tls_connection(io().await, Arc::clone(&shared));
+        let (bare, task) = (std::mem::size_of_val(&bare), std::mem::size_of_val(&task));
+        let tls_task = std::mem::size_of_val(&tls_task);
+        eprintln!("hyper http1 connection: {bare} bytes; plain connection task: {task}; TLS task: {tls_task}");
+        assert!(task <= bare + 256, "the plain connection task grew to {task} bytes (hyper's connection: {bare})");
+        // The TLS task holds pointers to its boxed stages, not the TLS stream or the handshake.
+        assert!(tls_task <= 256, "the TLS connection task grew to {tls_task} bytes");
+    }
+}
