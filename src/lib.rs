@@ -91,11 +91,9 @@ mod transport;
 #[cfg(target_arch = "wasm32")]
 mod de;
 #[cfg(target_arch = "wasm32")]
-mod event_source;
-#[cfg(all(target_arch = "wasm32", feature = "fetch"))]
-mod fetch;
-#[cfg(target_arch = "wasm32")]
 mod handler;
+#[cfg(target_arch = "wasm32")]
+mod interop;
 #[cfg(all(target_arch = "wasm32", feature = "js"))]
 mod js;
 #[cfg(target_arch = "wasm32")]
@@ -119,11 +117,11 @@ pub use transport::Transport;
 #[cfg(all(target_arch = "wasm32", feature = "js"))]
 pub use js::JsTypedEventSource;
 #[cfg(target_arch = "wasm32")]
-pub use source::{TypedEventSource, TypedEventSourceBuilder};
+pub use source::{SourceOptions, TypedEventSource, TypedEventSourceBuilder};
 #[cfg(target_arch = "wasm32")]
 pub use stream::{EventStream, Received};
 
 // The decoder of typed handlers, for the crate's own tests (tests/de.rs); not part of the API.
 #[cfg(target_arch = "wasm32")]
 #[doc(hidden)]
-pub use {de::from_json as __from_json, handler::decode_enum as __decode_variant};
+pub use de::{decode_enum as __decode_variant, from_json as __from_json};

@@ -134,8 +134,8 @@ impl JsTypedEventSource {
     #[wasm_bindgen(constructor)]
     pub fn new(url: String, options: JsValue) -> Result<JsTypedEventSource, JsError> {
         let invalid = |e: String| JsError::new(&format!("invalid TypedEventSource options: {e}"));
-        let builder = options::builder(TypedEventSource::builder(url), &options).map_err(invalid)?;
-        let inner = builder.open().map_err(|e| JsError::new(&e.to_string()))?;
+        let options = options::source_options(&options).map_err(invalid)?;
+        let inner = TypedEventSource::builder(url).options(options).open().map_err(|e| JsError::new(&e.to_string()))?;
         Ok(JsTypedEventSource { inner })
     }
 
