@@ -3,7 +3,7 @@
 use js_sys::{Function, Object, Reflect};
 use wasm_bindgen::prelude::*;
 
-use crate::{CloseReason, Error, EventMeta, TypedEventSource};
+use crate::{CloseReason, Error, EventMeta, TypedEventSource, TypedEventSourceBuilder};
 
 mod options;
 
@@ -135,7 +135,7 @@ impl JsTypedEventSource {
     pub fn new(url: String, options: JsValue) -> Result<JsTypedEventSource, JsError> {
         let invalid = |e: String| JsError::new(&format!("invalid TypedEventSource options: {e}"));
         let options = options::source_options(&options).map_err(invalid)?;
-        let inner = TypedEventSource::builder(url).options(options).open().map_err(|e| JsError::new(&e.to_string()))?;
+        let inner = TypedEventSourceBuilder::with_options(url, options).open().map_err(|e| JsError::new(&e.to_string()))?;
         Ok(JsTypedEventSource { inner })
     }
 

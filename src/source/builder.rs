@@ -53,12 +53,17 @@ impl TypedEventSourceBuilder {
     /// let source = TypedEventSourceBuilder::new("/subscribe").on_text("message", |t, _| log(&t)).open()?;
     /// ```
     pub fn new(url: impl Into<String>) -> Self {
-        TypedEventSourceBuilder {
-            url: url.into(),
-            options: SourceOptions::default(),
-            handlers: Handlers::default(),
-            deferred_error: None,
-        }
+        Self::with_options(url, SourceOptions::default())
+    }
+
+    /// A builder for a source on `url` with `options` (the same value the Yew hooks and the JavaScript API use).
+    ///
+    /// ```ignore
+    /// let options = SourceOptions::default().close_on(TerminalRule::event("done"));
+    /// let source = TypedEventSourceBuilder::with_options("/jobs/7/events", options).open()?;
+    /// ```
+    pub fn with_options(url: impl Into<String>, options: SourceOptions) -> Self {
+        TypedEventSourceBuilder { url: url.into(), options, handlers: Handlers::default(), deferred_error: None }
     }
 
     /// Sets every option at once (replacing those set before): the same [`SourceOptions`] the Yew hooks and the

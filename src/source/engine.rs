@@ -14,16 +14,19 @@ use gloo_timers::callback::Timeout;
 use super::SourceOptions;
 use crate::handler::{call_each, Handlers, Incoming, RawHandler};
 use crate::transport::{Ended, Link, Upstream};
-use crate::{terminal, CloseReason, Error, EventMeta, ReadyState, TerminalRule};
+use crate::{terminal, CloseReason, Error, EventMeta, ReadyState, ReconnectPolicy, TerminalRule};
 
 /// The state of one source.
 pub(crate) struct Engine {
     url: String,
-    /// The settings; `last_event_id` was moved out of them into the field below, its only owner.
-    options: SourceOptions,
+    // The settings, from [`SourceOptions`]; its transport went into `link`, its last event id into `last_event_id`.
+    with_credentials: bool,
+    close_on: Vec<TerminalRule>,
+    deliver_terminal: bool,
+    reconnect: ReconnectPolicy,
     handlers: RefCell<Handlers>,
     link: RefCell<Link>,
-    /// The last event id: seeded from the options, set by every event, sent on every (re)connection.
+    /// The last event id, owned here only: seeded from the options, set by every event, sent on every (re)connection.
     last_event_id: RefCell<String>,
     /// The state last told to the state-change handlers (the transport owns the live readyState).
     announced: Cell<ReadyState>,
@@ -38,14 +41,24 @@ pub(crate) struct Engine {
 
 impl Engine {
     /// Creates the engine and opens its first connection.
-    pub(super) fn open(url: String, mut options: SourceOptions, handlers: Handlers) -> Result<Rc<Engine>, Error> {
-        let last_event_id = std::mem::take(&mut options.last_event_id);
-        let pause = options.pause_when_hidden;
+    pub(super) fn open(url: String, options: SourceOptions, handlers: Handlers) -> Result<Rc<Engine>, Error> {
+        let SourceOptions {
+            with_credentials,
+            close_on,
+            deliver_terminal,
+            reconnect,
+            last_event_id,
+            transport,
+            pause_when_hidden,
+        } = options;
         let engine = Rc::new(Engine {
-            link: RefCell::new(Link::new(&options.transport)),
             url,
-            options,
+            with_credentials,
+            close_on,
+            deliver_terminal,
+            reconnect,
             handlers: RefCell::new(handlers),
+            link: RefCell::new(Link::new(transport)),
             last_event_id: RefCell::new(last_event_id),
             announced: Cell::new(ReadyState::Connecting),
             close_reason: RefCell::new(None),
@@ -54,7 +67,7 @@ impl Engine {
             visibility: RefCell::new(None),
             paused: Cell::new(false),
         });
-        if let Some(pause) = pause {
+        if let Some(pause) = pause_when_hidden {
             pause(&engine);
         }
         engine.connect()?;
@@ -92,7 +105,7 @@ impl Engine {
     /// The event types to listen for: those with a handler, and those of terminal rules (or they could never match).
     fn event_types(&self) -> Vec<Rc<str>> {
         let mut event_types = self.handlers.borrow().event_types();
-        for rule in &self.options.close_on {
+        for rule in &self.close_on {
             if let TerminalRule::Event { event, .. } = rule {
                 if !event_types.iter().any(|t| **t == **event) {
                     event_types.push(event.as_str().into());
@@ -105,11 +118,11 @@ impl Engine {
     /// Opens a connection (replacing the current one), resuming after the last event id.
     fn connect(self: &Rc<Self>) -> Result<(), Error> {
         let event_types = self.event_types();
-        let last_event_id = self.last_event_id.borrow().clone();
+        // Neither borrow is taken again before `connect` returns: the transport reports from later tasks only.
         self.link.borrow_mut().connect(
             &self.url,
-            self.options.with_credentials,
-            &last_event_id,
+            self.with_credentials,
+            &self.last_event_id.borrow(),
             event_types,
             &Rc::downgrade(self),
         )?;
@@ -125,18 +138,18 @@ impl Engine {
 
     /// A fatal error: report it, then re-open if the policy allows (and `may_reopen`), else close as failed.
     fn fail(self: &Rc<Self>, error: Error, may_reopen: bool) {
-        self.link.borrow_mut().close();
+        self.link.borrow_mut().disconnect();
         let message = error.to_string();
         self.emit_error(&error);
         if self.is_closed() {
             return; // an error handler closed it
         }
         let attempts = self.reopen_attempts.get();
-        if !may_reopen || !self.options.reconnect.allows(attempts) {
+        if !may_reopen || !self.reconnect.allows(attempts) {
             self.finish(CloseReason::Failed { message, attempts });
             return;
         }
-        let delay = self.options.reconnect.delay(attempts, js_sys::Math::random());
+        let delay = self.reconnect.delay(attempts, js_sys::Math::random());
         self.reopen_attempts.set(attempts + 1);
         self.set_state(ReadyState::Connecting);
         self.schedule_connect(u32::try_from(delay.as_millis()).unwrap_or(u32::MAX));
@@ -161,7 +174,7 @@ impl Engine {
     pub(super) fn suspend(&self) {
         let timer = self.reopen_timer.borrow_mut().take();
         drop(timer);
-        self.link.borrow_mut().close();
+        self.link.borrow_mut().disconnect();
         self.set_state(ReadyState::Connecting);
     }
 
@@ -224,8 +237,8 @@ impl Upstream for Engine {
             }
         }
         let meta = EventMeta { event: event_type.to_owned(), last_event_id: last_event_id.to_owned(), origin };
-        let is_terminal = terminal::is_terminal(&self.options.close_on, event_type, data);
-        if !is_terminal || self.options.deliver_terminal {
+        let is_terminal = terminal::is_terminal(&self.close_on, event_type, data);
+        if !is_terminal || self.deliver_terminal {
             let handlers = self.handlers.borrow().for_event(event_type);
             let incoming = Incoming { data, meta: &meta };
             for h in handlers {
@@ -261,8 +274,9 @@ impl Upstream for Engine {
                 self.emit_error(&Error::Transient);
             }
             // As a browser does: CONNECTING, `error`, wait the reconnection time, reconnect with Last-Event-ID.
+            #[cfg(feature = "fetch")]
             Ended::Lost { retry_ms } => {
-                self.link.borrow_mut().close();
+                self.link.borrow_mut().disconnect();
                 self.set_state(ReadyState::Connecting);
                 self.emit_error(&Error::Transient);
                 if !self.is_closed() {
@@ -272,6 +286,7 @@ impl Upstream for Engine {
             Ended::Failed { message, status, content_type } => {
                 self.fail(Error::Fatal { message, status, content_type }, true);
             }
+            #[cfg(feature = "fetch")]
             Ended::NoContent => {
                 let message = "the server answered 204 No Content: it asks the client to stop".to_owned();
                 self.fail(Error::Fatal { message, status: Some(204), content_type: None }, false);

@@ -46,6 +46,11 @@ impl EventSourceLink {
         }
     }
 
+    /// Drops the connection, if any: its `Drop` closes the browser source and detaches the listeners.
+    pub fn disconnect(&mut self) {
+        self.conn = None;
+    }
+
     /// Closes the browser source, if any, and returns the readyState it then reads.
     pub fn close(&mut self) -> ReadyState {
         let state = self.conn.as_ref().map_or(ReadyState::Closed, EventSourceConnection::close);

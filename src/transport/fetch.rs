@@ -2,7 +2,7 @@
 //!
 //! Everything only fetch needs lives here: the reconnection time the server sets with `retry:`, the `Last-Event-ID`
 //! header, the checks of status and content type, and the staleness of a read task whose connection was replaced or
-//! closed (each connection has its own `alive` flag, cleared when the link drops it).
+//! closed (each connection has an `alive` flag, cleared when the link drops it).
 
 use std::cell::Cell;
 use std::rc::{Rc, Weak};
@@ -50,9 +50,14 @@ impl FetchLink {
         Ok(())
     }
 
-    /// Aborts the request, if any; the read task then stops without reporting.
-    pub fn close(&mut self) -> ReadyState {
+    /// Aborts the request, if any; its read task then stops without reporting.
+    pub fn disconnect(&mut self) {
         self.conn = None;
+    }
+
+    /// As [`disconnect`](Self::disconnect): nothing is left open.
+    pub fn close(&mut self) -> ReadyState {
+        self.disconnect();
         ReadyState::Closed
     }
 
@@ -127,18 +132,19 @@ impl FetchConnection {
         let state = Rc::new(ConnState { alive: Cell::new(true), open: Cell::new(false) });
         let (up, task_state, retry_ms) = (up.clone(), state.clone(), retry_ms.clone());
         spawn_local(async move {
-            let (end, retry) = read(promise, decoder, &up, &task_state).await;
+            let end = read(promise, decoder, &up, &task_state).await;
             if let (Some(end), Some(up)) = (end, up.upgrade()) {
                 if !task_state.alive.get() {
                     return;
                 }
-                if let Some(ms) = retry {
-                    retry_ms.set(u32::try_from(ms).unwrap_or(u32::MAX));
-                }
                 up.ended(match end {
-                    FetchEnd::Lost => Ended::Lost { retry_ms: retry_ms.get() },
-                    FetchEnd::Fatal { message, status, content_type } => Ended::Failed { message, status, content_type },
-                    FetchEnd::NoContent => Ended::NoContent,
+                    ReadEnd::Lost(retry) => {
+                        if let Some(ms) = retry {
+                            retry_ms.set(u32::try_from(ms).unwrap_or(u32::MAX));
+                        }
+                        Ended::Lost { retry_ms: retry_ms.get() }
+                    }
+                    ReadEnd::Other(end) => end,
                 });
             }
         });
@@ -146,14 +152,12 @@ impl FetchConnection {
     }
 }
 
-/// How a response ended, as the read loop sees it.
-enum FetchEnd {
-    /// The body ended or the network failed: reconnect after the retry time, as the spec says.
-    Lost,
-    /// A status other than 200 or a content type other than `text/event-stream`.
-    Fatal { message: String, status: Option<u16>, content_type: Option<String> },
-    /// 204 No Content: the server asks the client to stop.
-    NoContent,
+/// How the read loop ended.
+enum ReadEnd {
+    /// The body ended or the network failed: reconnect after the retry time (the stream's `retry:`, if it sent one).
+    Lost(Option<u64>),
+    /// As the checks of the response report it.
+    Other(Ended),
 }
 
 /// Reads the response to its end. `None` when the connection was replaced or closed meanwhile (nothing to report).
@@ -162,24 +166,24 @@ async fn read<U: Upstream>(
     mut decoder: Decoder,
     up: &Weak<U>,
     state: &ConnState,
-) -> (Option<FetchEnd>, Option<u64>) {
+) -> Option<ReadEnd> {
     let current = || state.alive.get() && up.strong_count() > 0;
     let response = match JsFuture::from(promise).await {
         Ok(r) => r,
-        Err(_) => return (current().then_some(FetchEnd::Lost), None),
+        Err(_) => return current().then_some(ReadEnd::Lost(None)),
     };
     let Ok(response) = response.dyn_into::<Response>() else {
-        return (current().then_some(FetchEnd::Lost), None);
+        return current().then_some(ReadEnd::Lost(None));
     };
     if let Some(end) = check(&response) {
-        return (Some(end), None);
+        return Some(ReadEnd::Other(end));
     }
     let Some(reader) = response.body().and_then(|b| b.get_reader().dyn_into::<ReadableStreamDefaultReader>().ok())
     else {
-        return (Some(FetchEnd::Lost), None);
+        return Some(ReadEnd::Lost(None));
     };
     if !current() {
-        return (None, None);
+        return None;
     }
     state.open.set(true);
     if let Some(up) = up.upgrade() {
@@ -189,16 +193,16 @@ async fn read<U: Upstream>(
     loop {
         let chunk = JsFuture::from(reader.read()).await;
         if !current() {
-            return (None, None);
+            return None;
         }
         let chunk = match chunk {
             Ok(c) => c,
-            Err(_) => return (Some(FetchEnd::Lost), decoder.retry()),
+            Err(_) => return Some(ReadEnd::Lost(decoder.retry())),
         };
         if Reflect::get(&chunk, &JsValue::from_str("done")).ok().and_then(|d| d.as_bool()).unwrap_or(true) {
             // End of body: the unfinished event is discarded (spec); the connection is re-established.
             let _ = decoder.finish();
-            return (Some(FetchEnd::Lost), decoder.retry());
+            return Some(ReadEnd::Lost(decoder.retry()));
         }
         let Ok(bytes) = Reflect::get(&chunk, &JsValue::from_str("value")).and_then(|v| v.dyn_into::<Uint8Array>())
         else {
@@ -206,34 +210,34 @@ async fn read<U: Upstream>(
         };
         decoder.push(&bytes.to_vec());
         while let Some(item) = decoder.next_ref() {
-            let Some(up) = up.upgrade() else { return (None, None) };
+            let up = up.upgrade()?;
             match item {
                 Ok(ev) => up.event(ev.event, ev.data, ev.last_event_id, origin.clone()),
                 Err(e) => up.error(&Error::Decode { event: String::new(), data: String::new(), reason: e.to_string() }),
             }
             if !state.alive.get() {
-                return (None, None); // a handler closed the source or it reconnected
+                return None; // a handler closed the source or it reconnected
             }
         }
     }
 }
 
 /// The spec's checks before reading: 200 and `text/event-stream`, 204 stops.
-fn check(response: &Response) -> Option<FetchEnd> {
+fn check(response: &Response) -> Option<Ended> {
     let status = response.status();
     let content_type = response.headers().get("content-type").ok().flatten();
     if status == 204 {
-        return Some(FetchEnd::NoContent);
+        return Some(Ended::NoContent);
     }
     if status != 200 {
-        return Some(FetchEnd::Fatal {
+        return Some(Ended::Failed {
             message: format!("the server answered {status} {}", response.status_text()),
             status: Some(status),
             content_type,
         });
     }
     if !content_type.as_deref().is_some_and(is_event_stream) {
-        return Some(FetchEnd::Fatal {
+        return Some(Ended::Failed {
             message: format!(
                 "the server answered with content type \"{}\", not text/event-stream",
                 content_type.as_deref().unwrap_or("")

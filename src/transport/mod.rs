@@ -88,7 +88,7 @@ mod link {
         /// It dropped and the transport reconnects by itself (the browser's `EventSource`).
         Reconnecting,
         /// It dropped or the body ended: the engine reconnects after `retry_ms`, as the spec says (fetch).
-        #[cfg_attr(not(feature = "fetch"), allow(dead_code))]
+        #[cfg(feature = "fetch")]
         Lost {
             /// The reconnection time: the server's last `retry:`, or the default.
             retry_ms: u32,
@@ -104,7 +104,7 @@ mod link {
             content_type: Option<String>,
         },
         /// 204 No Content: the server asks the client to stop; no re-open.
-        #[cfg_attr(not(feature = "fetch"), allow(dead_code))]
+        #[cfg(feature = "fetch")]
         NoContent,
     }
 
@@ -118,11 +118,11 @@ mod link {
 
     impl Link {
         /// The link for `transport`, not yet connected.
-        pub fn new(transport: &Transport) -> Link {
+        pub fn new(transport: Transport) -> Link {
             match transport {
                 Transport::EventSource => Link::EventSource(EventSourceLink::default()),
                 #[cfg(feature = "fetch")]
-                Transport::Fetch(request) => Link::Fetch(FetchLink::new(request.clone())),
+                Transport::Fetch(request) => Link::Fetch(FetchLink::new(request)),
             }
         }
 
@@ -152,7 +152,16 @@ mod link {
             }
         }
 
-        /// Closes the current connection, if any, and returns the state the transport then reads.
+        /// Drops the current connection, if any (closing the `EventSource`, aborting the fetch).
+        pub fn disconnect(&mut self) {
+            match self {
+                Link::EventSource(link) => link.disconnect(),
+                #[cfg(feature = "fetch")]
+                Link::Fetch(link) => link.disconnect(),
+            }
+        }
+
+        /// Closes the current connection for good, if any, and returns the state the transport then reads.
         pub fn close(&mut self) -> ReadyState {
             match self {
                 Link::EventSource(link) => link.close(),

@@ -333,7 +333,7 @@ fn connect<T: Clone + 'static>(
             });
         })
     };
-    let mut builder = TypedEventSource::builder(url).options(options.source.clone());
+    let mut builder = TypedEventSourceBuilder::with_options(url, options.source.clone());
     if !resume.is_empty() {
         builder = builder.last_event_id(resume);
     }
