@@ -94,7 +94,8 @@ mod de;
 mod handler;
 #[cfg(target_arch = "wasm32")]
 mod interop;
-#[cfg(all(target_arch = "wasm32", feature = "js"))]
+// Also built by the host tests, which check the TypeScript declarations (js/contract.rs).
+#[cfg(any(test, all(target_arch = "wasm32", feature = "js")))]
 mod js;
 #[cfg(target_arch = "wasm32")]
 mod source;

@@ -12,10 +12,7 @@ use wasm_bindgen::{JsCast, JsValue};
 use crate::FetchRequest;
 use crate::{ReconnectPolicy, SourceOptions, TerminalRule};
 
-const KEYS: &[&str] =
-    &["withCredentials", "closeOn", "deliverTerminal", "reconnect", "lastEventId", "transport", "method", "headers", "body", "pauseWhenHidden"];
-const RECONNECT_KEYS: &[&str] = &["maxRetries", "initialDelayMs", "maxDelayMs", "multiplier", "jitter"];
-const RULE_KEYS: &[&str] = &["event", "data"];
+use super::contract::{CLOSE_RULE as RULE_KEYS, OPTIONS as KEYS, RECONNECT as RECONNECT_KEYS};
 
 /// The options described by `options` (undefined, null or a `TypedEventSourceOptions` object).
 pub(super) fn source_options(options: &JsValue) -> Result<SourceOptions, String> {
