@@ -8,7 +8,8 @@ use serde::de::DeserializeOwned;
 use wasm_bindgen::JsValue;
 
 use super::engine::Engine;
-use super::{SourceOptions, TypedEventSource};
+use super::handle::TypedEventSource;
+use super::options::SourceOptions;
 use crate::handler::{self, Handlers};
 use crate::{event_names, CloseReason, Error, EventMeta, ReadyState, ReconnectPolicy, TerminalRule, Transport};
 
@@ -71,7 +72,7 @@ impl TypedEventSourceBuilder {
     ///
     /// ```ignore
     /// let options = SourceOptions::default().reconnect(ReconnectPolicy::never());
-    /// let source = TypedEventSource::builder("/subscribe").options(options).on_text("message", |t, _| log(&t)).open()?;
+    /// let builder = TypedEventSource::builder("/subscribe").options(options).on_text("message", |t, _| log(&t));
     /// ```
     pub fn options(mut self, options: SourceOptions) -> Self {
         self.options = options;
@@ -264,7 +265,19 @@ impl TypedEventSourceBuilder {
         if let Some(e) = self.deferred_error {
             return Err(e);
         }
-        let engine = Engine::open(self.url, self.options, self.handlers)?;
+        let SourceOptions { settings, transport, last_event_id, pause_when_hidden } = self.options;
+        let engine = Engine::open(self.url, settings, transport, last_event_id, pause_when_hidden, self.handlers)?;
         Ok(TypedEventSource::new(engine))
+    }
+}
+
+impl TypedEventSource {
+    /// A builder for a source on `url`.
+    ///
+    /// ```ignore
+    /// let source = TypedEventSource::builder("/subscribe").on_text("message", |t, _| log(&t)).open()?;
+    /// ```
+    pub fn builder(url: impl Into<String>) -> TypedEventSourceBuilder {
+        TypedEventSourceBuilder::new(url)
     }
 }

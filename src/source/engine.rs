@@ -11,19 +11,28 @@ use std::rc::{Rc, Weak};
 use gloo_events::EventListener;
 use gloo_timers::callback::Timeout;
 
-use super::SourceOptions;
 use crate::handler::{call_each, Handlers, Incoming, RawHandler};
 use crate::transport::{Ended, Link, Upstream};
-use crate::{terminal, CloseReason, Error, EventMeta, ReadyState, ReconnectPolicy, TerminalRule};
+use crate::{terminal, CloseReason, Error, EventMeta, ReadyState, ReconnectPolicy, TerminalRule, Transport};
+
+/// The settings the engine reads once open: the part of [`SourceOptions`](super::SourceOptions) it owns (the
+/// transport goes to the [`Link`], the last event id to the engine's own field, the pause to `visibility.rs`).
+#[derive(Debug, Clone)]
+pub(crate) struct Settings {
+    pub(crate) with_credentials: bool,
+    pub(crate) close_on: Vec<TerminalRule>,
+    pub(crate) deliver_terminal: bool,
+    pub(crate) reconnect: ReconnectPolicy,
+}
+
+/// Starts the page-visibility pause on an engine; a function pointer rather than a flag, so that the code is only
+/// linked into apps that ask for it.
+pub(crate) type PauseHook = fn(&Rc<Engine>);
 
 /// The state of one source.
 pub(crate) struct Engine {
     url: String,
-    // The settings, from [`SourceOptions`]; its transport went into `link`, its last event id into `last_event_id`.
-    with_credentials: bool,
-    close_on: Vec<TerminalRule>,
-    deliver_terminal: bool,
-    reconnect: ReconnectPolicy,
+    settings: Settings,
     handlers: RefCell<Handlers>,
     link: RefCell<Link>,
     /// The last event id, owned here only: seeded from the options, set by every event, sent on every (re)connection.
@@ -33,7 +42,7 @@ pub(crate) struct Engine {
     close_reason: RefCell<Option<CloseReason>>,
     reopen_attempts: Cell<u32>,
     reopen_timer: RefCell<Option<Timeout>>,
-    /// The page-visibility listener of [`SourceOptions::pause_when_hidden`] (see `visibility.rs`).
+    /// The page-visibility listener of the hidden-page pause (see `visibility.rs`).
     pub(super) visibility: RefCell<Option<EventListener>>,
     /// Whether the connection is closed because the page is hidden.
     pub(super) paused: Cell<bool>,
@@ -41,22 +50,17 @@ pub(crate) struct Engine {
 
 impl Engine {
     /// Creates the engine and opens its first connection.
-    pub(super) fn open(url: String, options: SourceOptions, handlers: Handlers) -> Result<Rc<Engine>, Error> {
-        let SourceOptions {
-            with_credentials,
-            close_on,
-            deliver_terminal,
-            reconnect,
-            last_event_id,
-            transport,
-            pause_when_hidden,
-        } = options;
+    pub(super) fn open(
+        url: String,
+        settings: Settings,
+        transport: Transport,
+        last_event_id: String,
+        pause: Option<PauseHook>,
+        handlers: Handlers,
+    ) -> Result<Rc<Engine>, Error> {
         let engine = Rc::new(Engine {
             url,
-            with_credentials,
-            close_on,
-            deliver_terminal,
-            reconnect,
+            settings,
             handlers: RefCell::new(handlers),
             link: RefCell::new(Link::new(transport)),
             last_event_id: RefCell::new(last_event_id),
@@ -67,7 +71,7 @@ impl Engine {
             visibility: RefCell::new(None),
             paused: Cell::new(false),
         });
-        if let Some(pause) = pause_when_hidden {
+        if let Some(pause) = pause {
             pause(&engine);
         }
         engine.connect()?;
@@ -105,7 +109,7 @@ impl Engine {
     /// The event types to listen for: those with a handler, and those of terminal rules (or they could never match).
     fn event_types(&self) -> Vec<Rc<str>> {
         let mut event_types = self.handlers.borrow().event_types();
-        for rule in &self.close_on {
+        for rule in &self.settings.close_on {
             if let TerminalRule::Event { event, .. } = rule {
                 if !event_types.iter().any(|t| **t == **event) {
                     event_types.push(event.as_str().into());
@@ -121,7 +125,7 @@ impl Engine {
         // Neither borrow is taken again before `connect` returns: the transport reports from later tasks only.
         self.link.borrow_mut().connect(
             &self.url,
-            self.with_credentials,
+            self.settings.with_credentials,
             &self.last_event_id.borrow(),
             event_types,
             &Rc::downgrade(self),
@@ -145,11 +149,11 @@ impl Engine {
             return; // an error handler closed it
         }
         let attempts = self.reopen_attempts.get();
-        if !may_reopen || !self.reconnect.allows(attempts) {
+        if !may_reopen || !self.settings.reconnect.allows(attempts) {
             self.finish(CloseReason::Failed { message, attempts });
             return;
         }
-        let delay = self.reconnect.delay(attempts, js_sys::Math::random());
+        let delay = self.settings.reconnect.delay(attempts, js_sys::Math::random());
         self.reopen_attempts.set(attempts + 1);
         self.set_state(ReadyState::Connecting);
         self.schedule_connect(u32::try_from(delay.as_millis()).unwrap_or(u32::MAX));
@@ -170,7 +174,8 @@ impl Engine {
         }
     }
 
-    /// Drops the connection and any pending re-open, and waits (`Connecting`) until [`reconnect_now`](Self::reconnect_now).
+    /// Drops the connection and any pending re-open, and waits (`Connecting`) until
+    /// [`reconnect_now`](Self::reconnect_now).
     pub(super) fn suspend(&self) {
         let timer = self.reopen_timer.borrow_mut().take();
         drop(timer);
@@ -237,8 +242,8 @@ impl Upstream for Engine {
             }
         }
         let meta = EventMeta { event: event_type.to_owned(), last_event_id: last_event_id.to_owned(), origin };
-        let is_terminal = terminal::is_terminal(&self.close_on, event_type, data);
-        if !is_terminal || self.deliver_terminal {
+        let is_terminal = terminal::is_terminal(&self.settings.close_on, event_type, data);
+        if !is_terminal || self.settings.deliver_terminal {
             let handlers = self.handlers.borrow().for_event(event_type);
             let incoming = Incoming { data, meta: &meta };
             for h in handlers {

@@ -8,7 +8,6 @@ use serde::de::DeserializeOwned;
 use wasm_bindgen::JsValue;
 
 use super::engine::Engine;
-use super::TypedEventSourceBuilder;
 use crate::handler;
 use crate::{CloseReason, Error, EventMeta, ReadyState};
 
@@ -46,15 +45,6 @@ impl fmt::Debug for TypedEventSource {
 impl TypedEventSource {
     pub(super) fn new(engine: Rc<Engine>) -> Self {
         TypedEventSource { engine }
-    }
-
-    /// A builder for a source on `url`.
-    ///
-    /// ```ignore
-    /// let source = TypedEventSource::builder("/subscribe").on_text("message", |t, _| log(&t)).open()?;
-    /// ```
-    pub fn builder(url: impl Into<String>) -> TypedEventSourceBuilder {
-        TypedEventSourceBuilder::new(url)
     }
 
     /// The state: the browser's `readyState` while a connection exists, `Connecting` while the reconnect policy
@@ -105,8 +95,9 @@ impl TypedEventSource {
         self.engine.finish(CloseReason::Client);
     }
 
-    /// Adds a typed handler to the open source (see [`TypedEventSourceBuilder::on`]); it receives events that arrive
-    /// from now on.
+    /// Adds a typed handler to the open source (see
+    /// [`TypedEventSourceBuilder::on`](crate::TypedEventSourceBuilder::on)); it receives events that arrive from now
+    /// on.
     ///
     /// ```ignore
     /// source.on::<Progress>("progress", |p, _| render(p));
@@ -115,7 +106,8 @@ impl TypedEventSource {
         self.engine.add_event_handler(event, handler::typed(handler));
     }
 
-    /// Adds a text handler to the open source (see [`TypedEventSourceBuilder::on_text`]).
+    /// Adds a text handler to the open source (see
+    /// [`TypedEventSourceBuilder::on_text`](crate::TypedEventSourceBuilder::on_text)).
     ///
     /// ```ignore
     /// source.on_text("ping", |text, _| log(&text));
@@ -124,7 +116,8 @@ impl TypedEventSource {
         self.engine.add_event_handler(event, handler::text(handler));
     }
 
-    /// Adds a JSON-value handler to the open source (see [`TypedEventSourceBuilder::on_json`]).
+    /// Adds a JSON-value handler to the open source (see
+    /// [`TypedEventSourceBuilder::on_json`](crate::TypedEventSourceBuilder::on_json)).
     ///
     /// ```ignore
     /// source.on_json("message", |value, _| web_sys::console::log_1(&value));
@@ -133,7 +126,7 @@ impl TypedEventSource {
         self.engine.add_event_handler(event, handler::json(handler));
     }
 
-    /// Adds an open handler (see [`TypedEventSourceBuilder::on_open`]).
+    /// Adds an open handler (see [`TypedEventSourceBuilder::on_open`](crate::TypedEventSourceBuilder::on_open)).
     ///
     /// ```ignore
     /// source.on_open(|| log("open"));
@@ -142,7 +135,7 @@ impl TypedEventSource {
         self.engine.handlers_mut().open.push(Rc::new(RefCell::new(handler)));
     }
 
-    /// Adds an error handler (see [`TypedEventSourceBuilder::on_error`]).
+    /// Adds an error handler (see [`TypedEventSourceBuilder::on_error`](crate::TypedEventSourceBuilder::on_error)).
     ///
     /// ```ignore
     /// source.on_error(|e| log(&e.to_string()));
@@ -151,7 +144,8 @@ impl TypedEventSource {
         self.engine.handlers_mut().error.push(Rc::new(RefCell::new(handler)));
     }
 
-    /// Adds a state-change handler (see [`TypedEventSourceBuilder::on_state_change`]).
+    /// Adds a state-change handler (see
+    /// [`TypedEventSourceBuilder::on_state_change`](crate::TypedEventSourceBuilder::on_state_change)).
     ///
     /// ```ignore
     /// source.on_state_change(|s| log(&s.to_string()));
@@ -160,8 +154,8 @@ impl TypedEventSource {
         self.engine.handlers_mut().state.push(Rc::new(RefCell::new(handler)));
     }
 
-    /// Adds a close handler (see [`TypedEventSourceBuilder::on_close`]); on an already closed source it is called at
-    /// once with the reason.
+    /// Adds a close handler (see [`TypedEventSourceBuilder::on_close`](crate::TypedEventSourceBuilder::on_close)); on
+    /// an already closed source it is called at once with the reason.
     ///
     /// ```ignore
     /// source.on_close(|reason| log(&reason.to_string()));

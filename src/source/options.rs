@@ -1,22 +1,17 @@
 //! [`SourceOptions`]: every setting of a source except its URL and handlers, in one value. The builder fills it, the
 //! Yew options wrap it, the JavaScript options object is parsed into it.
 
-use std::rc::Rc;
-
-use super::engine::Engine;
+use super::engine::{Engine, PauseHook, Settings};
 use crate::{ReconnectPolicy, TerminalRule, Transport};
-
-/// Starts the page-visibility pause on an engine; a function pointer rather than a flag, so that the code is only
-/// linked into apps that ask for it.
-pub(crate) type PauseHook = fn(&Rc<Engine>);
 
 /// The settings of a source, fixed when it opens: credentials, terminal rules, reconnect policy, transport, the id
 /// to resume after, the hidden-page pause. Each has the default of a native `EventSource` plus the library's
 /// [`ReconnectPolicy::default`].
 ///
-/// The same value configures every front end: [`TypedEventSourceBuilder::options`](crate::TypedEventSourceBuilder::options)
-/// (or the builder's setters of the same names), the Yew hooks' `UseEventSourceOptions` (which adds only what is
-/// hook-specific), and the JavaScript `TypedEventSourceOptions` object.
+/// The same value configures every front end:
+/// [`TypedEventSourceBuilder::options`](crate::TypedEventSourceBuilder::options) (or the builder's setters of the same
+/// names), the Yew hooks' `UseEventSourceOptions` (which adds only what is hook-specific), and the JavaScript
+/// `TypedEventSourceOptions` object.
 ///
 /// ```ignore
 /// // Runs in a browser (wasm32).
@@ -29,10 +24,8 @@ pub(crate) type PauseHook = fn(&Rc<Engine>);
 #[derive(Debug, Clone)]
 #[must_use]
 pub struct SourceOptions {
-    pub(crate) with_credentials: bool,
-    pub(crate) close_on: Vec<TerminalRule>,
-    pub(crate) deliver_terminal: bool,
-    pub(crate) reconnect: ReconnectPolicy,
+    /// What the engine reads once open.
+    pub(crate) settings: Settings,
     pub(crate) last_event_id: String,
     pub(crate) transport: Transport,
     pub(crate) pause_when_hidden: Option<PauseHook>,
@@ -41,10 +34,12 @@ pub struct SourceOptions {
 impl Default for SourceOptions {
     fn default() -> Self {
         SourceOptions {
-            with_credentials: false,
-            close_on: Vec::new(),
-            deliver_terminal: true,
-            reconnect: ReconnectPolicy::default(),
+            settings: Settings {
+                with_credentials: false,
+                close_on: Vec::new(),
+                deliver_terminal: true,
+                reconnect: ReconnectPolicy::default(),
+            },
             last_event_id: String::new(),
             transport: Transport::EventSource,
             pause_when_hidden: None,
@@ -61,7 +56,7 @@ impl SourceOptions {
     ///
     /// [`withCredentials`]: https://developer.mozilla.org/en-US/docs/Web/API/EventSource/withCredentials
     pub fn with_credentials(mut self, yes: bool) -> Self {
-        self.with_credentials = yes;
+        self.settings.with_credentials = yes;
         self
     }
 
@@ -71,7 +66,7 @@ impl SourceOptions {
     /// SourceOptions::default().close_on(TerminalRule::event_with_data("ping", "finished"))
     /// ```
     pub fn close_on(mut self, rule: TerminalRule) -> Self {
-        self.close_on.push(rule);
+        self.settings.close_on.push(rule);
         self
     }
 
@@ -81,7 +76,7 @@ impl SourceOptions {
     /// SourceOptions::default().deliver_terminal(false)
     /// ```
     pub fn deliver_terminal(mut self, yes: bool) -> Self {
-        self.deliver_terminal = yes;
+        self.settings.deliver_terminal = yes;
         self
     }
 
@@ -91,7 +86,7 @@ impl SourceOptions {
     /// SourceOptions::default().reconnect(ReconnectPolicy::default().max_retries(10))
     /// ```
     pub fn reconnect(mut self, policy: ReconnectPolicy) -> Self {
-        self.reconnect = policy;
+        self.settings.reconnect = policy;
         self
     }
 

@@ -8,7 +8,7 @@ use gloo_events::EventListener;
 use wasm_bindgen::JsCast;
 use web_sys::{EventSource, EventSourceInit, MessageEvent};
 
-use super::{Ended, Upstream};
+use super::upstream::{Ended, Upstream};
 use crate::interop::js_message;
 use crate::{Error, ReadyState};
 

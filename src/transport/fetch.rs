@@ -13,7 +13,8 @@ use wasm_bindgen::{JsCast, JsValue};
 use wasm_bindgen_futures::{spawn_local, JsFuture};
 use web_sys::{AbortController, Headers, ReadableStreamDefaultReader, RequestCredentials, RequestInit, Response};
 
-use super::{is_event_stream, Ended, Upstream};
+use super::request::is_event_stream;
+use super::upstream::{Ended, Upstream};
 use crate::interop::js_message;
 use crate::{Error, FetchRequest, ReadyState};
 

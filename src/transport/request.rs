@@ -103,13 +103,6 @@ impl FetchRequest {
     }
 }
 
-#[cfg(feature = "fetch")]
-impl From<FetchRequest> for crate::Transport {
-    fn from(request: FetchRequest) -> Self {
-        crate::Transport::Fetch(request)
-    }
-}
-
 /// Whether a `Content-Type` is `text/event-stream` (parameters and case ignored), as the spec requires.
 ///
 /// ```ignore

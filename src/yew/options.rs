@@ -6,8 +6,8 @@ use crate::{ReconnectPolicy, SourceOptions, TerminalRule, Transport};
 /// [`SourceOptions`] of the source, plus the history capacity and the event types of the typed and text hooks. The
 /// defaults are those of the library plus a history of 256 messages.
 ///
-/// They are read when a connection opens (first render, URL change, [`reconnect`](super::UseEventSourceHandle::reconnect)),
-/// not on every render.
+/// They are read when a connection opens (first render, URL change,
+/// [`reconnect`](super::UseEventSourceHandle::reconnect)), not on every render.
 ///
 /// ```ignore
 /// let options = UseEventSourceOptions::default()
