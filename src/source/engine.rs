@@ -41,9 +41,10 @@ pub(crate) struct Engine {
     announced: Cell<ReadyState>,
     close_reason: RefCell<Option<CloseReason>>,
     reopen_attempts: Cell<u32>,
-    reopen_timer: RefCell<Option<Timeout>>,
-    /// The page-visibility listener of the hidden-page pause (see `visibility.rs`).
-    pub(super) visibility: RefCell<Option<EventListener>>,
+    /// The pending re-open, if any (a `Cell`: set and taken, never borrowed).
+    reopen_timer: Cell<Option<Timeout>>,
+    /// The page-visibility listener of the hidden-page pause (see `visibility.rs`). A `Cell`: nothing borrows it.
+    pub(super) visibility: Cell<Option<EventListener>>,
     /// Whether the connection is closed because the page is hidden.
     pub(super) paused: Cell<bool>,
 }
@@ -67,8 +68,8 @@ impl Engine {
             announced: Cell::new(ReadyState::Connecting),
             close_reason: RefCell::new(None),
             reopen_attempts: Cell::new(0),
-            reopen_timer: RefCell::new(None),
-            visibility: RefCell::new(None),
+            reopen_timer: Cell::new(None),
+            visibility: Cell::new(None),
             paused: Cell::new(false),
         });
         if let Some(pause) = pause {
@@ -162,7 +163,7 @@ impl Engine {
     fn schedule_connect(self: &Rc<Self>, millis: u32) {
         let weak = Rc::downgrade(self);
         let timer = Timeout::new(millis, move || with(&weak, |s| s.reconnect_now()));
-        *self.reopen_timer.borrow_mut() = Some(timer);
+        self.reopen_timer.set(Some(timer));
     }
 
     pub(super) fn reconnect_now(self: &Rc<Self>) {
@@ -177,7 +178,7 @@ impl Engine {
     /// Drops the connection and any pending re-open, and waits (`Connecting`) until
     /// [`reconnect_now`](Self::reconnect_now).
     pub(super) fn suspend(&self) {
-        let timer = self.reopen_timer.borrow_mut().take();
+        let timer = self.reopen_timer.take();
         drop(timer);
         self.link.borrow_mut().disconnect();
         self.set_state(ReadyState::Connecting);
@@ -206,9 +207,9 @@ impl Engine {
             return;
         }
         *self.close_reason.borrow_mut() = Some(reason.clone());
-        let timer = self.reopen_timer.borrow_mut().take();
+        let timer = self.reopen_timer.take();
         drop(timer);
-        let visibility = self.visibility.borrow_mut().take();
+        let visibility = self.visibility.take();
         drop(visibility);
         let state = self.link.borrow_mut().close();
         debug_assert_eq!(state, ReadyState::Closed);

@@ -27,6 +27,6 @@ impl Engine {
                 }
             })
         });
-        *self.visibility.borrow_mut() = Some(listener);
+        self.visibility.set(Some(listener));
     }
 }
