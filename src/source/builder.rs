@@ -57,7 +57,8 @@ impl TypedEventSourceBuilder {
         Self::with_options(url, SourceOptions::default())
     }
 
-    /// A builder for a source on `url` with `options` (the same value the Yew hooks and the JavaScript API use).
+    /// A builder for a source on `url` with `options`: the same [`SourceOptions`] the Yew hooks and the JavaScript API
+    /// use. The setters below change one option each.
     ///
     /// ```ignore
     /// let options = SourceOptions::default().close_on(TerminalRule::event("done"));
@@ -65,18 +66,6 @@ impl TypedEventSourceBuilder {
     /// ```
     pub fn with_options(url: impl Into<String>, options: SourceOptions) -> Self {
         TypedEventSourceBuilder { url: url.into(), options, handlers: Handlers::default(), deferred_error: None }
-    }
-
-    /// Sets every option at once (replacing those set before): the same [`SourceOptions`] the Yew hooks and the
-    /// JavaScript API use. The setters below set one each.
-    ///
-    /// ```ignore
-    /// let options = SourceOptions::default().reconnect(ReconnectPolicy::never());
-    /// let builder = TypedEventSource::builder("/subscribe").options(options).on_text("message", |t, _| log(&t));
-    /// ```
-    pub fn options(mut self, options: SourceOptions) -> Self {
-        self.options = options;
-        self
     }
 
     /// Sends cookies cross-origin ([`withCredentials`]); the server must name the page's origin and allow credentials.

@@ -8,19 +8,22 @@ use crate::{ReconnectPolicy, TerminalRule, Transport};
 /// to resume after, the hidden-page pause. Each has the default of a native `EventSource` plus the library's
 /// [`ReconnectPolicy::default`].
 ///
-/// The same value configures every front end:
-/// [`TypedEventSourceBuilder::options`](crate::TypedEventSourceBuilder::options) (or the builder's setters of the same
-/// names), the Yew hooks' `UseEventSourceOptions` (which adds only what is hook-specific), and the JavaScript
-/// `TypedEventSourceOptions` object.
+/// The same value configures every front end: [`TypedEventSourceBuilder::with_options`] (or the builder's setters of
+/// the same names), the Yew hooks' `UseEventSourceOptions` (which adds only what is hook-specific), and the
+/// JavaScript `TypedEventSourceOptions` object.
 ///
 /// ```ignore
 /// // Runs in a browser (wasm32).
-/// use typed_eventsource::{ReconnectPolicy, SourceOptions, TerminalRule, TypedEventSource};
+/// use typed_eventsource::{ReconnectPolicy, SourceOptions, TerminalRule, TypedEventSourceBuilder};
 /// let options = SourceOptions::default()
 ///     .close_on(TerminalRule::event_with_data("ping", "finished"))
 ///     .reconnect(ReconnectPolicy::never());
-/// let source = TypedEventSource::builder("/jobs/7/events").options(options).on_text("ping", |t, _| log(&t)).open()?;
+/// let source = TypedEventSourceBuilder::with_options("/jobs/7/events", options)
+///     .on_text("ping", |t, _| log(&t))
+///     .open()?;
 /// ```
+///
+/// [`TypedEventSourceBuilder::with_options`]: crate::TypedEventSourceBuilder::with_options
 #[derive(Debug, Clone)]
 #[must_use]
 pub struct SourceOptions {

@@ -24,9 +24,9 @@ pub struct UseEventSourceOptions {
     /// [`use_event_source_text`](super::use_event_source_text) listen to (default `["message"]`); the enum hooks take
     /// them from the enum and ignore this.
     pub events: Vec<String>,
-    /// Everything else, as for [`TypedEventSourceBuilder::options`](crate::TypedEventSourceBuilder::options): terminal
-    /// rules, reconnect policy, credentials, transport, hidden-page pause, and the id the first connection resumes
-    /// after (later ones resume after the last id seen).
+    /// Everything else, as for [`TypedEventSourceBuilder::with_options`](crate::TypedEventSourceBuilder::with_options):
+    /// terminal rules, reconnect policy, credentials, transport, hidden-page pause, and the id the first connection
+    /// resumes after (later ones resume after the last id seen).
     pub source: SourceOptions,
 }
 
