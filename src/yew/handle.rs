@@ -227,13 +227,9 @@ impl<T> Inner<T> {
         }
     }
 
-    /// The source's state; without one, `Connecting` before the first connection and `Closed` after.
+    /// The source's state; `Closed` without one (closed by the handle, or it failed to open).
     fn state(&self) -> ReadyState {
-        match &self.source {
-            Some(source) => source.state(),
-            None if self.connections == 0 => ReadyState::Connecting,
-            None => ReadyState::Closed,
-        }
+        self.source.as_ref().map_or(ReadyState::Closed, TypedEventSource::state)
     }
 
     /// The source's last event id; without one, that of the last source dropped.
@@ -268,8 +264,22 @@ pub(crate) fn use_source<T: Clone + 'static>(url: String, options: UseEventSourc
         });
     }
     let st = inner.borrow();
+    if st.url.as_deref() != Some(url.as_str()) {
+        // The effect has not connected this URL yet (first render, or a new URL whose render comes before the effect
+        // that closes the old stream): what shows is a stream about to connect, nothing of another URL's.
+        return UseEventSourceHandle {
+            state: ReadyState::Connecting,
+            messages: Rc::new(VecDeque::new()),
+            received: 0,
+            error: None,
+            close_reason: None,
+            last_event_id: String::new(),
+            url,
+            inner: Rc::clone(&inner),
+            trigger,
+        };
+    }
     UseEventSourceHandle {
-        // Before the first effect runs, the state is that of a source about to connect.
         state: st.state(),
         messages: Rc::clone(&st.messages),
         received: st.received,
