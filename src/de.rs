@@ -7,10 +7,12 @@
 
 use std::fmt::{self, Display, Write as _};
 
-use js_sys::{Array, Object};
+use js_sys::{Array, Object, Reflect, JSON};
 use serde::de::value::MapAccessDeserializer;
 use serde::de::{self, DeserializeOwned, DeserializeSeed, Expected, IntoDeserializer, MapAccess, SeqAccess, Unexpected, Visitor};
 use wasm_bindgen::{JsCast, JsValue};
+
+use crate::interop::{js_message, parse_json};
 
 /// Largest integer a JS number holds exactly (2^53 − 1).
 const MAX_SAFE_INTEGER: f64 = 9_007_199_254_740_991.0;
@@ -189,8 +191,41 @@ pub(crate) fn from_value<T: DeserializeOwned>(value: JsValue) -> Result<T, Error
 /// assert_eq!(typed_eventsource::__from_json::<Note>(r#"{"text": "hi"}"#).unwrap_err(), "missing field `n`");
 /// ```
 pub fn from_json<T: DeserializeOwned>(data: &str) -> Result<T, String> {
-    let value = crate::handler::parse_json(data)?;
+    let value = parse_json(data)?;
     from_value(value).map_err(Error::into_message)
+}
+
+/// Decodes `data` as variant `variant` of `E`: JSON content first, then the raw text (a `Ping(String)` variant
+/// receiving `finished`), then a unit variant (data ignored). The first failure is the one reported.
+///
+/// Exposed (hidden) for the crate's tests as `typed_eventsource::__decode_variant`:
+///
+/// ```ignore
+/// #[derive(serde::Deserialize)]
+/// #[serde(rename_all = "lowercase")]
+/// enum Job { Ping(String), Done }
+/// assert!(matches!(typed_eventsource::__decode_variant::<Job>("ping", "finished"), Ok(Job::Ping(_))));
+/// assert!(matches!(typed_eventsource::__decode_variant::<Job>("done", "{}"), Ok(Job::Done)));
+/// ```
+pub fn decode_enum<E: DeserializeOwned>(variant: &str, data: &str) -> Result<E, String> {
+    let parsed = JSON::parse(data).ok();
+    let first_content = parsed.clone().unwrap_or_else(|| JsValue::from_str(data));
+    let first = match from_tagged::<E>(variant, first_content) {
+        Ok(v) => return Ok(v),
+        Err(e) => e,
+    };
+    if parsed.is_some() {
+        if let Ok(v) = from_tagged::<E>(variant, JsValue::from_str(data)) {
+            return Ok(v);
+        }
+    }
+    from_value::<E>(JsValue::from_str(variant)).map_err(|_| first)
+}
+
+fn from_tagged<E: DeserializeOwned>(variant: &str, content: JsValue) -> Result<E, String> {
+    let tagged = Object::new();
+    Reflect::set(&tagged, &JsValue::from_str(variant), &content).map_err(|e| js_message(&e))?;
+    from_value::<E>(tagged.into()).map_err(Error::into_message)
 }
 
 /// One JS value being decoded.

@@ -53,7 +53,7 @@ pub enum Error {
     },
 }
 
-/// The kind of an [`Error`], as JavaScript sees it (`"transient" | "fatal" | "decode" | "open" | "type"`).
+/// The kind of an [`Error`], as JavaScript sees it (`"transient" | "fatal" | "decode" | "open" | "not-an-enum"`).
 ///
 /// ```
 /// assert_eq!(typed_eventsource::Error::Transient.kind().as_str(), "transient");
@@ -70,10 +70,21 @@ pub enum ErrorKind {
     /// [`Error::Open`].
     Open,
     /// [`Error::NotAnEnum`].
-    Type,
+    NotAnEnum,
 }
 
+#[allow(non_upper_case_globals)]
 impl ErrorKind {
+    /// The former name of [`ErrorKind::NotAnEnum`].
+    ///
+    /// ```
+    /// #![allow(deprecated)]
+    /// use typed_eventsource::ErrorKind;
+    /// assert_eq!(ErrorKind::Type, ErrorKind::NotAnEnum);
+    /// ```
+    #[deprecated(since = "0.1.1", note = "renamed `ErrorKind::NotAnEnum`, after the error it names")]
+    pub const Type: ErrorKind = ErrorKind::NotAnEnum;
+
     /// The lowercase name used by the JavaScript API.
     ///
     /// ```
@@ -85,7 +96,7 @@ impl ErrorKind {
             ErrorKind::Fatal => "fatal",
             ErrorKind::Decode => "decode",
             ErrorKind::Open => "open",
-            ErrorKind::Type => "type",
+            ErrorKind::NotAnEnum => "not-an-enum",
         }
     }
 }
@@ -103,7 +114,7 @@ impl Error {
             Error::Fatal { .. } => ErrorKind::Fatal,
             Error::Decode { .. } => ErrorKind::Decode,
             Error::Open { .. } => ErrorKind::Open,
-            Error::NotAnEnum { .. } => ErrorKind::Type,
+            Error::NotAnEnum { .. } => ErrorKind::NotAnEnum,
         }
     }
 

@@ -6,10 +6,11 @@
 use std::cell::RefCell;
 use std::rc::Rc;
 
-use js_sys::{Object, Reflect, JSON};
 use serde::de::DeserializeOwned;
-use wasm_bindgen::{JsCast, JsValue};
+use wasm_bindgen::JsValue;
 
+use crate::de::{decode_enum, from_json};
+use crate::interop::parse_json;
 use crate::{CloseReason, Error, EventMeta, ReadyState};
 
 /// One received event, borrowed for the handlers.
@@ -18,11 +19,8 @@ pub(crate) struct Incoming<'a> {
     pub meta: &'a EventMeta,
 }
 
-/// A handler the source and a list share; borrowed mutably only while it runs.
-pub(crate) type Shared<F> = Rc<RefCell<F>>;
-
-/// A handler taking its argument by reference.
-pub(crate) type RefHandler<A> = Shared<dyn FnMut(&A)>;
+/// A handler taking its argument by reference; shared by the source and a list, borrowed mutably only while it runs.
+pub(crate) type RefHandler<A> = Rc<RefCell<dyn FnMut(&A)>>;
 
 pub(crate) type RawHandler = Rc<RefCell<dyn FnMut(&Incoming<'_>) -> Result<(), Error>>>;
 pub(crate) type OpenHandler = Rc<RefCell<dyn FnMut()>>;
@@ -84,7 +82,7 @@ pub(crate) fn json(mut f: impl FnMut(JsValue, EventMeta) + 'static) -> RawHandle
 
 pub(crate) fn typed<T: DeserializeOwned + 'static>(mut f: impl FnMut(T, EventMeta) + 'static) -> RawHandler {
     Rc::new(RefCell::new(move |ev: &Incoming<'_>| {
-        let typed = crate::de::from_json::<T>(ev.data).map_err(|reason| decode_error(ev, reason))?;
+        let typed = from_json::<T>(ev.data).map_err(|reason| decode_error(ev, reason))?;
         f(typed, ev.meta.clone());
         Ok(())
     }))
@@ -103,50 +101,4 @@ pub(crate) fn enum_variant<E: DeserializeOwned + 'static>(f: Rc<RefCell<dyn FnMu
 
 fn decode_error(ev: &Incoming<'_>, reason: String) -> Error {
     Error::Decode { event: ev.meta.event.clone(), data: ev.data.to_owned(), reason }
-}
-
-/// `JSON.parse`, which keeps serde_json out of the wasm and is the browser's fastest parser.
-pub(crate) fn parse_json(data: &str) -> Result<JsValue, String> {
-    JSON::parse(data).map_err(|e| js_message(&e))
-}
-
-/// Decodes `data` as variant `variant` of `E`: JSON content first, then the raw text (a `Ping(String)` variant
-/// receiving `finished`), then a unit variant (data ignored). The first failure is the one reported.
-///
-/// Exposed (hidden) for the crate's tests as `typed_eventsource::__decode_variant`:
-///
-/// ```ignore
-/// #[derive(serde::Deserialize)]
-/// #[serde(rename_all = "lowercase")]
-/// enum Job { Ping(String), Done }
-/// assert!(matches!(typed_eventsource::__decode_variant::<Job>("ping", "finished"), Ok(Job::Ping(_))));
-/// assert!(matches!(typed_eventsource::__decode_variant::<Job>("done", "{}"), Ok(Job::Done)));
-/// ```
-pub fn decode_enum<E: DeserializeOwned>(variant: &str, data: &str) -> Result<E, String> {
-    let parsed = JSON::parse(data).ok();
-    let first_content = parsed.clone().unwrap_or_else(|| JsValue::from_str(data));
-    let first = match from_tagged::<E>(variant, first_content) {
-        Ok(v) => return Ok(v),
-        Err(e) => e,
-    };
-    if parsed.is_some() {
-        if let Ok(v) = from_tagged::<E>(variant, JsValue::from_str(data)) {
-            return Ok(v);
-        }
-    }
-    crate::de::from_value::<E>(JsValue::from_str(variant)).map_err(|_| first)
-}
-
-fn from_tagged<E: DeserializeOwned>(variant: &str, content: JsValue) -> Result<E, String> {
-    let tagged = Object::new();
-    Reflect::set(&tagged, &JsValue::from_str(variant), &content).map_err(|e| js_message(&e))?;
-    crate::de::from_value::<E>(tagged.into()).map_err(crate::de::Error::into_message)
-}
-
-/// The message of a thrown JS value.
-pub(crate) fn js_message(e: &JsValue) -> String {
-    match e.dyn_ref::<js_sys::Error>() {
-        Some(err) => String::from(err.message()),
-        None => e.as_string().unwrap_or_else(|| String::from("unknown JavaScript error")),
-    }
 }

@@ -31,6 +31,31 @@
 //! // Keep `source` alive: dropping it closes the stream.
 //! ```
 //!
+//! ## Layers
+//!
+//! One engine, four front ends, two transports. Every front end fills one [`SourceOptions`] and adds handlers; none
+//! has an engine of its own.
+//!
+//! ```text
+//!  front ends  TypedEventSource + builder   EventStream      JS class           Yew hooks
+//!              (source/handle, builder)     (stream.rs)      (js/, feature js)  (yew/, feature yew)
+//!                      └───────────── SourceOptions (source/options.rs) + handlers ─────────┘
+//!                                                   │
+//!  engine      source/engine.rs: handlers, last event id, terminal rules, reconnect policy, close reason
+//!              (+ source/visibility.rs: the hidden-page pause, linked only when asked for)
+//!                 │ down: Link (transport/link.rs)        ▲ up: Upstream (transport/upstream.rs)
+//!                 │ connect · listen · close · ready_state │ opened · event · error · ended
+//!  transports  transport/event_source.rs                   transport/fetch.rs (feature fetch)
+//!              browser EventSource, lastEventId param      fetch + ReadableStream + sse-codec, retry:, statuses
+//! ```
+//!
+//! Where the other concerns live: decoding an event's data — `handler.rs` (the kinds of handler), `de.rs` (a serde
+//! `Deserializer` over `JSON.parse`), `event_names.rs` (the event types of an enum); the pure parts, also built for
+//! the host — `terminal.rs` ([`TerminalRule`]), `reconnect.rs` ([`ReconnectPolicy`]), `ready_state.rs`,
+//! `close_reason.rs`, `error.rs`, `meta.rs`; the JavaScript contract (TypeScript declarations and object shapes,
+//! checked against the Rust types by host tests) — `js/contract.rs`. The engine owns the last event id; the
+//! transport owns the live readyState; everyone else reads them.
+//!
 //! ## Features
 //!
 //! - `fetch`: the fetch transport ([`Transport`], `FetchRequest`); opt-in, as it adds ~12 KB gzipped to an app
@@ -91,12 +116,11 @@ mod transport;
 #[cfg(target_arch = "wasm32")]
 mod de;
 #[cfg(target_arch = "wasm32")]
-mod event_source;
-#[cfg(all(target_arch = "wasm32", feature = "fetch"))]
-mod fetch;
-#[cfg(target_arch = "wasm32")]
 mod handler;
-#[cfg(all(target_arch = "wasm32", feature = "js"))]
+#[cfg(target_arch = "wasm32")]
+mod interop;
+// Also built by the host tests, which check the TypeScript declarations (js/contract.rs).
+#[cfg(any(test, all(target_arch = "wasm32", feature = "js")))]
 mod js;
 #[cfg(target_arch = "wasm32")]
 mod source;
@@ -119,11 +143,11 @@ pub use transport::Transport;
 #[cfg(all(target_arch = "wasm32", feature = "js"))]
 pub use js::JsTypedEventSource;
 #[cfg(target_arch = "wasm32")]
-pub use source::{TypedEventSource, TypedEventSourceBuilder};
+pub use source::{SourceOptions, TypedEventSource, TypedEventSourceBuilder};
 #[cfg(target_arch = "wasm32")]
 pub use stream::{EventStream, Received};
 
 // The decoder of typed handlers, for the crate's own tests (tests/de.rs); not part of the API.
 #[cfg(target_arch = "wasm32")]
 #[doc(hidden)]
-pub use {de::from_json as __from_json, handler::decode_enum as __decode_variant};
+pub use de::{decode_enum as __decode_variant, from_json as __from_json};

@@ -19,7 +19,7 @@ use tokio::time::Sleep;
 
 use crate::metrics::Metrics;
 
-/// A [`TcpListener`] handing out [`StallIo`] connections, for [`axum::serve()`].
+/// A [`TcpListener`] handing out [`StallIo`] connections, accepted by [`crate::serve`]'s own hyper HTTP/1 loop.
 #[derive(Debug)]
 pub struct StallListener {
     inner: TcpListener,

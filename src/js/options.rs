@@ -1,4 +1,4 @@
-//! `TypedEventSourceOptions` (a plain JS object) → builder settings.
+//! `TypedEventSourceOptions` (a plain JS object) → [`SourceOptions`], the options value every front end shares.
 //!
 //! Read with `Reflect` rather than serde: it keeps serde's deserializer machinery and float formatting out of the
 //! npm package's wasm, and the checks stay as strict (unknown keys and wrong types are errors naming the key).
@@ -10,53 +10,51 @@ use wasm_bindgen::{JsCast, JsValue};
 
 #[cfg(feature = "fetch")]
 use crate::FetchRequest;
-use crate::{ReconnectPolicy, TerminalRule, TypedEventSourceBuilder};
+use crate::{ReconnectPolicy, SourceOptions, TerminalRule};
 
-const KEYS: &[&str] =
-    &["withCredentials", "closeOn", "deliverTerminal", "reconnect", "lastEventId", "transport", "method", "headers", "body", "pauseWhenHidden"];
-const RECONNECT_KEYS: &[&str] = &["maxRetries", "initialDelayMs", "maxDelayMs", "multiplier", "jitter"];
-const RULE_KEYS: &[&str] = &["event", "data"];
+use super::contract::{CLOSE_RULE as RULE_KEYS, OPTIONS as KEYS, RECONNECT as RECONNECT_KEYS};
 
-/// Applies `options` (undefined, null or a `TypedEventSourceOptions` object) to `builder`.
-pub(super) fn builder(mut builder: TypedEventSourceBuilder, options: &JsValue) -> Result<TypedEventSourceBuilder, String> {
+/// The options described by `options` (undefined, null or a `TypedEventSourceOptions` object).
+pub(super) fn source_options(options: &JsValue) -> Result<SourceOptions, String> {
+    let mut source = SourceOptions::default();
     if options.is_undefined() || options.is_null() {
-        return Ok(builder);
+        return Ok(source);
     }
     let options = object(options, "options", KEYS)?;
     if let Some(yes) = boolean(&options, "withCredentials")? {
-        builder = builder.with_credentials(yes);
+        source = source.with_credentials(yes);
     }
     if let Some(rules) = get(&options, "closeOn") {
         let rules = rules.dyn_into::<Array>().map_err(|_| "`closeOn` must be an array of { event, data? }")?;
         for rule in rules.iter() {
             let rule = object(&rule, "closeOn[]", RULE_KEYS)?;
             let event = string(&rule, "event")?.ok_or("`closeOn[].event` is required")?;
-            builder = builder.close_on(match string(&rule, "data")? {
+            source = source.close_on(match string(&rule, "data")? {
                 Some(data) => TerminalRule::event_with_data(event, data),
                 None => TerminalRule::event(event),
             });
         }
     }
     if let Some(yes) = boolean(&options, "deliverTerminal")? {
-        builder = builder.deliver_terminal(yes);
+        source = source.deliver_terminal(yes);
     }
     if let Some(reconnect) = get(&options, "reconnect") {
-        builder = builder.reconnect(policy(&reconnect)?);
+        source = source.reconnect(policy(&reconnect)?);
     }
     if let Some(id) = string(&options, "lastEventId")? {
-        builder = builder.last_event_id(id);
+        source = source.last_event_id(id);
     }
     if let Some(yes) = boolean(&options, "pauseWhenHidden")? {
-        builder = builder.pause_when_hidden(yes);
+        source = source.pause_when_hidden(yes);
     }
     let fetch_only = ["method", "headers", "body"].iter().any(|key| get(&options, key).is_some());
     match string(&options, "transport")?.as_deref() {
         None | Some("eventsource") if fetch_only => {
             Err("`method`, `headers` and `body` need `transport: \"fetch\"`".to_owned())
         }
-        None | Some("eventsource") => Ok(builder),
+        None | Some("eventsource") => Ok(source),
         #[cfg(feature = "fetch")]
-        Some("fetch") => Ok(builder.transport(fetch_request(&options)?)),
+        Some("fetch") => Ok(source.transport(fetch_request(&options)?)),
         #[cfg(not(feature = "fetch"))]
         Some("fetch") => Err("this build has no fetch transport (Cargo feature `fetch`)".to_owned()),
         Some(other) => Err(format!("`transport` must be \"eventsource\" or \"fetch\", not \"{other}\"")),

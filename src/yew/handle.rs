@@ -172,7 +172,7 @@ impl<T> UseEventSourceHandle<T> {
     /// ```
     pub fn close(&self) {
         // Taken out first: closing calls the handlers, which update the shared state.
-        let source = self.inner.borrow_mut().source.take();
+        let source = self.inner.borrow_mut().take_source();
         drop(source);
     }
 
@@ -203,10 +203,11 @@ struct Inner<T> {
     connections: u64,
     messages: Rc<VecDeque<Message<T>>>,
     received: u64,
-    state: ReadyState,
     error: Option<Error>,
     close_reason: Option<CloseReason>,
-    last_event_id: String,
+    /// The last event id of the sources dropped so far, where the next connection resumes (the live source owns the
+    /// current one).
+    resume: String,
     source: Option<TypedEventSource>,
 }
 
@@ -219,12 +220,30 @@ impl<T> Inner<T> {
             connections: 0,
             messages: Rc::new(VecDeque::new()),
             received: 0,
-            state: ReadyState::Connecting,
             error: None,
             close_reason: None,
-            last_event_id: String::new(),
+            resume: String::new(),
             source: None,
         }
+    }
+
+    /// The source's state; `Closed` without one (closed by the handle, or it failed to open).
+    fn state(&self) -> ReadyState {
+        self.source.as_ref().map_or(ReadyState::Closed, TypedEventSource::state)
+    }
+
+    /// The source's last event id; without one, that of the last source dropped.
+    fn last_event_id(&self) -> String {
+        self.source.as_ref().map_or_else(|| self.resume.clone(), TypedEventSource::last_event_id)
+    }
+
+    /// Takes the source out (to drop it), keeping its last event id to resume after.
+    fn take_source(&mut self) -> Option<TypedEventSource> {
+        let source = self.source.take();
+        if let Some(source) = &source {
+            self.resume = source.last_event_id();
+        }
+        source
     }
 }
 
@@ -245,14 +264,28 @@ pub(crate) fn use_source<T: Clone + 'static>(url: String, options: UseEventSourc
         });
     }
     let st = inner.borrow();
+    if st.url.as_deref() != Some(url.as_str()) {
+        // The effect has not connected this URL yet (first render, or a new URL whose render comes before the effect
+        // that closes the old stream): what shows is a stream about to connect, nothing of another URL's.
+        return UseEventSourceHandle {
+            state: ReadyState::Connecting,
+            messages: Rc::new(VecDeque::new()),
+            received: 0,
+            error: None,
+            close_reason: None,
+            last_event_id: String::new(),
+            url,
+            inner: Rc::clone(&inner),
+            trigger,
+        };
+    }
     UseEventSourceHandle {
-        // Before the first effect runs, the state is that of a source about to connect.
-        state: st.state,
+        state: st.state(),
         messages: Rc::clone(&st.messages),
         received: st.received,
         error: st.error.clone(),
         close_reason: st.close_reason.clone(),
-        last_event_id: st.last_event_id.clone(),
+        last_event_id: st.last_event_id(),
         url,
         inner: Rc::clone(&inner),
         trigger,
@@ -286,14 +319,13 @@ fn connect<T: Clone + 'static>(
             st.url = Some(url.to_owned());
             st.messages = Rc::new(VecDeque::new());
             st.received = 0;
-            st.last_event_id.clear();
+            st.resume.clear();
         }
         st.connections += 1;
         st.active = st.connections;
-        st.state = ReadyState::Connecting;
         st.error = None;
         st.close_reason = None;
-        (st.active, st.last_event_id.clone())
+        (st.active, st.resume.clone())
     };
     let weak = Rc::downgrade(inner);
     let capacity = options.capacity.max(1);
@@ -301,9 +333,6 @@ fn connect<T: Clone + 'static>(
         let (weak, trigger) = (weak.clone(), trigger.clone());
         Rc::new(move |data: T, meta: EventMeta| {
             update(&weak, &trigger, id, |st| {
-                if !meta.last_event_id.is_empty() {
-                    st.last_event_id.clone_from(&meta.last_event_id);
-                }
                 // Copies the history only if a rendered handle still shares it: once per render, not per event.
                 let messages = Rc::make_mut(&mut st.messages);
                 while messages.len() >= capacity {
@@ -314,15 +343,9 @@ fn connect<T: Clone + 'static>(
             });
         })
     };
-    let mut builder = TypedEventSource::builder(url)
-        .with_credentials(options.with_credentials)
-        .reconnect(options.reconnect.clone())
-        .deliver_terminal(options.deliver_terminal)
-        .transport(options.transport.clone())
-        .pause_when_hidden(options.pause_when_hidden)
-        .last_event_id(resume);
-    for rule in &options.terminal {
-        builder = builder.close_on(rule.clone());
+    let mut builder = TypedEventSourceBuilder::with_options(url, options.source.clone());
+    if !resume.is_empty() {
+        builder = builder.last_event_id(resume);
     }
     let builder = attach(builder, &options.events, sink)
         .on_open({
@@ -331,7 +354,8 @@ fn connect<T: Clone + 'static>(
         })
         .on_state_change({
             let (weak, trigger) = (weak.clone(), trigger.clone());
-            move |state| update(&weak, &trigger, id, |st| st.state = state)
+            // The state is read from the source at render time: this only re-renders.
+            move |_| update(&weak, &trigger, id, |_| {})
         })
         .on_error({
             let (weak, trigger) = (weak.clone(), trigger.clone());
@@ -340,19 +364,12 @@ fn connect<T: Clone + 'static>(
         .on_close({
             let (weak, trigger) = (weak.clone(), trigger.clone());
             move |reason| {
-                update(&weak, &trigger, id, |st| {
-                    st.state = ReadyState::Closed;
-                    st.close_reason = Some(reason.clone());
-                });
+                update(&weak, &trigger, id, |st| st.close_reason = Some(reason.clone()));
             }
         });
     match builder.open() {
         Ok(source) => inner.borrow_mut().source = Some(source),
-        Err(e) => {
-            let mut st = inner.borrow_mut();
-            st.state = ReadyState::Closed;
-            st.error = Some(e);
-        }
+        Err(e) => inner.borrow_mut().error = Some(e),
     }
 }
 
@@ -361,7 +378,7 @@ fn disconnect<T>(inner: &Rc<RefCell<Inner<T>>>) {
     let source = {
         let mut st = inner.borrow_mut();
         st.active = 0;
-        st.source.take()
+        st.take_source()
     };
     drop(source);
 }

@@ -1,12 +1,13 @@
-//! The options of the hooks.
+//! The options of the hooks: the source's [`SourceOptions`] plus what only a hook needs.
 
-use crate::{ReconnectPolicy, TerminalRule, Transport};
+use crate::{ReconnectPolicy, SourceOptions, TerminalRule, Transport};
 
-/// Options of [`use_event_source_with_options`](super::use_event_source_with_options) and the other hooks; the
+/// Options of [`use_event_source_with_options`](super::use_event_source_with_options) and the other hooks: the
+/// [`SourceOptions`] of the source, plus the history capacity and the event types of the typed and text hooks. The
 /// defaults are those of the library plus a history of 256 messages.
 ///
-/// They are read when a connection opens (first render, URL change, [`reconnect`](super::UseEventSourceHandle::reconnect)),
-/// not on every render.
+/// They are read when a connection opens (first render, URL change,
+/// [`reconnect`](super::UseEventSourceHandle::reconnect)), not on every render.
 ///
 /// ```ignore
 /// let options = UseEventSourceOptions::default()
@@ -19,36 +20,30 @@ use crate::{ReconnectPolicy, TerminalRule, Transport};
 pub struct UseEventSourceOptions {
     /// How many messages the history keeps (at least 1); past it, the oldest are dropped. Default 256.
     pub capacity: usize,
-    /// Terminal rules: the stream closes itself after the first matching event.
-    pub terminal: Vec<TerminalRule>,
-    /// Whether a terminal event is still added to the history (default `true`).
-    pub deliver_terminal: bool,
-    /// What to do when the browser gives up (default: [`ReconnectPolicy::default`]).
-    pub reconnect: ReconnectPolicy,
-    /// Sends cookies cross-origin ([`withCredentials`](https://developer.mozilla.org/en-US/docs/Web/API/EventSource/withCredentials)).
-    pub with_credentials: bool,
     /// The event types [`use_event_source_typed`](super::use_event_source_typed) and
     /// [`use_event_source_text`](super::use_event_source_text) listen to (default `["message"]`); the enum hooks take
     /// them from the enum and ignore this.
     pub events: Vec<String>,
-    /// The transport (default: the browser's `EventSource`; `FetchRequest` with the `fetch` feature).
-    pub transport: Transport,
-    /// Close while the page is hidden, resume after the last id when shown (default false).
-    pub pause_when_hidden: bool,
+    /// Everything else, as for [`TypedEventSourceBuilder::with_options`](crate::TypedEventSourceBuilder::with_options):
+    /// terminal rules, reconnect policy, credentials, transport, hidden-page pause, and the id the first connection
+    /// resumes after (later ones resume after the last id seen).
+    pub source: SourceOptions,
 }
 
 impl Default for UseEventSourceOptions {
     fn default() -> Self {
-        UseEventSourceOptions {
-            capacity: 256,
-            terminal: Vec::new(),
-            deliver_terminal: true,
-            reconnect: ReconnectPolicy::default(),
-            with_credentials: false,
-            events: vec!["message".to_owned()],
-            transport: Transport::EventSource,
-            pause_when_hidden: false,
-        }
+        UseEventSourceOptions { capacity: 256, events: vec!["message".to_owned()], source: SourceOptions::default() }
+    }
+}
+
+impl From<SourceOptions> for UseEventSourceOptions {
+    /// The hook options with these source options and the hook defaults.
+    ///
+    /// ```ignore
+    /// let options = UseEventSourceOptions::from(SourceOptions::default().with_credentials(true)).capacity(50);
+    /// ```
+    fn from(source: SourceOptions) -> Self {
+        UseEventSourceOptions { source, ..UseEventSourceOptions::default() }
     }
 }
 
@@ -63,46 +58,6 @@ impl UseEventSourceOptions {
         self
     }
 
-    /// Adds a terminal rule (see [`TypedEventSourceBuilder::close_on`](crate::TypedEventSourceBuilder::close_on)).
-    ///
-    /// ```ignore
-    /// UseEventSourceOptions::default().close_on(TerminalRule::event("done"))
-    /// ```
-    pub fn close_on(mut self, rule: TerminalRule) -> Self {
-        self.terminal.push(rule);
-        self
-    }
-
-    /// Sets [`deliver_terminal`](Self::deliver_terminal).
-    ///
-    /// ```ignore
-    /// UseEventSourceOptions::default().deliver_terminal(false)
-    /// ```
-    pub fn deliver_terminal(mut self, yes: bool) -> Self {
-        self.deliver_terminal = yes;
-        self
-    }
-
-    /// Sets the [`reconnect`](Self::reconnect) policy.
-    ///
-    /// ```ignore
-    /// UseEventSourceOptions::default().reconnect(ReconnectPolicy::never())
-    /// ```
-    pub fn reconnect(mut self, policy: ReconnectPolicy) -> Self {
-        self.reconnect = policy;
-        self
-    }
-
-    /// Sets [`with_credentials`](Self::with_credentials).
-    ///
-    /// ```ignore
-    /// UseEventSourceOptions::default().with_credentials(true)
-    /// ```
-    pub fn with_credentials(mut self, yes: bool) -> Self {
-        self.with_credentials = yes;
-        self
-    }
-
     /// Sets the [`events`](Self::events) listened to by the typed and text hooks.
     ///
     /// ```ignore
@@ -113,23 +68,73 @@ impl UseEventSourceOptions {
         self
     }
 
-    /// The transport, e.g. `FetchRequest::new().header("Authorization", ..)` (feature `fetch`).
+    /// Sets every [`source`](Self::source) option at once.
+    ///
+    /// ```ignore
+    /// UseEventSourceOptions::default().source(SourceOptions::default().pause_when_hidden(true))
+    /// ```
+    pub fn source(mut self, source: SourceOptions) -> Self {
+        self.source = source;
+        self
+    }
+
+    /// Adds a terminal rule ([`SourceOptions::close_on`]).
+    ///
+    /// ```ignore
+    /// UseEventSourceOptions::default().close_on(TerminalRule::event("done"))
+    /// ```
+    pub fn close_on(mut self, rule: TerminalRule) -> Self {
+        self.source = self.source.close_on(rule);
+        self
+    }
+
+    /// Whether a terminal event is still added to the history ([`SourceOptions::deliver_terminal`], default `true`).
+    ///
+    /// ```ignore
+    /// UseEventSourceOptions::default().deliver_terminal(false)
+    /// ```
+    pub fn deliver_terminal(mut self, yes: bool) -> Self {
+        self.source = self.source.deliver_terminal(yes);
+        self
+    }
+
+    /// The reconnect policy ([`SourceOptions::reconnect`]).
+    ///
+    /// ```ignore
+    /// UseEventSourceOptions::default().reconnect(ReconnectPolicy::never())
+    /// ```
+    pub fn reconnect(mut self, policy: ReconnectPolicy) -> Self {
+        self.source = self.source.reconnect(policy);
+        self
+    }
+
+    /// Sends cookies cross-origin ([`SourceOptions::with_credentials`]).
+    ///
+    /// ```ignore
+    /// UseEventSourceOptions::default().with_credentials(true)
+    /// ```
+    pub fn with_credentials(mut self, yes: bool) -> Self {
+        self.source = self.source.with_credentials(yes);
+        self
+    }
+
+    /// The transport ([`SourceOptions::transport`]), e.g. `FetchRequest::new().header("Authorization", ..)`.
     ///
     /// ```ignore
     /// UseEventSourceOptions::default().transport(FetchRequest::new().header("Authorization", format!("Bearer {t}")))
     /// ```
     pub fn transport(mut self, transport: impl Into<Transport>) -> Self {
-        self.transport = transport.into();
+        self.source = self.source.transport(transport);
         self
     }
 
-    /// Close while the page is hidden and resume after the last id when it is shown again.
+    /// Close while the page is hidden and resume after the last id when shown ([`SourceOptions::pause_when_hidden`]).
     ///
     /// ```ignore
     /// UseEventSourceOptions::default().pause_when_hidden(true)
     /// ```
     pub fn pause_when_hidden(mut self, yes: bool) -> Self {
-        self.pause_when_hidden = yes;
+        self.source = self.source.pause_when_hidden(yes);
         self
     }
 }

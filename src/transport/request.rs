@@ -1,39 +1,8 @@
-//! How a source reaches the server: the browser's `EventSource`, or `fetch` with a request of your own.
+//! What the fetch transport sends, and the one check it makes of a response's content type. Pure Rust, so it also
+//! builds (and is tested) on the host.
 
-/// The transport of a source. Everything else — handlers, terminal rules, readyState, close reasons, the reconnect
-/// policy — works the same over both.
-///
-/// ```
-/// use typed_eventsource::Transport;
-/// assert!(matches!(Transport::default(), Transport::EventSource));
-/// ```
-///
-/// `Transport::Fetch` and `FetchRequest` need the `fetch` feature (`features = ["fetch"]`).
-#[derive(Debug, Clone, Default, PartialEq, Eq)]
-#[non_exhaustive]
-pub enum Transport {
-    /// The browser's [`EventSource`]: GET only, no headers; the browser parses and reconnects.
-    ///
-    /// [`EventSource`]: https://developer.mozilla.org/en-US/docs/Web/API/EventSource
-    #[default]
-    EventSource,
-    /// [`fetch`] + `ReadableStream`, parsed by the spec-exact `sse-codec` decoder: any method, headers (an
-    /// `Authorization` header instead of a token in the URL) and body; reconnects as the spec says, sending
-    /// `Last-Event-ID` as a header and honouring `retry:`; a 204 stops it; errors carry the HTTP status and content
-    /// type.
-    ///
-    /// [`fetch`]: https://developer.mozilla.org/en-US/docs/Web/API/Fetch_API
-    #[cfg(feature = "fetch")]
-    Fetch(FetchRequest),
-}
-
-#[cfg(feature = "fetch")]
-pub use request::FetchRequest;
-
-#[cfg(feature = "fetch")]
-mod request {
 /// The request the fetch transport sends (each reconnect sends it again, plus `Last-Event-ID`). It converts into a
-/// [`Transport`](super::Transport):
+/// [`Transport`](crate::Transport):
 ///
 /// ```
 /// use typed_eventsource::{FetchRequest, Transport};
@@ -48,6 +17,7 @@ mod request {
 /// assert_eq!(req.headers(), [("Content-Type".to_owned(), "application/json".to_owned())]);
 /// assert_eq!(req.body_text(), Some(r#"{"q":1}"#));
 /// ```
+#[cfg(feature = "fetch")]
 #[derive(Debug, Clone, PartialEq, Eq)]
 #[must_use]
 pub struct FetchRequest {
@@ -56,12 +26,14 @@ pub struct FetchRequest {
     body: Option<String>,
 }
 
+#[cfg(feature = "fetch")]
 impl Default for FetchRequest {
     fn default() -> Self {
         FetchRequest { method: "GET".to_owned(), headers: Vec::new(), body: None }
     }
 }
 
+#[cfg(feature = "fetch")]
 impl FetchRequest {
     /// A GET request with no extra header.
     ///
@@ -129,13 +101,6 @@ impl FetchRequest {
     pub fn body_text(&self) -> Option<&str> {
         self.body.as_deref()
     }
-}
-
-impl From<FetchRequest> for super::Transport {
-    fn from(request: FetchRequest) -> Self {
-        super::Transport::Fetch(request)
-    }
-}
 }
 
 /// Whether a `Content-Type` is `text/event-stream` (parameters and case ignored), as the spec requires.

@@ -1,6 +1,11 @@
 //! The fetch transport: `fetch` + `ReadableStream`, decoded by `sse-codec`, with the spec's reconnection rules.
+//!
+//! Everything only fetch needs lives here: the reconnection time the server sets with `retry:`, the `Last-Event-ID`
+//! header, the checks of status and content type, and the staleness of a read task whose connection was replaced or
+//! closed (each connection has an `alive` flag, cleared when the link drops it).
 
-use std::rc::Weak;
+use std::cell::Cell;
+use std::rc::{Rc, Weak};
 
 use js_sys::{Reflect, Uint8Array};
 use sse_codec::Decoder;
@@ -8,34 +13,94 @@ use wasm_bindgen::{JsCast, JsValue};
 use wasm_bindgen_futures::{spawn_local, JsFuture};
 use web_sys::{AbortController, Headers, ReadableStreamDefaultReader, RequestCredentials, RequestInit, Response};
 
-use crate::handler::js_message;
-use crate::source::{with, FetchEnd, Shared};
-use crate::transport::is_event_stream;
-use crate::{Error, FetchRequest};
+use super::request::is_event_stream;
+use super::upstream::{Ended, Upstream};
+use crate::interop::js_message;
+use crate::{Error, FetchRequest, ReadyState};
 
 /// Largest event the fetch transport accepts (16 MiB): a runaway stream cannot take all memory.
 const MAX_EVENT_BYTES: usize = 16 << 20;
 
+/// The reconnection time until the server sets one (browsers use a few seconds).
+const DEFAULT_RETRY_MS: u32 = 3000;
+
+/// The fetch transport of one source: its request, the reconnection time (kept across connections) and the current
+/// connection.
+pub(crate) struct FetchLink {
+    request: FetchRequest,
+    retry_ms: Rc<Cell<u32>>,
+    conn: Option<FetchConnection>,
+}
+
+impl FetchLink {
+    pub fn new(request: FetchRequest) -> Self {
+        FetchLink { request, retry_ms: Rc::new(Cell::new(DEFAULT_RETRY_MS)), conn: None }
+    }
+
+    /// Replaces the connection by a new request (with `Last-Event-ID` when there is an id to resume after).
+    pub fn connect<U: Upstream>(
+        &mut self,
+        url: &str,
+        with_credentials: bool,
+        last_event_id: &str,
+        up: &Weak<U>,
+    ) -> Result<(), Error> {
+        let conn = FetchConnection::open(url, &self.request, with_credentials, last_event_id, up, &self.retry_ms)?;
+        let old = self.conn.replace(conn);
+        drop(old);
+        Ok(())
+    }
+
+    /// Aborts the request, if any; its read task then stops without reporting.
+    pub fn disconnect(&mut self) {
+        self.conn = None;
+    }
+
+    /// As [`disconnect`](Self::disconnect): nothing is left open.
+    pub fn close(&mut self) -> ReadyState {
+        self.disconnect();
+        ReadyState::Closed
+    }
+
+    /// `Open` once the response is being read, `Connecting` before and between connections.
+    pub fn ready_state(&self) -> ReadyState {
+        match &self.conn {
+            Some(c) if c.state.open.get() => ReadyState::Open,
+            _ => ReadyState::Connecting,
+        }
+    }
+}
+
+/// What a connection and its read task share.
+struct ConnState {
+    /// Cleared when the link drops the connection: the task stops and reports nothing more.
+    alive: Cell<bool>,
+    /// Set when the response passed the checks and is being read.
+    open: Cell<bool>,
+}
+
 /// One fetch in flight; dropping it aborts the request (and with it the read loop).
-pub(crate) struct FetchConnection {
+struct FetchConnection {
     abort: AbortController,
+    state: Rc<ConnState>,
 }
 
 impl Drop for FetchConnection {
     fn drop(&mut self) {
+        self.state.alive.set(false);
         self.abort.abort();
     }
 }
 
 impl FetchConnection {
     /// Starts the request; events are delivered from a task that ends when the body ends or the request is aborted.
-    pub fn open(
+    fn open<U: Upstream>(
         url: &str,
         request: &FetchRequest,
         with_credentials: bool,
         last_event_id: &str,
-        shared: Weak<Shared>,
-        generation: u64,
+        up: &Weak<U>,
+        retry_ms: &Rc<Cell<u32>>,
     ) -> Result<Self, Error> {
         let open_error = |e: JsValue| Error::Open { url: url.to_owned(), reason: js_message(&e) };
         let abort = AbortController::new().map_err(open_error)?;
@@ -65,56 +130,80 @@ impl FetchConnection {
         let promise = window.fetch_with_str_and_init(url, &init);
         let mut decoder = Decoder::with_max_event_size(MAX_EVENT_BYTES);
         decoder.set_last_event_id(last_event_id);
+        let state = Rc::new(ConnState { alive: Cell::new(true), open: Cell::new(false) });
+        let (up, task_state, retry_ms) = (up.clone(), state.clone(), retry_ms.clone());
         spawn_local(async move {
-            let (end, retry) = read(promise, decoder, &shared, generation).await;
-            if let Some(end) = end {
-                with(&shared, |s| s.on_fetch_end(generation, end, retry));
+            let end = read(promise, decoder, &up, &task_state).await;
+            if let (Some(end), Some(up)) = (end, up.upgrade()) {
+                if !task_state.alive.get() {
+                    return;
+                }
+                up.ended(match end {
+                    ReadEnd::Lost(retry) => {
+                        if let Some(ms) = retry {
+                            retry_ms.set(u32::try_from(ms).unwrap_or(u32::MAX));
+                        }
+                        Ended::Lost { retry_ms: retry_ms.get() }
+                    }
+                    ReadEnd::Other(end) => end,
+                });
             }
         });
-        Ok(FetchConnection { abort })
+        Ok(FetchConnection { abort, state })
     }
 }
 
+/// How the read loop ended.
+enum ReadEnd {
+    /// The body ended or the network failed: reconnect after the retry time (the stream's `retry:`, if it sent one).
+    Lost(Option<u64>),
+    /// As the checks of the response report it.
+    Other(Ended),
+}
+
 /// Reads the response to its end. `None` when the connection was replaced or closed meanwhile (nothing to report).
-async fn read(
+async fn read<U: Upstream>(
     promise: js_sys::Promise,
     mut decoder: Decoder,
-    shared: &Weak<Shared>,
-    generation: u64,
-) -> (Option<FetchEnd>, Option<u64>) {
-    let current = || shared.upgrade().is_some_and(|s| s.is_current(generation));
+    up: &Weak<U>,
+    state: &ConnState,
+) -> Option<ReadEnd> {
+    let current = || state.alive.get() && up.strong_count() > 0;
     let response = match JsFuture::from(promise).await {
         Ok(r) => r,
-        Err(_) => return (current().then_some(FetchEnd::Lost), None),
+        Err(_) => return current().then_some(ReadEnd::Lost(None)),
     };
     let Ok(response) = response.dyn_into::<Response>() else {
-        return (current().then_some(FetchEnd::Lost), None);
+        return current().then_some(ReadEnd::Lost(None));
     };
     if let Some(end) = check(&response) {
-        return (Some(end), None);
+        return Some(ReadEnd::Other(end));
     }
     let Some(reader) = response.body().and_then(|b| b.get_reader().dyn_into::<ReadableStreamDefaultReader>().ok())
     else {
-        return (Some(FetchEnd::Lost), None);
+        return Some(ReadEnd::Lost(None));
     };
     if !current() {
-        return (None, None);
+        return None;
     }
-    with(shared, |s| s.on_open());
+    state.open.set(true);
+    if let Some(up) = up.upgrade() {
+        up.opened();
+    }
     let origin = origin_of(&response);
     loop {
         let chunk = JsFuture::from(reader.read()).await;
         if !current() {
-            return (None, None);
+            return None;
         }
         let chunk = match chunk {
             Ok(c) => c,
-            Err(_) => return (Some(FetchEnd::Lost), decoder.retry()),
+            Err(_) => return Some(ReadEnd::Lost(decoder.retry())),
         };
         if Reflect::get(&chunk, &JsValue::from_str("done")).ok().and_then(|d| d.as_bool()).unwrap_or(true) {
             // End of body: the unfinished event is discarded (spec); the connection is re-established.
             let _ = decoder.finish();
-            return (Some(FetchEnd::Lost), decoder.retry());
+            return Some(ReadEnd::Lost(decoder.retry()));
         }
         let Ok(bytes) = Reflect::get(&chunk, &JsValue::from_str("value")).and_then(|v| v.dyn_into::<Uint8Array>())
         else {
@@ -122,38 +211,34 @@ async fn read(
         };
         decoder.push(&bytes.to_vec());
         while let Some(item) = decoder.next_ref() {
-            let Some(s) = shared.upgrade() else { return (None, None) };
+            let up = up.upgrade()?;
             match item {
-                Ok(ev) => s.deliver(ev.event, ev.data, ev.last_event_id, origin.clone()),
-                Err(e) => s.report(&Error::Decode {
-                    event: String::new(),
-                    data: String::new(),
-                    reason: e.to_string(),
-                }),
+                Ok(ev) => up.event(ev.event, ev.data, ev.last_event_id, origin.clone()),
+                Err(e) => up.error(&Error::Decode { event: String::new(), data: String::new(), reason: e.to_string() }),
             }
-            if !s.is_current(generation) {
-                return (None, None); // a handler closed the source or it reconnected
+            if !state.alive.get() {
+                return None; // a handler closed the source or it reconnected
             }
         }
     }
 }
 
 /// The spec's checks before reading: 200 and `text/event-stream`, 204 stops.
-fn check(response: &Response) -> Option<FetchEnd> {
+fn check(response: &Response) -> Option<Ended> {
     let status = response.status();
     let content_type = response.headers().get("content-type").ok().flatten();
     if status == 204 {
-        return Some(FetchEnd::NoContent);
+        return Some(Ended::NoContent);
     }
     if status != 200 {
-        return Some(FetchEnd::Fatal {
+        return Some(Ended::Failed {
             message: format!("the server answered {status} {}", response.status_text()),
             status: Some(status),
             content_type,
         });
     }
     if !content_type.as_deref().is_some_and(is_event_stream) {
-        return Some(FetchEnd::Fatal {
+        return Some(Ended::Failed {
             message: format!(
                 "the server answered with content type \"{}\", not text/event-stream",
                 content_type.as_deref().unwrap_or("")

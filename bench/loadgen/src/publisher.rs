@@ -1,0 +1,72 @@
+//! The publisher: keep-alive `POST /update` connections, each event carrying its send timestamp.
+
+use std::net::SocketAddr;
+
+use tokio::io::{AsyncReadExt as _, AsyncWriteExt as _};
+use tokio::net::TcpStream;
+
+use crate::{Res, TEXT_LEN};
+
+pub(crate) struct Publisher {
+    pub(crate) stream: TcpStream,
+    pub(crate) server: SocketAddr,
+    pub(crate) buf: Vec<u8>,
+    pub(crate) body: String,
+}
+
+impl Publisher {
+    pub(crate) async fn new(server: SocketAddr) -> Res<Self> {
+        let stream = TcpStream::connect(server).await?;
+        stream.set_nodelay(true)?;
+        Ok(Publisher { stream, server, buf: Vec::with_capacity(4096), body: String::with_capacity(128) })
+    }
+
+    /// Publishes one event whose text carries `t=<stamp>` padded to [`TEXT_LEN`].
+    pub(crate) async fn publish(&mut self, stamp: u64) -> Res<()> {
+        use std::fmt::Write as _;
+        let mut text = format!("t={stamp};");
+        while text.len() < TEXT_LEN {
+            text.push('x');
+        }
+        self.body.clear();
+        write!(self.body, "{{\"text\":\"{text}\"}}")?;
+        let req = format!(
+            "POST /update HTTP/1.1\r\nHost: {}\r\nContent-Type: application/json\r\nContent-Length: {}\r\n\r\n{}",
+            self.server,
+            self.body.len(),
+            self.body
+        );
+        self.stream.write_all(req.as_bytes()).await?;
+        // Read one response: head, then Content-Length bytes.
+        loop {
+            if let Some(end) = self.buf.windows(4).position(|w| w == b"\r\n\r\n") {
+                let head = String::from_utf8_lossy(&self.buf[..end]).to_ascii_lowercase();
+                if !head.starts_with("http/1.1 200") {
+                    return Err(format!("publish failed: {}", head.lines().next().unwrap_or("")).into());
+                }
+                let len: usize = head
+                    .lines()
+                    .find_map(|l| l.strip_prefix("content-length:"))
+                    .and_then(|v| v.trim().parse().ok())
+                    .ok_or("publish response without content-length")?;
+                let total = end + 4 + len;
+                while self.buf.len() < total {
+                    self.read_more().await?;
+                }
+                self.buf.drain(..total);
+                return Ok(());
+            }
+            self.read_more().await?;
+        }
+    }
+
+    pub(crate) async fn read_more(&mut self) -> Res<()> {
+        let mut tmp = [0u8; 4096];
+        let n = self.stream.read(&mut tmp).await?;
+        if n == 0 {
+            return Err("publisher connection closed".into());
+        }
+        self.buf.extend_from_slice(&tmp[..n]);
+        Ok(())
+    }
+}

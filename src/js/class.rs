@@ -1,0 +1,166 @@
+//! The class `TypedEventSource`: a thin skin over [`TypedEventSource`], and the converters of its objects.
+
+use js_sys::{Function, Object, Reflect};
+use wasm_bindgen::prelude::*;
+
+use super::contract::{
+    DECLARATIONS, DECODE_ERROR, ERROR, FAILED, FATAL_ERROR, META, REASON_KIND, REASON_KINDS, TERMINAL,
+};
+use super::options;
+use crate::{CloseReason, Error, EventMeta, TypedEventSource, TypedEventSourceBuilder};
+
+#[wasm_bindgen(typescript_custom_section)]
+const TYPES: &'static str = DECLARATIONS;
+
+/// The JavaScript class `TypedEventSource` (declared in full in the TypeScript section above).
+#[wasm_bindgen(js_name = TypedEventSource, skip_typescript)]
+#[derive(Debug)]
+pub struct JsTypedEventSource {
+    inner: TypedEventSource,
+}
+
+#[wasm_bindgen(js_class = TypedEventSource)]
+impl JsTypedEventSource {
+    /// `new TypedEventSource(url, options?)`.
+    #[wasm_bindgen(constructor)]
+    pub fn new(url: String, options: JsValue) -> Result<JsTypedEventSource, JsError> {
+        let invalid = |e: String| JsError::new(&format!("invalid TypedEventSource options: {e}"));
+        let options = options::source_options(&options).map_err(invalid)?;
+        let inner = TypedEventSourceBuilder::with_options(url, options).open().map_err(|e| JsError::new(&e.to_string()))?;
+        Ok(JsTypedEventSource { inner })
+    }
+
+    /// `on(event, (data, meta) => ...)`.
+    pub fn on(&self, event: &str, handler: Function) {
+        self.inner.on_json(event, move |data, meta| call(&handler, &[data, meta_to_js(&meta)]));
+    }
+
+    /// `onText(event, (text, meta) => ...)`.
+    #[wasm_bindgen(js_name = onText)]
+    pub fn on_text(&self, event: &str, handler: Function) {
+        self.inner.on_text(event, move |text, meta| call(&handler, &[JsValue::from(text), meta_to_js(&meta)]));
+    }
+
+    /// `onOpen(() => ...)`.
+    #[wasm_bindgen(js_name = onOpen)]
+    pub fn on_open(&self, handler: Function) {
+        self.inner.on_open(move || call(&handler, &[]));
+    }
+
+    /// `onError((error) => ...)`.
+    #[wasm_bindgen(js_name = onError)]
+    pub fn on_error(&self, handler: Function) {
+        self.inner.on_error(move |e| call(&handler, &[error_to_js(e)]));
+    }
+
+    /// `onStateChange((state) => ...)`.
+    #[wasm_bindgen(js_name = onStateChange)]
+    pub fn on_state_change(&self, handler: Function) {
+        self.inner.on_state_change(move |s| call(&handler, &[JsValue::from(s as u16)]));
+    }
+
+    /// `onClose((reason) => ...)`.
+    #[wasm_bindgen(js_name = onClose)]
+    pub fn on_close(&self, handler: Function) {
+        self.inner.on_close(move |r| call(&handler, &[reason_to_js(r)]));
+    }
+
+    /// `close()`.
+    pub fn close(&self) {
+        self.inner.close();
+    }
+
+    /// `readyState`.
+    #[wasm_bindgen(getter, js_name = readyState)]
+    pub fn ready_state(&self) -> u16 {
+        self.inner.state() as u16
+    }
+
+    /// `lastEventId`.
+    #[wasm_bindgen(getter, js_name = lastEventId)]
+    pub fn last_event_id(&self) -> String {
+        self.inner.last_event_id()
+    }
+
+    /// `url`.
+    #[wasm_bindgen(getter)]
+    pub fn url(&self) -> String {
+        self.inner.url().to_owned()
+    }
+
+    /// `closeReason`.
+    #[wasm_bindgen(getter, js_name = closeReason)]
+    pub fn close_reason(&self) -> JsValue {
+        self.inner.close_reason().map_or(JsValue::UNDEFINED, |r| reason_to_js(&r))
+    }
+}
+
+/// Calls a user's function; an exception in it is reported on the console and does not stop the other handlers.
+fn call(f: &Function, args: &[JsValue]) {
+    let result = match args {
+        [] => f.call0(&JsValue::NULL),
+        [a] => f.call1(&JsValue::NULL, a),
+        [a, b] => f.call2(&JsValue::NULL, a, b),
+        _ => f.apply(&JsValue::NULL, &args.iter().collect()),
+    };
+    if let Err(e) = result {
+        web_sys::console::error_2(&JsValue::from_str("typed-eventsource: a handler threw"), &e);
+    }
+}
+
+fn object(entries: &[(&str, JsValue)]) -> JsValue {
+    let obj = Object::new();
+    for (k, v) in entries {
+        // Setting a property on a fresh plain object cannot fail.
+        let _ = Reflect::set(&obj, &JsValue::from_str(k), v);
+    }
+    obj.into()
+}
+
+fn meta_to_js(meta: &EventMeta) -> JsValue {
+    let [event, last_event_id, origin] = META;
+    object(&[
+        (event, meta.event.as_str().into()),
+        (last_event_id, meta.last_event_id.as_str().into()),
+        (origin, meta.origin.as_str().into()),
+    ])
+}
+
+fn error_to_js(e: &Error) -> JsValue {
+    let [kind, message] = ERROR;
+    let mut entries = vec![(kind, e.kind().as_str().into()), (message, e.to_string().into())];
+    match e {
+        Error::Decode { event, data, reason } => {
+            let [event_key, data_key, reason_key] = DECODE_ERROR;
+            entries.push((event_key, event.as_str().into()));
+            entries.push((data_key, data.as_str().into()));
+            entries.push((reason_key, reason.as_str().into()));
+        }
+        Error::Fatal { status, content_type, .. } => {
+            let [status_key, content_type_key] = FATAL_ERROR;
+            if let Some(status) = status {
+                entries.push((status_key, (*status).into()));
+            }
+            if let Some(content_type) = content_type {
+                entries.push((content_type_key, content_type.as_str().into()));
+            }
+        }
+        _ => {}
+    }
+    object(&entries)
+}
+
+fn reason_to_js(r: &CloseReason) -> JsValue {
+    let [terminal, client, failed] = REASON_KINDS;
+    match r {
+        CloseReason::Terminal { event, data } => {
+            let [event_key, data_key] = TERMINAL;
+            object(&[(REASON_KIND, terminal.into()), (event_key, event.as_str().into()), (data_key, data.as_str().into())])
+        }
+        CloseReason::Client => object(&[(REASON_KIND, client.into())]),
+        CloseReason::Failed { message, attempts } => {
+            let [message_key, attempts_key] = FAILED;
+            object(&[(REASON_KIND, failed.into()), (message_key, message.as_str().into()), (attempts_key, (*attempts).into())])
+        }
+    }
+}

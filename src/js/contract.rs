@@ -1,0 +1,160 @@
+//! The JavaScript contract in one place: the TypeScript declarations shipped in the npm package
+//! (`declarations.d.ts`, appended to wasm-bindgen's output) and the property names of every object crossing the
+//! boundary, which the options parser and the converters use. The tests below check the declarations against these
+//! names and against the Rust types (their serde shape, the error kinds, the readyState values), so neither side can
+//! drift alone.
+
+/// The TypeScript declarations of the JavaScript API (emitted by the `typescript_custom_section` in `class.rs`, whose
+/// expansion rustc does not count as a use).
+#[allow(dead_code)]
+pub(crate) const DECLARATIONS: &str = include_str!("declarations.d.ts");
+
+/// `TypedEventSourceOptions`: the keys the parser accepts.
+pub(crate) const OPTIONS: &[&str] = &[
+    "withCredentials",
+    "closeOn",
+    "deliverTerminal",
+    "reconnect",
+    "lastEventId",
+    "transport",
+    "method",
+    "headers",
+    "body",
+    "pauseWhenHidden",
+];
+/// `ReconnectOptions`.
+pub(crate) const RECONNECT: &[&str] = &["maxRetries", "initialDelayMs", "maxDelayMs", "multiplier", "jitter"];
+/// `CloseRule`.
+pub(crate) const CLOSE_RULE: &[&str] = &["event", "data"];
+/// `EventMeta`: event type, last event id, origin.
+pub(crate) const META: [&str; 3] = ["event", "lastEventId", "origin"];
+/// `SourceError`: every error has a kind and a message; decode errors add event, data and reason; fatal errors add the
+/// status and content type when known.
+pub(crate) const ERROR: [&str; 2] = ["kind", "message"];
+pub(crate) const DECODE_ERROR: [&str; 3] = ["event", "data", "reason"];
+pub(crate) const FATAL_ERROR: [&str; 2] = ["status", "contentType"];
+/// `CloseReason`: a kind, then per kind: terminal (event, data), client, failed (message, attempts).
+pub(crate) const REASON_KIND: &str = "kind";
+pub(crate) const REASON_KINDS: [&str; 3] = ["terminal", "client", "failed"];
+pub(crate) const TERMINAL: [&str; 2] = ["event", "data"];
+pub(crate) const FAILED: [&str; 2] = ["message", "attempts"];
+
+#[cfg(test)]
+mod tests {
+    use std::collections::BTreeSet;
+
+    use super::*;
+    use crate::{CloseReason, Error, EventMeta, ReadyState};
+
+    /// The property names of `export interface NAME { .. }` (one property a line).
+    fn interface(name: &str) -> BTreeSet<String> {
+        let start = DECLARATIONS
+            .find(&format!("export interface {name} {{"))
+            .unwrap_or_else(|| panic!("no interface {name} in the declarations"));
+        let body = &DECLARATIONS[start..];
+        let body = &body[body.find('{').expect("an opening brace") + 1..body.find("\n}").expect("a closing brace")];
+        body.lines().filter_map(property).collect()
+    }
+
+    /// `name?: T;` or `name: T;` (not a comment, not a method) → `name`.
+    fn property(line: &str) -> Option<String> {
+        let line = line.trim();
+        let name = line.split(':').next()?.trim_end_matches('?');
+        let is_ident = !name.is_empty() && name.chars().all(|c| c.is_ascii_alphanumeric() || c == '_');
+        (line.contains(':') && is_ident).then(|| name.to_owned())
+    }
+
+    /// The members of `export type NAME = | { kind: "a"; x: T } | ...`: kind → property names.
+    fn union(name: &str) -> Vec<(String, BTreeSet<String>)> {
+        let start = DECLARATIONS
+            .find(&format!("export type {name} ="))
+            .unwrap_or_else(|| panic!("no type {name} in the declarations"));
+        let body = &DECLARATIONS[start..];
+        let body = &body[..body.find(";\n\n").expect("the end of the type")];
+        body.split("| {")
+            .skip(1)
+            .map(|member| {
+                let member = &member[..member.find('}').expect("a closing brace")];
+                let props: BTreeSet<String> = member.split(';').filter_map(property).collect();
+                let kind = member.split("kind: \"").nth(1).and_then(|k| k.split('"').next()).expect("a kind");
+                (kind.to_owned(), props)
+            })
+            .collect()
+    }
+
+    fn set<'a>(names: impl IntoIterator<Item = &'a str>) -> BTreeSet<String> {
+        names.into_iter().map(str::to_owned).collect()
+    }
+
+    /// The keys of a value's serde (JSON) form.
+    fn json_keys(value: &impl serde::Serialize) -> BTreeSet<String> {
+        match serde_json::to_value(value).expect("serialisable") {
+            serde_json::Value::Object(map) => map.keys().cloned().collect(),
+            other => panic!("not an object: {other}"),
+        }
+    }
+
+    #[test]
+    fn options_declared_as_parsed() {
+        assert_eq!(interface("TypedEventSourceOptions"), set(OPTIONS.iter().copied()));
+        assert_eq!(interface("ReconnectOptions"), set(RECONNECT.iter().copied()));
+        assert_eq!(interface("CloseRule"), set(CLOSE_RULE.iter().copied()));
+    }
+
+    #[test]
+    fn event_meta_declared_as_converted_and_serialised() {
+        assert_eq!(interface("EventMeta"), set(META));
+        assert_eq!(json_keys(&EventMeta::default()), set(META));
+    }
+
+    #[test]
+    fn close_reasons_declared_as_converted_and_serialised() {
+        let reasons = [
+            CloseReason::Terminal { event: "ping".into(), data: "finished".into() },
+            CloseReason::Client,
+            CloseReason::Failed { message: "503".into(), attempts: 2 },
+        ];
+        let declared = union("CloseReason");
+        assert_eq!(declared.len(), reasons.len(), "one declared member per reason: {declared:?}");
+        let converted = [set([REASON_KIND].into_iter().chain(TERMINAL)), set([REASON_KIND]), set([REASON_KIND].into_iter().chain(FAILED))];
+        for ((reason, (kind, props)), converted) in reasons.iter().zip(&declared).zip(converted) {
+            let json = serde_json::to_value(reason).expect("serialisable");
+            assert_eq!(json[REASON_KIND], kind.as_str(), "kinds in the same order");
+            assert!(REASON_KINDS.contains(&kind.as_str()), "{kind}: converter kind vs declaration");
+            assert_eq!(&json_keys(reason), props, "{kind}: serde shape vs declaration");
+            assert_eq!(converted, *props, "{kind}: converter keys vs declaration");
+        }
+    }
+
+    #[test]
+    fn errors_declared_as_converted() {
+        // Every error a JavaScript handler can receive (`NotAnEnum` comes only from Rust's `on_enum`).
+        let errors = [
+            Error::Transient,
+            Error::Fatal { message: "503".into(), status: Some(503), content_type: Some("text/html".into()) },
+            Error::Decode { event: "message".into(), data: "{".into(), reason: "bad JSON".into() },
+            Error::Open { url: "x".into(), reason: "bad URL".into() },
+        ];
+        let declared = union("SourceError");
+        assert_eq!(declared.len(), errors.len(), "one declared member per error: {declared:?}");
+        for (error, (kind, props)) in errors.iter().zip(&declared) {
+            assert_eq!(error.kind().as_str(), kind, "kinds in the same order");
+            let mut converted = set(ERROR);
+            match error {
+                Error::Decode { .. } => converted.extend(set(DECODE_ERROR)),
+                Error::Fatal { .. } => converted.extend(set(FATAL_ERROR)),
+                _ => {}
+            }
+            assert_eq!(&converted, props, "{kind}: converter keys vs declaration");
+        }
+    }
+
+    #[test]
+    fn ready_states_declared_as_numbered() {
+        let values: Vec<String> = [ReadyState::Connecting, ReadyState::Open, ReadyState::Closed]
+            .iter()
+            .map(|s| (*s as u16).to_string())
+            .collect();
+        assert!(DECLARATIONS.contains(&format!("export type ReadyState = {};", values.join(" | "))));
+    }
+}

@@ -1,0 +1,110 @@
+/** `EventSource.readyState`: 0 CONNECTING, 1 OPEN, 2 CLOSED. */
+export type ReadyState = 0 | 1 | 2;
+
+/** What a handler learns about an event besides its data. */
+export interface EventMeta {
+  /** The event type (`"message"` for unnamed events). */
+  event: string;
+  /** The last event id the stream has set. */
+  lastEventId: string;
+  /** The origin of the stream. */
+  origin: string;
+}
+
+/** Closes the source after an event of type `event` (with exactly this `data`, if given). */
+export interface CloseRule {
+  event: string;
+  data?: string;
+}
+
+/** Re-opening after the browser gives up (a non-200 status, say); `lastEventId` is carried across. */
+export interface ReconnectOptions {
+  /** Re-opens in a row before giving up (default 5). */
+  maxRetries?: number;
+  /** Delay before the first re-open (default 1000). */
+  initialDelayMs?: number;
+  /** Longest delay (default 30000). */
+  maxDelayMs?: number;
+  /** Factor between delays (default 2). */
+  multiplier?: number;
+  /** Largest share of each delay taken off at random, 0..1 (default 0.5). */
+  jitter?: number;
+}
+
+export interface TypedEventSourceOptions {
+  /** Send cookies cross-origin (default false). */
+  withCredentials?: boolean;
+  /** Terminal messages: the source closes itself after the first match. */
+  closeOn?: CloseRule[];
+  /** Whether a terminal event still reaches its handlers (default true). */
+  deliverTerminal?: boolean;
+  /** Reconnect policy after fatal errors, or `false` for none (default: 5 retries with backoff). */
+  reconnect?: ReconnectOptions | false;
+  /** Resume after this id: the `lastEventId` query parameter (EventSource) or `Last-Event-ID` header (fetch). */
+  lastEventId?: string;
+  /**
+   * `"eventsource"` (default): the browser's EventSource. `"fetch"`: fetch + ReadableStream, which allows `method`,
+   * `headers` (an Authorization header) and `body`, and reports HTTP statuses in errors.
+   */
+  transport?: "eventsource" | "fetch";
+  /** Fetch transport only: the HTTP method (default "GET"). */
+  method?: string;
+  /** Fetch transport only: extra request headers. */
+  headers?: Record<string, string>;
+  /** Fetch transport only: the request body. */
+  body?: string;
+  /** Close while the page is hidden, resume after the last id when shown (default false). */
+  pauseWhenHidden?: boolean;
+}
+
+/** An error: `transient` while the browser reconnects, `fatal` when it gave up, `decode` for data that is not JSON. */
+export type SourceError =
+  | { kind: "transient"; message: string }
+  | { kind: "fatal"; message: string; status?: number; contentType?: string }
+  | { kind: "decode"; message: string; event: string; data: string; reason: string }
+  | { kind: "open"; message: string };
+
+/** Why a source closed; reported exactly once. */
+export type CloseReason =
+  | { kind: "terminal"; event: string; data: string }
+  | { kind: "client" }
+  | { kind: "failed"; message: string; attempts: number };
+
+/**
+ * A typed EventSource: JSON-decoded handlers per event type, terminal messages, readyState and a reconnect policy.
+ *
+ * ```js
+ * const es = new TypedEventSource("/jobs/7/events", { closeOn: [{ event: "ping", data: "finished" }] });
+ * es.on("message", (progress, meta) => render(progress));
+ * es.onClose((reason) => console.log(reason.kind));
+ * ```
+ */
+export class TypedEventSource {
+  /** Opens a source on `url`. Throws on invalid options or a URL the browser refuses. */
+  constructor(url: string, options?: TypedEventSourceOptions);
+  /** Handles events of type `event`, their data parsed as JSON (data that is not JSON goes to `onError` as `decode`). */
+  on<T = unknown>(event: string, handler: (data: T, meta: EventMeta) => void): void;
+  /** Handles events of type `event` as raw text. */
+  onText(event: string, handler: (text: string, meta: EventMeta) => void): void;
+  /** Called each time the connection opens. */
+  onOpen(handler: () => void): void;
+  /** Called with every error. */
+  onError(handler: (error: SourceError) => void): void;
+  /** Called on every readyState change. */
+  onStateChange(handler: (state: ReadyState) => void): void;
+  /** Called exactly once when the source closes (at once if it already has). */
+  onClose(handler: (reason: CloseReason) => void): void;
+  /** Closes the source; harmless when already closed. */
+  close(): void;
+  /** The state, as `EventSource.readyState`. */
+  readonly readyState: ReadyState;
+  /** The last event id seen ("" before any). */
+  readonly lastEventId: string;
+  /** The URL given. */
+  readonly url: string;
+  /** Why the source closed, or `undefined` while it is not closed. */
+  readonly closeReason: CloseReason | undefined;
+  /** Closes the source and frees its memory. */
+  free(): void;
+  [Symbol.dispose](): void;
+}

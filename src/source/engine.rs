@@ -1,0 +1,309 @@
+//! The engine: one per source, behind every front end. It owns the transport [`Link`], the handlers, the last event
+//! id, the close reason and the reconnect policy; it dispatches what the transport reports ([`Upstream`]), closes on a
+//! terminal message, and re-opens after a fatal error while the policy allows.
+//!
+//! Every listener, timer and fetch task reaches the engine through a `Weak`, so none of them keeps a source alive:
+//! the [`TypedEventSource`](super::TypedEventSource) handle is its only owner.
+
+use std::cell::{Cell, RefCell, RefMut};
+use std::rc::{Rc, Weak};
+
+use gloo_events::EventListener;
+use gloo_timers::callback::Timeout;
+
+use crate::handler::{call_each, Handlers, Incoming, RawHandler};
+use crate::transport::{Ended, Link, Upstream};
+use crate::{terminal, CloseReason, Error, EventMeta, ReadyState, ReconnectPolicy, TerminalRule, Transport};
+
+/// The settings the engine reads once open: the part of [`SourceOptions`](super::SourceOptions) it owns (the
+/// transport goes to the [`Link`], the last event id to the engine's own field, the pause to `visibility.rs`).
+#[derive(Debug, Clone)]
+pub(crate) struct Settings {
+    pub(crate) with_credentials: bool,
+    pub(crate) close_on: Vec<TerminalRule>,
+    pub(crate) deliver_terminal: bool,
+    pub(crate) reconnect: ReconnectPolicy,
+}
+
+/// Starts the page-visibility pause on an engine; a function pointer rather than a flag, so that the code is only
+/// linked into apps that ask for it.
+pub(crate) type PauseHook = fn(&Rc<Engine>);
+
+/// The state of one source.
+pub(crate) struct Engine {
+    url: String,
+    settings: Settings,
+    handlers: RefCell<Handlers>,
+    link: RefCell<Link>,
+    /// The last event id, owned here only: seeded from the options, set by every event, sent on every (re)connection.
+    last_event_id: RefCell<String>,
+    /// The state last told to the state-change handlers (the transport owns the live readyState).
+    announced: Cell<ReadyState>,
+    close_reason: RefCell<Option<CloseReason>>,
+    reopen_attempts: Cell<u32>,
+    /// The pending re-open, if any (a `Cell`: set and taken, never borrowed).
+    reopen_timer: Cell<Option<Timeout>>,
+    /// The page-visibility listener of the hidden-page pause (see `visibility.rs`). A `Cell`: nothing borrows it.
+    pub(super) visibility: Cell<Option<EventListener>>,
+    /// Whether the connection is closed because the page is hidden.
+    pub(super) paused: Cell<bool>,
+}
+
+impl Engine {
+    /// Creates the engine and opens its first connection.
+    pub(super) fn open(
+        url: String,
+        settings: Settings,
+        transport: Transport,
+        last_event_id: String,
+        pause: Option<PauseHook>,
+        handlers: Handlers,
+    ) -> Result<Rc<Engine>, Error> {
+        let engine = Rc::new(Engine {
+            url,
+            settings,
+            handlers: RefCell::new(handlers),
+            link: RefCell::new(Link::new(transport)),
+            last_event_id: RefCell::new(last_event_id),
+            announced: Cell::new(ReadyState::Connecting),
+            close_reason: RefCell::new(None),
+            reopen_attempts: Cell::new(0),
+            reopen_timer: Cell::new(None),
+            visibility: Cell::new(None),
+            paused: Cell::new(false),
+        });
+        if let Some(pause) = pause {
+            pause(&engine);
+        }
+        engine.connect()?;
+        Ok(engine)
+    }
+
+    pub(super) fn url(&self) -> &str {
+        &self.url
+    }
+
+    /// `Closed` once closed; else the transport's readyState (`Connecting` while a re-open waits).
+    pub(super) fn state(&self) -> ReadyState {
+        if self.is_closed() {
+            return ReadyState::Closed;
+        }
+        self.link.borrow().ready_state()
+    }
+
+    pub(super) fn last_event_id(&self) -> String {
+        self.last_event_id.borrow().clone()
+    }
+
+    pub(super) fn close_reason(&self) -> Option<CloseReason> {
+        self.close_reason.borrow().clone()
+    }
+
+    pub(super) fn handlers_mut(&self) -> RefMut<'_, Handlers> {
+        self.handlers.borrow_mut()
+    }
+
+    pub(super) fn is_closed(&self) -> bool {
+        self.close_reason.borrow().is_some()
+    }
+
+    /// The event types to listen for: those with a handler, and those of terminal rules (or they could never match).
+    fn event_types(&self) -> Vec<Rc<str>> {
+        let mut event_types = self.handlers.borrow().event_types();
+        for rule in &self.settings.close_on {
+            if let TerminalRule::Event { event, .. } = rule {
+                if !event_types.iter().any(|t| **t == **event) {
+                    event_types.push(event.as_str().into());
+                }
+            }
+        }
+        event_types
+    }
+
+    /// Opens a connection (replacing the current one), resuming after the last event id.
+    fn connect(self: &Rc<Self>) -> Result<(), Error> {
+        let event_types = self.event_types();
+        // Neither borrow is taken again before `connect` returns: the transport reports from later tasks only.
+        self.link.borrow_mut().connect(
+            &self.url,
+            self.settings.with_credentials,
+            &self.last_event_id.borrow(),
+            event_types,
+            &Rc::downgrade(self),
+        )?;
+        self.set_state(ReadyState::Connecting);
+        Ok(())
+    }
+
+    pub(super) fn add_event_handler(self: &Rc<Self>, event: &str, handler: RawHandler) {
+        let event: Rc<str> = event.into();
+        self.handlers.borrow_mut().events.push((event.clone(), handler));
+        self.link.borrow_mut().listen(event, &Rc::downgrade(self));
+    }
+
+    /// A fatal error: report it, then re-open if the policy allows (and `may_reopen`), else close as failed.
+    fn fail(self: &Rc<Self>, error: Error, may_reopen: bool) {
+        self.link.borrow_mut().disconnect();
+        let message = error.to_string();
+        self.emit_error(&error);
+        if self.is_closed() {
+            return; // an error handler closed it
+        }
+        let attempts = self.reopen_attempts.get();
+        if !may_reopen || !self.settings.reconnect.allows(attempts) {
+            self.finish(CloseReason::Failed { message, attempts });
+            return;
+        }
+        let delay = self.settings.reconnect.delay(attempts, js_sys::Math::random());
+        self.reopen_attempts.set(attempts + 1);
+        self.set_state(ReadyState::Connecting);
+        self.schedule_connect(u32::try_from(delay.as_millis()).unwrap_or(u32::MAX));
+    }
+
+    fn schedule_connect(self: &Rc<Self>, millis: u32) {
+        let weak = Rc::downgrade(self);
+        let timer = Timeout::new(millis, move || with(&weak, |s| s.reconnect_now()));
+        self.reopen_timer.set(Some(timer));
+    }
+
+    pub(super) fn reconnect_now(self: &Rc<Self>) {
+        if self.is_closed() || self.paused.get() {
+            return;
+        }
+        if let Err(e) = self.connect() {
+            self.fail(e, true);
+        }
+    }
+
+    /// Drops the connection and any pending re-open, and waits (`Connecting`) until
+    /// [`reconnect_now`](Self::reconnect_now).
+    pub(super) fn suspend(&self) {
+        let timer = self.reopen_timer.take();
+        drop(timer);
+        self.link.borrow_mut().disconnect();
+        self.set_state(ReadyState::Connecting);
+    }
+
+    fn emit_error(&self, error: &Error) {
+        let handlers = self.handlers.borrow().error.clone();
+        call_each(handlers, error);
+    }
+
+    fn set_state(&self, state: ReadyState) {
+        if self.announced.replace(state) != state {
+            let handlers = self.handlers.borrow().state.clone();
+            for h in handlers {
+                if let Ok(mut f) = h.try_borrow_mut() {
+                    f(state);
+                }
+            }
+        }
+    }
+
+    /// Closes for good, once: stops any pending re-open, closes the connection, checks the transport reads CLOSED,
+    /// and tells the close handlers why.
+    pub(super) fn finish(&self, reason: CloseReason) {
+        if self.is_closed() {
+            return;
+        }
+        *self.close_reason.borrow_mut() = Some(reason.clone());
+        let timer = self.reopen_timer.take();
+        drop(timer);
+        let visibility = self.visibility.take();
+        drop(visibility);
+        let state = self.link.borrow_mut().close();
+        debug_assert_eq!(state, ReadyState::Closed);
+        self.set_state(state);
+        let handlers = std::mem::take(&mut self.handlers.borrow_mut().close);
+        call_each(handlers, &reason);
+    }
+}
+
+impl Upstream for Engine {
+    fn opened(self: &Rc<Self>) {
+        self.reopen_attempts.set(0);
+        self.set_state(ReadyState::Open);
+        let handlers = self.handlers.borrow().open.clone();
+        for h in handlers {
+            if let Ok(mut f) = h.try_borrow_mut() {
+                f();
+            }
+        }
+    }
+
+    /// Hands one event to its handlers, then closes the source if a terminal rule matches it.
+    fn event(self: &Rc<Self>, event_type: &str, data: &str, last_event_id: &str, origin: String) {
+        if self.is_closed() {
+            return;
+        }
+        {
+            let mut id = self.last_event_id.borrow_mut();
+            if *id != last_event_id {
+                last_event_id.clone_into(&mut id);
+            }
+        }
+        let meta = EventMeta { event: event_type.to_owned(), last_event_id: last_event_id.to_owned(), origin };
+        let is_terminal = terminal::is_terminal(&self.settings.close_on, event_type, data);
+        if !is_terminal || self.settings.deliver_terminal {
+            let handlers = self.handlers.borrow().for_event(event_type);
+            let incoming = Incoming { data, meta: &meta };
+            for h in handlers {
+                if self.is_closed() {
+                    return; // a handler closed the source: nothing more is delivered
+                }
+                let result = match h.try_borrow_mut() {
+                    Ok(mut f) => f(&incoming),
+                    Err(_) => Ok(()),
+                };
+                if let Err(e) = result {
+                    self.emit_error(&e);
+                }
+            }
+        }
+        if is_terminal {
+            self.finish(CloseReason::Terminal { event: event_type.to_owned(), data: data.to_owned() });
+        }
+    }
+
+    fn error(self: &Rc<Self>, error: &Error) {
+        self.emit_error(error);
+    }
+
+    fn ended(self: &Rc<Self>, end: Ended) {
+        if self.is_closed() {
+            return;
+        }
+        match end {
+            // The browser reconnects by itself: the connection stays.
+            Ended::Reconnecting => {
+                self.set_state(ReadyState::Connecting);
+                self.emit_error(&Error::Transient);
+            }
+            // As a browser does: CONNECTING, `error`, wait the reconnection time, reconnect with Last-Event-ID.
+            #[cfg(feature = "fetch")]
+            Ended::Lost { retry_ms } => {
+                self.link.borrow_mut().disconnect();
+                self.set_state(ReadyState::Connecting);
+                self.emit_error(&Error::Transient);
+                if !self.is_closed() {
+                    self.schedule_connect(retry_ms);
+                }
+            }
+            Ended::Failed { message, status, content_type } => {
+                self.fail(Error::Fatal { message, status, content_type }, true);
+            }
+            #[cfg(feature = "fetch")]
+            Ended::NoContent => {
+                let message = "the server answered 204 No Content: it asks the client to stop".to_owned();
+                self.fail(Error::Fatal { message, status: Some(204), content_type: None }, false);
+            }
+        }
+    }
+}
+
+/// Runs `f` on the engine if it still exists (a listener may outlive its source's last owner by one event).
+pub(super) fn with(weak: &Weak<Engine>, f: impl FnOnce(&Rc<Engine>)) {
+    if let Some(engine) = weak.upgrade() {
+        f(&engine);
+    }
+}

@@ -1,0 +1,176 @@
+//! [`TypedEventSource`]: the handle a program keeps. It owns the engine; dropping it closes the source.
+
+use std::cell::RefCell;
+use std::fmt;
+use std::rc::Rc;
+
+use serde::de::DeserializeOwned;
+use wasm_bindgen::JsValue;
+
+use super::engine::Engine;
+use crate::handler;
+use crate::{CloseReason, Error, EventMeta, ReadyState};
+
+/// A typed server-sent events source over the browser's [`EventSource`].
+///
+/// Dropping it closes the connection and detaches every listener (the close handlers get
+/// [`CloseReason::Client`]); keep it alive as long as you want events. It is deliberately not `Clone`: share it in an
+/// `Rc` if needed, so that one owner decides when it closes.
+///
+/// ```ignore
+/// let source = TypedEventSource::builder("/jobs/7/events")
+///     .close_on(TerminalRule::event_with_data("ping", "finished"))
+///     .on::<Progress>("message", |p, _| render(p))
+///     .open()?;
+/// assert_eq!(source.state(), ReadyState::Connecting);
+/// ```
+///
+/// [`EventSource`]: https://developer.mozilla.org/en-US/docs/Web/API/EventSource
+#[must_use = "dropping a TypedEventSource closes its connection"]
+pub struct TypedEventSource {
+    engine: Rc<Engine>,
+}
+
+impl fmt::Debug for TypedEventSource {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("TypedEventSource")
+            .field("url", &self.engine.url())
+            .field("state", &self.state())
+            .field("last_event_id", &self.last_event_id())
+            .field("close_reason", &self.close_reason())
+            .finish()
+    }
+}
+
+impl TypedEventSource {
+    pub(super) fn new(engine: Rc<Engine>) -> Self {
+        TypedEventSource { engine }
+    }
+
+    /// The state: the browser's `readyState` while a connection exists, `Connecting` while the reconnect policy
+    /// waits, `Closed` once closed.
+    ///
+    /// ```ignore
+    /// assert_eq!(source.state(), ReadyState::Open);
+    /// ```
+    pub fn state(&self) -> ReadyState {
+        self.engine.state()
+    }
+
+    /// The URL given at construction.
+    ///
+    /// ```ignore
+    /// assert_eq!(source.url(), "/subscribe");
+    /// ```
+    pub fn url(&self) -> &str {
+        self.engine.url()
+    }
+
+    /// The last event id seen (empty before any); the reconnect policy resumes after it.
+    ///
+    /// ```ignore
+    /// let resume_from = source.last_event_id();
+    /// ```
+    pub fn last_event_id(&self) -> String {
+        self.engine.last_event_id()
+    }
+
+    /// Why the source closed, once it has.
+    ///
+    /// ```ignore
+    /// assert_eq!(source.close_reason(), Some(CloseReason::Client));
+    /// ```
+    pub fn close_reason(&self) -> Option<CloseReason> {
+        self.engine.close_reason()
+    }
+
+    /// Closes the source: no more events, no reconnect; the close handlers get [`CloseReason::Client`] unless it had
+    /// already closed. Harmless on a closed source.
+    ///
+    /// ```ignore
+    /// source.close();
+    /// source.close(); // nothing happens
+    /// ```
+    pub fn close(&self) {
+        self.engine.finish(CloseReason::Client);
+    }
+
+    /// Adds a typed handler to the open source (see
+    /// [`TypedEventSourceBuilder::on`](crate::TypedEventSourceBuilder::on)); it receives events that arrive from now
+    /// on.
+    ///
+    /// ```ignore
+    /// source.on::<Progress>("progress", |p, _| render(p));
+    /// ```
+    pub fn on<T: DeserializeOwned + 'static>(&self, event: &str, handler: impl FnMut(T, EventMeta) + 'static) {
+        self.engine.add_event_handler(event, handler::typed(handler));
+    }
+
+    /// Adds a text handler to the open source (see
+    /// [`TypedEventSourceBuilder::on_text`](crate::TypedEventSourceBuilder::on_text)).
+    ///
+    /// ```ignore
+    /// source.on_text("ping", |text, _| log(&text));
+    /// ```
+    pub fn on_text(&self, event: &str, handler: impl FnMut(String, EventMeta) + 'static) {
+        self.engine.add_event_handler(event, handler::text(handler));
+    }
+
+    /// Adds a JSON-value handler to the open source (see
+    /// [`TypedEventSourceBuilder::on_json`](crate::TypedEventSourceBuilder::on_json)).
+    ///
+    /// ```ignore
+    /// source.on_json("message", |value, _| web_sys::console::log_1(&value));
+    /// ```
+    pub fn on_json(&self, event: &str, handler: impl FnMut(JsValue, EventMeta) + 'static) {
+        self.engine.add_event_handler(event, handler::json(handler));
+    }
+
+    /// Adds an open handler (see [`TypedEventSourceBuilder::on_open`](crate::TypedEventSourceBuilder::on_open)).
+    ///
+    /// ```ignore
+    /// source.on_open(|| log("open"));
+    /// ```
+    pub fn on_open(&self, handler: impl FnMut() + 'static) {
+        self.engine.handlers_mut().open.push(Rc::new(RefCell::new(handler)));
+    }
+
+    /// Adds an error handler (see [`TypedEventSourceBuilder::on_error`](crate::TypedEventSourceBuilder::on_error)).
+    ///
+    /// ```ignore
+    /// source.on_error(|e| log(&e.to_string()));
+    /// ```
+    pub fn on_error(&self, handler: impl FnMut(&Error) + 'static) {
+        self.engine.handlers_mut().error.push(Rc::new(RefCell::new(handler)));
+    }
+
+    /// Adds a state-change handler (see
+    /// [`TypedEventSourceBuilder::on_state_change`](crate::TypedEventSourceBuilder::on_state_change)).
+    ///
+    /// ```ignore
+    /// source.on_state_change(|s| log(&s.to_string()));
+    /// ```
+    pub fn on_state_change(&self, handler: impl FnMut(ReadyState) + 'static) {
+        self.engine.handlers_mut().state.push(Rc::new(RefCell::new(handler)));
+    }
+
+    /// Adds a close handler (see [`TypedEventSourceBuilder::on_close`](crate::TypedEventSourceBuilder::on_close)); on
+    /// an already closed source it is called at once with the reason.
+    ///
+    /// ```ignore
+    /// source.on_close(|reason| log(&reason.to_string()));
+    /// ```
+    pub fn on_close(&self, mut handler: impl FnMut(&CloseReason) + 'static) {
+        let closed = self.engine.close_reason();
+        match closed {
+            Some(reason) => handler(&reason),
+            None => self.engine.handlers_mut().close.push(Rc::new(RefCell::new(handler))),
+        }
+    }
+}
+
+impl Drop for TypedEventSource {
+    fn drop(&mut self) {
+        self.engine.finish(CloseReason::Client);
+    }
+}

@@ -1,0 +1,128 @@
+//! [`SourceOptions`]: every setting of a source except its URL and handlers, in one value. The builder fills it, the
+//! Yew options wrap it, the JavaScript options object is parsed into it.
+
+use super::engine::{Engine, PauseHook, Settings};
+use crate::{ReconnectPolicy, TerminalRule, Transport};
+
+/// The settings of a source, fixed when it opens: credentials, terminal rules, reconnect policy, transport, the id
+/// to resume after, the hidden-page pause. Each has the default of a native `EventSource` plus the library's
+/// [`ReconnectPolicy::default`].
+///
+/// The same value configures every front end: [`TypedEventSourceBuilder::with_options`] (or the builder's setters of
+/// the same names), the Yew hooks' `UseEventSourceOptions` (which adds only what is hook-specific), and the
+/// JavaScript `TypedEventSourceOptions` object.
+///
+/// ```ignore
+/// // Runs in a browser (wasm32).
+/// use typed_eventsource::{ReconnectPolicy, SourceOptions, TerminalRule, TypedEventSourceBuilder};
+/// let options = SourceOptions::default()
+///     .close_on(TerminalRule::event_with_data("ping", "finished"))
+///     .reconnect(ReconnectPolicy::never());
+/// let source = TypedEventSourceBuilder::with_options("/jobs/7/events", options)
+///     .on_text("ping", |t, _| log(&t))
+///     .open()?;
+/// ```
+///
+/// [`TypedEventSourceBuilder::with_options`]: crate::TypedEventSourceBuilder::with_options
+#[derive(Debug, Clone)]
+#[must_use]
+pub struct SourceOptions {
+    /// What the engine reads once open.
+    pub(crate) settings: Settings,
+    pub(crate) last_event_id: String,
+    pub(crate) transport: Transport,
+    pub(crate) pause_when_hidden: Option<PauseHook>,
+}
+
+impl Default for SourceOptions {
+    fn default() -> Self {
+        SourceOptions {
+            settings: Settings {
+                with_credentials: false,
+                close_on: Vec::new(),
+                deliver_terminal: true,
+                reconnect: ReconnectPolicy::default(),
+            },
+            last_event_id: String::new(),
+            transport: Transport::EventSource,
+            pause_when_hidden: None,
+        }
+    }
+}
+
+impl SourceOptions {
+    /// Sends cookies cross-origin ([`withCredentials`]); the server must name the page's origin and allow credentials.
+    ///
+    /// ```ignore
+    /// SourceOptions::default().with_credentials(true)
+    /// ```
+    ///
+    /// [`withCredentials`]: https://developer.mozilla.org/en-US/docs/Web/API/EventSource/withCredentials
+    pub fn with_credentials(mut self, yes: bool) -> Self {
+        self.settings.with_credentials = yes;
+        self
+    }
+
+    /// Closes the source after the first event matching `rule` (rules add up: any match closes).
+    ///
+    /// ```ignore
+    /// SourceOptions::default().close_on(TerminalRule::event_with_data("ping", "finished"))
+    /// ```
+    pub fn close_on(mut self, rule: TerminalRule) -> Self {
+        self.settings.close_on.push(rule);
+        self
+    }
+
+    /// Whether the terminal event still goes to its handlers before the source closes (default `true`).
+    ///
+    /// ```ignore
+    /// SourceOptions::default().deliver_terminal(false)
+    /// ```
+    pub fn deliver_terminal(mut self, yes: bool) -> Self {
+        self.settings.deliver_terminal = yes;
+        self
+    }
+
+    /// What to do when the browser gives up; [`ReconnectPolicy::never`] to close like a native `EventSource`.
+    ///
+    /// ```ignore
+    /// SourceOptions::default().reconnect(ReconnectPolicy::default().max_retries(10))
+    /// ```
+    pub fn reconnect(mut self, policy: ReconnectPolicy) -> Self {
+        self.settings.reconnect = policy;
+        self
+    }
+
+    /// The transport: [`Transport::EventSource`] (the default) or `fetch` with your own method, headers and body —
+    /// pass a [`FetchRequest`](crate::FetchRequest). Nothing else changes.
+    ///
+    /// ```ignore
+    /// SourceOptions::default().transport(FetchRequest::new().header("Authorization", format!("Bearer {token}")))
+    /// ```
+    pub fn transport(mut self, transport: impl Into<Transport>) -> Self {
+        self.transport = transport.into();
+        self
+    }
+
+    /// Closes the connection while the page is hidden and reconnects, resuming after the last event id, when it is
+    /// shown again. Off by default: a hidden tab keeps receiving unless you ask.
+    ///
+    /// ```ignore
+    /// SourceOptions::default().pause_when_hidden(true)
+    /// ```
+    pub fn pause_when_hidden(mut self, yes: bool) -> Self {
+        self.pause_when_hidden = if yes { Some(Engine::pause_while_hidden) } else { None };
+        self
+    }
+
+    /// Resumes after `id`: the first connection already sends it (`lastEventId` query parameter for `EventSource`,
+    /// `Last-Event-ID` header for fetch).
+    ///
+    /// ```ignore
+    /// SourceOptions::default().last_event_id(saved_id)
+    /// ```
+    pub fn last_event_id(mut self, id: impl Into<String>) -> Self {
+        self.last_event_id = id.into();
+        self
+    }
+}

@@ -1,0 +1,32 @@
+//! The hidden-page pause ([`SourceOptions::pause_when_hidden`](super::SourceOptions::pause_when_hidden)): the
+//! connection closes while the page is hidden and re-opens, after the last event id, when it is shown again.
+//! Linked only into apps that turn it on.
+
+use std::rc::Rc;
+
+use gloo_events::EventListener;
+
+use super::engine::{with, Engine};
+
+impl Engine {
+    /// Listens for `visibilitychange` on the document for as long as the source is open.
+    pub(crate) fn pause_while_hidden(self: &Rc<Self>) {
+        let Some(document) = web_sys::window().and_then(|w| w.document()) else { return };
+        let weak = Rc::downgrade(self);
+        let listener = EventListener::new(&document, "visibilitychange", move |_| {
+            with(&weak, |s| {
+                let hidden = web_sys::window().and_then(|w| w.document()).is_some_and(|d| d.hidden());
+                if s.is_closed() || hidden == s.paused.get() {
+                    return;
+                }
+                s.paused.set(hidden);
+                if hidden {
+                    s.suspend();
+                } else {
+                    s.reconnect_now();
+                }
+            })
+        });
+        self.visibility.set(Some(listener));
+    }
+}

@@ -1,0 +1,168 @@
+//! The `EventSource` transport: one browser `EventSource` at a time and the listeners on it. The browser parses the
+//! stream and reconnects by itself; this file turns its `error` event into "reconnecting" or "gave up", and resumes
+//! after the last event id with the `lastEventId` query parameter (an `EventSource` cannot set a header).
+
+use std::rc::{Rc, Weak};
+
+use gloo_events::EventListener;
+use wasm_bindgen::JsCast;
+use web_sys::{EventSource, EventSourceInit, MessageEvent};
+
+use super::upstream::{Ended, Upstream};
+use crate::interop::js_message;
+use crate::{Error, ReadyState};
+
+/// What the browser tells of a fatal `EventSource` error: nothing but the fact. Say what it can be.
+const FATAL_MESSAGE: &str = "the browser closed the connection: the server answered with a status other than 200 or a \
+                             content type other than text/event-stream, or could not be reached";
+
+/// The `EventSource` transport of one source: its current connection, if any.
+#[derive(Default)]
+pub(crate) struct EventSourceLink {
+    conn: Option<EventSourceConnection>,
+}
+
+impl EventSourceLink {
+    /// Replaces the connection by a new `EventSource` on `url` (plus `lastEventId` when there is one to resume after),
+    /// with every listener attached in the same task, before it can deliver anything.
+    pub fn connect<U: Upstream>(
+        &mut self,
+        url: &str,
+        with_credentials: bool,
+        last_event_id: &str,
+        event_types: Vec<Rc<str>>,
+        up: &Weak<U>,
+    ) -> Result<(), Error> {
+        let conn = EventSourceConnection::open(&resume_url(url, last_event_id), with_credentials, up, event_types)?;
+        let old = self.conn.replace(conn);
+        drop(old);
+        Ok(())
+    }
+
+    /// Listens for `event_type` on the current connection, if any (once per type).
+    pub fn listen<U: Upstream>(&mut self, event_type: Rc<str>, up: &Weak<U>) {
+        if let Some(conn) = self.conn.as_mut() {
+            conn.listen(up, event_type);
+        }
+    }
+
+    /// Drops the connection, if any: its `Drop` closes the browser source and detaches the listeners.
+    pub fn disconnect(&mut self) {
+        self.conn = None;
+    }
+
+    /// Closes the browser source, if any, and returns the readyState it then reads.
+    pub fn close(&mut self) -> ReadyState {
+        let state = self.conn.as_ref().map_or(ReadyState::Closed, EventSourceConnection::close);
+        self.conn = None;
+        state
+    }
+
+    /// The browser's readyState; `Connecting` with no connection (a re-open is pending).
+    pub fn ready_state(&self) -> ReadyState {
+        self.conn.as_ref().map_or(ReadyState::Connecting, EventSourceConnection::ready_state)
+    }
+}
+
+/// The URL to open: with `lastEventId` when there is an id to resume after.
+fn resume_url(url: &str, last_event_id: &str) -> String {
+    if last_event_id.is_empty() {
+        return url.to_owned();
+    }
+    let (base, fragment) = url.split_once('#').map_or((url, None), |(b, f)| (b, Some(f)));
+    let encoded = String::from(js_sys::encode_uri_component(last_event_id));
+    // Built with push_str: `format!` here would link the formatting machinery into every app.
+    let mut out = String::with_capacity(url.len() + encoded.len() + 13);
+    out.push_str(base);
+    out.push_str(if base.contains('?') { "&lastEventId=" } else { "?lastEventId=" });
+    out.push_str(&encoded);
+    if let Some(f) = fragment {
+        out.push('#');
+        out.push_str(f);
+    }
+    out
+}
+
+/// One browser `EventSource` and its listeners; dropping it closes the source and detaches them all.
+struct EventSourceConnection {
+    source: EventSource,
+    listeners: Vec<EventListener>,
+    event_types: Vec<Rc<str>>,
+}
+
+impl EventSourceConnection {
+    /// Creates the `EventSource` and attaches every listener in the same task, before it can deliver anything.
+    fn open<U: Upstream>(
+        url: &str,
+        with_credentials: bool,
+        up: &Weak<U>,
+        event_types: Vec<Rc<str>>,
+    ) -> Result<Self, Error> {
+        let init = EventSourceInit::new();
+        init.set_with_credentials(with_credentials);
+        let source = EventSource::new_with_event_source_init_dict(url, &init)
+            .map_err(|e| Error::Open { url: url.to_owned(), reason: js_message(&e) })?;
+        let mut conn = EventSourceConnection { source, listeners: Vec::new(), event_types: Vec::new() };
+        conn.listeners.push(EventListener::new(&conn.source, "open", {
+            let weak = up.clone();
+            move |_| {
+                if let Some(up) = weak.upgrade() {
+                    up.opened();
+                }
+            }
+        }));
+        conn.listeners.push(EventListener::new(&conn.source, "error", {
+            let weak = up.clone();
+            let source = conn.source.clone();
+            move |_| {
+                if let Some(up) = weak.upgrade() {
+                    // CONNECTING: the browser reconnects by itself; otherwise it gave up.
+                    up.ended(if ReadyState::from(source.ready_state()) == ReadyState::Connecting {
+                        Ended::Reconnecting
+                    } else {
+                        Ended::Failed { message: FATAL_MESSAGE.to_owned(), status: None, content_type: None }
+                    });
+                }
+            }
+        }));
+        for event_type in event_types {
+            conn.listen(up, event_type);
+        }
+        Ok(conn)
+    }
+
+    /// Listens for `event_type` (once per type).
+    fn listen<U: Upstream>(&mut self, up: &Weak<U>, event_type: Rc<str>) {
+        if self.event_types.contains(&event_type) {
+            return;
+        }
+        let weak = up.clone();
+        let name = event_type.clone();
+        self.listeners.push(EventListener::new(&self.source, event_type.to_string(), move |ev| {
+            if let Some(ev) = ev.dyn_ref::<MessageEvent>() {
+                let data = ev.data().as_string().unwrap_or_default();
+                if let Some(up) = weak.upgrade() {
+                    up.event(&name, &data, &ev.last_event_id(), ev.origin());
+                }
+            }
+        }));
+        self.event_types.push(event_type);
+    }
+
+    /// The browser's readyState.
+    fn ready_state(&self) -> ReadyState {
+        ReadyState::from(self.source.ready_state())
+    }
+
+    /// Closes the browser source and returns the readyState it then reads.
+    fn close(&self) -> ReadyState {
+        self.source.close();
+        self.ready_state()
+    }
+}
+
+impl Drop for EventSourceConnection {
+    fn drop(&mut self) {
+        self.source.close();
+    }
+}

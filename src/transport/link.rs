@@ -1,0 +1,83 @@
+//! The boundary going down: what the engine asks of its transport ([`Link`]), and the only place that tells the
+//! transports apart.
+
+use std::rc::{Rc, Weak};
+
+use super::event_source::EventSourceLink;
+#[cfg(feature = "fetch")]
+use super::fetch::FetchLink;
+use super::upstream::Upstream;
+use super::Transport;
+use crate::{Error, ReadyState};
+
+/// The transport of one source, across its connections (going down: connect, listen, close, ready_state). The only
+/// place that tells the transports apart.
+pub(crate) enum Link {
+    EventSource(EventSourceLink),
+    #[cfg(feature = "fetch")]
+    Fetch(FetchLink),
+}
+
+impl Link {
+    /// The link for `transport`, not yet connected.
+    pub fn new(transport: Transport) -> Link {
+        match transport {
+            Transport::EventSource => Link::EventSource(EventSourceLink::default()),
+            #[cfg(feature = "fetch")]
+            Transport::Fetch(request) => Link::Fetch(FetchLink::new(request)),
+        }
+    }
+
+    /// Opens a new connection in place of the current one (which is closed first). `event_types` are those to
+    /// listen for, attached before anything can be delivered.
+    pub fn connect<U: Upstream>(
+        &mut self,
+        url: &str,
+        with_credentials: bool,
+        last_event_id: &str,
+        event_types: Vec<Rc<str>>,
+        up: &Weak<U>,
+    ) -> Result<(), Error> {
+        match self {
+            Link::EventSource(link) => link.connect(url, with_credentials, last_event_id, event_types, up),
+            #[cfg(feature = "fetch")]
+            Link::Fetch(link) => link.connect(url, with_credentials, last_event_id, up),
+        }
+    }
+
+    /// Listens for one more event type on the current connection (fetch delivers every type anyway).
+    pub fn listen<U: Upstream>(&mut self, event_type: Rc<str>, up: &Weak<U>) {
+        match self {
+            Link::EventSource(link) => link.listen(event_type, up),
+            #[cfg(feature = "fetch")]
+            Link::Fetch(_) => {}
+        }
+    }
+
+    /// Drops the current connection, if any (closing the `EventSource`, aborting the fetch).
+    pub fn disconnect(&mut self) {
+        match self {
+            Link::EventSource(link) => link.disconnect(),
+            #[cfg(feature = "fetch")]
+            Link::Fetch(link) => link.disconnect(),
+        }
+    }
+
+    /// Closes the current connection for good, if any, and returns the state the transport then reads.
+    pub fn close(&mut self) -> ReadyState {
+        match self {
+            Link::EventSource(link) => link.close(),
+            #[cfg(feature = "fetch")]
+            Link::Fetch(link) => link.close(),
+        }
+    }
+
+    /// The transport's readyState: `Connecting` while no connection is open.
+    pub fn ready_state(&self) -> ReadyState {
+        match self {
+            Link::EventSource(link) => link.ready_state(),
+            #[cfg(feature = "fetch")]
+            Link::Fetch(link) => link.ready_state(),
+        }
+    }
+}

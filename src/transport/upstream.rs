@@ -1,0 +1,44 @@
+//! The boundary going up: what a transport reports to the engine. Transports depend on this file only, never on the
+//! engine.
+
+use std::rc::Rc;
+
+use crate::Error;
+
+/// What a transport reports to the engine (going up). Implemented by the engine; a transport holds it by `Weak`.
+pub(crate) trait Upstream: Sized + 'static {
+    /// The connection opened.
+    fn opened(self: &Rc<Self>);
+    /// An event arrived (`last_event_id` as the stream has set it, persisting across events without an id).
+    fn event(self: &Rc<Self>, event_type: &str, data: &str, last_event_id: &str, origin: String);
+    /// An error that does not end the connection (the fetch decoder refusing an oversized event).
+    #[cfg_attr(not(feature = "fetch"), allow(dead_code))]
+    fn error(self: &Rc<Self>, error: &Error);
+    /// The connection ended (or, for `EventSource`, dropped while the browser reconnects by itself).
+    fn ended(self: &Rc<Self>, end: Ended);
+}
+
+/// How a connection ended.
+pub(crate) enum Ended {
+    /// It dropped and the transport reconnects by itself (the browser's `EventSource`).
+    Reconnecting,
+    /// It dropped or the body ended: the engine reconnects after `retry_ms`, as the spec says (fetch).
+    #[cfg(feature = "fetch")]
+    Lost {
+        /// The reconnection time: the server's last `retry:`, or the default.
+        retry_ms: u32,
+    },
+    /// The transport gave up: a status other than 200, a wrong content type, an unreachable server. The engine's
+    /// reconnect policy may re-open it.
+    Failed {
+        /// What is known of the failure.
+        message: String,
+        /// The HTTP status, when known.
+        status: Option<u16>,
+        /// The content type, when known.
+        content_type: Option<String>,
+    },
+    /// 204 No Content: the server asks the client to stop; no re-open.
+    #[cfg(feature = "fetch")]
+    NoContent,
+}
