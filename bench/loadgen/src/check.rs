@@ -38,7 +38,9 @@ pub(crate) struct StreamCheck {
 
 impl StreamCheck {
     pub(crate) fn event(&mut self, shared: &Shared, id: &str, data: &str, now: u64) {
-        let id: u64 = id.parse().unwrap_or(0);
+        // Ours are `<epoch>-<position>` (positions of one topic increase by one when only it publishes); the peers'
+        // are plain numbers.
+        let id: u64 = id.rsplit('-').next().and_then(|n| n.parse().ok()).unwrap_or(0);
         if self.last_id != 0 {
             if id <= self.last_id {
                 shared.dups.fetch_add(1, Relaxed);
