@@ -10,7 +10,7 @@ use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
 use common::process::{start_in, try_start_in, wait_health, TempDir};
-use common::{next, open, pos, Events};
+use common::{next, open, pos, until, Events};
 use serde_json::{json, Value};
 
 const DEV: [&str; 4] = ["serve", "--listen", "127.0.0.1:0", "--dev"];
@@ -31,17 +31,6 @@ async fn subscribe_after(url: &str, path: &str, last_event_id: &str) -> Events {
     open(reqwest::Client::new().get(format!("{url}{path}")).header("last-event-id", last_event_id)).await
 }
 
-/// Reads events until one whose data contains `sentinel` (published last): everything before it, in order.
-async fn until(events: &mut Events, sentinel: &str) -> Vec<eventsource_stream::Event> {
-    let mut out = Vec::new();
-    loop {
-        let e = next(events).await;
-        if e.data.contains(sentinel) {
-            return out;
-        }
-        out.push(e);
-    }
-}
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
 async fn kill_9_during_concurrent_publishes_keeps_every_acknowledged_event() {

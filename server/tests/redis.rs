@@ -11,7 +11,7 @@ use std::time::Duration;
 
 use common::process::{start_in, wait_health, Child, TempDir};
 use common::redis_server::RedisServer;
-use common::{next, open, pos, Events};
+use common::{next, open, pos, until, Events};
 use serde_json::{json, Value};
 
 fn instance(redis: &RedisServer, extra: &[&str]) -> (Child, TempDir) {
@@ -50,17 +50,6 @@ async fn epoch(url: &str) -> String {
     wait_health(url, 200, 10).await["epoch"].as_str().unwrap().to_owned()
 }
 
-/// Reads events until one whose data contains `sentinel`: everything before it.
-async fn until(events: &mut Events, sentinel: &str) -> Vec<eventsource_stream::Event> {
-    let mut out = Vec::new();
-    loop {
-        let e = next(events).await;
-        if e.data.contains(sentinel) {
-            return out;
-        }
-        out.push(e);
-    }
-}
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
 async fn three_instances_share_streams_ids_order_and_replay() {

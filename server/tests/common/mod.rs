@@ -112,6 +112,18 @@ pub async fn next(events: &mut Events) -> Event {
         .expect("stream error")
 }
 
+/// Reads events until one whose data contains `sentinel` (published last): everything before it, in order.
+pub async fn until(events: &mut Events, sentinel: &str) -> Vec<Event> {
+    let mut out = Vec::new();
+    loop {
+        let e = next(events).await;
+        if e.data.contains(sentinel) {
+            return out;
+        }
+        out.push(e);
+    }
+}
+
 /// No event within `ms`.
 pub async fn assert_quiet(events: &mut Events, ms: u64) {
     if let Ok(Some(e)) = tokio::time::timeout(Duration::from_millis(ms), events.next()).await {
