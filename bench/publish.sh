@@ -56,15 +56,38 @@ for c in 1 8 64; do
   fig[redis,$c]=$(redis-benchmark -p "$port" -c "$c" -n "$n" -q --csv XADD bench '*' text 'bench message' | tail -1 | python3 -c 'import csv,sys; r=next(csv.reader(sys.stdin)); print(round(float(r[1])))')
 done
 
+# Ours on the same Redis (its own key prefix): acknowledged publishes, and Redis commands per published event.
+url=$(start_ours redis --store redis --redis-url "redis://127.0.0.1:$port" --redis-prefix bench-ours:)
+for c in 1 8 64; do
+  step "ours (redis store): $c publishers"
+  fig[oursredis,$c]=$("$bin/sse-publish-bench" --url "$url" --publishers "$c" --secs "$SECS" | python3 -c 'import json,sys; print(round(json.load(sys.stdin)["acked_per_sec"]))')
+done
+redis-cli -p "$port" config resetstat >/dev/null
+acked=$("$bin/sse-publish-bench" --url "$url" --publishers 8 --secs 2 --rate 500 | python3 -c 'import json,sys; print(json.load(sys.stdin)["acked"])')
+ops=$(redis-cli -p "$port" info commandstats | python3 -c '
+import sys
+calls = {}
+for line in sys.stdin:
+    if line.startswith("cmdstat_"):
+        name, rest = line.strip()[8:].split(":", 1)
+        calls[name] = int(dict(kv.split("=") for kv in rest.split(","))["calls"])
+skip = {"info", "config", "ping", "client", "hello", "select"}
+scripts = sum(v for k, v in calls.items() if k in ("evalsha", "eval"))
+inner = sum(v for k, v in calls.items() if k not in skip and k not in ("evalsha", "eval", "script"))
+print(scripts, inner)')
+read -r scripts inner <<<"$ops"
+fig[redisops]=$(python3 -c "print(f'{$scripts/$acked:.2f} round trips (EVALSHA) and {$inner/$acked:.1f} commands inside the script per published event ($acked events, 8 publishers at 500/s)')")
+
 ratio() { python3 -c "import sys; a,b=float(sys.argv[1]),float(sys.argv[2]); print(f'{a/b:.2f}×' if b else '–')" "$1" "$2"; }
 {
-  echo "| acknowledged publishes/s | ours, embedded (redb, fsync per commit) | ours, memory | redis XADD, appendfsync always | embedded / redis | embedded / memory |"
-  echo "|---|---|---|---|---|---|"
+  echo "| acknowledged publishes/s | ours, embedded (redb, fsync per commit) | ours, memory | ours, Redis store (AOF always) | redis XADD, appendfsync always | embedded / redis XADD | embedded / memory |"
+  echo "|---|---|---|---|---|---|---|"
   for c in 1 8 64; do
-    echo "| $c publisher(s) | ${fig[embedded,$c]} | ${fig[memory,$c]} | ${fig[redis,$c]} | $(ratio "${fig[embedded,$c]}" "${fig[redis,$c]}") | $(ratio "${fig[embedded,$c]}" "${fig[memory,$c]}") |"
+    echo "| $c publisher(s) | ${fig[embedded,$c]} | ${fig[memory,$c]} | ${fig[oursredis,$c]} | ${fig[redis,$c]} | $(ratio "${fig[embedded,$c]}" "${fig[redis,$c]}") | $(ratio "${fig[embedded,$c]}" "${fig[memory,$c]}") |"
   done
   echo
   echo "Publish→ack p50 / p99 at 1,000 publishes/s (16 connections, measured from each request's scheduled time; goal p99 < 5 ms): embedded ${fig[embedded,lat]}, memory ${fig[memory,lat]}."
+  echo "Redis store: ${fig[redisops]}; independent of the number of subscribers (one PUBLISH per event, fanned out by each instance)."
   echo "Ours: HTTP \`POST /update\` (JSON in, JSON out) answered after the commit; group commit: concurrent publishes share one redb transaction. Redis: \`XADD\` over RESP by redis-benchmark (C), \`appendonly yes\`, \`appendfsync always\` — $(redis-server --version | awk '{print $3}')."
 } > "$out"
 cat "$out"

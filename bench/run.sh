@@ -38,14 +38,31 @@ if [ -z "${SKIP_BROWSER:-}" ]; then
   node bench/browser/run.mjs "$bin/typed-eventsource-server" "$bin/sse-loadgen" bench/wasm-size/out/pkg "$results/browser.md" >/dev/null
 fi
 if [ -z "${SKIP_SERVERS:-}" ]; then
-  step "fan-out: ours (durable default, and memory) vs node vs axum floor ($SMALL and $LARGE streams)"
+  step "fan-out: ours (durable default, memory, 2 instances + Redis) vs node vs axum floor ($SMALL and $LARGE streams)"
   data=$(mktemp -d -p "$root/$results" data.XXXXXX)
+  command -v redis-server >/dev/null || scripts/setup.sh >/dev/null
+  redis_port=$(python3 -c 'import socket; s = socket.socket(); s.bind(("127.0.0.1", 0)); print(s.getsockname()[1])')
+  redis-server --port "$redis_port" --bind 127.0.0.1 --dir "$data" --appendonly yes --appendfsync always --save '' \
+    --daemonize no --logfile "$data/redis.log" &
+  redis_pid=$!
+  for _ in $(seq 100); do redis-cli -p "$redis_port" ping >/dev/null 2>&1 && break; sleep 0.05; done
+  redis_args="--store redis --redis-url redis://127.0.0.1:$redis_port --max-streams 20000"
+  # The second instance of the pair: half of the pair's subscribers connect to it; publishing goes to the first.
+  mkfifo "$data/peer.out"
+  $bin/typed-eventsource-server serve --listen 127.0.0.1:0 --dev $redis_args >"$data/peer.out" 2>"$data/peer.log" &
+  peer_pid=$!
+  read -r peer_line <"$data/peer.out"
+  cat "$data/peer.out" >/dev/null &
   "$bin/sse-loadgen" run --small "$SMALL" --large "$LARGE" --secs "$SECS" --rate "$RATE" \
     --server "typed-eventsource-server=$bin/typed-eventsource-server serve --listen 127.0.0.1:0 --dev --max-streams 20000 --data-dir $data" \
     --server "ours, memory store=$bin/typed-eventsource-server serve --listen 127.0.0.1:0 --dev --max-streams 20000 --store memory" \
+    --server "ours, 2 instances + Redis=$bin/typed-eventsource-server serve --listen 127.0.0.1:0 --dev $redis_args" \
+    --peer "ours, 2 instances + Redis=${peer_line#listening on }" \
     --server "node express=node bench/node-baseline/server.js --listen 127.0.0.1:0" \
     --server "axum floor=$bin/axum-floor --listen 127.0.0.1:0" \
     --md "$results/servers.md" --json "$results/servers.json" >/dev/null
+  kill "$peer_pid" "$redis_pid" 2>/dev/null || true
+  wait "$peer_pid" "$redis_pid" 2>/dev/null || true
   rm -rf "$data"
 fi
 if [ -z "${SKIP_PUBLISH:-}" ]; then

@@ -17,6 +17,8 @@ use crate::{Res, SOURCE_IPS, WINDOW};
 pub(crate) struct Bench {
     pub(crate) shared: Arc<Shared>,
     pub(crate) server: SocketAddr,
+    /// Other instances serving the same streams: subscribers are spread over `server` and these.
+    pub(crate) peers: Vec<SocketAddr>,
     pub(crate) pid: u32,
     pub(crate) conns: Vec<JoinHandle<()>>,
     pub(crate) next_source: usize,
@@ -34,7 +36,7 @@ pub(crate) struct Throughput {
 }
 
 impl Bench {
-    pub(crate) fn new(server: SocketAddr, pid: u32) -> Self {
+    pub(crate) fn new(server: SocketAddr, peers: &[SocketAddr], pid: u32) -> Self {
         let shared = Arc::new(Shared {
             epoch: Instant::now(),
             delivered: AtomicU64::new(0),
@@ -47,7 +49,7 @@ impl Bench {
             hist: Hist::new(),
             untimed: AtomicU64::new(0),
         });
-        Bench { shared, server, pid, conns: Vec::new(), next_source: 0 }
+        Bench { shared, server, peers: peers.to_vec(), pid, conns: Vec::new(), next_source: 0 }
     }
 
     /// Opens streams until `n` are open and ready.
@@ -55,8 +57,12 @@ impl Bench {
         let gate = Arc::new(tokio::sync::Semaphore::new(256));
         while self.conns.len() < n {
             let source = Ipv4Addr::new(127, 0, 0, 2 + (self.next_source % usize::from(SOURCE_IPS)) as u8);
+            let target = match self.next_source % (self.peers.len() + 1) {
+                0 => self.server,
+                i => self.peers[i - 1],
+            };
             self.next_source += 1;
-            self.conns.push(tokio::spawn(subscriber(Arc::clone(&self.shared), self.server, source, Arc::clone(&gate))));
+            self.conns.push(tokio::spawn(subscriber(Arc::clone(&self.shared), target, source, Arc::clone(&gate))));
         }
         let deadline = Instant::now() + Duration::from_secs(60);
         while self.shared.ready.load(Relaxed) < n {

@@ -6,7 +6,7 @@
 //! text (`POST /update {"text": "t=<µs since start>;xxx…"}`).
 //!
 //! ```text
-//! sse-loadgen run --server NAME=COMMAND ... [--small 1000] [--large 10000] [--secs 4] [--rate 1000] [--md FILE]
+//! sse-loadgen run --server NAME=COMMAND ... [--peer NAME=ADDR ...] [--small 1000] [--large 10000] [--secs 4] [--rate 1000] [--md FILE]
 //! sse-loadgen publish --url http://ADDR --count 100000      (fills a server's history, for the browser bench)
 //! ```
 //!
@@ -68,11 +68,19 @@ async fn run(args: Vec<String>) -> Res<()> {
     if servers.is_empty() {
         return Err("give at least one --server NAME=COMMAND".into());
     }
+    // `--peer NAME=ADDR`: another instance serving the same streams (e.g. through Redis); NAME's subscribers are
+    // spread over it and the server, while publishing goes to the server only.
+    let peers: Vec<(String, std::net::SocketAddr)> = args
+        .windows(2)
+        .filter(|w| w[0] == "--peer")
+        .filter_map(|w| w[1].split_once('=').and_then(|(n, a)| Some((n.to_owned(), a.trim_start_matches("http://").parse().ok()?))))
+        .collect();
     let mut results = Vec::new();
     for (name, command) in &servers {
         let mut server = start_server(name, command)?;
         eprintln!("[{name}] listening on {} (pid {})", server.addr, server.child.id());
-        let r = bench_server(&server, small, large, secs, rate).await;
+        let server_peers: Vec<std::net::SocketAddr> = peers.iter().filter(|(n, _)| n == name).map(|(_, a)| *a).collect();
+        let r = bench_server(&server, &server_peers, small, large, secs, rate).await;
         let _ = server.child.kill();
         let _ = server.child.wait();
         let f = r.map_err(|e| format!("{name}: {e}"))?;

@@ -59,9 +59,9 @@ pub(crate) struct Figures {
     pub(crate) untimed: u64,
 }
 
-pub(crate) async fn bench_server(server: &Server, small: usize, large: usize, secs: f64, rate: u64) -> Res<Figures> {
+pub(crate) async fn bench_server(server: &Server, peers: &[SocketAddr], small: usize, large: usize, secs: f64, rate: u64) -> Res<Figures> {
     let pid = server.child.id();
-    let mut b = Bench::new(server.addr, pid);
+    let mut b = Bench::new(server.addr, peers, pid);
     let mut f = Figures::default();
     let mut broken = 0;
     // Warm up: one stream, a few events, so lazy initialisation is not counted as per-connection memory.

@@ -3,7 +3,7 @@
 //!
 //! - **Atomic publish**: each [`Store::write`] batch is one Lua script (atomic, one round trip): per event it takes
 //!   the next position (`INCR <p>seq`), checks the epoch, `XADD`s `event`/`data`/`ms` with the position as the
-//!   stream id, trims by count (`XTRIM MAXLEN`), updates the topic's meta hash and `PUBLISH`es the event — history
+//!   stream id, trimming by count (`MAXLEN`), updates the topic's meta hash and `PUBLISH`es the event — history
 //!   and live delivery can never disagree. An event nobody was subscribed to (`PUBLISH` reached no instance) on a
 //!   per-user topic sets the offline mark.
 //! - **Live delivery** without a round trip per client: each instance holds one subscription connection and
@@ -61,33 +61,45 @@ local max_users = num(ARGV[4])
 local function append(topic, event, data, at, max_events, max_age, is_user, mark_offline)
   local pos = redis.call('INCR', p .. 'seq')
   local meta, stream = tkey(topic, 'm'), tkey(topic, 's')
-  if redis.call('EXISTS', meta) == 0 then
-    redis.call('HSET', meta, 'created_after', pos - 1, 'trimmed_upto', 0, 'offline_from', 0, 'last_append_ms', 0)
+  local m = redis.call('HMGET', meta, 'last_append_ms', 'count', 'offline_from')
+  local fields = {}
+  if not m[1] then
+    fields = {'created_after', pos - 1, 'trimmed_upto', 0, 'offline_from', 0}
     redis.call('SADD', p .. 'topics', topic)
   end
-  local t = math.max(now, num(redis.call('HGET', meta, 'last_append_ms')))
+  local t = math.max(now, num(m[1]))
+  local count = num(m[2]) + 1
   if at >= 0 then data = string.sub(data, 1, at) .. pos .. string.sub(data, at + 1) end
-  redis.call('XADD', stream, pos .. '-0', 'e', event, 'd', data, 't', t)
-  redis.call('HSET', meta, 'last', pos, 'last_append_ms', t, 'max_events', max_events, 'max_age_ms', max_age)
-  if max_events >= 0 then
-    local len = redis.call('XLEN', stream)
-    if len > max_events then
-      local old = redis.call('XRANGE', stream, '-', '+', 'COUNT', len - max_events)
-      redis.call('XTRIM', stream, 'MAXLEN', max_events)
-      redis.call('HSET', meta, 'trimmed_upto', tonumber(string.match(old[#old][1], '^(%d+)')))
+  if max_events >= 0 and count > max_events then
+    -- The oldest goes (XADD trims it); remember it, so a client that missed it learns so.
+    local oldest = redis.call('XRANGE', stream, '-', '+', 'COUNT', count - max_events)
+    if #oldest > 0 then
+      fields[#fields + 1] = 'trimmed_upto'
+      fields[#fields + 1] = tonumber(string.match(oldest[#oldest][1], '^(%d+)'))
     end
+    redis.call('XADD', stream, 'MAXLEN', max_events, pos .. '-0', 'e', event, 'd', data, 't', t)
+    if max_events == 0 then
+      fields[#fields + 1] = 'trimmed_upto'
+      fields[#fields + 1] = pos
+    end
+    count = max_events
+  else
+    redis.call('XADD', stream, pos .. '-0', 'e', event, 'd', data, 't', t)
   end
-  redis.call('HSET', meta, 'count', redis.call('XLEN', stream))
   local receivers = redis.call('PUBLISH', tkey(topic, 'c'), pos .. '\n' .. event .. '\n' .. data)
+  if is_user and receivers == 0 and mark_offline and num(m[3]) == 0 then
+    fields[#fields + 1] = 'offline_from'
+    fields[#fields + 1] = pos
+  end
+  redis.call('HSET', meta, 'last', pos, 'last_append_ms', t, 'count', count, 'max_events', max_events, 'max_age_ms', max_age, unpack(fields))
   if is_user then
-    if receivers == 0 and mark_offline and num(redis.call('HGET', meta, 'offline_from')) == 0 then
-      redis.call('HSET', meta, 'offline_from', pos)
-    end
     redis.call('ZADD', p .. 'users', t, topic)
-    while redis.call('ZCARD', p .. 'users') > max_users do
-      local victim = redis.call('ZRANGE', p .. 'users', 0, 0)[1]
-      if victim == topic then break end
-      delete_topic(victim)
+    if not m[1] then
+      while redis.call('ZCARD', p .. 'users') > max_users do
+        local victim = redis.call('ZRANGE', p .. 'users', 0, 0)[1]
+        if victim == topic then break end
+        delete_topic(victim)
+      end
     end
   end
   return {pos, data}
