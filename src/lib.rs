@@ -106,9 +106,12 @@
 mod close_reason;
 mod error;
 mod event_names;
+mod gap;
 mod meta;
 mod ready_state;
 mod reconnect;
+#[cfg_attr(not(target_arch = "wasm32"), allow(dead_code))]
+mod recent_ids;
 mod terminal;
 
 mod transport;
@@ -132,12 +135,13 @@ pub mod yew;
 pub use close_reason::CloseReason;
 pub use error::{Error, ErrorKind};
 pub use event_names::event_names;
+pub use gap::Gap;
 pub use meta::EventMeta;
 pub use ready_state::ReadyState;
 pub use reconnect::ReconnectPolicy;
 pub use terminal::{Predicate, TerminalRule};
 #[cfg(feature = "fetch")]
-pub use transport::FetchRequest;
+pub use transport::{FetchRequest, RequestAttempt};
 pub use transport::Transport;
 
 #[cfg(all(target_arch = "wasm32", feature = "js"))]
