@@ -19,7 +19,7 @@ export WASM_BINDGEN_TEST_ADDRESS=127.0.0.1:$page_port
 start_server artifacts/server-dev.log --listen 127.0.0.1:0 --dev --fixtures --www www --data-dir "$(mktemp -d)"
 export SSE_SERVER_URL=$SERVER_URL
 secret=$(head -c 32 /dev/urandom | od -An -tx1 | tr -d ' \n')
-start_server artifacts/server-auth.log --listen 127.0.0.1:0 --data-dir "$(mktemp -d)" --secret "$secret" --cors-origin "http://127.0.0.1:$page_port"
+start_server artifacts/server-auth.log --listen 127.0.0.1:0 --fixtures --data-dir "$(mktemp -d)" --secret "$secret" --cors-origin "http://127.0.0.1:$page_port"
 export SSE_AUTH_SERVER_URL=$SERVER_URL
 export SSE_ALICE_TOKEN=$(target/debug/typed-eventsource-server token --user alice --secret "$secret")
 export SSE_PUBLISHER_TOKEN=$(target/debug/typed-eventsource-server token --user test-suite --publisher --secret "$secret")
