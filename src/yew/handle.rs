@@ -45,6 +45,7 @@ pub struct UseEventSourceHandle<T> {
     close_reason: Option<CloseReason>,
     last_event_id: String,
     gap: Option<Gap>,
+    gap_seq: u64,
     duplicates_dropped: u64,
     url: String,
     inner: Rc<RefCell<Inner<T>>>,
@@ -61,6 +62,7 @@ impl<T> Clone for UseEventSourceHandle<T> {
             close_reason: self.close_reason.clone(),
             last_event_id: self.last_event_id.clone(),
             gap: self.gap.clone(),
+            gap_seq: self.gap_seq,
             duplicates_dropped: self.duplicates_dropped,
             url: self.url.clone(),
             inner: Rc::clone(&self.inner),
@@ -79,6 +81,7 @@ impl<T> PartialEq for UseEventSourceHandle<T> {
             && self.error == other.error
             && self.close_reason == other.close_reason
             && self.gap == other.gap
+            && self.gap_seq == other.gap_seq
             && self.duplicates_dropped == other.duplicates_dropped
             && self.url == other.url
     }
@@ -174,6 +177,17 @@ impl<T> UseEventSourceHandle<T> {
         self.gap.as_ref()
     }
 
+    /// The [`seq`](Message::seq) of the first message after the [last gap](Self::last_gap) (0 without one): the
+    /// messages before it belong to a stream the server could not continue — show only those from here to reload
+    /// (the project's server replays what it still has right after the gap).
+    ///
+    /// ```ignore
+    /// let current = stream.messages().iter().filter(|m| m.seq >= stream.gap_seq());
+    /// ```
+    pub fn gap_seq(&self) -> u64 {
+        self.gap_seq
+    }
+
     /// How many events were dropped as duplicates since the URL was set (see
     /// [`UseEventSourceOptions::dedup_window`](super::UseEventSourceOptions::dedup_window)).
     ///
@@ -245,6 +259,7 @@ struct Inner<T> {
     resume: String,
     /// The last gap signalled since the URL was set, and how many duplicates the sources dropped so far dropped.
     gap: Option<Gap>,
+    gap_seq: u64,
     duplicates_before: u64,
     source: Option<TypedEventSource>,
 }
@@ -262,6 +277,7 @@ impl<T> Inner<T> {
             close_reason: None,
             resume: String::new(),
             gap: None,
+            gap_seq: 0,
             duplicates_before: 0,
             source: None,
         }
@@ -321,6 +337,7 @@ pub(crate) fn use_source<T: Clone + 'static>(url: String, options: UseEventSourc
             close_reason: None,
             last_event_id: String::new(),
             gap: None,
+            gap_seq: 0,
             duplicates_dropped: 0,
             url,
             inner: Rc::clone(&inner),
@@ -335,6 +352,7 @@ pub(crate) fn use_source<T: Clone + 'static>(url: String, options: UseEventSourc
         close_reason: st.close_reason.clone(),
         last_event_id: st.last_event_id(),
         gap: st.gap.clone(),
+        gap_seq: st.gap_seq,
         duplicates_dropped: st.duplicates_dropped(),
         url,
         inner: Rc::clone(&inner),
@@ -371,6 +389,7 @@ fn connect<T: Clone + 'static>(
             st.received = 0;
             st.resume.clear();
             st.gap = None;
+            st.gap_seq = 0;
             st.duplicates_before = 0;
         }
         st.connections += 1;
@@ -415,7 +434,12 @@ fn connect<T: Clone + 'static>(
         })
         .on_gap({
             let (weak, trigger) = (weak.clone(), trigger.clone());
-            move |gap| update(&weak, &trigger, id, |st| st.gap = Some(gap.clone()))
+            move |gap| {
+                update(&weak, &trigger, id, |st| {
+                    st.gap = Some(gap.clone());
+                    st.gap_seq = st.received;
+                });
+            }
         })
         .on_close({
             let (weak, trigger) = (weak.clone(), trigger.clone());
