@@ -8,9 +8,13 @@
 //!   not decode is reported ([`Error::Decode`]) with its raw text, never dropped silently;
 //! - **terminal messages** ([`TerminalRule`]): the source closes itself on e.g. `ping`/`finished`, checks the browser
 //!   reads `CLOSED`, and tells the close handler why ([`CloseReason`]) exactly once;
-//! - **readyState** ([`ReadyState`]) and state-change callbacks; transient errors (the browser is reconnecting) told
-//!   apart from fatal ones;
-//! - a **reconnect policy** ([`ReconnectPolicy`]) for when the browser gives up, resuming after the last event id;
+//! - **readyState** ([`ReadyState`]) read from the browser's object, also once closed, and state-change callbacks;
+//!   transient errors (the browser is reconnecting) told apart from fatal ones;
+//! - a **reconnect policy** ([`ReconnectPolicy`]) for when the browser gives up, resuming after the last event id
+//!   (the query parameter is [configurable](SourceOptions::resume_param), or off);
+//! - **resume you can trust**: a server's `replay-gap` signal goes to `on_gap` as a [`Gap`], never to ordinary
+//!   handlers; events whose id was delivered lately are dropped ([`SourceOptions::dedup_window`]); the fetch
+//!   transport asks for a fresh request per attempt and refreshes once after a 401 (`FetchRequest::prepare`, feature `fetch`);
 //! - **ownership**: every listener is owned ([`gloo_events::EventListener`]) and detached on drop; dropping the source
 //!   closes the connection; a [`futures::Stream`] ([`EventStream`]) that ends when the source closes;
 //! - a **JavaScript API** (`new TypedEventSource(url, options)`) and, with the `yew` feature, a
