@@ -46,14 +46,17 @@ pub enum Error {
     /// The fetch transport skipped an event larger than its limit
     /// ([`FetchRequest::max_event_bytes`](crate::FetchRequest), 16 MiB by default); the stream goes on with the next
     /// event.
-    #[error("an event larger than the {limit}-byte limit was skipped")]
+    // A fixed message (the limit is in the field): formatting a number here would link integer formatting into
+    // every app.
+    #[error("an event larger than the fetch transport's size limit was skipped")]
     TooLarge {
         /// The limit, in bytes of event data.
         limit: usize,
     },
     /// The source was closed but the browser's `EventSource` does not read `CLOSED`: a bug in the library or the
     /// browser, reported rather than hidden.
-    #[error("the source was closed but the browser reports readyState {state}")]
+    // A fixed message: formatting the state here would link `Display` machinery into every app for a bug report.
+    #[error("the source was closed but the browser does not report readyState CLOSED")]
     NotClosed {
         /// What the browser reports.
         state: crate::ReadyState,

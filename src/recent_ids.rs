@@ -1,7 +1,5 @@
 //! De-duplication by event id: the ids of the last K events delivered.
 
-use std::collections::VecDeque;
-
 /// The ids of the last `capacity` events delivered (0: de-duplication off).
 ///
 /// ```ignore
@@ -9,15 +7,18 @@ use std::collections::VecDeque;
 /// assert!(recent.insert("a") && recent.insert("b"));
 /// assert!(!recent.insert("a")); // a duplicate
 /// ```
+/// A ring over a `Vec` (a `VecDeque` would link its own growth code into every app for this alone).
 #[derive(Debug, Clone, Default)]
 pub(crate) struct RecentIds {
     capacity: usize,
-    ids: VecDeque<String>,
+    ids: Vec<String>,
+    /// Where the next id goes once the ring is full (the oldest one).
+    next: usize,
 }
 
 impl RecentIds {
     pub(crate) fn new(capacity: usize) -> Self {
-        RecentIds { capacity, ids: VecDeque::new() }
+        RecentIds { capacity, ids: Vec::new(), next: 0 }
     }
 
     /// Records `id` and returns `true`, or returns `false` if it is among the last `capacity` ids (a duplicate).
@@ -29,10 +30,12 @@ impl RecentIds {
         if self.ids.iter().any(|seen| seen == id) {
             return false;
         }
-        if self.ids.len() >= self.capacity {
-            self.ids.pop_front();
+        if self.ids.len() < self.capacity {
+            self.ids.push(id.to_owned());
+        } else if let Some(oldest) = self.ids.get_mut(self.next) {
+            id.clone_into(oldest);
+            self.next = (self.next + 1) % self.capacity;
         }
-        self.ids.push_back(id.to_owned());
         true
     }
 }

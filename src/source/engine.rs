@@ -260,9 +260,12 @@ impl Engine {
             epoch: field("epoch"),
             reason: field("reason"),
         };
-        *self.last_gap.borrow_mut() = Some(gap.clone());
+        *self.last_gap.borrow_mut() = Some(gap);
         let handlers = self.handlers.borrow().gap.clone();
-        call_each(handlers, &gap);
+        // Shared while the handlers run (they may read `last_gap`; nothing writes it but this function).
+        if let Some(gap) = self.last_gap.borrow().as_ref() {
+            call_each(handlers, gap);
+        }
     }
 
     /// Closes for good, once: stops any pending re-open, closes the connection, checks the browser reads CLOSED
