@@ -14,7 +14,8 @@
 ///
 /// ```
 /// use typed_eventsource::Gap;
-/// let gap = Gap { reason: Some("other-epoch".into()), ..Gap::default() };
+/// let mut gap = Gap::default();
+/// gap.reason = Some("other-epoch".into());
 /// assert_eq!(gap.reason.as_deref(), Some("other-epoch"));
 /// assert_eq!(gap.to_string(), "events may have been missed (other-epoch)");
 /// ```
