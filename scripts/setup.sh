@@ -43,4 +43,9 @@ if [ ! -x node_modules/.bin/wasm-opt ] || [ ! -d node_modules/playwright-core ] 
   step "installing npm dev packages"
   npm ci --no-audit --no-fund
 fi
+# The SSE server nobody on this project wrote, for tests/foreign.rs: better-sse from npm, at the version in its lock.
+if [ ! -d tests/foreign/node_modules/better-sse ] || [ tests/foreign/package-lock.json -nt tests/foreign/node_modules/.package-lock.json ]; then
+  step "installing the foreign SSE server's npm package (better-sse)"
+  (cd tests/foreign && npm ci --no-audit --no-fund)
+fi
 step "ready: $(wasm-bindgen --version), $(wasm-pack --version), $(chromium --version 2>/dev/null | head -1), $(redis-server --version | cut -d' ' -f1-3)"

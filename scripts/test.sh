@@ -19,11 +19,18 @@ export WASM_BINDGEN_TEST_ADDRESS=127.0.0.1:$page_port
 start_server artifacts/server-dev.log --listen 127.0.0.1:0 --dev --fixtures --www www --data-dir "$(mktemp -d)"
 export SSE_SERVER_URL=$SERVER_URL
 secret=$(head -c 32 /dev/urandom | od -An -tx1 | tr -d ' \n')
-start_server artifacts/server-auth.log --listen 127.0.0.1:0 --data-dir "$(mktemp -d)" --secret "$secret" --cors-origin "http://127.0.0.1:$page_port"
+start_server artifacts/server-auth.log --listen 127.0.0.1:0 --fixtures --data-dir "$(mktemp -d)" --secret "$secret" --cors-origin "http://127.0.0.1:$page_port"
 export SSE_AUTH_SERVER_URL=$SERVER_URL
 export SSE_ALICE_TOKEN=$(target/debug/typed-eventsource-server token --user alice --secret "$secret")
 export SSE_PUBLISHER_TOKEN=$(target/debug/typed-eventsource-server token --user test-suite --publisher --secret "$secret")
-echo "dev server at $SSE_SERVER_URL, auth server at $SSE_AUTH_SERVER_URL, test page on port $page_port"
+# An SSE server nobody on this project wrote (better-sse, npm), for tests/foreign.rs.
+foreign_port=$(free_port)
+node tests/foreign/server.mjs "$foreign_port" >artifacts/server-foreign.log 2>&1 &
+SERVER_PIDS+=($!)
+export SSE_FOREIGN_URL=http://127.0.0.1:$foreign_port
+for _ in $(seq 100); do grep -q "^listening on" artifacts/server-foreign.log && break; sleep 0.1; done
+grep -q "^listening on" artifacts/server-foreign.log || { echo "the foreign SSE server did not start:" >&2; cat artifacts/server-foreign.log >&2; exit 1; }
+echo "dev server at $SSE_SERVER_URL, auth server at $SSE_AUTH_SERVER_URL, foreign server at $SSE_FOREIGN_URL, test page on port $page_port"
 # .cargo/config.toml makes wasm-bindgen-test-runner the runner; it drives Chromium through chromedriver, with the
 # flags in webdriver.json. The URLs and tokens are read at compile time by the tests.
 CHROMEDRIVER=/usr/bin/chromedriver cargo test -p typed-eventsource --target wasm32-unknown-unknown --all-features

@@ -43,6 +43,24 @@ pub enum Error {
         /// The browser's message.
         reason: String,
     },
+    /// The fetch transport skipped an event larger than its limit
+    /// ([`FetchRequest::max_event_bytes`](crate::FetchRequest), 16 MiB by default); the stream goes on with the next
+    /// event.
+    // A fixed message (the limit is in the field): formatting a number here would link integer formatting into
+    // every app.
+    #[error("an event larger than the fetch transport's size limit was skipped")]
+    TooLarge {
+        /// The limit, in bytes of event data.
+        limit: usize,
+    },
+    /// The source was closed but the browser's `EventSource` does not read `CLOSED`: a bug in the library or the
+    /// browser, reported rather than hidden.
+    // A fixed message: formatting the state here would link `Display` machinery into every app for a bug report.
+    #[error("the source was closed but the browser does not report readyState CLOSED")]
+    NotClosed {
+        /// What the browser reports.
+        state: crate::ReadyState,
+    },
     /// The type given for whole-stream dispatch is not an externally tagged enum (see [`event_names`](crate::event_names)).
     #[error("{type_name} cannot dispatch a whole stream: {reason}")]
     NotAnEnum {
@@ -53,7 +71,8 @@ pub enum Error {
     },
 }
 
-/// The kind of an [`Error`], as JavaScript sees it (`"transient" | "fatal" | "decode" | "open" | "not-an-enum"`).
+/// The kind of an [`Error`], as JavaScript sees it (`"transient" | "fatal" | "decode" | "open" | "too-large" |
+/// "not-closed" | "not-an-enum"`).
 ///
 /// ```
 /// assert_eq!(typed_eventsource::Error::Transient.kind().as_str(), "transient");
@@ -69,6 +88,10 @@ pub enum ErrorKind {
     Decode,
     /// [`Error::Open`].
     Open,
+    /// [`Error::TooLarge`].
+    TooLarge,
+    /// [`Error::NotClosed`].
+    NotClosed,
     /// [`Error::NotAnEnum`].
     NotAnEnum,
 }
@@ -96,6 +119,8 @@ impl ErrorKind {
             ErrorKind::Fatal => "fatal",
             ErrorKind::Decode => "decode",
             ErrorKind::Open => "open",
+            ErrorKind::TooLarge => "too-large",
+            ErrorKind::NotClosed => "not-closed",
             ErrorKind::NotAnEnum => "not-an-enum",
         }
     }
@@ -114,16 +139,18 @@ impl Error {
             Error::Fatal { .. } => ErrorKind::Fatal,
             Error::Decode { .. } => ErrorKind::Decode,
             Error::Open { .. } => ErrorKind::Open,
+            Error::TooLarge { .. } => ErrorKind::TooLarge,
+            Error::NotClosed { .. } => ErrorKind::NotClosed,
             Error::NotAnEnum { .. } => ErrorKind::NotAnEnum,
         }
     }
 
-    /// Whether the source keeps going by itself after this error (transient and decode errors).
+    /// Whether the source keeps going by itself after this error (transient, decode and too-large errors).
     ///
     /// ```
     /// assert!(typed_eventsource::Error::Transient.is_recoverable());
     /// ```
     pub fn is_recoverable(&self) -> bool {
-        matches!(self, Error::Transient | Error::Decode { .. })
+        matches!(self, Error::Transient | Error::Decode { .. } | Error::TooLarge { .. })
     }
 }

@@ -11,7 +11,7 @@ use wasm_bindgen::JsValue;
 
 use crate::de::{decode_enum, from_json};
 use crate::interop::parse_json;
-use crate::{CloseReason, Error, EventMeta, ReadyState};
+use crate::{CloseReason, Error, EventMeta, Gap, ReadyState};
 
 /// One received event, borrowed for the handlers.
 pub(crate) struct Incoming<'a> {
@@ -27,6 +27,7 @@ pub(crate) type OpenHandler = Rc<RefCell<dyn FnMut()>>;
 pub(crate) type ErrorHandler = Rc<RefCell<dyn FnMut(&Error)>>;
 pub(crate) type StateHandler = Rc<RefCell<dyn FnMut(ReadyState)>>;
 pub(crate) type CloseHandler = Rc<RefCell<dyn FnMut(&CloseReason)>>;
+pub(crate) type GapHandler = Rc<RefCell<dyn FnMut(&Gap)>>;
 
 /// Every handler of a source, by kind.
 #[derive(Default)]
@@ -36,6 +37,7 @@ pub(crate) struct Handlers {
     pub error: Vec<ErrorHandler>,
     pub state: Vec<StateHandler>,
     pub close: Vec<CloseHandler>,
+    pub gap: Vec<GapHandler>,
 }
 
 impl Handlers {

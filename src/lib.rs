@@ -8,9 +8,13 @@
 //!   not decode is reported ([`Error::Decode`]) with its raw text, never dropped silently;
 //! - **terminal messages** ([`TerminalRule`]): the source closes itself on e.g. `ping`/`finished`, checks the browser
 //!   reads `CLOSED`, and tells the close handler why ([`CloseReason`]) exactly once;
-//! - **readyState** ([`ReadyState`]) and state-change callbacks; transient errors (the browser is reconnecting) told
-//!   apart from fatal ones;
-//! - a **reconnect policy** ([`ReconnectPolicy`]) for when the browser gives up, resuming after the last event id;
+//! - **readyState** ([`ReadyState`]) read from the browser's object, also once closed, and state-change callbacks;
+//!   transient errors (the browser is reconnecting) told apart from fatal ones;
+//! - a **reconnect policy** ([`ReconnectPolicy`]) for when the browser gives up, resuming after the last event id
+//!   (the query parameter is [configurable](SourceOptions::resume_param), or off);
+//! - **resume you can trust**: a server's `replay-gap` signal goes to `on_gap` as a [`Gap`], never to ordinary
+//!   handlers; events whose id was delivered lately are dropped ([`SourceOptions::dedup_window`]); the fetch
+//!   transport asks for a fresh request per attempt and refreshes once after a 401 (`FetchRequest::prepare`, feature `fetch`);
 //! - **ownership**: every listener is owned ([`gloo_events::EventListener`]) and detached on drop; dropping the source
 //!   closes the connection; a [`futures::Stream`] ([`EventStream`]) that ends when the source closes;
 //! - a **JavaScript API** (`new TypedEventSource(url, options)`) and, with the `yew` feature, a
@@ -106,9 +110,12 @@
 mod close_reason;
 mod error;
 mod event_names;
+mod gap;
 mod meta;
 mod ready_state;
 mod reconnect;
+#[cfg_attr(not(target_arch = "wasm32"), allow(dead_code))]
+mod recent_ids;
 mod terminal;
 
 mod transport;
@@ -132,12 +139,13 @@ pub mod yew;
 pub use close_reason::CloseReason;
 pub use error::{Error, ErrorKind};
 pub use event_names::event_names;
+pub use gap::Gap;
 pub use meta::EventMeta;
 pub use ready_state::ReadyState;
 pub use reconnect::ReconnectPolicy;
 pub use terminal::{Predicate, TerminalRule};
 #[cfg(feature = "fetch")]
-pub use transport::FetchRequest;
+pub use transport::{FetchRequest, RequestAttempt};
 pub use transport::Transport;
 
 #[cfg(all(target_arch = "wasm32", feature = "js"))]

@@ -13,6 +13,11 @@ use std::time::Duration;
 /// The default retries 5 times, 1 s, 2 s, 4 s, … up to 30 s apart, each delay shortened by up to 50 % at random so
 /// that many clients do not return in lockstep. [`ReconnectPolicy::never`] turns it off.
 ///
+/// The server's `retry:` and the policy: the server's value is the browser's own reconnection delay (transient
+/// errors), and on the fetch transport it also replaces [`initial_delay`](Self::initial_delay) as the base of this
+/// backoff once the server has sent one — `max_delay`, `multiplier`, `jitter` and `max_retries` still apply. The
+/// browser's `EventSource` does not expose `retry:`, so over it the policy's `initial_delay` stays the base.
+///
 /// ```
 /// use std::time::Duration;
 /// use typed_eventsource::ReconnectPolicy;

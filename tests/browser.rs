@@ -299,6 +299,13 @@ async fn a_handler_closing_the_source_stops_delivery_at_once() {
         }
     })
     .await;
+    // Waits for step 2 (the machine may be loaded), then gives the later steps time to (wrongly) arrive.
+    for _ in 0..1000 {
+        if seen.borrow().len() >= 2 {
+            break;
+        }
+        sleep(10).await;
+    }
     sleep(300).await;
     assert_eq!(*seen.borrow(), [1, 2]);
     let closed = holder.borrow().as_ref().map(|s| (s.state(), s.close_reason()));

@@ -307,3 +307,58 @@ async fn data_that_does_not_decode_is_the_handle_error() {
     app.destroy();
     wait_for_streams("user", baseline, "the stream to close on unmount").await;
 }
+
+#[derive(Properties, PartialEq)]
+struct ResumeProbeProps {
+    url: String,
+    last_event_id: String,
+    seen: Seen<String>,
+}
+
+/// A text stream resuming after a given id, closing on `done`.
+#[component]
+fn ResumeProbe(props: &ResumeProbeProps) -> Html {
+    let options = UseEventSourceOptions::default()
+        .source(typed_eventsource::SourceOptions::default().last_event_id(props.last_event_id.clone()))
+        .close_on(TerminalRule::event("done"))
+        .deliver_terminal(false);
+    let stream = typed_eventsource::yew::use_event_source_text(props.url.clone(), options);
+    props.seen.0.borrow_mut().push(stream.clone());
+    html! { <p>{ format!("{} {}", stream.state(), stream.messages().len()) }</p> }
+}
+
+fn mount_resume(url: String, last_event_id: &str) -> (AppHandle<ResumeProbe>, Seen<String>) {
+    let seen = Seen::new();
+    let props = ResumeProbeProps { url, last_event_id: last_event_id.to_owned(), seen: seen.clone() };
+    (yew::Renderer::<ResumeProbe>::with_root_and_props(root(), props).render(), seen)
+}
+
+#[wasm_bindgen_test]
+async fn the_handle_exposes_the_last_gap_and_where_it_happened() {
+    let _turn = Turn::take().await;
+    let (app, seen) = mount_resume(server_url("/subscribe"), "deadbeefdeadbeef-9");
+    let h = seen.wait("the gap", |h| h.last_gap().is_some()).await;
+    let gap = h.last_gap().expect("a gap");
+    assert_eq!(gap.requested.as_deref(), Some("deadbeefdeadbeef-9"));
+    assert_eq!(gap.reason.as_deref(), Some("other-epoch"));
+    assert_eq!(h.gap_seq(), 0, "no message came before the gap");
+    assert!(h.messages().iter().all(|m| m.meta.event == "message"), "the gap is not a message");
+    h.close();
+    let closed = seen.wait("closed", |h| h.close_reason().is_some()).await;
+    assert_eq!(closed.state(), ReadyState::Closed, "the browser's readyState after the handle's close");
+    assert_eq!(closed.last_gap(), Some(gap), "the gap stays after the close");
+    app.destroy();
+}
+
+#[wasm_bindgen_test]
+async fn the_handle_drops_replayed_duplicates_and_counts_them() {
+    let _turn = Turn::take().await;
+    let (app, seen) = mount_resume(server_url("/fixtures/overlap"), "");
+    let h = seen.wait("the terminal event", |h| h.close_reason().is_some()).await;
+    let ids: Vec<&str> = h.messages().iter().map(|m| m.meta.last_event_id.as_str()).collect();
+    assert_eq!(ids, ["1", "2", "3", "4", "5", "6", "7", "8", "9", "10"]);
+    assert_eq!(h.duplicates_dropped(), 3);
+    assert_eq!(h.state(), ReadyState::Closed);
+    assert!(h.last_gap().is_none(), "no gap from a server that sends none");
+    app.destroy();
+}

@@ -129,9 +129,136 @@ fn bad_options_throw_a_clear_error() {
         (r#"{"headers": {"a": "b"}}"#, "need `transport: \"fetch\"`"),
         (r#"{"transport": "websocket"}"#, "`transport` must be"),
         (r#"{"withCredentials": 1}"#, "`withCredentials` must be a boolean"),
+        (r#"{"resumeParam": 5}"#, "`resumeParam` must be a non-empty string or null"),
+        (r#"{"gapEvents": "replay-gap"}"#, "`gapEvents` must be an array of strings"),
+        (r#"{"dedupWindow": -1}"#, "`dedupWindow` must be a number"),
+        (r#"{"maxEventBytes": 10}"#, "need `transport: \"fetch\"`"),
+        (r#"{"transport": "fetch", "request": "token"}"#, "`request` must be a function"),
     ] {
         let err = JsTypedEventSource::new(server_url("/subscribe"), options(opts)).expect_err(opts);
         let message = get(&JsValue::from(err), "message").as_string().unwrap_or_default();
         assert!(message.contains(expected), "{opts}: {message}");
     }
+}
+
+/// Waits until `es.closeReason` is set.
+async fn wait_closed(es: &JsTypedEventSource, what: &str) {
+    for _ in 0..1000 {
+        if !es.close_reason().is_undefined() {
+            return;
+        }
+        sleep(10).await;
+    }
+    panic!("timed out waiting for {what} to close");
+}
+
+/// The `n` of every `{n}` message recorded.
+fn numbers(log: &Array) -> Vec<u32> {
+    log.iter().filter_map(|args| get(&get(&args, "0"), "n").as_f64()).map(|n| n as u32).collect()
+}
+
+#[wasm_bindgen_test]
+async fn resume_param_dedup_window_and_app_named_gap_events_from_js() {
+    let _turn = Turn::take().await;
+    let key = unique("js-resume");
+    let es = JsTypedEventSource::new(
+        server_url(&format!("/fixtures/resume/{key}")),
+        options(r#"{"resumeParam": "last_event_id", "gapEvents": ["resumed"], "dedupWindow": 8, "closeOn": [{"event": "done"}], "reconnect": {"initialDelayMs": 50}}"#),
+    )
+    .expect("constructed");
+    let (on_message, messages) = recorder();
+    let (on_gap, gaps) = recorder();
+    let (on_resumed, resumed) = recorder();
+    es.on("message", on_message);
+    es.on_gap(on_gap);
+    es.on("resumed", on_resumed);
+    wait_closed(&es, "the resumed stream").await;
+    assert_eq!(numbers(&messages), (1..=10).collect::<Vec<_>>());
+    assert_eq!(resumed.length(), 0, "an app-named gap event reaches onGap only");
+    assert_eq!(gaps.length(), 1);
+    let gap = get(&gaps.get(0), "0");
+    assert_eq!(get(&gap, "event").as_string().as_deref(), Some("resumed"));
+    let data = get(&gap, "data").as_string().unwrap_or_default();
+    assert!(data.contains("last_event_id=5"), "the re-open carried the named parameter: {data}");
+    assert!(get(&gap, "reason").is_undefined(), "no field the data did not have: {}", json(&gap));
+    assert_eq!(json(&es.last_gap()), json(&gap));
+    assert_eq!(es.duplicates_dropped(), 0.0);
+    assert_eq!(es.ready_state(), 2);
+}
+
+#[wasm_bindgen_test]
+async fn on_gap_gets_the_servers_replay_gap_and_duplicates_are_counted() {
+    let _turn = Turn::take().await;
+    let es = JsTypedEventSource::new(server_url("/subscribe"), options(r#"{"lastEventId": "0badc0de-1", "resumeParam": null}"#))
+        .expect("constructed");
+    // Without the parameter this server never sees the id: no gap. With it (next source), one.
+    let (on_gap, gaps) = recorder();
+    es.on_gap(on_gap);
+    let (on_open, opens) = recorder();
+    es.on_open(on_open);
+    wait_for(&opens, 1, "open").await;
+    es.close();
+    assert_eq!(gaps.length(), 0, "resumeParam: null sent no id: {}", json(&gaps));
+    let es = JsTypedEventSource::new(server_url("/subscribe"), options(r#"{"lastEventId": "0badc0de-1"}"#)).expect("constructed");
+    let (on_gap, gaps) = recorder();
+    let (on_replay_gap, as_event) = recorder();
+    es.on_gap(on_gap);
+    es.on_text("replay-gap", on_replay_gap);
+    wait_for(&gaps, 1, "the gap").await;
+    let gap = get(&gaps.get(0), "0");
+    assert_eq!(get(&gap, "requested").as_string().as_deref(), Some("0badc0de-1"));
+    assert_eq!(get(&gap, "reason").as_string().as_deref(), Some("other-epoch"));
+    assert!(get(&gap, "epoch").as_string().is_some(), "{}", json(&gap));
+    assert_eq!(as_event.length(), 0);
+    es.close();
+    assert_eq!(es.ready_state(), 2);
+
+    let es = JsTypedEventSource::new(server_url("/fixtures/overlap"), options(r#"{"closeOn": [{"event": "done"}]}"#))
+        .expect("constructed");
+    let (on_message, messages) = recorder();
+    es.on("message", on_message);
+    wait_closed(&es, "the overlapping replay").await;
+    assert_eq!(numbers(&messages), (1..=10).collect::<Vec<_>>());
+    assert_eq!(es.duplicates_dropped(), 3.0);
+}
+
+#[wasm_bindgen_test]
+async fn a_request_callback_may_return_a_promise_and_is_asked_per_attempt() {
+    let _turn = Turn::take().await;
+    let opts = options(r#"{"transport": "fetch", "closeOn": [{"event": "echo"}]}"#);
+    let (asked_fn, asked) = recorder();
+    let request = Function::new_with_args(
+        "asked",
+        "return async (attempt) => { asked(attempt); return { method: 'POST', body: 'from js', headers: { Authorization: 'Bearer attempt-' + attempt.connection } }; }",
+    )
+    .call1(&JsValue::NULL, &asked_fn)
+    .expect("the callback");
+    Reflect::set(&opts, &JsValue::from_str("request"), &request).expect("set");
+    let es = JsTypedEventSource::new(server_url("/fixtures/echo"), opts).expect("constructed");
+    let (on_echo, echoes) = recorder();
+    es.on("echo", on_echo);
+    wait_for(&echoes, 1, "the echo").await;
+    let echo = get(&echoes.get(0), "0");
+    assert_eq!(get(&echo, "method").as_string().as_deref(), Some("POST"));
+    assert_eq!(get(&echo, "body").as_string().as_deref(), Some("from js"));
+    assert_eq!(get(&echo, "authorization").as_string().as_deref(), Some("Bearer attempt-0"));
+    assert_eq!(json(&get(&asked.get(0), "0")), r#"{"connection":0,"unauthorized":false}"#);
+}
+
+#[wasm_bindgen_test]
+async fn an_oversize_event_is_a_too_large_error_with_the_limit() {
+    let _turn = Turn::take().await;
+    let body = "x".repeat(300);
+    let es = JsTypedEventSource::new(
+        server_url("/fixtures/echo"),
+        options(&format!(r#"{{"transport": "fetch", "method": "POST", "body": "{body}", "maxEventBytes": 100}}"#)),
+    )
+    .expect("constructed");
+    let (on_error, errors) = recorder();
+    es.on_error(on_error);
+    wait_for(&errors, 1, "the error").await;
+    let error = get(&errors.get(0), "0");
+    assert_eq!(get(&error, "kind").as_string().as_deref(), Some("too-large"));
+    assert_eq!(get(&error, "limit").as_f64(), Some(100.0));
+    assert_eq!(es.ready_state(), 1, "the stream goes on");
 }

@@ -4,10 +4,11 @@ use js_sys::{Function, Object, Reflect};
 use wasm_bindgen::prelude::*;
 
 use super::contract::{
-    DECLARATIONS, DECODE_ERROR, ERROR, FAILED, FATAL_ERROR, META, REASON_KIND, REASON_KINDS, TERMINAL,
+    DECLARATIONS, DECODE_ERROR, ERROR, FAILED, FATAL_ERROR, GAP, META, NOT_CLOSED_ERROR, REASON_KIND, REASON_KINDS,
+    TERMINAL, TOO_LARGE_ERROR,
 };
 use super::options;
-use crate::{CloseReason, Error, EventMeta, TypedEventSource, TypedEventSourceBuilder};
+use crate::{CloseReason, Error, EventMeta, Gap, TypedEventSource, TypedEventSourceBuilder};
 
 #[wasm_bindgen(typescript_custom_section)]
 const TYPES: &'static str = DECLARATIONS;
@@ -59,6 +60,12 @@ impl JsTypedEventSource {
         self.inner.on_state_change(move |s| call(&handler, &[JsValue::from(s as u16)]));
     }
 
+    /// `onGap((gap) => ...)`.
+    #[wasm_bindgen(js_name = onGap)]
+    pub fn on_gap(&self, handler: Function) {
+        self.inner.on_gap(move |g| call(&handler, &[gap_to_js(g)]));
+    }
+
     /// `onClose((reason) => ...)`.
     #[wasm_bindgen(js_name = onClose)]
     pub fn on_close(&self, handler: Function) {
@@ -73,7 +80,19 @@ impl JsTypedEventSource {
     /// `readyState`.
     #[wasm_bindgen(getter, js_name = readyState)]
     pub fn ready_state(&self) -> u16 {
-        self.inner.state() as u16
+        self.inner.ready_state() as u16
+    }
+
+    /// `duplicatesDropped`.
+    #[wasm_bindgen(getter, js_name = duplicatesDropped)]
+    pub fn duplicates_dropped(&self) -> f64 {
+        self.inner.duplicates_dropped() as f64
+    }
+
+    /// `lastGap`.
+    #[wasm_bindgen(getter, js_name = lastGap)]
+    pub fn last_gap(&self) -> JsValue {
+        self.inner.last_gap().map_or(JsValue::UNDEFINED, |g| gap_to_js(&g))
     }
 
     /// `lastEventId`.
@@ -145,7 +164,30 @@ fn error_to_js(e: &Error) -> JsValue {
                 entries.push((content_type_key, content_type.as_str().into()));
             }
         }
+        Error::TooLarge { limit } => {
+            let [limit_key] = TOO_LARGE_ERROR;
+            entries.push((limit_key, (*limit as f64).into()));
+        }
+        Error::NotClosed { state } => {
+            let [state_key] = NOT_CLOSED_ERROR;
+            entries.push((state_key, (*state as u16).into()));
+        }
         _ => {}
+    }
+    object(&entries)
+}
+
+fn gap_to_js(g: &Gap) -> JsValue {
+    let [event, last_event_id, data, requested, oldest, epoch, reason] = GAP;
+    let mut entries = vec![
+        (event, g.event.as_str().into()),
+        (last_event_id, g.last_event_id.as_str().into()),
+        (data, g.data.as_str().into()),
+    ];
+    for (key, value) in [(requested, &g.requested), (oldest, &g.oldest), (epoch, &g.epoch), (reason, &g.reason)] {
+        if let Some(value) = value {
+            entries.push((key, value.as_str().into()));
+        }
     }
     object(&entries)
 }

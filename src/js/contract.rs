@@ -21,7 +21,18 @@ pub(crate) const OPTIONS: &[&str] = &[
     "headers",
     "body",
     "pauseWhenHidden",
+    "resumeParam",
+    "gapEvents",
+    "dedupWindow",
+    "maxEventBytes",
+    "request",
 ];
+/// What a `request` callback may return (`FetchRequestInit`): the fetch request of one attempt.
+pub(crate) const REQUEST_INIT: &[&str] = &["method", "headers", "body"];
+/// `RequestAttempt`: what a `request` callback is asked for.
+pub(crate) const REQUEST_ATTEMPT: [&str; 2] = ["connection", "unauthorized"];
+/// `ReplayGap`: the gap signal's event type, id and raw data, and the fields of its JSON data when present.
+pub(crate) const GAP: [&str; 7] = ["event", "lastEventId", "data", "requested", "oldest", "epoch", "reason"];
 /// `ReconnectOptions`.
 pub(crate) const RECONNECT: &[&str] = &["maxRetries", "initialDelayMs", "maxDelayMs", "multiplier", "jitter"];
 /// `CloseRule`.
@@ -33,6 +44,9 @@ pub(crate) const META: [&str; 3] = ["event", "lastEventId", "origin"];
 pub(crate) const ERROR: [&str; 2] = ["kind", "message"];
 pub(crate) const DECODE_ERROR: [&str; 3] = ["event", "data", "reason"];
 pub(crate) const FATAL_ERROR: [&str; 2] = ["status", "contentType"];
+/// Too-large errors add the limit; not-closed errors the readyState the browser reports.
+pub(crate) const TOO_LARGE_ERROR: [&str; 1] = ["limit"];
+pub(crate) const NOT_CLOSED_ERROR: [&str; 1] = ["readyState"];
 /// `CloseReason`: a kind, then per kind: terminal (event, data), client, failed (message, attempts).
 pub(crate) const REASON_KIND: &str = "kind";
 pub(crate) const REASON_KINDS: [&str; 3] = ["terminal", "client", "failed"];
@@ -44,7 +58,7 @@ mod tests {
     use std::collections::BTreeSet;
 
     use super::*;
-    use crate::{CloseReason, Error, EventMeta, ReadyState};
+    use crate::{CloseReason, Error, ErrorKind, EventMeta, Gap, ReadyState};
 
     /// The property names of `export interface NAME { .. }` (one property a line).
     fn interface(name: &str) -> BTreeSet<String> {
@@ -126,27 +140,69 @@ mod tests {
         }
     }
 
-    #[test]
-    fn errors_declared_as_converted() {
-        // Every error a JavaScript handler can receive (`NotAnEnum` comes only from Rust's `on_enum`).
-        let errors = [
-            Error::Transient,
-            Error::Fatal { message: "503".into(), status: Some(503), content_type: Some("text/html".into()) },
-            Error::Decode { event: "message".into(), data: "{".into(), reason: "bad JSON".into() },
-            Error::Open { url: "x".into(), reason: "bad URL".into() },
+    /// One error of each kind, in the order of `ErrorKind`. The match has no wildcard: a new kind fails to compile
+    /// here until it is added (and then declared, or the test below fails).
+    fn one_error_of_each_kind() -> Vec<Error> {
+        let all = [
+            ErrorKind::Transient,
+            ErrorKind::Fatal,
+            ErrorKind::Decode,
+            ErrorKind::Open,
+            ErrorKind::TooLarge,
+            ErrorKind::NotClosed,
+            ErrorKind::NotAnEnum,
         ];
+        all.into_iter()
+            .map(|kind| match kind {
+                ErrorKind::Transient => Error::Transient,
+                ErrorKind::Fatal => {
+                    Error::Fatal { message: "503".into(), status: Some(503), content_type: Some("text/html".into()) }
+                }
+                ErrorKind::Decode => Error::Decode { event: "message".into(), data: "{".into(), reason: "bad JSON".into() },
+                ErrorKind::Open => Error::Open { url: "x".into(), reason: "bad URL".into() },
+                ErrorKind::TooLarge => Error::TooLarge { limit: 1024 },
+                ErrorKind::NotClosed => Error::NotClosed { state: ReadyState::Open },
+                ErrorKind::NotAnEnum => Error::NotAnEnum { type_name: "T", reason: "a struct".into() },
+            })
+            .collect()
+    }
+
+    #[test]
+    fn every_error_kind_is_declared_as_converted() {
+        let errors = one_error_of_each_kind();
         let declared = union("SourceError");
-        assert_eq!(declared.len(), errors.len(), "one declared member per error: {declared:?}");
+        assert_eq!(declared.len(), errors.len(), "one declared member per error kind: {declared:?}");
         for (error, (kind, props)) in errors.iter().zip(&declared) {
             assert_eq!(error.kind().as_str(), kind, "kinds in the same order");
             let mut converted = set(ERROR);
             match error {
                 Error::Decode { .. } => converted.extend(set(DECODE_ERROR)),
                 Error::Fatal { .. } => converted.extend(set(FATAL_ERROR)),
+                Error::TooLarge { .. } => converted.extend(set(TOO_LARGE_ERROR)),
+                Error::NotClosed { .. } => converted.extend(set(NOT_CLOSED_ERROR)),
                 _ => {}
             }
             assert_eq!(&converted, props, "{kind}: converter keys vs declaration");
         }
+    }
+
+    #[test]
+    fn gap_declared_as_converted_and_serialised() {
+        assert_eq!(interface("ReplayGap"), set(GAP));
+        let gap = Gap {
+            requested: Some("a-1".into()),
+            oldest: Some("b-0".into()),
+            epoch: Some("b".into()),
+            reason: Some("other-epoch".into()),
+            ..Gap::default()
+        };
+        assert_eq!(json_keys(&gap), set(GAP));
+    }
+
+    #[test]
+    fn request_callback_declared_as_parsed() {
+        assert_eq!(interface("FetchRequestInit"), set(REQUEST_INIT.iter().copied()));
+        assert_eq!(interface("RequestAttempt"), set(REQUEST_ATTEMPT));
     }
 
     #[test]

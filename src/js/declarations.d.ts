@@ -55,14 +55,73 @@ export interface TypedEventSourceOptions {
   body?: string;
   /** Close while the page is hidden, resume after the last id when shown (default false). */
   pauseWhenHidden?: boolean;
+  /**
+   * The query parameter carrying the id to resume after when the library opens a new EventSource (default
+   * "lastEventId"); `null` for none (the server reads the Last-Event-ID header). Fetch always sends the header.
+   */
+  resumeParam?: string | null;
+  /** More event types that signal a gap, besides "replay-gap": they go to `onGap`, never to `on`/`onText`. */
+  gapEvents?: string[];
+  /** Drop an event whose id is among those of the last N delivered (default 64; 0 = off). */
+  dedupWindow?: number;
+  /** Fetch transport only: the largest event accepted, in bytes (default 16 MiB); larger ones are `too-large` errors. */
+  maxEventBytes?: number;
+  /**
+   * Fetch transport only: the request of each connection attempt (first connect, every reconnect, and once more after
+   * a 401 with `unauthorized: true`), e.g. with a fresh bearer token. May return a Promise.
+   */
+  request?: (attempt: RequestAttempt) => FetchRequestInit | Promise<FetchRequestInit>;
 }
 
-/** An error: `transient` while the browser reconnects, `fatal` when it gave up, `decode` for data that is not JSON. */
+/** What a `request` callback is asked for. */
+export interface RequestAttempt {
+  /** Connections made before this one (0: the first). */
+  connection: number;
+  /** The previous request of this connection got 401: refresh the credentials (asked once; a second 401 is fatal). */
+  unauthorized: boolean;
+}
+
+/** The fetch request of one attempt, as a `request` callback returns it (replaces `method`, `headers`, `body`). */
+export interface FetchRequestInit {
+  method?: string;
+  headers?: Record<string, string>;
+  body?: string;
+}
+
+/**
+ * A gap: the server could not resume after the id sent (a `replay-gap` event, or one of `gapEvents`); events may have
+ * been missed. The fields of its JSON data are present when the server sent them.
+ */
+export interface ReplayGap {
+  /** The gap event's type. */
+  event: string;
+  /** The gap event's id: the stream resumes after it. */
+  lastEventId: string;
+  /** The raw data. */
+  data: string;
+  /** The id the client asked to resume after. */
+  requested?: string;
+  /** The oldest id the server still has. */
+  oldest?: string;
+  /** The server's epoch. */
+  epoch?: string;
+  /** "malformed", "other-epoch", "unknown" or "expired" from the project's server. */
+  reason?: string;
+}
+
+/**
+ * An error: `transient` while the browser reconnects, `fatal` when it gave up, `decode` for data that is not JSON,
+ * `open` for a URL the browser refuses, `too-large` for an event over `maxEventBytes` (skipped), `not-closed` if the
+ * browser does not read CLOSED after a close, `not-an-enum` (Rust's whole-stream dispatch only).
+ */
 export type SourceError =
   | { kind: "transient"; message: string }
   | { kind: "fatal"; message: string; status?: number; contentType?: string }
   | { kind: "decode"; message: string; event: string; data: string; reason: string }
-  | { kind: "open"; message: string };
+  | { kind: "open"; message: string }
+  | { kind: "too-large"; message: string; limit: number }
+  | { kind: "not-closed"; message: string; readyState: ReadyState }
+  | { kind: "not-an-enum"; message: string };
 
 /** Why a source closed; reported exactly once. */
 export type CloseReason =
@@ -92,12 +151,18 @@ export class TypedEventSource {
   onError(handler: (error: SourceError) => void): void;
   /** Called on every readyState change. */
   onStateChange(handler: (state: ReadyState) => void): void;
+  /** Called with each gap the server signals; gap events never reach `on`/`onText`. */
+  onGap(handler: (gap: ReplayGap) => void): void;
   /** Called exactly once when the source closes (at once if it already has). */
   onClose(handler: (reason: CloseReason) => void): void;
   /** Closes the source; harmless when already closed. */
   close(): void;
-  /** The state, as `EventSource.readyState`. */
+  /** The state: the browser's `EventSource.readyState` (also once closed); for fetch, as it would read. */
   readonly readyState: ReadyState;
+  /** Events dropped as duplicates (see `dedupWindow`). */
+  readonly duplicatesDropped: number;
+  /** The last gap signalled, or `undefined`. */
+  readonly lastGap: ReplayGap | undefined;
   /** The last event id seen ("" before any). */
   readonly lastEventId: string;
   /** The URL given. */

@@ -9,7 +9,16 @@ use js_sys::{Array, Object, Reflect};
 use wasm_bindgen::{JsCast, JsValue};
 
 #[cfg(feature = "fetch")]
-use crate::FetchRequest;
+use js_sys::{Function, Promise};
+#[cfg(feature = "fetch")]
+use wasm_bindgen_futures::JsFuture;
+
+#[cfg(feature = "fetch")]
+use super::contract::{REQUEST_ATTEMPT as ATTEMPT_KEYS, REQUEST_INIT as INIT_KEYS};
+#[cfg(feature = "fetch")]
+use crate::interop::js_message;
+#[cfg(feature = "fetch")]
+use crate::{FetchRequest, RequestAttempt};
 use crate::{ReconnectPolicy, SourceOptions, TerminalRule};
 
 use super::contract::{CLOSE_RULE as RULE_KEYS, OPTIONS as KEYS, RECONNECT as RECONNECT_KEYS};
@@ -47,10 +56,27 @@ pub(super) fn source_options(options: &JsValue) -> Result<SourceOptions, String>
     if let Some(yes) = boolean(&options, "pauseWhenHidden")? {
         source = source.pause_when_hidden(yes);
     }
-    let fetch_only = ["method", "headers", "body"].iter().any(|key| get(&options, key).is_some());
+    if let Some(param) = get(&options, "resumeParam") {
+        if param.is_null() {
+            source = source.resume_param(None);
+        } else {
+            let name = param.as_string().filter(|n| !n.is_empty()).ok_or("`resumeParam` must be a non-empty string or null")?;
+            source = source.resume_param(Some(&name));
+        }
+    }
+    if let Some(events) = get(&options, "gapEvents") {
+        let events = events.dyn_into::<Array>().map_err(|_| "`gapEvents` must be an array of strings")?;
+        for event in events.iter() {
+            source = source.gap_event(event.as_string().ok_or("`gapEvents` must be an array of strings")?);
+        }
+    }
+    if let Some(n) = number(&options, "dedupWindow")? {
+        source = source.dedup_window(n as usize);
+    }
+    let fetch_only = FETCH_ONLY.iter().any(|key| get(&options, key).is_some());
     match string(&options, "transport")?.as_deref() {
         None | Some("eventsource") if fetch_only => {
-            Err("`method`, `headers` and `body` need `transport: \"fetch\"`".to_owned())
+            Err("`method`, `headers`, `body`, `maxEventBytes` and `request` need `transport: \"fetch\"`".to_owned())
         }
         None | Some("eventsource") => Ok(source),
         #[cfg(feature = "fetch")]
@@ -61,9 +87,42 @@ pub(super) fn source_options(options: &JsValue) -> Result<SourceOptions, String>
     }
 }
 
-/// The fetch request described by `method`, `headers` and `body`.
+/// The options that only the fetch transport reads.
+const FETCH_ONLY: [&str; 5] = ["method", "headers", "body", "maxEventBytes", "request"];
+
+/// The fetch request described by `method`, `headers`, `body`, `maxEventBytes` and `request`.
 #[cfg(feature = "fetch")]
 fn fetch_request(options: &Object) -> Result<FetchRequest, String> {
+    let mut request = request_init(options)?;
+    if let Some(n) = number(options, "maxEventBytes")? {
+        request = request.max_event_bytes(n as usize);
+    }
+    if let Some(f) = get(options, "request") {
+        let f = f.dyn_into::<Function>().map_err(|_| "`request` must be a function")?;
+        request = request.prepare(move |attempt| prepared(f.clone(), attempt));
+    }
+    Ok(request)
+}
+
+/// Calls a `request` callback for `attempt` and reads the `FetchRequestInit` it returns (or its Promise resolves to).
+#[cfg(feature = "fetch")]
+async fn prepared(f: Function, attempt: RequestAttempt) -> Result<FetchRequest, String> {
+    let [connection, unauthorized] = ATTEMPT_KEYS;
+    let arg = Object::new();
+    // Setting a property on a fresh plain object cannot fail.
+    let _ = Reflect::set(&arg, &JsValue::from_str(connection), &JsValue::from(attempt.connection));
+    let _ = Reflect::set(&arg, &JsValue::from_str(unauthorized), &JsValue::from(attempt.unauthorized));
+    let mut value = f.call1(&JsValue::NULL, &arg).map_err(|e| format!("`request` threw: {}", js_message(&e)))?;
+    if let Some(promise) = value.dyn_ref::<Promise>() {
+        value = JsFuture::from(promise.clone()).await.map_err(|e| format!("`request` rejected: {}", js_message(&e)))?;
+    }
+    let init = object(&value, "request()", INIT_KEYS)?;
+    request_init(&init)
+}
+
+/// The method, headers and body of `options` (a `TypedEventSourceOptions` or a `FetchRequestInit`).
+#[cfg(feature = "fetch")]
+fn request_init(options: &Object) -> Result<FetchRequest, String> {
     let method = string(options, "method")?;
     let body = string(options, "body")?;
     let mut request = FetchRequest::new();

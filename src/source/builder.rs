@@ -11,7 +11,7 @@ use super::engine::Engine;
 use super::handle::TypedEventSource;
 use super::options::SourceOptions;
 use crate::handler::{self, Handlers};
-use crate::{event_names, CloseReason, Error, EventMeta, ReadyState, ReconnectPolicy, TerminalRule, Transport};
+use crate::{event_names, CloseReason, Error, EventMeta, Gap, ReadyState, ReconnectPolicy, TerminalRule, Transport};
 
 /// Builds a [`TypedEventSource`]: URL, credentials, terminal rules, reconnect policy and handlers, all set before the
 /// connection opens, so no event can arrive before its handler.
@@ -140,6 +140,48 @@ impl TypedEventSourceBuilder {
     /// ```
     pub fn last_event_id(mut self, id: impl Into<String>) -> Self {
         self.options = self.options.last_event_id(id);
+        self
+    }
+
+    /// The query parameter carrying the id to resume after when the library opens a new `EventSource`
+    /// ([`SourceOptions::resume_param`]; default `lastEventId`, `None` for none).
+    ///
+    /// ```ignore
+    /// builder.resume_param(Some("last_event_id"))
+    /// ```
+    pub fn resume_param(mut self, name: Option<&str>) -> Self {
+        self.options = self.options.resume_param(name);
+        self
+    }
+
+    /// One more event type that signals a gap, besides `replay-gap` ([`SourceOptions::gap_event`]).
+    ///
+    /// ```ignore
+    /// builder.gap_event("resync")
+    /// ```
+    pub fn gap_event(mut self, event: impl Into<String>) -> Self {
+        self.options = self.options.gap_event(event);
+        self
+    }
+
+    /// The de-duplication window ([`SourceOptions::dedup_window`]; default 64, 0 = off).
+    ///
+    /// ```ignore
+    /// builder.dedup_window(0)
+    /// ```
+    pub fn dedup_window(mut self, window: usize) -> Self {
+        self.options = self.options.dedup_window(window);
+        self
+    }
+
+    /// Called with each gap the server signals (a `replay-gap` event, or a [`gap_event`](Self::gap_event)): events
+    /// may have been missed, reload what they would have told. Gap events never reach ordinary handlers.
+    ///
+    /// ```ignore
+    /// builder.on_gap(|gap| { log(&gap.to_string()); refetch_state(); })
+    /// ```
+    pub fn on_gap(mut self, handler: impl FnMut(&Gap) + 'static) -> Self {
+        self.handlers.gap.push(Rc::new(RefCell::new(handler)));
         self
     }
 

@@ -12,8 +12,10 @@ use gloo_events::EventListener;
 use gloo_timers::callback::Timeout;
 
 use crate::handler::{call_each, Handlers, Incoming, RawHandler};
+use crate::interop::parse_json;
+use crate::recent_ids::RecentIds;
 use crate::transport::{Ended, Link, Upstream};
-use crate::{terminal, CloseReason, Error, EventMeta, ReadyState, ReconnectPolicy, TerminalRule, Transport};
+use crate::{terminal, CloseReason, Error, EventMeta, Gap, ReadyState, ReconnectPolicy, TerminalRule, Transport};
 
 /// The settings the engine reads once open: the part of [`SourceOptions`](super::SourceOptions) it owns (the
 /// transport goes to the [`Link`], the last event id to the engine's own field, the pause to `visibility.rs`).
@@ -23,6 +25,25 @@ pub(crate) struct Settings {
     pub(crate) close_on: Vec<TerminalRule>,
     pub(crate) deliver_terminal: bool,
     pub(crate) reconnect: ReconnectPolicy,
+    pub(crate) resume: ResumeSettings,
+}
+
+/// How the engine resumes: the query parameter, the gap signals, the de-duplication window (see
+/// [`SourceOptions::resume_param`](super::SourceOptions::resume_param) and its neighbours).
+#[derive(Debug, Clone)]
+pub(crate) struct ResumeSettings {
+    pub(crate) param: Option<String>,
+    pub(crate) gap_events: Vec<String>,
+    pub(crate) dedup_window: usize,
+}
+
+/// The event type of the project's server's gap signal.
+pub(crate) const REPLAY_GAP: &str = "replay-gap";
+
+impl Default for ResumeSettings {
+    fn default() -> Self {
+        ResumeSettings { param: Some("lastEventId".to_owned()), gap_events: vec![REPLAY_GAP.to_owned()], dedup_window: 64 }
+    }
 }
 
 /// Starts the page-visibility pause on an engine; a function pointer rather than a flag, so that the code is only
@@ -47,6 +68,10 @@ pub(crate) struct Engine {
     pub(super) visibility: Cell<Option<EventListener>>,
     /// Whether the connection is closed because the page is hidden.
     pub(super) paused: Cell<bool>,
+    /// The ids of the last events delivered, and how many duplicates were dropped.
+    recent: RefCell<RecentIds>,
+    duplicates_dropped: Cell<u64>,
+    last_gap: RefCell<Option<Gap>>,
 }
 
 impl Engine {
@@ -61,7 +86,6 @@ impl Engine {
     ) -> Result<Rc<Engine>, Error> {
         let engine = Rc::new(Engine {
             url,
-            settings,
             handlers: RefCell::new(handlers),
             link: RefCell::new(Link::new(transport)),
             last_event_id: RefCell::new(last_event_id),
@@ -71,6 +95,10 @@ impl Engine {
             reopen_timer: Cell::new(None),
             visibility: Cell::new(None),
             paused: Cell::new(false),
+            recent: RefCell::new(RecentIds::new(settings.resume.dedup_window)),
+            duplicates_dropped: Cell::new(0),
+            last_gap: RefCell::new(None),
+            settings,
         });
         if let Some(pause) = pause {
             pause(&engine);
@@ -83,12 +111,18 @@ impl Engine {
         &self.url
     }
 
-    /// `Closed` once closed; else the transport's readyState (`Connecting` while a re-open waits).
+    /// The transport's readyState: the browser's `EventSource.readyState` where there is one (also once closed),
+    /// `Connecting` while a re-open waits. Never derived from the close reason.
     pub(super) fn state(&self) -> ReadyState {
-        if self.is_closed() {
-            return ReadyState::Closed;
-        }
         self.link.borrow().ready_state()
+    }
+
+    pub(super) fn duplicates_dropped(&self) -> u64 {
+        self.duplicates_dropped.get()
+    }
+
+    pub(super) fn last_gap(&self) -> Option<Gap> {
+        self.last_gap.borrow().clone()
     }
 
     pub(super) fn last_event_id(&self) -> String {
@@ -107,14 +141,17 @@ impl Engine {
         self.close_reason.borrow().is_some()
     }
 
-    /// The event types to listen for: those with a handler, and those of terminal rules (or they could never match).
+    /// The event types to listen for: those with a handler, those of terminal rules (or they could never match) and
+    /// the gap signals.
     fn event_types(&self) -> Vec<Rc<str>> {
         let mut event_types = self.handlers.borrow().event_types();
-        for rule in &self.settings.close_on {
-            if let TerminalRule::Event { event, .. } = rule {
-                if !event_types.iter().any(|t| **t == **event) {
-                    event_types.push(event.as_str().into());
-                }
+        let rules = self.settings.close_on.iter().filter_map(|rule| match rule {
+            TerminalRule::Event { event, .. } => Some(event.as_str()),
+            _ => None,
+        });
+        for event in rules.chain(self.settings.resume.gap_events.iter().map(String::as_str)) {
+            if !event_types.iter().any(|t| **t == *event) {
+                event_types.push(event.into());
             }
         }
         event_types
@@ -128,6 +165,7 @@ impl Engine {
             &self.url,
             self.settings.with_credentials,
             &self.last_event_id.borrow(),
+            self.settings.resume.param.as_deref(),
             event_types,
             &Rc::downgrade(self),
         )?;
@@ -142,8 +180,10 @@ impl Engine {
     }
 
     /// A fatal error: report it, then re-open if the policy allows (and `may_reopen`), else close as failed.
+    ///
+    /// The delay: the policy's backoff, whose base is the server's `retry:` once the transport knows one (fetch),
+    /// else the policy's `initial_delay`.
     fn fail(self: &Rc<Self>, error: Error, may_reopen: bool) {
-        self.link.borrow_mut().disconnect();
         let message = error.to_string();
         self.emit_error(&error);
         if self.is_closed() {
@@ -154,7 +194,12 @@ impl Engine {
             self.finish(CloseReason::Failed { message, attempts });
             return;
         }
-        let delay = self.settings.reconnect.delay(attempts, js_sys::Math::random());
+        self.link.borrow_mut().disconnect();
+        let policy = match self.link.borrow().server_retry() {
+            Some(ms) => self.settings.reconnect.clone().initial_delay(std::time::Duration::from_millis(ms.into())),
+            None => self.settings.reconnect.clone(),
+        };
+        let delay = policy.delay(attempts, js_sys::Math::random());
         self.reopen_attempts.set(attempts + 1);
         self.set_state(ReadyState::Connecting);
         self.schedule_connect(u32::try_from(delay.as_millis()).unwrap_or(u32::MAX));
@@ -200,8 +245,31 @@ impl Engine {
         }
     }
 
-    /// Closes for good, once: stops any pending re-open, closes the connection, checks the transport reads CLOSED,
-    /// and tells the close handlers why.
+    /// A gap signal: kept as the last gap and handed to the gap handlers.
+    fn gap(&self, event_type: &str, data: &str, last_event_id: &str) {
+        let json = parse_json(data).ok();
+        let field = |key: &str| {
+            json.as_ref().and_then(|v| js_sys::Reflect::get(v, &wasm_bindgen::JsValue::from_str(key)).ok()).and_then(|v| v.as_string())
+        };
+        let gap = Gap {
+            event: event_type.to_owned(),
+            last_event_id: last_event_id.to_owned(),
+            data: data.to_owned(),
+            requested: field("requested"),
+            oldest: field("oldest"),
+            epoch: field("epoch"),
+            reason: field("reason"),
+        };
+        *self.last_gap.borrow_mut() = Some(gap);
+        let handlers = self.handlers.borrow().gap.clone();
+        // Shared while the handlers run (they may read `last_gap`; nothing writes it but this function).
+        if let Some(gap) = self.last_gap.borrow().as_ref() {
+            call_each(handlers, gap);
+        }
+    }
+
+    /// Closes for good, once: stops any pending re-open, closes the connection, checks the browser reads CLOSED
+    /// (reporting [`Error::NotClosed`] if not), and tells the close handlers why.
     pub(super) fn finish(&self, reason: CloseReason) {
         if self.is_closed() {
             return;
@@ -212,7 +280,9 @@ impl Engine {
         let visibility = self.visibility.take();
         drop(visibility);
         let state = self.link.borrow_mut().close();
-        debug_assert_eq!(state, ReadyState::Closed);
+        if state != ReadyState::Closed {
+            self.emit_error(&Error::NotClosed { state });
+        }
         self.set_state(state);
         let handlers = std::mem::take(&mut self.handlers.borrow_mut().close);
         call_each(handlers, &reason);
@@ -231,16 +301,28 @@ impl Upstream for Engine {
         }
     }
 
-    /// Hands one event to its handlers, then closes the source if a terminal rule matches it.
+    /// Hands one event to its handlers, then closes the source if a terminal rule matches it. A gap signal goes to
+    /// the gap handlers instead; an event whose id was delivered lately is dropped.
     fn event(self: &Rc<Self>, event_type: &str, data: &str, last_event_id: &str, origin: String) {
         if self.is_closed() {
             return;
         }
-        {
+        // The stream's last id persists across events without one: only a changed id is the event's own.
+        let own_id = {
             let mut id = self.last_event_id.borrow_mut();
-            if *id != last_event_id {
+            let changed = *id != last_event_id;
+            if changed {
                 last_event_id.clone_into(&mut id);
             }
+            changed && !last_event_id.is_empty()
+        };
+        if self.settings.resume.gap_events.iter().any(|g| g == event_type) {
+            self.gap(event_type, data, last_event_id);
+            return;
+        }
+        if own_id && !self.recent.borrow_mut().insert(last_event_id) {
+            self.duplicates_dropped.set(self.duplicates_dropped.get() + 1);
+            return;
         }
         let meta = EventMeta { event: event_type.to_owned(), last_event_id: last_event_id.to_owned(), origin };
         let is_terminal = terminal::is_terminal(&self.settings.close_on, event_type, data);

@@ -9,7 +9,7 @@ use wasm_bindgen::JsValue;
 
 use super::engine::Engine;
 use crate::handler;
-use crate::{CloseReason, Error, EventMeta, ReadyState};
+use crate::{CloseReason, Error, EventMeta, Gap, ReadyState};
 
 /// A typed server-sent events source over the browser's [`EventSource`].
 ///
@@ -47,14 +47,46 @@ impl TypedEventSource {
         TypedEventSource { engine }
     }
 
-    /// The state: the browser's `readyState` while a connection exists, `Connecting` while the reconnect policy
-    /// waits, `Closed` once closed.
+    /// The state, as [`ready_state`](Self::ready_state).
     ///
     /// ```ignore
     /// assert_eq!(source.state(), ReadyState::Open);
     /// ```
     pub fn state(&self) -> ReadyState {
+        self.ready_state()
+    }
+
+    /// The browser's [`readyState`] where there is a browser object (the `EventSource` transport, also once closed:
+    /// closing checks it reads `CLOSED` and reports [`Error::NotClosed`] if not); for fetch, `Open` while a response
+    /// is being read, `Closed` once closed. `Connecting` while the reconnect policy waits.
+    ///
+    /// ```ignore
+    /// source.close();
+    /// assert_eq!(source.ready_state(), ReadyState::Closed); // what the browser's object says
+    /// ```
+    ///
+    /// [`readyState`]: https://developer.mozilla.org/en-US/docs/Web/API/EventSource/readyState
+    pub fn ready_state(&self) -> ReadyState {
         self.engine.state()
+    }
+
+    /// How many events were dropped as duplicates (their id among those of the last events delivered; see
+    /// [`SourceOptions::dedup_window`](crate::SourceOptions::dedup_window)).
+    ///
+    /// ```ignore
+    /// assert_eq!(source.duplicates_dropped(), 0);
+    /// ```
+    pub fn duplicates_dropped(&self) -> u64 {
+        self.engine.duplicates_dropped()
+    }
+
+    /// The last gap signalled by the server ([`Gap`]), if any.
+    ///
+    /// ```ignore
+    /// if let Some(gap) = source.last_gap() { reload(gap.reason) }
+    /// ```
+    pub fn last_gap(&self) -> Option<Gap> {
+        self.engine.last_gap()
     }
 
     /// The URL given at construction.
@@ -152,6 +184,15 @@ impl TypedEventSource {
     /// ```
     pub fn on_state_change(&self, handler: impl FnMut(ReadyState) + 'static) {
         self.engine.handlers_mut().state.push(Rc::new(RefCell::new(handler)));
+    }
+
+    /// Adds a gap handler (see [`TypedEventSourceBuilder::on_gap`](crate::TypedEventSourceBuilder::on_gap)).
+    ///
+    /// ```ignore
+    /// source.on_gap(|gap| reload(gap));
+    /// ```
+    pub fn on_gap(&self, handler: impl FnMut(&Gap) + 'static) {
+        self.engine.handlers_mut().gap.push(Rc::new(RefCell::new(handler)));
     }
 
     /// Adds a close handler (see [`TypedEventSourceBuilder::on_close`](crate::TypedEventSourceBuilder::on_close)); on

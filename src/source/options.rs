@@ -1,7 +1,7 @@
 //! [`SourceOptions`]: every setting of a source except its URL and handlers, in one value. The builder fills it, the
 //! Yew options wrap it, the JavaScript options object is parsed into it.
 
-use super::engine::{Engine, PauseHook, Settings};
+use super::engine::{Engine, PauseHook, ResumeSettings, Settings};
 use crate::{ReconnectPolicy, TerminalRule, Transport};
 
 /// The settings of a source, fixed when it opens: credentials, terminal rules, reconnect policy, transport, the id
@@ -42,6 +42,7 @@ impl Default for SourceOptions {
                 close_on: Vec::new(),
                 deliver_terminal: true,
                 reconnect: ReconnectPolicy::default(),
+                resume: ResumeSettings::default(),
             },
             last_event_id: String::new(),
             transport: Transport::EventSource,
@@ -115,14 +116,54 @@ impl SourceOptions {
         self
     }
 
-    /// Resumes after `id`: the first connection already sends it (`lastEventId` query parameter for `EventSource`,
-    /// `Last-Event-ID` header for fetch).
+    /// Resumes after `id`: the first connection already sends it (the [`resume_param`](Self::resume_param) query
+    /// parameter for `EventSource`, `Last-Event-ID` header for fetch).
     ///
     /// ```ignore
     /// SourceOptions::default().last_event_id(saved_id)
     /// ```
     pub fn last_event_id(mut self, id: impl Into<String>) -> Self {
         self.last_event_id = id.into();
+        self
+    }
+
+    /// The query parameter that carries the id to resume after when the library itself opens a new `EventSource`
+    /// (a re-open by the [`ReconnectPolicy`], a resume after a hidden-page pause, a first connection with
+    /// [`last_event_id`](Self::last_event_id)): `lastEventId` by default; `None` sends none, for a server that reads
+    /// only the `Last-Event-ID` header (the browser still sends it on its own reconnects). The fetch transport always
+    /// sends the `Last-Event-ID` header and no parameter.
+    ///
+    /// ```ignore
+    /// SourceOptions::default().resume_param(Some("last_event_id"))
+    /// ```
+    pub fn resume_param(mut self, name: Option<&str>) -> Self {
+        self.settings.resume.param = name.map(str::to_owned);
+        self
+    }
+
+    /// Treats events of type `event` as a gap signal, like the `replay-gap` events of the project's server (always
+    /// one): they go to the `on_gap` handlers as a [`Gap`](crate::Gap), never to ordinary handlers.
+    ///
+    /// ```ignore
+    /// SourceOptions::default().gap_event("resync")
+    /// ```
+    pub fn gap_event(mut self, event: impl Into<String>) -> Self {
+        let event = event.into();
+        if !self.settings.resume.gap_events.contains(&event) {
+            self.settings.resume.gap_events.push(event);
+        }
+        self
+    }
+
+    /// De-duplication by id: an event whose id is among the ids of the last `window` events delivered is dropped
+    /// before the handlers, across reconnects and replays, and counted in `duplicates_dropped`. Default 64; 0 turns
+    /// it off. (An event without an id of its own — the stream's last id unchanged — is never dropped.)
+    ///
+    /// ```ignore
+    /// SourceOptions::default().dedup_window(256)
+    /// ```
+    pub fn dedup_window(mut self, window: usize) -> Self {
+        self.settings.resume.dedup_window = window;
         self
     }
 }

@@ -1,6 +1,7 @@
 //! The `EventSource` transport: one browser `EventSource` at a time and the listeners on it. The browser parses the
 //! stream and reconnects by itself; this file turns its `error` event into "reconnecting" or "gave up", and resumes
-//! after the last event id with the `lastEventId` query parameter (an `EventSource` cannot set a header).
+//! after the last event id with a query parameter (`lastEventId` unless the options name another or none; an
+//! `EventSource` cannot set a header).
 
 use std::rc::{Rc, Weak};
 
@@ -16,10 +17,13 @@ use crate::{Error, ReadyState};
 const FATAL_MESSAGE: &str = "the browser closed the connection: the server answered with a status other than 200 or a \
                              content type other than text/event-stream, or could not be reached";
 
-/// The `EventSource` transport of one source: its current connection, if any.
+/// The `EventSource` transport of one source: its current connection, if any, and the browser object of the last
+/// one dropped (closed, listeners detached), which a closed source still reads its `readyState` from.
 #[derive(Default)]
 pub(crate) struct EventSourceLink {
     conn: Option<EventSourceConnection>,
+    retired: Option<EventSource>,
+    closed: bool,
 }
 
 impl EventSourceLink {
@@ -30,12 +34,17 @@ impl EventSourceLink {
         url: &str,
         with_credentials: bool,
         last_event_id: &str,
+        resume_param: Option<&str>,
         event_types: Vec<Rc<str>>,
         up: &Weak<U>,
     ) -> Result<(), Error> {
-        let conn = EventSourceConnection::open(&resume_url(url, last_event_id), with_credentials, up, event_types)?;
-        let old = self.conn.replace(conn);
-        drop(old);
+        let url = match resume_param {
+            Some(param) => resume_url(url, param, last_event_id),
+            None => url.to_owned(),
+        };
+        let conn = EventSourceConnection::open(&url, with_credentials, up, event_types)?;
+        self.disconnect();
+        self.conn = Some(conn);
         Ok(())
     }
 
@@ -46,35 +55,48 @@ impl EventSourceLink {
         }
     }
 
-    /// Drops the connection, if any: its `Drop` closes the browser source and detaches the listeners.
+    /// Drops the connection, if any: its `Drop` closes the browser source and detaches the listeners; the closed
+    /// browser object is kept to read its `readyState` from.
     pub fn disconnect(&mut self) {
-        self.conn = None;
+        if let Some(conn) = self.conn.take() {
+            self.retired = Some(conn.source.clone());
+        }
     }
 
-    /// Closes the browser source, if any, and returns the readyState it then reads.
+    /// Closes the browser source for good and returns the readyState the browser then reports (`Closed` if there
+    /// never was one).
     pub fn close(&mut self) -> ReadyState {
-        let state = self.conn.as_ref().map_or(ReadyState::Closed, EventSourceConnection::close);
-        self.conn = None;
-        state
+        self.disconnect();
+        self.closed = true;
+        self.ready_state()
     }
 
-    /// The browser's readyState; `Connecting` with no connection (a re-open is pending).
+    /// The browser's readyState: of the current connection, or once closed of the last browser object; `Connecting`
+    /// between connections (a re-open is pending).
     pub fn ready_state(&self) -> ReadyState {
-        self.conn.as_ref().map_or(ReadyState::Connecting, EventSourceConnection::ready_state)
+        match (&self.conn, &self.retired) {
+            (Some(conn), _) => conn.ready_state(),
+            (None, Some(source)) if self.closed => ReadyState::from(source.ready_state()),
+            (None, None) if self.closed => ReadyState::Closed,
+            (None, _) => ReadyState::Connecting,
+        }
     }
 }
 
-/// The URL to open: with `lastEventId` when there is an id to resume after.
-fn resume_url(url: &str, last_event_id: &str) -> String {
+/// The URL to open: with `param=<id>` when there is an id to resume after.
+fn resume_url(url: &str, param: &str, last_event_id: &str) -> String {
     if last_event_id.is_empty() {
         return url.to_owned();
     }
     let (base, fragment) = url.split_once('#').map_or((url, None), |(b, f)| (b, Some(f)));
     let encoded = String::from(js_sys::encode_uri_component(last_event_id));
+    let param = String::from(js_sys::encode_uri_component(param));
     // Built with push_str: `format!` here would link the formatting machinery into every app.
-    let mut out = String::with_capacity(url.len() + encoded.len() + 13);
+    let mut out = String::with_capacity(url.len() + param.len() + encoded.len() + 3);
     out.push_str(base);
-    out.push_str(if base.contains('?') { "&lastEventId=" } else { "?lastEventId=" });
+    out.push(if base.contains('?') { '&' } else { '?' });
+    out.push_str(&param);
+    out.push('=');
     out.push_str(&encoded);
     if let Some(f) = fragment {
         out.push('#');
@@ -152,12 +174,6 @@ impl EventSourceConnection {
     /// The browser's readyState.
     fn ready_state(&self) -> ReadyState {
         ReadyState::from(self.source.ready_state())
-    }
-
-    /// Closes the browser source and returns the readyState it then reads.
-    fn close(&self) -> ReadyState {
-        self.source.close();
-        self.ready_state()
     }
 }
 

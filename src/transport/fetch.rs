@@ -1,8 +1,9 @@
 //! The fetch transport: `fetch` + `ReadableStream`, decoded by `sse-codec`, with the spec's reconnection rules.
 //!
 //! Everything only fetch needs lives here: the reconnection time the server sets with `retry:`, the `Last-Event-ID`
-//! header, the checks of status and content type, and the staleness of a read task whose connection was replaced or
-//! closed (each connection has an `alive` flag, cleared when the link drops it).
+//! header, the per-attempt request (`FetchRequest::prepare`, retried once after a 401), the checks of status and
+//! content type, and the staleness of a read task whose connection was replaced or closed (each connection has an
+//! `alive` flag, cleared when the link drops it).
 
 use std::cell::Cell;
 use std::rc::{Rc, Weak};
@@ -11,30 +12,31 @@ use js_sys::{Reflect, Uint8Array};
 use sse_codec::Decoder;
 use wasm_bindgen::{JsCast, JsValue};
 use wasm_bindgen_futures::{spawn_local, JsFuture};
-use web_sys::{AbortController, Headers, ReadableStreamDefaultReader, RequestCredentials, RequestInit, Response};
+use web_sys::{
+    AbortController, AbortSignal, Headers, ReadableStreamDefaultReader, RequestCredentials, RequestInit, Response,
+};
 
 use super::request::is_event_stream;
 use super::upstream::{Ended, Upstream};
 use crate::interop::js_message;
-use crate::{Error, FetchRequest, ReadyState};
-
-/// Largest event the fetch transport accepts (16 MiB): a runaway stream cannot take all memory.
-const MAX_EVENT_BYTES: usize = 16 << 20;
+use crate::{Error, FetchRequest, ReadyState, RequestAttempt};
 
 /// The reconnection time until the server sets one (browsers use a few seconds).
 const DEFAULT_RETRY_MS: u32 = 3000;
 
-/// The fetch transport of one source: its request, the reconnection time (kept across connections) and the current
-/// connection.
+/// The fetch transport of one source: its request, the reconnection time the server set (kept across connections),
+/// how many connections it made, and the current connection.
 pub(crate) struct FetchLink {
     request: FetchRequest,
-    retry_ms: Rc<Cell<u32>>,
+    retry_ms: Rc<Cell<Option<u32>>>,
+    connections: u32,
     conn: Option<FetchConnection>,
+    closed: bool,
 }
 
 impl FetchLink {
     pub fn new(request: FetchRequest) -> Self {
-        FetchLink { request, retry_ms: Rc::new(Cell::new(DEFAULT_RETRY_MS)), conn: None }
+        FetchLink { request, retry_ms: Rc::new(Cell::new(None)), connections: 0, conn: None, closed: false }
     }
 
     /// Replaces the connection by a new request (with `Last-Event-ID` when there is an id to resume after).
@@ -45,10 +47,22 @@ impl FetchLink {
         last_event_id: &str,
         up: &Weak<U>,
     ) -> Result<(), Error> {
-        let conn = FetchConnection::open(url, &self.request, with_credentials, last_event_id, up, &self.retry_ms)?;
+        let attempt = Attempt {
+            url: url.to_owned(),
+            with_credentials,
+            last_event_id: last_event_id.to_owned(),
+            connection: self.connections,
+        };
+        let conn = FetchConnection::open(attempt, &self.request, up, &self.retry_ms)?;
+        self.connections = self.connections.saturating_add(1);
         let old = self.conn.replace(conn);
         drop(old);
         Ok(())
+    }
+
+    /// The reconnection time the server set with `retry:`, if it did.
+    pub fn server_retry(&self) -> Option<u32> {
+        self.retry_ms.get()
     }
 
     /// Aborts the request, if any; its read task then stops without reporting.
@@ -56,16 +70,18 @@ impl FetchLink {
         self.conn = None;
     }
 
-    /// As [`disconnect`](Self::disconnect): nothing is left open.
+    /// As [`disconnect`](Self::disconnect), for good: nothing is left open (there is no browser object to ask).
     pub fn close(&mut self) -> ReadyState {
         self.disconnect();
-        ReadyState::Closed
+        self.closed = true;
+        self.ready_state()
     }
 
-    /// `Open` once the response is being read, `Connecting` before and between connections.
+    /// `Open` once the response is being read, `Connecting` before and between connections, `Closed` once closed.
     pub fn ready_state(&self) -> ReadyState {
         match &self.conn {
             Some(c) if c.state.open.get() => ReadyState::Open,
+            _ if self.closed => ReadyState::Closed,
             _ => ReadyState::Connecting,
         }
     }
@@ -92,48 +108,29 @@ impl Drop for FetchConnection {
     }
 }
 
+/// One connection attempt: what every request of it shares.
+struct Attempt {
+    url: String,
+    with_credentials: bool,
+    last_event_id: String,
+    connection: u32,
+}
+
 impl FetchConnection {
-    /// Starts the request; events are delivered from a task that ends when the body ends or the request is aborted.
+    /// Starts the connection: a task asks the `prepare` callback for the request (if any), sends it, and delivers
+    /// events until the body ends or the request is aborted; a 401 is retried once with a refreshed request.
     fn open<U: Upstream>(
-        url: &str,
+        attempt: Attempt,
         request: &FetchRequest,
-        with_credentials: bool,
-        last_event_id: &str,
         up: &Weak<U>,
-        retry_ms: &Rc<Cell<u32>>,
+        retry_ms: &Rc<Cell<Option<u32>>>,
     ) -> Result<Self, Error> {
-        let open_error = |e: JsValue| Error::Open { url: url.to_owned(), reason: js_message(&e) };
-        let abort = AbortController::new().map_err(open_error)?;
-        let headers = Headers::new().map_err(open_error)?;
-        headers.set("Accept", "text/event-stream").map_err(open_error)?;
-        for (name, value) in request.headers() {
-            headers.set(name, value).map_err(open_error)?;
-        }
-        if !last_event_id.is_empty() {
-            headers.set("Last-Event-ID", last_event_id).map_err(open_error)?;
-        }
-        let init = RequestInit::new();
-        init.set_method(request.method_name());
-        init.set_headers(&headers);
-        init.set_signal(Some(&abort.signal()));
-        // `cache: no-store` rather than a Cache-Control header, which is not CORS-safelisted and would force a
-        // preflight on every cross-origin stream.
-        init.set_cache(web_sys::RequestCache::NoStore);
-        init.set_credentials(if with_credentials { RequestCredentials::Include } else { RequestCredentials::SameOrigin });
-        if let Some(body) = request.body_text() {
-            init.set_body(&JsValue::from_str(body));
-        }
-        let window = web_sys::window().ok_or_else(|| Error::Open {
-            url: url.to_owned(),
-            reason: "the fetch transport needs a window".to_owned(),
-        })?;
-        let promise = window.fetch_with_str_and_init(url, &init);
-        let mut decoder = Decoder::with_max_event_size(MAX_EVENT_BYTES);
-        decoder.set_last_event_id(last_event_id);
+        let abort = AbortController::new().map_err(|e| open_error(&attempt.url, &e))?;
         let state = Rc::new(ConnState { alive: Cell::new(true), open: Cell::new(false) });
         let (up, task_state, retry_ms) = (up.clone(), state.clone(), retry_ms.clone());
+        let (base, signal) = (request.clone(), abort.signal());
         spawn_local(async move {
-            let end = read(promise, decoder, &up, &task_state).await;
+            let end = connect_and_read(&attempt, &base, &signal, &up, &task_state).await;
             if let (Some(end), Some(up)) = (end, up.upgrade()) {
                 if !task_state.alive.get() {
                     return;
@@ -141,9 +138,9 @@ impl FetchConnection {
                 up.ended(match end {
                     ReadEnd::Lost(retry) => {
                         if let Some(ms) = retry {
-                            retry_ms.set(u32::try_from(ms).unwrap_or(u32::MAX));
+                            retry_ms.set(Some(u32::try_from(ms).unwrap_or(u32::MAX)));
                         }
-                        Ended::Lost { retry_ms: retry_ms.get() }
+                        Ended::Lost { retry_ms: retry_ms.get().unwrap_or(DEFAULT_RETRY_MS) }
                     }
                     ReadEnd::Other(end) => end,
                 });
@@ -151,6 +148,88 @@ impl FetchConnection {
         });
         Ok(FetchConnection { abort, state })
     }
+}
+
+fn open_error(url: &str, e: &JsValue) -> Error {
+    Error::Open { url: url.to_owned(), reason: js_message(e) }
+}
+
+/// The requests of one connection attempt: the request (from `prepare`, if set), then, after a 401 and if `prepare`
+/// is set, one more with a refreshed request. `None` when the connection was replaced or closed meanwhile.
+async fn connect_and_read<U: Upstream>(
+    attempt: &Attempt,
+    base: &FetchRequest,
+    signal: &AbortSignal,
+    up: &Weak<U>,
+    state: &ConnState,
+) -> Option<ReadEnd> {
+    let prepare = base.prepare_fn();
+    let mut unauthorized = false;
+    loop {
+        let request = match &prepare {
+            Some(prepare) => {
+                let asked = RequestAttempt { connection: attempt.connection, unauthorized };
+                match prepare(asked).await {
+                    Ok(request) => request,
+                    Err(reason) => {
+                        let message = format!("preparing the request failed: {reason}");
+                        return Some(ReadEnd::Other(Ended::Failed { message, status: None, content_type: None }));
+                    }
+                }
+            }
+            None => base.clone(),
+        };
+        if !state.alive.get() {
+            return None;
+        }
+        let promise = match send(attempt, &request, signal) {
+            Ok(promise) => promise,
+            Err(e) => {
+                let message = e.to_string();
+                return Some(ReadEnd::Other(Ended::Failed { message, status: None, content_type: None }));
+            }
+        };
+        let mut decoder = Decoder::with_max_event_size(base.max_event_size());
+        decoder.set_last_event_id(&attempt.last_event_id);
+        let end = read(promise, decoder, up, state).await;
+        let is_401 = matches!(&end, Some(ReadEnd::Other(Ended::Failed { status: Some(401), .. })));
+        if is_401 && prepare.is_some() && !unauthorized {
+            unauthorized = true;
+            continue;
+        }
+        return end;
+    }
+}
+
+/// Sends one request: its method, headers and body, plus `Accept` and `Last-Event-ID`.
+fn send(attempt: &Attempt, request: &FetchRequest, signal: &AbortSignal) -> Result<js_sys::Promise, Error> {
+    let url = attempt.url.as_str();
+    let headers = Headers::new().map_err(|e| open_error(url, &e))?;
+    headers.set("Accept", "text/event-stream").map_err(|e| open_error(url, &e))?;
+    for (name, value) in request.headers() {
+        headers.set(name, value).map_err(|e| open_error(url, &e))?;
+    }
+    if !attempt.last_event_id.is_empty() {
+        headers.set("Last-Event-ID", &attempt.last_event_id).map_err(|e| open_error(url, &e))?;
+    }
+    let init = RequestInit::new();
+    init.set_method(request.method_name());
+    init.set_headers(&headers);
+    init.set_signal(Some(signal));
+    // `cache: no-store` rather than a Cache-Control header, which is not CORS-safelisted and would force a
+    // preflight on every cross-origin stream.
+    init.set_cache(web_sys::RequestCache::NoStore);
+    init.set_credentials(if attempt.with_credentials {
+        RequestCredentials::Include
+    } else {
+        RequestCredentials::SameOrigin
+    });
+    if let Some(body) = request.body_text() {
+        init.set_body(&JsValue::from_str(body));
+    }
+    let window = web_sys::window()
+        .ok_or_else(|| Error::Open { url: url.to_owned(), reason: "the fetch transport needs a window".to_owned() })?;
+    Ok(window.fetch_with_str_and_init(url, &init))
 }
 
 /// How the read loop ended.
@@ -214,6 +293,7 @@ async fn read<U: Upstream>(
             let up = up.upgrade()?;
             match item {
                 Ok(ev) => up.event(ev.event, ev.data, ev.last_event_id, origin.clone()),
+                Err(sse_codec::DecodeError::EventTooLarge { limit }) => up.error(&Error::TooLarge { limit }),
                 Err(e) => up.error(&Error::Decode { event: String::new(), data: String::new(), reason: e.to_string() }),
             }
             if !state.alive.get() {

@@ -29,17 +29,21 @@ impl Link {
     }
 
     /// Opens a new connection in place of the current one (which is closed first). `event_types` are those to
-    /// listen for, attached before anything can be delivered.
+    /// listen for, attached before anything can be delivered; `resume_param` names the query parameter carrying
+    /// `last_event_id` for `EventSource` (`None`: none; fetch sends the `Last-Event-ID` header instead).
     pub fn connect<U: Upstream>(
         &mut self,
         url: &str,
         with_credentials: bool,
         last_event_id: &str,
+        resume_param: Option<&str>,
         event_types: Vec<Rc<str>>,
         up: &Weak<U>,
     ) -> Result<(), Error> {
         match self {
-            Link::EventSource(link) => link.connect(url, with_credentials, last_event_id, event_types, up),
+            Link::EventSource(link) => {
+                link.connect(url, with_credentials, last_event_id, resume_param, event_types, up)
+            }
             #[cfg(feature = "fetch")]
             Link::Fetch(link) => link.connect(url, with_credentials, last_event_id, up),
         }
@@ -63,7 +67,18 @@ impl Link {
         }
     }
 
-    /// Closes the current connection for good, if any, and returns the state the transport then reads.
+    /// The reconnection time the server set with `retry:`, when the transport can know it (fetch; the browser's
+    /// `EventSource` applies it to its own reconnects but does not expose it).
+    pub fn server_retry(&self) -> Option<u32> {
+        match self {
+            Link::EventSource(_) => None,
+            #[cfg(feature = "fetch")]
+            Link::Fetch(link) => link.server_retry(),
+        }
+    }
+
+    /// Closes the current connection for good and returns the state the transport then reads (the browser's
+    /// `readyState` for `EventSource`).
     pub fn close(&mut self) -> ReadyState {
         match self {
             Link::EventSource(link) => link.close(),
@@ -72,7 +87,8 @@ impl Link {
         }
     }
 
-    /// The transport's readyState: `Connecting` while no connection is open.
+    /// The transport's readyState: the browser's `EventSource.readyState` where there is one (kept after a close, so
+    /// a closed source reads the browser's value), `Connecting` while a re-open is pending.
     pub fn ready_state(&self) -> ReadyState {
         match self {
             Link::EventSource(link) => link.ready_state(),

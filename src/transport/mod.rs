@@ -47,7 +47,7 @@ pub enum Transport {
 }
 
 #[cfg(feature = "fetch")]
-pub use request::FetchRequest;
+pub use request::{FetchRequest, RequestAttempt};
 
 #[cfg(feature = "fetch")]
 impl From<FetchRequest> for Transport {

@@ -1,6 +1,16 @@
 //! What the fetch transport sends, and the one check it makes of a response's content type. Pure Rust, so it also
 //! builds (and is tested) on the host.
 
+#[cfg(feature = "fetch")]
+use std::fmt;
+#[cfg(feature = "fetch")]
+use std::future::Future;
+#[cfg(feature = "fetch")]
+use std::rc::Rc;
+
+#[cfg(feature = "fetch")]
+use futures::future::LocalBoxFuture;
+
 /// The request the fetch transport sends (each reconnect sends it again, plus `Last-Event-ID`). It converts into a
 /// [`Transport`](crate::Transport):
 ///
@@ -18,20 +28,85 @@
 /// assert_eq!(req.body_text(), Some(r#"{"q":1}"#));
 /// ```
 #[cfg(feature = "fetch")]
-#[derive(Debug, Clone, PartialEq, Eq)]
+#[derive(Clone)]
 #[must_use]
 pub struct FetchRequest {
     method: String,
     headers: Vec<(String, String)>,
     body: Option<String>,
+    max_event_bytes: usize,
+    prepare: Option<Prepare>,
 }
+
+/// The per-attempt callback of [`FetchRequest::prepare`].
+#[cfg(feature = "fetch")]
+pub(crate) type Prepare = Rc<dyn Fn(RequestAttempt) -> LocalBoxFuture<'static, Result<FetchRequest, String>>>;
+
+/// Which connection attempt [`FetchRequest::prepare`] is asked for.
+///
+/// ```
+/// let a = typed_eventsource::RequestAttempt::default();
+/// assert_eq!((a.connection, a.unauthorized), (0, false));
+/// ```
+#[cfg(feature = "fetch")]
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+#[non_exhaustive]
+pub struct RequestAttempt {
+    /// How many connections the source made before this one (0: the first).
+    pub connection: u32,
+    /// The server answered the previous request of this connection with 401 Unauthorized: refresh the credentials.
+    /// Asked at most once per connection; a second 401 is a fatal error.
+    pub unauthorized: bool,
+}
+
+/// Largest event the fetch transport accepts by default (16 MiB): a runaway stream cannot take all memory.
+#[cfg(feature = "fetch")]
+pub(crate) const DEFAULT_MAX_EVENT_BYTES: usize = 16 << 20;
 
 #[cfg(feature = "fetch")]
 impl Default for FetchRequest {
     fn default() -> Self {
-        FetchRequest { method: "GET".to_owned(), headers: Vec::new(), body: None }
+        FetchRequest {
+            method: "GET".to_owned(),
+            headers: Vec::new(),
+            body: None,
+            max_event_bytes: DEFAULT_MAX_EVENT_BYTES,
+            prepare: None,
+        }
     }
 }
+
+#[cfg(feature = "fetch")]
+impl fmt::Debug for FetchRequest {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("FetchRequest")
+            .field("method", &self.method)
+            .field("headers", &self.headers)
+            .field("body", &self.body)
+            .field("max_event_bytes", &self.max_event_bytes)
+            .field("prepare", &self.prepare.is_some())
+            .finish()
+    }
+}
+
+/// Equal with the same method, headers, body and limit, and the same `prepare` callback (the same `Rc`), if any.
+#[cfg(feature = "fetch")]
+impl PartialEq for FetchRequest {
+    fn eq(&self, other: &Self) -> bool {
+        self.method == other.method
+            && self.headers == other.headers
+            && self.body == other.body
+            && self.max_event_bytes == other.max_event_bytes
+            && match (&self.prepare, &other.prepare) {
+                (None, None) => true,
+                (Some(a), Some(b)) => Rc::ptr_eq(a, b),
+                _ => false,
+            }
+    }
+}
+
+#[cfg(feature = "fetch")]
+impl Eq for FetchRequest {}
 
 #[cfg(feature = "fetch")]
 impl FetchRequest {
@@ -73,6 +148,64 @@ impl FetchRequest {
     pub fn body(mut self, body: impl Into<String>) -> Self {
         self.body = Some(body.into());
         self
+    }
+
+    /// The largest event accepted, in bytes of data (default 16 MiB); a larger one is skipped and reported as
+    /// [`Error::TooLarge`](crate::Error::TooLarge), and the stream goes on.
+    ///
+    /// ```
+    /// let req = typed_eventsource::FetchRequest::new().max_event_bytes(64 * 1024);
+    /// assert_eq!(req.max_event_size(), 64 * 1024);
+    /// ```
+    pub fn max_event_bytes(mut self, limit: usize) -> Self {
+        self.max_event_bytes = limit;
+        self
+    }
+
+    /// Asks `prepare` for the request of each connection attempt — the first connect, every reconnect, and once more
+    /// after a 401 Unauthorized (with [`RequestAttempt::unauthorized`] set) before the 401 counts as fatal. The
+    /// request it returns is sent in place of this one (its method, headers and body; `Last-Event-ID` is added);
+    /// an `Err` is a fatal error. Use it for a bearer token that expires:
+    ///
+    /// ```
+    /// use typed_eventsource::FetchRequest;
+    /// let req = FetchRequest::new().prepare(|attempt| async move {
+    ///     let token = if attempt.unauthorized { "fresh" } else { "cached" }; // e.g. refresh on a 401
+    ///     Ok(FetchRequest::new().header("Authorization", format!("Bearer {token}")))
+    /// });
+    /// assert!(req.has_prepare());
+    /// ```
+    pub fn prepare<F, Fut>(mut self, prepare: F) -> Self
+    where
+        F: Fn(RequestAttempt) -> Fut + 'static,
+        Fut: Future<Output = Result<FetchRequest, String>> + 'static,
+    {
+        self.prepare = Some(Rc::new(move |attempt| Box::pin(prepare(attempt))));
+        self
+    }
+
+    /// Whether a [`prepare`](Self::prepare) callback is set.
+    ///
+    /// ```
+    /// assert!(!typed_eventsource::FetchRequest::new().has_prepare());
+    /// ```
+    pub fn has_prepare(&self) -> bool {
+        self.prepare.is_some()
+    }
+
+    /// The limit set by [`max_event_bytes`](Self::max_event_bytes).
+    ///
+    /// ```
+    /// assert_eq!(typed_eventsource::FetchRequest::new().max_event_size(), 16 << 20);
+    /// ```
+    pub fn max_event_size(&self) -> usize {
+        self.max_event_bytes
+    }
+
+    /// The callback set by [`prepare`](Self::prepare).
+    #[cfg_attr(not(target_arch = "wasm32"), allow(dead_code))]
+    pub(crate) fn prepare_fn(&self) -> Option<Prepare> {
+        self.prepare.clone()
     }
 
     /// The method set.

@@ -8,7 +8,7 @@ use std::rc::{Rc, Weak};
 use ::yew::functional::{hook, use_effect_with, use_force_update, use_mut_ref, UseForceUpdateHandle};
 
 use super::UseEventSourceOptions;
-use crate::{CloseReason, Error, EventMeta, ReadyState, TypedEventSource, TypedEventSourceBuilder};
+use crate::{CloseReason, Error, EventMeta, Gap, ReadyState, TypedEventSource, TypedEventSourceBuilder};
 
 /// One received event: its decoded data and metadata.
 #[derive(Debug, Clone, PartialEq)]
@@ -44,6 +44,9 @@ pub struct UseEventSourceHandle<T> {
     error: Option<Error>,
     close_reason: Option<CloseReason>,
     last_event_id: String,
+    gap: Option<Gap>,
+    gap_seq: u64,
+    duplicates_dropped: u64,
     url: String,
     inner: Rc<RefCell<Inner<T>>>,
     trigger: UseForceUpdateHandle,
@@ -58,6 +61,9 @@ impl<T> Clone for UseEventSourceHandle<T> {
             error: self.error.clone(),
             close_reason: self.close_reason.clone(),
             last_event_id: self.last_event_id.clone(),
+            gap: self.gap.clone(),
+            gap_seq: self.gap_seq,
+            duplicates_dropped: self.duplicates_dropped,
             url: self.url.clone(),
             inner: Rc::clone(&self.inner),
             trigger: self.trigger.clone(),
@@ -74,6 +80,9 @@ impl<T> PartialEq for UseEventSourceHandle<T> {
             && self.received == other.received
             && self.error == other.error
             && self.close_reason == other.close_reason
+            && self.gap == other.gap
+            && self.gap_seq == other.gap_seq
+            && self.duplicates_dropped == other.duplicates_dropped
             && self.url == other.url
     }
 }
@@ -88,6 +97,8 @@ impl<T> fmt::Debug for UseEventSourceHandle<T> {
             .field("error", &self.error)
             .field("close_reason", &self.close_reason)
             .field("last_event_id", &self.last_event_id)
+            .field("gap", &self.gap)
+            .field("duplicates_dropped", &self.duplicates_dropped)
             .finish_non_exhaustive()
     }
 }
@@ -156,6 +167,37 @@ impl<T> UseEventSourceHandle<T> {
         &self.last_event_id
     }
 
+    /// The last gap the server signalled ([`Gap`]: events may have been missed — reload what they would have told);
+    /// `None` until one arrives for this URL.
+    ///
+    /// ```ignore
+    /// if stream.last_gap().is_some() { html! { <p>{ "missed events — reloading" }</p> } }
+    /// ```
+    pub fn last_gap(&self) -> Option<&Gap> {
+        self.gap.as_ref()
+    }
+
+    /// The [`seq`](Message::seq) of the first message after the [last gap](Self::last_gap) (0 without one): the
+    /// messages before it belong to a stream the server could not continue — show only those from here to reload
+    /// (the project's server replays what it still has right after the gap).
+    ///
+    /// ```ignore
+    /// let current = stream.messages().iter().filter(|m| m.seq >= stream.gap_seq());
+    /// ```
+    pub fn gap_seq(&self) -> u64 {
+        self.gap_seq
+    }
+
+    /// How many events were dropped as duplicates since the URL was set (see
+    /// [`UseEventSourceOptions::dedup_window`](super::UseEventSourceOptions::dedup_window)).
+    ///
+    /// ```ignore
+    /// let dropped = stream.duplicates_dropped();
+    /// ```
+    pub fn duplicates_dropped(&self) -> u64 {
+        self.duplicates_dropped
+    }
+
     /// The URL of the stream.
     ///
     /// ```ignore
@@ -171,9 +213,16 @@ impl<T> UseEventSourceHandle<T> {
     /// let onclick = { let s = stream.clone(); move |_| s.close() };
     /// ```
     pub fn close(&self) {
-        // Taken out first: closing calls the handlers, which update the shared state.
-        let source = self.inner.borrow_mut().take_source();
-        drop(source);
+        // Taken out while it closes (its close handlers update the shared state), then kept: the state stays the
+        // browser's readyState, and `reconnect` resumes after its last id.
+        let source = self.inner.borrow_mut().source.take();
+        if let Some(source) = &source {
+            source.close();
+        }
+        let mut st = self.inner.borrow_mut();
+        if st.source.is_none() {
+            st.source = source;
+        }
     }
 
     /// Closes the stream if open and opens it again, resuming after [`last_event_id`](Self::last_event_id) (sent as
@@ -208,6 +257,10 @@ struct Inner<T> {
     /// The last event id of the sources dropped so far, where the next connection resumes (the live source owns the
     /// current one).
     resume: String,
+    /// The last gap signalled since the URL was set, and how many duplicates the sources dropped so far dropped.
+    gap: Option<Gap>,
+    gap_seq: u64,
+    duplicates_before: u64,
     source: Option<TypedEventSource>,
 }
 
@@ -223,13 +276,21 @@ impl<T> Inner<T> {
             error: None,
             close_reason: None,
             resume: String::new(),
+            gap: None,
+            gap_seq: 0,
+            duplicates_before: 0,
             source: None,
         }
     }
 
-    /// The source's state; `Closed` without one (closed by the handle, or it failed to open).
+    /// Duplicates dropped since the URL was set.
+    fn duplicates_dropped(&self) -> u64 {
+        self.duplicates_before + self.source.as_ref().map_or(0, TypedEventSource::duplicates_dropped)
+    }
+
+    /// The source's readyState (the browser's, also once closed); `Closed` without one (it failed to open).
     fn state(&self) -> ReadyState {
-        self.source.as_ref().map_or(ReadyState::Closed, TypedEventSource::state)
+        self.source.as_ref().map_or(ReadyState::Closed, TypedEventSource::ready_state)
     }
 
     /// The source's last event id; without one, that of the last source dropped.
@@ -242,6 +303,7 @@ impl<T> Inner<T> {
         let source = self.source.take();
         if let Some(source) = &source {
             self.resume = source.last_event_id();
+            self.duplicates_before += source.duplicates_dropped();
         }
         source
     }
@@ -274,6 +336,9 @@ pub(crate) fn use_source<T: Clone + 'static>(url: String, options: UseEventSourc
             error: None,
             close_reason: None,
             last_event_id: String::new(),
+            gap: None,
+            gap_seq: 0,
+            duplicates_dropped: 0,
             url,
             inner: Rc::clone(&inner),
             trigger,
@@ -286,6 +351,9 @@ pub(crate) fn use_source<T: Clone + 'static>(url: String, options: UseEventSourc
         error: st.error.clone(),
         close_reason: st.close_reason.clone(),
         last_event_id: st.last_event_id(),
+        gap: st.gap.clone(),
+        gap_seq: st.gap_seq,
+        duplicates_dropped: st.duplicates_dropped(),
         url,
         inner: Rc::clone(&inner),
         trigger,
@@ -320,6 +388,9 @@ fn connect<T: Clone + 'static>(
             st.messages = Rc::new(VecDeque::new());
             st.received = 0;
             st.resume.clear();
+            st.gap = None;
+            st.gap_seq = 0;
+            st.duplicates_before = 0;
         }
         st.connections += 1;
         st.active = st.connections;
@@ -360,6 +431,15 @@ fn connect<T: Clone + 'static>(
         .on_error({
             let (weak, trigger) = (weak.clone(), trigger.clone());
             move |e| update(&weak, &trigger, id, |st| st.error = Some(e.clone()))
+        })
+        .on_gap({
+            let (weak, trigger) = (weak.clone(), trigger.clone());
+            move |gap| {
+                update(&weak, &trigger, id, |st| {
+                    st.gap = Some(gap.clone());
+                    st.gap_seq = st.received;
+                });
+            }
         })
         .on_close({
             let (weak, trigger) = (weak.clone(), trigger.clone());

@@ -137,4 +137,34 @@ impl UseEventSourceOptions {
         self.source = self.source.pause_when_hidden(yes);
         self
     }
+
+    /// The query parameter carrying the id to resume after ([`SourceOptions::resume_param`]; `None` for none).
+    ///
+    /// ```ignore
+    /// UseEventSourceOptions::default().resume_param(Some("last_event_id"))
+    /// ```
+    pub fn resume_param(mut self, name: Option<&str>) -> Self {
+        self.source = self.source.resume_param(name);
+        self
+    }
+
+    /// One more gap signal besides `replay-gap` ([`SourceOptions::gap_event`]); the handle shows the last gap.
+    ///
+    /// ```ignore
+    /// UseEventSourceOptions::default().gap_event("resync")
+    /// ```
+    pub fn gap_event(mut self, event: impl Into<String>) -> Self {
+        self.source = self.source.gap_event(event);
+        self
+    }
+
+    /// The de-duplication window ([`SourceOptions::dedup_window`]; default 64, 0 = off).
+    ///
+    /// ```ignore
+    /// UseEventSourceOptions::default().dedup_window(0)
+    /// ```
+    pub fn dedup_window(mut self, window: usize) -> Self {
+        self.source = self.source.dedup_window(window);
+        self
+    }
 }

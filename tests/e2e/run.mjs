@@ -76,6 +76,43 @@ const tests = {
     }
   },
 
+  async "after a restart with a wiped store the board says it missed events and reloads what the server has"({ browser, errors }) {
+    // Its own server: restarted on the same port with a fresh data dir (a new epoch), the page's Last-Event-ID
+    // cannot be honoured: the server sends a replay-gap, the board shows the banner and only what follows it.
+    let server = await startServer();
+    const pageErrors = [];
+    try {
+      const page = await openPage(browser, `${server.url}/`, pageErrors);
+      const board = page.locator('[data-test="broadcast"]');
+      await expectStatus(board, "open, readyState 1");
+      const before = unique("before-wipe");
+      await publish(server.url, before);
+      await expectItem(board, "board-item", before, "the page");
+      check(await board.locator('[data-test="gap"]').count() === 0, "a gap banner before any gap");
+      await server.kill();
+      await expectStatus(board, "connecting, readyState 0");
+      server = await startServer({ listen: server.listen });
+      const banner = board.locator('[data-test="gap"]', { hasText: "missed events — reloading" });
+      try {
+        await banner.waitFor({ timeout: TIMEOUT });
+      } catch {
+        throw new Failure("the board never said it missed events");
+      }
+      await expectStatus(board, "open, readyState 1");
+      const after = unique("after-wipe");
+      await publish(server.url, after);
+      await expectItem(board, "board-item", after, "the page after the wipe");
+      const stale = await board.locator('[data-test="board-item"]', { hasText: before }).count();
+      check(stale === 0, `the board still shows "${before}" from before the gap`);
+      await shot(board, "broadcast-gap");
+      log("restarted with a wiped store: the board said it missed events and reloaded from the server's replay");
+      await page.context().close();
+    } finally {
+      await server.stop();
+      errors.push(...pageErrors.filter((e) => !/ERR_CONNECTION_REFUSED|ERR_EMPTY_RESPONSE|ERR_CONNECTION_RESET|ERR_INCOMPLETE_CHUNKED_ENCODING/.test(e)));
+    }
+  },
+
   async "two pages see the same broadcast; a newline stays text"({ browser, base, errors }) {
     const [a, b] = [await openPage(browser, `${base}/`, errors), await openPage(browser, `${base}/`, errors)];
     const boards = [a, b].map((p) => p.locator('[data-test="broadcast"]'));

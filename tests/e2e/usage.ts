@@ -1,5 +1,13 @@
 // Type-checked (strict) against the installed package's declarations by tests/e2e/pack-check.mjs.
-import init, { TypedEventSource, type CloseReason, type EventMeta, type ReadyState, type SourceError } from "typed-eventsource";
+import init, {
+  TypedEventSource,
+  type CloseReason,
+  type EventMeta,
+  type ReadyState,
+  type ReplayGap,
+  type RequestAttempt,
+  type SourceError,
+} from "typed-eventsource";
 
 interface Progress {
   status: string;
@@ -30,6 +38,23 @@ export async function main(): Promise<void> {
   const id: string = es.lastEventId;
   const url: string = es.url;
   console.log(state, id, url, es.closeReason?.kind);
-  new TypedEventSource("/subscribe", { reconnect: false });
+  new TypedEventSource("/subscribe", { reconnect: false, resumeParam: null, dedupWindow: 0 });
+  const resumed = new TypedEventSource("/subscribe", { resumeParam: "last_event_id", gapEvents: ["resync"], dedupWindow: 256 });
+  resumed.onGap((gap: ReplayGap) => console.log(gap.reason ?? "gap", gap.requested, gap.oldest, gap.epoch, gap.lastEventId));
+  resumed.onError((e: SourceError) => {
+    if (e.kind === "too-large") console.log(e.limit);
+    if (e.kind === "not-closed") console.log(e.readyState);
+    if (e.kind === "not-an-enum") console.log(e.message);
+  });
+  const dropped: number = resumed.duplicatesDropped;
+  console.log(dropped, resumed.lastGap?.reason);
+  new TypedEventSource("/sse/alice", {
+    transport: "fetch",
+    maxEventBytes: 1 << 20,
+    request: async (attempt: RequestAttempt) => ({
+      headers: { Authorization: `Bearer ${attempt.unauthorized ? "fresh" : "cached"}-${attempt.connection}` },
+    }),
+  });
+  new TypedEventSource("/sse/alice", { transport: "fetch", request: () => ({ method: "POST", body: "{}" }) });
   es.close();
 }

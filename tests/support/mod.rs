@@ -245,3 +245,9 @@ impl Drop for Turn {
         BUSY.with(|b| b.set(false));
     }
 }
+
+/// The SSE server nobody on this project wrote (tests/foreign/server.mjs, better-sse), + `path`.
+pub fn foreign_url(path: &str) -> String {
+    let base = compile_time(option_env!("SSE_FOREIGN_URL"), "SSE_FOREIGN_URL");
+    format!("{}{path}", base.trim_end_matches('/'))
+}

@@ -91,15 +91,23 @@ pub fn BroadcastBoard() -> Html {
                 <button type="submit" data-test="board-send" disabled={draft.trim().is_empty()}>{ "Send" }</button>
             </form>
             if let Some(p) = &*problem { <p class="error">{ p }</p> }
+            // The server could not resume this page's stream (its store was wiped, say): what the page showed may be
+            // incomplete, so it shows only what the server replays from now on — the whole history it still has.
+            if let Some(gap) = board.last_gap() {
+                <p class="gap" data-test="gap">
+                    { "missed events — reloading" }
+                    { gap.reason.as_deref().map(|r| format!(" ({r})")).unwrap_or_default() }
+                </p>
+            }
             <ol class="feed" data-test="board-list">
-                { for board.messages().iter().rev().map(|m| html! {
+                { for board.messages().iter().rev().filter(|m| m.seq >= board.gap_seq()).map(|m| html! {
                     <li key={m.seq} data-test="board-item">
                         <time>{ api::clock(m.data.timestamp) }</time>
                         <span class="text">{ &m.data.text }</span>
                         <span class="id">{ format!("#{}", m.data.id) }</span>
                     </li>
                 }) }
-                if board.messages().is_empty() { <li class="empty">{ "No messages yet — send one, then open this page in a second tab." }</li> }
+                if board.messages().iter().all(|m| m.seq < board.gap_seq()) { <li class="empty">{ "No messages yet — send one, then open this page in a second tab." }</li> }
             </ol>
         </section>
     }

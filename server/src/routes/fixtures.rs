@@ -14,12 +14,30 @@
 //! - `POST /fixtures/echo` → one `echo` event (id 1) with data `{"method", "body", "authorization", "lastEventId"}`
 //!   describing the request (for the fetch transport's tests), then stays open.
 //! - `POST|GET /fixtures/login/{user}` → sets cookie `sse_token=<JWT>; Path=/; HttpOnly; SameSite=Lax`, 204.
+//!
+//! Resume fixtures (issue 12), all with `message` events `{"n": i}` and plain numeric ids:
+//!
+//! - `GET /fixtures/overlap` → an over-eager replay: without `Last-Event-ID`/`lastEventId`, `retry: 50`, ids 1..5,
+//!   then close; after id N, the last 3 events again (ids N-2..N) and those after it up to 10, then `event: done` /
+//!   `data: end` with id 11, then stays open.
+//! - `GET /fixtures/resume/{key}` → by connection count for `key`: 1st: `retry: 50`, ids 1..5, then close; 2nd: 503
+//!   (so that the client library re-opens by itself); 3rd and later: first an id-less `resumed` event with data
+//!   `{"query": "<the raw query string>", "header": "<Last-Event-ID>"|null}`, then the ids after the one in the
+//!   `Last-Event-ID` header or else the `lastEventId`, `last_event_id` or `lastEventID` query parameter (0 if none) up
+//!   to 10, then `done`/`end` with id 11; stays open.
+//! - `GET /fixtures/retry/{ms}` → `retry: {ms}`; without a last id: id 1, then close; after one: `done`/`end` with
+//!   the next id, then stays open (a client measures its reconnection delay).
+//! - `GET /fixtures/token/{user}?expires_in=S` → a subscriber token (text) that this server rejects S seconds from
+//!   now (its validation allows 5 s of clock leeway: `exp` is set 5 s earlier).
+//! - `GET /fixtures/authed-drop?retry=MS` → needs a valid subscriber token (as for `/sse/{user}`; 401 otherwise):
+//!   `retry: MS` (default 50); without a last id: ids 1..3, then close; after id N: ids N+1..6, then `done`/`end`
+//!   with id 7, then stays open.
 
 use std::collections::HashMap;
 use std::sync::Mutex;
 use std::time::Duration;
 
-use axum::extract::{Path, Query, State};
+use axum::extract::{Path, Query, RawQuery, State};
 use axum::http::{header, HeaderMap, HeaderValue, StatusCode};
 use axum::response::{IntoResponse, Response};
 use axum::routing::get;
@@ -52,6 +70,11 @@ pub fn routes() -> Router<AppState> {
         .route("/whoami", get(whoami))
         .route("/login/{user}", get(login).post(login))
         .route("/echo", axum::routing::post(echo))
+        .route("/overlap", get(overlap))
+        .route("/resume/{key}", get(resume))
+        .route("/retry/{ms}", get(retry))
+        .route("/token/{user}", get(token))
+        .route("/authed-drop", get(authed_drop))
 }
 
 fn frame(id: u64, event: Option<&str>, data: &str) -> Vec<u8> {
@@ -104,16 +127,19 @@ async fn drop_after(
     Ok(sse::response(&state.env, guard, prelude, Live::Close))
 }
 
+/// Counts the connections for `key` (shared by the fixtures that fail by connection count).
+fn connection_count(state: &AppState, key: String) -> u32 {
+    let mut map = state.fixtures.flaky.lock().unwrap_or_else(std::sync::PoisonError::into_inner);
+    if map.len() >= MAX_FLAKY_KEYS && !map.contains_key(&key) {
+        map.clear();
+    }
+    let c = map.entry(key).or_insert(0);
+    *c += 1;
+    *c
+}
+
 async fn flaky(State(state): State<AppState>, Path(key): Path<String>, params: StreamParams) -> Result<Response, AppError> {
-    let count = {
-        let mut map = state.fixtures.flaky.lock().unwrap_or_else(std::sync::PoisonError::into_inner);
-        if map.len() >= MAX_FLAKY_KEYS && !map.contains_key(&key) {
-            map.clear();
-        }
-        let c = map.entry(key).or_insert(0);
-        *c += 1;
-        *c
-    };
+    let count = connection_count(&state, key);
     match count {
         1 => {
             let guard = state.open_stream(StreamKind::Fixture)?;
@@ -165,4 +191,108 @@ async fn login(State(state): State<AppState>, Path(user): Path<String>) -> Resul
     let cookie = HeaderValue::from_str(&format!("{}={token}; Path=/; HttpOnly; SameSite=Lax", crate::auth::COOKIE))
         .map_err(|e| AppError::Internal(e.to_string()))?;
     Ok((StatusCode::NO_CONTENT, [(header::SET_COOKIE, cookie)]).into_response())
+}
+
+async fn overlap(State(state): State<AppState>, params: StreamParams) -> Result<Response, AppError> {
+    let guard = state.open_stream(StreamKind::Fixture)?;
+    let prelude = Prelude::new(Duration::from_millis(50));
+    Ok(match numeric(&params) {
+        0 => sse::response(&state.env, guard, n_frames(prelude, 1..=5), Live::Close),
+        after => {
+            let prelude = n_frames(prelude, after.saturating_sub(2).max(1)..=10).raw(&frame(11, Some("done"), "end"));
+            sse::response(&state.env, guard, prelude, Live::Idle)
+        }
+    })
+}
+
+async fn resume(
+    State(state): State<AppState>,
+    Path(key): Path<String>,
+    headers: HeaderMap,
+    RawQuery(query): RawQuery,
+) -> Result<Response, AppError> {
+    match connection_count(&state, format!("resume/{key}")) {
+        1 => {
+            let guard = state.open_stream(StreamKind::Fixture)?;
+            let prelude = n_frames(Prelude::new(Duration::from_millis(50)), 1..=5);
+            Ok(sse::response(&state.env, guard, prelude, Live::Close))
+        }
+        2 => Err(AppError::Unavailable("resume fixture: second connection fails".into())),
+        _ => {
+            let header = headers.get("last-event-id").and_then(|v| v.to_str().ok()).map(str::to_owned);
+            let query = query.unwrap_or_default();
+            let from_query = query.split('&').find_map(|pair| {
+                let (name, value) = pair.split_once('=')?;
+                ["lastEventId", "last_event_id", "lastEventID"].contains(&name).then_some(value)
+            });
+            let after = header.as_deref().or(from_query).and_then(|id| id.parse::<u64>().ok()).unwrap_or(0);
+            let data = serde_json::json!({ "query": query, "header": header }).to_string();
+            let mut resumed = Vec::new();
+            // A fixed name and JSON data: always valid.
+            let _ = sse_codec::encode_into(&sse_codec::Frame::message(&data).event("resumed"), &mut resumed);
+            let guard = state.open_stream(StreamKind::Fixture)?;
+            let prelude = Prelude::new(Duration::from_millis(50)).raw(&resumed);
+            let prelude = n_frames(prelude, (after + 1)..=10).raw(&frame(11, Some("done"), "end"));
+            Ok(sse::response(&state.env, guard, prelude, Live::Idle))
+        }
+    }
+}
+
+async fn retry(State(state): State<AppState>, Path(ms): Path<u64>, params: StreamParams) -> Result<Response, AppError> {
+    let guard = state.open_stream(StreamKind::Fixture)?;
+    let prelude = Prelude::new(Duration::from_millis(ms.min(60_000)));
+    Ok(match numeric(&params) {
+        0 => sse::response(&state.env, guard, n_frames(prelude, 1..=1), Live::Close),
+        after => sse::response(&state.env, guard, prelude.raw(&frame(after + 1, Some("done"), "end")), Live::Idle),
+    })
+}
+
+#[derive(Debug, Deserialize)]
+struct TokenQuery {
+    expires_in: Option<u64>,
+}
+
+/// The clock leeway of the server's token validation (`auth::Keys::new`).
+const LEEWAY_SECS: u64 = 5;
+
+async fn token(
+    State(state): State<AppState>,
+    Path(user): Path<String>,
+    Query(q): Query<TokenQuery>,
+) -> Result<Response, AppError> {
+    let expires_in = q.expires_in.unwrap_or(3600);
+    let claims = crate::auth::Claims {
+        sub: user,
+        exp: crate::auth::now_secs().saturating_add(expires_in).saturating_sub(LEEWAY_SECS),
+        role: None,
+    };
+    let token = state.auth.keys.mint_claims(&claims).map_err(|e| AppError::Internal(e.to_string()))?;
+    Ok(([(header::CONTENT_TYPE, "text/plain; charset=utf-8")], token).into_response())
+}
+
+#[derive(Debug, Deserialize)]
+struct AuthedDropQuery {
+    retry: Option<u64>,
+}
+
+async fn authed_drop(
+    State(state): State<AppState>,
+    headers: HeaderMap,
+    params: StreamParams,
+    Query(q): Query<AuthedDropQuery>,
+) -> Result<Response, AppError> {
+    let claims = state.auth.subscriber_claims(&headers, params.query.token.as_deref())?;
+    let guard = state.open_stream(StreamKind::Fixture)?;
+    let prelude = Prelude::new(Duration::from_millis(q.retry.unwrap_or(50).min(60_000)));
+    let user = serde_json::Value::from(claims.sub);
+    let frames = |prelude: Prelude, ids: std::ops::RangeInclusive<u64>| {
+        ids.fold(prelude, |p, i| p.raw(&frame(i, None, &serde_json::json!({ "n": i, "user": user }).to_string())))
+    };
+    Ok(match numeric(&params) {
+        0 => sse::response(&state.env, guard, frames(prelude, 1..=3), Live::Close),
+        after => {
+            let prelude = frames(prelude, (after + 1)..=6).raw(&frame(7, Some("done"), "end"));
+            sse::response(&state.env, guard, prelude, Live::Idle)
+        }
+    })
 }

@@ -1,0 +1,63 @@
+//! De-duplication by event id: the ids of the last K events delivered.
+
+/// The ids of the last `capacity` events delivered (0: de-duplication off).
+///
+/// ```ignore
+/// let mut recent = RecentIds::new(2);
+/// assert!(recent.insert("a") && recent.insert("b"));
+/// assert!(!recent.insert("a")); // a duplicate
+/// ```
+/// A ring over a `Vec` (a `VecDeque` would link its own growth code into every app for this alone).
+#[derive(Debug, Clone, Default)]
+pub(crate) struct RecentIds {
+    capacity: usize,
+    ids: Vec<String>,
+    /// Where the next id goes once the ring is full (the oldest one).
+    next: usize,
+}
+
+impl RecentIds {
+    pub(crate) fn new(capacity: usize) -> Self {
+        RecentIds { capacity, ids: Vec::new(), next: 0 }
+    }
+
+    /// Records `id` and returns `true`, or returns `false` if it is among the last `capacity` ids (a duplicate).
+    /// Always `true` with capacity 0.
+    pub(crate) fn insert(&mut self, id: &str) -> bool {
+        if self.capacity == 0 {
+            return true;
+        }
+        if self.ids.iter().any(|seen| seen == id) {
+            return false;
+        }
+        if self.ids.len() < self.capacity {
+            self.ids.push(id.to_owned());
+        } else if let Some(oldest) = self.ids.get_mut(self.next) {
+            id.clone_into(oldest);
+            self.next = (self.next + 1) % self.capacity;
+        }
+        true
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_repeated_id_is_a_duplicate_within_the_window_only() {
+        let mut recent = RecentIds::new(3);
+        for id in ["1", "2", "3"] {
+            assert!(recent.insert(id));
+        }
+        assert!(!recent.insert("1") && !recent.insert("3"));
+        assert!(recent.insert("4")); // "1" leaves the window
+        assert!(recent.insert("1"));
+    }
+
+    #[test]
+    fn capacity_zero_is_off() {
+        let mut recent = RecentIds::new(0);
+        assert!(recent.insert("1") && recent.insert("1"));
+    }
+}
