@@ -91,9 +91,31 @@ pub struct ServeArgs {
     /// Most concurrent event streams (503 past it).
     #[arg(long, env = "SSE_MAX_STREAMS", default_value_t = 10_000)]
     pub max_streams: usize,
-    /// HS256 secret for subscriber and publisher tokens (required unless `--dev`).
+    /// Most anonymous streams (`/subscribe`, fixtures); default half of `--max-streams`.
+    #[arg(long, env = "SSE_MAX_ANONYMOUS_STREAMS")]
+    pub max_anonymous_streams: Option<usize>,
+    /// Most job streams; default a quarter of `--max-streams`.
+    #[arg(long, env = "SSE_MAX_JOB_STREAMS")]
+    pub max_job_streams: Option<usize>,
+    /// Most streams per client address.
+    #[arg(long, env = "SSE_MAX_STREAMS_PER_IP", default_value_t = 256, value_parser = clap::value_parser!(u64).range(1..))]
+    pub max_streams_per_ip: u64,
+    /// Most streams per authenticated user (tabs).
+    #[arg(long, env = "SSE_MAX_STREAMS_PER_USER", default_value_t = 32, value_parser = clap::value_parser!(u64).range(1..))]
+    pub max_streams_per_user: u64,
+    /// Reconnection time (ms, plus up to as much again of jitter) sent to event-stream clients refused for lack of
+    /// streams.
+    #[arg(long, env = "SSE_BUSY_RETRY_MS", default_value_t = 10_000, value_parser = clap::value_parser!(u64).range(1..=3_600_000))]
+    pub busy_retry_ms: u64,
+    /// HS256 secret for subscriber and publisher tokens (required unless `--dev`; at least 32 bytes).
     #[arg(long, env = "SSE_SECRET", hide_env_values = true)]
     pub secret: Option<String>,
+    /// Issuer every token must name (`iss` claim); none required when unset.
+    #[arg(long, env = "SSE_TOKEN_ISSUER")]
+    pub token_issuer: Option<String>,
+    /// Audience every token must name (`aud` claim); none required when unset.
+    #[arg(long, env = "SSE_TOKEN_AUDIENCE")]
+    pub token_audience: Option<String>,
     /// Development mode: no auth required, loopback origins allowed by CORS. Never in production.
     #[arg(long, env = "SSE_DEV")]
     pub dev: bool,
@@ -169,6 +191,12 @@ pub struct TokenArgs {
     /// Lifetime in seconds.
     #[arg(long, default_value_t = 3600)]
     pub ttl_secs: u64,
+    /// `iss` claim to include.
+    #[arg(long)]
+    pub issuer: Option<String>,
+    /// `aud` claim to include.
+    #[arg(long)]
+    pub audience: Option<String>,
     /// HS256 secret; must match the server's.
     #[arg(long, env = "SSE_SECRET", hide_env_values = true)]
     pub secret: String,
@@ -197,8 +225,20 @@ pub struct Config {
     pub max_body_bytes: usize,
     /// Concurrent streams limit.
     pub max_streams: usize,
+    /// Anonymous streams limit (`None`: half of `max_streams`).
+    pub max_anonymous_streams: Option<usize>,
+    /// Job streams limit (`None`: a quarter of `max_streams`).
+    pub max_job_streams: Option<usize>,
+    /// Streams per client address.
+    pub max_streams_per_ip: usize,
+    /// Streams per user.
+    pub max_streams_per_user: usize,
+    /// `retry:` (before jitter) of the answer to an event-stream request refused for lack of streams.
+    pub busy_retry: Duration,
     /// HS256 secret.
     pub secret: String,
+    /// Required `iss`/`aud`.
+    pub token_policy: crate::auth::TokenPolicy,
     /// Development mode.
     pub dev: bool,
     /// Allowed CORS origins.
@@ -230,7 +270,13 @@ impl Default for Config {
             client_buffer: 1024,
             max_body_bytes: 64 * 1024,
             max_streams: 10_000,
+            max_anonymous_streams: None,
+            max_job_streams: None,
+            max_streams_per_ip: 256,
+            max_streams_per_user: 32,
+            busy_retry: Duration::from_secs(10),
             secret: DEV_SECRET.to_owned(),
+            token_policy: crate::auth::TokenPolicy::default(),
             dev: false,
             cors_origins: Vec::new(),
             fixtures: false,
@@ -243,6 +289,20 @@ impl Default for Config {
     }
 }
 
+impl Config {
+    /// The stream budgets these settings give.
+    pub fn stream_budgets(&self) -> crate::limits::StreamBudgets {
+        let defaults = crate::limits::StreamBudgets::for_total(self.max_streams);
+        crate::limits::StreamBudgets {
+            total: self.max_streams,
+            anonymous: self.max_anonymous_streams.unwrap_or(defaults.anonymous),
+            job: self.max_job_streams.unwrap_or(defaults.job),
+            per_ip: self.max_streams_per_ip,
+            per_user: self.max_streams_per_user,
+        }
+    }
+}
+
 /// Why the flags do not make a usable configuration.
 #[derive(Debug, thiserror::Error)]
 #[non_exhaustive]
@@ -250,7 +310,13 @@ pub enum ConfigError {
     /// Auth is on but no secret was given.
     #[error("--secret (or SSE_SECRET) is required unless --dev is given")]
     MissingSecret,
+    /// The secret is too short to resist brute force.
+    #[error("--secret (or SSE_SECRET) must be at least {MIN_SECRET_BYTES} bytes unless --dev is given (try: head -c 32 /dev/urandom | base64)")]
+    WeakSecret,
 }
+
+/// Shortest `--secret` accepted outside `--dev` (HS256 wants a key of at least its 256-bit output).
+pub const MIN_SECRET_BYTES: usize = 32;
 
 impl TryFrom<ServeArgs> for Config {
     type Error = ConfigError;
@@ -261,6 +327,9 @@ impl TryFrom<ServeArgs> for Config {
             (_, true) => DEV_SECRET.to_owned(),
             _ => return Err(ConfigError::MissingSecret),
         };
+        if !a.dev && secret.len() < MIN_SECRET_BYTES {
+            return Err(ConfigError::WeakSecret);
+        }
         Ok(Config {
             www: a.www,
             retry: Duration::from_millis(a.retry_ms),
@@ -276,7 +345,13 @@ impl TryFrom<ServeArgs> for Config {
             client_buffer: usize::try_from(a.client_buffer).unwrap_or(1024),
             max_body_bytes: a.max_body_bytes,
             max_streams: a.max_streams,
+            max_anonymous_streams: a.max_anonymous_streams,
+            max_job_streams: a.max_job_streams,
+            max_streams_per_ip: usize::try_from(a.max_streams_per_ip).unwrap_or(usize::MAX),
+            max_streams_per_user: usize::try_from(a.max_streams_per_user).unwrap_or(usize::MAX),
+            busy_retry: Duration::from_millis(a.busy_retry_ms),
             secret,
+            token_policy: crate::auth::TokenPolicy { issuer: a.token_issuer, audience: a.token_audience },
             dev: a.dev,
             cors_origins: a.cors_origins.into_iter().map(|o| o.trim().to_owned()).filter(|o| !o.is_empty()).collect(),
             fixtures: a.fixtures,

@@ -32,6 +32,7 @@
 
 use std::cell::Cell;
 use std::future::Future;
+use std::net::SocketAddr;
 use std::path::PathBuf;
 use std::pin::Pin;
 use std::sync::atomic::{AtomicU64, AtomicUsize, Ordering};
@@ -48,6 +49,7 @@ use tokio::io::{AsyncRead, AsyncWrite};
 use tokio::time::{Instant, Sleep};
 use tokio_util::sync::{CancellationToken, WaitForCancellationFutureOwned};
 use tokio_util::task::TaskTracker;
+use tower_http::add_extension::AddExtension;
 
 use crate::metrics::{ConnectionGuard, Metrics, Protocol};
 use crate::net::StallListener;
@@ -207,12 +209,12 @@ async fn serve_with(
     tokio::pin!(stop);
     loop {
         tokio::select! {
-            (io, _addr) = listener.accept() => {
+            (io, addr) = listener.accept() => {
                 // Two task types: a plain connection's task never holds room for TLS or HTTP/2 state.
                 if shared.tls.is_some() {
-                    tracker.spawn(serve_tls_connection(io, Arc::clone(&shared)));
+                    tracker.spawn(serve_tls_connection(io, Arc::clone(&shared), addr));
                 } else {
-                    tracker.spawn(serve_http1(io, Arc::clone(&shared)));
+                    tracker.spawn(serve_http1(io, Arc::clone(&shared), addr));
                 }
             }
             () = &mut stop => break,
@@ -232,17 +234,17 @@ type Serving = Pin<Box<dyn Future<Output = ()> + Send>>;
 /// One TLS connection: the handshake (bounded in time), then HTTP/2 or HTTP/1.1 as ALPN decided. Each stage is
 /// boxed, so the task holds only a pointer to the stage it is in (the handshake's state is freed once it is done,
 /// and the TLS stream is held once, by the protocol's future).
-async fn serve_tls_connection<I>(io: I, shared: Arc<Shared>)
+async fn serve_tls_connection<I>(io: I, shared: Arc<Shared>, addr: SocketAddr)
 where
     I: AsyncRead + AsyncWrite + Unpin + Send + 'static,
 {
-    let serving = Box::pin(handshake(io, shared)).await;
+    let serving = Box::pin(handshake(io, shared, addr)).await;
     if let Some(serving) = serving {
         serving.await;
     }
 }
 
-async fn handshake<I>(io: I, shared: Arc<Shared>) -> Option<Serving>
+async fn handshake<I>(io: I, shared: Arc<Shared>, addr: SocketAddr) -> Option<Serving>
 where
     I: AsyncRead + AsyncWrite + Unpin + Send + 'static,
 {
@@ -264,23 +266,32 @@ where
         }
     };
     Some(if stream.get_ref().1.alpn_protocol() == Some(b"h2") {
-        Box::pin(serve_h2(stream, shared))
+        Box::pin(serve_h2(stream, shared, addr))
     } else {
-        Box::pin(serve_http1(stream, shared))
+        Box::pin(serve_http1(stream, shared, addr))
     })
 }
 
-fn serve_http1<I>(io: I, shared: Arc<Shared>) -> impl Future<Output = ()> + Send + 'static
+/// The peer address of a request's connection, in its extensions (per-address budgets read it).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct ClientAddr(pub SocketAddr);
+
+/// The router for one connection: every request carries the connection's [`ClientAddr`].
+fn connection_service(shared: &Shared, addr: SocketAddr) -> TowerToHyperService<AddExtension<Router, ClientAddr>> {
+    TowerToHyperService::new(AddExtension::new(shared.app.clone(), ClientAddr(addr)))
+}
+
+fn serve_http1<I>(io: I, shared: Arc<Shared>, addr: SocketAddr) -> impl Future<Output = ()> + Send + 'static
 where
     I: AsyncRead + AsyncWrite + Unpin + Send + 'static,
 {
     let gauge = shared.metrics.open_connection(Protocol::Http1);
-    let service = TowerToHyperService::new(shared.app.clone());
+    let service = connection_service(&shared, addr);
     let conn = shared.http1.serve_connection(TokioIo::new(io), service);
     Drive::new(conn, |c| c.graceful_shutdown(), &shared.shutdown, std::future::pending(), gauge)
 }
 
-fn serve_h2<I>(io: I, shared: Arc<Shared>) -> impl Future<Output = ()> + Send + 'static
+fn serve_h2<I>(io: I, shared: Arc<Shared>, addr: SocketAddr) -> impl Future<Output = ()> + Send + 'static
 where
     I: AsyncRead + AsyncWrite + Unpin + Send + 'static,
 {
@@ -298,7 +309,7 @@ where
         .initial_stream_window_size(H2_STREAM_WINDOW)
         .initial_connection_window_size(H2_CONNECTION_WINDOW)
         .max_send_buf_size(H2_SEND_BUFFER);
-    let service = TowerToHyperService::new(shared.app.clone());
+    let service = connection_service(&shared, addr);
     let conn = h2.serve_connection(TokioIo::new(io), service);
     let idle_timeout = shared.config.idle_timeout;
     let idle = async move { streams.idle(idle_timeout).await };
@@ -532,12 +543,12 @@ mod tests {
             let (tcp, _) = listener.accept().await.unwrap();
             crate::net::StallIo::new(tcp, Duration::from_secs(1), Arc::clone(&state.metrics))
         };
-        let service = TowerToHyperService::new(shared.app.clone());
+        let service = connection_service(&shared, addr);
         let bare = shared.http1.serve_connection(TokioIo::new(io().await), service);
         let _c2 = tokio::net::TcpStream::connect(addr).await.unwrap();
-        let task = serve_http1(io().await, Arc::clone(&shared));
+        let task = serve_http1(io().await, Arc::clone(&shared), addr);
         let _c3 = tokio::net::TcpStream::connect(addr).await.unwrap();
-        let tls_task = serve_tls_connection(io().await, Arc::clone(&shared));
+        let tls_task = serve_tls_connection(io().await, Arc::clone(&shared), addr);
         let (bare, task) = (std::mem::size_of_val(&bare), std::mem::size_of_val(&task));
         let tls_task = std::mem::size_of_val(&tls_task);
         eprintln!("hyper http1 connection: {bare} bytes; plain connection task: {task}; TLS task: {tls_task}");

@@ -99,3 +99,28 @@ impl<S: Send + Sync> FromRequestParts<S> for StreamParams {
         Ok(StreamParams { query, last_event_id })
     }
 }
+
+/// The client of a request: its address (the connection's peer, set by [`crate::conn`]) and whether it asked for an
+/// event stream (`Accept: text/event-stream`, as every `EventSource` does).
+#[derive(Debug, Clone, Default)]
+pub struct Client {
+    /// The peer address, when known.
+    pub ip: Option<std::net::IpAddr>,
+    /// Whether `Accept` names `text/event-stream`.
+    pub wants_event_stream: bool,
+}
+
+impl<S: Send + Sync> FromRequestParts<S> for Client {
+    type Rejection = std::convert::Infallible;
+
+    async fn from_request_parts(parts: &mut Parts, _: &S) -> Result<Self, Self::Rejection> {
+        let ip = parts.extensions.get::<crate::conn::ClientAddr>().map(|a| a.0.ip());
+        let wants_event_stream = parts
+            .headers
+            .get_all(header::ACCEPT)
+            .iter()
+            .filter_map(|v| v.to_str().ok())
+            .any(|v| v.to_ascii_lowercase().contains("text/event-stream"));
+        Ok(Client { ip, wants_event_stream })
+    }
+}

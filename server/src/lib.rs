@@ -28,6 +28,7 @@ pub mod event_id;
 pub mod extract;
 pub mod hub;
 pub mod jobs;
+pub mod limits;
 pub mod maintenance;
 pub mod metrics;
 pub mod net;
@@ -53,7 +54,9 @@ use crate::auth::{Auth, Keys};
 use crate::config::{Config, StoreConfig};
 use crate::error::AppError;
 use crate::hub::{Hub, HubOptions, Start, Subscription};
+use crate::extract::Client;
 use crate::jobs::Jobs;
+use crate::limits::{Budgets, Owner};
 use crate::metrics::{Metrics, StreamGuard, StreamKind};
 use crate::sse::{Live, Prelude, StreamEnv};
 use crate::store::{Store, StoreError, StoreOptions};
@@ -75,6 +78,8 @@ pub struct AppState {
     pub env: StreamEnv,
     /// State of the `/fixtures` routes.
     pub fixtures: Arc<routes::fixtures::FixtureState>,
+    /// Stream admission (fair budgets).
+    pub budgets: Arc<Budgets>,
 }
 
 impl AppState {
@@ -107,7 +112,7 @@ impl AppState {
         };
         let hub = Arc::new(Hub::new(store, hub_options, Arc::clone(&metrics)));
         let jobs = Arc::new(Jobs::recover(Arc::clone(&hub), config.max_jobs, config.job_ttl, config.job_lease).await?);
-        let auth = Arc::new(Auth { keys: Keys::new(&config.secret), dev: config.dev });
+        let auth = Arc::new(Auth { keys: Keys::with_policy(&config.secret, &config.token_policy), dev: config.dev });
         let env = StreamEnv {
             heartbeat: config.heartbeat,
             heartbeat_frame: Bytes::from(sse_codec::comment("keep-alive")),
@@ -116,13 +121,14 @@ impl AppState {
         tokio::spawn(maintenance::run(Arc::clone(&hub), Arc::clone(&jobs), env.shutdown.clone()));
         tracing::info!(epoch = %hub.epoch(), "store ready");
         Ok(AppState {
-            config: Arc::new(config),
             metrics,
             hub,
             jobs,
             auth,
             env,
             fixtures: Arc::default(),
+            budgets: Budgets::new(config.stream_budgets()),
+            config: Arc::new(config),
         })
     }
 
@@ -131,9 +137,42 @@ impl AppState {
         self.env.shutdown.cancel();
     }
 
-    /// Registers a new stream of `kind`, or 503 past `max_streams`.
+    /// Registers a new stream of `kind` of an unknown client, or 503 past its budget (see [`limits`]).
     pub fn open_stream(&self, kind: StreamKind) -> Result<StreamGuard, AppError> {
-        self.metrics.try_open(kind, self.config.max_streams).ok_or(AppError::TooManyStreams)
+        self.budgets.admit(&self.metrics, kind, &Owner::default()).map_err(|_| AppError::TooManyStreams)
+    }
+
+    /// The answer to a stream request refused for lack of streams: for an event-stream client (a browser's
+    /// `EventSource` never retries after a 503) a stream holding only `retry:` (the busy retry time plus jitter) that
+    /// ends at once, so it reconnects later by itself; for others 503 with `Retry-After`.
+    pub fn busy(&self, client: &Client) -> Result<Response, AppError> {
+        if !client.wants_event_stream {
+            return Err(AppError::TooManyStreams);
+        }
+        let base = u64::try_from(self.config.busy_retry.as_millis()).unwrap_or(u64::MAX);
+        let mut r = [0u8; 8];
+        let jitter = if getrandom::getrandom(&mut r).is_ok() { u64::from_le_bytes(r) % base.max(1) } else { 0 };
+        let retry = Duration::from_millis(base.saturating_add(jitter));
+        let body = format!("retry: {}\n: over capacity, reconnect later\n\n", retry.as_millis());
+        Ok(sse::busy_response(Bytes::from(body)))
+    }
+
+    /// Opens a stream of `kind` on topic `name` from `start` for `client` (and `user`, on per-user streams): a busy
+    /// answer ([`AppState::busy`]) over its budgets, 503 when the store fails.
+    pub async fn subscribe_as(
+        &self,
+        kind: StreamKind,
+        name: &str,
+        start: Start,
+        client: &Client,
+        user: Option<&str>,
+    ) -> Result<Response, AppError> {
+        let owner = Owner { ip: client.ip, user: user.map(str::to_owned) };
+        let Ok(guard) = self.budgets.admit(&self.metrics, kind, &owner) else {
+            return self.busy(client);
+        };
+        let sub = self.hub.subscribe(name, start).await?;
+        Ok(self.topic_stream(guard, sub))
     }
 
     /// A prelude starting with the configured `retry:`.
@@ -171,6 +210,21 @@ pub fn is_loopback_origin(origin: &[u8]) -> bool {
     ["127.0.0.1", "localhost", "[::1]"].into_iter().any(host_port_ok)
 }
 
+/// `uri` for logs: path and query parameter names, the value of `token` (any case) replaced by `REDACTED`.
+pub fn redacted_uri(uri: &axum::http::Uri) -> String {
+    let Some(query) = uri.query() else {
+        return uri.path().to_owned();
+    };
+    let query: Vec<String> = query
+        .split('&')
+        .map(|pair| match pair.split_once('=') {
+            Some((k, _)) if k.eq_ignore_ascii_case("token") || k.eq_ignore_ascii_case("access_token") => format!("{k}=REDACTED"),
+            _ => pair.to_owned(),
+        })
+        .collect();
+    format!("{}?{}", uri.path(), query.join("&"))
+}
+
 fn cors(config: &Config) -> CorsLayer {
     let allowed: Vec<HeaderValue> = config.cors_origins.iter().filter_map(|o| HeaderValue::from_str(o).ok()).collect();
     let dev = config.dev;
@@ -200,7 +254,13 @@ pub fn router(state: AppState) -> Router {
         .fallback_service(ServeDir::new(&config.www))
         .layer(DefaultBodyLimit::max(config.max_body_bytes))
         .layer(cors(&config))
-        .layer(TraceLayer::new_for_http())
+        .layer(TraceLayer::new_for_http().make_span_with(|req: &axum::extract::Request| {
+            // Never the `?token=`: the URI is logged with its query values redacted.
+            tracing::debug_span!("request", method = %req.method(), uri = %redacted_uri(req.uri()), version = ?req.version())
+        })
+        // 5xx are not all errors of ours (busy, store refusing writes): those are logged where they happen, at
+        // their level (internal errors at ERROR, store errors and budget refusals at WARN, rate limited).
+        .on_failure(tower_http::trace::DefaultOnFailure::new().level(tracing::Level::DEBUG)))
         .with_state(state)
 }
 

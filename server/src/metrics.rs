@@ -104,7 +104,7 @@ impl Metrics {
             }
         }
         self.open[kind.index()].fetch_add(1, Ordering::Relaxed);
-        Some(StreamGuard { metrics: Arc::clone(self), kind })
+        Some(StreamGuard { metrics: Arc::clone(self), kind, _release: None })
     }
 
     /// Open client connections speaking `protocol` now (TLS connections count once their handshake is done).
@@ -155,9 +155,16 @@ impl Metrics {
 pub struct StreamGuard {
     metrics: Arc<Metrics>,
     kind: StreamKind,
+    _release: Option<crate::limits::Release>,
 }
 
 impl StreamGuard {
+    /// This guard, also giving back to the stream budgets when dropped.
+    pub fn with_release(mut self, release: crate::limits::Release) -> Self {
+        self._release = Some(release);
+        self
+    }
+
     /// The metrics this stream reports to.
     pub fn metrics(&self) -> &Metrics {
         &self.metrics

@@ -430,7 +430,15 @@ async fn shutdown_ends_h2_streams_and_serve_returns_within_the_grace_period() {
 
 #[tokio::test]
 async fn heartbeats_jobs_and_limits_over_h2() {
-    let s = spawn_tls(Config { heartbeat: Duration::from_millis(200), max_streams: 2, max_body_bytes: 1024, ..dev_config() }).await;
+    let s = spawn_tls(Config {
+        heartbeat: Duration::from_millis(200),
+        max_streams: 2,
+        max_anonymous_streams: Some(2),
+        max_job_streams: Some(2),
+        max_body_bytes: 1024,
+        ..dev_config()
+    })
+    .await;
     let c = s.client();
     // Heartbeats on an idle stream.
     let mut res = c.get(format!("{}/subscribe", s.url)).send().await.unwrap();

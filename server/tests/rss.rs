@@ -57,7 +57,7 @@ fn streams() -> usize {
 
 /// Plain HTTP/1.1: one raw connection per stream. Returns KB per stream.
 async fn http1(bin: &str, n: usize) -> f64 {
-    let (child, url) = start_bin(bin, &["--listen", "127.0.0.1:0", "--dev", "--max-streams", "100000"]);
+    let (child, url) = start_bin(bin, &["--listen", "127.0.0.1:0", "--dev", "--max-streams", "100000", "--max-streams-per-ip", "100000"]);
     let addr = url.strip_prefix("http://").unwrap().to_owned();
     let client = reqwest::Client::new();
     wait_streams(&client, &url, 0).await;
@@ -87,7 +87,7 @@ async fn h2(n: usize) -> f64 {
     std::fs::write(dir.join("k.pem"), &cert.key_pem).unwrap();
     let (c, k) = (dir.join("c.pem").display().to_string(), dir.join("k.pem").display().to_string());
     let (child, url) =
-        start(&["--listen", "127.0.0.1:0", "--dev", "--max-streams", "100000", "--tls-cert", &c, "--tls-key", &k]);
+        start(&["--listen", "127.0.0.1:0", "--dev", "--max-streams", "100000", "--max-streams-per-ip", "100000", "--tls-cert", &c, "--tls-key", &k]);
     let client = || {
         reqwest::Client::builder()
             .use_rustls_tls()
@@ -193,7 +193,7 @@ async fn fanout_deliveries_per_second_over_h2_and_http1() {
     use std::sync::Arc;
     const STREAMS: usize = 1000;
     // HTTP/1.1: raw connections.
-    let (h1_child, url) = start(&["--listen", "127.0.0.1:0", "--dev", "--max-streams", "100000"]);
+    let (h1_child, url) = start(&["--listen", "127.0.0.1:0", "--dev", "--max-streams", "100000", "--max-streams-per-ip", "100000"]);
     let addr = url.strip_prefix("http://").unwrap().to_owned();
     let counted = Arc::new(AtomicU64::new(0));
     for _ in 0..STREAMS {
@@ -221,7 +221,7 @@ async fn fanout_deliveries_per_second_over_h2_and_http1() {
     std::fs::write(dir.join("k.pem"), &cert.key_pem).unwrap();
     let (c, k) = (dir.join("c.pem").display().to_string(), dir.join("k.pem").display().to_string());
     let (_h2_child, url) =
-        start(&["--listen", "127.0.0.1:0", "--dev", "--max-streams", "100000", "--tls-cert", &c, "--tls-key", &k]);
+        start(&["--listen", "127.0.0.1:0", "--dev", "--max-streams", "100000", "--max-streams-per-ip", "100000", "--tls-cert", &c, "--tls-key", &k]);
     let client = || {
         reqwest::Client::builder()
             .use_rustls_tls()

@@ -134,7 +134,7 @@ async fn slow_consumer_is_evicted_while_another_client_keeps_receiving() {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn open_streams_back_to_zero_after_1000_clients_leave() {
-    let s = spawn(dev_config()).await;
+    let s = spawn(Config { max_streams_per_ip: 1000, ..dev_config() }).await;
     let mut clients = Vec::with_capacity(1000);
     for _ in 0..1000 {
         let mut tcp = raw_subscribe(s.addr).await;

@@ -10,7 +10,7 @@ use serde_json::Value;
 
 use crate::auth::Publisher;
 use crate::error::AppError;
-use crate::extract::{JsonObject, StreamParams};
+use crate::extract::{Client, JsonObject, StreamParams};
 use crate::hub::Start;
 use crate::jobs::{MAX_INTERVAL_MS, MAX_STEPS};
 use crate::metrics::StreamKind;
@@ -44,10 +44,15 @@ async fn create(State(state): State<AppState>, _: Publisher, JsonObject(body): J
 }
 
 /// The job's whole history, then live progress; after a `Last-Event-ID`, only what followed it.
-async fn events(State(state): State<AppState>, Path(id): Path<String>, params: StreamParams) -> Result<Response, AppError> {
+async fn events(
+    State(state): State<AppState>,
+    Path(id): Path<String>,
+    client: Client,
+    params: StreamParams,
+) -> Result<Response, AppError> {
     if !state.jobs.exists(&id).await? {
         return Err(AppError::NotFound(format!("no job {id:?}")));
     }
     let start = params.last_event_id.map_or(Start::All, Start::After);
-    state.subscribe(StreamKind::Job, &topic::job(&id), start).await
+    state.subscribe_as(StreamKind::Job, &topic::job(&id), start, &client, None).await
 }

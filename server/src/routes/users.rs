@@ -13,7 +13,7 @@ use serde_json::Value;
 
 use crate::auth::Publisher;
 use crate::error::AppError;
-use crate::extract::{JsonObject, StreamParams};
+use crate::extract::{Client, JsonObject, StreamParams};
 use crate::hub::Start;
 use crate::metrics::StreamKind;
 use crate::store::{topic, Payload};
@@ -38,12 +38,13 @@ async fn stream(
     State(state): State<AppState>,
     Path(user): Path<String>,
     headers: HeaderMap,
+    client: Client,
     params: StreamParams,
 ) -> Result<Response, AppError> {
     check_user_id(&user)?;
     state.auth.check_subscriber(&state.metrics, &headers, params.query.token.as_deref(), &user)?;
     let start = params.last_event_id.map_or(Start::Offline, Start::After);
-    state.subscribe(StreamKind::User, &topic::user(&user), start).await
+    state.subscribe_as(StreamKind::User, &topic::user(&user), start, &client, Some(&user)).await
 }
 
 /// `{"event"?: string, "data": any}` → `{"id": "<SSE id>"}` once stored; the event's data is `data` serialized as

@@ -1,0 +1,223 @@
+//! Issue 11: the attacks of a hostile client, reproduced on loopback against a real server (port 0, bounded loops),
+//! and what now holds: fair stream budgets, token edges, publisher-side holds, connection caps, header limits, flag
+//! ranges, `--dev` Host checks.
+#![allow(clippy::unwrap_used)]
+
+mod common;
+
+use std::net::IpAddr;
+use std::time::Duration;
+
+use common::*;
+use serde_json::Value;
+use typed_eventsource_server::auth::{now_secs, Claims, TokenPolicy, PUBLISHER_ROLE};
+use typed_eventsource_server::config::Config;
+
+/// Opens `req` as an event stream; `Err(body)` when the server answered with its busy stream (`retry:` and an end).
+async fn try_stream(req: reqwest::RequestBuilder) -> Result<reqwest::Response, (u16, String)> {
+    let mut res = req.header("accept", "text/event-stream").send().await.unwrap();
+    if res.status() != 200 {
+        let status = res.status().as_u16();
+        return Err((status, res.text().await.unwrap_or_default()));
+    }
+    let first = tokio::time::timeout(Duration::from_secs(5), res.chunk()).await.unwrap().unwrap().unwrap_or_default();
+    let text = String::from_utf8_lossy(&first).into_owned();
+    if text.contains("over capacity") {
+        // The busy answer ends by itself: a browser reconnects after its `retry:`.
+        let rest = tokio::time::timeout(Duration::from_secs(5), res.text()).await.expect("the busy stream did not end");
+        assert_eq!(rest.unwrap(), "");
+        return Err((200, text));
+    }
+    assert!(text.starts_with("retry: "), "{text}");
+    Ok(res)
+}
+
+fn client_from(ip: &str) -> reqwest::Client {
+    reqwest::Client::builder().local_address(ip.parse::<IpAddr>().unwrap()).build().unwrap()
+}
+
+// ---- 1. Fair stream budgets ----
+
+/// Before: with `--max-streams 100`, 100 idle anonymous `/subscribe` streams made alice's `/sse/alice` and every job
+/// stream get 503. Now anonymous streams stop at half the total and job streams at a quarter.
+#[tokio::test]
+async fn anonymous_streams_cannot_starve_user_and_job_streams() {
+    let s = spawn(Config { max_streams: 8, busy_retry: Duration::from_millis(4000), ..config() }).await;
+    let c = reqwest::Client::new();
+    let mut anonymous = Vec::new();
+    let busy = loop {
+        assert!(anonymous.len() <= 20, "anonymous streams were never refused");
+        // Spread over addresses so that only the anonymous budget can refuse.
+        let ip = format!("127.0.1.{}", anonymous.len() + 1);
+        match try_stream(client_from(&ip).get(format!("{}/subscribe", s.url))).await {
+            Ok(res) => anonymous.push(res),
+            Err(busy) => break busy,
+        }
+    };
+    assert_eq!(anonymous.len(), 4, "anonymous budget: half of --max-streams");
+    // A browser honours this `retry:` (base 4000 ms plus up to as much jitter) and reconnects by itself.
+    let retry: u64 = busy.1.lines().next().unwrap().strip_prefix("retry: ").unwrap().parse().unwrap();
+    assert!((4000..8000).contains(&retry), "{busy:?}");
+    // A client that did not ask for an event stream gets 503 with Retry-After.
+    let res = c.get(format!("{}/subscribe", s.url)).send().await.unwrap();
+    assert_eq!(res.status(), 503);
+    assert_eq!(res.headers()["retry-after"], "1");
+    // Alice and the job streams still get theirs.
+    let _alice = try_stream(c.get(format!("{}/sse/alice?token={}", s.url, s.token("alice")))).await.unwrap();
+    let job = c
+        .post(format!("{}/jobs", s.url))
+        .bearer_auth(s.publisher())
+        .header("content-type", "application/json")
+        .body(r#"{"steps":1,"intervalMs":0}"#)
+        .send()
+        .await
+        .unwrap();
+    let id = job.json::<Value>().await.unwrap()["id"].as_str().unwrap().to_owned();
+    let url = format!("{}/jobs/{id}/events", s.url);
+    let _j1 = try_stream(c.get(&url)).await.unwrap();
+    let _j2 = try_stream(c.get(&url)).await.unwrap();
+    // Job streams have their own budget (a quarter): the third is refused, alice's second tab is not.
+    assert!(try_stream(c.get(&url)).await.is_err());
+    let _alice2 = try_stream(c.get(format!("{}/sse/alice?token={}", s.url, s.token("alice")))).await.unwrap();
+    assert_eq!(s.metric("sse_open_streams{kind=\"user\"}").await, 2);
+}
+
+#[tokio::test]
+async fn per_address_and_per_user_stream_budgets() {
+    let s = spawn(Config { max_streams_per_ip: 3, max_streams_per_user: 2, ..config() }).await;
+    let a = client_from("127.0.2.1");
+    let mut held = Vec::new();
+    for _ in 0..3 {
+        held.push(try_stream(a.get(format!("{}/subscribe", s.url))).await.unwrap());
+    }
+    assert!(try_stream(a.get(format!("{}/subscribe", s.url))).await.is_err(), "4th stream from one address");
+    // Another address is not affected.
+    held.push(try_stream(client_from("127.0.2.2").get(format!("{}/subscribe", s.url))).await.unwrap());
+    // Per user: alice's third tab (from other addresses) is refused, bob's first is not.
+    let alice = |ip: &str| client_from(ip).get(format!("{}/sse/alice?token={}", s.url, s.token("alice")));
+    held.push(try_stream(alice("127.0.2.3")).await.unwrap());
+    held.push(try_stream(alice("127.0.2.4")).await.unwrap());
+    assert!(try_stream(alice("127.0.2.5")).await.is_err());
+    held.push(try_stream(client_from("127.0.2.5").get(format!("{}/sse/bob?token={}", s.url, s.token("bob")))).await.unwrap());
+    // Closing a stream gives its budget back.
+    held.truncate(0);
+    s.wait_metric("sse_open_streams{kind=\"broadcast\"}", 0, 5).await;
+    s.wait_metric("sse_open_streams{kind=\"user\"}", 0, 5).await;
+    for _ in 0..3 {
+        held.push(try_stream(a.get(format!("{}/subscribe", s.url))).await.unwrap());
+    }
+    held.push(try_stream(alice("127.0.2.3")).await.unwrap());
+}
+
+// ---- 4. Tokens ----
+
+#[tokio::test]
+async fn token_edges_nbf_and_each_credential_tried() {
+    let s = spawn(config()).await;
+    let url = format!("{}/sse/alice", s.url);
+    let c = reqwest::Client::new();
+    let status = |req: reqwest::RequestBuilder| async move { req.send().await.unwrap().status().as_u16() };
+    let keys = &s.state.auth.keys;
+    // Before: a token valid only in ten years was accepted.
+    let later = now_secs() + 10 * 365 * 86_400;
+    let future = keys.mint_claims(&Claims { sub: "alice".into(), exp: later + 3600, nbf: Some(later), ..Claims::default() }).unwrap();
+    assert_eq!(status(c.get(format!("{url}?token={future}"))).await, 401);
+    let now = keys.mint_claims(&Claims { sub: "alice".into(), exp: now_secs() + 60, nbf: Some(now_secs()), ..Claims::default() }).unwrap();
+    let ok = c.get(format!("{url}?token={now}")).header("accept", "text/event-stream").send().await.unwrap();
+    assert_eq!(ok.status(), 200);
+    drop(ok);
+    // Before: an invalid bearer header hid a valid cookie. Now each credential is tried.
+    let cookie = format!("sse_token={}", s.token("alice"));
+    let res = c.get(&url).bearer_auth("garbage").header("cookie", &cookie).send().await.unwrap();
+    assert_eq!(res.status(), 200);
+    drop(res);
+    let res = c.get(format!("{url}?token=garbage")).header("cookie", &cookie).send().await.unwrap();
+    assert_eq!(res.status(), 200);
+    drop(res);
+    // Only invalid ones: 401.
+    assert_eq!(status(c.get(&url).bearer_auth("garbage").header("cookie", "sse_token=bad")).await, 401);
+}
+
+#[tokio::test]
+async fn required_issuer_and_audience() {
+    let policy = TokenPolicy { issuer: Some("https://auth.example".into()), audience: Some("sse".into()) };
+    let s = spawn(Config { token_policy: policy, ..config() }).await;
+    let keys = &s.state.auth.keys;
+    let mint = |iss: Option<&str>, aud: Option<&str>, role: Option<&str>| {
+        keys.mint_claims(&Claims {
+            sub: "alice".into(),
+            exp: now_secs() + 60,
+            iss: iss.map(str::to_owned),
+            aud: aud.map(str::to_owned),
+            role: role.map(str::to_owned),
+            ..Claims::default()
+        })
+        .unwrap()
+    };
+    let c = reqwest::Client::new();
+    let url = format!("{}/sse/alice", s.url);
+    for (iss, aud, want) in [
+        (None, None, 401),
+        (Some("https://auth.example"), None, 401),
+        (None, Some("sse"), 401),
+        (Some("https://other"), Some("sse"), 401),
+        (Some("https://auth.example"), Some("other"), 401),
+        (Some("https://auth.example"), Some("sse"), 200),
+    ] {
+        let res = c.get(format!("{url}?token={}", mint(iss, aud, None))).send().await.unwrap();
+        assert_eq!(res.status(), want, "{iss:?} {aud:?}");
+    }
+    // Publishers too.
+    let publish = |tok: String| {
+        c.post(format!("{}/update", s.url)).bearer_auth(tok).header("content-type", "application/json").body(r#"{"text":"x"}"#).send()
+    };
+    assert_eq!(publish(mint(None, None, Some(PUBLISHER_ROLE))).await.unwrap().status(), 401);
+    assert_eq!(publish(mint(Some("https://auth.example"), Some("sse"), Some(PUBLISHER_ROLE))).await.unwrap().status(), 200);
+}
+
+#[test]
+fn short_secrets_are_refused_outside_dev() {
+    use clap::Parser as _;
+    use typed_eventsource_server::config::{Cli, Command, ConfigError};
+    let parse = |args: &[&str]| {
+        let Command::Serve(a) = Cli::try_parse_from(args).unwrap().into_command() else { panic!("not serve") };
+        Config::try_from(*a)
+    };
+    // Before: a 1-byte --secret was accepted.
+    assert!(matches!(parse(&["x", "serve", "--secret", "s"]), Err(ConfigError::WeakSecret)));
+    assert!(matches!(parse(&["x", "serve", "--secret", &"k".repeat(31)]), Err(ConfigError::WeakSecret)));
+    assert!(parse(&["x", "serve", "--secret", &"k".repeat(32)]).is_ok());
+    assert!(parse(&["x", "serve", "--dev", "--secret", "s"]).is_ok());
+}
+
+#[test]
+fn token_query_values_are_redacted_in_logged_uris() {
+    use typed_eventsource_server::redacted_uri;
+    let uri: axum::http::Uri = "/sse/alice?lastEventId=1&token=eyJ.secret.sig&Token=x".parse().unwrap();
+    let logged = redacted_uri(&uri);
+    assert_eq!(logged, "/sse/alice?lastEventId=1&token=REDACTED&Token=REDACTED");
+    assert!(!logged.contains("secret"));
+}
+
+/// The real binary at `RUST_LOG=debug`: the request line is logged, the token is not (before: the full `?token=`).
+#[tokio::test]
+async fn debug_logs_never_show_a_token() {
+    let dir = process::TempDir::new("redact");
+    let mut cmd = std::process::Command::new(process::BIN);
+    cmd.args(["serve", "--listen", "127.0.0.1:0", "--secret", SECRET]).env("RUST_LOG", "debug");
+    let child = process::try_start_command(cmd, dir.path()).unwrap();
+    let keys = typed_eventsource_server::auth::Keys::new(SECRET);
+    let token = keys.mint("alice", typed_eventsource_server::auth::Role::Subscriber, 60).unwrap();
+    let res = reqwest::get(format!("{}/sse/alice?token={token}", child.url)).await.unwrap();
+    assert_eq!(res.status(), 200);
+    drop(res);
+    let res = reqwest::get(format!("{}/sse/alice?token={token}x", child.url)).await.unwrap();
+    assert_eq!(res.status(), 401);
+    let deadline = tokio::time::Instant::now() + Duration::from_secs(5);
+    while !child.log().contains("token=REDACTED") {
+        assert!(tokio::time::Instant::now() < deadline, "no request logged: {}", child.log());
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    }
+    let sig = token.rsplit('.').next().unwrap();
+    assert!(!child.log().contains(sig), "the token's signature is in the log");
+}
