@@ -128,6 +128,16 @@ pub struct ServeArgs {
     /// Most jobs kept at once (finished ones are dropped first).
     #[arg(long, env = "SSE_MAX_JOBS", default_value_t = 256)]
     pub max_jobs: usize,
+    /// Longest total run time of a job (steps × interval), in seconds; longer ones are refused (400).
+    #[arg(long, env = "SSE_MAX_JOB_SECS", default_value_t = 900, value_parser = clap::value_parser!(u64).range(1..=604_800))]
+    pub max_job_secs: u64,
+    /// Most jobs one publisher (token `sub`; client address in `--dev` without a token) may have running at once
+    /// (429 past it).
+    #[arg(long, env = "SSE_MAX_JOBS_PER_PUBLISHER", default_value_t = 32, value_parser = clap::value_parser!(u64).range(1..))]
+    pub max_jobs_per_publisher: u64,
+    /// Seconds a client has to send a whole request body (408 past it).
+    #[arg(long, env = "SSE_BODY_TIMEOUT_SECS", default_value_t = 10, value_parser = clap::value_parser!(u64).range(1..=3600))]
+    pub body_timeout_secs: u64,
     /// Seconds a finished job's stream stays available.
     #[arg(long, env = "SSE_JOB_TTL_SECS", default_value_t = 600)]
     pub job_ttl_secs: u64,
@@ -247,6 +257,12 @@ pub struct Config {
     pub fixtures: bool,
     /// Jobs kept at once.
     pub max_jobs: usize,
+    /// Longest total run time of a job.
+    pub max_job_duration: Duration,
+    /// Running jobs per publisher.
+    pub max_jobs_per_publisher: usize,
+    /// Time to send a whole request body.
+    pub body_timeout: Duration,
     /// How long finished jobs are kept.
     pub job_ttl: Duration,
     /// How long a running job's lease lasts.
@@ -281,6 +297,9 @@ impl Default for Config {
             cors_origins: Vec::new(),
             fixtures: false,
             max_jobs: 256,
+            max_job_duration: Duration::from_secs(900),
+            max_jobs_per_publisher: 32,
+            body_timeout: Duration::from_secs(10),
             job_ttl: Duration::from_secs(600),
             job_lease: crate::jobs::LEASE,
             write_stall: Duration::from_secs(10),
@@ -356,6 +375,9 @@ impl TryFrom<ServeArgs> for Config {
             cors_origins: a.cors_origins.into_iter().map(|o| o.trim().to_owned()).filter(|o| !o.is_empty()).collect(),
             fixtures: a.fixtures,
             max_jobs: a.max_jobs.max(1),
+            max_job_duration: Duration::from_secs(a.max_job_secs),
+            max_jobs_per_publisher: usize::try_from(a.max_jobs_per_publisher).unwrap_or(usize::MAX),
+            body_timeout: Duration::from_secs(a.body_timeout_secs),
             job_ttl: Duration::from_secs(a.job_ttl_secs),
             job_lease: Duration::from_secs(a.job_lease_secs),
             write_stall: Duration::from_secs(a.write_stall_secs),

@@ -111,7 +111,11 @@ impl AppState {
             client_buffer: config.client_buffer,
         };
         let hub = Arc::new(Hub::new(store, hub_options, Arc::clone(&metrics)));
-        let jobs = Arc::new(Jobs::recover(Arc::clone(&hub), config.max_jobs, config.job_ttl, config.job_lease).await?);
+        let jobs = Arc::new(
+            Jobs::recover(Arc::clone(&hub), config.max_jobs, config.job_ttl, config.job_lease)
+                .await?
+                .with_max_per_publisher(config.max_jobs_per_publisher),
+        );
         let auth = Arc::new(Auth { keys: Keys::with_policy(&config.secret, &config.token_policy), dev: config.dev });
         let env = StreamEnv {
             heartbeat: config.heartbeat,

@@ -221,3 +221,137 @@ async fn debug_logs_never_show_a_token() {
     let sig = token.rsplit('.').next().unwrap();
     assert!(!child.log().contains(sig), "the token's signature is in the log");
 }
+
+// ---- 5. Publisher-side holds ----
+
+/// Sends `head` (and `body`) on a raw connection and returns the response's status line and the time it took.
+async fn raw_request(addr: std::net::SocketAddr, head: &str, body: &[u8]) -> (String, Duration) {
+    use tokio::io::{AsyncReadExt as _, AsyncWriteExt as _};
+    let t = tokio::time::Instant::now();
+    let mut tcp = tokio::net::TcpStream::connect(addr).await.unwrap();
+    tcp.write_all(head.as_bytes()).await.unwrap();
+    tcp.write_all(body).await.unwrap();
+    let mut got = Vec::new();
+    let mut buf = [0u8; 4096];
+    while !got.windows(2).any(|w| w == b"\r\n") {
+        let n = tokio::time::timeout(Duration::from_secs(10), tcp.read(&mut buf)).await.expect("no answer").unwrap();
+        assert!(n > 0, "closed without an answer");
+        got.extend_from_slice(&buf[..n]);
+    }
+    let text = String::from_utf8_lossy(&got).into_owned();
+    (text.lines().next().unwrap().to_owned(), t.elapsed())
+}
+
+/// Before: `Content-Length: 1000000000000` with 4 bytes sent was held open with no answer.
+#[tokio::test]
+async fn huge_declared_body_gets_413_at_once_and_a_stalled_one_408() {
+    let s = spawn(Config { body_timeout: Duration::from_secs(1), ..config() }).await;
+    let head = |len: u64| {
+        format!(
+            "POST /update HTTP/1.1\r\nhost: x\r\nauthorization: Bearer {}\r\ncontent-type: application/json\r\ncontent-length: {len}\r\n\r\n",
+            s.publisher()
+        )
+    };
+    let (status, took) = raw_request(s.addr, &head(1_000_000_000_000), b"{\"te").await;
+    assert!(status.starts_with("HTTP/1.1 413"), "{status}");
+    assert!(took < Duration::from_secs(1), "took {took:?}");
+    // Within the limit but never finished: 408 once the body timeout passes (not held forever).
+    let (status, took) = raw_request(s.addr, &head(100), b"{\"te").await;
+    assert!(status.starts_with("HTTP/1.1 408"), "{status}");
+    assert!(took >= Duration::from_millis(900) && took < Duration::from_secs(5), "took {took:?}");
+    assert_eq!(s.metric("sse_events_published_total").await, 0);
+}
+
+/// Before: a 5 MB body from a client that sends it all before reading got a connection error (EPIPE/reset) instead
+/// of the 413. The server now reads and discards it (up to 16 MiB) and then answers.
+#[tokio::test]
+async fn a_client_sending_a_large_body_reads_the_413() {
+    let s = spawn(config()).await;
+    let big = format!(r#"{{"text":"{}"}}"#, "x".repeat(5_000_000));
+    // A client that writes the whole body before reading, as a simple fetch client does: every write must succeed
+    // and then the answer be there.
+    let head = format!(
+        "POST /update HTTP/1.1\r\nhost: x\r\nauthorization: Bearer {}\r\ncontent-type: application/json\r\ncontent-length: {}\r\n\r\n",
+        s.publisher(),
+        big.len()
+    );
+    for _ in 0..3 {
+        let (status, _) = raw_request(s.addr, &head, big.as_bytes()).await;
+        assert!(status.starts_with("HTTP/1.1 413"), "{status}");
+    }
+    let c = reqwest::Client::new();
+    for _ in 0..3 {
+        let res = c
+            .post(format!("{}/update", s.url))
+            .bearer_auth(s.publisher())
+            .header("content-type", "application/json")
+            .body(big.clone())
+            .send()
+            .await
+            .expect("the client must read the answer, not a reset");
+        assert_eq!(res.status(), 413);
+        assert!(res.json::<Value>().await.unwrap()["error"].as_str().unwrap().contains("65536"));
+    }
+    // Chunked, without a Content-Length: the same.
+    let chunks: Vec<Result<Vec<u8>, std::io::Error>> = (0..80).map(|_| Ok(vec![b' '; 64 * 1024])).collect();
+    let res = c
+        .post(format!("{}/update", s.url))
+        .bearer_auth(s.publisher())
+        .header("content-type", "application/json")
+        .body(reqwest::Body::wrap_stream(futures::stream::iter(chunks)))
+        .send()
+        .await
+        .expect("the client must read the answer, not a reset");
+    assert_eq!(res.status(), 413);
+}
+
+/// Before: 256 jobs × 1,000 steps × 60 s filled every job slot for ~16.7 h.
+#[tokio::test]
+async fn job_work_and_jobs_per_publisher_are_bounded() {
+    let s = spawn(Config { max_job_duration: Duration::from_secs(30), max_jobs_per_publisher: 2, ..config() }).await;
+    let c = reqwest::Client::new();
+    let keys = &s.state.auth.keys;
+    let publisher = |name: &str| keys.mint(name, typed_eventsource_server::auth::Role::Publisher, 600).unwrap();
+    let job = |tok: String, body: &'static str| {
+        c.post(format!("{}/jobs", s.url)).bearer_auth(tok).header("content-type", "application/json").body(body).send()
+    };
+    let res = job(publisher("ops"), r#"{"steps":1000,"intervalMs":60000}"#).await.unwrap();
+    assert_eq!(res.status(), 400);
+    assert!(res.json::<Value>().await.unwrap()["error"].as_str().unwrap().contains("30000 ms"));
+    // 20 s each: allowed, two at a time per publisher.
+    for _ in 0..2 {
+        assert_eq!(job(publisher("ops"), r#"{"steps":200,"intervalMs":100}"#).await.unwrap().status(), 200);
+    }
+    let res = job(publisher("ops"), r#"{"steps":200,"intervalMs":100}"#).await.unwrap();
+    assert_eq!(res.status(), 429);
+    assert!(res.headers().contains_key("retry-after"));
+    // Another publisher is not affected; a finished job gives its slot back.
+    assert_eq!(job(publisher("other"), r#"{"steps":1,"intervalMs":0}"#).await.unwrap().status(), 200);
+    assert_eq!(job(publisher("other"), r#"{"steps":1,"intervalMs":0}"#).await.unwrap().status(), 200);
+    let deadline = tokio::time::Instant::now() + Duration::from_secs(5);
+    loop {
+        let status = job(publisher("other"), r#"{"steps":1,"intervalMs":0}"#).await.unwrap().status();
+        if status == 200 {
+            break;
+        }
+        assert_eq!(status, 429);
+        assert!(tokio::time::Instant::now() < deadline, "the finished jobs never gave their slots back");
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    }
+}
+
+/// Before: a publisher could send an event named `replay-gap`, faking the server's gap signal.
+#[tokio::test]
+async fn publishers_cannot_send_reserved_event_names() {
+    let s = spawn(config()).await;
+    let res = reqwest::Client::new()
+        .post(format!("{}/notify/alice", s.url))
+        .bearer_auth(s.publisher())
+        .header("content-type", "application/json")
+        .body(r#"{"event":"replay-gap","data":{"requested":"x"}}"#)
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(res.status(), 400);
+    assert_eq!(s.metric("sse_events_published_total").await, 0);
+}

@@ -36,10 +36,23 @@ fn bounded(body: &serde_json::Map<String, Value>, key: &str, min: u64, max: u64,
 }
 
 /// `{"steps": 1..=1000, "intervalMs"?: 0..=60000}` → `{"id": "<job id>"}`.
-async fn create(State(state): State<AppState>, _: Publisher, JsonObject(body): JsonObject) -> Result<Json<Value>, AppError> {
+/// A job's total run time (`steps × intervalMs`) may not exceed `--max-job-secs` (400), and a publisher may have
+/// `--max-jobs-per-publisher` running at once (429).
+async fn create(
+    State(state): State<AppState>,
+    Publisher(publisher): Publisher,
+    client: Client,
+    JsonObject(body): JsonObject,
+) -> Result<Json<Value>, AppError> {
     let steps = bounded(&body, "steps", 1, MAX_STEPS, None)?;
     let interval = bounded(&body, "intervalMs", 0, MAX_INTERVAL_MS, Some(DEFAULT_INTERVAL_MS))?;
-    let id = state.jobs.start(steps, Duration::from_millis(interval), state.env.shutdown.clone()).await?;
+    let max = state.config.max_job_duration;
+    if Duration::from_millis(steps.saturating_mul(interval)) > max {
+        return Err(AppError::BadRequest(format!("steps × intervalMs must be at most {} ms", max.as_millis())));
+    }
+    // In `--dev` without a token, publishers are told apart by address.
+    let publisher = publisher.unwrap_or_else(|| client.ip.map_or_else(|| "anonymous".to_owned(), |ip| format!("address {ip}")));
+    let id = state.jobs.start(&publisher, steps, Duration::from_millis(interval), state.env.shutdown.clone()).await?;
     Ok(Json(serde_json::json!({ "id": id })))
 }
 

@@ -19,6 +19,9 @@ use crate::metrics::StreamKind;
 use crate::store::{topic, Payload};
 use crate::AppState;
 
+/// Event names only the server sends (a publisher could otherwise fake a gap signal).
+pub const RESERVED_EVENTS: [&str; 1] = ["replay-gap"];
+
 /// Longest accepted user id.
 pub const MAX_USER_ID: usize = 256;
 
@@ -58,6 +61,9 @@ async fn notify(
     check_user_id(&user)?;
     let event = match body.get("event") {
         None | Some(Value::Null) => None,
+        Some(Value::String(e)) if RESERVED_EVENTS.contains(&e.as_str()) => {
+            return Err(AppError::BadRequest(format!("event name {e:?} is reserved by the server")));
+        }
         Some(Value::String(e)) => Some(e.as_str()),
         Some(_) => return Err(AppError::BadRequest("\"event\" must be a string".into())),
     };
