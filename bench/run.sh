@@ -41,8 +41,8 @@ if [ -z "${SKIP_SERVERS:-}" ]; then
   step "fan-out: ours (durable default, and memory) vs node vs axum floor ($SMALL and $LARGE streams)"
   data=$(mktemp -d -p "$root/$results" data.XXXXXX)
   "$bin/sse-loadgen" run --small "$SMALL" --large "$LARGE" --secs "$SECS" --rate "$RATE" \
-    --server "typed-eventsource-server=$bin/typed-eventsource-server serve --listen 127.0.0.1:0 --dev --max-streams 20000 --data-dir $data" \
-    --server "ours, memory store=$bin/typed-eventsource-server serve --listen 127.0.0.1:0 --dev --max-streams 20000 --store memory" \
+    --server "typed-eventsource-server=$bin/typed-eventsource-server serve --listen 127.0.0.1:0 --dev --max-streams 20000 --max-anonymous-streams 20000 --max-streams-per-ip 20000 --max-connections-per-ip 20000 --data-dir $data" \
+    --server "ours, memory store=$bin/typed-eventsource-server serve --listen 127.0.0.1:0 --dev --max-streams 20000 --max-anonymous-streams 20000 --max-streams-per-ip 20000 --max-connections-per-ip 20000 --store memory" \
     --server "node express=node bench/node-baseline/server.js --listen 127.0.0.1:0" \
     --server "axum floor=$bin/axum-floor --listen 127.0.0.1:0" \
     --md "$results/servers.md" --json "$results/servers.json" >/dev/null

@@ -55,10 +55,10 @@ pub struct ServeArgs {
     #[arg(long, env = "SSE_WWW", default_value = "www")]
     pub www: PathBuf,
     /// Reconnection time sent as `retry:` in the first frame of every stream, in milliseconds.
-    #[arg(long, env = "SSE_RETRY_MS", default_value_t = 3000)]
+    #[arg(long, env = "SSE_RETRY_MS", default_value_t = 3000, value_parser = clap::value_parser!(u64).range(0..=86_400_000))]
     pub retry_ms: u64,
     /// Seconds between heartbeat comments on idle streams (keep it below proxies' 60 s timeout).
-    #[arg(long, env = "SSE_HEARTBEAT_SECS", default_value_t = 15, value_parser = clap::value_parser!(u64).range(1..))]
+    #[arg(long, env = "SSE_HEARTBEAT_SECS", default_value_t = 15, value_parser = clap::value_parser!(u64).range(1..=3600))]
     pub heartbeat_secs: u64,
     /// Where events are kept: `embedded` (durable, in `--data-dir`), `memory` (lost at exit) or `redis` (shared by
     /// every instance using the same `--redis-url`).
@@ -119,6 +119,10 @@ pub struct ServeArgs {
     /// Development mode: no auth required, loopback origins allowed by CORS. Never in production.
     #[arg(long, env = "SSE_DEV")]
     pub dev: bool,
+    /// Host names (without port) the server answers besides, in `--dev`, the loopback ones (`localhost`,
+    /// `*.localhost`, `127.0.0.0/8`, `[::1]`); repeatable or comma separated. Outside `--dev`, when given, only these.
+    #[arg(long = "allowed-host", env = "SSE_ALLOWED_HOSTS", value_delimiter = ',')]
+    pub allowed_hosts: Vec<String>,
     /// Allowed CORS origin (repeatable or comma separated), e.g. `https://app.example.com`.
     #[arg(long = "cors-origin", env = "SSE_CORS_ORIGINS", value_delimiter = ',')]
     pub cors_origins: Vec<String>,
@@ -139,13 +143,13 @@ pub struct ServeArgs {
     #[arg(long, env = "SSE_BODY_TIMEOUT_SECS", default_value_t = 10, value_parser = clap::value_parser!(u64).range(1..=3600))]
     pub body_timeout_secs: u64,
     /// Seconds a finished job's stream stays available.
-    #[arg(long, env = "SSE_JOB_TTL_SECS", default_value_t = 600)]
+    #[arg(long, env = "SSE_JOB_TTL_SECS", default_value_t = 600, value_parser = clap::value_parser!(u64).range(0..=31_536_000))]
     pub job_ttl_secs: u64,
     /// Seconds a running job's lease lasts (shared stores: a job whose instance died ends as interrupted after it).
     #[arg(long, env = "SSE_JOB_LEASE_SECS", default_value_t = 15, value_parser = clap::value_parser!(u64).range(1..=3600))]
     pub job_lease_secs: u64,
     /// Seconds a write to a client may stay blocked (client not reading) before the connection is dropped.
-    #[arg(long, env = "SSE_WRITE_STALL_SECS", default_value_t = 10, value_parser = clap::value_parser!(u64).range(1..))]
+    #[arg(long, env = "SSE_WRITE_STALL_SECS", default_value_t = 10, value_parser = clap::value_parser!(u64).range(1..=3600))]
     pub write_stall_secs: u64,
     /// TLS, HTTP/2 limits and connection timeouts.
     #[command(flatten)]
@@ -253,6 +257,8 @@ pub struct Config {
     pub dev: bool,
     /// Allowed CORS origins.
     pub cors_origins: Vec<String>,
+    /// Allowed `Host` names (see the flag).
+    pub allowed_hosts: Vec<String>,
     /// Whether the `/fixtures` routes exist.
     pub fixtures: bool,
     /// Jobs kept at once.
@@ -295,6 +301,7 @@ impl Default for Config {
             token_policy: crate::auth::TokenPolicy::default(),
             dev: false,
             cors_origins: Vec::new(),
+            allowed_hosts: Vec::new(),
             fixtures: false,
             max_jobs: 256,
             max_job_duration: Duration::from_secs(900),
@@ -373,6 +380,7 @@ impl TryFrom<ServeArgs> for Config {
             token_policy: crate::auth::TokenPolicy { issuer: a.token_issuer, audience: a.token_audience },
             dev: a.dev,
             cors_origins: a.cors_origins.into_iter().map(|o| o.trim().to_owned()).filter(|o| !o.is_empty()).collect(),
+            allowed_hosts: a.allowed_hosts.into_iter().map(|h| h.trim().to_ascii_lowercase()).filter(|h| !h.is_empty()).collect(),
             fixtures: a.fixtures,
             max_jobs: a.max_jobs.max(1),
             max_job_duration: Duration::from_secs(a.max_job_secs),

@@ -229,6 +229,49 @@ pub fn redacted_uri(uri: &axum::http::Uri) -> String {
     format!("{}?{}", uri.path(), query.join("&"))
 }
 
+/// Whether `host` (a `Host` value or URI authority, port allowed) is a loopback name: `localhost`, `*.localhost`,
+/// an address in `127.0.0.0/8`, or `[::1]`.
+pub fn is_loopback_host(host: &str) -> bool {
+    let host = host.trim().to_ascii_lowercase();
+    let name = if let Some(rest) = host.strip_prefix('[') {
+        return rest.split(']').next() == Some("::1");
+    } else {
+        host.rsplit_once(':').filter(|(_, p)| p.bytes().all(|b| b.is_ascii_digit())).map_or(host.as_str(), |(h, _)| h)
+    };
+    let name = name.trim_end_matches('.');
+    name == "localhost" || name.ends_with(".localhost") || name.parse::<std::net::Ipv4Addr>().is_ok_and(|ip| ip.is_loopback())
+}
+
+/// The host name of `host` (a `Host` value or URI authority), without port, lower case.
+fn host_name(host: &str) -> String {
+    let host = host.trim().to_ascii_lowercase();
+    if host.starts_with('[') {
+        return host.split(']').next().map(|h| format!("{h}]")).unwrap_or_default();
+    }
+    host.rsplit_once(':').filter(|(_, p)| p.bytes().all(|b| b.is_ascii_digit())).map_or(host.clone(), |(h, _)| h.to_owned())
+}
+
+/// The `Host` check against DNS rebinding: in `--dev` only loopback names (and `--allowed-host` ones) are served; a
+/// page on another name that resolves to 127.0.0.1 gets 403. Outside `--dev`, only `--allowed-host` names when any.
+async fn check_host(
+    axum::extract::State(config): axum::extract::State<Arc<Config>>,
+    req: axum::extract::Request,
+    next: axum::middleware::Next,
+) -> Response {
+    use axum::response::IntoResponse as _;
+    let host = req.headers().get(header::HOST).and_then(|h| h.to_str().ok()).or_else(|| req.uri().authority().map(|a| a.as_str()));
+    let allowed = match host {
+        None | Some("") => false,
+        Some(h) => {
+            (config.dev && is_loopback_host(h)) || config.allowed_hosts.iter().any(|a| *a == host_name(h))
+        }
+    };
+    if !allowed {
+        return AppError::Forbidden("this host name is not served here".into()).into_response();
+    }
+    next.run(req).await
+}
+
 fn cors(config: &Config) -> CorsLayer {
     let allowed: Vec<HeaderValue> = config.cors_origins.iter().filter_map(|o| HeaderValue::from_str(o).ok()).collect();
     let dev = config.dev;
@@ -254,8 +297,11 @@ pub fn router(state: AppState) -> Router {
     if config.fixtures {
         router = router.nest("/fixtures", routes::fixtures::routes());
     }
+    let mut router = router.fallback_service(ServeDir::new(&config.www));
+    if config.dev || !config.allowed_hosts.is_empty() {
+        router = router.layer(axum::middleware::from_fn_with_state(Arc::clone(&config), check_host));
+    }
     router
-        .fallback_service(ServeDir::new(&config.www))
         .layer(DefaultBodyLimit::max(config.max_body_bytes))
         .layer(cors(&config))
         .layer(TraceLayer::new_for_http().make_span_with(|req: &axum::extract::Request| {
@@ -265,6 +311,15 @@ pub fn router(state: AppState) -> Router {
         // 5xx are not all errors of ours (busy, store refusing writes): those are logged where they happen, at
         // their level (internal errors at ERROR, store errors and budget refusals at WARN, rate limited).
         .on_failure(tower_http::trace::DefaultOnFailure::new().level(tracing::Level::DEBUG)))
+        .with_state(state)
+}
+
+/// What connections past `--max-connections` (the reserve) are served: `/healthz` and `/metrics`, anything else
+/// 503 (`Retry-After`), so monitoring keeps working while the server is full.
+pub fn reserve_router(state: AppState) -> Router {
+    Router::new()
+        .merge(routes::ops::routes())
+        .fallback(|| async { AppError::Unavailable("too many connections; try again later".into()) })
         .with_state(state)
 }
 

@@ -216,3 +216,128 @@ impl RateLimitedLog {
         None
     }
 }
+
+/// Connections past `--max-connections` that are still accepted, to answer `/healthz` and `/metrics` (one request
+/// each, everything else 503): monitoring keeps working while the server is full.
+pub const RESERVE_CONNECTIONS: usize = 32;
+
+/// Reserve connections per address: idle connections from a few addresses cannot take the whole reserve.
+pub const RESERVE_PER_IP: usize = 2;
+
+/// File descriptors kept free of connections (store, listener, logs, TLS reloads...): at least this many, or 5 % of
+/// the limit.
+pub const FD_HEADROOM: usize = 64;
+
+/// The process's open-files limit (soft), where the platform tells it (`/proc/self/limits`).
+pub fn open_files_limit() -> Option<usize> {
+    let limits = std::fs::read_to_string("/proc/self/limits").ok()?;
+    let line = limits.lines().find(|l| l.starts_with("Max open files"))?;
+    line.trim_start_matches("Max open files").split_whitespace().next()?.parse().ok()
+}
+
+/// The connection cap for `configured` (or the default) under the open-files limit `fds`: `fds` minus the headroom
+/// and the reserve. A configured cap above that is lowered (and logged by the caller).
+pub fn connection_cap(configured: Option<usize>, fds: Option<usize>) -> usize {
+    let ceiling = fds.map(|fds| fds.saturating_sub(FD_HEADROOM.max(fds / 20)).saturating_sub(RESERVE_CONNECTIONS).max(1));
+    match (configured, ceiling) {
+        (Some(c), Some(max)) => c.min(max),
+        (Some(c), None) => c,
+        (None, Some(max)) => max,
+        (None, None) => 10_000,
+    }
+}
+
+/// How a new connection is admitted.
+#[derive(Debug)]
+pub enum Admission {
+    /// Served normally; the permit is held for the connection's life.
+    Normal(ConnPermit),
+    /// Over `--max-connections`: served only `/healthz` and `/metrics`, one request.
+    Reserve(ConnPermit),
+    /// Closed at once: over the per-address cap, or the reserve is full too.
+    Refused(&'static str),
+}
+
+/// Open connections: total, per address, and in the reserve.
+#[derive(Debug)]
+pub struct ConnLimiter {
+    max: usize,
+    max_per_ip: usize,
+    counts: Mutex<ConnCounts>,
+    log: RateLimitedLog,
+}
+
+#[derive(Debug, Default)]
+struct ConnCounts {
+    total: usize,
+    reserve: usize,
+    per_ip: HashMap<IpAddr, usize>,
+    reserve_per_ip: HashMap<IpAddr, usize>,
+}
+
+/// One admitted connection; dropping it frees its place.
+#[derive(Debug)]
+pub struct ConnPermit {
+    limiter: Arc<ConnLimiter>,
+    ip: IpAddr,
+    reserve: bool,
+}
+
+impl Drop for ConnPermit {
+    fn drop(&mut self) {
+        let mut c = self.limiter.lock();
+        if self.reserve {
+            c.reserve = c.reserve.saturating_sub(1);
+            decrement(&mut c.reserve_per_ip, &self.ip);
+        } else {
+            c.total = c.total.saturating_sub(1);
+            decrement(&mut c.per_ip, &self.ip);
+        }
+    }
+}
+
+impl ConnLimiter {
+    /// At most `max` connections (plus [`RESERVE_CONNECTIONS`]), `max_per_ip` per address.
+    pub fn new(max: usize, max_per_ip: usize) -> Arc<Self> {
+        Arc::new(ConnLimiter { max, max_per_ip, counts: Mutex::default(), log: RateLimitedLog::default() })
+    }
+
+    /// The cap.
+    pub fn max(&self) -> usize {
+        self.max
+    }
+
+    fn lock(&self) -> std::sync::MutexGuard<'_, ConnCounts> {
+        self.counts.lock().unwrap_or_else(std::sync::PoisonError::into_inner)
+    }
+
+    /// Admits a connection from `ip`.
+    pub fn admit(self: &Arc<Self>, ip: IpAddr) -> Admission {
+        let mut c = self.lock();
+        let from_ip = c.per_ip.get(&ip).copied().unwrap_or(0);
+        let refused = if from_ip >= self.max_per_ip {
+            "too many connections from this address"
+        } else if c.total < self.max {
+            c.total += 1;
+            *c.per_ip.entry(ip).or_insert(0) += 1;
+            return Admission::Normal(ConnPermit { limiter: Arc::clone(self), ip, reserve: false });
+        } else if c.reserve < RESERVE_CONNECTIONS && c.reserve_per_ip.get(&ip).copied().unwrap_or(0) < RESERVE_PER_IP {
+            c.reserve += 1;
+            *c.reserve_per_ip.entry(ip).or_insert(0) += 1;
+            drop(c);
+            self.warn(ip, "connection cap reached; serving /healthz and /metrics only");
+            return Admission::Reserve(ConnPermit { limiter: Arc::clone(self), ip, reserve: true });
+        } else {
+            "connection cap reached"
+        };
+        drop(c);
+        self.warn(ip, refused);
+        Admission::Refused(refused)
+    }
+
+    fn warn(&self, ip: IpAddr, what: &str) {
+        if let Some(suppressed) = self.log.should_log() {
+            tracing::warn!(%ip, max = self.max, max_per_ip = self.max_per_ip, suppressed, "{what}");
+        }
+    }
+}

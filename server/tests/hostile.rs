@@ -355,3 +355,177 @@ async fn publishers_cannot_send_reserved_event_names() {
     assert_eq!(res.status(), 400);
     assert_eq!(s.metric("sse_events_published_total").await, 0);
 }
+
+// ---- 2. Connection caps ----
+
+/// Opens `n` idle TCP connections from `ip` (nothing sent).
+async fn idle_connections(addr: std::net::SocketAddr, ip: &str, n: usize) -> Vec<tokio::net::TcpStream> {
+    let mut v = Vec::with_capacity(n);
+    for _ in 0..n {
+        let socket = tokio::net::TcpSocket::new_v4().unwrap();
+        socket.bind(format!("{ip}:0").parse().unwrap()).unwrap();
+        v.push(socket.connect(addr).await.unwrap());
+    }
+    v
+}
+
+/// Whether the server closes `tcp` (EOF or reset) within `ms`.
+async fn closed_within(tcp: &mut tokio::net::TcpStream, ms: u64) -> bool {
+    use tokio::io::AsyncReadExt as _;
+    let mut buf = [0u8; 64];
+    matches!(tokio::time::timeout(Duration::from_millis(ms), tcp.read(&mut buf)).await, Ok(Ok(0) | Err(_)))
+}
+
+#[tokio::test]
+async fn connection_cap_keeps_a_reserve_for_healthz_and_metrics() {
+    use typed_eventsource_server::conn::ConnConfig;
+    let conn = ConnConfig { max_connections: Some(20), ..ConnConfig::default() };
+    let s = spawn(Config { conn, ..dev_config() }).await;
+    let mut idle = idle_connections(s.addr, "127.0.5.1", 20).await;
+    // Full: a new connection is served /healthz and /metrics only.
+    let res = reqwest::get(format!("{}/healthz", s.url)).await.unwrap();
+    assert_eq!(res.status(), 200);
+    assert!(reqwest::get(format!("{}/metrics", s.url)).await.unwrap().text().await.unwrap().contains("sse_open_connections"));
+    let res = reqwest::get(format!("{}/subscribe", s.url)).await.unwrap();
+    assert_eq!(res.status(), 503);
+    assert!(res.headers().contains_key("retry-after"));
+    // The reserve itself is bounded per address: a third idle reserve connection from one address is closed at once.
+    let mut reserve = idle_connections(s.addr, "127.0.5.2", 3).await;
+    assert!(closed_within(&mut reserve[2], 2000).await, "a third reserve connection from one address was kept");
+    assert!(!closed_within(&mut reserve[0], 200).await);
+    // Connections closing free their places.
+    idle.truncate(0);
+    let deadline = tokio::time::Instant::now() + Duration::from_secs(5);
+    loop {
+        let res = reqwest::Client::new().get(format!("{}/subscribe", s.url)).header("accept", "text/event-stream").send().await.unwrap();
+        if res.status() == 200 && res.headers()["content-type"] == "text/event-stream" {
+            break;
+        }
+        assert!(tokio::time::Instant::now() < deadline, "the cap never freed: {}", res.status());
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    }
+}
+
+#[tokio::test]
+async fn per_address_connection_cap() {
+    use typed_eventsource_server::conn::ConnConfig;
+    let conn = ConnConfig { max_connections_per_ip: 5, ..ConnConfig::default() };
+    let s = spawn(Config { conn, ..dev_config() }).await;
+    let mut held = idle_connections(s.addr, "127.0.6.1", 6).await;
+    assert!(closed_within(&mut held[5], 2000).await, "6th connection from one address was kept");
+    assert!(!closed_within(&mut held[0], 200).await);
+    // Another address is served.
+    let res = client_from("127.0.6.2").get(format!("{}/healthz", s.url)).send().await.unwrap();
+    assert_eq!(res.status(), 200);
+}
+
+/// Before: 21,000 idle connections exhausted the 20,000 descriptors: `/healthz` timed out and the log filled with
+/// `accept failed: Too many open files`. The real binary under `ulimit -n 256` now caps connections below the limit
+/// (checked at start), closes the extra ones, keeps answering `/healthz` and logs a few lines only.
+#[tokio::test]
+async fn descriptor_exhaustion_is_avoided_and_healthz_answers() {
+    let dir = process::TempDir::new("fds");
+    let mut cmd = std::process::Command::new("sh");
+    cmd.args(["-c", &format!("ulimit -n 256 && exec {} --listen 127.0.0.1:0 --dev --store memory", process::BIN)]);
+    let child = process::try_start_command(cmd, dir.path()).unwrap();
+    let addr: std::net::SocketAddr = child.url.trim_start_matches("http://").parse().unwrap();
+    let mut idle = Vec::new();
+    for i in 1..=8 {
+        idle.extend(idle_connections(addr, &format!("127.0.7.{i}"), 50).await);
+    }
+    // 400 connections against 256 descriptors: /healthz still answers, promptly.
+    for _ in 0..3 {
+        let res = tokio::time::timeout(Duration::from_secs(2), reqwest::get(format!("{}/healthz", child.url))).await;
+        assert_eq!(res.expect("/healthz timed out").unwrap().status(), 200);
+    }
+    let log = child.log();
+    assert!(log.contains("max_connections=160"), "{log}");
+    assert!(!log.contains("Too many open files"), "{log}");
+    let warnings = log.lines().filter(|l| l.contains("WARN")).count();
+    assert!(warnings <= 4, "{warnings} warnings: {log}");
+    drop(idle);
+}
+
+// ---- 6. Smaller items ----
+
+/// Before: request heads over ~8 KiB got 431, so an 8.7 KB cookie holding a valid token was refused.
+#[tokio::test]
+async fn large_cookie_heads_are_accepted_up_to_the_header_limit() {
+    let s = spawn(config()).await;
+    let c = reqwest::Client::new();
+    let cookie = format!("tracking={}; sse_token={}", "t".repeat(8_700), s.token("alice"));
+    let res = c.get(format!("{}/sse/alice", s.url)).header("cookie", cookie).header("accept", "text/event-stream").send().await.unwrap();
+    assert_eq!(res.status(), 200);
+    drop(res);
+    let res = c.get(format!("{}/healthz", s.url)).header("x-big", "a".repeat(40 * 1024)).send().await.unwrap();
+    assert_eq!(res.status(), 431);
+}
+
+/// Before: `--heartbeat-secs 18446744073709551615` made the first stream panic and killed the process. Every
+/// duration flag is now range-checked at start.
+#[test]
+fn flag_ranges_are_checked_at_start() {
+    use clap::Parser as _;
+    use typed_eventsource_server::config::Cli;
+    let max = u64::MAX.to_string();
+    for flag in [
+        "--heartbeat-secs",
+        "--idle-timeout-secs",
+        "--tls-handshake-timeout-secs",
+        "--write-stall-secs",
+        "--body-timeout-secs",
+        "--busy-retry-ms",
+        "--retry-ms",
+        "--max-job-secs",
+        "--job-ttl-secs",
+        "--max-header-bytes",
+    ] {
+        assert!(Cli::try_parse_from(["x", "serve", "--dev", flag, &max]).is_err(), "{flag} {max} was accepted");
+    }
+    assert!(Cli::try_parse_from(["x", "serve", "--dev", "--max-header-bytes", "4096"]).is_err(), "below hyper's minimum");
+    assert!(Cli::try_parse_from(["x", "serve", "--dev", "--heartbeat-secs", "3600"]).is_ok());
+}
+
+/// The real binary with the largest accepted heartbeat: streams work (before: the largest u64 panicked).
+#[tokio::test]
+async fn largest_heartbeat_does_not_panic() {
+    let dir = process::TempDir::new("heartbeat");
+    let child = process::start_in(dir.path(), &["--listen", "127.0.0.1:0", "--dev", "--store", "memory", "--heartbeat-secs", "3600"]);
+    let mut res = reqwest::get(format!("{}/subscribe", child.url)).await.unwrap();
+    assert_eq!(res.status(), 200);
+    assert!(res.chunk().await.unwrap().is_some());
+    assert_eq!(reqwest::get(format!("{}/healthz", child.url)).await.unwrap().status(), 200);
+}
+
+/// Before: `--dev` never checked `Host`, so a page on a rebinding name (`evil.example` resolving to 127.0.0.1) could
+/// read `/sse/bob` and publish. Now `--dev` serves loopback names only (and `--allowed-host` ones).
+#[tokio::test]
+async fn dev_mode_refuses_non_loopback_hosts() {
+    let s = spawn(dev_config()).await;
+    let port = s.addr.port();
+    let c = reqwest::Client::new();
+    let get = |host: String| c.get(format!("{}/healthz", s.url)).header("host", host).send();
+    for host in [format!("127.0.0.1:{port}"), format!("localhost:{port}"), "localhost".into(), format!("[::1]:{port}"), format!("app.localhost:{port}")] {
+        assert_eq!(get(host.clone()).await.unwrap().status(), 200, "{host}");
+    }
+    for host in [format!("evil.example:{port}"), "127.0.0.1.evil.example".into(), format!("192.168.1.5:{port}"), String::new()] {
+        assert_eq!(get(host.clone()).await.unwrap().status(), 403, "{host:?}");
+    }
+    let res = c
+        .post(format!("{}/update", s.url))
+        .header("host", "evil.example")
+        .header("content-type", "application/json")
+        .body(r#"{"text":"x"}"#)
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(res.status(), 403);
+    assert_eq!(s.metric("sse_events_published_total").await, 0);
+    // An operator can name more hosts.
+    let s = spawn(Config { allowed_hosts: vec!["devbox.lan".into()], ..dev_config() }).await;
+    let res = c.get(format!("{}/healthz", s.url)).header("host", "devbox.lan:8080").send().await.unwrap();
+    assert_eq!(res.status(), 200);
+    // Without --dev (auth on), Host is not checked.
+    let s = spawn(config()).await;
+    assert_eq!(c.get(format!("{}/healthz", s.url)).header("host", "evil.example").send().await.unwrap().status(), 200);
+}
