@@ -82,12 +82,19 @@ pub struct ServeArgs {
     /// Most per-user streams kept in the store; past it the least recently used one is deleted with its events.
     #[arg(long, env = "SSE_MAX_USER_TOPICS", default_value_t = 100_000, value_parser = clap::value_parser!(u64).range(1..))]
     pub max_user_topics: u64,
+    /// Most bytes (encoded events) kept per user stream; past it its oldest events are removed.
+    #[arg(long, env = "SSE_MAX_USER_TOPIC_BYTES", default_value_t = 1024 * 1024, value_parser = clap::value_parser!(u64).range(1024..))]
+    pub max_user_topic_bytes: u64,
+    /// Most bytes (encoded events) kept across all user streams (memory or disk); past it the least recently used
+    /// user streams are deleted with their events.
+    #[arg(long, env = "SSE_MAX_USER_HISTORY_BYTES", default_value_t = 256 * 1024 * 1024, value_parser = clap::value_parser!(u64).range(1024..))]
+    pub max_user_history_bytes: u64,
     /// Events a client may fall behind before it is evicted as a slow client.
     #[arg(long, env = "SSE_CLIENT_BUFFER", default_value_t = 1024, value_parser = clap::value_parser!(u64).range(1..=1_000_000))]
     pub client_buffer: u64,
     /// Largest accepted request body in bytes (413 past it).
-    #[arg(long, env = "SSE_MAX_BODY_BYTES", default_value_t = 64 * 1024)]
-    pub max_body_bytes: usize,
+    #[arg(long, env = "SSE_MAX_BODY_BYTES", default_value_t = 64 * 1024, value_parser = clap::value_parser!(u64).range(1..=64 * 1024 * 1024))]
+    pub max_body_bytes: u64,
     /// Most concurrent event streams (503 past it).
     #[arg(long, env = "SSE_MAX_STREAMS", default_value_t = 10_000)]
     pub max_streams: usize,
@@ -233,6 +240,10 @@ pub struct Config {
     pub history_max_age: Option<Duration>,
     /// Most per-user topics in the store.
     pub max_user_topics: u64,
+    /// Most bytes kept per user topic.
+    pub max_user_topic_bytes: u64,
+    /// Most bytes kept across all user topics.
+    pub max_user_history_bytes: u64,
     /// Events a client may lag before eviction.
     pub client_buffer: usize,
     /// Body limit in bytes.
@@ -289,6 +300,8 @@ impl Default for Config {
             history: 256,
             history_max_age: None,
             max_user_topics: 100_000,
+            max_user_topic_bytes: 1024 * 1024,
+            max_user_history_bytes: 256 * 1024 * 1024,
             client_buffer: 1024,
             max_body_bytes: 64 * 1024,
             max_streams: 10_000,
@@ -368,8 +381,10 @@ impl TryFrom<ServeArgs> for Config {
             history: a.history,
             history_max_age: Some(a.history_max_age).filter(|d| !d.is_zero()),
             max_user_topics: a.max_user_topics,
+            max_user_topic_bytes: a.max_user_topic_bytes,
+            max_user_history_bytes: a.max_user_history_bytes,
             client_buffer: usize::try_from(a.client_buffer).unwrap_or(1024),
-            max_body_bytes: a.max_body_bytes,
+            max_body_bytes: usize::try_from(a.max_body_bytes).unwrap_or(64 * 1024),
             max_streams: a.max_streams,
             max_anonymous_streams: a.max_anonymous_streams,
             max_job_streams: a.max_job_streams,

@@ -86,7 +86,12 @@ impl AppState {
     /// Opens the configured store and builds the state: recovers stored jobs (ending those that were running as
     /// interrupted) and starts the background maintenance (retention, job expiry, store health).
     pub async fn open(config: Config) -> Result<Self, StoreError> {
-        let options = StoreOptions { max_user_topics: config.max_user_topics, ..StoreOptions::default() };
+        let options = StoreOptions {
+            max_user_topics: config.max_user_topics,
+            max_user_topic_bytes: config.max_user_topic_bytes,
+            max_user_history_bytes: config.max_user_history_bytes,
+            ..StoreOptions::default()
+        };
         let store: Arc<dyn Store> = match &config.store {
             StoreConfig::Memory => Arc::new(store::memory::open(options)?),
             StoreConfig::Redis { url, prefix } => Arc::new(store::redis::RedisStore::open(url, prefix, options).await?),

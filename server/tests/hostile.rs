@@ -529,3 +529,56 @@ async fn dev_mode_refuses_non_loopback_hosts() {
     let s = spawn(config()).await;
     assert_eq!(c.get(format!("{}/healthz", s.url)).header("host", "evil.example").send().await.unwrap().status(), 200);
 }
+
+// ---- 3. Bounded history ----
+
+/// Before: 20 users × 256 notifications × 60 KB added 295 MB of RSS (the only bound was 100,000 users × 256 × 64 KB).
+/// Now each user stream keeps at most `max_user_topic_bytes` and all of them `max_user_history_bytes`, the least
+/// recently used streams going first — and a client of a deleted stream gets the gap signal, never a silent loss.
+#[tokio::test]
+async fn user_history_is_bounded_in_bytes() {
+    use typed_eventsource_server::store::topic;
+    const TOPIC: u64 = 64 * 1024;
+    const ALL: u64 = 512 * 1024;
+    let s = spawn(Config { max_user_topic_bytes: TOPIC, max_user_history_bytes: ALL, ..config() }).await;
+    let c = reqwest::Client::new();
+    let data = serde_json::json!({ "blob": "x".repeat(8_000) }).to_string();
+    let body = format!(r#"{{"data":{data}}}"#);
+    let mut first_id = None;
+    for u in 0..20 {
+        for _ in 0..12 {
+            let res = c
+                .post(format!("{}/notify/u{u}", s.url))
+                .bearer_auth(s.publisher())
+                .header("content-type", "application/json")
+                .body(body.clone())
+                .send()
+                .await
+                .unwrap();
+            assert_eq!(res.status(), 200);
+            let id = res.json::<Value>().await.unwrap()["id"].as_str().unwrap().to_owned();
+            first_id.get_or_insert(id);
+        }
+    }
+    // 20 × 12 × ~8 KB ≈ 1.9 MB published; what is kept fits the budgets.
+    let (mut total, mut kept_topics) = (0u64, 0);
+    for u in 0..20 {
+        let snap = s.state.hub.store().read(&topic::user(&format!("u{u}")), 0, 10_000).await.unwrap();
+        let bytes: u64 = snap.events.iter().map(|e| e.frame.len() as u64).sum();
+        assert!(bytes <= TOPIC, "u{u} keeps {bytes} bytes");
+        if let Some(state) = snap.topic {
+            kept_topics += 1;
+            assert_eq!(state.bytes, bytes);
+        }
+        total += bytes;
+    }
+    assert!(total <= ALL, "{total} bytes kept in all");
+    assert!(kept_topics >= 7, "only {kept_topics} user streams kept");
+    // The most recent user keeps its newest events; the first one was deleted, and its client learns it.
+    let snap = s.state.hub.store().read(&topic::user("u19"), 0, 10_000).await.unwrap();
+    assert!(!snap.events.is_empty());
+    let mut ev = open(c.get(format!("{}/sse/u0?token={}", s.url, s.token("u0"))).header("last-event-id", first_id.unwrap())).await;
+    let gap = next(&mut ev).await;
+    assert_eq!(gap.event, "replay-gap");
+    assert_eq!(serde_json::from_str::<Value>(&gap.data).unwrap()["reason"], "expired");
+}
