@@ -110,6 +110,11 @@ pub struct ServeArgs {
     /// Most streams per authenticated user (tabs).
     #[arg(long, env = "SSE_MAX_STREAMS_PER_USER", default_value_t = 32, value_parser = clap::value_parser!(u64).range(1..))]
     pub max_streams_per_user: u64,
+    /// Behind a reverse proxy: the header naming the client's address (`X-Forwarded-For`: its last address, the one
+    /// the proxy added; `X-Real-IP`), used by the per-address stream budgets. Set it only when clients cannot reach
+    /// the server except through the proxy (they could forge it otherwise).
+    #[arg(long, env = "SSE_CLIENT_IP_HEADER")]
+    pub client_ip_header: Option<String>,
     /// Reconnection time (ms, plus up to as much again of jitter) sent to event-stream clients refused for lack of
     /// streams.
     #[arg(long, env = "SSE_BUSY_RETRY_MS", default_value_t = 10_000, value_parser = clap::value_parser!(u64).range(1..=3_600_000))]
@@ -258,6 +263,8 @@ pub struct Config {
     pub max_streams_per_ip: usize,
     /// Streams per user.
     pub max_streams_per_user: usize,
+    /// Header naming the client's address behind a proxy (lower case).
+    pub client_ip_header: Option<String>,
     /// `retry:` (before jitter) of the answer to an event-stream request refused for lack of streams.
     pub busy_retry: Duration,
     /// HS256 secret.
@@ -310,6 +317,7 @@ impl Default for Config {
             max_streams_per_ip: 256,
             max_streams_per_user: 32,
             busy_retry: Duration::from_secs(10),
+            client_ip_header: None,
             secret: DEV_SECRET.to_owned(),
             token_policy: crate::auth::TokenPolicy::default(),
             dev: false,
@@ -391,6 +399,7 @@ impl TryFrom<ServeArgs> for Config {
             max_streams_per_ip: usize::try_from(a.max_streams_per_ip).unwrap_or(usize::MAX),
             max_streams_per_user: usize::try_from(a.max_streams_per_user).unwrap_or(usize::MAX),
             busy_retry: Duration::from_millis(a.busy_retry_ms),
+            client_ip_header: a.client_ip_header.map(|h| h.trim().to_ascii_lowercase()).filter(|h| !h.is_empty()),
             secret,
             token_policy: crate::auth::TokenPolicy { issuer: a.token_issuer, audience: a.token_audience },
             dev: a.dev,

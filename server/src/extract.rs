@@ -147,8 +147,9 @@ impl<S: Send + Sync> FromRequestParts<S> for StreamParams {
     }
 }
 
-/// The client of a request: its address (the connection's peer, set by [`crate::conn`]) and whether it asked for an
-/// event stream (`Accept: text/event-stream`, as every `EventSource` does).
+/// The client of a request: its address (the connection's peer, set by [`crate::conn`], or the last address of the
+/// `--client-ip-header` when configured) and whether it asked for an event stream (`Accept: text/event-stream`, as
+/// every `EventSource` does).
 #[derive(Debug, Clone, Default)]
 pub struct Client {
     /// The peer address, when known.
@@ -157,11 +158,20 @@ pub struct Client {
     pub wants_event_stream: bool,
 }
 
-impl<S: Send + Sync> FromRequestParts<S> for Client {
+/// The last address in the `name` headers (`X-Forwarded-For: client, proxy1` → `proxy1` is what the nearest proxy
+/// saw; with one proxy in front, the client).
+fn forwarded_ip(headers: &HeaderMap, name: &str) -> Option<std::net::IpAddr> {
+    let last = headers.get_all(name).iter().filter_map(|v| v.to_str().ok()).flat_map(|v| v.split(',')).last()?;
+    let last = last.trim();
+    last.parse().ok().or_else(|| last.parse::<std::net::SocketAddr>().ok().map(|a| a.ip()))
+}
+
+impl FromRequestParts<AppState> for Client {
     type Rejection = std::convert::Infallible;
 
-    async fn from_request_parts(parts: &mut Parts, _: &S) -> Result<Self, Self::Rejection> {
-        let ip = parts.extensions.get::<crate::conn::ClientAddr>().map(|a| a.0.ip());
+    async fn from_request_parts(parts: &mut Parts, state: &AppState) -> Result<Self, Self::Rejection> {
+        let forwarded = state.config.client_ip_header.as_deref().and_then(|h| forwarded_ip(&parts.headers, h));
+        let ip = forwarded.or_else(|| parts.extensions.get::<crate::conn::ClientAddr>().map(|a| a.0.ip()));
         let wants_event_stream = parts
             .headers
             .get_all(header::ACCEPT)

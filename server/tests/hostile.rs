@@ -582,3 +582,18 @@ async fn user_history_is_bounded_in_bytes() {
     assert_eq!(gap.event, "replay-gap");
     assert_eq!(serde_json::from_str::<Value>(&gap.data).unwrap()["reason"], "expired");
 }
+
+/// Behind a proxy every connection comes from the proxy: with `--client-ip-header`, stream budgets count the address
+/// the proxy names (the last one of `X-Forwarded-For`).
+#[tokio::test]
+async fn per_address_budgets_behind_a_proxy() {
+    let s = spawn(Config { max_streams_per_ip: 2, client_ip_header: Some("x-forwarded-for".into()), ..config() }).await;
+    let c = reqwest::Client::new();
+    let sub = |xff: &str| c.get(format!("{}/subscribe", s.url)).header("x-forwarded-for", xff.to_owned());
+    let mut held = vec![try_stream(sub("203.0.113.7")).await.unwrap(), try_stream(sub("198.51.100.1, 203.0.113.7")).await.unwrap()];
+    assert!(try_stream(sub("203.0.113.7")).await.is_err(), "third stream of one forwarded address");
+    // A forged first entry does not help: the proxy's (last) entry counts.
+    assert!(try_stream(sub("192.0.2.99, 203.0.113.7")).await.is_err());
+    held.push(try_stream(sub("203.0.113.8")).await.unwrap());
+    assert_eq!(held.len(), 3);
+}
