@@ -259,10 +259,14 @@ async fn serve_with(
                 let permit = match limiter.admit(addr.ip()) {
                     Admission::Normal(p) => p,
                     Admission::Reserve(p) => {
+                        Metrics::inc(&shared.metrics.connections_refused, 1);
                         tracker.spawn(serve_reserve(io, Arc::clone(&shared), addr, p));
                         continue;
                     }
-                    Admission::Refused(_) => continue,
+                    Admission::Refused(_) => {
+                        Metrics::inc(&shared.metrics.connections_refused, 1);
+                        continue;
+                    }
                 };
                 // Two task types: a plain connection's task never holds room for TLS or HTTP/2 state.
                 if shared.tls.is_some() {

@@ -158,6 +158,7 @@ impl Budgets {
     pub fn admit(self: &Arc<Self>, metrics: &Arc<Metrics>, kind: StreamKind, owner: &Owner) -> Result<StreamGuard, OverBudget> {
         let r = self.try_admit(metrics, kind, owner);
         if let Err(why) = &r {
+            Metrics::inc(&metrics.streams_refused, 1);
             if let Some(suppressed) = self.log.should_log() {
                 tracing::warn!(kind = kind.label(), ip = ?owner.ip, reason = %why, suppressed, "stream refused: over budget");
             }

@@ -80,6 +80,7 @@ async fn anonymous_streams_cannot_starve_user_and_job_streams() {
     assert!(try_stream(c.get(&url)).await.is_err());
     let _alice2 = try_stream(c.get(format!("{}/sse/alice?token={}", s.url, s.token("alice")))).await.unwrap();
     assert_eq!(s.metric("sse_open_streams{kind=\"user\"}").await, 2);
+    assert_eq!(s.metric("sse_streams_refused_total").await, 3);
 }
 
 #[tokio::test]
@@ -246,6 +247,7 @@ async fn raw_request(addr: std::net::SocketAddr, head: &str, body: &[u8]) -> (St
 #[tokio::test]
 async fn huge_declared_body_gets_413_at_once_and_a_stalled_one_408() {
     let s = spawn(Config { body_timeout: Duration::from_secs(1), ..config() }).await;
+    // (Both answers are told apart by their status; the times only show nothing waits forever.)
     let head = |len: u64| {
         format!(
             "POST /update HTTP/1.1\r\nhost: x\r\nauthorization: Bearer {}\r\ncontent-type: application/json\r\ncontent-length: {len}\r\n\r\n",
@@ -254,11 +256,11 @@ async fn huge_declared_body_gets_413_at_once_and_a_stalled_one_408() {
     };
     let (status, took) = raw_request(s.addr, &head(1_000_000_000_000), b"{\"te").await;
     assert!(status.starts_with("HTTP/1.1 413"), "{status}");
-    assert!(took < Duration::from_secs(1), "took {took:?}");
+    assert!(took < Duration::from_secs(5), "took {took:?}");
     // Within the limit but never finished: 408 once the body timeout passes (not held forever).
     let (status, took) = raw_request(s.addr, &head(100), b"{\"te").await;
     assert!(status.starts_with("HTTP/1.1 408"), "{status}");
-    assert!(took >= Duration::from_millis(900) && took < Duration::from_secs(5), "took {took:?}");
+    assert!(took >= Duration::from_millis(900) && took < Duration::from_secs(10), "took {took:?}");
     assert_eq!(s.metric("sse_events_published_total").await, 0);
 }
 
@@ -393,6 +395,7 @@ async fn connection_cap_keeps_a_reserve_for_healthz_and_metrics() {
     let mut reserve = idle_connections(s.addr, "127.0.5.2", 3).await;
     assert!(closed_within(&mut reserve[2], 2000).await, "a third reserve connection from one address was kept");
     assert!(!closed_within(&mut reserve[0], 200).await);
+    assert!(s.state.metrics.connections_refused.load(std::sync::atomic::Ordering::Relaxed) >= 4);
     // Connections closing free their places.
     idle.truncate(0);
     let deadline = tokio::time::Instant::now() + Duration::from_secs(5);
@@ -435,7 +438,7 @@ async fn descriptor_exhaustion_is_avoided_and_healthz_answers() {
     }
     // 400 connections against 256 descriptors: /healthz still answers, promptly.
     for _ in 0..3 {
-        let res = tokio::time::timeout(Duration::from_secs(2), reqwest::get(format!("{}/healthz", child.url))).await;
+        let res = tokio::time::timeout(Duration::from_secs(5), reqwest::get(format!("{}/healthz", child.url))).await;
         assert_eq!(res.expect("/healthz timed out").unwrap().status(), 200);
     }
     let log = child.log();
