@@ -1,11 +1,14 @@
 //! Serving connections: plain HTTP/1.1, or TLS on which ALPN picks HTTP/2 or HTTP/1.1 on the same port.
 //!
-//! - **HTTP/1.1** (plain, or TLS with ALPN `http/1.1`/none): hyper's http1 server with its smallest read buffer
-//!   (8 KiB, which also bounds the request head) and a time limit to send a request head, which also closes idle
-//!   keep-alive connections (`--idle-timeout-secs`).
+//! - **Admission**: at most `--max-connections` (never above the open-files limit minus a headroom) and
+//!   `--max-connections-per-ip`; past the cap a small reserve is served `/healthz` and `/metrics` only (see
+//!   [`crate::limits`]). Each request carries its connection's [`ClientAddr`].
+//! - **HTTP/1.1** (plain, or TLS with ALPN `http/1.1`/none): hyper's http1 server; its read buffer starts at 8 KiB
+//!   and grows only for a larger request head, up to `--max-header-bytes` (431 past it); a time limit to send a
+//!   request head, which also closes idle keep-alive connections (`--idle-timeout-secs`).
 //! - **HTTP/2** (TLS with ALPN `h2`): hyper's http2 server with at most `--h2-max-streams` concurrent streams, a
-//!   16 KiB header list limit, small receive windows (requests are small) and a 64 KiB send buffer per stream. A
-//!   connection without any stream for `--idle-timeout-secs` gets a GOAWAY.
+//!   `--max-header-bytes` header list limit, small receive windows (requests are small) and a 64 KiB send buffer per
+//!   stream. A connection without any stream for `--idle-timeout-secs` gets a GOAWAY.
 //! - **TLS**: the handshake must finish within `--tls-handshake-timeout-secs` (plain HTTP, truncated or slow
 //!   handshakes are closed, nothing else waits on them).
 //! - **Slow consumers**: writes that stay blocked `--write-stall-secs` drop the TCP connection

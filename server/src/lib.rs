@@ -16,7 +16,7 @@
 //! Modules: [`config`] (flags), [`error`] (the one `AppError`), [`auth`] (tokens), [`store`] (the storage seam: an
 //! append-only log per topic; embedded redb by default, or memory), [`hub`] (durable publishing with group commit,
 //! live fan-out, replay and gap decisions), [`event_id`] (`<epoch>-<position>`), [`sse`] (the stream response),
-//! [`jobs`], [`maintenance`] (retention, job expiry, store health), [`metrics`], [`net`] (the stall-detecting
+//! [`jobs`], [`limits`] (stream budgets, connection caps), [`maintenance`] (retention, job expiry, store health), [`metrics`], [`net`] (the stall-detecting
 //! listener), [`conn`] (serving connections: HTTP/1.1, or TLS with HTTP/2 and HTTP/1.1), [`tls`], [`extract`] and
 //! [`routes`] (one module per area, plus the test-only fixtures).
 
