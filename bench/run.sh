@@ -46,7 +46,9 @@ if [ -z "${SKIP_SERVERS:-}" ]; then
     --daemonize no --logfile "$data/redis.log" &
   redis_pid=$!
   for _ in $(seq 100); do redis-cli -p "$redis_port" ping >/dev/null 2>&1 && break; sleep 0.05; done
-  redis_args="--store redis --redis-url redis://127.0.0.1:$redis_port --max-streams 20000"
+  # The loadgen's streams all come from loopback: lift the per-address and anonymous budgets (server README).
+  lift="--max-streams 20000 --max-anonymous-streams 20000 --max-streams-per-ip 20000 --max-connections-per-ip 20000"
+  redis_args="--store redis --redis-url redis://127.0.0.1:$redis_port $lift"
   # The second instance of the pair: half of the pair's subscribers connect to it; publishing goes to the first.
   mkfifo "$data/peer.out"
   $bin/typed-eventsource-server serve --listen 127.0.0.1:0 --dev $redis_args >"$data/peer.out" 2>"$data/peer.log" &
@@ -54,8 +56,8 @@ if [ -z "${SKIP_SERVERS:-}" ]; then
   read -r peer_line <"$data/peer.out"
   cat "$data/peer.out" >/dev/null &
   "$bin/sse-loadgen" run --small "$SMALL" --large "$LARGE" --secs "$SECS" --rate "$RATE" \
-    --server "typed-eventsource-server=$bin/typed-eventsource-server serve --listen 127.0.0.1:0 --dev --max-streams 20000 --data-dir $data" \
-    --server "ours, memory store=$bin/typed-eventsource-server serve --listen 127.0.0.1:0 --dev --max-streams 20000 --store memory" \
+    --server "typed-eventsource-server=$bin/typed-eventsource-server serve --listen 127.0.0.1:0 --dev $lift --data-dir $data" \
+    --server "ours, memory store=$bin/typed-eventsource-server serve --listen 127.0.0.1:0 --dev $lift --store memory" \
     --server "ours, 2 instances + Redis=$bin/typed-eventsource-server serve --listen 127.0.0.1:0 --dev $redis_args" \
     --peer "ours, 2 instances + Redis=${peer_line#listening on }" \
     --server "node express=node bench/node-baseline/server.js --listen 127.0.0.1:0" \

@@ -1,7 +1,9 @@
 //! Tokens (JWT HS256 signed with the server's secret) and the checks of subscriber and publisher requests.
 //!
 //! - A *subscriber token* has claims `sub` (the user id) and `exp`. It is read from the `Authorization: Bearer`
-//!   header, the `token` query parameter or the `sse_token` cookie, in that order.
+//!   header, the `token` query parameter and the `sse_token` cookie, in that order: the first valid one counts (an
+//!   invalid header does not hide a valid cookie).
+//! - `nbf` is checked when present; `--token-issuer`/`--token-audience` make `iss`/`aud` required.
 //! - A *publisher token* also has `role: "publisher"` and is sent as `Authorization: Bearer`.
 //!
 //! Missing, malformed, badly signed or expired → 401; a valid token for another user or without the publisher role
@@ -30,7 +32,7 @@ pub const COOKIE: &str = "sse_token";
 pub const PUBLISHER_ROLE: &str = "publisher";
 
 /// The claims of both token kinds.
-#[derive(Debug, Clone, Serialize, Deserialize, PartialEq, Eq)]
+#[derive(Debug, Clone, Default, Serialize, Deserialize, PartialEq, Eq)]
 pub struct Claims {
     /// The user id.
     pub sub: String,
@@ -39,6 +41,15 @@ pub struct Claims {
     /// `"publisher"` for publisher tokens.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub role: Option<String>,
+    /// Not valid before, seconds since the epoch (checked when present).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub nbf: Option<u64>,
+    /// Issuer (required to match `--token-issuer` when that is set).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub iss: Option<String>,
+    /// Audience (required to match `--token-audience` when that is set).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub aud: Option<String>,
 }
 
 /// Which token to mint.
@@ -68,12 +79,39 @@ pub fn now_secs() -> u64 {
     SystemTime::now().duration_since(UNIX_EPOCH).map_or(0, |d| d.as_secs())
 }
 
+/// Which tokens a server accepts besides a valid signature, `exp` and `nbf`: optional required issuer and audience.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct TokenPolicy {
+    /// `iss` must be this.
+    pub issuer: Option<String>,
+    /// `aud` must be (or contain) this.
+    pub audience: Option<String>,
+}
+
 impl Keys {
-    /// Keys for an HS256 secret.
+    /// Keys for an HS256 secret (no issuer or audience required).
     pub fn new(secret: &str) -> Self {
+        Self::with_policy(secret, &TokenPolicy::default())
+    }
+
+    /// Keys for an HS256 secret that also require `policy`'s issuer and audience; `nbf` is checked when present.
+    pub fn with_policy(secret: &str, policy: &TokenPolicy) -> Self {
         let mut validation = Validation::new(Algorithm::HS256);
         validation.leeway = 5;
-        validation.set_required_spec_claims(&["exp", "sub"]);
+        validation.validate_nbf = true;
+        let mut required = vec!["exp", "sub"];
+        if let Some(iss) = &policy.issuer {
+            validation.set_issuer(&[iss]);
+            required.push("iss");
+        }
+        match &policy.audience {
+            Some(aud) => {
+                validation.set_audience(&[aud]);
+                required.push("aud");
+            }
+            None => validation.validate_aud = false,
+        }
+        validation.set_required_spec_claims(&required);
         Keys {
             encoding: EncodingKey::from_secret(secret.as_bytes()),
             decoding: DecodingKey::from_secret(secret.as_bytes()),
@@ -87,6 +125,9 @@ impl Keys {
             sub: user.to_owned(),
             exp: now_secs().saturating_add(ttl_secs),
             role: (role == Role::Publisher).then(|| PUBLISHER_ROLE.to_owned()),
+            nbf: None,
+            iss: None,
+            aud: None,
         })
     }
 
@@ -137,13 +178,24 @@ impl Auth {
         err
     }
 
-    /// The user named by a valid subscriber token in the request (header, query `token`, cookie), if any.
+    /// The claims of the first valid subscriber token in the request, trying each credential in turn: the
+    /// `Authorization: Bearer` header, then the `token` query parameter, then the `sse_token` cookie. An invalid one
+    /// does not hide a valid one after it; when none is valid, the error is about the first one present.
     pub fn subscriber_claims(&self, headers: &HeaderMap, query_token: Option<&str>) -> Result<Claims, AppError> {
-        let token = bearer(headers)
-            .or(query_token.filter(|t| !t.is_empty()))
-            .or_else(|| cookie(headers, COOKIE))
-            .ok_or_else(|| AppError::Unauthorized("missing subscriber token".into()))?;
-        self.keys.verify(token).map_err(|e| AppError::Unauthorized(format!("invalid token: {e}")))
+        let candidates = [bearer(headers), query_token.filter(|t| !t.is_empty()), cookie(headers, COOKIE)];
+        let mut first_error = None;
+        for token in candidates.into_iter().flatten() {
+            match self.keys.verify(token) {
+                Ok(claims) => return Ok(claims),
+                Err(e) => {
+                    first_error.get_or_insert(e);
+                }
+            }
+        }
+        Err(match first_error {
+            Some(e) => AppError::Unauthorized(format!("invalid token: {e}")),
+            None => AppError::Unauthorized("missing subscriber token".into()),
+        })
     }
 
     /// Allows opening `user`'s stream.
@@ -164,10 +216,10 @@ impl Auth {
         Ok(())
     }
 
-    /// Allows publishing.
-    pub fn check_publisher(&self, metrics: &Metrics, headers: &HeaderMap) -> Result<(), AppError> {
+    /// Allows publishing; the publisher's `sub` (`None` in `--dev` without a valid token).
+    pub fn check_publisher(&self, metrics: &Metrics, headers: &HeaderMap) -> Result<Option<String>, AppError> {
         if self.dev {
-            return Ok(());
+            return Ok(bearer(headers).and_then(|t| self.keys.verify(t).ok()).map(|c| c.sub));
         }
         let token = bearer(headers)
             .ok_or_else(|| Self::deny(metrics, AppError::Unauthorized("missing publisher token".into())))?;
@@ -178,14 +230,15 @@ impl Auth {
         if claims.role.as_deref() != Some(PUBLISHER_ROLE) {
             return Err(Self::deny(metrics, AppError::Forbidden("not a publisher token".into())));
         }
-        Ok(())
+        Ok(Some(claims.sub))
     }
 }
 
 /// Extractor that allows the request only with a publisher token (or in `--dev` mode). Put it before the body
-/// extractor so unauthorized requests are refused before their body is read.
-#[derive(Debug, Clone, Copy)]
-pub struct Publisher;
+/// extractor so unauthorized requests are refused before their body is read. Holds the publisher's `sub` (`None`
+/// in `--dev` without a token).
+#[derive(Debug, Clone)]
+pub struct Publisher(pub Option<String>);
 
 impl axum::extract::FromRequestParts<crate::AppState> for Publisher {
     type Rejection = AppError;
@@ -194,6 +247,6 @@ impl axum::extract::FromRequestParts<crate::AppState> for Publisher {
         parts: &mut axum::http::request::Parts,
         state: &crate::AppState,
     ) -> Result<Self, Self::Rejection> {
-        state.auth.check_publisher(&state.metrics, &parts.headers).map(|()| Publisher)
+        state.auth.check_publisher(&state.metrics, &parts.headers).map(Publisher)
     }
 }

@@ -55,10 +55,10 @@ pub struct ServeArgs {
     #[arg(long, env = "SSE_WWW", default_value = "www")]
     pub www: PathBuf,
     /// Reconnection time sent as `retry:` in the first frame of every stream, in milliseconds.
-    #[arg(long, env = "SSE_RETRY_MS", default_value_t = 3000)]
+    #[arg(long, env = "SSE_RETRY_MS", default_value_t = 3000, value_parser = clap::value_parser!(u64).range(0..=86_400_000))]
     pub retry_ms: u64,
     /// Seconds between heartbeat comments on idle streams (keep it below proxies' 60 s timeout).
-    #[arg(long, env = "SSE_HEARTBEAT_SECS", default_value_t = 15, value_parser = clap::value_parser!(u64).range(1..))]
+    #[arg(long, env = "SSE_HEARTBEAT_SECS", default_value_t = 15, value_parser = clap::value_parser!(u64).range(1..=3600))]
     pub heartbeat_secs: u64,
     /// Where events are kept: `embedded` (durable, in `--data-dir`), `memory` (lost at exit) or `redis` (shared by
     /// every instance using the same `--redis-url`).
@@ -82,21 +82,59 @@ pub struct ServeArgs {
     /// Most per-user streams kept in the store; past it the least recently used one is deleted with its events.
     #[arg(long, env = "SSE_MAX_USER_TOPICS", default_value_t = 100_000, value_parser = clap::value_parser!(u64).range(1..))]
     pub max_user_topics: u64,
+    /// Most bytes (encoded events) kept per user stream; past it its oldest events are removed.
+    #[arg(long, env = "SSE_MAX_USER_TOPIC_BYTES", default_value_t = 1024 * 1024, value_parser = clap::value_parser!(u64).range(1024..))]
+    pub max_user_topic_bytes: u64,
+    /// Most bytes (encoded events) kept across all user streams (memory or disk); past it the least recently used
+    /// user streams are deleted with their events.
+    #[arg(long, env = "SSE_MAX_USER_HISTORY_BYTES", default_value_t = 256 * 1024 * 1024, value_parser = clap::value_parser!(u64).range(1024..))]
+    pub max_user_history_bytes: u64,
     /// Events a client may fall behind before it is evicted as a slow client.
     #[arg(long, env = "SSE_CLIENT_BUFFER", default_value_t = 1024, value_parser = clap::value_parser!(u64).range(1..=1_000_000))]
     pub client_buffer: u64,
     /// Largest accepted request body in bytes (413 past it).
-    #[arg(long, env = "SSE_MAX_BODY_BYTES", default_value_t = 64 * 1024)]
-    pub max_body_bytes: usize,
+    #[arg(long, env = "SSE_MAX_BODY_BYTES", default_value_t = 64 * 1024, value_parser = clap::value_parser!(u64).range(1..=64 * 1024 * 1024))]
+    pub max_body_bytes: u64,
     /// Most concurrent event streams (503 past it).
     #[arg(long, env = "SSE_MAX_STREAMS", default_value_t = 10_000)]
     pub max_streams: usize,
-    /// HS256 secret for subscriber and publisher tokens (required unless `--dev`).
+    /// Most anonymous streams (`/subscribe`, fixtures); default half of `--max-streams`.
+    #[arg(long, env = "SSE_MAX_ANONYMOUS_STREAMS")]
+    pub max_anonymous_streams: Option<usize>,
+    /// Most job streams; default a quarter of `--max-streams`.
+    #[arg(long, env = "SSE_MAX_JOB_STREAMS")]
+    pub max_job_streams: Option<usize>,
+    /// Most streams per client address.
+    #[arg(long, env = "SSE_MAX_STREAMS_PER_IP", default_value_t = 256, value_parser = clap::value_parser!(u64).range(1..))]
+    pub max_streams_per_ip: u64,
+    /// Most streams per authenticated user (tabs).
+    #[arg(long, env = "SSE_MAX_STREAMS_PER_USER", default_value_t = 32, value_parser = clap::value_parser!(u64).range(1..))]
+    pub max_streams_per_user: u64,
+    /// Behind a reverse proxy: the header naming the client's address (`X-Forwarded-For`: its last address, the one
+    /// the proxy added; `X-Real-IP`), used by the per-address stream budgets. Set it only when clients cannot reach
+    /// the server except through the proxy (they could forge it otherwise).
+    #[arg(long, env = "SSE_CLIENT_IP_HEADER")]
+    pub client_ip_header: Option<String>,
+    /// Reconnection time (ms, plus up to as much again of jitter) sent to event-stream clients refused for lack of
+    /// streams.
+    #[arg(long, env = "SSE_BUSY_RETRY_MS", default_value_t = 10_000, value_parser = clap::value_parser!(u64).range(1..=3_600_000))]
+    pub busy_retry_ms: u64,
+    /// HS256 secret for subscriber and publisher tokens (required unless `--dev`; at least 32 bytes).
     #[arg(long, env = "SSE_SECRET", hide_env_values = true)]
     pub secret: Option<String>,
+    /// Issuer every token must name (`iss` claim); none required when unset.
+    #[arg(long, env = "SSE_TOKEN_ISSUER")]
+    pub token_issuer: Option<String>,
+    /// Audience every token must name (`aud` claim); none required when unset.
+    #[arg(long, env = "SSE_TOKEN_AUDIENCE")]
+    pub token_audience: Option<String>,
     /// Development mode: no auth required, loopback origins allowed by CORS. Never in production.
     #[arg(long, env = "SSE_DEV")]
     pub dev: bool,
+    /// Host names (without port) the server answers besides, in `--dev`, the loopback ones (`localhost`,
+    /// `*.localhost`, `127.0.0.0/8`, `[::1]`); repeatable or comma separated. Outside `--dev`, when given, only these.
+    #[arg(long = "allowed-host", env = "SSE_ALLOWED_HOSTS", value_delimiter = ',')]
+    pub allowed_hosts: Vec<String>,
     /// Allowed CORS origin (repeatable or comma separated), e.g. `https://app.example.com`.
     #[arg(long = "cors-origin", env = "SSE_CORS_ORIGINS", value_delimiter = ',')]
     pub cors_origins: Vec<String>,
@@ -106,14 +144,24 @@ pub struct ServeArgs {
     /// Most jobs kept at once (finished ones are dropped first).
     #[arg(long, env = "SSE_MAX_JOBS", default_value_t = 256)]
     pub max_jobs: usize,
+    /// Longest total run time of a job (steps × interval), in seconds; longer ones are refused (400).
+    #[arg(long, env = "SSE_MAX_JOB_SECS", default_value_t = 900, value_parser = clap::value_parser!(u64).range(1..=604_800))]
+    pub max_job_secs: u64,
+    /// Most jobs one publisher (token `sub`; client address in `--dev` without a token) may have running at once
+    /// (429 past it).
+    #[arg(long, env = "SSE_MAX_JOBS_PER_PUBLISHER", default_value_t = 32, value_parser = clap::value_parser!(u64).range(1..))]
+    pub max_jobs_per_publisher: u64,
+    /// Seconds a client has to send a whole request body (408 past it).
+    #[arg(long, env = "SSE_BODY_TIMEOUT_SECS", default_value_t = 10, value_parser = clap::value_parser!(u64).range(1..=3600))]
+    pub body_timeout_secs: u64,
     /// Seconds a finished job's stream stays available.
-    #[arg(long, env = "SSE_JOB_TTL_SECS", default_value_t = 600)]
+    #[arg(long, env = "SSE_JOB_TTL_SECS", default_value_t = 600, value_parser = clap::value_parser!(u64).range(0..=31_536_000))]
     pub job_ttl_secs: u64,
     /// Seconds a running job's lease lasts (shared stores: a job whose instance died ends as interrupted after it).
     #[arg(long, env = "SSE_JOB_LEASE_SECS", default_value_t = 15, value_parser = clap::value_parser!(u64).range(1..=3600))]
     pub job_lease_secs: u64,
     /// Seconds a write to a client may stay blocked (client not reading) before the connection is dropped.
-    #[arg(long, env = "SSE_WRITE_STALL_SECS", default_value_t = 10, value_parser = clap::value_parser!(u64).range(1..))]
+    #[arg(long, env = "SSE_WRITE_STALL_SECS", default_value_t = 10, value_parser = clap::value_parser!(u64).range(1..=3600))]
     pub write_stall_secs: u64,
     /// TLS, HTTP/2 limits and connection timeouts.
     #[command(flatten)]
@@ -169,6 +217,12 @@ pub struct TokenArgs {
     /// Lifetime in seconds.
     #[arg(long, default_value_t = 3600)]
     pub ttl_secs: u64,
+    /// `iss` claim to include.
+    #[arg(long)]
+    pub issuer: Option<String>,
+    /// `aud` claim to include.
+    #[arg(long)]
+    pub audience: Option<String>,
     /// HS256 secret; must match the server's.
     #[arg(long, env = "SSE_SECRET", hide_env_values = true)]
     pub secret: String,
@@ -191,22 +245,48 @@ pub struct Config {
     pub history_max_age: Option<Duration>,
     /// Most per-user topics in the store.
     pub max_user_topics: u64,
+    /// Most bytes kept per user topic.
+    pub max_user_topic_bytes: u64,
+    /// Most bytes kept across all user topics.
+    pub max_user_history_bytes: u64,
     /// Events a client may lag before eviction.
     pub client_buffer: usize,
     /// Body limit in bytes.
     pub max_body_bytes: usize,
     /// Concurrent streams limit.
     pub max_streams: usize,
+    /// Anonymous streams limit (`None`: half of `max_streams`).
+    pub max_anonymous_streams: Option<usize>,
+    /// Job streams limit (`None`: a quarter of `max_streams`).
+    pub max_job_streams: Option<usize>,
+    /// Streams per client address.
+    pub max_streams_per_ip: usize,
+    /// Streams per user.
+    pub max_streams_per_user: usize,
+    /// Header naming the client's address behind a proxy (lower case).
+    pub client_ip_header: Option<String>,
+    /// `retry:` (before jitter) of the answer to an event-stream request refused for lack of streams.
+    pub busy_retry: Duration,
     /// HS256 secret.
     pub secret: String,
+    /// Required `iss`/`aud`.
+    pub token_policy: crate::auth::TokenPolicy,
     /// Development mode.
     pub dev: bool,
     /// Allowed CORS origins.
     pub cors_origins: Vec<String>,
+    /// Allowed `Host` names (see the flag).
+    pub allowed_hosts: Vec<String>,
     /// Whether the `/fixtures` routes exist.
     pub fixtures: bool,
     /// Jobs kept at once.
     pub max_jobs: usize,
+    /// Longest total run time of a job.
+    pub max_job_duration: Duration,
+    /// Running jobs per publisher.
+    pub max_jobs_per_publisher: usize,
+    /// Time to send a whole request body.
+    pub body_timeout: Duration,
     /// How long finished jobs are kept.
     pub job_ttl: Duration,
     /// How long a running job's lease lasts.
@@ -227,18 +307,45 @@ impl Default for Config {
             history: 256,
             history_max_age: None,
             max_user_topics: 100_000,
+            max_user_topic_bytes: 1024 * 1024,
+            max_user_history_bytes: 256 * 1024 * 1024,
             client_buffer: 1024,
             max_body_bytes: 64 * 1024,
             max_streams: 10_000,
+            max_anonymous_streams: None,
+            max_job_streams: None,
+            max_streams_per_ip: 256,
+            max_streams_per_user: 32,
+            busy_retry: Duration::from_secs(10),
+            client_ip_header: None,
             secret: DEV_SECRET.to_owned(),
+            token_policy: crate::auth::TokenPolicy::default(),
             dev: false,
             cors_origins: Vec::new(),
+            allowed_hosts: Vec::new(),
             fixtures: false,
             max_jobs: 256,
+            max_job_duration: Duration::from_secs(900),
+            max_jobs_per_publisher: 32,
+            body_timeout: Duration::from_secs(10),
             job_ttl: Duration::from_secs(600),
             job_lease: crate::jobs::LEASE,
             write_stall: Duration::from_secs(10),
             conn: crate::conn::ConnConfig::default(),
+        }
+    }
+}
+
+impl Config {
+    /// The stream budgets these settings give.
+    pub fn stream_budgets(&self) -> crate::limits::StreamBudgets {
+        let defaults = crate::limits::StreamBudgets::for_total(self.max_streams);
+        crate::limits::StreamBudgets {
+            total: self.max_streams,
+            anonymous: self.max_anonymous_streams.unwrap_or(defaults.anonymous),
+            job: self.max_job_streams.unwrap_or(defaults.job),
+            per_ip: self.max_streams_per_ip,
+            per_user: self.max_streams_per_user,
         }
     }
 }
@@ -250,7 +357,13 @@ pub enum ConfigError {
     /// Auth is on but no secret was given.
     #[error("--secret (or SSE_SECRET) is required unless --dev is given")]
     MissingSecret,
+    /// The secret is too short to resist brute force.
+    #[error("--secret (or SSE_SECRET) must be at least {MIN_SECRET_BYTES} bytes unless --dev is given (try: head -c 32 /dev/urandom | base64)")]
+    WeakSecret,
 }
+
+/// Shortest `--secret` accepted outside `--dev` (HS256 wants a key of at least its 256-bit output).
+pub const MIN_SECRET_BYTES: usize = 32;
 
 impl TryFrom<ServeArgs> for Config {
     type Error = ConfigError;
@@ -261,6 +374,9 @@ impl TryFrom<ServeArgs> for Config {
             (_, true) => DEV_SECRET.to_owned(),
             _ => return Err(ConfigError::MissingSecret),
         };
+        if !a.dev && secret.len() < MIN_SECRET_BYTES {
+            return Err(ConfigError::WeakSecret);
+        }
         Ok(Config {
             www: a.www,
             retry: Duration::from_millis(a.retry_ms),
@@ -273,14 +389,27 @@ impl TryFrom<ServeArgs> for Config {
             history: a.history,
             history_max_age: Some(a.history_max_age).filter(|d| !d.is_zero()),
             max_user_topics: a.max_user_topics,
+            max_user_topic_bytes: a.max_user_topic_bytes,
+            max_user_history_bytes: a.max_user_history_bytes,
             client_buffer: usize::try_from(a.client_buffer).unwrap_or(1024),
-            max_body_bytes: a.max_body_bytes,
+            max_body_bytes: usize::try_from(a.max_body_bytes).unwrap_or(64 * 1024),
             max_streams: a.max_streams,
+            max_anonymous_streams: a.max_anonymous_streams,
+            max_job_streams: a.max_job_streams,
+            max_streams_per_ip: usize::try_from(a.max_streams_per_ip).unwrap_or(usize::MAX),
+            max_streams_per_user: usize::try_from(a.max_streams_per_user).unwrap_or(usize::MAX),
+            busy_retry: Duration::from_millis(a.busy_retry_ms),
+            client_ip_header: a.client_ip_header.map(|h| h.trim().to_ascii_lowercase()).filter(|h| !h.is_empty()),
             secret,
+            token_policy: crate::auth::TokenPolicy { issuer: a.token_issuer, audience: a.token_audience },
             dev: a.dev,
             cors_origins: a.cors_origins.into_iter().map(|o| o.trim().to_owned()).filter(|o| !o.is_empty()).collect(),
+            allowed_hosts: a.allowed_hosts.into_iter().map(|h| h.trim().to_ascii_lowercase()).filter(|h| !h.is_empty()).collect(),
             fixtures: a.fixtures,
             max_jobs: a.max_jobs.max(1),
+            max_job_duration: Duration::from_secs(a.max_job_secs),
+            max_jobs_per_publisher: usize::try_from(a.max_jobs_per_publisher).unwrap_or(usize::MAX),
+            body_timeout: Duration::from_secs(a.body_timeout_secs),
             job_ttl: Duration::from_secs(a.job_ttl_secs),
             job_lease: Duration::from_secs(a.job_lease_secs),
             write_stall: Duration::from_secs(a.write_stall_secs),

@@ -1,11 +1,14 @@
 //! Serving connections: plain HTTP/1.1, or TLS on which ALPN picks HTTP/2 or HTTP/1.1 on the same port.
 //!
-//! - **HTTP/1.1** (plain, or TLS with ALPN `http/1.1`/none): hyper's http1 server with its smallest read buffer
-//!   (8 KiB, which also bounds the request head) and a time limit to send a request head, which also closes idle
-//!   keep-alive connections (`--idle-timeout-secs`).
+//! - **Admission**: at most `--max-connections` (never above the open-files limit minus a headroom) and
+//!   `--max-connections-per-ip`; past the cap a small reserve is served `/healthz` and `/metrics` only (see
+//!   [`crate::limits`]). Each request carries its connection's [`ClientAddr`].
+//! - **HTTP/1.1** (plain, or TLS with ALPN `http/1.1`/none): hyper's http1 server; its read buffer starts at 8 KiB
+//!   and grows only for a larger request head, up to `--max-header-bytes` (431 past it); a time limit to send a
+//!   request head, which also closes idle keep-alive connections (`--idle-timeout-secs`).
 //! - **HTTP/2** (TLS with ALPN `h2`): hyper's http2 server with at most `--h2-max-streams` concurrent streams, a
-//!   16 KiB header list limit, small receive windows (requests are small) and a 64 KiB send buffer per stream. A
-//!   connection without any stream for `--idle-timeout-secs` gets a GOAWAY.
+//!   `--max-header-bytes` header list limit, small receive windows (requests are small) and a 64 KiB send buffer per
+//!   stream. A connection without any stream for `--idle-timeout-secs` gets a GOAWAY.
 //! - **TLS**: the handshake must finish within `--tls-handshake-timeout-secs` (plain HTTP, truncated or slow
 //!   handshakes are closed, nothing else waits on them).
 //! - **Slow consumers**: writes that stay blocked `--write-stall-secs` drop the TCP connection
@@ -32,6 +35,7 @@
 
 use std::cell::Cell;
 use std::future::Future;
+use std::net::SocketAddr;
 use std::path::PathBuf;
 use std::pin::Pin;
 use std::sync::atomic::{AtomicU64, AtomicUsize, Ordering};
@@ -48,17 +52,20 @@ use tokio::io::{AsyncRead, AsyncWrite};
 use tokio::time::{Instant, Sleep};
 use tokio_util::sync::{CancellationToken, WaitForCancellationFutureOwned};
 use tokio_util::task::TaskTracker;
+use tower_http::add_extension::AddExtension;
 
+use crate::limits::{Admission, ConnPermit};
 use crate::metrics::{ConnectionGuard, Metrics, Protocol};
 use crate::net::StallListener;
 use crate::tls::{Tls, TlsSource};
 use crate::AppState;
 
-/// hyper's smallest read buffer (it refuses less): requests here are small, and streams read nothing more.
-const READ_BUFFER_BYTES: usize = 8192;
+/// hyper's smallest read-buffer cap (it refuses less); the buffer starts at this size and grows only for larger
+/// request heads, up to `--max-header-bytes`.
+pub const MIN_HEADER_BYTES: usize = 8192;
 
-/// Largest HTTP/2 header list (decoded, as HTTP/2 counts it) a client may send.
-pub const H2_MAX_HEADER_LIST_BYTES: u32 = 16 * 1024;
+/// How long a reserve connection (past `--max-connections`) may take to send its one request head.
+const RESERVE_HEAD_TIMEOUT: Duration = Duration::from_secs(5);
 
 /// HTTP/2 receive window per stream: request bodies are at most `--max-body-bytes` (64 KiB by default).
 const H2_STREAM_WINDOW: u32 = 64 * 1024;
@@ -87,15 +94,25 @@ pub struct ConnArgs {
     #[arg(long, env = "SSE_DEV_TLS", requires = "dev", conflicts_with = "tls_cert")]
     pub dev_tls: bool,
     /// Seconds a client has to finish the TLS handshake.
-    #[arg(long, env = "SSE_TLS_HANDSHAKE_TIMEOUT_SECS", default_value_t = 10, value_parser = clap::value_parser!(u64).range(1..))]
+    #[arg(long, env = "SSE_TLS_HANDSHAKE_TIMEOUT_SECS", default_value_t = 10, value_parser = clap::value_parser!(u64).range(1..=3600))]
     pub tls_handshake_timeout_secs: u64,
     /// Seconds an HTTP/1.1 connection may take to send a request head (also closes idle keep-alive connections)
     /// and an HTTP/2 connection may stay without any stream.
-    #[arg(long, env = "SSE_IDLE_TIMEOUT_SECS", default_value_t = 30, value_parser = clap::value_parser!(u64).range(1..))]
+    #[arg(long, env = "SSE_IDLE_TIMEOUT_SECS", default_value_t = 30, value_parser = clap::value_parser!(u64).range(1..=86_400))]
     pub idle_timeout_secs: u64,
     /// Concurrent streams per HTTP/2 connection (browsers open at most this many event streams per origin).
     #[arg(long, env = "SSE_H2_MAX_STREAMS", default_value_t = 100, value_parser = clap::value_parser!(u32).range(1..=10_000))]
     pub h2_max_streams: u32,
+    /// Most open client connections; default and ceiling: the open-files limit minus a headroom and the reserve
+    /// answering `/healthz` and `/metrics` past it.
+    #[arg(long, env = "SSE_MAX_CONNECTIONS", value_parser = clap::value_parser!(u64).range(1..))]
+    pub max_connections: Option<u64>,
+    /// Most open connections per client address (more are closed at once).
+    #[arg(long, env = "SSE_MAX_CONNECTIONS_PER_IP", default_value_t = 512, value_parser = clap::value_parser!(u64).range(1..))]
+    pub max_connections_per_ip: u64,
+    /// Largest request head (request line and headers: HTTP/1.1 read buffer; HTTP/2 header list), in bytes (431 past it).
+    #[arg(long, env = "SSE_MAX_HEADER_BYTES", default_value_t = 32 * 1024, value_parser = clap::value_parser!(u64).range(8192..=1_048_576))]
+    pub max_header_bytes: u64,
 }
 
 /// The connection settings, from [`ConnArgs`].
@@ -109,6 +126,12 @@ pub struct ConnConfig {
     pub idle_timeout: Duration,
     /// Concurrent streams per HTTP/2 connection.
     pub h2_max_streams: u32,
+    /// Connection cap (`None`: from the open-files limit).
+    pub max_connections: Option<usize>,
+    /// Connections per address.
+    pub max_connections_per_ip: usize,
+    /// Request head limit.
+    pub max_header_bytes: usize,
 }
 
 impl Default for ConnConfig {
@@ -118,6 +141,9 @@ impl Default for ConnConfig {
             tls_handshake_timeout: Duration::from_secs(10),
             idle_timeout: Duration::from_secs(30),
             h2_max_streams: 100,
+            max_connections: None,
+            max_connections_per_ip: 512,
+            max_header_bytes: 32 * 1024,
         }
     }
 }
@@ -134,6 +160,9 @@ impl From<ConnArgs> for ConnConfig {
             tls_handshake_timeout: Duration::from_secs(a.tls_handshake_timeout_secs),
             idle_timeout: Duration::from_secs(a.idle_timeout_secs),
             h2_max_streams: a.h2_max_streams,
+            max_connections: a.max_connections.map(|n| usize::try_from(n).unwrap_or(usize::MAX)),
+            max_connections_per_ip: usize::try_from(a.max_connections_per_ip).unwrap_or(usize::MAX),
+            max_header_bytes: usize::try_from(a.max_header_bytes).unwrap_or(MIN_HEADER_BYTES).max(MIN_HEADER_BYTES),
         }
     }
 }
@@ -163,6 +192,9 @@ pub async fn serve_tls(
 struct Shared {
     app: Router,
     http1: http1::Builder,
+    /// What a reserve connection is served: `/healthz`, `/metrics`, else 503.
+    reserve_app: Router,
+    reserve_http1: http1::Builder,
     config: ConnConfig,
     write_stall: Duration,
     metrics: Arc<Metrics>,
@@ -181,13 +213,32 @@ async fn serve_with(
     let token = state.env.shutdown.clone();
     let config = state.config.conn.clone();
     let mut listener = StallListener::new(listener, state.config.write_stall, Arc::clone(&state.metrics));
-    // HTTP/1 with hyper's smallest read buffer: `axum::serve`'s defaults let each connection's buffer grow to
-    // 16 KiB, which held half of an idle stream's memory (massif).
+    // HTTP/1: hyper's read buffer starts at 8 KiB and grows only for a larger request head, up to
+    // `--max-header-bytes` (an idle stream's buffer stays 8 KiB).
+    let max_header_bytes = config.max_header_bytes.max(MIN_HEADER_BYTES);
     let mut h1 = http1::Builder::new();
-    h1.max_buf_size(READ_BUFFER_BYTES).timer(TokioTimer::new()).header_read_timeout(config.idle_timeout);
+    h1.max_header_size(max_header_bytes)
+        .max_buf_size(max_header_bytes + MIN_HEADER_BYTES)
+        .timer(TokioTimer::new())
+        .header_read_timeout(config.idle_timeout);
+    let mut reserve_h1 = http1::Builder::new();
+    reserve_h1
+        .max_buf_size(MIN_HEADER_BYTES)
+        .timer(TokioTimer::new())
+        .header_read_timeout(RESERVE_HEAD_TIMEOUT.min(config.idle_timeout))
+        .keep_alive(false);
+    let fds = crate::limits::open_files_limit();
+    let cap = crate::limits::connection_cap(config.max_connections, fds);
+    if config.max_connections.is_some_and(|c| c > cap) {
+        tracing::warn!(configured = ?config.max_connections, cap, open_files_limit = ?fds, "--max-connections lowered below the open-files limit (raise `ulimit -n` to allow more)");
+    }
+    tracing::info!(max_connections = cap, per_ip = config.max_connections_per_ip, open_files_limit = ?fds, "connection cap");
+    let limiter = crate::limits::ConnLimiter::new(cap, config.max_connections_per_ip);
     let shared = Arc::new(Shared {
         app: crate::router(state.clone()),
         http1: h1,
+        reserve_app: crate::reserve_router(state.clone()),
+        reserve_http1: reserve_h1,
         config,
         write_stall: state.config.write_stall,
         metrics: Arc::clone(&state.metrics),
@@ -207,12 +258,24 @@ async fn serve_with(
     tokio::pin!(stop);
     loop {
         tokio::select! {
-            (io, _addr) = listener.accept() => {
+            (io, addr) = listener.accept() => {
+                let permit = match limiter.admit(addr.ip()) {
+                    Admission::Normal(p) => p,
+                    Admission::Reserve(p) => {
+                        Metrics::inc(&shared.metrics.connections_refused, 1);
+                        tracker.spawn(serve_reserve(io, Arc::clone(&shared), addr, p));
+                        continue;
+                    }
+                    Admission::Refused(_) => {
+                        Metrics::inc(&shared.metrics.connections_refused, 1);
+                        continue;
+                    }
+                };
                 // Two task types: a plain connection's task never holds room for TLS or HTTP/2 state.
                 if shared.tls.is_some() {
-                    tracker.spawn(serve_tls_connection(io, Arc::clone(&shared)));
+                    tracker.spawn(serve_tls_connection(io, Arc::clone(&shared), addr, permit));
                 } else {
-                    tracker.spawn(serve_http1(io, Arc::clone(&shared)));
+                    tracker.spawn(serve_http1(io, Arc::clone(&shared), addr, permit, false));
                 }
             }
             () = &mut stop => break,
@@ -232,17 +295,31 @@ type Serving = Pin<Box<dyn Future<Output = ()> + Send>>;
 /// One TLS connection: the handshake (bounded in time), then HTTP/2 or HTTP/1.1 as ALPN decided. Each stage is
 /// boxed, so the task holds only a pointer to the stage it is in (the handshake's state is freed once it is done,
 /// and the TLS stream is held once, by the protocol's future).
-async fn serve_tls_connection<I>(io: I, shared: Arc<Shared>)
+async fn serve_tls_connection<I>(io: I, shared: Arc<Shared>, addr: SocketAddr, permit: ConnPermit)
 where
     I: AsyncRead + AsyncWrite + Unpin + Send + 'static,
 {
-    let serving = Box::pin(handshake(io, shared)).await;
+    let serving = Box::pin(handshake(io, shared, addr, permit, false)).await;
     if let Some(serving) = serving {
         serving.await;
     }
 }
 
-async fn handshake<I>(io: I, shared: Arc<Shared>) -> Option<Serving>
+/// A connection past `--max-connections` (within the reserve): one request, `/healthz` and `/metrics` only.
+async fn serve_reserve<I>(io: I, shared: Arc<Shared>, addr: SocketAddr, permit: ConnPermit)
+where
+    I: AsyncRead + AsyncWrite + Unpin + Send + 'static,
+{
+    if shared.tls.is_some() {
+        if let Some(serving) = Box::pin(handshake(io, shared, addr, permit, true)).await {
+            serving.await;
+        }
+    } else {
+        serve_http1(io, shared, addr, permit, true).await;
+    }
+}
+
+async fn handshake<I>(io: I, shared: Arc<Shared>, addr: SocketAddr, permit: ConnPermit, reserve: bool) -> Option<Serving>
 where
     I: AsyncRead + AsyncWrite + Unpin + Send + 'static,
 {
@@ -264,27 +341,51 @@ where
         }
     };
     Some(if stream.get_ref().1.alpn_protocol() == Some(b"h2") {
-        Box::pin(serve_h2(stream, shared))
+        Box::pin(serve_h2(stream, shared, addr, permit, reserve))
     } else {
-        Box::pin(serve_http1(stream, shared))
+        Box::pin(serve_http1(stream, shared, addr, permit, reserve))
     })
 }
 
-fn serve_http1<I>(io: I, shared: Arc<Shared>) -> impl Future<Output = ()> + Send + 'static
+/// The peer address of a request's connection, in its extensions (per-address budgets read it).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct ClientAddr(pub SocketAddr);
+
+/// The router for one connection (the reserve's for a reserve connection): every request carries the
+/// connection's [`ClientAddr`].
+fn connection_service(shared: &Shared, addr: SocketAddr, reserve: bool) -> TowerToHyperService<AddExtension<Router, ClientAddr>> {
+    let app = if reserve { shared.reserve_app.clone() } else { shared.app.clone() };
+    TowerToHyperService::new(AddExtension::new(app, ClientAddr(addr)))
+}
+
+fn serve_http1<I>(
+    io: I,
+    shared: Arc<Shared>,
+    addr: SocketAddr,
+    permit: ConnPermit,
+    reserve: bool,
+) -> impl Future<Output = ()> + Send + 'static
 where
     I: AsyncRead + AsyncWrite + Unpin + Send + 'static,
 {
-    let gauge = shared.metrics.open_connection(Protocol::Http1);
-    let service = TowerToHyperService::new(shared.app.clone());
-    let conn = shared.http1.serve_connection(TokioIo::new(io), service);
+    let gauge = (shared.metrics.open_connection(Protocol::Http1), permit);
+    let service = connection_service(&shared, addr, reserve);
+    let builder = if reserve { &shared.reserve_http1 } else { &shared.http1 };
+    let conn = builder.serve_connection(TokioIo::new(io), service);
     Drive::new(conn, |c| c.graceful_shutdown(), &shared.shutdown, std::future::pending(), gauge)
 }
 
-fn serve_h2<I>(io: I, shared: Arc<Shared>) -> impl Future<Output = ()> + Send + 'static
+fn serve_h2<I>(
+    io: I,
+    shared: Arc<Shared>,
+    addr: SocketAddr,
+    permit: ConnPermit,
+    reserve: bool,
+) -> impl Future<Output = ()> + Send + 'static
 where
     I: AsyncRead + AsyncWrite + Unpin + Send + 'static,
 {
-    let gauge = shared.metrics.open_connection(Protocol::H2);
+    let gauge = (shared.metrics.open_connection(Protocol::H2), permit);
     let streams = Arc::new(H2Streams {
         active: AtomicUsize::new(0),
         opened: AtomicU64::new(0),
@@ -294,13 +395,13 @@ where
     let mut h2 = http2::Builder::new(StreamExecutor { streams: Arc::clone(&streams) });
     h2.timer(TokioTimer::new())
         .max_concurrent_streams(shared.config.h2_max_streams)
-        .max_header_list_size(H2_MAX_HEADER_LIST_BYTES)
+        .max_header_list_size(u32::try_from(shared.config.max_header_bytes).unwrap_or(u32::MAX))
         .initial_stream_window_size(H2_STREAM_WINDOW)
         .initial_connection_window_size(H2_CONNECTION_WINDOW)
         .max_send_buf_size(H2_SEND_BUFFER);
-    let service = TowerToHyperService::new(shared.app.clone());
+    let service = connection_service(&shared, addr, reserve);
     let conn = h2.serve_connection(TokioIo::new(io), service);
-    let idle_timeout = shared.config.idle_timeout;
+    let idle_timeout = if reserve { RESERVE_HEAD_TIMEOUT.min(shared.config.idle_timeout) } else { shared.config.idle_timeout };
     let idle = async move { streams.idle(idle_timeout).await };
     Drive::new(conn, |c| c.graceful_shutdown(), &shared.shutdown, idle, gauge)
 }
@@ -318,7 +419,7 @@ pin_project_lite::pin_project! {
         #[pin]
         idle: F,
         closing: bool,
-        _gauge: ConnectionGuard,
+        _gauge: (ConnectionGuard, ConnPermit),
     }
 }
 
@@ -326,7 +427,7 @@ impl<C, G, F> Drive<C, G, F>
 where
     G: Fn(Pin<&mut C>),
 {
-    fn new(conn: C, graceful: G, shutdown: &CancellationToken, idle: F, gauge: ConnectionGuard) -> Self {
+    fn new(conn: C, graceful: G, shutdown: &CancellationToken, idle: F, gauge: (ConnectionGuard, ConnPermit)) -> Self {
         Drive { conn, graceful, shutdown: shutdown.clone().cancelled_owned(), idle, closing: false, _gauge: gauge }
     }
 }
@@ -522,6 +623,8 @@ mod tests {
         let shared = Arc::new(Shared {
             app: crate::router(state.clone()),
             http1: http1::Builder::new(),
+            reserve_app: crate::reserve_router(state.clone()),
+            reserve_http1: http1::Builder::new(),
             config: ConnConfig::default(),
             write_stall: Duration::from_secs(1),
             metrics: Arc::clone(&state.metrics),
@@ -532,12 +635,17 @@ mod tests {
             let (tcp, _) = listener.accept().await.unwrap();
             crate::net::StallIo::new(tcp, Duration::from_secs(1), Arc::clone(&state.metrics))
         };
-        let service = TowerToHyperService::new(shared.app.clone());
+        let limiter = crate::limits::ConnLimiter::new(10, 10);
+        let permit = || match limiter.admit(addr.ip()) {
+            Admission::Normal(p) => p,
+            other => panic!("{other:?}"),
+        };
+        let service = connection_service(&shared, addr, false);
         let bare = shared.http1.serve_connection(TokioIo::new(io().await), service);
         let _c2 = tokio::net::TcpStream::connect(addr).await.unwrap();
-        let task = serve_http1(io().await, Arc::clone(&shared));
+        let task = serve_http1(io().await, Arc::clone(&shared), addr, permit(), false);
         let _c3 = tokio::net::TcpStream::connect(addr).await.unwrap();
-        let tls_task = serve_tls_connection(io().await, Arc::clone(&shared));
+        let tls_task = serve_tls_connection(io().await, Arc::clone(&shared), addr, permit());
         let (bare, task) = (std::mem::size_of_val(&bare), std::mem::size_of_val(&task));
         let tls_task = std::mem::size_of_val(&tls_task);
         eprintln!("hyper http1 connection: {bare} bytes; plain connection task: {task}; TLS task: {tls_task}");

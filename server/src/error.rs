@@ -20,6 +20,12 @@ pub enum AppError {
     /// 404.
     #[error("{0}")]
     NotFound(String),
+    /// 408: the body was not sent in time.
+    #[error("the request body was not sent within {0} s")]
+    RequestTimeout(u64),
+    /// 429: this client has too much going on.
+    #[error("{0}")]
+    TooManyRequests(String),
     /// 413: the body is over the limit.
     #[error("request body is larger than {0} bytes")]
     PayloadTooLarge(usize),
@@ -46,6 +52,8 @@ impl AppError {
             AppError::Forbidden(_) => StatusCode::FORBIDDEN,
             AppError::NotFound(_) => StatusCode::NOT_FOUND,
             AppError::PayloadTooLarge(_) => StatusCode::PAYLOAD_TOO_LARGE,
+            AppError::RequestTimeout(_) => StatusCode::REQUEST_TIMEOUT,
+            AppError::TooManyRequests(_) => StatusCode::TOO_MANY_REQUESTS,
             AppError::UnsupportedMediaType => StatusCode::UNSUPPORTED_MEDIA_TYPE,
             AppError::TooManyStreams | AppError::Unavailable(_) => StatusCode::SERVICE_UNAVAILABLE,
             AppError::Internal(_) => StatusCode::INTERNAL_SERVER_ERROR,
@@ -59,8 +67,19 @@ impl IntoResponse for AppError {
             tracing::error!(%detail, "internal error");
         }
         let mut res = (self.status(), Json(serde_json::json!({ "error": self.to_string() }))).into_response();
-        if res.status() == StatusCode::SERVICE_UNAVAILABLE {
-            res.headers_mut().insert(axum::http::header::RETRY_AFTER, axum::http::HeaderValue::from_static("1"));
+        use axum::http::{header, HeaderValue};
+        match res.status() {
+            StatusCode::SERVICE_UNAVAILABLE => {
+                res.headers_mut().insert(header::RETRY_AFTER, HeaderValue::from_static("1"));
+            }
+            StatusCode::TOO_MANY_REQUESTS => {
+                res.headers_mut().insert(header::RETRY_AFTER, HeaderValue::from_static("10"));
+            }
+            // The body may be unread: the connection cannot be reused (HTTP/2 ignores this header).
+            StatusCode::PAYLOAD_TOO_LARGE | StatusCode::REQUEST_TIMEOUT => {
+                res.headers_mut().insert(header::CONNECTION, HeaderValue::from_static("close"));
+            }
+            _ => {}
         }
         res
     }

@@ -1,10 +1,13 @@
 //! Request extractors whose rejections are [`AppError`]s (JSON bodies): a JSON object body, the stream query, and
 //! the `Last-Event-ID`.
 
+use std::time::Duration;
+
 use axum::body::Bytes;
 use axum::extract::{FromRequest, FromRequestParts, Query, Request};
 use axum::http::request::Parts;
-use axum::http::{header, HeaderMap, StatusCode};
+use axum::http::{header, HeaderMap};
+use bytes::BytesMut;
 use serde::Deserialize;
 
 use crate::error::AppError;
@@ -31,18 +34,62 @@ impl FromRequest<AppState> for JsonObject {
         if !is_json(req.headers()) {
             return Err(AppError::UnsupportedMediaType);
         }
-        let limit = state.config.max_body_bytes;
-        let bytes = Bytes::from_request(req, state).await.map_err(|rej| {
-            if rej.status() == StatusCode::PAYLOAD_TOO_LARGE {
-                AppError::PayloadTooLarge(limit)
-            } else {
-                AppError::BadRequest(format!("could not read the body: {rej}"))
-            }
-        })?;
+        let bytes = read_body(req, state.config.max_body_bytes, state.config.body_timeout).await?;
         match serde_json::from_slice::<serde_json::Value>(&bytes) {
             Ok(serde_json::Value::Object(map)) => Ok(JsonObject(map)),
             Ok(_) => Err(AppError::BadRequest("body must be a JSON object".into())),
             Err(e) => Err(AppError::BadRequest(format!("invalid JSON: {e}"))),
+        }
+    }
+}
+
+/// Most bytes of an oversized body read and discarded before answering 413, so that a client still sending it reads
+/// the answer instead of a reset connection (nginx's "lingering close"); bodies declared larger get the 413 at once.
+pub const LINGER_BYTES: u64 = 16 * 1024 * 1024;
+
+fn content_length(headers: &HeaderMap) -> Option<u64> {
+    headers.get(header::CONTENT_LENGTH)?.to_str().ok()?.trim().parse().ok()
+}
+
+/// Reads a whole body of at most `limit` bytes within `timeout`: 413 past the limit (early, from `Content-Length`,
+/// when declared), 408 past the time.
+pub async fn read_body(req: Request, limit: usize, timeout: Duration) -> Result<Bytes, AppError> {
+    use futures::StreamExt as _;
+    let deadline = tokio::time::Instant::now() + timeout;
+    let declared = content_length(req.headers());
+    let limit64 = u64::try_from(limit).unwrap_or(u64::MAX);
+    let mut body = req.into_body().into_data_stream();
+    if declared.is_some_and(|n| n > limit64) {
+        if declared.is_some_and(|n| n <= LINGER_BYTES) {
+            drain(&mut body, deadline).await;
+        }
+        return Err(AppError::PayloadTooLarge(limit));
+    }
+    let mut buf = BytesMut::with_capacity(declared.map_or(0, |n| usize::try_from(n).unwrap_or(0)));
+    loop {
+        match tokio::time::timeout_at(deadline, body.next()).await {
+            Err(_) => return Err(AppError::RequestTimeout(timeout.as_secs())),
+            Ok(None) => return Ok(buf.freeze()),
+            Ok(Some(Err(e))) => return Err(AppError::BadRequest(format!("could not read the body: {e}"))),
+            Ok(Some(Ok(chunk))) => {
+                if buf.len() + chunk.len() > limit {
+                    drain(&mut body, deadline).await;
+                    return Err(AppError::PayloadTooLarge(limit));
+                }
+                buf.extend_from_slice(&chunk);
+            }
+        }
+    }
+}
+
+/// Reads and discards the rest of `body`, up to [`LINGER_BYTES`] and `deadline`.
+async fn drain(body: &mut axum::body::BodyDataStream, deadline: tokio::time::Instant) {
+    use futures::StreamExt as _;
+    let mut drained = 0u64;
+    while drained <= LINGER_BYTES {
+        match tokio::time::timeout_at(deadline, body.next()).await {
+            Ok(Some(Ok(chunk))) => drained += chunk.len() as u64,
+            _ => return,
         }
     }
 }
@@ -97,5 +144,40 @@ impl<S: Send + Sync> FromRequestParts<S> for StreamParams {
         let from_header = parts.headers.get("last-event-id").and_then(|v| parse_last_event_id(&String::from_utf8_lossy(v.as_bytes())));
         let last_event_id = from_header.or_else(|| query.last_event_id.as_deref().and_then(parse_last_event_id));
         Ok(StreamParams { query, last_event_id })
+    }
+}
+
+/// The client of a request: its address (the connection's peer, set by [`crate::conn`], or the last address of the
+/// `--client-ip-header` when configured) and whether it asked for an event stream (`Accept: text/event-stream`, as
+/// every `EventSource` does).
+#[derive(Debug, Clone, Default)]
+pub struct Client {
+    /// The peer address, when known.
+    pub ip: Option<std::net::IpAddr>,
+    /// Whether `Accept` names `text/event-stream`.
+    pub wants_event_stream: bool,
+}
+
+/// The last address in the `name` headers (`X-Forwarded-For: client, proxy1` → `proxy1` is what the nearest proxy
+/// saw; with one proxy in front, the client).
+fn forwarded_ip(headers: &HeaderMap, name: &str) -> Option<std::net::IpAddr> {
+    let last = headers.get_all(name).iter().filter_map(|v| v.to_str().ok()).flat_map(|v| v.split(',')).last()?;
+    let last = last.trim();
+    last.parse().ok().or_else(|| last.parse::<std::net::SocketAddr>().ok().map(|a| a.ip()))
+}
+
+impl FromRequestParts<AppState> for Client {
+    type Rejection = std::convert::Infallible;
+
+    async fn from_request_parts(parts: &mut Parts, state: &AppState) -> Result<Self, Self::Rejection> {
+        let forwarded = state.config.client_ip_header.as_deref().and_then(|h| forwarded_ip(&parts.headers, h));
+        let ip = forwarded.or_else(|| parts.extensions.get::<crate::conn::ClientAddr>().map(|a| a.0.ip()));
+        let wants_event_stream = parts
+            .headers
+            .get_all(header::ACCEPT)
+            .iter()
+            .filter_map(|v| v.to_str().ok())
+            .any(|v| v.to_ascii_lowercase().contains("text/event-stream"));
+        Ok(Client { ip, wants_event_stream })
     }
 }

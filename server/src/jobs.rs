@@ -11,6 +11,7 @@
 //! `event: ping` / `data: interrupted` — a terminal outcome, so a client closes instead of waiting forever.
 
 use std::collections::hash_map::RandomState;
+use std::collections::HashMap;
 use std::hash::{BuildHasher, Hasher};
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::Arc;
@@ -44,6 +45,28 @@ pub struct Jobs {
     lease: Duration,
     counter: AtomicU64,
     seed: RandomState,
+    /// Running jobs per publisher, started by this instance.
+    running: std::sync::Mutex<HashMap<String, usize>>,
+    max_per_publisher: usize,
+}
+
+/// One running job of a publisher: gives its slot back when dropped (the job ended, or the server stops).
+#[derive(Debug)]
+struct Slot {
+    jobs: Arc<Jobs>,
+    publisher: String,
+}
+
+impl Drop for Slot {
+    fn drop(&mut self) {
+        let mut running = self.jobs.running();
+        if let Some(n) = running.get_mut(&self.publisher) {
+            *n = n.saturating_sub(1);
+            if *n == 0 {
+                running.remove(&self.publisher);
+            }
+        }
+    }
 }
 
 const TABLES: [&str; 3] = ["customers", "orders", "invoices"];
@@ -78,7 +101,16 @@ impl Jobs {
     /// terminal event is published now): with a store of its own, every job not ended; with a shared store, those
     /// whose lease ran out (see [`Jobs::reap`]).
     pub async fn recover(hub: Arc<Hub>, max_jobs: usize, ttl: Duration, lease: Duration) -> Result<Self, StoreError> {
-        let jobs = Jobs { hub, max_jobs, ttl, lease, counter: AtomicU64::new(0), seed: RandomState::new() };
+        let jobs = Jobs {
+            hub,
+            max_jobs,
+            ttl,
+            lease,
+            counter: AtomicU64::new(0),
+            seed: RandomState::new(),
+            running: std::sync::Mutex::default(),
+            max_per_publisher: usize::MAX,
+        };
         let ended = jobs.reap().await?;
         if ended > 0 {
             tracing::info!(jobs = ended, "jobs that were running when their server stopped ended as interrupted");
@@ -104,6 +136,32 @@ impl Jobs {
             }
         }
         Ok(ended)
+    }
+
+    /// These jobs with at most `max` running jobs per publisher (see [`Jobs::start`]).
+    #[must_use]
+    pub fn with_max_per_publisher(mut self, max: usize) -> Self {
+        self.max_per_publisher = max.max(1);
+        self
+    }
+
+    fn running(&self) -> std::sync::MutexGuard<'_, HashMap<String, usize>> {
+        // Single counter updates: a panic elsewhere cannot leave the map inconsistent.
+        self.running.lock().unwrap_or_else(std::sync::PoisonError::into_inner)
+    }
+
+    /// Takes one of `publisher`'s job slots, or 429 when all are in use.
+    fn take_slot(self: &Arc<Self>, publisher: &str) -> Result<Slot, AppError> {
+        let mut running = self.running();
+        let n = running.entry(publisher.to_owned()).or_insert(0);
+        if *n >= self.max_per_publisher {
+            return Err(AppError::TooManyRequests(format!(
+                "this publisher already has {} running jobs; try again when one has finished",
+                self.max_per_publisher
+            )));
+        }
+        *n += 1;
+        Ok(Slot { jobs: Arc::clone(self), publisher: publisher.to_owned() })
     }
 
     /// Whether job `id` exists (in this instance's store, whoever created it).
@@ -136,9 +194,17 @@ impl Jobs {
         Ok(n)
     }
 
-    /// Starts a job of `steps` steps, `interval` apart, once its record is stored; stops early at `shutdown` (it
-    /// then ends as interrupted at the next start, or when its lease runs out).
-    pub async fn start(self: &Arc<Self>, steps: u64, interval: Duration, shutdown: CancellationToken) -> Result<String, AppError> {
+    /// Starts a job of `steps` steps, `interval` apart, for `publisher` (429 when it has its maximum of running jobs),
+    /// once its record is stored; stops early at `shutdown` (it then ends as interrupted at the next start, or when
+    /// its lease runs out).
+    pub async fn start(
+        self: &Arc<Self>,
+        publisher: &str,
+        steps: u64,
+        interval: Duration,
+        shutdown: CancellationToken,
+    ) -> Result<String, AppError> {
+        let slot = self.take_slot(publisher)?;
         let now = now_ms();
         let jobs: Vec<JobRecord> = self.hub.store().jobs().await?.into_iter().filter(|j| !self.expired(j, now)).collect();
         if jobs.len() >= self.max_jobs {
@@ -154,7 +220,7 @@ impl Jobs {
             JobRecord { id: self.new_id(), steps, interval_ms: ms(interval), created_ms: now, ended: None, lease_until_ms: now + ms(self.lease) };
         self.hub.commit(Write::PutJob(record.clone())).await?;
         let id = record.id.clone();
-        tokio::spawn(Arc::clone(self).run(id.clone(), steps, interval, shutdown));
+        tokio::spawn(Arc::clone(self).run(id.clone(), steps, interval, shutdown, slot));
         Ok(id)
     }
 
@@ -191,7 +257,7 @@ impl Jobs {
         }
     }
 
-    async fn run(self: Arc<Self>, id: String, steps: u64, interval: Duration, shutdown: CancellationToken) {
+    async fn run(self: Arc<Self>, id: String, steps: u64, interval: Duration, shutdown: CancellationToken, _slot: Slot) {
         let name = topic::job(&id);
         for i in 1..=steps {
             if !self.wait(&id, interval, &shutdown).await

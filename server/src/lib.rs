@@ -16,7 +16,7 @@
 //! Modules: [`config`] (flags), [`error`] (the one `AppError`), [`auth`] (tokens), [`store`] (the storage seam: an
 //! append-only log per topic; embedded redb by default, or memory), [`hub`] (durable publishing with group commit,
 //! live fan-out, replay and gap decisions), [`event_id`] (`<epoch>-<position>`), [`sse`] (the stream response),
-//! [`jobs`], [`maintenance`] (retention, job expiry, store health), [`metrics`], [`net`] (the stall-detecting
+//! [`jobs`], [`limits`] (stream budgets, connection caps), [`maintenance`] (retention, job expiry, store health), [`metrics`], [`net`] (the stall-detecting
 //! listener), [`conn`] (serving connections: HTTP/1.1, or TLS with HTTP/2 and HTTP/1.1), [`tls`], [`extract`] and
 //! [`routes`] (one module per area, plus the test-only fixtures).
 
@@ -28,6 +28,7 @@ pub mod event_id;
 pub mod extract;
 pub mod hub;
 pub mod jobs;
+pub mod limits;
 pub mod maintenance;
 pub mod metrics;
 pub mod net;
@@ -53,7 +54,9 @@ use crate::auth::{Auth, Keys};
 use crate::config::{Config, StoreConfig};
 use crate::error::AppError;
 use crate::hub::{Hub, HubOptions, Start, Subscription};
+use crate::extract::Client;
 use crate::jobs::Jobs;
+use crate::limits::{Budgets, Owner};
 use crate::metrics::{Metrics, StreamGuard, StreamKind};
 use crate::sse::{Live, Prelude, StreamEnv};
 use crate::store::{Store, StoreError, StoreOptions};
@@ -75,13 +78,20 @@ pub struct AppState {
     pub env: StreamEnv,
     /// State of the `/fixtures` routes.
     pub fixtures: Arc<routes::fixtures::FixtureState>,
+    /// Stream admission (fair budgets).
+    pub budgets: Arc<Budgets>,
 }
 
 impl AppState {
     /// Opens the configured store and builds the state: recovers stored jobs (ending those that were running as
     /// interrupted) and starts the background maintenance (retention, job expiry, store health).
     pub async fn open(config: Config) -> Result<Self, StoreError> {
-        let options = StoreOptions { max_user_topics: config.max_user_topics, ..StoreOptions::default() };
+        let options = StoreOptions {
+            max_user_topics: config.max_user_topics,
+            max_user_topic_bytes: config.max_user_topic_bytes,
+            max_user_history_bytes: config.max_user_history_bytes,
+            ..StoreOptions::default()
+        };
         let store: Arc<dyn Store> = match &config.store {
             StoreConfig::Memory => Arc::new(store::memory::open(options)?),
             StoreConfig::Redis { url, prefix } => Arc::new(store::redis::RedisStore::open(url, prefix, options).await?),
@@ -106,8 +116,12 @@ impl AppState {
             client_buffer: config.client_buffer,
         };
         let hub = Arc::new(Hub::new(store, hub_options, Arc::clone(&metrics)));
-        let jobs = Arc::new(Jobs::recover(Arc::clone(&hub), config.max_jobs, config.job_ttl, config.job_lease).await?);
-        let auth = Arc::new(Auth { keys: Keys::new(&config.secret), dev: config.dev });
+        let jobs = Arc::new(
+            Jobs::recover(Arc::clone(&hub), config.max_jobs, config.job_ttl, config.job_lease)
+                .await?
+                .with_max_per_publisher(config.max_jobs_per_publisher),
+        );
+        let auth = Arc::new(Auth { keys: Keys::with_policy(&config.secret, &config.token_policy), dev: config.dev });
         let env = StreamEnv {
             heartbeat: config.heartbeat,
             heartbeat_frame: Bytes::from(sse_codec::comment("keep-alive")),
@@ -116,13 +130,14 @@ impl AppState {
         tokio::spawn(maintenance::run(Arc::clone(&hub), Arc::clone(&jobs), env.shutdown.clone()));
         tracing::info!(epoch = %hub.epoch(), "store ready");
         Ok(AppState {
-            config: Arc::new(config),
             metrics,
             hub,
             jobs,
             auth,
             env,
             fixtures: Arc::default(),
+            budgets: Budgets::new(config.stream_budgets()),
+            config: Arc::new(config),
         })
     }
 
@@ -131,9 +146,42 @@ impl AppState {
         self.env.shutdown.cancel();
     }
 
-    /// Registers a new stream of `kind`, or 503 past `max_streams`.
+    /// Registers a new stream of `kind` of an unknown client, or 503 past its budget (see [`limits`]).
     pub fn open_stream(&self, kind: StreamKind) -> Result<StreamGuard, AppError> {
-        self.metrics.try_open(kind, self.config.max_streams).ok_or(AppError::TooManyStreams)
+        self.budgets.admit(&self.metrics, kind, &Owner::default()).map_err(|_| AppError::TooManyStreams)
+    }
+
+    /// The answer to a stream request refused for lack of streams: for an event-stream client (a browser's
+    /// `EventSource` never retries after a 503) a stream holding only `retry:` (the busy retry time plus jitter) that
+    /// ends at once, so it reconnects later by itself; for others 503 with `Retry-After`.
+    pub fn busy(&self, client: &Client) -> Result<Response, AppError> {
+        if !client.wants_event_stream {
+            return Err(AppError::TooManyStreams);
+        }
+        let base = u64::try_from(self.config.busy_retry.as_millis()).unwrap_or(u64::MAX);
+        let mut r = [0u8; 8];
+        let jitter = if getrandom::getrandom(&mut r).is_ok() { u64::from_le_bytes(r) % base.max(1) } else { 0 };
+        let retry = Duration::from_millis(base.saturating_add(jitter));
+        let body = format!("retry: {}\n: over capacity, reconnect later\n\n", retry.as_millis());
+        Ok(sse::busy_response(Bytes::from(body)))
+    }
+
+    /// Opens a stream of `kind` on topic `name` from `start` for `client` (and `user`, on per-user streams): a busy
+    /// answer ([`AppState::busy`]) over its budgets, 503 when the store fails.
+    pub async fn subscribe_as(
+        &self,
+        kind: StreamKind,
+        name: &str,
+        start: Start,
+        client: &Client,
+        user: Option<&str>,
+    ) -> Result<Response, AppError> {
+        let owner = Owner { ip: client.ip, user: user.map(str::to_owned) };
+        let Ok(guard) = self.budgets.admit(&self.metrics, kind, &owner) else {
+            return self.busy(client);
+        };
+        let sub = self.hub.subscribe(name, start).await?;
+        Ok(self.topic_stream(guard, sub))
     }
 
     /// A prelude starting with the configured `retry:`.
@@ -171,6 +219,64 @@ pub fn is_loopback_origin(origin: &[u8]) -> bool {
     ["127.0.0.1", "localhost", "[::1]"].into_iter().any(host_port_ok)
 }
 
+/// `uri` for logs: path and query parameter names, the value of `token` (any case) replaced by `REDACTED`.
+pub fn redacted_uri(uri: &axum::http::Uri) -> String {
+    let Some(query) = uri.query() else {
+        return uri.path().to_owned();
+    };
+    let query: Vec<String> = query
+        .split('&')
+        .map(|pair| match pair.split_once('=') {
+            Some((k, _)) if k.eq_ignore_ascii_case("token") || k.eq_ignore_ascii_case("access_token") => format!("{k}=REDACTED"),
+            _ => pair.to_owned(),
+        })
+        .collect();
+    format!("{}?{}", uri.path(), query.join("&"))
+}
+
+/// Whether `host` (a `Host` value or URI authority, port allowed) is a loopback name: `localhost`, `*.localhost`,
+/// an address in `127.0.0.0/8`, or `[::1]`.
+pub fn is_loopback_host(host: &str) -> bool {
+    let host = host.trim().to_ascii_lowercase();
+    let name = if let Some(rest) = host.strip_prefix('[') {
+        return rest.split(']').next() == Some("::1");
+    } else {
+        host.rsplit_once(':').filter(|(_, p)| p.bytes().all(|b| b.is_ascii_digit())).map_or(host.as_str(), |(h, _)| h)
+    };
+    let name = name.trim_end_matches('.');
+    name == "localhost" || name.ends_with(".localhost") || name.parse::<std::net::Ipv4Addr>().is_ok_and(|ip| ip.is_loopback())
+}
+
+/// The host name of `host` (a `Host` value or URI authority), without port, lower case.
+fn host_name(host: &str) -> String {
+    let host = host.trim().to_ascii_lowercase();
+    if host.starts_with('[') {
+        return host.split(']').next().map(|h| format!("{h}]")).unwrap_or_default();
+    }
+    host.rsplit_once(':').filter(|(_, p)| p.bytes().all(|b| b.is_ascii_digit())).map_or(host.clone(), |(h, _)| h.to_owned())
+}
+
+/// The `Host` check against DNS rebinding: in `--dev` only loopback names (and `--allowed-host` ones) are served; a
+/// page on another name that resolves to 127.0.0.1 gets 403. Outside `--dev`, only `--allowed-host` names when any.
+async fn check_host(
+    axum::extract::State(config): axum::extract::State<Arc<Config>>,
+    req: axum::extract::Request,
+    next: axum::middleware::Next,
+) -> Response {
+    use axum::response::IntoResponse as _;
+    let host = req.headers().get(header::HOST).and_then(|h| h.to_str().ok()).or_else(|| req.uri().authority().map(|a| a.as_str()));
+    let allowed = match host {
+        None | Some("") => false,
+        Some(h) => {
+            (config.dev && is_loopback_host(h)) || config.allowed_hosts.iter().any(|a| *a == host_name(h))
+        }
+    };
+    if !allowed {
+        return AppError::Forbidden("this host name is not served here".into()).into_response();
+    }
+    next.run(req).await
+}
+
 fn cors(config: &Config) -> CorsLayer {
     let allowed: Vec<HeaderValue> = config.cors_origins.iter().filter_map(|o| HeaderValue::from_str(o).ok()).collect();
     let dev = config.dev;
@@ -196,11 +302,29 @@ pub fn router(state: AppState) -> Router {
     if config.fixtures {
         router = router.nest("/fixtures", routes::fixtures::routes());
     }
+    let mut router = router.fallback_service(ServeDir::new(&config.www));
+    if config.dev || !config.allowed_hosts.is_empty() {
+        router = router.layer(axum::middleware::from_fn_with_state(Arc::clone(&config), check_host));
+    }
     router
-        .fallback_service(ServeDir::new(&config.www))
         .layer(DefaultBodyLimit::max(config.max_body_bytes))
         .layer(cors(&config))
-        .layer(TraceLayer::new_for_http())
+        .layer(TraceLayer::new_for_http().make_span_with(|req: &axum::extract::Request| {
+            // Never the `?token=`: the URI is logged with its query values redacted.
+            tracing::debug_span!("request", method = %req.method(), uri = %redacted_uri(req.uri()), version = ?req.version())
+        })
+        // 5xx are not all errors of ours (busy, store refusing writes): those are logged where they happen, at
+        // their level (internal errors at ERROR, store errors and budget refusals at WARN, rate limited).
+        .on_failure(tower_http::trace::DefaultOnFailure::new().level(tracing::Level::DEBUG)))
+        .with_state(state)
+}
+
+/// What connections past `--max-connections` (the reserve) are served: `/healthz` and `/metrics`, anything else
+/// 503 (`Retry-After`), so monitoring keeps working while the server is full.
+pub fn reserve_router(state: AppState) -> Router {
+    Router::new()
+        .merge(routes::ops::routes())
+        .fallback(|| async { AppError::Unavailable("too many connections; try again later".into()) })
         .with_state(state)
 }
 

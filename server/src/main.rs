@@ -5,7 +5,7 @@ use std::process::ExitCode;
 
 use clap::Parser as _;
 use tracing_subscriber::EnvFilter;
-use typed_eventsource_server::auth::{Keys, Role};
+use typed_eventsource_server::auth::{now_secs, Claims, Keys, PUBLISHER_ROLE};
 use typed_eventsource_server::config::{Cli, Command, Config, ServeArgs, TokenArgs};
 use typed_eventsource_server::tls::{Tls, TlsSource};
 use typed_eventsource_server::{serve, serve_tls, AppState};
@@ -18,8 +18,15 @@ fn main() -> ExitCode {
 }
 
 fn token(args: &TokenArgs) -> ExitCode {
-    let role = if args.publisher { Role::Publisher } else { Role::Subscriber };
-    match Keys::new(&args.secret).mint(&args.user, role, args.ttl_secs) {
+    let claims = Claims {
+        sub: args.user.clone(),
+        exp: now_secs().saturating_add(args.ttl_secs),
+        role: args.publisher.then(|| PUBLISHER_ROLE.to_owned()),
+        nbf: None,
+        iss: args.issuer.clone(),
+        aud: args.audience.clone(),
+    };
+    match Keys::new(&args.secret).mint_claims(&claims) {
         Ok(t) => {
             println!("{t}");
             ExitCode::SUCCESS
@@ -35,6 +42,8 @@ fn run(args: ServeArgs) -> ExitCode {
     tracing_subscriber::fmt()
         .with_env_filter(EnvFilter::try_from_default_env().unwrap_or_else(|_| EnvFilter::new("info")))
         .with_writer(std::io::stderr)
+        // Colours only on a terminal: log files and collectors get plain text.
+        .with_ansi(std::io::IsTerminal::is_terminal(&std::io::stderr()))
         .init();
     let listen = args.listen;
     let config = match Config::try_from(args) {

@@ -3,7 +3,7 @@
 //! Names: `sse_open_streams{kind="broadcast"|"user"|"job"|"fixture"}`, `sse_events_published_total`,
 //! `sse_events_delivered_total`, `sse_events_replayed_total`, `sse_slow_clients_evicted_total`,
 //! `sse_auth_denied_total`, `sse_store_write_errors_total` (failed store batches; each failed publish got a 503), `sse_store_commits_total`,
-//! `sse_open_connections{protocol="http/1.1"|"h2"}`.
+//! `sse_open_connections{protocol="http/1.1"|"h2"}`, `sse_streams_refused_total`, `sse_connections_refused_total`.
 
 use std::fmt::Write as _;
 use std::sync::atomic::{AtomicU64, AtomicUsize, Ordering};
@@ -83,6 +83,10 @@ pub struct Metrics {
     pub store_errors: AtomicU64,
     /// Store write batches committed (one commit for many concurrent publishes: group commit).
     pub store_commits: AtomicU64,
+    /// Stream requests refused by a budget (busy answer or 503).
+    pub streams_refused: AtomicU64,
+    /// Connections closed at once by a connection cap, or served by the reserve only.
+    pub connections_refused: AtomicU64,
 }
 
 impl Metrics {
@@ -104,7 +108,7 @@ impl Metrics {
             }
         }
         self.open[kind.index()].fetch_add(1, Ordering::Relaxed);
-        Some(StreamGuard { metrics: Arc::clone(self), kind })
+        Some(StreamGuard { metrics: Arc::clone(self), kind, _release: None })
     }
 
     /// Open client connections speaking `protocol` now (TLS connections count once their handshake is done).
@@ -142,6 +146,8 @@ impl Metrics {
             ("sse_auth_denied_total", "Requests refused by auth.", &self.auth_denied),
             ("sse_store_write_errors_total", "Store write batches that failed.", &self.store_errors),
             ("sse_store_commits_total", "Store write batches committed.", &self.store_commits),
+            ("sse_streams_refused_total", "Stream requests refused by a stream budget.", &self.streams_refused),
+            ("sse_connections_refused_total", "Connections refused or limited to the reserve by a connection cap.", &self.connections_refused),
         ];
         for (name, help, value) in counters {
             let _ = writeln!(out, "# HELP {name} {help}\n# TYPE {name} counter\n{name} {}", value.load(Ordering::Relaxed));
@@ -155,9 +161,16 @@ impl Metrics {
 pub struct StreamGuard {
     metrics: Arc<Metrics>,
     kind: StreamKind,
+    _release: Option<crate::limits::Release>,
 }
 
 impl StreamGuard {
+    /// This guard, also giving back to the stream budgets when dropped.
+    pub fn with_release(mut self, release: crate::limits::Release) -> Self {
+        self._release = Some(release);
+        self
+    }
+
     /// The metrics this stream reports to.
     pub fn metrics(&self) -> &Metrics {
         &self.metrics

@@ -19,18 +19,22 @@ use tokio::time::Sleep;
 
 use crate::metrics::Metrics;
 
+const ACCEPT_BACKOFF_MIN: Duration = Duration::from_millis(5);
+const ACCEPT_BACKOFF_MAX: Duration = Duration::from_secs(1);
+
 /// A [`TcpListener`] handing out [`StallIo`] connections, accepted by [`crate::serve`]'s own hyper HTTP/1 loop.
 #[derive(Debug)]
 pub struct StallListener {
     inner: TcpListener,
     stall: Duration,
     metrics: Arc<Metrics>,
+    log: crate::limits::RateLimitedLog,
 }
 
 impl StallListener {
     /// Wraps `inner`.
     pub fn new(inner: TcpListener, stall: Duration, metrics: Arc<Metrics>) -> Self {
-        StallListener { inner, stall, metrics }
+        StallListener { inner, stall, metrics, log: crate::limits::RateLimitedLog::default() }
     }
 }
 
@@ -39,6 +43,7 @@ impl axum::serve::Listener for StallListener {
     type Addr = SocketAddr;
 
     async fn accept(&mut self) -> (Self::Io, Self::Addr) {
+        let mut backoff = ACCEPT_BACKOFF_MIN;
         loop {
             match self.inner.accept().await {
                 Ok((stream, addr)) => {
@@ -46,9 +51,13 @@ impl axum::serve::Listener for StallListener {
                     return (StallIo::new(stream, self.stall, Arc::clone(&self.metrics)), addr);
                 }
                 Err(e) => {
-                    // Out of file descriptors and the like: back off instead of spinning.
-                    tracing::warn!(error = %e, "accept failed");
-                    tokio::time::sleep(Duration::from_millis(50)).await;
+                    // Out of file descriptors (EMFILE/ENFILE) and the like: back off (doubling, up to 1 s) instead
+                    // of spinning, and log once per period instead of once per attempt.
+                    if let Some(suppressed) = self.log.should_log() {
+                        tracing::warn!(error = %e, suppressed, "accept failed; backing off");
+                    }
+                    tokio::time::sleep(backoff).await;
+                    backoff = (backoff * 2).min(ACCEPT_BACKOFF_MAX);
                 }
             }
         }

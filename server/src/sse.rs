@@ -159,6 +159,15 @@ pub fn response(env: &StreamEnv, guard: StreamGuard, prelude: Prelude, live: Liv
     res
 }
 
+/// A complete `text/event-stream` response holding only `body` (no stream budget is used): the busy answer.
+pub fn busy_response(body: Bytes) -> Response {
+    let mut res = Response::new(Body::from(body));
+    let h = res.headers_mut();
+    h.insert(header::CONTENT_TYPE, HeaderValue::from_static("text/event-stream"));
+    h.insert(header::CACHE_CONTROL, HeaderValue::from_static("no-cache"));
+    res
+}
+
 async fn recv(live: &mut Live) -> Result<Arc<Event>, RecvError> {
     match live {
         Live::Topic(rx) => rx.recv().await,

@@ -49,9 +49,9 @@ async fn sigterm_with_open_streams_exits_within_2s() {
 
 #[tokio::test]
 async fn serve_subcommand_with_auth_and_minted_tokens() {
-    let (_child, url, _dir) = start(&["serve", "--listen", "127.0.0.1:0", "--secret", "s3cret"]);
+    let (_child, url, _dir) = start(&["serve", "--listen", "127.0.0.1:0", "--secret", common::SECRET]);
     let mint = |args: &[&str]| {
-        let out = Command::new(BIN).arg("token").args(args).args(["--secret", "s3cret"]).output().unwrap();
+        let out = Command::new(BIN).arg("token").args(args).args(["--secret", common::SECRET]).output().unwrap();
         assert!(out.status.success());
         String::from_utf8(out.stdout).unwrap().trim().to_owned()
     };

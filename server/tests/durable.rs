@@ -180,7 +180,7 @@ async fn offline_notifications_and_jobs_survive_a_restart_and_a_running_job_ends
         history.push((e.id, e.event, e.data));
     }
     assert_eq!((history[4].1.as_str(), history[4].2.as_str()), ("ping", "finished"));
-    let running: Value = post(format!("{}/jobs", server.url), json!({ "steps": 1000, "intervalMs": 60000 })).await.unwrap().json().await.unwrap();
+    let running: Value = post(format!("{}/jobs", server.url), json!({ "steps": 10, "intervalMs": 60000 })).await.unwrap().json().await.unwrap();
     let running = running["id"].as_str().unwrap().to_owned();
     drop(job);
     server.kill9();

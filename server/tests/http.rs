@@ -133,7 +133,7 @@ async fn per_user_stream_auth_denials() {
     let forged = Keys::new("not-the-secret").mint("alice", typed_eventsource_server::auth::Role::Subscriber, 600).unwrap();
     assert_eq!(status(c.get(format!("{url}?token={forged}"))).await, 401);
     // Expired.
-    let expired = s.state.auth.keys.mint_claims(&Claims { sub: "alice".into(), exp: now_secs() - 3600, role: None }).unwrap();
+    let expired = s.state.auth.keys.mint_claims(&Claims { sub: "alice".into(), exp: now_secs() - 3600, ..Claims::default() }).unwrap();
     assert_eq!(status(c.get(format!("{url}?token={expired}"))).await, 401);
     // Garbage.
     assert_eq!(status(c.get(&url).bearer_auth("garbage")).await, 401);

@@ -91,7 +91,7 @@ async fn user_topic_cap(store: Arc<dyn Store>, clock: Clock) {
 }
 
 fn options(clock: &Clock) -> StoreOptions {
-    StoreOptions { clock: clock.clone(), max_user_topics: 2 }
+    StoreOptions { clock: clock.clone(), max_user_topics: 2, ..StoreOptions::default() }
 }
 
 #[tokio::test]

@@ -57,7 +57,7 @@ fn streams() -> usize {
 
 /// Plain HTTP/1.1: one raw connection per stream. Returns KB per stream.
 async fn http1(bin: &str, n: usize) -> f64 {
-    let (child, url) = start_bin(bin, &["--listen", "127.0.0.1:0", "--dev", "--max-streams", "100000"]);
+    let (child, url) = start_bin(bin, &["--listen", "127.0.0.1:0", "--dev", "--max-streams", "100000", "--max-streams-per-ip", "100000", "--max-connections-per-ip", "100000"]);
     let addr = url.strip_prefix("http://").unwrap().to_owned();
     let client = reqwest::Client::new();
     wait_streams(&client, &url, 0).await;
@@ -65,7 +65,7 @@ async fn http1(bin: &str, n: usize) -> f64 {
     let mut socks = Vec::with_capacity(n);
     for _ in 0..n {
         let mut s = tokio::net::TcpStream::connect(&addr).await.unwrap();
-        s.write_all(b"GET /subscribe HTTP/1.1\r\nHost: x\r\nAccept: text/event-stream\r\n\r\n").await.unwrap();
+        s.write_all(b"GET /subscribe HTTP/1.1\r\nHost: localhost\r\nAccept: text/event-stream\r\n\r\n").await.unwrap();
         socks.push(s);
     }
     for s in &mut socks {
@@ -87,7 +87,7 @@ async fn h2(n: usize) -> f64 {
     std::fs::write(dir.join("k.pem"), &cert.key_pem).unwrap();
     let (c, k) = (dir.join("c.pem").display().to_string(), dir.join("k.pem").display().to_string());
     let (child, url) =
-        start(&["--listen", "127.0.0.1:0", "--dev", "--max-streams", "100000", "--tls-cert", &c, "--tls-key", &k]);
+        start(&["--listen", "127.0.0.1:0", "--dev", "--max-streams", "100000", "--max-streams-per-ip", "100000", "--max-connections-per-ip", "100000", "--tls-cert", &c, "--tls-key", &k]);
     let client = || {
         reqwest::Client::builder()
             .use_rustls_tls()
@@ -193,12 +193,12 @@ async fn fanout_deliveries_per_second_over_h2_and_http1() {
     use std::sync::Arc;
     const STREAMS: usize = 1000;
     // HTTP/1.1: raw connections.
-    let (h1_child, url) = start(&["--listen", "127.0.0.1:0", "--dev", "--max-streams", "100000"]);
+    let (h1_child, url) = start(&["--listen", "127.0.0.1:0", "--dev", "--max-streams", "100000", "--max-streams-per-ip", "100000", "--max-connections-per-ip", "100000"]);
     let addr = url.strip_prefix("http://").unwrap().to_owned();
     let counted = Arc::new(AtomicU64::new(0));
     for _ in 0..STREAMS {
         let mut s = tokio::net::TcpStream::connect(&addr).await.unwrap();
-        s.write_all(b"GET /subscribe HTTP/1.1\r\nHost: x\r\nAccept: text/event-stream\r\n\r\n").await.unwrap();
+        s.write_all(b"GET /subscribe HTTP/1.1\r\nHost: localhost\r\nAccept: text/event-stream\r\n\r\n").await.unwrap();
         let counted = Arc::clone(&counted);
         tokio::spawn(async move {
             let (mut ids, mut buf) = (IdCounter::default(), vec![0u8; 16 * 1024]);
@@ -221,7 +221,7 @@ async fn fanout_deliveries_per_second_over_h2_and_http1() {
     std::fs::write(dir.join("k.pem"), &cert.key_pem).unwrap();
     let (c, k) = (dir.join("c.pem").display().to_string(), dir.join("k.pem").display().to_string());
     let (_h2_child, url) =
-        start(&["--listen", "127.0.0.1:0", "--dev", "--max-streams", "100000", "--tls-cert", &c, "--tls-key", &k]);
+        start(&["--listen", "127.0.0.1:0", "--dev", "--max-streams", "100000", "--max-streams-per-ip", "100000", "--max-connections-per-ip", "100000", "--tls-cert", &c, "--tls-key", &k]);
     let client = || {
         reqwest::Client::builder()
             .use_rustls_tls()

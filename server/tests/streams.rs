@@ -100,7 +100,7 @@ async fn unknown_or_too_old_last_event_id_gets_a_replay_gap_event() {
 
 async fn raw_subscribe(addr: std::net::SocketAddr) -> tokio::net::TcpStream {
     let mut tcp = tokio::net::TcpStream::connect(addr).await.unwrap();
-    tcp.write_all(b"GET /subscribe HTTP/1.1\r\nhost: test\r\naccept: text/event-stream\r\n\r\n").await.unwrap();
+    tcp.write_all(b"GET /subscribe HTTP/1.1\r\nhost: 127.0.0.1\r\naccept: text/event-stream\r\n\r\n").await.unwrap();
     tcp
 }
 
@@ -134,7 +134,8 @@ async fn slow_consumer_is_evicted_while_another_client_keeps_receiving() {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn open_streams_back_to_zero_after_1000_clients_leave() {
-    let s = spawn(dev_config()).await;
+    let conn = typed_eventsource_server::conn::ConnConfig { max_connections_per_ip: 2000, ..Default::default() };
+    let s = spawn(Config { max_streams_per_ip: 1000, conn, ..dev_config() }).await;
     let mut clients = Vec::with_capacity(1000);
     for _ in 0..1000 {
         let mut tcp = raw_subscribe(s.addr).await;

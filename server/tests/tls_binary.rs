@@ -3,6 +3,8 @@
 #![allow(clippy::unwrap_used)]
 #![cfg(unix)]
 
+const SECRET: &str = "tls-binary-test-secret-of-32-bytes-or-more";
+
 use std::io::{BufRead as _, BufReader};
 use std::path::Path;
 use std::process::{Command, Stdio};
@@ -103,7 +105,7 @@ async fn sighup_reloads_the_certificate_files() {
     write(&a);
     let path = |p: &Path| p.to_str().unwrap().to_owned();
     let (child, url, _stderr) =
-        start(&["serve", "--listen", "127.0.0.1:0", "--secret", "s", "--tls-cert", &path(&cert), "--tls-key", &path(&key)]);
+        start(&["serve", "--listen", "127.0.0.1:0", "--secret", SECRET, "--tls-cert", &path(&cert), "--tls-key", &path(&key)]);
     let client = || {
         Client::builder()
             .use_rustls_tls()
@@ -134,15 +136,15 @@ async fn sighup_reloads_the_certificate_files() {
 fn tls_flags_are_checked_before_serving() {
     let run = |args: &[&str]| Command::new(BIN).args(args).args(["--store", "memory"]).env_remove("SSE_SECRET").output().unwrap();
     // --dev-tls is a development feature.
-    let out = run(&["serve", "--listen", "127.0.0.1:0", "--secret", "s", "--dev-tls"]);
+    let out = run(&["serve", "--listen", "127.0.0.1:0", "--secret", SECRET, "--dev-tls"]);
     assert_eq!(out.status.code(), Some(2));
     assert!(String::from_utf8_lossy(&out.stderr).contains("--dev"));
     // A certificate needs its key.
-    let out = run(&["serve", "--listen", "127.0.0.1:0", "--secret", "s", "--tls-cert", "cert.pem"]);
+    let out = run(&["serve", "--listen", "127.0.0.1:0", "--secret", SECRET, "--tls-cert", "cert.pem"]);
     assert_eq!(out.status.code(), Some(2));
     assert!(String::from_utf8_lossy(&out.stderr).contains("--tls-key"));
     // Unreadable files: a clear error, no listening line.
-    let out = run(&["serve", "--listen", "127.0.0.1:0", "--secret", "s", "--tls-cert", "/nonexistent/c.pem", "--tls-key", "/nonexistent/k.pem"]);
+    let out = run(&["serve", "--listen", "127.0.0.1:0", "--secret", SECRET, "--tls-cert", "/nonexistent/c.pem", "--tls-key", "/nonexistent/k.pem"]);
     assert!(!out.status.success());
     assert!(out.stdout.is_empty());
     assert!(String::from_utf8_lossy(&out.stderr).contains("/nonexistent/c.pem"));

@@ -9,7 +9,7 @@ use serde_json::Value;
 
 use crate::auth::Publisher;
 use crate::error::AppError;
-use crate::extract::{JsonObject, StreamParams};
+use crate::extract::{Client, JsonObject, StreamParams};
 use crate::hub::Start;
 use crate::metrics::StreamKind;
 use crate::store::{topic, Payload};
@@ -21,9 +21,9 @@ pub fn routes() -> Router<AppState> {
 }
 
 /// Live messages; with `Last-Event-ID` (or `?lastEventId=`) the ones missed first.
-async fn subscribe(State(state): State<AppState>, params: StreamParams) -> Result<Response, AppError> {
+async fn subscribe(State(state): State<AppState>, client: Client, params: StreamParams) -> Result<Response, AppError> {
     let start = params.last_event_id.map_or(Start::Live, Start::After);
-    state.subscribe(StreamKind::Broadcast, topic::BROADCAST, start).await
+    state.subscribe_as(StreamKind::Broadcast, topic::BROADCAST, start, &client, None).await
 }
 
 /// Publishes `{id, text, timestamp}` (`id`: the event's position) as a `message` event once it is stored, and

@@ -123,7 +123,7 @@ async fn drop_after(
     let n = q.events.unwrap_or(3).min(1000);
     let guard = state.open_stream(StreamKind::Fixture)?;
     let after = numeric(&params);
-    let prelude = n_frames(Prelude::new(Duration::from_millis(100)), (after + 1)..=(after + n));
+    let prelude = n_frames(Prelude::new(Duration::from_millis(100)), after.saturating_add(1)..=after.saturating_add(n));
     Ok(sse::response(&state.env, guard, prelude, Live::Close))
 }
 
@@ -150,7 +150,7 @@ async fn flaky(State(state): State<AppState>, Path(key): Path<String>, params: S
         _ => {
             let guard = state.open_stream(StreamKind::Fixture)?;
             let after = numeric(&params);
-            let prelude = n_frames(Prelude::new(Duration::from_millis(50)), (after + 1)..=10).raw(&frame(11, Some("done"), "end"));
+            let prelude = n_frames(Prelude::new(Duration::from_millis(50)), after.saturating_add(1)..=10).raw(&frame(11, Some("done"), "end"));
             Ok(sse::response(&state.env, guard, prelude, Live::Idle))
         }
     }
@@ -232,7 +232,7 @@ async fn resume(
             let _ = sse_codec::encode_into(&sse_codec::Frame::message(&data).event("resumed"), &mut resumed);
             let guard = state.open_stream(StreamKind::Fixture)?;
             let prelude = Prelude::new(Duration::from_millis(50)).raw(&resumed);
-            let prelude = n_frames(prelude, (after + 1)..=10).raw(&frame(11, Some("done"), "end"));
+            let prelude = n_frames(prelude, after.saturating_add(1)..=10).raw(&frame(11, Some("done"), "end"));
             Ok(sse::response(&state.env, guard, prelude, Live::Idle))
         }
     }
@@ -243,7 +243,7 @@ async fn retry(State(state): State<AppState>, Path(ms): Path<u64>, params: Strea
     let prelude = Prelude::new(Duration::from_millis(ms.min(60_000)));
     Ok(match numeric(&params) {
         0 => sse::response(&state.env, guard, n_frames(prelude, 1..=1), Live::Close),
-        after => sse::response(&state.env, guard, prelude.raw(&frame(after + 1, Some("done"), "end")), Live::Idle),
+        after => sse::response(&state.env, guard, prelude.raw(&frame(after.saturating_add(1), Some("done"), "end")), Live::Idle),
     })
 }
 
@@ -265,6 +265,7 @@ async fn token(
         sub: user,
         exp: crate::auth::now_secs().saturating_add(expires_in).saturating_sub(LEEWAY_SECS),
         role: None,
+        ..crate::auth::Claims::default()
     };
     let token = state.auth.keys.mint_claims(&claims).map_err(|e| AppError::Internal(e.to_string()))?;
     Ok(([(header::CONTENT_TYPE, "text/plain; charset=utf-8")], token).into_response())
@@ -291,7 +292,7 @@ async fn authed_drop(
     Ok(match numeric(&params) {
         0 => sse::response(&state.env, guard, frames(prelude, 1..=3), Live::Close),
         after => {
-            let prelude = frames(prelude, (after + 1)..=6).raw(&frame(7, Some("done"), "end"));
+            let prelude = frames(prelude, after.saturating_add(1)..=6).raw(&frame(7, Some("done"), "end"));
             sse::response(&state.env, guard, prelude, Live::Idle)
         }
     })

@@ -10,7 +10,7 @@ use serde_json::Value;
 
 use crate::auth::Publisher;
 use crate::error::AppError;
-use crate::extract::{JsonObject, StreamParams};
+use crate::extract::{Client, JsonObject, StreamParams};
 use crate::hub::Start;
 use crate::jobs::{MAX_INTERVAL_MS, MAX_STEPS};
 use crate::metrics::StreamKind;
@@ -36,18 +36,36 @@ fn bounded(body: &serde_json::Map<String, Value>, key: &str, min: u64, max: u64,
 }
 
 /// `{"steps": 1..=1000, "intervalMs"?: 0..=60000}` → `{"id": "<job id>"}`.
-async fn create(State(state): State<AppState>, _: Publisher, JsonObject(body): JsonObject) -> Result<Json<Value>, AppError> {
+/// A job's total run time (`steps × intervalMs`) may not exceed `--max-job-secs` (400), and a publisher may have
+/// `--max-jobs-per-publisher` running at once (429).
+async fn create(
+    State(state): State<AppState>,
+    Publisher(publisher): Publisher,
+    client: Client,
+    JsonObject(body): JsonObject,
+) -> Result<Json<Value>, AppError> {
     let steps = bounded(&body, "steps", 1, MAX_STEPS, None)?;
     let interval = bounded(&body, "intervalMs", 0, MAX_INTERVAL_MS, Some(DEFAULT_INTERVAL_MS))?;
-    let id = state.jobs.start(steps, Duration::from_millis(interval), state.env.shutdown.clone()).await?;
+    let max = state.config.max_job_duration;
+    if Duration::from_millis(steps.saturating_mul(interval)) > max {
+        return Err(AppError::BadRequest(format!("steps × intervalMs must be at most {} ms", max.as_millis())));
+    }
+    // In `--dev` without a token, publishers are told apart by address.
+    let publisher = publisher.unwrap_or_else(|| client.ip.map_or_else(|| "anonymous".to_owned(), |ip| format!("address {ip}")));
+    let id = state.jobs.start(&publisher, steps, Duration::from_millis(interval), state.env.shutdown.clone()).await?;
     Ok(Json(serde_json::json!({ "id": id })))
 }
 
 /// The job's whole history, then live progress; after a `Last-Event-ID`, only what followed it.
-async fn events(State(state): State<AppState>, Path(id): Path<String>, params: StreamParams) -> Result<Response, AppError> {
+async fn events(
+    State(state): State<AppState>,
+    Path(id): Path<String>,
+    client: Client,
+    params: StreamParams,
+) -> Result<Response, AppError> {
     if !state.jobs.exists(&id).await? {
         return Err(AppError::NotFound(format!("no job {id:?}")));
     }
     let start = params.last_event_id.map_or(Start::All, Start::After);
-    state.subscribe(StreamKind::Job, &topic::job(&id), start).await
+    state.subscribe_as(StreamKind::Job, &topic::job(&id), start, &client, None).await
 }

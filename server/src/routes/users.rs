@@ -13,11 +13,14 @@ use serde_json::Value;
 
 use crate::auth::Publisher;
 use crate::error::AppError;
-use crate::extract::{JsonObject, StreamParams};
+use crate::extract::{Client, JsonObject, StreamParams};
 use crate::hub::Start;
 use crate::metrics::StreamKind;
 use crate::store::{topic, Payload};
 use crate::AppState;
+
+/// Event names only the server sends (a publisher could otherwise fake a gap signal).
+pub const RESERVED_EVENTS: [&str; 1] = ["replay-gap"];
 
 /// Longest accepted user id.
 pub const MAX_USER_ID: usize = 256;
@@ -38,12 +41,13 @@ async fn stream(
     State(state): State<AppState>,
     Path(user): Path<String>,
     headers: HeaderMap,
+    client: Client,
     params: StreamParams,
 ) -> Result<Response, AppError> {
     check_user_id(&user)?;
     state.auth.check_subscriber(&state.metrics, &headers, params.query.token.as_deref(), &user)?;
     let start = params.last_event_id.map_or(Start::Offline, Start::After);
-    state.subscribe(StreamKind::User, &topic::user(&user), start).await
+    state.subscribe_as(StreamKind::User, &topic::user(&user), start, &client, Some(&user)).await
 }
 
 /// `{"event"?: string, "data": any}` → `{"id": "<SSE id>"}` once stored; the event's data is `data` serialized as
@@ -57,6 +61,9 @@ async fn notify(
     check_user_id(&user)?;
     let event = match body.get("event") {
         None | Some(Value::Null) => None,
+        Some(Value::String(e)) if RESERVED_EVENTS.contains(&e.as_str()) => {
+            return Err(AppError::BadRequest(format!("event name {e:?} is reserved by the server")));
+        }
         Some(Value::String(e)) => Some(e.as_str()),
         Some(_) => return Err(AppError::BadRequest("\"event\" must be a string".into())),
     };

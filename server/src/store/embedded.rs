@@ -47,6 +47,7 @@ const JOBS: TableDefinition<&str, &[u8]> = TableDefinition::new("jobs");
 const LAST_POSITION: &str = "last_position";
 const DELETED_UPTO: &str = "deleted_upto";
 const USER_TOPICS: &str = "user_topics";
+const USER_BYTES: &str = "user_bytes";
 
 /// The name of the data file inside the data dir.
 pub const FILE_NAME: &str = "events.redb";
@@ -256,6 +257,8 @@ struct Batch<'t> {
     last_position: u64,
     deleted_upto: u64,
     user_topics: u64,
+    /// Bytes of the events of every user topic.
+    user_bytes: u64,
     states: HashMap<String, Option<TopicState>>,
 }
 
@@ -270,6 +273,7 @@ impl<'t> Batch<'t> {
             last_position: counter(LAST_POSITION)?,
             deleted_upto: counter(DELETED_UPTO)?,
             user_topics: counter(USER_TOPICS)?,
+            user_bytes: counter(USER_BYTES)?,
             states: HashMap::new(),
         })
     }
@@ -363,7 +367,10 @@ impl<'t> Batch<'t> {
         let now = self.now.max(s.last_append_ms);
         self.txn.open_table(EVENTS).map_err(storage)?.insert((name, pos), (now, &event.frame[..])).map_err(storage)?;
         self.last_position = pos;
+        let size = event.frame.len() as u64;
+        s.bytes = s.bytes.saturating_add(size);
         if topic::is_user(name) {
+            self.user_bytes = self.user_bytes.saturating_add(size);
             let mut activity = self.txn.open_table(ACTIVITY).map_err(storage)?;
             if !is_new {
                 activity.remove((s.last_append_ms, name)).map_err(storage)?;
@@ -380,26 +387,36 @@ impl<'t> Batch<'t> {
         if mark_offline && s.offline_from.is_none() {
             s.offline_from = Some(pos);
         }
-        if let Some(max) = retention.max_events {
+        let is_user = topic::is_user(name);
+        let max_events = retention.max_events.unwrap_or(u64::MAX);
+        let max_bytes = if is_user { self.inner.options.max_user_topic_bytes } else { u64::MAX };
+        if s.count > max_events || s.bytes > max_bytes {
             let mut events = self.txn.open_table(EVENTS).map_err(storage)?;
-            while s.count > max {
+            // The newest event is always kept, whatever its size.
+            while s.count > max_events || (s.bytes > max_bytes && s.count > 1) {
                 let first = events.range((name, 0)..=(name, u64::MAX)).map_err(storage)?.next().transpose().map_err(storage)?.map(|(k, _)| k.value().1);
                 let Some(first) = first else { break };
-                events.remove((name, first)).map_err(storage)?;
+                let removed = events.remove((name, first)).map_err(storage)?.map_or(0, |v| v.value().1.len() as u64);
+                s.bytes = s.bytes.saturating_sub(removed);
+                if is_user {
+                    self.user_bytes = self.user_bytes.saturating_sub(removed);
+                }
                 s.trimmed_upto = first;
                 s.count -= 1;
             }
         }
         self.states.insert(name.to_owned(), Some(s));
-        if topic::is_user(name) && is_new {
+        if is_user {
             self.cap_user_topics(name)?;
         }
         Ok(Outcome::Appended { event: Arc::new(event), data })
     }
 
-    /// Deletes least recently used per-user topics past the cap (never `keep`, the one just appended to).
+    /// Deletes least recently used per-user topics past the count and byte caps (never `keep`, the one just appended
+    /// to).
     fn cap_user_topics(&mut self, keep: &str) -> Result<(), StoreError> {
-        while self.user_topics > self.inner.options.max_user_topics {
+        let options = &self.inner.options;
+        while self.user_topics > options.max_user_topics || self.user_bytes > options.max_user_history_bytes {
             let victim = {
                 let activity = self.txn.open_table(ACTIVITY).map_err(storage)?;
                 let mut found = None;
@@ -425,6 +442,7 @@ impl<'t> Batch<'t> {
         if topic::is_user(name) {
             self.txn.open_table(ACTIVITY).map_err(storage)?.remove((s.last_append_ms, name)).map_err(storage)?;
             self.user_topics = self.user_topics.saturating_sub(1);
+            self.user_bytes = self.user_bytes.saturating_sub(s.bytes);
         }
         self.deleted_upto = self.deleted_upto.max(s.last);
         self.states.insert(name.to_owned(), None);
@@ -449,17 +467,18 @@ impl<'t> Batch<'t> {
             let mut s = self.state(&name)?.unwrap_or(stored);
             let Some(max_age) = s.retention.max_age_ms else { continue };
             let cutoff = self.now.saturating_sub(max_age);
-            let old: Vec<u64> = {
+            let (old, old_bytes): (Vec<u64>, u64) = {
                 let events = self.txn.open_table(EVENTS).map_err(storage)?;
-                let mut old = Vec::new();
+                let (mut old, mut bytes) = (Vec::new(), 0u64);
                 for item in events.range((name.as_str(), 0)..=(name.as_str(), u64::MAX)).map_err(storage)? {
                     let (k, v) = item.map_err(storage)?;
                     if v.value().0 >= cutoff {
                         break;
                     }
                     old.push(k.value().1);
+                    bytes += v.value().1.len() as u64;
                 }
-                old
+                (old, bytes)
             };
             if old.is_empty() {
                 continue;
@@ -476,6 +495,10 @@ impl<'t> Batch<'t> {
             }
             removed_events += u64::try_from(old.len()).unwrap_or(u64::MAX);
             s.count -= u64::try_from(old.len()).unwrap_or(u64::MAX);
+            s.bytes = s.bytes.saturating_sub(old_bytes);
+            if topic::is_user(&name) {
+                self.user_bytes = self.user_bytes.saturating_sub(old_bytes);
+            }
             s.trimmed_upto = s.trimmed_upto.max(old.last().copied().unwrap_or(0));
             self.states.insert(name, Some(s));
         }
@@ -499,6 +522,7 @@ impl<'t> Batch<'t> {
         counters.insert(LAST_POSITION, self.last_position).map_err(storage)?;
         counters.insert(DELETED_UPTO, self.deleted_upto).map_err(storage)?;
         counters.insert(USER_TOPICS, self.user_topics).map_err(storage)?;
+        counters.insert(USER_BYTES, self.user_bytes).map_err(storage)?;
         Ok(())
     }
 }

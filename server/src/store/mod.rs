@@ -229,6 +229,9 @@ pub struct TopicState {
     pub last_append_ms: u64,
     /// The retention the topic was last appended with.
     pub retention: Retention,
+    /// Bytes of the events kept (their frames), counted by the embedded and memory stores.
+    #[serde(default)]
+    pub bytes: u64,
 }
 
 impl TopicState {
@@ -389,10 +392,21 @@ pub struct StoreOptions {
     pub clock: Clock,
     /// Most per-user topics kept; past it the least recently used one is deleted (with its events).
     pub max_user_topics: u64,
+    /// Most bytes (event frames) kept per user topic: past it its oldest events are removed (the newest is always
+    /// kept). Embedded and memory stores.
+    pub max_user_topic_bytes: u64,
+    /// Most bytes (event frames) kept across all user topics: past it the least recently used user topics are deleted
+    /// with their events (never the one just appended to). Embedded and memory stores.
+    pub max_user_history_bytes: u64,
 }
 
 impl Default for StoreOptions {
     fn default() -> Self {
-        StoreOptions { clock: Clock::System, max_user_topics: 100_000 }
+        StoreOptions {
+            clock: Clock::System,
+            max_user_topics: 100_000,
+            max_user_topic_bytes: 1024 * 1024,
+            max_user_history_bytes: 256 * 1024 * 1024,
+        }
     }
 }

@@ -459,6 +459,7 @@ fn topic_state(meta: &HashMap<String, String>) -> TopicState {
         offline_from: Some(u("offline_from")).filter(|&f| f > 0),
         last_append_ms: u("last_append_ms"),
         retention: super::Retention { max_events: opt("max_events"), max_age_ms: opt("max_age_ms") },
+        bytes: 0,
     }
 }
 

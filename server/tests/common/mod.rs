@@ -12,7 +12,7 @@ use typed_eventsource_server::auth::Role;
 use typed_eventsource_server::config::Config;
 use typed_eventsource_server::{serve, AppState};
 
-pub const SECRET: &str = "test-secret";
+pub const SECRET: &str = "test-secret-test-secret-test-secret";
 
 pub struct TestServer {
     pub url: String,
