@@ -14,6 +14,9 @@ use crate::publisher::Publisher;
 use crate::subscriber::subscriber;
 use crate::{Res, SOURCE_IPS, WINDOW};
 
+/// Publisher connections of a saturation step.
+pub(crate) const SATURATION_PUBLISHERS: u64 = 32;
+
 pub(crate) struct Bench {
     pub(crate) shared: Arc<Shared>,
     pub(crate) server: SocketAddr,
@@ -152,11 +155,11 @@ impl Bench {
         })
     }
 
-    /// Publishes `rate` events/s for `secs` from 8 keep-alive connections on a fixed schedule; a server that cannot
-    /// keep the rate is not waited for past `secs + grace`. Returns the events published and the seconds it took.
-    pub(crate) async fn paced(&self, rate: f64, secs: f64, grace: f64) -> Res<(u64, f64)> {
+    /// Publishes `rate` events/s for `secs` from `publishers` keep-alive connections (one request in flight each) on
+    /// a fixed schedule; a server that cannot keep the rate is not waited for past `secs + grace`. Returns the events
+    /// published and the seconds it took.
+    pub(crate) async fn paced(&self, rate: f64, secs: f64, grace: f64, publishers: u64) -> Res<(u64, f64)> {
         let total = (rate * secs) as u64;
-        let publishers = 8u64;
         let start = tokio::time::Instant::now() + Duration::from_millis(10);
         let mut tasks = Vec::new();
         for k in 0..publishers {
@@ -189,7 +192,7 @@ impl Bench {
         self.shared.recording.store(true, Relaxed);
         // A server that cannot keep the rate is not waited for past the phase (plus 1 s): the achieved rate is
         // reported next to the latencies.
-        let (published, elapsed) = self.paced(rate, secs, 1.0).await?;
+        let (published, elapsed) = self.paced(rate, secs, 1.0, 8).await?;
         let achieved = published as f64 / elapsed;
         self.drain(published * n).await;
         self.shared.recording.store(false, Relaxed);
@@ -204,8 +207,9 @@ impl Bench {
         self.reset_counters();
         let n = self.conns.len() as u64;
         let start_us = self.shared.micros();
-        // The publishers may run 3 % late (a shared machine's scheduling), not more.
-        let (published, elapsed) = self.paced(rate, secs, 0.03 * secs).await?;
+        // The publishers may run 3 % late (a shared machine's scheduling), not more. 32 connections: the publish
+        // rate a server acknowledges is then its own limit rather than 8 round trips in flight.
+        let (published, elapsed) = self.paced(rate, secs, 0.03 * secs, SATURATION_PUBLISHERS).await?;
         let total = (rate * secs) as u64;
         tokio::time::sleep(Duration::from_millis(250)).await;
         let delivered = self.shared.delivered.load(Relaxed);

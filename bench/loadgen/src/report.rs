@@ -116,7 +116,7 @@ pub(crate) fn table(results: &[(String, Figures)], small: usize, large: usize, r
     out.push_str(&" |".repeat(names.len() - 1));
     out.push('\n');
     out.push('\n');
-    out.push_str("Saturation: fixed-rate steps (8 keep-alive publishers) from 70 % of the closed-loop rate, ×1.5 while \
+    out.push_str("Saturation: fixed-rate steps (32 keep-alive publishers, one request in flight each) from 70 % of the closed-loop rate, ×1.5 while \
                   delivery keeps up (≥ 97 % of the rate published and ≥ 97 % of the deliveries within 250 ms), then \
                   bisection to 10 %; the row shows the deliveries/s measured at the highest rate that kept up. \
                   Latency rows marked (X of Y ev/s) did not reach the asked rate.\n\n");
@@ -174,6 +174,11 @@ pub(crate) fn json(results: &[(String, Figures)]) -> serde_json::Value {
                 "broken": f.broken,
                 "latency_rate": f.latency_rate,
                 "p50_low_ms": f.p50_low_ms, "p99_low_ms": f.p99_low_ms, "latency_low_rate": f.latency_low_rate,
+                "gaps_checked": !f.gaps_unknown,
+                "saturation_small": { "rate": f.sat_small.rate, "deliveries_per_sec": f.sat_small.per_sec, "unbounded": f.sat_small.unbounded },
+                "saturation_large": { "rate": f.sat_large.rate, "deliveries_per_sec": f.sat_large.per_sec, "unbounded": f.sat_large.unbounded },
+                "half_own": { "rate": f.half_own.asked, "achieved": f.half_own.achieved, "p50_ms": f.half_own.p50_ms, "p99_ms": f.half_own.p99_ms },
+                "half_ref": { "rate": f.half_ref.asked, "achieved": f.half_ref.achieved, "p50_ms": f.half_ref.p50_ms, "p99_ms": f.half_ref.p99_ms },
             }),
         );
     }
