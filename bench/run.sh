@@ -1,5 +1,5 @@
 #!/usr/bin/env bash
-# Runs every benchmark and prints the table: `bench/run.sh` (from anywhere; ~10 minutes on 2 cores, most of it the
+# Runs every benchmark and prints the table: `bench/run.sh` (from anywhere; ~25 minutes on 2 cores with both fan-out runs, the
 # first build). Writes bench/results/latest.md (git-ignored) and the committed copy bench/RESULTS.md.
 #
 # Knobs (environment): SMALL=1000 LARGE=10000 streams, SECS=4 per throughput phase, RATE=1000 events/s in the
@@ -71,8 +71,9 @@ fanout() {
   wait "$peer_pid" "$redis_pid" 2>/dev/null || true
   rm -rf "$data"
 }
-rm -f "$results/servers.md" "$results/servers-pinned.md"
 if [ -z "${SKIP_SERVERS:-}" ]; then
+  # A table of a mode not run this time would be stale.
+  rm -f "$results/servers.md" "$results/servers-pinned.md"
   command -v redis-server >/dev/null || scripts/setup.sh >/dev/null
   step "Nchan baseline: Debian's nginx-light + libnginx-mod-nchan (installed if missing; never run as a service)"
   bench/nchan/install.sh
