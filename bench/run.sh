@@ -1,6 +1,6 @@
 #!/usr/bin/env bash
-# Runs every benchmark and prints the table: `bench/run.sh` (from anywhere; ~25 minutes on 2 cores with both fan-out runs, the
-# first build). Writes bench/results/latest.md (git-ignored) and the committed copy bench/RESULTS.md.
+# Runs every benchmark and prints the table: `bench/run.sh` (from anywhere; ~25 minutes on 2 cores with both fan-out runs, plus
+# the first build). Writes bench/results/latest.md (git-ignored) and the committed copy bench/RESULTS.md.
 #
 # Knobs (environment): SMALL=1000 LARGE=10000 streams, SECS=4 per throughput phase, RATE=1000 events/s in the
 # latency phase, BROWSER_EVENTS=100000, BROWSER_ROUNDS=3, SKIP_WASM=1 / SKIP_BROWSER=1 / SKIP_SERVERS=1 / SKIP_PUBLISH=1,
