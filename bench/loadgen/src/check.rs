@@ -22,6 +22,9 @@ pub(crate) struct Shared {
     pub(crate) hist: Hist,
     /// Frames whose data had no `t=` timestamp (should stay 0).
     pub(crate) untimed: AtomicU64,
+    /// Set when a stream saw ids from which gaps cannot be told (Nchan's `<time>:<tag>`): the gaps column then says
+    /// n/a instead of a zero that was never checked. Duplicates and reordering are still checked.
+    pub(crate) gaps_unknown: AtomicBool,
 }
 
 impl Shared {
@@ -33,22 +36,41 @@ impl Shared {
 
 /// Parses the id and the `t=<µs>` send timestamp of one event and updates the counters.
 pub(crate) struct StreamCheck {
-    pub(crate) last_id: u64,
+    /// The last id, as (major, minor): ours `<epoch>-<position>` → (0, position), plain numbers → (0, n), Nchan's
+    /// `<time>:<tag>` → (time, tag).
+    pub(crate) last_id: Option<(u64, u64)>,
+}
+
+/// Parses an event id into an ordered pair, and whether consecutive events have consecutive ids (`true`: a jump is
+/// a gap) or only increasing ones (Nchan: `<time in s>:<index within that second>`, where a lost last message of a
+/// second cannot be seen).
+pub(crate) fn parse_id(id: &str) -> (u64, u64, bool) {
+    let num = |s: &str| s.trim_matches(|c| c == '[' || c == ']').parse::<u64>().unwrap_or(0);
+    if let Some((time, tag)) = id.split_once(':') {
+        // Nchan: `1796034458:0`; multiplexed channels would give `time:[tag],…` (not used here).
+        (num(time), num(tag.split(',').next().unwrap_or("")), false)
+    } else {
+        // Ours are `<epoch>-<position>` (positions of one topic increase by one when only it publishes); the other
+        // servers' are plain numbers.
+        (0, num(id.rsplit('-').next().unwrap_or("")), true)
+    }
 }
 
 impl StreamCheck {
     pub(crate) fn event(&mut self, shared: &Shared, id: &str, data: &str, now: u64) {
-        // Ours are `<epoch>-<position>` (positions of one topic increase by one when only it publishes); the peers'
-        // are plain numbers.
-        let id: u64 = id.rsplit('-').next().and_then(|n| n.parse().ok()).unwrap_or(0);
-        if self.last_id != 0 {
-            if id <= self.last_id {
+        let (major, minor, consecutive) = parse_id(id);
+        let id = (major, minor);
+        if !consecutive {
+            shared.gaps_unknown.store(true, Relaxed);
+        }
+        if let Some(last) = self.last_id {
+            if id <= last {
                 shared.dups.fetch_add(1, Relaxed);
-            } else if id > self.last_id + 1 {
-                shared.gaps.fetch_add(id - self.last_id - 1, Relaxed);
+            } else if consecutive && id.0 == last.0 && id.1 > last.1 + 1 {
+                shared.gaps.fetch_add(id.1 - last.1 - 1, Relaxed);
             }
         }
-        self.last_id = self.last_id.max(id);
+        self.last_id = Some(self.last_id.map_or(id, |l| l.max(id)));
         if shared.recording.load(Relaxed) {
             match data.find("t=") {
                 Some(i) => {

@@ -80,9 +80,10 @@ async fn run(args: Vec<String>) -> Res<()> {
         let mut server = start_server(name, command)?;
         eprintln!("[{name}] listening on {} (pid {})", server.addr, server.child.id());
         let server_peers: Vec<std::net::SocketAddr> = peers.iter().filter(|(n, _)| n == name).map(|(_, a)| *a).collect();
-        let r = bench_server(&server, &server_peers, small, large, secs, rate).await;
-        let _ = server.child.kill();
-        let _ = server.child.wait();
+        // Latency at 50 % of the first server's saturation rate is measured on every server (same rate for all).
+        let reference = results.first().map(|(_, f): &(String, server::Figures)| f.sat_small.rate);
+        let r = bench_server(&server, &server_peers, small, large, secs, rate, reference).await;
+        server.stop();
         let f = r.map_err(|e| format!("{name}: {e}"))?;
         eprintln!("[{name}] {f:?}");
         results.push((server.name.clone(), f));

@@ -1,27 +1,62 @@
-//! Process figures from `/proc`: resident memory and CPU time.
+//! Process figures from `/proc`: resident memory and CPU time, summed over a process and its descendants (nginx's
+//! master and workers; a wrapper's child).
 
+fn stat_fields(pid: u32) -> Option<Vec<String>> {
+    let s = std::fs::read_to_string(format!("/proc/{pid}/stat")).ok()?;
+    // `after` starts at field 3 (state): the command in parentheses may hold spaces.
+    let after = &s[s.rfind(')')? + 2..];
+    Some(after.split_whitespace().map(str::to_owned).collect())
+}
 
-pub(crate) fn rss_kb(pid: u32) -> u64 {
+/// `pid` and all its descendants.
+pub(crate) fn tree(pid: u32) -> Vec<u32> {
+    let mut parents: Vec<(u32, u32)> = Vec::new();
+    if let Ok(dir) = std::fs::read_dir("/proc") {
+        for e in dir.flatten() {
+            let Some(p) = e.file_name().to_str().and_then(|n| n.parse::<u32>().ok()) else { continue };
+            if let Some(ppid) = stat_fields(p).and_then(|f| f.get(1)?.parse::<u32>().ok()) {
+                parents.push((p, ppid));
+            }
+        }
+    }
+    let mut out = vec![pid];
+    let mut i = 0;
+    while i < out.len() {
+        let parent = out[i];
+        out.extend(parents.iter().filter(|(_, pp)| *pp == parent).map(|(p, _)| *p));
+        i += 1;
+    }
+    out
+}
+
+fn rss_one(pid: u32) -> u64 {
     std::fs::read_to_string(format!("/proc/{pid}/status"))
         .ok()
         .and_then(|s| s.lines().find_map(|l| l.strip_prefix("VmRSS:").map(|v| v.trim().trim_end_matches("kB").trim().parse().unwrap_or(0))))
         .unwrap_or(0)
 }
 
-/// utime + stime of `pid` (all threads), in seconds.
-pub(crate) fn cpu_secs(pid: u32) -> f64 {
+/// VmRSS of `pid` and its descendants, in KB.
+pub(crate) fn rss_kb(pid: u32) -> u64 {
+    tree(pid).into_iter().map(rss_one).sum()
+}
+
+/// utime + stime of one process (all threads), in seconds.
+fn cpu_one(pid: u32) -> f64 {
     let tick = 100.0; // USER_HZ on Linux
-    std::fs::read_to_string(format!("/proc/{pid}/stat"))
-        .ok()
-        .and_then(|s| {
-            let after = &s[s.rfind(')')? + 2..];
-            let f: Vec<&str> = after.split_whitespace().collect();
-            // Fields 14 and 15 of stat are utime and stime; `after` starts at field 3.
+    stat_fields(pid)
+        .and_then(|f| {
+            // Fields 14 and 15 of stat are utime and stime; `f` starts at field 3.
             Some((f.get(11)?.parse::<u64>().ok()? + f.get(12)?.parse::<u64>().ok()?) as f64 / tick)
         })
         .unwrap_or(0.0)
 }
 
+/// utime + stime of `pid` and its descendants, in seconds.
+pub(crate) fn cpu_secs(pid: u32) -> f64 {
+    tree(pid).into_iter().map(cpu_one).sum()
+}
+
 pub(crate) fn self_cpu_secs() -> f64 {
-    cpu_secs(std::process::id())
+    cpu_one(std::process::id())
 }

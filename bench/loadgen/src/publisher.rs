@@ -41,14 +41,18 @@ impl Publisher {
         loop {
             if let Some(end) = self.buf.windows(4).position(|w| w == b"\r\n\r\n") {
                 let head = String::from_utf8_lossy(&self.buf[..end]).to_ascii_lowercase();
-                if !head.starts_with("http/1.1 200") {
+                // 200 from ours and the floors; Nchan answers 201 Created (some subscriber) or 202 Accepted (none).
+                if !head.starts_with("http/1.1 2") {
                     return Err(format!("publish failed: {}", head.lines().next().unwrap_or("")).into());
                 }
                 let len: usize = head
                     .lines()
                     .find_map(|l| l.strip_prefix("content-length:"))
                     .and_then(|v| v.trim().parse().ok())
-                    .ok_or("publish response without content-length")?;
+                    .unwrap_or(0);
+                if len == 0 && head.contains("transfer-encoding: chunked") {
+                    return Err("chunked publish responses are not supported".into());
+                }
                 let total = end + 4 + len;
                 while self.buf.len() < total {
                     self.read_more().await?;

@@ -7,7 +7,7 @@ use std::sync::atomic::Ordering::Relaxed;
 use std::time::Duration;
 
 use crate::Res;
-use crate::bench::{Bench, Throughput};
+use crate::bench::{Bench, Latency, Saturation, Throughput};
 use crate::procfs::rss_kb;
 use crate::publisher::Publisher;
 
@@ -37,6 +37,21 @@ pub(crate) fn start_server(name: &str, command: &str) -> Res<Server> {
     Ok(Server { name: name.to_owned(), child, addr })
 }
 
+impl Server {
+    /// SIGTERM (nginx's master then stops its workers), then SIGKILL after 5 s.
+    pub(crate) fn stop(&mut self) {
+        let _ = Command::new("kill").arg("-TERM").arg(self.child.id().to_string()).status();
+        for _ in 0..100 {
+            if matches!(self.child.try_wait(), Ok(Some(_))) {
+                return;
+            }
+            std::thread::sleep(Duration::from_millis(50));
+        }
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
+
 #[derive(Debug, Default, Clone)]
 pub(crate) struct Figures {
     pub(crate) rss_before_kb: u64,
@@ -57,13 +72,31 @@ pub(crate) struct Figures {
     pub(crate) dups: u64,
     pub(crate) broken: u64,
     pub(crate) untimed: u64,
+    /// Ids from which gaps cannot be told (Nchan): the gaps figure is n/a.
+    pub(crate) gaps_unknown: bool,
+    /// Saturation search at `large` and `small` streams.
+    pub(crate) sat_large: Saturation,
+    pub(crate) sat_small: Saturation,
+    /// Latency at `small` streams at 50 % of this server's own saturation rate, and at 50 % of the reference's
+    /// (the first server's).
+    pub(crate) half_own: Latency,
+    pub(crate) half_ref: Latency,
 }
 
-pub(crate) async fn bench_server(server: &Server, peers: &[SocketAddr], small: usize, large: usize, secs: f64, rate: u64) -> Res<Figures> {
+pub(crate) async fn bench_server(
+    server: &Server,
+    peers: &[SocketAddr],
+    small: usize,
+    large: usize,
+    secs: f64,
+    rate: u64,
+    reference_rate: Option<f64>,
+) -> Res<Figures> {
     let pid = server.child.id();
     let mut b = Bench::new(server.addr, peers, pid);
     let mut f = Figures::default();
     let mut broken = 0;
+    let step_secs = (secs / 2.0).clamp(1.0, 3.0);
     // Warm up: one stream, a few events, so lazy initialisation is not counted as per-connection memory.
     b.connect(1).await?;
     {
@@ -86,30 +119,57 @@ pub(crate) async fn bench_server(server: &Server, peers: &[SocketAddr], small: u
     eprintln!("[{}] throughput: {large} streams, {secs} s", server.name);
     f.large = b.throughput(secs, 4).await?;
     broken += b.shared.broken.load(Relaxed);
+    b.shared.broken.store(0, Relaxed);
+    eprintln!("[{}] saturation: {large} streams", server.name);
+    // The closed-loop throughput is near saturation: start the search a bit below it.
+    f.sat_large = b.saturation(0.7 * f.large.per_sec / large as f64, step_secs).await?;
+    broken += f.sat_large.broken_ok + b.shared.broken.load(Relaxed);
     b.close_all().await;
     tokio::time::sleep(Duration::from_millis(500)).await;
 
     eprintln!("[{}] throughput: {small} streams, {secs} s", server.name);
     b.connect(small).await?;
     f.small = b.throughput(secs, 4).await?;
+    broken += b.shared.broken.load(Relaxed);
+    b.shared.broken.store(0, Relaxed);
+    eprintln!("[{}] saturation: {small} streams", server.name);
+    f.sat_small = b.saturation(0.7 * f.small.per_sec / small as f64, step_secs).await?;
+    broken += f.sat_small.broken_ok;
+    let lat_secs = secs.min(3.0);
     eprintln!("[{}] latency: {small} streams x {rate} events/s", server.name);
-    let (p50, p99, achieved, samples, missing) = b.latency(rate, secs.min(3.0)).await?;
-    f.p50_ms = p50;
-    f.p99_ms = p99;
-    f.latency_rate = achieved;
-    f.latency_samples = samples;
-    f.latency_missing = missing;
+    let l = b.latency(rate as f64, lat_secs).await?;
+    f.p50_ms = l.p50_ms;
+    f.p99_ms = l.p99_ms;
+    f.latency_rate = l.achieved;
+    f.latency_samples = l.samples;
+    f.latency_missing = l.missing;
     eprintln!("[{}] latency: {small} streams x {} events/s", server.name, rate / 10);
-    let (p50, p99, achieved, _, missing) = b.latency(rate / 10, secs.min(3.0)).await?;
-    f.p50_low_ms = p50;
-    f.p99_low_ms = p99;
-    f.latency_low_rate = achieved;
-    f.latency_missing += missing;
+    let l = b.latency((rate / 10).max(1) as f64, lat_secs).await?;
+    f.p50_low_ms = l.p50_ms;
+    f.p99_low_ms = l.p99_ms;
+    f.latency_low_rate = l.achieved;
+    f.latency_missing += l.missing;
+    if f.sat_small.rate > 0.0 {
+        let half = f.sat_small.rate / 2.0;
+        eprintln!("[{}] latency: {small} streams x {half:.0} events/s (50 % of its saturation)", server.name);
+        f.half_own = b.latency(half, lat_secs).await?;
+        f.latency_missing += f.half_own.missing;
+    }
+    match reference_rate {
+        Some(r) if r > 0.0 => {
+            let half = r / 2.0;
+            eprintln!("[{}] latency: {small} streams x {half:.0} events/s (50 % of the first server's saturation)", server.name);
+            f.half_ref = b.latency(half, lat_secs).await?;
+            f.latency_missing += f.half_ref.missing;
+        }
+        _ => f.half_ref = f.half_own.clone(),
+    }
     broken += b.shared.broken.load(Relaxed);
     b.close_all().await;
     f.gaps = b.shared.gaps.load(Relaxed);
     f.dups = b.shared.dups.load(Relaxed);
     f.broken = broken;
     f.untimed = b.shared.untimed.load(Relaxed);
+    f.gaps_unknown = b.shared.gaps_unknown.load(std::sync::atomic::Ordering::Relaxed);
     Ok(f)
 }

@@ -47,7 +47,7 @@ pub(crate) async fn subscriber(shared: Arc<Shared>, server: SocketAddr, source: 
     let mut chunked = false;
     let mut dechunk = Dechunk::default();
     let mut decoder = sse_codec::Decoder::new();
-    let mut check = StreamCheck { last_id: 0 };
+    let mut check = StreamCheck { last_id: None };
     let mut ready = false;
     loop {
         let n = match stream.read(&mut buf).await {
