@@ -4,10 +4,10 @@ use js_sys::{Function, Object, Reflect};
 use wasm_bindgen::prelude::*;
 
 use super::contract::{
-    DECLARATIONS, DECODE_ERROR, ERROR, FAILED, FATAL_ERROR, META, REASON_KIND, REASON_KINDS, TERMINAL,
+    DECLARATIONS, DECODE_ERROR, ERROR, FAILED, FATAL_ERROR, META, REASON_KIND, REASON_KINDS, SHARE_ROLES, TERMINAL,
 };
 use super::options;
-use crate::{CloseReason, Error, EventMeta, TypedEventSource, TypedEventSourceBuilder};
+use crate::{CloseReason, Error, EventMeta, ShareRole, TypedEventSource, TypedEventSourceBuilder};
 
 #[wasm_bindgen(typescript_custom_section)]
 const TYPES: &'static str = DECLARATIONS;
@@ -86,6 +86,19 @@ impl JsTypedEventSource {
     #[wasm_bindgen(getter)]
     pub fn url(&self) -> String {
         self.inner.url().to_owned()
+    }
+
+    /// `shareRole`.
+    #[wasm_bindgen(getter, js_name = shareRole)]
+    pub fn share_role(&self) -> JsValue {
+        let [leader, follower, alone] = SHARE_ROLES;
+        self.inner.share_role().map_or(JsValue::UNDEFINED, |role| {
+            JsValue::from_str(match role {
+                ShareRole::Leader => leader,
+                ShareRole::Follower => follower,
+                _ => alone,
+            })
+        })
     }
 
     /// `closeReason`.

@@ -21,7 +21,10 @@ pub(crate) const OPTIONS: &[&str] = &[
     "headers",
     "body",
     "pauseWhenHidden",
+    "share",
 ];
+/// `TypedEventSource.shareRole`: one value per `ShareRole`, in its order (Leader, Follower, Alone).
+pub(crate) const SHARE_ROLES: [&str; 3] = ["leader", "follower", "alone"];
 /// `ReconnectOptions`.
 pub(crate) const RECONNECT: &[&str] = &["maxRetries", "initialDelayMs", "maxDelayMs", "multiplier", "jitter"];
 /// `CloseRule`.
@@ -147,6 +150,16 @@ mod tests {
             }
             assert_eq!(&converted, props, "{kind}: converter keys vs declaration");
         }
+    }
+
+    #[test]
+    fn share_option_and_roles_declared() {
+        assert!(DECLARATIONS.contains("  share?: boolean | string;\n"), "the share option is `boolean | string`");
+        let roles: Vec<String> = SHARE_ROLES.iter().map(|r| format!("\"{r}\"")).collect();
+        assert!(
+            DECLARATIONS.contains(&format!("readonly shareRole: {} | undefined;", roles.join(" | "))),
+            "shareRole declares every role"
+        );
     }
 
     #[test]

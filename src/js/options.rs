@@ -47,6 +47,14 @@ pub(super) fn source_options(options: &JsValue) -> Result<SourceOptions, String>
     if let Some(yes) = boolean(&options, "pauseWhenHidden")? {
         source = source.pause_when_hidden(yes);
     }
+    if let Some(share) = get(&options, "share") {
+        match (share.as_bool(), share.as_string()) {
+            (Some(true), _) => source = source.share_across_tabs(),
+            (Some(false), _) => {}
+            (None, Some(key)) if !key.is_empty() => source = source.share(key),
+            _ => return Err("`share` must be a boolean or a non-empty string".to_owned()),
+        }
+    }
     let fetch_only = ["method", "headers", "body"].iter().any(|key| get(&options, key).is_some());
     match string(&options, "transport")?.as_deref() {
         None | Some("eventsource") if fetch_only => {

@@ -13,7 +13,7 @@ use gloo_timers::callback::Timeout;
 
 use crate::handler::{call_each, Handlers, Incoming, RawHandler};
 use crate::transport::{Ended, Link, Upstream};
-use crate::{terminal, CloseReason, Error, EventMeta, ReadyState, ReconnectPolicy, TerminalRule, Transport};
+use crate::{terminal, CloseReason, Error, EventMeta, ReadyState, ReconnectPolicy, ShareRole, TerminalRule};
 
 /// The settings the engine reads once open: the part of [`SourceOptions`](super::SourceOptions) it owns (the
 /// transport goes to the [`Link`], the last event id to the engine's own field, the pause to `visibility.rs`).
@@ -50,11 +50,11 @@ pub(crate) struct Engine {
 }
 
 impl Engine {
-    /// Creates the engine and opens its first connection.
+    /// Creates the engine and opens its first connection over `link` (a transport's, or one shared across tabs).
     pub(super) fn open(
         url: String,
         settings: Settings,
-        transport: Transport,
+        link: Link,
         last_event_id: String,
         pause: Option<PauseHook>,
         handlers: Handlers,
@@ -63,7 +63,7 @@ impl Engine {
             url,
             settings,
             handlers: RefCell::new(handlers),
-            link: RefCell::new(Link::new(transport)),
+            link: RefCell::new(link),
             last_event_id: RefCell::new(last_event_id),
             announced: Cell::new(ReadyState::Connecting),
             close_reason: RefCell::new(None),
@@ -89,6 +89,11 @@ impl Engine {
             return ReadyState::Closed;
         }
         self.link.borrow().ready_state()
+    }
+
+    /// This tab's part when the link is shared across tabs.
+    pub(super) fn share_role(&self) -> Option<ShareRole> {
+        self.link.borrow().share_role()
     }
 
     pub(super) fn last_event_id(&self) -> String {

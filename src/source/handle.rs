@@ -9,7 +9,7 @@ use wasm_bindgen::JsValue;
 
 use super::engine::Engine;
 use crate::handler;
-use crate::{CloseReason, Error, EventMeta, ReadyState};
+use crate::{CloseReason, Error, EventMeta, ReadyState, ShareRole};
 
 /// A typed server-sent events source over the browser's [`EventSource`].
 ///
@@ -73,6 +73,17 @@ impl TypedEventSource {
     /// ```
     pub fn last_event_id(&self) -> String {
         self.engine.last_event_id()
+    }
+
+    /// This tab's part when the source shares its connection across tabs
+    /// ([`share_across_tabs`](crate::TypedEventSourceBuilder::share_across_tabs)): leader, follower, or alone (the
+    /// browser cannot share); `None` for a source with a connection of its own.
+    ///
+    /// ```ignore
+    /// let leads = source.share_role() == Some(ShareRole::Leader);
+    /// ```
+    pub fn share_role(&self) -> Option<ShareRole> {
+        self.engine.share_role()
     }
 
     /// Why the source closed, once it has.

@@ -1,12 +1,14 @@
 //! The boundary going down: what the engine asks of its transport ([`Link`]), and the only place that tells the
-//! transports apart.
+//! transports apart. A link shared across tabs (`src/share/`) is a third kind, behind a trait object
+//! ([`SharedTransport`]) so that its code is linked only into apps that turn sharing on.
 
+use std::fmt;
 use std::rc::{Rc, Weak};
 
 use super::event_source::EventSourceLink;
 #[cfg(feature = "fetch")]
 use super::fetch::FetchLink;
-use super::upstream::Upstream;
+use super::upstream::{Ended, Upstream};
 use super::Transport;
 use crate::{Error, ReadyState};
 
@@ -16,6 +18,72 @@ pub(crate) enum Link {
     EventSource(EventSourceLink),
     #[cfg(feature = "fetch")]
     Fetch(FetchLink),
+    /// One connection for every tab of the origin (`src/share/`): built only by `SourceOptions::share*`, so only apps
+    /// that share link its code.
+    Shared(Box<dyn SharedTransport>),
+}
+
+/// A link shared across tabs, as the engine sees it: the same calls as [`Link`], with the upstream type-erased (a
+/// trait object cannot take the engine's type as a parameter).
+pub(crate) trait SharedTransport {
+    fn connect(
+        &mut self,
+        url: &str,
+        with_credentials: bool,
+        last_event_id: &str,
+        event_types: Vec<Rc<str>>,
+        up: Rc<dyn DynUpstream>,
+    ) -> Result<(), Error>;
+    fn listen(&mut self, event_type: Rc<str>);
+    fn disconnect(&mut self);
+    fn close(&mut self) -> ReadyState;
+    fn ready_state(&self) -> ReadyState;
+    /// This tab's part in the sharing.
+    fn role(&self) -> crate::ShareRole;
+}
+
+/// [`Upstream`] behind a trait object: a `Weak` to the engine, as every transport holds it.
+pub(crate) trait DynUpstream {
+    fn opened(&self);
+    fn event(&self, event_type: &str, data: &str, last_event_id: &str, origin: String);
+    fn error(&self, error: &Error);
+    fn ended(&self, end: Ended);
+}
+
+struct WeakUpstream<U>(Weak<U>);
+
+impl<U: Upstream> DynUpstream for WeakUpstream<U> {
+    fn opened(&self) {
+        if let Some(up) = self.0.upgrade() {
+            up.opened();
+        }
+    }
+    fn event(&self, event_type: &str, data: &str, last_event_id: &str, origin: String) {
+        if let Some(up) = self.0.upgrade() {
+            up.event(event_type, data, last_event_id, origin);
+        }
+    }
+    fn error(&self, error: &Error) {
+        if let Some(up) = self.0.upgrade() {
+            up.error(error);
+        }
+    }
+    fn ended(&self, end: Ended) {
+        if let Some(up) = self.0.upgrade() {
+            up.ended(end);
+        }
+    }
+}
+
+impl fmt::Debug for Link {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(match self {
+            Link::EventSource(_) => "Link::EventSource",
+            #[cfg(feature = "fetch")]
+            Link::Fetch(_) => "Link::Fetch",
+            Link::Shared(_) => "Link::Shared",
+        })
+    }
 }
 
 impl Link {
@@ -42,6 +110,10 @@ impl Link {
             Link::EventSource(link) => link.connect(url, with_credentials, last_event_id, event_types, up),
             #[cfg(feature = "fetch")]
             Link::Fetch(link) => link.connect(url, with_credentials, last_event_id, up),
+            Link::Shared(link) => {
+                let up: Rc<dyn DynUpstream> = Rc::new(WeakUpstream(up.clone()));
+                link.connect(url, with_credentials, last_event_id, event_types, up)
+            }
         }
     }
 
@@ -51,6 +123,7 @@ impl Link {
             Link::EventSource(link) => link.listen(event_type, up),
             #[cfg(feature = "fetch")]
             Link::Fetch(_) => {}
+            Link::Shared(link) => link.listen(event_type),
         }
     }
 
@@ -60,6 +133,7 @@ impl Link {
             Link::EventSource(link) => link.disconnect(),
             #[cfg(feature = "fetch")]
             Link::Fetch(link) => link.disconnect(),
+            Link::Shared(link) => link.disconnect(),
         }
     }
 
@@ -69,6 +143,7 @@ impl Link {
             Link::EventSource(link) => link.close(),
             #[cfg(feature = "fetch")]
             Link::Fetch(link) => link.close(),
+            Link::Shared(link) => link.close(),
         }
     }
 
@@ -78,6 +153,15 @@ impl Link {
             Link::EventSource(link) => link.ready_state(),
             #[cfg(feature = "fetch")]
             Link::Fetch(link) => link.ready_state(),
+            Link::Shared(link) => link.ready_state(),
+        }
+    }
+
+    /// This tab's part in a shared link; `None` for a link of its own.
+    pub fn share_role(&self) -> Option<crate::ShareRole> {
+        match self {
+            Link::Shared(link) => Some(link.role()),
+            _ => None,
         }
     }
 }
