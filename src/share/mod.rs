@@ -34,7 +34,7 @@
 mod protocol;
 
 use std::cell::{Cell, RefCell};
-use std::collections::{HashSet, VecDeque};
+use std::collections::VecDeque;
 use std::fmt;
 use std::rc::Rc;
 
@@ -59,8 +59,9 @@ const SILENCE_MS: f64 = 1000.0;
 const JITTER_MS: f64 = 500.0;
 /// How long a new leader collects what the others have seen before it connects.
 const SYNC_MS: u32 = 150;
-/// How many recent event ids a tab remembers to drop duplicates.
-const RECENT_IDS: usize = 1024;
+/// How many recent event ids a tab remembers to drop duplicates (a hand-off repeats at most what a frozen leader
+/// relays late; scanned linearly, which keeps a hasher out of the wasm).
+const RECENT_IDS: usize = 512;
 /// The prefix of the lock and channel names.
 const PREFIX: &str = "typed-eventsource/share/";
 
@@ -190,7 +191,6 @@ struct Seen {
     /// The last event id of the previous event: an event with the same one carries no id of its own.
     previous: String,
     recent: VecDeque<String>,
-    ids: HashSet<String>,
     /// The highest sequence number delivered, and the id of that event.
     seq: f64,
     seq_id: String,
@@ -208,16 +208,14 @@ impl Seen {
         if id.is_empty() {
             return true;
         }
-        if self.ids.contains(id) {
+        // Newest first: a repeat is almost always recent.
+        if self.recent.iter().rev().any(|seen| seen == id) {
             return false;
         }
-        self.ids.insert(id.to_owned());
-        self.recent.push_back(id.to_owned());
-        if self.recent.len() > RECENT_IDS {
-            if let Some(old) = self.recent.pop_front() {
-                self.ids.remove(&old);
-            }
+        if self.recent.len() == RECENT_IDS {
+            self.recent.pop_front();
         }
+        self.recent.push_back(id.to_owned());
         true
     }
 
