@@ -627,7 +627,7 @@ impl Shared {
             return;
         }
         self.heard_peer.set(true);
-        if message.from_leader() {
+        if message.is_leaders() {
             self.awaiting_since.set(None);
         }
         let following = role == Role::Follower;

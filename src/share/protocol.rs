@@ -35,7 +35,7 @@ pub(super) enum Message {
 
 impl Message {
     /// Whether only a leader sends it (a follower's watchdog counts it as a sign of life).
-    pub(super) fn from_leader(&self) -> bool {
+    pub(super) fn is_leaders(&self) -> bool {
         !matches!(self, Message::Ping { .. } | Message::Sync | Message::Seen { .. })
     }
 
