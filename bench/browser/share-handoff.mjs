@@ -1,6 +1,8 @@
-// Hand-off time of a stream shared across tabs (issue 14): 4 pages of one Chromium context share /subscribe; the
-// leader page is closed 20 times (a new page joins after each) and the time until another page leads, and until
-// its connection is open again, is measured. Prints p50 / p99 / max. Needs `npm run build:pkg` and
+// Figures of a stream shared across tabs (issue 14), in Chromium against the real server:
+// - hand-off: 4 pages of one context share /subscribe; the leader page is closed 20 times (a new page joins after
+//   each) and the time until another page leads, and until its connection is open again, is measured (p50/p99/max);
+// - relay cost: 2 pages share /subscribe, 500 events are published (20 POSTs in flight); the follower's dispatch
+//   rate is compared with the leader's, and the relay delay (follower's handler time − leader's) is reported. Needs `npm run build:pkg` and
 // `cargo build -p typed-eventsource-server`; run from the repository root: `node bench/browser/share-handoff.mjs`.
 import { check, launchBrowser, requireFile, startServer } from "../../tests/e2e/lib.mjs";
 
@@ -56,6 +58,39 @@ try {
   await browser.close();
   await server.stop();
 }
+// Relay cost.
+const relay = {};
+{
+  const server2 = await startServer();
+  const browser2 = await launchBrowser();
+  try {
+    const context = await browser2.newContext();
+    const pages = [await tab(context, server2.url), await tab(context, server2.url)];
+    await poll(async () => ((await state(pages)).every(([, ready]) => ready === 1) ? true : undefined));
+    const roles = (await state(pages)).map(([role]) => role);
+    const N = 500;
+    let next = 0;
+    const worker = async () => {
+      while (next < N) {
+        const text = `relay-${next++}`;
+        await fetch(`${server2.url}/update`, { method: "POST", headers: { "content-type": "application/json" }, body: JSON.stringify({ text }) });
+      }
+    };
+    await Promise.all(Array.from({ length: 20 }, worker));
+    await poll(async () => ((await Promise.all(pages.map((p) => p.evaluate(() => window.t.events.length)))).every((n) => n >= N) ? true : undefined), 30_000);
+    const events = await Promise.all(pages.map((p) => p.evaluate(() => window.t.events.map((e) => [e.id, e.at]))));
+    const leader = events[roles.indexOf("leader")];
+    const follower = events[roles.indexOf("follower")];
+    const rate = (es) => (es.length - 1) / ((es.at(-1)[1] - es[0][1]) / 1000);
+    const at = new Map(leader);
+    const delays = follower.map(([id, t]) => t - at.get(id)).sort((a, b) => a - b);
+    relay.line = `relay: leader ${rate(leader).toFixed(0)} events/s, follower ${rate(follower).toFixed(0)} events/s (${(rate(follower) / rate(leader)).toFixed(2)}×, goal ≥ 0.8×); relay delay p50 ${pct(delays, 50).toFixed(2)} ms, p99 ${pct(delays, 99).toFixed(2)} ms (${N} events)`;
+  } finally {
+    await browser2.close();
+    await server2.stop();
+  }
+}
+console.log(relay.line);
 for (const [name, xs] of [["another tab leads", leads], ["its connection is open", opens]]) {
   xs.sort((a, b) => a - b);
   console.log(`${name}: p50 ${pct(xs, 50).toFixed(0)} ms, p99 ${pct(xs, 99).toFixed(0)} ms, max ${xs.at(-1).toFixed(0)} ms (${xs.length} leader kills, ${TABS} tabs)`);
