@@ -36,7 +36,8 @@ mod protocol;
 use std::cell::{Cell, RefCell};
 use std::collections::VecDeque;
 use std::fmt;
-use std::rc::Rc;
+use std::any::Any;
+use std::rc::{Rc, Weak};
 
 use gloo_events::EventListener;
 use gloo_timers::callback::{Interval, Timeout};
@@ -44,10 +45,9 @@ use js_sys::{Function, Object, Promise, Reflect};
 use wasm_bindgen::closure::Closure;
 use wasm_bindgen::prelude::wasm_bindgen;
 use wasm_bindgen::{JsCast, JsValue};
-use wasm_bindgen_futures::{spawn_local, JsFuture};
 use web_sys::{AbortController, BroadcastChannel, MessageEvent};
 
-use crate::transport::{DynUpstream, Ended, Link, SharedTransport, Upstream};
+use crate::transport::{Ended, Link, SharedTransport, Upstream};
 use crate::{Error, ReadyState, Transport};
 use protocol::Message;
 
@@ -93,9 +93,10 @@ pub(crate) struct Share {
 }
 
 impl Share {
-    /// Sharing with tabs that use the same `key`, or (`None`) that open the same URL with the same transport options.
-    pub(crate) fn new(key: Option<String>) -> Share {
-        Share { key, open: SharedLink::link }
+    /// Sharing with tabs that use the same `key`, or (`None`) that open the same URL with the same transport options;
+    /// `U` is the engine, which the shared link reports to.
+    pub(crate) fn new<U: Upstream>(key: Option<String>) -> Share {
+        Share { key, open: SharedLink::<U>::link }
     }
 
     /// The shared link of a source on `url` over `transport`.
@@ -105,33 +106,37 @@ impl Share {
 }
 
 /// The link of a shared source: what the engine holds. Dropping it leaves the group.
-struct SharedLink {
-    shared: Rc<Shared>,
+struct SharedLink<U> {
+    shared: Rc<Shared<U>>,
 }
 
-impl SharedLink {
+impl<U: Upstream> SharedLink<U> {
     fn link(url: &str, with_credentials: bool, transport: Transport, key: Option<&str>) -> Link {
         let name = channel_name(url, with_credentials, &transport, key);
-        Link::Shared(Box::new(SharedLink { shared: Shared::new(name, transport) }))
+        Link::Shared(Box::new(SharedLink { shared: Shared::<U>::new(name, transport) }))
     }
 }
 
-impl Drop for SharedLink {
+impl<U> Drop for SharedLink<U> {
     fn drop(&mut self) {
         self.shared.leave();
     }
 }
 
-impl SharedTransport for SharedLink {
+impl<U: Upstream> SharedTransport for SharedLink<U> {
     fn connect(
         &mut self,
         url: &str,
         with_credentials: bool,
         last_event_id: &str,
         event_types: Vec<Rc<str>>,
-        up: Rc<dyn DynUpstream>,
+        up: &dyn Any,
     ) -> Result<(), Error> {
-        self.shared.connect(url, with_credentials, last_event_id, event_types, up)
+        let up = up.downcast_ref::<Weak<U>>().ok_or_else(|| Error::Open {
+            url: url.to_owned(),
+            reason: "internal: a shared link connected by another kind of source".to_owned(),
+        })?;
+        self.shared.connect(url, with_credentials, last_event_id, event_types, up.clone())
     }
 
     fn listen(&mut self, event_type: Rc<str>) {
@@ -257,6 +262,13 @@ struct Locks {
     held: Option<(u32, Function)>,
 }
 
+/// The callbacks of a pending lock request.
+struct Pending {
+    _granted: Closure<dyn FnMut(JsValue) -> Promise>,
+    _settled: Closure<dyn FnMut(JsValue)>,
+    _failed: Closure<dyn FnMut(JsValue)>,
+}
+
 /// What a new leader collects before it connects.
 struct Sync {
     _timer: Timeout,
@@ -265,7 +277,7 @@ struct Sync {
 }
 
 /// The state of one shared source in this tab.
-struct Shared {
+struct Shared<U> {
     name: String,
     /// This source's id among the members (random).
     tab: f64,
@@ -273,7 +285,7 @@ struct Shared {
     role: Cell<Role>,
     /// The real transport: connected only while leading (or alone).
     inner: RefCell<Link>,
-    up: RefCell<Option<Rc<dyn DynUpstream>>>,
+    up: RefCell<Weak<U>>,
     url: RefCell<String>,
     with_credentials: Cell<bool>,
     /// This tab's event types.
@@ -295,7 +307,7 @@ struct Shared {
     sync: RefCell<Option<Sync>>,
 }
 
-impl fmt::Debug for Shared {
+impl<U> fmt::Debug for Shared<U> {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         f.debug_struct("Shared").field("name", &self.name).field("role", &self.role.get()).finish_non_exhaustive()
     }
@@ -315,15 +327,50 @@ fn lock_manager() -> Option<LockManager> {
     (locks.is_object()).then(|| locks.unchecked_into())
 }
 
-impl Shared {
-    fn new(name: String, transport: Transport) -> Rc<Shared> {
+impl<U> Shared<U> {
+    /// Leaves for good: closes the connection if leading, releases or abandons the lock, closes the channel.
+    fn leave(&self) {
+        let role = self.role.replace(Role::Left);
+        if role == Role::Left {
+            return;
+        }
+        *self.watchdog.borrow_mut() = None;
+        *self.sync.borrow_mut() = None;
+        self.inner.borrow_mut().close();
+        if matches!(role, Role::Leader | Role::Syncing) {
+            self.post(&Message::Bye);
+        }
+        let (queued, held) = {
+            let mut locks = self.locks.borrow_mut();
+            (locks.queued.take(), locks.held.take())
+        };
+        if let Some((_, abort)) = queued {
+            abort.abort();
+        }
+        if let Some((_, release)) = held {
+            let _ = release.call0(&JsValue::NULL);
+        }
+        let channel = self.channel.borrow_mut().take();
+        drop(channel);
+    }
+
+    fn post(&self, message: &Message) {
+        if let Some(channel) = self.channel.borrow().as_ref() {
+            // Fails only for values that cannot be cloned, and every message is plain data.
+            let _ = channel.channel.post_message(&message.to_js(self.tab));
+        }
+    }
+}
+
+impl<U: Upstream> Shared<U> {
+    fn new(name: String, transport: Transport) -> Rc<Shared<U>> {
         Rc::new(Shared {
             name,
             tab: js_sys::Math::random(),
             silence_ms: SILENCE_MS + js_sys::Math::random() * JITTER_MS,
             role: Cell::new(Role::Idle),
             inner: RefCell::new(Link::new(transport)),
-            up: RefCell::new(None),
+            up: RefCell::new(Weak::new()),
             url: RefCell::new(String::new()),
             with_credentials: Cell::new(false),
             own_types: RefCell::new(Vec::new()),
@@ -347,7 +394,7 @@ impl Shared {
         with_credentials: bool,
         last_event_id: &str,
         event_types: Vec<Rc<str>>,
-        up: Rc<dyn DynUpstream>,
+        up: Weak<U>,
     ) -> Result<(), Error> {
         url.clone_into(&mut self.url.borrow_mut());
         self.with_credentials.set(with_credentials);
@@ -356,7 +403,7 @@ impl Shared {
             add_type(&self.types, t);
         }
         *self.own_types.borrow_mut() = event_types;
-        *self.up.borrow_mut() = Some(up);
+        *self.up.borrow_mut() = up;
         self.wants.set(true);
         match self.role.get() {
             Role::Idle => self.join(),
@@ -406,15 +453,9 @@ impl Shared {
         self.inner.borrow_mut().connect(&url, self.with_credentials.get(), &resume, types, &Rc::downgrade(self))
     }
 
-    fn post(&self, message: &Message) {
-        if let Some(channel) = self.channel.borrow().as_ref() {
-            // Fails only for values that cannot be cloned, and every message is plain data.
-            let _ = channel.channel.post_message(&message.to_js(self.tab));
-        }
-    }
-
-    fn forward(&self) -> Option<Rc<dyn DynUpstream>> {
-        self.up.borrow().clone()
+    /// This tab's engine, while it exists.
+    fn forward(&self) -> Option<Rc<U>> {
+        self.up.borrow().upgrade()
     }
 
     /// Follower: checks on the leader every [`PING_MS`].
@@ -485,17 +526,25 @@ impl Shared {
             }
             held
         });
+        // The request settles when the lock is released, stolen, or the queued request aborted; its callbacks are
+        // kept until then (by the settle callbacks themselves, which drop them all), as the lock manager may call
+        // `granted` until then.
+        let pending: Rc<RefCell<Option<Pending>>> = Rc::new(RefCell::new(None));
+        let settle = |ok: bool| {
+            let (pending, weak) = (pending.clone(), Rc::downgrade(self));
+            Closure::<dyn FnMut(JsValue)>::new(move |_: JsValue| {
+                let callbacks = pending.borrow_mut().take();
+                if let Some(shared) = weak.upgrade() {
+                    shared.lock_settled(id, ok);
+                }
+                drop(callbacks); // wasm-bindgen frees a closure dropped during its own call once the call returns
+            })
+        };
+        let (settled, failed) = (settle(true), settle(false));
         let request = manager.request(&self.name, &options, granted.as_ref().unchecked_ref());
-        let weak = Rc::downgrade(self);
-        spawn_local(async move {
-            // Settles when the lock is released, stolen, or the queued request aborted; the callback can no
-            // longer be called then.
-            let result = JsFuture::from(request).await;
-            drop(granted);
-            if let Some(shared) = weak.upgrade() {
-                shared.lock_settled(id, result.is_ok());
-            }
-        });
+        // `then` with a rejection handler: an aborted or stolen request is not an unhandled rejection.
+        let _ = request.then2(&settled, &failed);
+        *pending.borrow_mut() = Some(Pending { _granted: granted, _settled: settled, _failed: failed });
     }
 
     /// The lock is ours: collect what the others have seen, then lead.
@@ -577,34 +626,6 @@ impl Shared {
         if self.locks.borrow().queued.is_none() {
             self.request_lock(false);
         }
-    }
-
-    /// Leaves for good: closes the connection if leading, releases or abandons the lock, closes the channel.
-    fn leave(&self) {
-        let role = self.role.replace(Role::Left);
-        if role == Role::Left {
-            return;
-        }
-        *self.watchdog.borrow_mut() = None;
-        *self.sync.borrow_mut() = None;
-        self.inner.borrow_mut().close();
-        if matches!(role, Role::Leader | Role::Syncing) {
-            self.post(&Message::Bye);
-        }
-        let (queued, held) = {
-            let mut locks = self.locks.borrow_mut();
-            (locks.queued.take(), locks.held.take())
-        };
-        if let Some((_, abort)) = queued {
-            abort.abort();
-        }
-        if let Some((_, release)) = held {
-            let _ = release.call0(&JsValue::NULL);
-        }
-        let channel = self.channel.borrow_mut().take();
-        drop(channel);
-        let up = self.up.borrow_mut().take();
-        drop(up);
     }
 
     /// Delivers a relayed event to this tab's engine unless its id was seen.
@@ -709,7 +730,7 @@ impl Shared {
 }
 
 /// What the transport reports to a leader (or a lone tab): relayed to the others, then delivered here.
-impl Upstream for Shared {
+impl<U: Upstream> Upstream for Shared<U> {
     fn opened(self: &Rc<Self>) {
         if self.role.get() == Role::Left {
             return;

@@ -145,7 +145,7 @@ impl SourceOptions {
     /// [Web Locks API]: https://developer.mozilla.org/en-US/docs/Web/API/Web_Locks_API
     /// [`BroadcastChannel`]: https://developer.mozilla.org/en-US/docs/Web/API/BroadcastChannel
     pub fn share_across_tabs(mut self) -> Self {
-        self.share = Some(Share::new(None));
+        self.share = Some(Share::new::<Engine>(None));
         self
     }
 
@@ -156,7 +156,7 @@ impl SourceOptions {
     /// SourceOptions::default().share("board")
     /// ```
     pub fn share(mut self, key: impl Into<String>) -> Self {
-        self.share = Some(Share::new(Some(key.into())));
+        self.share = Some(Share::new::<Engine>(Some(key.into())));
         self
     }
 

@@ -2,13 +2,14 @@
 //! transports apart. A link shared across tabs (`src/share/`) is a third kind, behind a trait object
 //! ([`SharedTransport`]) so that its code is linked only into apps that turn sharing on.
 
+use std::any::Any;
 use std::fmt;
 use std::rc::{Rc, Weak};
 
 use super::event_source::EventSourceLink;
 #[cfg(feature = "fetch")]
 use super::fetch::FetchLink;
-use super::upstream::{Ended, Upstream};
+use super::upstream::Upstream;
 use super::Transport;
 use crate::{Error, ReadyState};
 
@@ -23,8 +24,9 @@ pub(crate) enum Link {
     Shared(Box<dyn SharedTransport>),
 }
 
-/// A link shared across tabs, as the engine sees it: the same calls as [`Link`], with the upstream type-erased (a
-/// trait object cannot take the engine's type as a parameter).
+/// A link shared across tabs, as the engine sees it: the same calls as [`Link`]. The upstream comes as `&dyn Any`
+/// (a `Weak` to the engine), which the shared link downcasts to the type it was built for: a generic adapter here
+/// would be linked into every app, sharing or not.
 pub(crate) trait SharedTransport {
     fn connect(
         &mut self,
@@ -32,7 +34,7 @@ pub(crate) trait SharedTransport {
         with_credentials: bool,
         last_event_id: &str,
         event_types: Vec<Rc<str>>,
-        up: Rc<dyn DynUpstream>,
+        up: &dyn Any,
     ) -> Result<(), Error>;
     fn listen(&mut self, event_type: Rc<str>);
     fn disconnect(&mut self);
@@ -40,39 +42,6 @@ pub(crate) trait SharedTransport {
     fn ready_state(&self) -> ReadyState;
     /// This tab's part in the sharing.
     fn role(&self) -> crate::ShareRole;
-}
-
-/// [`Upstream`] behind a trait object: a `Weak` to the engine, as every transport holds it.
-pub(crate) trait DynUpstream {
-    fn opened(&self);
-    fn event(&self, event_type: &str, data: &str, last_event_id: &str, origin: String);
-    fn error(&self, error: &Error);
-    fn ended(&self, end: Ended);
-}
-
-struct WeakUpstream<U>(Weak<U>);
-
-impl<U: Upstream> DynUpstream for WeakUpstream<U> {
-    fn opened(&self) {
-        if let Some(up) = self.0.upgrade() {
-            up.opened();
-        }
-    }
-    fn event(&self, event_type: &str, data: &str, last_event_id: &str, origin: String) {
-        if let Some(up) = self.0.upgrade() {
-            up.event(event_type, data, last_event_id, origin);
-        }
-    }
-    fn error(&self, error: &Error) {
-        if let Some(up) = self.0.upgrade() {
-            up.error(error);
-        }
-    }
-    fn ended(&self, end: Ended) {
-        if let Some(up) = self.0.upgrade() {
-            up.ended(end);
-        }
-    }
 }
 
 impl fmt::Debug for Link {
@@ -110,10 +79,7 @@ impl Link {
             Link::EventSource(link) => link.connect(url, with_credentials, last_event_id, event_types, up),
             #[cfg(feature = "fetch")]
             Link::Fetch(link) => link.connect(url, with_credentials, last_event_id, up),
-            Link::Shared(link) => {
-                let up: Rc<dyn DynUpstream> = Rc::new(WeakUpstream(up.clone()));
-                link.connect(url, with_credentials, last_event_id, event_types, up)
-            }
+            Link::Shared(link) => link.connect(url, with_credentials, last_event_id, event_types, up),
         }
     }
 

@@ -73,6 +73,6 @@ mod link;
 #[cfg(target_arch = "wasm32")]
 mod upstream;
 #[cfg(target_arch = "wasm32")]
-pub(crate) use link::{DynUpstream, Link, SharedTransport};
+pub(crate) use link::{Link, SharedTransport};
 #[cfg(target_arch = "wasm32")]
 pub(crate) use upstream::{Ended, Upstream};
