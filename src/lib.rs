@@ -63,6 +63,7 @@
 //! - `js`: the JavaScript API, for the npm package (a Rust app leaves it out: a dependency's exports would be
 //!   linked into the app).
 //! - `yew`: the [`use_event_source`](crate::yew::use_event_source) hooks.
+//! - `share`: one connection for every tab (`share_across_tabs`); the `js` feature turns it on.
 //!
 //! ## Transports
 //!
@@ -100,11 +101,12 @@
 //! ## One connection for every tab
 //!
 //! Browsers allow 6 HTTP/1.1 connections per origin: a 7th tab of an app with a stream per tab waits forever.
-//! [`TypedEventSourceBuilder::share_across_tabs`] (Yew: `UseEventSourceOptions::share_across_tabs`, JavaScript:
+//! `TypedEventSourceBuilder::share_across_tabs` (Yew: `UseEventSourceOptions::share_across_tabs`, JavaScript:
 //! `share: true`) makes the tabs of an origin that open the same stream share one connection: one tab leads (Web
 //! Locks), relays every event to the others (`BroadcastChannel`), and hands over — resuming after the last event id —
 //! when it closes or stops answering; each tab still runs its own handlers, rules, states and close reasons. Without
-//! Web Locks or `BroadcastChannel` each tab opens its own connection. See [`SourceOptions::share_across_tabs`].
+//! Web Locks or `BroadcastChannel` each tab opens its own connection. Feature `share` (the npm package has it); see
+//! `SourceOptions::share_across_tabs`.
 //!
 //! ```ignore
 //! let source = TypedEventSource::builder("/subscribe")
@@ -138,7 +140,7 @@ mod interop;
 // Also built by the host tests, which check the TypeScript declarations (js/contract.rs).
 #[cfg(any(test, all(target_arch = "wasm32", feature = "js")))]
 mod js;
-#[cfg(target_arch = "wasm32")]
+#[cfg(all(target_arch = "wasm32", feature = "share"))]
 mod share;
 #[cfg(target_arch = "wasm32")]
 mod source;
@@ -160,7 +162,7 @@ pub use transport::Transport;
 
 #[cfg(all(target_arch = "wasm32", feature = "js"))]
 pub use js::JsTypedEventSource;
-#[cfg(target_arch = "wasm32")]
+#[cfg(all(target_arch = "wasm32", feature = "share"))]
 pub use share::ShareRole;
 #[cfg(target_arch = "wasm32")]
 pub use source::{SourceOptions, TypedEventSource, TypedEventSourceBuilder};

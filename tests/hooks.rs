@@ -9,7 +9,9 @@ use std::rc::Rc;
 
 use serde::Deserialize;
 use typed_eventsource::yew::{use_event_source_typed, use_event_source_with_options, UseEventSourceHandle, UseEventSourceOptions};
-use typed_eventsource::{CloseReason, Error, ReadyState, ReconnectPolicy, ShareRole, TerminalRule};
+#[cfg(feature = "share")]
+use typed_eventsource::ShareRole;
+use typed_eventsource::{CloseReason, Error, ReadyState, ReconnectPolicy, TerminalRule};
 use wasm_bindgen_test::*;
 use yew::prelude::*;
 use yew::AppHandle;
@@ -125,6 +127,7 @@ fn NoteProbe(props: &NoteProbeProps) -> Html {
 }
 
 /// A user's notifications, shared across tabs (two probes in one page share as two tabs would).
+#[cfg(feature = "share")]
 #[component]
 fn SharedNoteProbe(props: &NoteProbeProps) -> Html {
     let notes = use_event_source_typed::<Note>(props.url.clone(), UseEventSourceOptions::default().share_across_tabs());
@@ -316,6 +319,7 @@ async fn data_that_does_not_decode_is_the_handle_error() {
     wait_for_streams("user", baseline, "the stream to close on unmount").await;
 }
 
+#[cfg(feature = "share")]
 #[wasm_bindgen_test]
 async fn two_hooks_sharing_across_tabs_use_one_connection_and_the_follower_goes_on_when_the_leader_unmounts() {
     let _turn = Turn::take().await;

@@ -1,7 +1,7 @@
 //! Sharing one connection across tabs (`share_across_tabs`, `share(key)`), in headless Chromium against the real
 //! server. Two shared sources in one page behave as two tabs would (each has its own channel object and lock
 //! request); the many-tab cases (closing, freezing the leader tab, hiding the APIs) are in tests/e2e/share.mjs.
-#![cfg(target_arch = "wasm32")]
+#![cfg(all(target_arch = "wasm32", feature = "share"))]
 
 use typed_eventsource::{CloseReason, ReadyState, ShareRole, TerminalRule, TypedEventSource};
 use wasm_bindgen_test::*;

@@ -133,7 +133,8 @@ impl TypedEventSourceBuilder {
         self
     }
 
-    /// Shares one connection with the other tabs of this origin that open the same stream (same absolute URL,
+    #[cfg(feature = "share")]
+    /// (Feature `share`.) Shares one connection with the other tabs of this origin that open the same stream (same absolute URL,
     /// credentials flag and transport options); see [`SourceOptions::share_across_tabs`].
     ///
     /// ```ignore
@@ -144,6 +145,7 @@ impl TypedEventSourceBuilder {
         self
     }
 
+    #[cfg(feature = "share")]
     /// Shares one connection with the other tabs that use the same `key`; see [`SourceOptions::share`].
     ///
     /// ```ignore
@@ -276,7 +278,17 @@ impl TypedEventSourceBuilder {
         if let Some(e) = self.deferred_error {
             return Err(e);
         }
-        let SourceOptions { settings, transport, last_event_id, pause_when_hidden, share } = self.options;
+        let SourceOptions {
+            settings,
+            transport,
+            last_event_id,
+            pause_when_hidden,
+            #[cfg(feature = "share")]
+            share,
+        } = self.options;
+        #[cfg(not(feature = "share"))]
+        let (link, pause) = (Link::new(transport), pause_when_hidden);
+        #[cfg(feature = "share")]
         let (link, pause) = match share {
             // One hidden tab does not pause a connection the others share.
             Some(share) => (share.link(&self.url, settings.with_credentials, transport), None),

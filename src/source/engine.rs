@@ -13,7 +13,7 @@ use gloo_timers::callback::Timeout;
 
 use crate::handler::{call_each, Handlers, Incoming, RawHandler};
 use crate::transport::{Ended, Link, Upstream};
-use crate::{terminal, CloseReason, Error, EventMeta, ReadyState, ReconnectPolicy, ShareRole, TerminalRule};
+use crate::{terminal, CloseReason, Error, EventMeta, ReadyState, ReconnectPolicy, TerminalRule};
 
 /// The settings the engine reads once open: the part of [`SourceOptions`](super::SourceOptions) it owns (the
 /// transport goes to the [`Link`], the last event id to the engine's own field, the pause to `visibility.rs`).
@@ -91,8 +91,9 @@ impl Engine {
         self.link.borrow().ready_state()
     }
 
+    #[cfg(feature = "share")]
     /// This tab's part when the link is shared across tabs.
-    pub(super) fn share_role(&self) -> Option<ShareRole> {
+    pub(super) fn share_role(&self) -> Option<crate::ShareRole> {
         self.link.borrow().share_role()
     }
 

@@ -9,7 +9,7 @@ use wasm_bindgen::JsValue;
 
 use super::engine::Engine;
 use crate::handler;
-use crate::{CloseReason, Error, EventMeta, ReadyState, ShareRole};
+use crate::{CloseReason, Error, EventMeta, ReadyState};
 
 /// A typed server-sent events source over the browser's [`EventSource`].
 ///
@@ -75,6 +75,7 @@ impl TypedEventSource {
         self.engine.last_event_id()
     }
 
+    #[cfg(feature = "share")]
     /// This tab's part when the source shares its connection across tabs
     /// ([`share_across_tabs`](crate::TypedEventSourceBuilder::share_across_tabs)): leader, follower, or alone (the
     /// browser cannot share); `None` for a source with a connection of its own.
@@ -82,7 +83,7 @@ impl TypedEventSource {
     /// ```ignore
     /// let leads = source.share_role() == Some(ShareRole::Leader);
     /// ```
-    pub fn share_role(&self) -> Option<ShareRole> {
+    pub fn share_role(&self) -> Option<crate::ShareRole> {
         self.engine.share_role()
     }
 

@@ -2,6 +2,7 @@
 //! Yew options wrap it, the JavaScript options object is parsed into it.
 
 use super::engine::{Engine, PauseHook, Settings};
+#[cfg(feature = "share")]
 use crate::share::Share;
 use crate::{ReconnectPolicy, TerminalRule, Transport};
 
@@ -33,6 +34,7 @@ pub struct SourceOptions {
     pub(crate) last_event_id: String,
     pub(crate) transport: Transport,
     pub(crate) pause_when_hidden: Option<PauseHook>,
+    #[cfg(feature = "share")]
     /// Sharing one connection across tabs (`src/share/`), if asked for.
     pub(crate) share: Option<Share>,
 }
@@ -49,6 +51,7 @@ impl Default for SourceOptions {
             last_event_id: String::new(),
             transport: Transport::EventSource,
             pause_when_hidden: None,
+            #[cfg(feature = "share")]
             share: None,
         }
     }
@@ -119,7 +122,7 @@ impl SourceOptions {
         self
     }
 
-    /// Shares one connection with the other tabs of this origin that open the same stream — the same absolute URL
+    /// (Feature `share`.) Shares one connection with the other tabs of this origin that open the same stream — the same absolute URL
     /// with the same credentials flag and transport options (method, headers, body) — instead of opening one per tab.
     ///
     /// One tab leads: it holds the connection (elected with the [Web Locks API]) and relays every event, with its
@@ -144,6 +147,7 @@ impl SourceOptions {
     ///
     /// [Web Locks API]: https://developer.mozilla.org/en-US/docs/Web/API/Web_Locks_API
     /// [`BroadcastChannel`]: https://developer.mozilla.org/en-US/docs/Web/API/BroadcastChannel
+    #[cfg(feature = "share")]
     pub fn share_across_tabs(mut self) -> Self {
         self.share = Some(Share::new::<Engine>(None));
         self
@@ -155,6 +159,7 @@ impl SourceOptions {
     /// ```ignore
     /// SourceOptions::default().share("board")
     /// ```
+    #[cfg(feature = "share")]
     pub fn share(mut self, key: impl Into<String>) -> Self {
         self.share = Some(Share::new::<Engine>(Some(key.into())));
         self

@@ -1,7 +1,8 @@
 //! The boundary going down: what the engine asks of its transport ([`Link`]), and the only place that tells the
-//! transports apart. A link shared across tabs (`src/share/`) is a third kind, behind a trait object
-//! ([`SharedTransport`]) so that its code is linked only into apps that turn sharing on.
+//! transports apart. A link shared across tabs (`src/share/`, feature `share`) is a third kind, behind a trait object
+//! (`SharedTransport`) so that its code is linked only into apps that turn sharing on.
 
+#[cfg(feature = "share")]
 use std::any::Any;
 use std::fmt;
 use std::rc::{Rc, Weak};
@@ -19,11 +20,12 @@ pub(crate) enum Link {
     EventSource(EventSourceLink),
     #[cfg(feature = "fetch")]
     Fetch(FetchLink),
-    /// One connection for every tab of the origin (`src/share/`): built only by `SourceOptions::share*`, so only apps
-    /// that share link its code.
+    #[cfg(feature = "share")]
+    /// One connection for every tab of the origin (`src/share/`): built only by `SourceOptions::share*`.
     Shared(Box<dyn SharedTransport>),
 }
 
+#[cfg(feature = "share")]
 /// A link shared across tabs, as the engine sees it: the same calls as [`Link`]. The upstream comes as `&dyn Any`
 /// (a `Weak` to the engine), which the shared link downcasts to the type it was built for: a generic adapter here
 /// would be linked into every app, sharing or not.
@@ -50,6 +52,7 @@ impl fmt::Debug for Link {
             Link::EventSource(_) => "Link::EventSource",
             #[cfg(feature = "fetch")]
             Link::Fetch(_) => "Link::Fetch",
+            #[cfg(feature = "share")]
             Link::Shared(_) => "Link::Shared",
         })
     }
@@ -79,6 +82,7 @@ impl Link {
             Link::EventSource(link) => link.connect(url, with_credentials, last_event_id, event_types, up),
             #[cfg(feature = "fetch")]
             Link::Fetch(link) => link.connect(url, with_credentials, last_event_id, up),
+            #[cfg(feature = "share")]
             Link::Shared(link) => link.connect(url, with_credentials, last_event_id, event_types, up),
         }
     }
@@ -89,6 +93,7 @@ impl Link {
             Link::EventSource(link) => link.listen(event_type, up),
             #[cfg(feature = "fetch")]
             Link::Fetch(_) => {}
+            #[cfg(feature = "share")]
             Link::Shared(link) => link.listen(event_type),
         }
     }
@@ -99,6 +104,7 @@ impl Link {
             Link::EventSource(link) => link.disconnect(),
             #[cfg(feature = "fetch")]
             Link::Fetch(link) => link.disconnect(),
+            #[cfg(feature = "share")]
             Link::Shared(link) => link.disconnect(),
         }
     }
@@ -109,6 +115,7 @@ impl Link {
             Link::EventSource(link) => link.close(),
             #[cfg(feature = "fetch")]
             Link::Fetch(link) => link.close(),
+            #[cfg(feature = "share")]
             Link::Shared(link) => link.close(),
         }
     }
@@ -119,13 +126,16 @@ impl Link {
             Link::EventSource(link) => link.ready_state(),
             #[cfg(feature = "fetch")]
             Link::Fetch(link) => link.ready_state(),
+            #[cfg(feature = "share")]
             Link::Shared(link) => link.ready_state(),
         }
     }
 
+    #[cfg(feature = "share")]
     /// This tab's part in a shared link; `None` for a link of its own.
     pub fn share_role(&self) -> Option<crate::ShareRole> {
         match self {
+            #[cfg(feature = "share")]
             Link::Shared(link) => Some(link.role()),
             _ => None,
         }

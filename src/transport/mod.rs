@@ -73,6 +73,8 @@ mod link;
 #[cfg(target_arch = "wasm32")]
 mod upstream;
 #[cfg(target_arch = "wasm32")]
-pub(crate) use link::{Link, SharedTransport};
+pub(crate) use link::Link;
+#[cfg(all(target_arch = "wasm32", feature = "share"))]
+pub(crate) use link::SharedTransport;
 #[cfg(target_arch = "wasm32")]
 pub(crate) use upstream::{Ended, Upstream};

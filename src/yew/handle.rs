@@ -165,6 +165,7 @@ impl<T> UseEventSourceHandle<T> {
         &self.url
     }
 
+    #[cfg(feature = "share")]
     /// With [`share_across_tabs`](super::UseEventSourceOptions::share_across_tabs): whether this tab holds the
     /// shared connection, follows another tab's, or has its own (the browser cannot share); `None` without sharing or
     /// once closed. Read when called (a hand-off re-renders nothing by itself; the next event or state change does).

@@ -128,6 +128,7 @@ impl UseEventSourceOptions {
         self
     }
 
+    #[cfg(feature = "share")]
     /// One connection for every tab of the origin that opens the same stream ([`SourceOptions::share_across_tabs`]).
     ///
     /// ```ignore
@@ -138,6 +139,7 @@ impl UseEventSourceOptions {
         self
     }
 
+    #[cfg(feature = "share")]
     /// One connection for every tab using the same `key` ([`SourceOptions::share`]).
     ///
     /// ```ignore
