@@ -23,7 +23,8 @@
 //!   request's rejection (or the new leader's announcement) and becomes a follower.
 //! - **Leaving**: `close()` in a follower detaches that tab only; the last tab leaving closes the connection; a
 //!   terminal message reaches every tab, whose engine closes itself.
-//! - **Fallback**: without Web Locks or `BroadcastChannel` the tab opens a connection of its own ([`ShareRole::Alone`]).
+//! - **Fallback**: without Web Locks or `BroadcastChannel` the tab opens a connection of its own
+//!   ([`ShareRole::Alone`]).
 //!
 //! The module is reached only through a function pointer set by the sharing options, so apps that never share do not
 //! link it.
@@ -672,7 +673,8 @@ impl<U: Upstream> Shared<U> {
             }
             Message::Sync => {
                 let seen = self.seen.borrow();
-                let reply = Message::Seen { seq: seen.seq, id: seen.seq_id.clone(), types: self.own_types.borrow().clone() };
+                let types = self.own_types.borrow().clone();
+                let reply = Message::Seen { seq: seen.seq, id: seen.seq_id.clone(), types };
                 drop(seen);
                 self.post(&reply);
             }

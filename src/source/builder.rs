@@ -134,8 +134,8 @@ impl TypedEventSourceBuilder {
     }
 
     #[cfg(feature = "share")]
-    /// (Feature `share`.) Shares one connection with the other tabs of this origin that open the same stream (same absolute URL,
-    /// credentials flag and transport options); see [`SourceOptions::share_across_tabs`].
+    /// (Feature `share`.) Shares one connection with the other tabs of this origin that open the same stream (same
+    /// absolute URL, credentials flag and transport options); see [`SourceOptions::share_across_tabs`].
     ///
     /// ```ignore
     /// let source = TypedEventSource::builder("/subscribe").share_across_tabs().on_text("message", |t, _| log(&t)).open()?;

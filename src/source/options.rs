@@ -122,8 +122,9 @@ impl SourceOptions {
         self
     }
 
-    /// (Feature `share`.) Shares one connection with the other tabs of this origin that open the same stream — the same absolute URL
-    /// with the same credentials flag and transport options (method, headers, body) — instead of opening one per tab.
+    /// (Feature `share`.) Shares one connection with the other tabs of this origin that open the same stream — the
+    /// same absolute URL with the same credentials flag and transport options (method, headers, body) — instead of
+    /// opening one per tab.
     ///
     /// One tab leads: it holds the connection (elected with the [Web Locks API]) and relays every event, with its
     /// type, data, last event id and origin, over a [`BroadcastChannel`]. Every tab runs its own handlers, terminal
