@@ -40,4 +40,6 @@ npm run build
 node tests/e2e/run.mjs
 echo "== end-to-end: HTTP/2 over TLS in Chromium (12 EventSources on one connection)"
 node tests/e2e/h2.mjs
+echo "== end-to-end: one connection for every tab (pages of one browser context sharing a stream)"
+node tests/e2e/share.mjs
 echo "== all tests passed"

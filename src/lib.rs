@@ -67,6 +67,7 @@
 //! - `js`: the JavaScript API, for the npm package (a Rust app leaves it out: a dependency's exports would be
 //!   linked into the app).
 //! - `yew`: the [`use_event_source`](crate::yew::use_event_source) hooks.
+//! - `share`: one connection for every tab (`share_across_tabs`); the `js` feature turns it on.
 //!
 //! ## Transports
 //!
@@ -101,6 +102,23 @@
 //! es.onClose((reason) => console.log(reason.kind, es.readyState)); // "terminal" 2
 //! ```
 //!
+//! ## One connection for every tab
+//!
+//! Browsers allow 6 HTTP/1.1 connections per origin: a 7th tab of an app with a stream per tab waits forever.
+//! `TypedEventSourceBuilder::share_across_tabs` (Yew: `UseEventSourceOptions::share_across_tabs`, JavaScript:
+//! `share: true`) makes the tabs of an origin that open the same stream share one connection: one tab leads (Web
+//! Locks), relays every event to the others (`BroadcastChannel`), and hands over — resuming after the last event id —
+//! when it closes or stops answering; each tab still runs its own handlers, rules, states and close reasons. Without
+//! Web Locks or `BroadcastChannel` each tab opens its own connection. Feature `share` (the npm package has it); see
+//! `SourceOptions::share_across_tabs`.
+//!
+//! ```ignore
+//! let source = TypedEventSource::builder("/subscribe")
+//!     .share_across_tabs()
+//!     .on::<Post>("message", |post, _| show(post))
+//!     .open()?;
+//! ```
+//!
 //! The pure parts (rules, backoff, reasons, event-name discovery) also build for the host, where their examples run.
 //!
 //! [server-sent events]: https://html.spec.whatwg.org/multipage/server-sent-events.html
@@ -129,6 +147,8 @@ mod interop;
 // Also built by the host tests, which check the TypeScript declarations (js/contract.rs).
 #[cfg(any(test, all(target_arch = "wasm32", feature = "js")))]
 mod js;
+#[cfg(all(target_arch = "wasm32", feature = "share"))]
+mod share;
 #[cfg(target_arch = "wasm32")]
 mod source;
 #[cfg(target_arch = "wasm32")]
@@ -150,6 +170,8 @@ pub use transport::Transport;
 
 #[cfg(all(target_arch = "wasm32", feature = "js"))]
 pub use js::JsTypedEventSource;
+#[cfg(all(target_arch = "wasm32", feature = "share"))]
+pub use share::ShareRole;
 #[cfg(target_arch = "wasm32")]
 pub use source::{SourceOptions, TypedEventSource, TypedEventSourceBuilder};
 #[cfg(target_arch = "wasm32")]

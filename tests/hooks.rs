@@ -9,6 +9,8 @@ use std::rc::Rc;
 
 use serde::Deserialize;
 use typed_eventsource::yew::{use_event_source_typed, use_event_source_with_options, UseEventSourceHandle, UseEventSourceOptions};
+#[cfg(feature = "share")]
+use typed_eventsource::ShareRole;
 use typed_eventsource::{CloseReason, Error, ReadyState, ReconnectPolicy, TerminalRule};
 use wasm_bindgen_test::*;
 use yew::prelude::*;
@@ -120,6 +122,15 @@ struct NoteProbeProps {
 #[component]
 fn NoteProbe(props: &NoteProbeProps) -> Html {
     let notes = use_event_source_typed::<Note>(props.url.clone(), UseEventSourceOptions::default());
+    props.seen.0.borrow_mut().push(notes.clone());
+    html! { <p>{ format!("{} {}", notes.state(), notes.messages().len()) }</p> }
+}
+
+/// A user's notifications, shared across tabs (two probes in one page share as two tabs would).
+#[cfg(feature = "share")]
+#[component]
+fn SharedNoteProbe(props: &NoteProbeProps) -> Html {
+    let notes = use_event_source_typed::<Note>(props.url.clone(), UseEventSourceOptions::default().share_across_tabs());
     props.seen.0.borrow_mut().push(notes.clone());
     html! { <p>{ format!("{} {}", notes.state(), notes.messages().len()) }</p> }
 }
@@ -361,4 +372,44 @@ async fn the_handle_drops_replayed_duplicates_and_counts_them() {
     assert_eq!(h.state(), ReadyState::Closed);
     assert!(h.last_gap().is_none(), "no gap from a server that sends none");
     app.destroy();
+}
+
+#[cfg(feature = "share")]
+#[wasm_bindgen_test]
+async fn two_hooks_sharing_across_tabs_use_one_connection_and_the_follower_goes_on_when_the_leader_unmounts() {
+    let _turn = Turn::take().await;
+    let user = unique("hook-shared");
+    let baseline = open_streams("user").await;
+    let mount = || {
+        let seen = Seen::new();
+        let props = NoteProbeProps { url: server_url(&format!("/sse/{user}")), seen: seen.clone() };
+        (yew::Renderer::<SharedNoteProbe>::with_root_and_props(root(), props).render(), seen)
+    };
+    let (first, first_seen) = mount();
+    first_seen.wait("the first open", |h| h.state() == ReadyState::Open).await;
+    let (second, second_seen) = mount();
+    second_seen.wait("the second open", |h| h.state() == ReadyState::Open).await;
+    wait_for_streams("user", baseline + 1, "one connection for both hooks").await;
+    assert_eq!(first_seen.latest().share_role(), Some(ShareRole::Leader));
+    assert_eq!(second_seen.latest().share_role(), Some(ShareRole::Follower));
+    post_json(&format!("/notify/{user}"), r#"{"data": {"text": "one"}}"#).await;
+    first_seen.wait("the note in the first", |h| h.messages().len() == 1).await;
+    second_seen.wait("the note in the second", |h| h.messages().len() == 1).await;
+    // The leader unmounts: the follower takes over and resumes; it gets what follows once.
+    first.destroy();
+    for _ in 0..200 {
+        if second_seen.latest().share_role() == Some(ShareRole::Leader) {
+            break;
+        }
+        sleep(25).await;
+    }
+    assert_eq!(second_seen.latest().share_role(), Some(ShareRole::Leader), "the second hook took over");
+    wait_for_streams("user", baseline + 1, "the second hook's own connection").await;
+    post_json(&format!("/notify/{user}"), r#"{"data": {"text": "two"}}"#).await;
+    second_seen.wait("the note after the hand-off", |h| h.messages().len() == 2).await;
+    sleep(200).await;
+    let texts: Vec<String> = second_seen.latest().messages().iter().map(|m| m.data.text.clone()).collect();
+    assert_eq!(texts, ["one", "two"]);
+    second.destroy();
+    wait_for_streams("user", baseline, "no connection once both unmounted").await;
 }

@@ -5,10 +5,10 @@ use wasm_bindgen::prelude::*;
 
 use super::contract::{
     DECLARATIONS, DECODE_ERROR, ERROR, FAILED, FATAL_ERROR, GAP, META, NOT_CLOSED_ERROR, REASON_KIND, REASON_KINDS,
-    TERMINAL, TOO_LARGE_ERROR,
+    SHARE_ROLES, TERMINAL, TOO_LARGE_ERROR,
 };
 use super::options;
-use crate::{CloseReason, Error, EventMeta, Gap, TypedEventSource, TypedEventSourceBuilder};
+use crate::{CloseReason, Error, EventMeta, Gap, ShareRole, TypedEventSource, TypedEventSourceBuilder};
 
 #[wasm_bindgen(typescript_custom_section)]
 const TYPES: &'static str = DECLARATIONS;
@@ -105,6 +105,19 @@ impl JsTypedEventSource {
     #[wasm_bindgen(getter)]
     pub fn url(&self) -> String {
         self.inner.url().to_owned()
+    }
+
+    /// `shareRole`.
+    #[wasm_bindgen(getter, js_name = shareRole)]
+    pub fn share_role(&self) -> JsValue {
+        let [leader, follower, alone] = SHARE_ROLES;
+        self.inner.share_role().map_or(JsValue::UNDEFINED, |role| {
+            JsValue::from_str(match role {
+                ShareRole::Leader => leader,
+                ShareRole::Follower => follower,
+                _ => alone,
+            })
+        })
     }
 
     /// `closeReason`.

@@ -26,13 +26,18 @@ pub(crate) const OPTIONS: &[&str] = &[
     "dedupWindow",
     "maxEventBytes",
     "request",
+    "share",
 ];
 /// What a `request` callback may return (`FetchRequestInit`): the fetch request of one attempt.
+#[cfg_attr(not(feature = "fetch"), allow(dead_code))]
 pub(crate) const REQUEST_INIT: &[&str] = &["method", "headers", "body"];
 /// `RequestAttempt`: what a `request` callback is asked for.
+#[cfg_attr(not(feature = "fetch"), allow(dead_code))]
 pub(crate) const REQUEST_ATTEMPT: [&str; 2] = ["connection", "unauthorized"];
 /// `ReplayGap`: the gap signal's event type, id and raw data, and the fields of its JSON data when present.
 pub(crate) const GAP: [&str; 7] = ["event", "lastEventId", "data", "requested", "oldest", "epoch", "reason"];
+/// `TypedEventSource.shareRole`: one value per `ShareRole`, in its order (Leader, Follower, Alone).
+pub(crate) const SHARE_ROLES: [&str; 3] = ["leader", "follower", "alone"];
 /// `ReconnectOptions`.
 pub(crate) const RECONNECT: &[&str] = &["maxRetries", "initialDelayMs", "maxDelayMs", "multiplier", "jitter"];
 /// `CloseRule`.
@@ -203,6 +208,16 @@ mod tests {
     fn request_callback_declared_as_parsed() {
         assert_eq!(interface("FetchRequestInit"), set(REQUEST_INIT.iter().copied()));
         assert_eq!(interface("RequestAttempt"), set(REQUEST_ATTEMPT));
+    }
+
+    #[test]
+    fn share_option_and_roles_declared() {
+        assert!(DECLARATIONS.contains("  share?: boolean | string;\n"), "the share option is `boolean | string`");
+        let roles: Vec<String> = SHARE_ROLES.iter().map(|r| format!("\"{r}\"")).collect();
+        assert!(
+            DECLARATIONS.contains(&format!("readonly shareRole: {} | undefined;", roles.join(" | "))),
+            "shareRole declares every role"
+        );
     }
 
     #[test]

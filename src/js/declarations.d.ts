@@ -71,6 +71,15 @@ export interface TypedEventSourceOptions {
    * a 401 with `unauthorized: true`), e.g. with a fresh bearer token. May return a Promise.
    */
   request?: (attempt: RequestAttempt) => FetchRequestInit | Promise<FetchRequestInit>;
+  /**
+   * One connection for every tab (default false). `true`: the tabs of this origin that open the same URL with the
+   * same options (credentials, transport, method, headers, body) share one connection; a string: the tabs using that
+   * key share. One tab leads (Web Locks) and relays events (BroadcastChannel); another takes over, resuming after
+   * the last event id, if it closes or stops answering. Each tab keeps its own handlers, rules, states and close
+   * reason; `close()` detaches this tab only. Without Web Locks or BroadcastChannel the tab opens its own connection.
+   * `pauseWhenHidden` does not apply to a shared source.
+   */
+  share?: boolean | string;
 }
 
 /** What a `request` callback is asked for. */
@@ -169,6 +178,9 @@ export class TypedEventSource {
   readonly url: string;
   /** Why the source closed, or `undefined` while it is not closed. */
   readonly closeReason: CloseReason | undefined;
+  /** With `share`: whether this tab holds the shared connection ("leader"), receives it from another tab
+   * ("follower"), or has its own because the browser cannot share ("alone"); `undefined` without `share`. */
+  readonly shareRole: "leader" | "follower" | "alone" | undefined;
   /** Closes the source and frees its memory. */
   free(): void;
   [Symbol.dispose](): void;

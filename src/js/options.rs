@@ -73,6 +73,14 @@ pub(super) fn source_options(options: &JsValue) -> Result<SourceOptions, String>
     if let Some(n) = number(&options, "dedupWindow")? {
         source = source.dedup_window(n as usize);
     }
+    if let Some(share) = get(&options, "share") {
+        match (share.as_bool(), share.as_string()) {
+            (Some(true), _) => source = source.share_across_tabs(),
+            (Some(false), _) => {}
+            (None, Some(key)) if !key.is_empty() => source = source.share(key),
+            _ => return Err("`share` must be a boolean or a non-empty string".to_owned()),
+        }
+    }
     let fetch_only = FETCH_ONLY.iter().any(|key| get(&options, key).is_some());
     match string(&options, "transport")?.as_deref() {
         None | Some("eventsource") if fetch_only => {

@@ -11,6 +11,7 @@ use super::engine::Engine;
 use super::handle::TypedEventSource;
 use super::options::SourceOptions;
 use crate::handler::{self, Handlers};
+use crate::transport::Link;
 use crate::{event_names, CloseReason, Error, EventMeta, Gap, ReadyState, ReconnectPolicy, TerminalRule, Transport};
 
 /// Builds a [`TypedEventSource`]: URL, credentials, terminal rules, reconnect policy and handlers, all set before the
@@ -129,6 +130,29 @@ impl TypedEventSourceBuilder {
     /// ```
     pub fn pause_when_hidden(mut self, yes: bool) -> Self {
         self.options = self.options.pause_when_hidden(yes);
+        self
+    }
+
+    #[cfg(feature = "share")]
+    /// (Feature `share`.) Shares one connection with the other tabs of this origin that open the same stream (same
+    /// absolute URL, credentials flag and transport options); see [`SourceOptions::share_across_tabs`].
+    ///
+    /// ```ignore
+    /// let source = TypedEventSource::builder("/subscribe").share_across_tabs().on_text("message", |t, _| log(&t)).open()?;
+    /// ```
+    pub fn share_across_tabs(mut self) -> Self {
+        self.options = self.options.share_across_tabs();
+        self
+    }
+
+    #[cfg(feature = "share")]
+    /// Shares one connection with the other tabs that use the same `key`; see [`SourceOptions::share`].
+    ///
+    /// ```ignore
+    /// builder.share("board")
+    /// ```
+    pub fn share(mut self, key: impl Into<String>) -> Self {
+        self.options = self.options.share(key);
         self
     }
 
@@ -296,8 +320,23 @@ impl TypedEventSourceBuilder {
         if let Some(e) = self.deferred_error {
             return Err(e);
         }
-        let SourceOptions { settings, transport, last_event_id, pause_when_hidden } = self.options;
-        let engine = Engine::open(self.url, settings, transport, last_event_id, pause_when_hidden, self.handlers)?;
+        let SourceOptions {
+            settings,
+            transport,
+            last_event_id,
+            pause_when_hidden,
+            #[cfg(feature = "share")]
+            share,
+        } = self.options;
+        #[cfg(not(feature = "share"))]
+        let (link, pause) = (Link::new(transport), pause_when_hidden);
+        #[cfg(feature = "share")]
+        let (link, pause) = match share {
+            // One hidden tab does not pause a connection the others share.
+            Some(share) => (share.link(&self.url, settings.with_credentials, transport), None),
+            None => (Link::new(transport), pause_when_hidden),
+        };
+        let engine = Engine::open(self.url, settings, link, last_event_id, pause, self.handlers)?;
         Ok(TypedEventSource::new(engine))
     }
 }

@@ -15,7 +15,7 @@ use crate::handler::{call_each, Handlers, Incoming, RawHandler};
 use crate::interop::parse_json;
 use crate::recent_ids::RecentIds;
 use crate::transport::{Ended, Link, Upstream};
-use crate::{terminal, CloseReason, Error, EventMeta, Gap, ReadyState, ReconnectPolicy, TerminalRule, Transport};
+use crate::{terminal, CloseReason, Error, EventMeta, Gap, ReadyState, ReconnectPolicy, TerminalRule};
 
 /// The settings the engine reads once open: the part of [`SourceOptions`](super::SourceOptions) it owns (the
 /// transport goes to the [`Link`], the last event id to the engine's own field, the pause to `visibility.rs`).
@@ -75,11 +75,11 @@ pub(crate) struct Engine {
 }
 
 impl Engine {
-    /// Creates the engine and opens its first connection.
+    /// Creates the engine and opens its first connection over `link` (a transport's, or one shared across tabs).
     pub(super) fn open(
         url: String,
         settings: Settings,
-        transport: Transport,
+        link: Link,
         last_event_id: String,
         pause: Option<PauseHook>,
         handlers: Handlers,
@@ -87,7 +87,7 @@ impl Engine {
         let engine = Rc::new(Engine {
             url,
             handlers: RefCell::new(handlers),
-            link: RefCell::new(Link::new(transport)),
+            link: RefCell::new(link),
             last_event_id: RefCell::new(last_event_id),
             announced: Cell::new(ReadyState::Connecting),
             close_reason: RefCell::new(None),
@@ -123,6 +123,12 @@ impl Engine {
 
     pub(super) fn last_gap(&self) -> Option<Gap> {
         self.last_gap.borrow().clone()
+    }
+
+    #[cfg(feature = "share")]
+    /// This tab's part when the link is shared across tabs.
+    pub(super) fn share_role(&self) -> Option<crate::ShareRole> {
+        self.link.borrow().share_role()
     }
 
     pub(super) fn last_event_id(&self) -> String {

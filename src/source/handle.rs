@@ -107,6 +107,18 @@ impl TypedEventSource {
         self.engine.last_event_id()
     }
 
+    #[cfg(feature = "share")]
+    /// This tab's part when the source shares its connection across tabs
+    /// ([`share_across_tabs`](crate::TypedEventSourceBuilder::share_across_tabs)): leader, follower, or alone (the
+    /// browser cannot share); `None` for a source with a connection of its own.
+    ///
+    /// ```ignore
+    /// let leads = source.share_role() == Some(ShareRole::Leader);
+    /// ```
+    pub fn share_role(&self) -> Option<crate::ShareRole> {
+        self.engine.share_role()
+    }
+
     /// Why the source closed, once it has.
     ///
     /// ```ignore

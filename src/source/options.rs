@@ -2,6 +2,8 @@
 //! Yew options wrap it, the JavaScript options object is parsed into it.
 
 use super::engine::{Engine, PauseHook, ResumeSettings, Settings};
+#[cfg(feature = "share")]
+use crate::share::Share;
 use crate::{ReconnectPolicy, TerminalRule, Transport};
 
 /// The settings of a source, fixed when it opens: credentials, terminal rules, reconnect policy, transport, the id
@@ -32,6 +34,9 @@ pub struct SourceOptions {
     pub(crate) last_event_id: String,
     pub(crate) transport: Transport,
     pub(crate) pause_when_hidden: Option<PauseHook>,
+    #[cfg(feature = "share")]
+    /// Sharing one connection across tabs (`src/share/`), if asked for.
+    pub(crate) share: Option<Share>,
 }
 
 impl Default for SourceOptions {
@@ -47,6 +52,8 @@ impl Default for SourceOptions {
             last_event_id: String::new(),
             transport: Transport::EventSource,
             pause_when_hidden: None,
+            #[cfg(feature = "share")]
+            share: None,
         }
     }
 }
@@ -113,6 +120,50 @@ impl SourceOptions {
     /// ```
     pub fn pause_when_hidden(mut self, yes: bool) -> Self {
         self.pause_when_hidden = if yes { Some(Engine::pause_while_hidden) } else { None };
+        self
+    }
+
+    /// (Feature `share`.) Shares one connection with the other tabs of this origin that open the same stream — the
+    /// same absolute URL with the same credentials flag and transport options (method, headers, body) — instead of
+    /// opening one per tab.
+    ///
+    /// One tab leads: it holds the connection (elected with the [Web Locks API]) and relays every event, with its
+    /// type, data, last event id and origin, over a [`BroadcastChannel`]. Every tab runs its own handlers, terminal
+    /// rules, decode errors, state changes and close reason as if the connection were its own. When the leading tab
+    /// closes its source, navigates away, or stops answering (a frozen background tab), another tab takes over and
+    /// resumes after the last event id any tab has seen; an event whose id a tab has already delivered is dropped.
+    /// `close()` detaches this tab only; the last tab leaving closes the connection; a terminal message closes the
+    /// source in every tab. [`TypedEventSource::share_role`](crate::TypedEventSource::share_role) tells whether this
+    /// tab leads.
+    ///
+    /// - A tab receives the events that arrive after it joined: sharing suits live streams (a stream that replays
+    ///   its history to each new connection replays it only to the first tab).
+    /// - Duplicates are told apart by event id: events without ids are never dropped.
+    /// - [`pause_when_hidden`](Self::pause_when_hidden) does not apply: one hidden tab does not pause the others.
+    /// - Fallback: without Web Locks or `BroadcastChannel` (old browsers, some webviews) the tab opens a connection
+    ///   of its own ([`ShareRole::Alone`](crate::ShareRole::Alone)).
+    ///
+    /// ```ignore
+    /// SourceOptions::default().share_across_tabs()
+    /// ```
+    ///
+    /// [Web Locks API]: https://developer.mozilla.org/en-US/docs/Web/API/Web_Locks_API
+    /// [`BroadcastChannel`]: https://developer.mozilla.org/en-US/docs/Web/API/BroadcastChannel
+    #[cfg(feature = "share")]
+    pub fn share_across_tabs(mut self) -> Self {
+        self.share = Some(Share::new::<Engine>(None));
+        self
+    }
+
+    /// As [`share_across_tabs`](Self::share_across_tabs), but the tabs that share are those using the same `key`,
+    /// whatever their URL and transport options (e.g. a URL with a per-tab query parameter).
+    ///
+    /// ```ignore
+    /// SourceOptions::default().share("board")
+    /// ```
+    #[cfg(feature = "share")]
+    pub fn share(mut self, key: impl Into<String>) -> Self {
+        self.share = Some(Share::new::<Engine>(Some(key.into())));
         self
     }
 

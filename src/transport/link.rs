@@ -1,6 +1,10 @@
 //! The boundary going down: what the engine asks of its transport ([`Link`]), and the only place that tells the
-//! transports apart.
+//! transports apart. A link shared across tabs (`src/share/`, feature `share`) is a third kind, behind a trait object
+//! (`SharedTransport`) so that its code is linked only into apps that turn sharing on.
 
+#[cfg(feature = "share")]
+use std::any::Any;
+use std::fmt;
 use std::rc::{Rc, Weak};
 
 use super::event_source::EventSourceLink;
@@ -16,6 +20,46 @@ pub(crate) enum Link {
     EventSource(EventSourceLink),
     #[cfg(feature = "fetch")]
     Fetch(FetchLink),
+    #[cfg(feature = "share")]
+    /// One connection for every tab of the origin (`src/share/`): built only by `SourceOptions::share*`.
+    Shared(Box<dyn SharedTransport>),
+}
+
+#[cfg(feature = "share")]
+/// A link shared across tabs, as the engine sees it: the same calls as [`Link`]. The upstream comes as `&dyn Any`
+/// (a `Weak` to the engine), which the shared link downcasts to the type it was built for: a generic adapter here
+/// would be linked into every app, sharing or not.
+pub(crate) trait SharedTransport {
+    #[allow(clippy::too_many_arguments)]
+    fn connect(
+        &mut self,
+        url: &str,
+        with_credentials: bool,
+        last_event_id: &str,
+        resume_param: Option<&str>,
+        event_types: Vec<Rc<str>>,
+        up: &dyn Any,
+    ) -> Result<(), Error>;
+    /// The server's `retry:` as the leading tab's transport knows it.
+    fn server_retry(&self) -> Option<u32>;
+    fn listen(&mut self, event_type: Rc<str>);
+    fn disconnect(&mut self);
+    fn close(&mut self) -> ReadyState;
+    fn ready_state(&self) -> ReadyState;
+    /// This tab's part in the sharing.
+    fn role(&self) -> crate::ShareRole;
+}
+
+impl fmt::Debug for Link {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(match self {
+            Link::EventSource(_) => "Link::EventSource",
+            #[cfg(feature = "fetch")]
+            Link::Fetch(_) => "Link::Fetch",
+            #[cfg(feature = "share")]
+            Link::Shared(_) => "Link::Shared",
+        })
+    }
 }
 
 impl Link {
@@ -46,6 +90,8 @@ impl Link {
             }
             #[cfg(feature = "fetch")]
             Link::Fetch(link) => link.connect(url, with_credentials, last_event_id, up),
+            #[cfg(feature = "share")]
+            Link::Shared(link) => link.connect(url, with_credentials, last_event_id, resume_param, event_types, up),
         }
     }
 
@@ -55,6 +101,8 @@ impl Link {
             Link::EventSource(link) => link.listen(event_type, up),
             #[cfg(feature = "fetch")]
             Link::Fetch(_) => {}
+            #[cfg(feature = "share")]
+            Link::Shared(link) => link.listen(event_type),
         }
     }
 
@@ -64,6 +112,8 @@ impl Link {
             Link::EventSource(link) => link.disconnect(),
             #[cfg(feature = "fetch")]
             Link::Fetch(link) => link.disconnect(),
+            #[cfg(feature = "share")]
+            Link::Shared(link) => link.disconnect(),
         }
     }
 
@@ -74,6 +124,8 @@ impl Link {
             Link::EventSource(_) => None,
             #[cfg(feature = "fetch")]
             Link::Fetch(link) => link.server_retry(),
+            #[cfg(feature = "share")]
+            Link::Shared(link) => link.server_retry(),
         }
     }
 
@@ -84,6 +136,8 @@ impl Link {
             Link::EventSource(link) => link.close(),
             #[cfg(feature = "fetch")]
             Link::Fetch(link) => link.close(),
+            #[cfg(feature = "share")]
+            Link::Shared(link) => link.close(),
         }
     }
 
@@ -94,6 +148,18 @@ impl Link {
             Link::EventSource(link) => link.ready_state(),
             #[cfg(feature = "fetch")]
             Link::Fetch(link) => link.ready_state(),
+            #[cfg(feature = "share")]
+            Link::Shared(link) => link.ready_state(),
+        }
+    }
+
+    #[cfg(feature = "share")]
+    /// This tab's part in a shared link; `None` for a link of its own.
+    pub fn share_role(&self) -> Option<crate::ShareRole> {
+        match self {
+            #[cfg(feature = "share")]
+            Link::Shared(link) => Some(link.role()),
+            _ => None,
         }
     }
 }

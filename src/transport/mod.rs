@@ -74,5 +74,7 @@ mod link;
 mod upstream;
 #[cfg(target_arch = "wasm32")]
 pub(crate) use link::Link;
+#[cfg(all(target_arch = "wasm32", feature = "share"))]
+pub(crate) use link::SharedTransport;
 #[cfg(target_arch = "wasm32")]
 pub(crate) use upstream::{Ended, Upstream};

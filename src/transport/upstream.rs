@@ -19,6 +19,7 @@ pub(crate) trait Upstream: Sized + 'static {
 }
 
 /// How a connection ended.
+#[derive(Clone)]
 pub(crate) enum Ended {
     /// It dropped and the transport reconnects by itself (the browser's `EventSource`).
     Reconnecting,

@@ -207,6 +207,18 @@ impl<T> UseEventSourceHandle<T> {
         &self.url
     }
 
+    #[cfg(feature = "share")]
+    /// With [`share_across_tabs`](super::UseEventSourceOptions::share_across_tabs): whether this tab holds the
+    /// shared connection, follows another tab's, or has its own (the browser cannot share); `None` without sharing or
+    /// once closed. Read when called (a hand-off re-renders nothing by itself; the next event or state change does).
+    ///
+    /// ```ignore
+    /// let leads = stream.share_role() == Some(ShareRole::Leader);
+    /// ```
+    pub fn share_role(&self) -> Option<crate::ShareRole> {
+        self.inner.borrow().source.as_ref().and_then(TypedEventSource::share_role)
+    }
+
     /// Closes the stream ([`CloseReason::Client`]); harmless when closed. The history stays.
     ///
     /// ```ignore

@@ -128,6 +128,28 @@ impl UseEventSourceOptions {
         self
     }
 
+    #[cfg(feature = "share")]
+    /// One connection for every tab of the origin that opens the same stream ([`SourceOptions::share_across_tabs`]).
+    ///
+    /// ```ignore
+    /// UseEventSourceOptions::default().share_across_tabs()
+    /// ```
+    pub fn share_across_tabs(mut self) -> Self {
+        self.source = self.source.share_across_tabs();
+        self
+    }
+
+    #[cfg(feature = "share")]
+    /// One connection for every tab using the same `key` ([`SourceOptions::share`]).
+    ///
+    /// ```ignore
+    /// UseEventSourceOptions::default().share("board")
+    /// ```
+    pub fn share(mut self, key: impl Into<String>) -> Self {
+        self.source = self.source.share(key);
+        self
+    }
+
     /// Close while the page is hidden and resume after the last id when shown ([`SourceOptions::pause_when_hidden`]).
     ///
     /// ```ignore

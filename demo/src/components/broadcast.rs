@@ -2,6 +2,7 @@
 
 use serde::Deserialize;
 use typed_eventsource::yew::{use_event_source_typed, UseEventSourceOptions};
+use typed_eventsource::ShareRole;
 use web_sys::HtmlTextAreaElement;
 use yew::platform::spawn_local;
 use yew::prelude::*;
@@ -20,7 +21,11 @@ struct Post {
 /// The board: a list of every message with its time, and a form to send one to every open page.
 #[component]
 pub fn BroadcastBoard() -> Html {
-    let board = use_event_source_typed::<Post>("/subscribe".to_owned(), UseEventSourceOptions::default().capacity(200));
+    // One connection for every tab of this browser (issue 14): one tab leads, the others get its events.
+    let board = use_event_source_typed::<Post>(
+        "/subscribe".to_owned(),
+        UseEventSourceOptions::default().capacity(200).share_across_tabs(),
+    );
     let draft = use_state(String::new);
     let problem = use_state(|| None::<String>);
 
@@ -79,6 +84,14 @@ pub fn BroadcastBoard() -> Html {
                 on_close={Callback::from(move |()| b1.close())}
                 on_reconnect={Callback::from(move |()| b2.reconnect())}
             />
+            <p class="shared" data-test="share-role">
+                { match board.share_role() {
+                    Some(ShareRole::Leader) => "Shared across tabs — this tab holds the one connection and relays it to your other tabs.",
+                    Some(ShareRole::Alone) => "Not shared — this browser lacks Web Locks or BroadcastChannel: this tab has its own connection.",
+                    Some(_) => "Shared across tabs — another tab holds the connection; this one receives its events.",
+                    None => "",
+                } }
+            </p>
             <form class="compose" {onsubmit}>
                 <textarea
                     data-test="board-input"

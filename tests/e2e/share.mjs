@@ -1,0 +1,292 @@
+// End-to-end tests of one connection for every tab (issue 14): pages of one browser context (which share
+// BroadcastChannel and Web Locks, as the tabs of a browser do) open the same stream with `share`, from the npm
+// package (www/share-test.html), against the real server started here. The server's `sse_open_streams` gauge
+// (GET /metrics) counts the connections. Needs `npm run build:pkg` and `cargo build -p typed-eventsource-server`.
+import { Failure, check, launchBrowser, requireFile, startServer, unique } from "./lib.mjs";
+
+const TIMEOUT = 15_000;
+const log = (line) => console.log(`  ${line}`);
+
+/** Polls `probe` (async) until it returns a truthy value; fails with `what()` after `ms`. */
+async function until(probe, what, ms = TIMEOUT) {
+  const deadline = Date.now() + ms;
+  for (;;) {
+    const value = await probe();
+    if (value) return value;
+    if (Date.now() > deadline) throw new Failure(`timed out after ${ms} ms: ${typeof what === "function" ? await what() : what}`);
+    await new Promise((r) => setTimeout(r, 20));
+  }
+}
+
+/** `sse_open_streams{kind}` on the server. */
+async function openStreams(base, kind) {
+  const text = await (await fetch(`${base}/metrics`)).text();
+  const m = new RegExp(`^sse_open_streams\\{kind="${kind}"\\} (\\d+)$`, "m").exec(text);
+  check(m, `no sse_open_streams{kind="${kind}"} in /metrics`);
+  return Number(m[1]);
+}
+
+async function expectStreams(base, kind, n) {
+  await until(async () => (await openStreams(base, kind)) === n, async () => `the server has ${await openStreams(base, kind)} ${kind} stream(s) open, expected ${n}`);
+}
+
+/** POST /update {text}; resolves with the published event's id. */
+async function publish(base, text) {
+  const res = await fetch(`${base}/update`, { method: "POST", headers: { "content-type": "application/json" }, body: JSON.stringify({ text }) });
+  check(res.status === 200, `POST /update answered ${res.status}`);
+  return (await res.json()).id;
+}
+
+/** `n` pages of one context (the same "browser": shared channels and locks), each on the test page. */
+async function openTabs(context, base, n, errors) {
+  const pages = [];
+  for (let i = 0; i < n; i++) {
+    const page = await context.newPage();
+    page.on("pageerror", (e) => errors.push(`tab ${i}: ${e.message}`));
+    page.on("console", (msg) => {
+      if (msg.type() === "error" && !msg.location().url.endsWith("/favicon.ico")) errors.push(`tab ${i}: console error: ${msg.text()}`);
+    });
+    await page.goto(`${base}/share-test.html`);
+    await page.waitForFunction(() => window.t?.ready, null, { timeout: TIMEOUT });
+    pages.push(page);
+  }
+  return pages;
+}
+
+const start = (page, url, options) => page.evaluate(([u, o]) => window.t.start(u, o), [url, options]);
+const roles = (pages) => Promise.all(pages.map((p) => p.evaluate(() => window.t.role())));
+const texts = (page) => page.evaluate(() => window.t.events.filter((e) => !e.event).map((e) => JSON.parse(e.data).text));
+const ids = (page) => page.evaluate(() => window.t.events.map((e) => e.id));
+
+/** Waits until exactly one page leads and every other follows and all read readyState 1; returns the leader's index. */
+async function settled(pages) {
+  const leader = await until(async () => {
+    const r = await roles(pages);
+    const states = await Promise.all(pages.map((p) => p.evaluate(() => window.t.readyState())));
+    const leaders = r.filter((x) => x === "leader").length;
+    return leaders === 1 && r.every((x) => x === "leader" || x === "follower") && states.every((s) => s === 1) && r.indexOf("leader") + 1;
+  }, async () => `roles ${JSON.stringify(await roles(pages))}, readyStates ${JSON.stringify(await Promise.all(pages.map((p) => p.evaluate(() => window.t.readyState()))))}`);
+  return leader - 1;
+}
+
+/** Every page in `pages` shows exactly the `published` texts, once each, in order. */
+async function expectAll(pages, published, who = (i) => `tab ${i}`) {
+  for (const [i, page] of pages.entries()) {
+    await until(async () => (await texts(page)).filter((t) => published.includes(t)).length >= published.length,
+      async () => `${who(i)} has ${(await texts(page)).filter((t) => published.includes(t)).length} of ${published.length} events`);
+  }
+  for (const [i, page] of pages.entries()) {
+    const got = (await texts(page)).filter((t) => published.includes(t));
+    check(JSON.stringify(got) === JSON.stringify(published), `${who(i)} got ${JSON.stringify(got)}, expected each of ${published.length} once in order`);
+    const all = await ids(page);
+    check(new Set(all).size === all.length, `${who(i)} delivered an event id twice: ${JSON.stringify(all)}`);
+  }
+}
+
+const tests = {
+  async "8 tabs share one connection: the server sees 1 stream, every tab gets every event once, in order, same ids"({ base, errors, context }) {
+    const pages = await openTabs(context, base, 8, errors);
+    for (const page of pages) await start(page, "/subscribe", { share: true });
+    await settled(pages);
+    await expectStreams(base, "broadcast", 1);
+    const published = [];
+    for (let i = 0; i < 20; i++) {
+      const text = unique(`m${i}`);
+      await publish(base, text);
+      published.push(text);
+    }
+    await expectAll(pages, published);
+    const idLists = await Promise.all(pages.map(ids));
+    check(idLists.every((l) => JSON.stringify(l) === JSON.stringify(idLists[0])), "the tabs saw different event ids");
+    check((await openStreams(base, "broadcast")) === 1, "more than one broadcast stream is open");
+    log("8 tabs, 1 connection to the server (8 without sharing); 20 events, each once in every tab, same ids");
+  },
+
+  async "closing the leader tab while publishing: another tab leads, nothing lost or repeated"({ base, errors, context }) {
+    const pages = await openTabs(context, base, 4, errors);
+    for (const page of pages) await start(page, "/subscribe", { share: true });
+    const leader = await settled(pages);
+    const rest = pages.filter((_, i) => i !== leader);
+    const published = [];
+    let publishing = true;
+    const publisher = (async () => {
+      for (let i = 0; publishing; i++) {
+        const text = unique(`h${i}`);
+        await publish(base, text);
+        published.push(text);
+        await new Promise((r) => setTimeout(r, 30));
+      }
+    })();
+    await until(async () => published.length >= 5, "the publisher started");
+    const closedAt = Date.now();
+    await pages[leader].close();
+    const newLeader = (await until(async () => (await roles(rest)).indexOf("leader") + 1, "a new leader")) - 1;
+    const handOff = Date.now() - closedAt;
+    await until(async () => (await rest[newLeader].evaluate(() => window.t.readyState())) === 1, "the new leader's connection opened");
+    const published0 = published.length;
+    await until(async () => published.length >= published0 + 10, "more events after the hand-off");
+    publishing = false;
+    await publisher;
+    await expectAll(rest, published);
+    await expectStreams(base, "broadcast", 1);
+    check(handOff < 1000, `the hand-off took ${handOff} ms (goal < 1 s)`);
+    log(`leader closed: a new tab led after ${handOff} ms; ${published.length} events published meanwhile, each once in order in the 3 other tabs`);
+  },
+
+  async "a silent leader (its main thread stalled, as when frozen) is taken over; when it wakes, no tab has a duplicate"({ base, errors, context }) {
+    // CDP's Page.setWebLifecycleState "frozen" does nothing to a visible headless page (no `freeze` event, timers
+    // keep running): the leader is stalled instead, which is what freezing does to it — no task runs, the lock stays
+    // held, nothing is relayed — and then resumed with its queued tasks, as a thawed tab is.
+    const pages = await openTabs(context, base, 3, errors);
+    for (const page of pages) await start(page, "/subscribe", { share: true });
+    const leader = await settled(pages);
+    const rest = pages.filter((_, i) => i !== leader);
+    const published = [unique("before")];
+    await publish(base, published[0]);
+    await expectAll(pages, published);
+    const STALL_MS = 4000;
+    const stalledAt = Date.now();
+    const stall = pages[leader].evaluate((ms) => { const end = Date.now() + ms; while (Date.now() < end); }, STALL_MS);
+    const newLeader = (await until(async () => {
+      published.push(unique("while-stalled"));
+      await publish(base, published.at(-1));
+      await new Promise((r) => setTimeout(r, 50));
+      return (await roles(rest)).indexOf("leader") + 1;
+    }, "a follower taking over from the stalled leader", 10_000)) - 1;
+    const takeOver = Date.now() - stalledAt;
+    check(takeOver < STALL_MS, `the takeover (${takeOver} ms) came after the stall ended`);
+    for (let i = 0; i < 5; i++) {
+      published.push(unique("after"));
+      await publish(base, published.at(-1));
+    }
+    await expectAll(rest, published);
+    await stall;
+    const last = unique("woken");
+    await publish(base, last);
+    published.push(last);
+    await expectAll(pages, published, (i) => (i === leader ? "the woken tab" : `tab ${i}`));
+    await settled(pages);
+    await expectStreams(base, "broadcast", 1);
+    check((await roles(pages))[leader] === "follower", "the woken tab still leads");
+    log(`leader stalled: follower ${newLeader} stole the lock after ${takeOver} ms; woken, the old leader follows; every tab has the ${published.length} events once, in order`);
+  },
+
+  async "a follower's close() detaches only it; the last tab leaving closes the connection"({ base, errors, context }) {
+    const pages = await openTabs(context, base, 3, errors);
+    for (const page of pages) await start(page, "/subscribe", { share: true });
+    const leader = await settled(pages);
+    const followers = pages.filter((_, i) => i !== leader);
+    await followers[0].evaluate(() => window.t.close());
+    const closed = await followers[0].evaluate(() => ({ reasons: window.t.reasons, state: window.t.readyState(), n: window.t.events.length }));
+    check(closed.reasons.length === 1 && closed.reasons[0].kind === "client" && closed.state === 2, `the closed follower reads ${JSON.stringify(closed)}`);
+    const text = unique("after-close");
+    await publish(base, text);
+    const open = [pages[leader], followers[1]];
+    await expectAll(open, [text]);
+    check((await followers[0].evaluate(() => window.t.events.length)) === closed.n, "the closed follower still received events");
+    await expectStreams(base, "broadcast", 1);
+    // The leader leaves: the other follower takes over; then it leaves too: nothing is left open.
+    await pages[leader].evaluate(() => window.t.close());
+    await until(async () => (await followers[1].evaluate(() => window.t.role())) === "leader", "the last tab leading");
+    const text2 = unique("last-tab");
+    await publish(base, text2);
+    await expectAll([followers[1]], [text, text2]);
+    await followers[1].evaluate(() => window.t.close());
+    await expectStreams(base, "broadcast", 0);
+    log("a follower's close() left the others receiving; after the last tab's close() the server has 0 streams");
+  },
+
+  async "a terminal message closes the stream in every tab, each reporting terminal once"({ base, errors, context }) {
+    const pages = await openTabs(context, base, 4, errors);
+    const res = await fetch(`${base}/jobs`, { method: "POST", headers: { "content-type": "application/json" }, body: JSON.stringify({ steps: 30, intervalMs: 100 }) });
+    check(res.status === 200, `POST /jobs answered ${res.status}`);
+    const { id } = await res.json();
+    for (const page of pages) await start(page, `/jobs/${id}/events`, { share: true, closeOn: [{ event: "ping", data: "finished" }] });
+    await expectStreams(base, "job", 1);
+    for (const [i, page] of pages.entries()) {
+      await until(async () => (await page.evaluate(() => window.t.reasons.length)) > 0, `tab ${i} closing`);
+    }
+    await new Promise((r) => setTimeout(r, 300)); // a second close reason would come now, if ever
+    for (const [i, page] of pages.entries()) {
+      const { reasons, state } = await page.evaluate(() => ({ reasons: window.t.reasons, state: window.t.readyState() }));
+      check(reasons.length === 1, `tab ${i} reported ${reasons.length} close reasons`);
+      check(reasons[0].kind === "terminal" && reasons[0].event === "ping" && reasons[0].data === "finished", `tab ${i} closed with ${JSON.stringify(reasons[0])}`);
+      check(state === 2, `tab ${i} reads readyState ${state}`);
+    }
+    await expectStreams(base, "job", 0);
+    log("4 tabs on one job stream: each closed with reason terminal (ping: finished) once, readyState 2; 0 streams left");
+  },
+
+  async "the fetch transport shares too"({ base, errors, context }) {
+    const pages = await openTabs(context, base, 3, errors);
+    for (const page of pages) await start(page, "/subscribe", { share: true, transport: "fetch" });
+    await settled(pages);
+    await expectStreams(base, "broadcast", 1);
+    const published = [unique("f1"), unique("f2"), unique("f3")];
+    for (const text of published) await publish(base, text);
+    await expectAll(pages, published);
+    log("3 tabs with transport: \"fetch\": 1 connection, every event once in every tab");
+  },
+
+  async "without Web Locks and BroadcastChannel each tab has its own connection and still works"({ base, errors, context }) {
+    await context.addInitScript(() => {
+      delete Navigator.prototype.locks;
+      delete window.BroadcastChannel;
+    });
+    const pages = await openTabs(context, base, 3, errors);
+    check((await pages[0].evaluate(() => typeof BroadcastChannel + " " + typeof navigator.locks)) === "undefined undefined", "the APIs are still there");
+    for (const page of pages) await start(page, "/subscribe", { share: true });
+    await until(async () => (await roles(pages)).every((r) => r === "alone"), async () => `roles ${JSON.stringify(await roles(pages))}`);
+    await expectStreams(base, "broadcast", 3);
+    const published = [unique("alone1"), unique("alone2")];
+    for (const text of published) await publish(base, text);
+    await expectAll(pages, published);
+    log("no Web Locks, no BroadcastChannel: 3 tabs, role \"alone\", 3 connections, every event once in each");
+  },
+};
+
+async function main() {
+  requireFile("www/pkg/typed_eventsource.js", "run `npm run build:pkg`");
+  const only = process.argv[2];
+  const failures = [];
+  const server = await startServer();
+  console.log(`server at ${server.url}`);
+  const browser = await launchBrowser();
+  try {
+    for (const [name, test] of Object.entries(tests)) {
+      if (only && !name.includes(only)) continue;
+      console.log(`test ${name}`);
+      const errors = [];
+      // A fresh context per test: its pages share channels and locks with each other only.
+      const context = await browser.newContext();
+      try {
+        await expectStreams(server.url, "broadcast", 0);
+        await test({ base: server.url, errors, context });
+        // Every tab gone: no connection may be left.
+        await context.close();
+        await expectStreams(server.url, "broadcast", 0);
+        await expectStreams(server.url, "job", 0);
+        check(errors.length === 0, `the pages reported errors:\n    ${errors.join("\n    ")}`);
+        console.log("  ok");
+      } catch (e) {
+        failures.push(name);
+        console.log(`  FAILED: ${e instanceof Failure ? e.message : e.stack}`);
+      } finally {
+        await context.close();
+      }
+    }
+  } finally {
+    await browser.close();
+    await server.stop();
+  }
+  if (failures.length) {
+    console.error(`\n${failures.length} tab-sharing test(s) failed:\n- ${failures.join("\n- ")}`);
+    process.exit(1);
+  }
+  console.log("all tab-sharing tests passed");
+}
+
+main().catch((e) => {
+  console.error(e instanceof Failure ? e.message : e);
+  process.exit(1);
+});
