@@ -8,6 +8,9 @@ export PATH="$PWD/node_modules/.bin:$HOME/.cargo/bin:$PATH"
 source scripts/lib/server.sh
 mkdir -p artifacts
 
+echo "== formatting (rustfmt.toml: 120 columns)"
+cargo fmt --all --check
+
 echo "== host tests (library logic, sse-codec, server)"
 cargo test --workspace --exclude typed-eventsource-demo
 

@@ -9,7 +9,9 @@ use std::fmt::{self, Display, Write as _};
 
 use js_sys::{Array, Object, Reflect, JSON};
 use serde::de::value::MapAccessDeserializer;
-use serde::de::{self, DeserializeOwned, DeserializeSeed, Expected, IntoDeserializer, MapAccess, SeqAccess, Unexpected, Visitor};
+use serde::de::{
+    self, DeserializeOwned, DeserializeSeed, Expected, IntoDeserializer, MapAccess, SeqAccess, Unexpected, Visitor,
+};
 use wasm_bindgen::{JsCast, JsValue};
 
 use crate::interop::{js_message, parse_json};

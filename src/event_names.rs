@@ -23,9 +23,7 @@ use std::fmt;
 pub fn event_names<'de, E: Deserialize<'de>>() -> Result<&'static [&'static str], crate::Error> {
     match E::deserialize(VariantProbe) {
         Err(Probe::Variants(names)) => Ok(names),
-        Err(Probe::NotAnEnum(reason)) => {
-            Err(crate::Error::NotAnEnum { type_name: std::any::type_name::<E>(), reason })
-        }
+        Err(Probe::NotAnEnum(reason)) => Err(crate::Error::NotAnEnum { type_name: std::any::type_name::<E>(), reason }),
         Ok(_) => Err(crate::Error::NotAnEnum {
             type_name: std::any::type_name::<E>(),
             reason: "it deserialised from nothing".into(),

@@ -131,9 +131,9 @@ mod event_names;
 mod gap;
 mod meta;
 mod ready_state;
-mod reconnect;
 #[cfg_attr(not(target_arch = "wasm32"), allow(dead_code))]
 mod recent_ids;
+mod reconnect;
 mod terminal;
 
 mod transport;
@@ -164,9 +164,9 @@ pub use meta::EventMeta;
 pub use ready_state::ReadyState;
 pub use reconnect::ReconnectPolicy;
 pub use terminal::{Predicate, TerminalRule};
+pub use transport::Transport;
 #[cfg(feature = "fetch")]
 pub use transport::{FetchRequest, RequestAttempt};
-pub use transport::Transport;
 
 #[cfg(all(target_arch = "wasm32", feature = "js"))]
 pub use js::JsTypedEventSource;

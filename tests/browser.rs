@@ -47,7 +47,10 @@ enum Mixed {
     #[serde(rename = "message")]
     Note(Note),
     Ping(String),
-    CardAssigned { card: u32, title: String },
+    CardAssigned {
+        card: u32,
+        title: String,
+    },
 }
 
 #[derive(Debug, Clone, PartialEq, Deserialize)]
@@ -375,8 +378,10 @@ async fn dropping_the_source_inside_its_own_handler_is_safe() {
     let _turn = Turn::take().await;
     let before = settled_streams("job").await;
     // An exception thrown by wasm-bindgen's glue (a closure called after being dropped) would land here.
-    js_sys::eval("window.__uncaught = []; window.addEventListener('error', (e) => window.__uncaught.push(String(e.message)));")
-        .expect("error hook");
+    js_sys::eval(
+        "window.__uncaught = []; window.addEventListener('error', (e) => window.__uncaught.push(String(e.message)));",
+    )
+    .expect("error hook");
     let reasons = Log::new();
     let on_close = reasons.push_with_ref(|r: &CloseReason| r.clone());
     let (seen, _holder) = job_source_acting_at_step_2(

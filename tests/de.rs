@@ -39,7 +39,10 @@ enum Mixed {
     #[serde(rename = "message")]
     Note(Note),
     Ping(String),
-    CardAssigned { card: u32, title: String },
+    CardAssigned {
+        card: u32,
+        title: String,
+    },
     Moved(u32, u32),
     Reset,
 }

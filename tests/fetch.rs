@@ -72,9 +72,12 @@ async fn authorization_header_is_accepted_for_the_right_user_and_denied_otherwis
         .open()
         .expect("open");
     opened.wait("alice's stream to open").await;
-    let status =
-        post_to(&auth_server_url("/notify/alice"), r#"{"data": "for alice"}"#, &[("authorization", &format!("Bearer {publisher}"))])
-            .await;
+    let status = post_to(
+        &auth_server_url("/notify/alice"),
+        r#"{"data": "for alice"}"#,
+        &[("authorization", &format!("Bearer {publisher}"))],
+    )
+    .await;
     assert_eq!(status, 200);
     notes.wait_len(1, "alice's notification").await;
     assert_eq!(notes.take(), ["for alice"]);
@@ -145,7 +148,9 @@ async fn no_content_stops_reconnecting() {
 #[wasm_bindgen_test]
 async fn errors_carry_the_status_and_content_type() {
     let _turn = Turn::take().await;
-    for (path, status, content_type) in [("/fixtures/status/500", 500, "text/plain"), ("/fixtures/wrong-type", 200, "text/plain")] {
+    for (path, status, content_type) in
+        [("/fixtures/status/500", 500, "text/plain"), ("/fixtures/wrong-type", 200, "text/plain")]
+    {
         let errors = Log::new();
         let reasons = Log::new();
         let _source = TypedEventSource::builder(server_url(path))

@@ -37,7 +37,10 @@ async fn typed_dispatch_resume_after_a_drop_and_terminal_close_on_both_transport
         let gaps = Log::new();
         let mut builder = TypedEventSource::builder(foreign_url("/feed"))
             .close_on(TerminalRule::event("status"))
-            .on::<Tick>("tick", ticks.push_with(|t: Tick, meta: typed_eventsource::EventMeta| (t.n, meta.last_event_id)))
+            .on::<Tick>(
+                "tick",
+                ticks.push_with(|t: Tick, meta: typed_eventsource::EventMeta| (t.n, meta.last_event_id)),
+            )
             .on::<Status>("status", statuses.push_with(|s: Status, _| s.state))
             .on_error(errors.push_with_ref(|e: &Error| e.kind()))
             .on_gap(gaps.push_with_ref(|g: &Gap| g.clone()))
@@ -52,7 +55,10 @@ async fn typed_dispatch_resume_after_a_drop_and_terminal_close_on_both_transport
         assert_eq!(statuses.take(), ["done"], "{what}");
         assert_eq!(errors.take(), [ErrorKind::Transient], "{what}: the drop, and nothing else");
         assert!(gaps.take().is_empty(), "{what}: no gap from a server that sends none");
-        assert_eq!(reasons.take(), [CloseReason::Terminal { event: "status".into(), data: r#"{"state":"done"}"#.into() }]);
+        assert_eq!(
+            reasons.take(),
+            [CloseReason::Terminal { event: "status".into(), data: r#"{"state":"done"}"#.into() }]
+        );
         assert_eq!(source.ready_state(), ReadyState::Closed, "{what}");
         assert_eq!(source.duplicates_dropped(), 0, "{what}");
     }
@@ -62,8 +68,9 @@ async fn typed_dispatch_resume_after_a_drop_and_terminal_close_on_both_transport
 async fn the_javascript_api_against_the_foreign_server_on_both_transports() {
     let _turn = Turn::take().await;
     for transport in ["eventsource", "fetch"] {
-        let options = js_sys::JSON::parse(&format!(r#"{{"transport": "{transport}", "closeOn": [{{"event": "status"}}]}}"#))
-            .expect("JSON");
+        let options =
+            js_sys::JSON::parse(&format!(r#"{{"transport": "{transport}", "closeOn": [{{"event": "status"}}]}}"#))
+                .expect("JSON");
         let es = JsTypedEventSource::new(foreign_url("/feed"), options).expect("constructed");
         let log = js_sys::Array::new();
         let push = js_sys::Function::new_with_args("log", "return (data) => log.push(data.n)")

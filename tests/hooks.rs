@@ -8,7 +8,9 @@ use std::cell::RefCell;
 use std::rc::Rc;
 
 use serde::Deserialize;
-use typed_eventsource::yew::{use_event_source_typed, use_event_source_with_options, UseEventSourceHandle, UseEventSourceOptions};
+use typed_eventsource::yew::{
+    use_event_source_typed, use_event_source_with_options, UseEventSourceHandle, UseEventSourceOptions,
+};
 #[cfg(feature = "share")]
 use typed_eventsource::ShareRole;
 use typed_eventsource::{CloseReason, Error, ReadyState, ReconnectPolicy, TerminalRule};

@@ -189,8 +189,11 @@ async fn resume_param_dedup_window_and_app_named_gap_events_from_js() {
 #[wasm_bindgen_test]
 async fn on_gap_gets_the_servers_replay_gap_and_duplicates_are_counted() {
     let _turn = Turn::take().await;
-    let es = JsTypedEventSource::new(server_url("/subscribe"), options(r#"{"lastEventId": "0badc0de-1", "resumeParam": null}"#))
-        .expect("constructed");
+    let es = JsTypedEventSource::new(
+        server_url("/subscribe"),
+        options(r#"{"lastEventId": "0badc0de-1", "resumeParam": null}"#),
+    )
+    .expect("constructed");
     // Without the parameter this server never sees the id: no gap. With it (next source), one.
     let (on_gap, gaps) = recorder();
     es.on_gap(on_gap);
@@ -199,7 +202,8 @@ async fn on_gap_gets_the_servers_replay_gap_and_duplicates_are_counted() {
     wait_for(&opens, 1, "open").await;
     es.close();
     assert_eq!(gaps.length(), 0, "resumeParam: null sent no id: {}", json(&gaps));
-    let es = JsTypedEventSource::new(server_url("/subscribe"), options(r#"{"lastEventId": "0badc0de-1"}"#)).expect("constructed");
+    let es = JsTypedEventSource::new(server_url("/subscribe"), options(r#"{"lastEventId": "0badc0de-1"}"#))
+        .expect("constructed");
     let (on_gap, gaps) = recorder();
     let (on_replay_gap, as_event) = recorder();
     es.on_gap(on_gap);

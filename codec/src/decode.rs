@@ -401,7 +401,8 @@ impl Decoder {
             Err(e) => Some(Err(e)),
             Ok(()) => {
                 let data = sub(&self.data, 0, self.data.len() - 1); // without the LF after the last value
-                let event = if self.has_event_type && !self.event_type.is_empty() { &self.event_type } else { "message" };
+                let event =
+                    if self.has_event_type && !self.event_type.is_empty() { &self.event_type } else { "message" };
                 Some(Ok(EventRef { event, data, last_event_id: &self.last_event_id }))
             }
         }

@@ -404,7 +404,12 @@ impl TryFrom<ServeArgs> for Config {
             token_policy: crate::auth::TokenPolicy { issuer: a.token_issuer, audience: a.token_audience },
             dev: a.dev,
             cors_origins: a.cors_origins.into_iter().map(|o| o.trim().to_owned()).filter(|o| !o.is_empty()).collect(),
-            allowed_hosts: a.allowed_hosts.into_iter().map(|h| h.trim().to_ascii_lowercase()).filter(|h| !h.is_empty()).collect(),
+            allowed_hosts: a
+                .allowed_hosts
+                .into_iter()
+                .map(|h| h.trim().to_ascii_lowercase())
+                .filter(|h| !h.is_empty())
+                .collect(),
             fixtures: a.fixtures,
             max_jobs: a.max_jobs.max(1),
             max_job_duration: Duration::from_secs(a.max_job_secs),

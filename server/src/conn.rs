@@ -319,7 +319,13 @@ where
     }
 }
 
-async fn handshake<I>(io: I, shared: Arc<Shared>, addr: SocketAddr, permit: ConnPermit, reserve: bool) -> Option<Serving>
+async fn handshake<I>(
+    io: I,
+    shared: Arc<Shared>,
+    addr: SocketAddr,
+    permit: ConnPermit,
+    reserve: bool,
+) -> Option<Serving>
 where
     I: AsyncRead + AsyncWrite + Unpin + Send + 'static,
 {
@@ -353,7 +359,11 @@ pub struct ClientAddr(pub SocketAddr);
 
 /// The router for one connection (the reserve's for a reserve connection): every request carries the
 /// connection's [`ClientAddr`].
-fn connection_service(shared: &Shared, addr: SocketAddr, reserve: bool) -> TowerToHyperService<AddExtension<Router, ClientAddr>> {
+fn connection_service(
+    shared: &Shared,
+    addr: SocketAddr,
+    reserve: bool,
+) -> TowerToHyperService<AddExtension<Router, ClientAddr>> {
     let app = if reserve { shared.reserve_app.clone() } else { shared.app.clone() };
     TowerToHyperService::new(AddExtension::new(app, ClientAddr(addr)))
 }
@@ -401,7 +411,8 @@ where
         .max_send_buf_size(H2_SEND_BUFFER);
     let service = connection_service(&shared, addr, reserve);
     let conn = h2.serve_connection(TokioIo::new(io), service);
-    let idle_timeout = if reserve { RESERVE_HEAD_TIMEOUT.min(shared.config.idle_timeout) } else { shared.config.idle_timeout };
+    let idle_timeout =
+        if reserve { RESERVE_HEAD_TIMEOUT.min(shared.config.idle_timeout) } else { shared.config.idle_timeout };
     let idle = async move { streams.idle(idle_timeout).await };
     Drive::new(conn, |c| c.graceful_shutdown(), &shared.shutdown, idle, gauge)
 }

@@ -19,7 +19,6 @@ pub fn format(epoch: &str, position: u64) -> String {
     out
 }
 
-
 /// Splits an id into epoch and position; `None` unless it is `<hex epoch>-<decimal position>`.
 pub fn parse(id: &str) -> Option<(&str, u64)> {
     let (epoch, position) = id.rsplit_once('-')?;

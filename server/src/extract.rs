@@ -141,7 +141,10 @@ impl<S: Send + Sync> FromRequestParts<S> for StreamParams {
             .await
             .map_err(|e| AppError::BadRequest(format!("bad query: {e}")))?;
         // A header that is not visible ASCII is not one of our ids: it is kept lossily and will get a replay-gap.
-        let from_header = parts.headers.get("last-event-id").and_then(|v| parse_last_event_id(&String::from_utf8_lossy(v.as_bytes())));
+        let from_header = parts
+            .headers
+            .get("last-event-id")
+            .and_then(|v| parse_last_event_id(&String::from_utf8_lossy(v.as_bytes())));
         let last_event_id = from_header.or_else(|| query.last_event_id.as_deref().and_then(parse_last_event_id));
         Ok(StreamParams { query, last_event_id })
     }

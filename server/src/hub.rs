@@ -175,7 +175,11 @@ impl Fanout {
     }
 
     /// A receiver for `name`, and the new channel's sender if this created it.
-    fn subscribe(&self, name: &str, capacity: usize) -> (broadcast::Receiver<Arc<Event>>, Option<broadcast::Sender<Arc<Event>>>) {
+    fn subscribe(
+        &self,
+        name: &str,
+        capacity: usize,
+    ) -> (broadcast::Receiver<Arc<Event>>, Option<broadcast::Sender<Arc<Event>>>) {
         let mut topics = self.lock();
         if let Some(tx) = topics.get(name) {
             return (tx.subscribe(), None);
@@ -254,7 +258,14 @@ impl Hub {
         let sink_fanout = Arc::clone(&fanout);
         let shared = store.attach_live(Arc::new(move |name: &str, event: Arc<Event>| sink_fanout.deliver(name, event)));
         let deliver = !shared;
-        tokio::spawn(commit_loop(rx, Arc::clone(&store), Arc::clone(&fanout), Arc::clone(&health), Arc::clone(&metrics), deliver));
+        tokio::spawn(commit_loop(
+            rx,
+            Arc::clone(&store),
+            Arc::clone(&fanout),
+            Arc::clone(&health),
+            Arc::clone(&metrics),
+            deliver,
+        ));
         Hub { store, shared, watching: Arc::default(), fanout, queue, health, options, metrics }
     }
 
@@ -316,7 +327,8 @@ impl Hub {
     /// Publishes `payload` to `name`; returns once it is stored (and sent to live subscribers).
     pub async fn publish(&self, name: &str, payload: Payload) -> Result<Published, PublishError> {
         payload.validate()?;
-        let write = Write::Append { topic: name.to_owned(), payload, retention: self.retention(name), mark_offline: false };
+        let write =
+            Write::Append { topic: name.to_owned(), payload, retention: self.retention(name), mark_offline: false };
         match self.commit(write).await? {
             Outcome::Appended { event, data } => {
                 let id = event_id::format(&self.epoch(), event.pos);
@@ -334,7 +346,8 @@ impl Hub {
             if let Some(tx) = created {
                 // When the last local subscriber leaves, stop the store's delivery at once: a shared store counts
                 // the instances that receive an event to decide whether a user was offline.
-                let (store, fanout, watching) = (Arc::clone(&self.store), Arc::clone(&self.fanout), Arc::clone(&self.watching));
+                let (store, fanout, watching) =
+                    (Arc::clone(&self.store), Arc::clone(&self.fanout), Arc::clone(&self.watching));
                 tokio::spawn(unwatch_when_idle(store, fanout, watching, name.to_owned(), tx));
             }
             self.store.watch(name).await?;
@@ -351,13 +364,15 @@ impl Hub {
                 Ok(sub(None, snap.events, 0))
             }
             Start::Offline => {
-                let Outcome::Offline(Some(from)) = self.commit(Write::TakeOffline { topic: name.to_owned() }).await? else {
+                let Outcome::Offline(Some(from)) = self.commit(Write::TakeOffline { topic: name.to_owned() }).await?
+                else {
                     return Ok(sub(None, Vec::new(), 0));
                 };
                 let snap = self.store.read(name, from - 1, MAX_REPLAY).await?;
                 let floor = snap.topic.map_or(0, |t| t.trimmed_upto);
                 // Offline notifications pushed out by retention before delivery: say so.
-                let gap = (from <= floor).then(|| self.gap(&snap, event_id::format(&epoch, from - 1), GapReason::Expired));
+                let gap =
+                    (from <= floor).then(|| self.gap(&snap, event_id::format(&epoch, from - 1), GapReason::Expired));
                 let after = gap.as_ref().map_or(from - 1, |_| floor);
                 Ok(sub(gap, snap.events, after))
             }

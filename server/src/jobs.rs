@@ -74,7 +74,8 @@ const TABLES: [&str; 3] = ["customers", "orders", "invoices"];
 /// The `message` data of step `i` of `n`.
 pub fn step_data(i: u64, n: u64) -> String {
     let table = TABLES[usize::try_from(i.saturating_sub(1) % 3).unwrap_or(0)];
-    let (operation, message) = if i % 2 == 1 { ("READ", "reading database...") } else { ("UPDATE", "updating database...") };
+    let (operation, message) =
+        if i % 2 == 1 { ("READ", "reading database...") } else { ("UPDATE", "updating database...") };
     let status = if i == n {
         "DONE"
     } else if i == 1 {
@@ -206,9 +207,11 @@ impl Jobs {
     ) -> Result<String, AppError> {
         let slot = self.take_slot(publisher)?;
         let now = now_ms();
-        let jobs: Vec<JobRecord> = self.hub.store().jobs().await?.into_iter().filter(|j| !self.expired(j, now)).collect();
+        let jobs: Vec<JobRecord> =
+            self.hub.store().jobs().await?.into_iter().filter(|j| !self.expired(j, now)).collect();
         if jobs.len() >= self.max_jobs {
-            let oldest_ended = jobs.iter().filter(|r| r.ended.is_some()).min_by_key(|r| r.created_ms).map(|r| r.id.clone());
+            let oldest_ended =
+                jobs.iter().filter(|r| r.ended.is_some()).min_by_key(|r| r.created_ms).map(|r| r.id.clone());
             match oldest_ended {
                 Some(id) => {
                     self.hub.commit(Write::DeleteJob { id }).await?;
@@ -216,8 +219,14 @@ impl Jobs {
                 None => return Err(AppError::Unavailable("too many running jobs, try again later".into())),
             }
         }
-        let record =
-            JobRecord { id: self.new_id(), steps, interval_ms: ms(interval), created_ms: now, ended: None, lease_until_ms: now + ms(self.lease) };
+        let record = JobRecord {
+            id: self.new_id(),
+            steps,
+            interval_ms: ms(interval),
+            created_ms: now,
+            ended: None,
+            lease_until_ms: now + ms(self.lease),
+        };
         self.hub.commit(Write::PutJob(record.clone())).await?;
         let id = record.id.clone();
         tokio::spawn(Arc::clone(self).run(id.clone(), steps, interval, shutdown, slot));
@@ -257,7 +266,14 @@ impl Jobs {
         }
     }
 
-    async fn run(self: Arc<Self>, id: String, steps: u64, interval: Duration, shutdown: CancellationToken, _slot: Slot) {
+    async fn run(
+        self: Arc<Self>,
+        id: String,
+        steps: u64,
+        interval: Duration,
+        shutdown: CancellationToken,
+        _slot: Slot,
+    ) {
         let name = topic::job(&id);
         for i in 1..=steps {
             if !self.wait(&id, interval, &shutdown).await

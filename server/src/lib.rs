@@ -53,8 +53,8 @@ use tower_http::trace::TraceLayer;
 use crate::auth::{Auth, Keys};
 use crate::config::{Config, StoreConfig};
 use crate::error::AppError;
-use crate::hub::{Hub, HubOptions, Start, Subscription};
 use crate::extract::Client;
+use crate::hub::{Hub, HubOptions, Start, Subscription};
 use crate::jobs::Jobs;
 use crate::limits::{Budgets, Owner};
 use crate::metrics::{Metrics, StreamGuard, StreamKind};
@@ -213,7 +213,8 @@ pub fn is_loopback_origin(origin: &[u8]) -> bool {
     };
     let host_port_ok = |host: &str| {
         rest.strip_prefix(host).is_some_and(|port| {
-            port.is_empty() || port.strip_prefix(':').is_some_and(|p| !p.is_empty() && p.bytes().all(|b| b.is_ascii_digit()))
+            port.is_empty()
+                || port.strip_prefix(':').is_some_and(|p| !p.is_empty() && p.bytes().all(|b| b.is_ascii_digit()))
         })
     };
     ["127.0.0.1", "localhost", "[::1]"].into_iter().any(host_port_ok)
@@ -227,7 +228,9 @@ pub fn redacted_uri(uri: &axum::http::Uri) -> String {
     let query: Vec<String> = query
         .split('&')
         .map(|pair| match pair.split_once('=') {
-            Some((k, _)) if k.eq_ignore_ascii_case("token") || k.eq_ignore_ascii_case("access_token") => format!("{k}=REDACTED"),
+            Some((k, _)) if k.eq_ignore_ascii_case("token") || k.eq_ignore_ascii_case("access_token") => {
+                format!("{k}=REDACTED")
+            }
             _ => pair.to_owned(),
         })
         .collect();
@@ -244,7 +247,9 @@ pub fn is_loopback_host(host: &str) -> bool {
         host.rsplit_once(':').filter(|(_, p)| p.bytes().all(|b| b.is_ascii_digit())).map_or(host.as_str(), |(h, _)| h)
     };
     let name = name.trim_end_matches('.');
-    name == "localhost" || name.ends_with(".localhost") || name.parse::<std::net::Ipv4Addr>().is_ok_and(|ip| ip.is_loopback())
+    name == "localhost"
+        || name.ends_with(".localhost")
+        || name.parse::<std::net::Ipv4Addr>().is_ok_and(|ip| ip.is_loopback())
 }
 
 /// The host name of `host` (a `Host` value or URI authority), without port, lower case.
@@ -253,7 +258,9 @@ fn host_name(host: &str) -> String {
     if host.starts_with('[') {
         return host.split(']').next().map(|h| format!("{h}]")).unwrap_or_default();
     }
-    host.rsplit_once(':').filter(|(_, p)| p.bytes().all(|b| b.is_ascii_digit())).map_or(host.clone(), |(h, _)| h.to_owned())
+    host.rsplit_once(':')
+        .filter(|(_, p)| p.bytes().all(|b| b.is_ascii_digit()))
+        .map_or(host.clone(), |(h, _)| h.to_owned())
 }
 
 /// The `Host` check against DNS rebinding: in `--dev` only loopback names (and `--allowed-host` ones) are served; a
@@ -264,12 +271,14 @@ async fn check_host(
     next: axum::middleware::Next,
 ) -> Response {
     use axum::response::IntoResponse as _;
-    let host = req.headers().get(header::HOST).and_then(|h| h.to_str().ok()).or_else(|| req.uri().authority().map(|a| a.as_str()));
+    let host = req
+        .headers()
+        .get(header::HOST)
+        .and_then(|h| h.to_str().ok())
+        .or_else(|| req.uri().authority().map(|a| a.as_str()));
     let allowed = match host {
         None | Some("") => false,
-        Some(h) => {
-            (config.dev && is_loopback_host(h)) || config.allowed_hosts.iter().any(|a| *a == host_name(h))
-        }
+        Some(h) => (config.dev && is_loopback_host(h)) || config.allowed_hosts.iter().any(|a| *a == host_name(h)),
     };
     if !allowed {
         return AppError::Forbidden("this host name is not served here".into()).into_response();

@@ -155,7 +155,12 @@ impl Budgets {
     }
 
     /// Admits a stream of `kind` for `owner`, or says which budget is spent (and logs it, rate limited).
-    pub fn admit(self: &Arc<Self>, metrics: &Arc<Metrics>, kind: StreamKind, owner: &Owner) -> Result<StreamGuard, OverBudget> {
+    pub fn admit(
+        self: &Arc<Self>,
+        metrics: &Arc<Metrics>,
+        kind: StreamKind,
+        owner: &Owner,
+    ) -> Result<StreamGuard, OverBudget> {
         let r = self.try_admit(metrics, kind, owner);
         if let Err(why) = &r {
             Metrics::inc(&metrics.streams_refused, 1);
@@ -166,13 +171,19 @@ impl Budgets {
         r
     }
 
-    fn try_admit(self: &Arc<Self>, metrics: &Arc<Metrics>, kind: StreamKind, owner: &Owner) -> Result<StreamGuard, OverBudget> {
+    fn try_admit(
+        self: &Arc<Self>,
+        metrics: &Arc<Metrics>,
+        kind: StreamKind,
+        owner: &Owner,
+    ) -> Result<StreamGuard, OverBudget> {
         let l = self.limits;
         let mut counts = self.lock();
         let class = match kind {
-            StreamKind::Broadcast | StreamKind::Fixture => {
-                Some((metrics.open_streams(StreamKind::Broadcast) + metrics.open_streams(StreamKind::Fixture), l.anonymous))
-            }
+            StreamKind::Broadcast | StreamKind::Fixture => Some((
+                metrics.open_streams(StreamKind::Broadcast) + metrics.open_streams(StreamKind::Fixture),
+                l.anonymous,
+            )),
             StreamKind::Job => Some((metrics.open_streams(StreamKind::Job), l.job)),
             StreamKind::User => None,
         };
@@ -210,7 +221,12 @@ impl RateLimitedLog {
         let now = crate::store::now_ms();
         let next = self.next_ms.load(Ordering::Relaxed);
         let period = u64::try_from(LOG_EVERY.as_millis()).unwrap_or(u64::MAX);
-        if now >= next && self.next_ms.compare_exchange(next, now.saturating_add(period), Ordering::AcqRel, Ordering::Relaxed).is_ok() {
+        if now >= next
+            && self
+                .next_ms
+                .compare_exchange(next, now.saturating_add(period), Ordering::AcqRel, Ordering::Relaxed)
+                .is_ok()
+        {
             return Some(self.suppressed.swap(0, Ordering::AcqRel));
         }
         self.suppressed.fetch_add(1, Ordering::Relaxed);
@@ -239,7 +255,8 @@ pub fn open_files_limit() -> Option<usize> {
 /// The connection cap for `configured` (or the default) under the open-files limit `fds`: `fds` minus the headroom
 /// and the reserve. A configured cap above that is lowered (and logged by the caller).
 pub fn connection_cap(configured: Option<usize>, fds: Option<usize>) -> usize {
-    let ceiling = fds.map(|fds| fds.saturating_sub(FD_HEADROOM.max(fds / 20)).saturating_sub(RESERVE_CONNECTIONS).max(1));
+    let ceiling =
+        fds.map(|fds| fds.saturating_sub(FD_HEADROOM.max(fds / 20)).saturating_sub(RESERVE_CONNECTIONS).max(1));
     match (configured, ceiling) {
         (Some(c), Some(max)) => c.min(max),
         (Some(c), None) => c,

@@ -71,7 +71,9 @@ fn run(args: ServeArgs) -> ExitCode {
 
 async fn serve_on(listen: std::net::SocketAddr, config: Config) -> std::io::Result<()> {
     if config.dev {
-        tracing::warn!("DEVELOPMENT MODE (--dev): no auth required and any loopback origin allowed; never use in production");
+        tracing::warn!(
+            "DEVELOPMENT MODE (--dev): no auth required and any loopback origin allowed; never use in production"
+        );
     }
     if config.fixtures {
         tracing::warn!("--fixtures: test-only routes under /fixtures are enabled; never use in production");

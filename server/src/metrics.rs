@@ -147,10 +147,15 @@ impl Metrics {
             ("sse_store_write_errors_total", "Store write batches that failed.", &self.store_errors),
             ("sse_store_commits_total", "Store write batches committed.", &self.store_commits),
             ("sse_streams_refused_total", "Stream requests refused by a stream budget.", &self.streams_refused),
-            ("sse_connections_refused_total", "Connections refused or limited to the reserve by a connection cap.", &self.connections_refused),
+            (
+                "sse_connections_refused_total",
+                "Connections refused or limited to the reserve by a connection cap.",
+                &self.connections_refused,
+            ),
         ];
         for (name, help, value) in counters {
-            let _ = writeln!(out, "# HELP {name} {help}\n# TYPE {name} counter\n{name} {}", value.load(Ordering::Relaxed));
+            let _ =
+                writeln!(out, "# HELP {name} {help}\n# TYPE {name} counter\n{name} {}", value.load(Ordering::Relaxed));
         }
         out
     }

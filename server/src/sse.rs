@@ -55,7 +55,9 @@ impl Prelude {
         let mut out = Vec::with_capacity(data.len() + 48);
         // The name and the JSON data are always valid and the id is ours (the client's text is only in the JSON,
         // escaped); if encoding failed anyway, the signal would be skipped.
-        if sse_codec::encode_into(&sse_codec::Frame::message(&data).event("replay-gap").id(&gap.resume_id), &mut out).is_ok() {
+        if sse_codec::encode_into(&sse_codec::Frame::message(&data).event("replay-gap").id(&gap.resume_id), &mut out)
+            .is_ok()
+        {
             self.buf.extend_from_slice(&out);
         }
         self

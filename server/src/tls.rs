@@ -224,8 +224,11 @@ fn certified_key(
     if chain.is_empty() {
         return Err(TlsError::NoCertificate(cert_path.to_owned()));
     }
-    let key = PrivateKeyDer::from_pem_slice(key_pem)
-        .map_err(|source| TlsError::Pem { what: "private key", path: key_path.to_owned(), source })?;
+    let key = PrivateKeyDer::from_pem_slice(key_pem).map_err(|source| TlsError::Pem {
+        what: "private key",
+        path: key_path.to_owned(),
+        source,
+    })?;
     Ok(CertifiedKey::from_der(chain, key, provider)?)
 }
 

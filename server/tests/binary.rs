@@ -42,7 +42,8 @@ async fn sigterm_with_open_streams_exits_within_2s() {
         tokio::time::sleep(Duration::from_millis(20)).await;
     }
     for mut r in streams {
-        let ended = tokio::time::timeout(Duration::from_secs(1), async { while let Ok(Some(_)) = r.chunk().await {} }).await;
+        let ended =
+            tokio::time::timeout(Duration::from_secs(1), async { while let Ok(Some(_)) = r.chunk().await {} }).await;
         assert!(ended.is_ok());
     }
 }

@@ -24,13 +24,16 @@ async fn epoch(url: &str) -> String {
 }
 
 async fn update(c: &reqwest::Client, url: &str, text: &str) -> reqwest::Result<reqwest::Response> {
-    c.post(format!("{url}/update")).header("content-type", "application/json").body(json!({ "text": text }).to_string()).send().await
+    c.post(format!("{url}/update"))
+        .header("content-type", "application/json")
+        .body(json!({ "text": text }).to_string())
+        .send()
+        .await
 }
 
 async fn subscribe_after(url: &str, path: &str, last_event_id: &str) -> Events {
     open(reqwest::Client::new().get(format!("{url}{path}")).header("last-event-id", last_event_id)).await
 }
-
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
 async fn kill_9_during_concurrent_publishes_keeps_every_acknowledged_event() {
@@ -92,7 +95,11 @@ async fn kill_9_during_concurrent_publishes_keeps_every_acknowledged_event() {
         assert_eq!(seen.get(text), Some(id), "acknowledged {text} (id {id}) is missing after kill -9");
     }
     assert!(sentinel["id"].as_u64().unwrap() > last, "no id reused after the restart");
-    eprintln!("{} acknowledged, {} replayed (the rest were committed but not yet answered)", acked.len(), replayed.len());
+    eprintln!(
+        "{} acknowledged, {} replayed (the rest were committed but not yet answered)",
+        acked.len(),
+        replayed.len()
+    );
 }
 
 #[tokio::test]
@@ -150,7 +157,10 @@ async fn a_wiped_data_dir_is_a_new_epoch_and_old_or_foreign_ids_get_a_replay_gap
         let gap = next(&mut ev).await;
         assert_eq!(gap.event, "replay-gap");
         let d: Value = serde_json::from_str(&gap.data).unwrap();
-        assert_eq!((d["reason"].as_str(), d["epoch"].as_str(), d["requested"].as_str()), (Some(reason), Some(new_epoch.as_str()), Some(requested.as_str())));
+        assert_eq!(
+            (d["reason"].as_str(), d["epoch"].as_str(), d["requested"].as_str()),
+            (Some(reason), Some(new_epoch.as_str()), Some(requested.as_str()))
+        );
         assert_eq!(d["oldest"], format!("{new_epoch}-1"));
         assert_eq!(gap.id, format!("{new_epoch}-0"), "the gap's id resumes before the retained history");
         for i in 1..=2 {
@@ -166,11 +176,23 @@ async fn offline_notifications_and_jobs_survive_a_restart_and_a_running_job_ends
     let dir = TempDir::new("offline");
     let server = start_in(dir.path(), &args(&[]));
     let c = reqwest::Client::new();
-    let post = |url: String, body: Value| c.post(url).header("content-type", "application/json").body(body.to_string()).send();
+    let post =
+        |url: String, body: Value| c.post(url).header("content-type", "application/json").body(body.to_string()).send();
     for n in 1..=2 {
-        assert_eq!(post(format!("{}/notify/alice", server.url), json!({ "event": "card", "data": { "n": n } })).await.unwrap().status(), 200);
+        assert_eq!(
+            post(format!("{}/notify/alice", server.url), json!({ "event": "card", "data": { "n": n } }))
+                .await
+                .unwrap()
+                .status(),
+            200
+        );
     }
-    let done: Value = post(format!("{}/jobs", server.url), json!({ "steps": 2, "intervalMs": 0 })).await.unwrap().json().await.unwrap();
+    let done: Value = post(format!("{}/jobs", server.url), json!({ "steps": 2, "intervalMs": 0 }))
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
     let done = done["id"].as_str().unwrap().to_owned();
     let mut job = open(c.get(format!("{}/jobs/{done}/events", server.url))).await;
     let mut history = Vec::new();
@@ -180,7 +202,12 @@ async fn offline_notifications_and_jobs_survive_a_restart_and_a_running_job_ends
         history.push((e.id, e.event, e.data));
     }
     assert_eq!((history[4].1.as_str(), history[4].2.as_str()), ("ping", "finished"));
-    let running: Value = post(format!("{}/jobs", server.url), json!({ "steps": 10, "intervalMs": 60000 })).await.unwrap().json().await.unwrap();
+    let running: Value = post(format!("{}/jobs", server.url), json!({ "steps": 10, "intervalMs": 60000 }))
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
     let running = running["id"].as_str().unwrap().to_owned();
     drop(job);
     server.kill9();
@@ -318,7 +345,13 @@ async fn concurrent_publishes_share_commits() {
     }
     let metrics = reqwest::get(format!("{}/metrics", server.url)).await.unwrap().text().await.unwrap();
     let value = |name: &str| -> u64 {
-        metrics.lines().find_map(|l| l.strip_prefix(name).and_then(|v| v.strip_prefix(' '))).unwrap().trim().parse().unwrap()
+        metrics
+            .lines()
+            .find_map(|l| l.strip_prefix(name).and_then(|v| v.strip_prefix(' ')))
+            .unwrap()
+            .trim()
+            .parse()
+            .unwrap()
     };
     let (published, commits) = (value("sse_events_published_total"), value("sse_store_commits_total"));
     assert_eq!(published, 640);

@@ -15,7 +15,11 @@ use typed_eventsource_server::tls::{self_signed, Tls};
 use typed_eventsource_server::{serve_tls, AppState};
 
 type Events = std::pin::Pin<
-    Box<dyn futures::Stream<Item = Result<eventsource_stream::Event, eventsource_stream::EventStreamError<reqwest::Error>>> + Send>,
+    Box<
+        dyn futures::Stream<
+                Item = Result<eventsource_stream::Event, eventsource_stream::EventStreamError<reqwest::Error>>,
+            > + Send,
+    >,
 >;
 
 struct TlsServer {
@@ -424,7 +428,8 @@ async fn shutdown_ends_h2_streams_and_serve_returns_within_the_grace_period() {
     tokio::time::timeout(Duration::from_secs(2), s.handle).await.expect("serve did not return").unwrap().unwrap();
     assert!(t.elapsed() < Duration::from_secs(2));
     for mut r in streams {
-        let ended = tokio::time::timeout(Duration::from_secs(1), async { while let Ok(Some(_)) = r.chunk().await {} }).await;
+        let ended =
+            tokio::time::timeout(Duration::from_secs(1), async { while let Ok(Some(_)) = r.chunk().await {} }).await;
         assert!(ended.is_ok(), "a stream stayed open");
     }
     // GOAWAY: the connection is gone, new requests fail.
@@ -472,6 +477,7 @@ async fn heartbeats_jobs_and_limits_over_h2() {
     assert_eq!(c.get(format!("{}/subscribe", s.url)).send().await.unwrap().status(), 503);
     // Body limit: 413.
     let big = serde_json::json!({ "text": "x".repeat(2048) }).to_string();
-    let res = c.post(format!("{}/update", s.url)).header("content-type", "application/json").body(big).send().await.unwrap();
+    let res =
+        c.post(format!("{}/update", s.url)).header("content-type", "application/json").body(big).send().await.unwrap();
     assert_eq!(res.status(), 413);
 }

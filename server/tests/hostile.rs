@@ -99,7 +99,9 @@ async fn per_address_and_per_user_stream_budgets() {
     held.push(try_stream(alice("127.0.2.3")).await.unwrap());
     held.push(try_stream(alice("127.0.2.4")).await.unwrap());
     assert!(try_stream(alice("127.0.2.5")).await.is_err());
-    held.push(try_stream(client_from("127.0.2.5").get(format!("{}/sse/bob?token={}", s.url, s.token("bob")))).await.unwrap());
+    held.push(
+        try_stream(client_from("127.0.2.5").get(format!("{}/sse/bob?token={}", s.url, s.token("bob")))).await.unwrap(),
+    );
     // Closing a stream gives its budget back.
     held.truncate(0);
     s.wait_metric("sse_open_streams{kind=\"broadcast\"}", 0, 5).await;
@@ -121,9 +123,13 @@ async fn token_edges_nbf_and_each_credential_tried() {
     let keys = &s.state.auth.keys;
     // Before: a token valid only in ten years was accepted.
     let later = now_secs() + 10 * 365 * 86_400;
-    let future = keys.mint_claims(&Claims { sub: "alice".into(), exp: later + 3600, nbf: Some(later), ..Claims::default() }).unwrap();
+    let future = keys
+        .mint_claims(&Claims { sub: "alice".into(), exp: later + 3600, nbf: Some(later), ..Claims::default() })
+        .unwrap();
     assert_eq!(status(c.get(format!("{url}?token={future}"))).await, 401);
-    let now = keys.mint_claims(&Claims { sub: "alice".into(), exp: now_secs() + 60, nbf: Some(now_secs()), ..Claims::default() }).unwrap();
+    let now = keys
+        .mint_claims(&Claims { sub: "alice".into(), exp: now_secs() + 60, nbf: Some(now_secs()), ..Claims::default() })
+        .unwrap();
     let ok = c.get(format!("{url}?token={now}")).header("accept", "text/event-stream").send().await.unwrap();
     assert_eq!(ok.status(), 200);
     drop(ok);
@@ -170,10 +176,17 @@ async fn required_issuer_and_audience() {
     }
     // Publishers too.
     let publish = |tok: String| {
-        c.post(format!("{}/update", s.url)).bearer_auth(tok).header("content-type", "application/json").body(r#"{"text":"x"}"#).send()
+        c.post(format!("{}/update", s.url))
+            .bearer_auth(tok)
+            .header("content-type", "application/json")
+            .body(r#"{"text":"x"}"#)
+            .send()
     };
     assert_eq!(publish(mint(None, None, Some(PUBLISHER_ROLE))).await.unwrap().status(), 401);
-    assert_eq!(publish(mint(Some("https://auth.example"), Some("sse"), Some(PUBLISHER_ROLE))).await.unwrap().status(), 200);
+    assert_eq!(
+        publish(mint(Some("https://auth.example"), Some("sse"), Some(PUBLISHER_ROLE))).await.unwrap().status(),
+        200
+    );
 }
 
 #[test]
@@ -387,7 +400,13 @@ async fn connection_cap_keeps_a_reserve_for_healthz_and_metrics() {
     // Full: a new connection is served /healthz and /metrics only.
     let res = reqwest::get(format!("{}/healthz", s.url)).await.unwrap();
     assert_eq!(res.status(), 200);
-    assert!(reqwest::get(format!("{}/metrics", s.url)).await.unwrap().text().await.unwrap().contains("sse_open_connections"));
+    assert!(reqwest::get(format!("{}/metrics", s.url))
+        .await
+        .unwrap()
+        .text()
+        .await
+        .unwrap()
+        .contains("sse_open_connections"));
     let res = reqwest::get(format!("{}/subscribe", s.url)).await.unwrap();
     assert_eq!(res.status(), 503);
     assert!(res.headers().contains_key("retry-after"));
@@ -400,7 +419,12 @@ async fn connection_cap_keeps_a_reserve_for_healthz_and_metrics() {
     idle.truncate(0);
     let deadline = tokio::time::Instant::now() + Duration::from_secs(5);
     loop {
-        let res = reqwest::Client::new().get(format!("{}/subscribe", s.url)).header("accept", "text/event-stream").send().await.unwrap();
+        let res = reqwest::Client::new()
+            .get(format!("{}/subscribe", s.url))
+            .header("accept", "text/event-stream")
+            .send()
+            .await
+            .unwrap();
         if res.status() == 200 && res.headers()["content-type"] == "text/event-stream" {
             break;
         }
@@ -457,7 +481,13 @@ async fn large_cookie_heads_are_accepted_up_to_the_header_limit() {
     let s = spawn(config()).await;
     let c = reqwest::Client::new();
     let cookie = format!("tracking={}; sse_token={}", "t".repeat(8_700), s.token("alice"));
-    let res = c.get(format!("{}/sse/alice", s.url)).header("cookie", cookie).header("accept", "text/event-stream").send().await.unwrap();
+    let res = c
+        .get(format!("{}/sse/alice", s.url))
+        .header("cookie", cookie)
+        .header("accept", "text/event-stream")
+        .send()
+        .await
+        .unwrap();
     assert_eq!(res.status(), 200);
     drop(res);
     let res = c.get(format!("{}/healthz", s.url)).header("x-big", "a".repeat(40 * 1024)).send().await.unwrap();
@@ -485,7 +515,10 @@ fn flag_ranges_are_checked_at_start() {
     ] {
         assert!(Cli::try_parse_from(["x", "serve", "--dev", flag, &max]).is_err(), "{flag} {max} was accepted");
     }
-    assert!(Cli::try_parse_from(["x", "serve", "--dev", "--max-header-bytes", "4096"]).is_err(), "below hyper's minimum");
+    assert!(
+        Cli::try_parse_from(["x", "serve", "--dev", "--max-header-bytes", "4096"]).is_err(),
+        "below hyper's minimum"
+    );
     assert!(Cli::try_parse_from(["x", "serve", "--dev", "--heartbeat-secs", "3600"]).is_ok());
 }
 
@@ -493,7 +526,10 @@ fn flag_ranges_are_checked_at_start() {
 #[tokio::test]
 async fn largest_heartbeat_does_not_panic() {
     let dir = process::TempDir::new("heartbeat");
-    let child = process::start_in(dir.path(), &["--listen", "127.0.0.1:0", "--dev", "--store", "memory", "--heartbeat-secs", "3600"]);
+    let child = process::start_in(
+        dir.path(),
+        &["--listen", "127.0.0.1:0", "--dev", "--store", "memory", "--heartbeat-secs", "3600"],
+    );
     let mut res = reqwest::get(format!("{}/subscribe", child.url)).await.unwrap();
     assert_eq!(res.status(), 200);
     assert!(res.chunk().await.unwrap().is_some());
@@ -508,10 +544,18 @@ async fn dev_mode_refuses_non_loopback_hosts() {
     let port = s.addr.port();
     let c = reqwest::Client::new();
     let get = |host: String| c.get(format!("{}/healthz", s.url)).header("host", host).send();
-    for host in [format!("127.0.0.1:{port}"), format!("localhost:{port}"), "localhost".into(), format!("[::1]:{port}"), format!("app.localhost:{port}")] {
+    for host in [
+        format!("127.0.0.1:{port}"),
+        format!("localhost:{port}"),
+        "localhost".into(),
+        format!("[::1]:{port}"),
+        format!("app.localhost:{port}"),
+    ] {
         assert_eq!(get(host.clone()).await.unwrap().status(), 200, "{host}");
     }
-    for host in [format!("evil.example:{port}"), "127.0.0.1.evil.example".into(), format!("192.168.1.5:{port}"), String::new()] {
+    for host in
+        [format!("evil.example:{port}"), "127.0.0.1.evil.example".into(), format!("192.168.1.5:{port}"), String::new()]
+    {
         assert_eq!(get(host.clone()).await.unwrap().status(), 403, "{host:?}");
     }
     let res = c
@@ -580,7 +624,9 @@ async fn user_history_is_bounded_in_bytes() {
     // The most recent user keeps its newest events; the first one was deleted, and its client learns it.
     let snap = s.state.hub.store().read(&topic::user("u19"), 0, 10_000).await.unwrap();
     assert!(!snap.events.is_empty());
-    let mut ev = open(c.get(format!("{}/sse/u0?token={}", s.url, s.token("u0"))).header("last-event-id", first_id.unwrap())).await;
+    let mut ev =
+        open(c.get(format!("{}/sse/u0?token={}", s.url, s.token("u0"))).header("last-event-id", first_id.unwrap()))
+            .await;
     let gap = next(&mut ev).await;
     assert_eq!(gap.event, "replay-gap");
     assert_eq!(serde_json::from_str::<Value>(&gap.data).unwrap()["reason"], "expired");
@@ -593,7 +639,10 @@ async fn per_address_budgets_behind_a_proxy() {
     let s = spawn(Config { max_streams_per_ip: 2, client_ip_header: Some("x-forwarded-for".into()), ..config() }).await;
     let c = reqwest::Client::new();
     let sub = |xff: &str| c.get(format!("{}/subscribe", s.url)).header("x-forwarded-for", xff.to_owned());
-    let mut held = vec![try_stream(sub("203.0.113.7")).await.unwrap(), try_stream(sub("198.51.100.1, 203.0.113.7")).await.unwrap()];
+    let mut held = vec![
+        try_stream(sub("203.0.113.7")).await.unwrap(),
+        try_stream(sub("198.51.100.1, 203.0.113.7")).await.unwrap(),
+    ];
     assert!(try_stream(sub("203.0.113.7")).await.is_err(), "third stream of one forwarded address");
     // A forged first entry does not help: the proxy's (last) entry counts.
     assert!(try_stream(sub("192.0.2.99, 203.0.113.7")).await.is_err());

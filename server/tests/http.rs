@@ -98,7 +98,8 @@ async fn injection_through_text_event_name_and_id_is_impossible() {
         assert!(res.json::<Value>().await.unwrap()["error"].is_string());
     }
     // Raw string data with line breaks arrives intact as JSON.
-    let res = post_json(&format!("{}/notify/alice", s.url), None, &json!({"data": "l1\nevent: x\n\nl2"}).to_string()).await;
+    let res =
+        post_json(&format!("{}/notify/alice", s.url), None, &json!({"data": "l1\nevent: x\n\nl2"}).to_string()).await;
     assert_eq!(res.status(), 200);
     let e = next(&mut alice).await;
     assert_eq!(e.event, "message");
@@ -130,10 +131,16 @@ async fn per_user_stream_auth_denials() {
     assert_eq!(status(c.get(format!("{url}?token={}", s.token("bob")))).await, 403);
     assert_eq!(status(c.get(&url).header("cookie", format!("sse_token={}", s.token("bob")))).await, 403);
     // Bad signature.
-    let forged = Keys::new("not-the-secret").mint("alice", typed_eventsource_server::auth::Role::Subscriber, 600).unwrap();
+    let forged =
+        Keys::new("not-the-secret").mint("alice", typed_eventsource_server::auth::Role::Subscriber, 600).unwrap();
     assert_eq!(status(c.get(format!("{url}?token={forged}"))).await, 401);
     // Expired.
-    let expired = s.state.auth.keys.mint_claims(&Claims { sub: "alice".into(), exp: now_secs() - 3600, ..Claims::default() }).unwrap();
+    let expired = s
+        .state
+        .auth
+        .keys
+        .mint_claims(&Claims { sub: "alice".into(), exp: now_secs() - 3600, ..Claims::default() })
+        .unwrap();
     assert_eq!(status(c.get(format!("{url}?token={expired}"))).await, 401);
     // Garbage.
     assert_eq!(status(c.get(&url).bearer_auth("garbage")).await, 401);
@@ -273,7 +280,8 @@ async fn notify_validation() {
 #[tokio::test]
 async fn job_stream_shape_and_late_subscriber_history() {
     let s = spawn(dev_config()).await;
-    let res: Value = post_json(&format!("{}/jobs", s.url), None, r#"{"steps":3,"intervalMs":20}"#).await.json().await.unwrap();
+    let res: Value =
+        post_json(&format!("{}/jobs", s.url), None, r#"{"steps":3,"intervalMs":20}"#).await.json().await.unwrap();
     let id = res["id"].as_str().unwrap().to_owned();
     let url = format!("{}/jobs/{id}/events", s.url);
     let mut early = open_url(&url).await;
@@ -294,7 +302,10 @@ async fn job_stream_shape_and_late_subscriber_history() {
         let ping = &seen[k * 2 + 1];
         assert_eq!((ping.event.as_str(), ping.data.as_str()), ("ping", format!("step {i}/3").as_str()));
     }
-    assert_eq!((seen[6].event.as_str(), seen[6].data.as_str(), seen[6].id.as_str()), ("ping", "finished", s.id(7).as_str()));
+    assert_eq!(
+        (seen[6].event.as_str(), seen[6].data.as_str(), seen[6].id.as_str()),
+        ("ping", "finished", s.id(7).as_str())
+    );
     // A late subscriber gets the whole history.
     let mut late = open_url(&url).await;
     for (i, e) in seen.iter().enumerate() {
@@ -313,7 +324,14 @@ async fn job_errors() {
     let res = reqwest::get(format!("{}/jobs/nope/events", s.url)).await.unwrap();
     assert_eq!(res.status(), 404);
     assert!(res.json::<Value>().await.unwrap()["error"].is_string());
-    for body in [r#"{}"#, r#"{"steps":0}"#, r#"{"steps":100000}"#, r#"{"steps":"3"}"#, r#"{"steps":2,"intervalMs":-1}"#, r#"{"steps":2,"intervalMs":1e9}"#] {
+    for body in [
+        r#"{}"#,
+        r#"{"steps":0}"#,
+        r#"{"steps":100000}"#,
+        r#"{"steps":"3"}"#,
+        r#"{"steps":2,"intervalMs":-1}"#,
+        r#"{"steps":2,"intervalMs":1e9}"#,
+    ] {
         assert_eq!(post_json(&format!("{}/jobs", s.url), None, body).await.status(), 400, "{body}");
     }
 }
@@ -383,7 +401,15 @@ async fn fixture_routes() {
     let body = c.get(format!("{}/fixtures/drop?events=3", s.url)).send().await.unwrap().text().await.unwrap();
     assert!(body.starts_with("retry: 100\n\n"), "{body}");
     assert!(body.contains("id: 3\ndata: {\"n\":3}\n\n") && !body.contains("id: 4"));
-    let body = c.get(format!("{}/fixtures/drop?events=2", s.url)).header("last-event-id", "3").send().await.unwrap().text().await.unwrap();
+    let body = c
+        .get(format!("{}/fixtures/drop?events=2", s.url))
+        .header("last-event-id", "3")
+        .send()
+        .await
+        .unwrap()
+        .text()
+        .await
+        .unwrap();
     assert!(body.contains("id: 4\n") && body.contains("id: 5\n") && !body.contains("id: 3\n"), "{body}");
 
     // flaky: 1st 1..5 then close, 2nd 503, 3rd after lastEventId up to 10, done 11, stays open.
@@ -404,10 +430,16 @@ async fn fixture_routes() {
     // whoami: anonymous, then after login the cookie's user.
     let mut who = open(c.get(format!("{}/fixtures/whoami", s.url))).await;
     assert_eq!(next(&mut who).await.data, "\"anonymous\"");
-    let res = c.post(format!("{}/fixtures/login/dave", s.url)).header("origin", "http://127.0.0.1:1").send().await.unwrap();
+    let res =
+        c.post(format!("{}/fixtures/login/dave", s.url)).header("origin", "http://127.0.0.1:1").send().await.unwrap();
     assert_eq!(res.status(), 204);
     let cookie = res.headers()["set-cookie"].to_str().unwrap().to_owned();
-    assert!(cookie.starts_with("sse_token=") && cookie.contains("Path=/") && cookie.contains("HttpOnly") && cookie.contains("SameSite=Lax"));
+    assert!(
+        cookie.starts_with("sse_token=")
+            && cookie.contains("Path=/")
+            && cookie.contains("HttpOnly")
+            && cookie.contains("SameSite=Lax")
+    );
     let pair = cookie.split(';').next().unwrap().to_owned();
     let mut who = open(c.get(format!("{}/fixtures/whoami", s.url)).header("cookie", &pair)).await;
     assert_eq!(next(&mut who).await.data, "\"dave\"");

@@ -50,7 +50,6 @@ async fn epoch(url: &str) -> String {
     wait_health(url, 200, 10).await["epoch"].as_str().unwrap().to_owned()
 }
 
-
 #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
 async fn three_instances_share_streams_ids_order_and_replay() {
     let redis = RedisServer::start();
@@ -98,7 +97,8 @@ async fn three_instances_share_streams_ids_order_and_replay() {
     }
     // Resume on another instance with an id handed out elsewhere: exactly what followed.
     let mut resumed = stream(&urls[1], "/subscribe", Some(&first_id)).await;
-    let rest: Vec<(String, String)> = until(&mut resumed, "sentinel").await.into_iter().map(|e| (e.id, e.data)).collect();
+    let rest: Vec<(String, String)> =
+        until(&mut resumed, "sentinel").await.into_iter().map(|e| (e.id, e.data)).collect();
     assert_eq!(Some(rest), seen);
 }
 
@@ -117,7 +117,15 @@ async fn kill_9_of_one_instance_under_load_loses_nothing_acknowledged() {
                 let c = reqwest::Client::new();
                 for i in 0..100_000 {
                     let body = json!({ "text": format!("p{k}-{i}") }).to_string();
-                    let Ok(res) = c.post(format!("{url}/update")).header("content-type", "application/json").body(body).send().await else { return };
+                    let Ok(res) = c
+                        .post(format!("{url}/update"))
+                        .header("content-type", "application/json")
+                        .body(body)
+                        .send()
+                        .await
+                    else {
+                        return;
+                    };
                     let Ok(v) = res.json::<Value>().await else { return };
                     acked.lock().unwrap().push(v["id"].as_u64().unwrap());
                     if i == 299 {
@@ -144,7 +152,8 @@ async fn kill_9_of_one_instance_under_load_loses_nothing_acknowledged() {
     let got: Vec<u64> = got.iter().map(|e| pos(&e.id)).collect();
     assert!(got.windows(2).all(|w| w[0] < w[1]), "no duplicate, in order");
     let got: HashSet<u64> = got.into_iter().collect();
-    let missing: Vec<u64> = acked.lock().unwrap().iter().copied().filter(|p| *p > pos(&last) && !got.contains(p)).collect();
+    let missing: Vec<u64> =
+        acked.lock().unwrap().iter().copied().filter(|p| *p > pos(&last) && !got.contains(p)).collect();
     assert!(missing.is_empty(), "acknowledged but not replayed: {missing:?}");
 }
 
@@ -235,7 +244,10 @@ async fn a_lost_subscription_connection_is_refilled_without_gap_or_duplicate() {
     }
     update(&a.url, "sentinel").await;
     let got = until(&mut live, "sentinel").await;
-    let texts: Vec<String> = got.iter().map(|e| serde_json::from_str::<Value>(&e.data).unwrap()["text"].as_str().unwrap().to_owned()).collect();
+    let texts: Vec<String> = got
+        .iter()
+        .map(|e| serde_json::from_str::<Value>(&e.data).unwrap()["text"].as_str().unwrap().to_owned())
+        .collect();
     assert_eq!(texts, (0..30).map(|i| format!("during {i}")).collect::<Vec<_>>());
 }
 
@@ -262,7 +274,11 @@ async fn redis_gone_gives_503_then_recovers_with_the_same_epoch_and_nothing_lost
     assert!(e.data.contains("\"after\""), "the open stream goes on: {e:?}");
     let mut all = stream(&a.url, "/subscribe", Some(&format!("{ep}-0"))).await;
     update(&a.url, "sentinel").await;
-    let texts: Vec<String> = until(&mut all, "sentinel").await.iter().map(|e| serde_json::from_str::<Value>(&e.data).unwrap()["text"].as_str().unwrap().to_owned()).collect();
+    let texts: Vec<String> = until(&mut all, "sentinel")
+        .await
+        .iter()
+        .map(|e| serde_json::from_str::<Value>(&e.data).unwrap()["text"].as_str().unwrap().to_owned())
+        .collect();
     assert_eq!(texts, ["before", "after"], "nothing of the refused publish");
 }
 

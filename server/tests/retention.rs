@@ -9,11 +9,11 @@ use std::time::Duration;
 
 use common::process::TempDir;
 use common::redis_server::RedisServer;
-use typed_eventsource_server::store::redis::RedisStore;
 use typed_eventsource_server::event_id;
 use typed_eventsource_server::hub::{GapReason, Hub, HubOptions, Start, Subscription};
 use typed_eventsource_server::maintenance;
 use typed_eventsource_server::metrics::Metrics;
+use typed_eventsource_server::store::redis::RedisStore;
 use typed_eventsource_server::store::{embedded::EmbeddedStore, memory, topic, Clock, Payload, Store, StoreOptions};
 
 const MINUTE: Duration = Duration::from_secs(60);
@@ -82,7 +82,11 @@ async fn user_topic_cap(store: Arc<dyn Store>, clock: Clock) {
     let sub = hub.subscribe(&topic::user("u1"), Start::Offline).await.unwrap();
     assert!(sub.replay.is_empty());
     let sub = hub.subscribe(&topic::user("u1"), Start::After(event_id::format(&hub.epoch(), 0))).await.unwrap();
-    assert_eq!(sub.gap.as_ref().map(|g| g.reason), Some(GapReason::Expired), "a client of u1 learns it may have missed events");
+    assert_eq!(
+        sub.gap.as_ref().map(|g| g.reason),
+        Some(GapReason::Expired),
+        "a client of u1 learns it may have missed events"
+    );
     for (user, id) in [("u2", &ids[1]), ("u3", &ids[2])] {
         let sub = hub.subscribe(&topic::user(user), Start::Offline).await.unwrap();
         assert_eq!(sub.replay.len(), 1, "{user} keeps its offline notification");

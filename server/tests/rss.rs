@@ -29,7 +29,13 @@ fn start(args: &[&str]) -> (Child, String) {
 }
 
 fn start_bin(bin: &str, args: &[&str]) -> (Child, String) {
-    let mut child = Command::new(bin).args(args).args(["--store", "memory"]).stdout(Stdio::piped()).stderr(Stdio::null()).spawn().unwrap();
+    let mut child = Command::new(bin)
+        .args(args)
+        .args(["--store", "memory"])
+        .stdout(Stdio::piped())
+        .stderr(Stdio::null())
+        .spawn()
+        .unwrap();
     let mut line = String::new();
     BufReader::new(child.stdout.take().unwrap()).read_line(&mut line).unwrap();
     (Child(child), line.trim().strip_prefix("listening on ").unwrap().to_owned())
@@ -37,7 +43,15 @@ fn start_bin(bin: &str, args: &[&str]) -> (Child, String) {
 
 fn rss_kb(child: &Child) -> u64 {
     let status = std::fs::read_to_string(format!("/proc/{}/status", child.0.id())).unwrap();
-    status.lines().find_map(|l| l.strip_prefix("VmRSS:")).unwrap().trim().trim_end_matches(" kB").trim().parse().unwrap()
+    status
+        .lines()
+        .find_map(|l| l.strip_prefix("VmRSS:"))
+        .unwrap()
+        .trim()
+        .trim_end_matches(" kB")
+        .trim()
+        .parse()
+        .unwrap()
 }
 
 async fn wait_streams(client: &reqwest::Client, url: &str, n: usize) {
@@ -57,7 +71,20 @@ fn streams() -> usize {
 
 /// Plain HTTP/1.1: one raw connection per stream. Returns KB per stream.
 async fn http1(bin: &str, n: usize) -> f64 {
-    let (child, url) = start_bin(bin, &["--listen", "127.0.0.1:0", "--dev", "--max-streams", "100000", "--max-streams-per-ip", "100000", "--max-connections-per-ip", "100000"]);
+    let (child, url) = start_bin(
+        bin,
+        &[
+            "--listen",
+            "127.0.0.1:0",
+            "--dev",
+            "--max-streams",
+            "100000",
+            "--max-streams-per-ip",
+            "100000",
+            "--max-connections-per-ip",
+            "100000",
+        ],
+    );
     let addr = url.strip_prefix("http://").unwrap().to_owned();
     let client = reqwest::Client::new();
     wait_streams(&client, &url, 0).await;
@@ -86,8 +113,21 @@ async fn h2(n: usize) -> f64 {
     std::fs::write(dir.join("c.pem"), &cert.cert_pem).unwrap();
     std::fs::write(dir.join("k.pem"), &cert.key_pem).unwrap();
     let (c, k) = (dir.join("c.pem").display().to_string(), dir.join("k.pem").display().to_string());
-    let (child, url) =
-        start(&["--listen", "127.0.0.1:0", "--dev", "--max-streams", "100000", "--max-streams-per-ip", "100000", "--max-connections-per-ip", "100000", "--tls-cert", &c, "--tls-key", &k]);
+    let (child, url) = start(&[
+        "--listen",
+        "127.0.0.1:0",
+        "--dev",
+        "--max-streams",
+        "100000",
+        "--max-streams-per-ip",
+        "100000",
+        "--max-connections-per-ip",
+        "100000",
+        "--tls-cert",
+        &c,
+        "--tls-key",
+        &k,
+    ]);
     let client = || {
         reqwest::Client::builder()
             .use_rustls_tls()
@@ -193,7 +233,17 @@ async fn fanout_deliveries_per_second_over_h2_and_http1() {
     use std::sync::Arc;
     const STREAMS: usize = 1000;
     // HTTP/1.1: raw connections.
-    let (h1_child, url) = start(&["--listen", "127.0.0.1:0", "--dev", "--max-streams", "100000", "--max-streams-per-ip", "100000", "--max-connections-per-ip", "100000"]);
+    let (h1_child, url) = start(&[
+        "--listen",
+        "127.0.0.1:0",
+        "--dev",
+        "--max-streams",
+        "100000",
+        "--max-streams-per-ip",
+        "100000",
+        "--max-connections-per-ip",
+        "100000",
+    ]);
     let addr = url.strip_prefix("http://").unwrap().to_owned();
     let counted = Arc::new(AtomicU64::new(0));
     for _ in 0..STREAMS {
@@ -220,8 +270,21 @@ async fn fanout_deliveries_per_second_over_h2_and_http1() {
     std::fs::write(dir.join("c.pem"), &cert.cert_pem).unwrap();
     std::fs::write(dir.join("k.pem"), &cert.key_pem).unwrap();
     let (c, k) = (dir.join("c.pem").display().to_string(), dir.join("k.pem").display().to_string());
-    let (_h2_child, url) =
-        start(&["--listen", "127.0.0.1:0", "--dev", "--max-streams", "100000", "--max-streams-per-ip", "100000", "--max-connections-per-ip", "100000", "--tls-cert", &c, "--tls-key", &k]);
+    let (_h2_child, url) = start(&[
+        "--listen",
+        "127.0.0.1:0",
+        "--dev",
+        "--max-streams",
+        "100000",
+        "--max-streams-per-ip",
+        "100000",
+        "--max-connections-per-ip",
+        "100000",
+        "--tls-cert",
+        &c,
+        "--tls-key",
+        &k,
+    ]);
     let client = || {
         reqwest::Client::builder()
             .use_rustls_tls()

@@ -71,7 +71,8 @@ async fn unknown_or_too_old_last_event_id_gets_a_replay_gap_event() {
         ("abcdef012345-8".to_owned(), "other-epoch"),
     ];
     for (requested, reason) in cases {
-        let mut ev = open(reqwest::Client::new().get(format!("{}/subscribe", s.url)).header("last-event-id", &requested)).await;
+        let mut ev =
+            open(reqwest::Client::new().get(format!("{}/subscribe", s.url)).header("last-event-id", &requested)).await;
         let gap = next(&mut ev).await;
         assert_eq!(gap.event, "replay-gap");
         assert_eq!(gap.id, s.id(5));
@@ -106,7 +107,8 @@ async fn raw_subscribe(addr: std::net::SocketAddr) -> tokio::net::TcpStream {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn slow_consumer_is_evicted_while_another_client_keeps_receiving() {
-    let s = spawn(Config { client_buffer: 32, history: 16, write_stall: Duration::from_millis(500), ..dev_config() }).await;
+    let s =
+        spawn(Config { client_buffer: 32, history: 16, write_stall: Duration::from_millis(500), ..dev_config() }).await;
     let _slow = raw_subscribe(s.addr).await; // never read
     let mut fast = open_url(&format!("{}/subscribe", s.url)).await;
     s.wait_metric("sse_open_streams{kind=\"broadcast\"}", 2, 5).await;
@@ -208,10 +210,8 @@ async fn shutdown_closes_every_stream_and_returns_quickly() {
     assert!(t.elapsed() < Duration::from_secs(2));
     for mut r in streams {
         // Each body ends (cleanly) rather than hanging.
-        let end = tokio::time::timeout(Duration::from_secs(1), async {
-            while let Ok(Some(_)) = r.chunk().await {}
-        })
-        .await;
+        let end =
+            tokio::time::timeout(Duration::from_secs(1), async { while let Ok(Some(_)) = r.chunk().await {} }).await;
         assert!(end.is_ok());
     }
     assert_eq!(s.state.metrics.open_streams(StreamKind::Broadcast), 0);

@@ -87,7 +87,8 @@ async fn dev_tls_serves_h2_with_a_generated_certificate_whose_fingerprint_is_log
         tokio::time::sleep(Duration::from_millis(20)).await;
     }
     for mut r in streams {
-        let ended = tokio::time::timeout(Duration::from_secs(1), async { while let Ok(Some(_)) = r.chunk().await {} }).await;
+        let ended =
+            tokio::time::timeout(Duration::from_secs(1), async { while let Ok(Some(_)) = r.chunk().await {} }).await;
         assert!(ended.is_ok(), "a stream stayed open");
     }
 }
@@ -104,8 +105,17 @@ async fn sighup_reloads_the_certificate_files() {
     let (a, b) = (self_signed().unwrap(), self_signed().unwrap());
     write(&a);
     let path = |p: &Path| p.to_str().unwrap().to_owned();
-    let (child, url, _stderr) =
-        start(&["serve", "--listen", "127.0.0.1:0", "--secret", SECRET, "--tls-cert", &path(&cert), "--tls-key", &path(&key)]);
+    let (child, url, _stderr) = start(&[
+        "serve",
+        "--listen",
+        "127.0.0.1:0",
+        "--secret",
+        SECRET,
+        "--tls-cert",
+        &path(&cert),
+        "--tls-key",
+        &path(&key),
+    ]);
     let client = || {
         Client::builder()
             .use_rustls_tls()
@@ -134,7 +144,9 @@ async fn sighup_reloads_the_certificate_files() {
 
 #[test]
 fn tls_flags_are_checked_before_serving() {
-    let run = |args: &[&str]| Command::new(BIN).args(args).args(["--store", "memory"]).env_remove("SSE_SECRET").output().unwrap();
+    let run = |args: &[&str]| {
+        Command::new(BIN).args(args).args(["--store", "memory"]).env_remove("SSE_SECRET").output().unwrap()
+    };
     // --dev-tls is a development feature.
     let out = run(&["serve", "--listen", "127.0.0.1:0", "--secret", SECRET, "--dev-tls"]);
     assert_eq!(out.status.code(), Some(2));
@@ -144,7 +156,17 @@ fn tls_flags_are_checked_before_serving() {
     assert_eq!(out.status.code(), Some(2));
     assert!(String::from_utf8_lossy(&out.stderr).contains("--tls-key"));
     // Unreadable files: a clear error, no listening line.
-    let out = run(&["serve", "--listen", "127.0.0.1:0", "--secret", SECRET, "--tls-cert", "/nonexistent/c.pem", "--tls-key", "/nonexistent/k.pem"]);
+    let out = run(&[
+        "serve",
+        "--listen",
+        "127.0.0.1:0",
+        "--secret",
+        SECRET,
+        "--tls-cert",
+        "/nonexistent/c.pem",
+        "--tls-key",
+        "/nonexistent/k.pem",
+    ]);
     assert!(!out.status.success());
     assert!(out.stdout.is_empty());
     assert!(String::from_utf8_lossy(&out.stderr).contains("/nonexistent/c.pem"));

@@ -27,7 +27,8 @@ impl JsTypedEventSource {
     pub fn new(url: String, options: JsValue) -> Result<JsTypedEventSource, JsError> {
         let invalid = |e: String| JsError::new(&format!("invalid TypedEventSource options: {e}"));
         let options = options::source_options(&options).map_err(invalid)?;
-        let inner = TypedEventSourceBuilder::with_options(url, options).open().map_err(|e| JsError::new(&e.to_string()))?;
+        let inner =
+            TypedEventSourceBuilder::with_options(url, options).open().map_err(|e| JsError::new(&e.to_string()))?;
         Ok(JsTypedEventSource { inner })
     }
 
@@ -210,12 +211,20 @@ fn reason_to_js(r: &CloseReason) -> JsValue {
     match r {
         CloseReason::Terminal { event, data } => {
             let [event_key, data_key] = TERMINAL;
-            object(&[(REASON_KIND, terminal.into()), (event_key, event.as_str().into()), (data_key, data.as_str().into())])
+            object(&[
+                (REASON_KIND, terminal.into()),
+                (event_key, event.as_str().into()),
+                (data_key, data.as_str().into()),
+            ])
         }
         CloseReason::Client => object(&[(REASON_KIND, client.into())]),
         CloseReason::Failed { message, attempts } => {
             let [message_key, attempts_key] = FAILED;
-            object(&[(REASON_KIND, failed.into()), (message_key, message.as_str().into()), (attempts_key, (*attempts).into())])
+            object(&[
+                (REASON_KIND, failed.into()),
+                (message_key, message.as_str().into()),
+                (attempts_key, (*attempts).into()),
+            ])
         }
     }
 }

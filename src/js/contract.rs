@@ -135,7 +135,11 @@ mod tests {
         ];
         let declared = union("CloseReason");
         assert_eq!(declared.len(), reasons.len(), "one declared member per reason: {declared:?}");
-        let converted = [set([REASON_KIND].into_iter().chain(TERMINAL)), set([REASON_KIND]), set([REASON_KIND].into_iter().chain(FAILED))];
+        let converted = [
+            set([REASON_KIND].into_iter().chain(TERMINAL)),
+            set([REASON_KIND]),
+            set([REASON_KIND].into_iter().chain(FAILED)),
+        ];
         for ((reason, (kind, props)), converted) in reasons.iter().zip(&declared).zip(converted) {
             let json = serde_json::to_value(reason).expect("serialisable");
             assert_eq!(json[REASON_KIND], kind.as_str(), "kinds in the same order");
@@ -163,7 +167,9 @@ mod tests {
                 ErrorKind::Fatal => {
                     Error::Fatal { message: "503".into(), status: Some(503), content_type: Some("text/html".into()) }
                 }
-                ErrorKind::Decode => Error::Decode { event: "message".into(), data: "{".into(), reason: "bad JSON".into() },
+                ErrorKind::Decode => {
+                    Error::Decode { event: "message".into(), data: "{".into(), reason: "bad JSON".into() }
+                }
                 ErrorKind::Open => Error::Open { url: "x".into(), reason: "bad URL".into() },
                 ErrorKind::TooLarge => Error::TooLarge { limit: 1024 },
                 ErrorKind::NotClosed => Error::NotClosed { state: ReadyState::Open },

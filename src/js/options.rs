@@ -60,7 +60,10 @@ pub(super) fn source_options(options: &JsValue) -> Result<SourceOptions, String>
         if param.is_null() {
             source = source.resume_param(None);
         } else {
-            let name = param.as_string().filter(|n| !n.is_empty()).ok_or("`resumeParam` must be a non-empty string or null")?;
+            let name = param
+                .as_string()
+                .filter(|n| !n.is_empty())
+                .ok_or("`resumeParam` must be a non-empty string or null")?;
             source = source.resume_param(Some(&name));
         }
     }
@@ -212,6 +215,8 @@ fn string(obj: &Object, key: &str) -> Result<Option<String>, String> {
 /// A non-negative finite number.
 fn number(obj: &Object, key: &str) -> Result<Option<f64>, String> {
     get(obj, key)
-        .map(|v| v.as_f64().filter(|n| n.is_finite() && *n >= 0.0).ok_or_else(|| format!("`{key}` must be a number ≥ 0")))
+        .map(|v| {
+            v.as_f64().filter(|n| n.is_finite() && *n >= 0.0).ok_or_else(|| format!("`{key}` must be a number ≥ 0"))
+        })
         .transpose()
 }

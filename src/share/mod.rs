@@ -34,10 +34,10 @@
 
 mod protocol;
 
+use std::any::Any;
 use std::cell::{Cell, RefCell};
 use std::collections::VecDeque;
 use std::fmt;
-use std::any::Any;
 use std::rc::{Rc, Weak};
 
 use gloo_events::EventListener;
@@ -462,7 +462,14 @@ impl<U: Upstream> Shared<U> {
         let types = self.types.borrow().clone();
         let url = self.url.borrow().clone();
         let param = self.resume_param.borrow().clone();
-        self.inner.borrow_mut().connect(&url, self.with_credentials.get(), &resume, param.as_deref(), types, &Rc::downgrade(self))
+        self.inner.borrow_mut().connect(
+            &url,
+            self.with_credentials.get(),
+            &resume,
+            param.as_deref(),
+            types,
+            &Rc::downgrade(self),
+        )
     }
 
     /// This tab's engine, while it exists.

@@ -42,7 +42,11 @@ pub(crate) const REPLAY_GAP: &str = "replay-gap";
 
 impl Default for ResumeSettings {
     fn default() -> Self {
-        ResumeSettings { param: Some("lastEventId".to_owned()), gap_events: vec![REPLAY_GAP.to_owned()], dedup_window: 64 }
+        ResumeSettings {
+            param: Some("lastEventId".to_owned()),
+            gap_events: vec![REPLAY_GAP.to_owned()],
+            dedup_window: 64,
+        }
     }
 }
 
@@ -255,7 +259,9 @@ impl Engine {
     fn gap(&self, event_type: &str, data: &str, last_event_id: &str) {
         let json = parse_json(data).ok();
         let field = |key: &str| {
-            json.as_ref().and_then(|v| js_sys::Reflect::get(v, &wasm_bindgen::JsValue::from_str(key)).ok()).and_then(|v| v.as_string())
+            json.as_ref()
+                .and_then(|v| js_sys::Reflect::get(v, &wasm_bindgen::JsValue::from_str(key)).ok())
+                .and_then(|v| v.as_string())
         };
         let gap = Gap {
             event: event_type.to_owned(),

@@ -323,7 +323,11 @@ impl<T> Inner<T> {
 
 /// The hook behind every public one: `attach` decides how events are decoded.
 #[hook]
-pub(crate) fn use_source<T: Clone + 'static>(url: String, options: UseEventSourceOptions, attach: Attach<T>) -> UseEventSourceHandle<T> {
+pub(crate) fn use_source<T: Clone + 'static>(
+    url: String,
+    options: UseEventSourceOptions,
+    attach: Attach<T>,
+) -> UseEventSourceHandle<T> {
     let trigger = use_force_update();
     let inner = use_mut_ref(Inner::<T>::new);
     let latest_options = use_mut_ref(UseEventSourceOptions::default);

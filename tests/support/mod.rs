@@ -116,7 +116,10 @@ pub async fn wait_for_streams(kind: &str, expected: u64, what: &str) {
         }
         sleep(25).await;
     }
-    panic!("timed out waiting for {what}: sse_open_streams{{kind=\"{kind}\"}} is {}, not {expected}", open_streams(kind).await);
+    panic!(
+        "timed out waiting for {what}: sse_open_streams{{kind=\"{kind}\"}} is {}, not {expected}",
+        open_streams(kind).await
+    );
 }
 
 /// What handlers saw, in order.

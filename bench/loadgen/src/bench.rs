@@ -198,7 +198,14 @@ impl Bench {
         self.shared.recording.store(false, Relaxed);
         let h = &self.shared.hist;
         let missing = (published * n).saturating_sub(self.shared.delivered.load(Relaxed));
-        Ok(Latency { asked: rate, p50_ms: h.quantile_ms(0.5), p99_ms: h.quantile_ms(0.99), achieved, samples: h.count(), missing })
+        Ok(Latency {
+            asked: rate,
+            p50_ms: h.quantile_ms(0.5),
+            p99_ms: h.quantile_ms(0.99),
+            achieved,
+            samples: h.count(),
+            missing,
+        })
     }
 
     /// One step of the saturation search: `rate` events/s for `secs`; kept up if the publishers published 97 % of the
@@ -220,7 +227,13 @@ impl Bench {
         let per_sec = delivered.min(expected) as f64 / ((end_us - start_us) as f64 / 1e6);
         // Let the rest arrive before the next step.
         self.drain(published * n).await;
-        Ok(Step { asked: rate, achieved, ratio, per_sec, kept_up: published as f64 >= 0.97 * total as f64 && ratio >= 0.97 })
+        Ok(Step {
+            asked: rate,
+            achieved,
+            ratio,
+            per_sec,
+            kept_up: published as f64 >= 0.97 * total as f64 && ratio >= 0.97,
+        })
     }
 
     /// Finds the publish rate where delivery stops keeping up, starting from `start_rate` events/s: ×1.5 while it

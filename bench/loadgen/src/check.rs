@@ -33,7 +33,6 @@ impl Shared {
     }
 }
 
-
 /// Parses the id and the `t=<µs>` send timestamp of one event and updates the counters.
 pub(crate) struct StreamCheck {
     /// The last id, as (major, minor): ours `<epoch>-<position>` → (0, position), plain numbers → (0, n), Nchan's
@@ -74,7 +73,10 @@ impl StreamCheck {
         if shared.recording.load(Relaxed) {
             match data.find("t=") {
                 Some(i) => {
-                    let digits = data[i + 2..].bytes().take_while(u8::is_ascii_digit).fold(0u64, |a, d| a * 10 + u64::from(d - b'0'));
+                    let digits = data[i + 2..]
+                        .bytes()
+                        .take_while(u8::is_ascii_digit)
+                        .fold(0u64, |a, d| a * 10 + u64::from(d - b'0'));
                     shared.hist.record(now.saturating_sub(digits));
                 }
                 None => {

@@ -73,13 +73,16 @@ async fn run(args: Vec<String>) -> Res<()> {
     let peers: Vec<(String, std::net::SocketAddr)> = args
         .windows(2)
         .filter(|w| w[0] == "--peer")
-        .filter_map(|w| w[1].split_once('=').and_then(|(n, a)| Some((n.to_owned(), a.trim_start_matches("http://").parse().ok()?))))
+        .filter_map(|w| {
+            w[1].split_once('=').and_then(|(n, a)| Some((n.to_owned(), a.trim_start_matches("http://").parse().ok()?)))
+        })
         .collect();
     let mut results = Vec::new();
     for (name, command) in &servers {
         let mut server = start_server(name, command)?;
         eprintln!("[{name}] listening on {} (pid {})", server.addr, server.child.id());
-        let server_peers: Vec<std::net::SocketAddr> = peers.iter().filter(|(n, _)| n == name).map(|(_, a)| *a).collect();
+        let server_peers: Vec<std::net::SocketAddr> =
+            peers.iter().filter(|(n, _)| n == name).map(|(_, a)| *a).collect();
         // Latency at 50 % of the first server's saturation rate is measured on every server (same rate for all).
         let reference = results.first().map(|(_, f): &(String, server::Figures)| f.sat_small.rate);
         let r = bench_server(&server, &server_peers, small, large, secs, rate, reference).await;

@@ -30,7 +30,10 @@ pub(crate) fn table(results: &[(String, Figures)], small: usize, large: usize, r
     out.push_str("|\n");
     // (label, value of a result, formatted cell, higher is better; None: no ratio, the servers' rates differ)
     type Row<'a> = (String, Box<dyn Fn(&Figures) -> f64 + 'a>, Box<dyn Fn(&Figures) -> String + 'a>, Option<bool>);
-    fn plain<'a>(get: impl Fn(&Figures) -> f64 + Copy + 'a, show: impl Fn(f64) -> String + 'a) -> Box<dyn Fn(&Figures) -> String + 'a> {
+    fn plain<'a>(
+        get: impl Fn(&Figures) -> f64 + Copy + 'a,
+        show: impl Fn(f64) -> String + 'a,
+    ) -> Box<dyn Fn(&Figures) -> String + 'a> {
         Box::new(move |f| show(get(f)))
     }
     let sat_cell = |s: &Saturation| {
@@ -65,20 +68,90 @@ pub(crate) fn table(results: &[(String, Figures)], small: usize, large: usize, r
             Box::new(move |f| sat_cell(&f.sat_large)),
             Some(true),
         ),
-        (format!("publish→receive p50, {small} streams at 50 % of its own saturation rate (no ratio: rates differ)"), Box::new(|f| f.half_own.p50_ms), Box::new(move |f| format!("{} at {:.0} ev/s", lat_cell(&f.half_own, false), f.half_own.asked)), None),
-        (format!("publish→receive p99, {small} streams at 50 % of its own saturation rate"), Box::new(|f| f.half_own.p99_ms), Box::new(move |f| lat_cell(&f.half_own, true)), None),
-        (format!("publish→receive p50, {small} streams × {reference:.0} ev/s (50 % of {first_name}'s saturation)"), Box::new(|f| f.half_ref.p50_ms), Box::new(move |f| lat_cell(&f.half_ref, false)), Some(false)),
-        (format!("publish→receive p99, {small} streams × {reference:.0} ev/s (50 % of {first_name}'s saturation)"), Box::new(|f| f.half_ref.p99_ms), Box::new(move |f| lat_cell(&f.half_ref, true)), Some(false)),
-        (format!("deliveries/s, {small} streams, closed loop (≤ 256 events ahead)"), Box::new(|f| f.small.per_sec), plain(|f| f.small.per_sec, fmt_rate), Some(true)),
-        (format!("deliveries/s, {large} streams, closed loop"), Box::new(|f| f.large.per_sec), plain(|f| f.large.per_sec, fmt_rate), Some(true)),
-        (format!("RSS per idle stream, {large} streams"), Box::new(|f| f.rss_per_conn_kb), plain(|f| f.rss_per_conn_kb, |v| format!("{v:.1} KB")), Some(false)),
-        (format!("publish→receive p50, {small} streams × {rate} ev/s"), Box::new(|f| f.p50_ms), plain(|f| f.p50_ms, |v| format!("{v:.2} ms")), Some(false)),
-        (format!("publish→receive p99, {small} streams × {rate} ev/s"), Box::new(|f| f.p99_ms), plain(|f| f.p99_ms, |v| format!("{v:.2} ms")), Some(false)),
-        (format!("latency phase: publish rate achieved (asked {rate} ev/s)"), Box::new(|f| f.latency_rate), plain(|f| f.latency_rate, |v| format!("{v:.0} ev/s")), Some(true)),
-        (format!("publish→receive p50, {small} streams × {} ev/s", rate / 10), Box::new(|f| f.p50_low_ms), plain(|f| f.p50_low_ms, |v| format!("{v:.2} ms")), Some(false)),
-        (format!("publish→receive p99, {small} streams × {} ev/s", rate / 10), Box::new(|f| f.p99_low_ms), plain(|f| f.p99_low_ms, |v| format!("{v:.2} ms")), Some(false)),
-        (format!("server CPU s per 100k deliveries, {large} streams"), Box::new(|f| cpu_per_100k(&f.large)), plain(|f| cpu_per_100k(&f.large), |v| format!("{v:.3} s")), Some(false)),
-        (format!("server CPU s per 100k deliveries, {small} streams"), Box::new(|f| cpu_per_100k(&f.small)), plain(|f| cpu_per_100k(&f.small), |v| format!("{v:.3} s")), Some(false)),
+        (
+            format!("publish→receive p50, {small} streams at 50 % of its own saturation rate (no ratio: rates differ)"),
+            Box::new(|f| f.half_own.p50_ms),
+            Box::new(move |f| format!("{} at {:.0} ev/s", lat_cell(&f.half_own, false), f.half_own.asked)),
+            None,
+        ),
+        (
+            format!("publish→receive p99, {small} streams at 50 % of its own saturation rate"),
+            Box::new(|f| f.half_own.p99_ms),
+            Box::new(move |f| lat_cell(&f.half_own, true)),
+            None,
+        ),
+        (
+            format!("publish→receive p50, {small} streams × {reference:.0} ev/s (50 % of {first_name}'s saturation)"),
+            Box::new(|f| f.half_ref.p50_ms),
+            Box::new(move |f| lat_cell(&f.half_ref, false)),
+            Some(false),
+        ),
+        (
+            format!("publish→receive p99, {small} streams × {reference:.0} ev/s (50 % of {first_name}'s saturation)"),
+            Box::new(|f| f.half_ref.p99_ms),
+            Box::new(move |f| lat_cell(&f.half_ref, true)),
+            Some(false),
+        ),
+        (
+            format!("deliveries/s, {small} streams, closed loop (≤ 256 events ahead)"),
+            Box::new(|f| f.small.per_sec),
+            plain(|f| f.small.per_sec, fmt_rate),
+            Some(true),
+        ),
+        (
+            format!("deliveries/s, {large} streams, closed loop"),
+            Box::new(|f| f.large.per_sec),
+            plain(|f| f.large.per_sec, fmt_rate),
+            Some(true),
+        ),
+        (
+            format!("RSS per idle stream, {large} streams"),
+            Box::new(|f| f.rss_per_conn_kb),
+            plain(|f| f.rss_per_conn_kb, |v| format!("{v:.1} KB")),
+            Some(false),
+        ),
+        (
+            format!("publish→receive p50, {small} streams × {rate} ev/s"),
+            Box::new(|f| f.p50_ms),
+            plain(|f| f.p50_ms, |v| format!("{v:.2} ms")),
+            Some(false),
+        ),
+        (
+            format!("publish→receive p99, {small} streams × {rate} ev/s"),
+            Box::new(|f| f.p99_ms),
+            plain(|f| f.p99_ms, |v| format!("{v:.2} ms")),
+            Some(false),
+        ),
+        (
+            format!("latency phase: publish rate achieved (asked {rate} ev/s)"),
+            Box::new(|f| f.latency_rate),
+            plain(|f| f.latency_rate, |v| format!("{v:.0} ev/s")),
+            Some(true),
+        ),
+        (
+            format!("publish→receive p50, {small} streams × {} ev/s", rate / 10),
+            Box::new(|f| f.p50_low_ms),
+            plain(|f| f.p50_low_ms, |v| format!("{v:.2} ms")),
+            Some(false),
+        ),
+        (
+            format!("publish→receive p99, {small} streams × {} ev/s", rate / 10),
+            Box::new(|f| f.p99_low_ms),
+            plain(|f| f.p99_low_ms, |v| format!("{v:.2} ms")),
+            Some(false),
+        ),
+        (
+            format!("server CPU s per 100k deliveries, {large} streams"),
+            Box::new(|f| cpu_per_100k(&f.large)),
+            plain(|f| cpu_per_100k(&f.large), |v| format!("{v:.3} s")),
+            Some(false),
+        ),
+        (
+            format!("server CPU s per 100k deliveries, {small} streams"),
+            Box::new(|f| cpu_per_100k(&f.small)),
+            plain(|f| cpu_per_100k(&f.small), |v| format!("{v:.3} s")),
+            Some(false),
+        ),
     ];
     for (label, get, show, higher_better) in &rows {
         out.push_str(&format!("| {label} |"));
@@ -120,8 +193,10 @@ pub(crate) fn table(results: &[(String, Figures)], small: usize, large: usize, r
                   delivery keeps up (≥ 97 % of the rate published and ≥ 97 % of the deliveries within 250 ms), then \
                   bisection to 10 %; the row shows the deliveries/s measured at the highest rate that kept up. \
                   Latency rows marked (X of Y ev/s) did not reach the asked rate.\n\n");
-    out.push_str("Details (per server): events published at 1k/10k, latency-phase publish rate achieved and samples, \
-                  VmRSS before/after the idle streams, load-generator CPU share of each throughput phase.\n\n");
+    out.push_str(
+        "Details (per server): events published at 1k/10k, latency-phase publish rate achieved and samples, \
+                  VmRSS before/after the idle streams, load-generator CPU share of each throughput phase.\n\n",
+    );
     for (name, f) in results {
         out.push_str(&format!(
             "- {name}: published {} / {} events; latency phase {:.0} ev/s, {} samples; VmRSS {} → {} KB; \
@@ -141,7 +216,15 @@ pub(crate) fn table(results: &[(String, Figures)], small: usize, large: usize, r
             let steps: Vec<String> = sat
                 .steps
                 .iter()
-                .map(|s| format!("{:.0}→{:.0} ev/s {:.1}%{}", s.asked, s.achieved, 100.0 * s.ratio, if s.kept_up { "" } else { " ✗" }))
+                .map(|s| {
+                    format!(
+                        "{:.0}→{:.0} ev/s {:.1}%{}",
+                        s.asked,
+                        s.achieved,
+                        100.0 * s.ratio,
+                        if s.kept_up { "" } else { " ✗" }
+                    )
+                })
                 .collect();
             out.push_str(&format!(
                 "  - saturation search at {n} streams (asked→published, delivered within 250 ms; ✗ = not kept up): {}; \

@@ -6,10 +6,10 @@ use std::process::{Child, Command, Stdio};
 use std::sync::atomic::Ordering::Relaxed;
 use std::time::Duration;
 
-use crate::Res;
 use crate::bench::{Bench, Latency, Saturation, Throughput};
 use crate::procfs::rss_kb;
 use crate::publisher::Publisher;
+use crate::Res;
 
 pub(crate) struct Server {
     pub(crate) name: String,
@@ -158,7 +158,10 @@ pub(crate) async fn bench_server(
     match reference_rate {
         Some(r) if r > 0.0 => {
             let half = r / 2.0;
-            eprintln!("[{}] latency: {small} streams x {half:.0} events/s (50 % of the first server's saturation)", server.name);
+            eprintln!(
+                "[{}] latency: {small} streams x {half:.0} events/s (50 % of the first server's saturation)",
+                server.name
+            );
             f.half_ref = b.latency(half, lat_secs).await?;
             f.latency_missing += f.half_ref.missing;
         }

@@ -12,7 +12,12 @@ use crate::check::{Shared, StreamCheck};
 use crate::dechunk::Dechunk;
 
 /// One subscriber: connect from `source`, send the GET, then read frames until the task is aborted.
-pub(crate) async fn subscriber(shared: Arc<Shared>, server: SocketAddr, source: Ipv4Addr, connect_gate: Arc<tokio::sync::Semaphore>) {
+pub(crate) async fn subscriber(
+    shared: Arc<Shared>,
+    server: SocketAddr,
+    source: Ipv4Addr,
+    connect_gate: Arc<tokio::sync::Semaphore>,
+) {
     let permit = connect_gate.acquire_owned().await;
     let mut stream = None;
     for attempt in 0..20 {

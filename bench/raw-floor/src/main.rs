@@ -62,7 +62,8 @@ fn writer_loop(w: &Writer) {
             while inbox.frames.is_empty() && inbox.socks.is_empty() {
                 if behind {
                     // Someone has unwritten bytes: retry them soon even without new frames.
-                    inbox = w.wake.wait_timeout(inbox, Duration::from_millis(1)).unwrap_or_else(PoisonError::into_inner).0;
+                    inbox =
+                        w.wake.wait_timeout(inbox, Duration::from_millis(1)).unwrap_or_else(PoisonError::into_inner).0;
                     break;
                 }
                 inbox = w.wake.wait(inbox).unwrap_or_else(PoisonError::into_inner);
@@ -125,7 +126,11 @@ async fn read_request(stream: &mut TcpStream, buf: &mut Vec<u8>) -> Res<Option<(
     let path = first.next().unwrap_or("").to_owned();
     let len: usize = head
         .lines()
-        .find_map(|l| l.split_once(':').filter(|(k, _)| k.eq_ignore_ascii_case("content-length")).map(|(_, v)| v.trim().parse().unwrap_or(0)))
+        .find_map(|l| {
+            l.split_once(':')
+                .filter(|(k, _)| k.eq_ignore_ascii_case("content-length"))
+                .map(|(_, v)| v.trim().parse().unwrap_or(0))
+        })
         .unwrap_or(0);
     while buf.len() < end + 4 + len {
         let mut tmp = [0u8; 4096];
@@ -175,7 +180,10 @@ async fn connection(hub: Arc<Hub>, mut stream: TcpStream) -> Res<()> {
             ("POST", "/update") => {
                 let id = publish(&hub, &body);
                 let reply = format!("{{\"id\":\"{id}\"}}");
-                let resp = format!("HTTP/1.1 200 OK\r\nContent-Type: application/json\r\nContent-Length: {}\r\n\r\n{reply}", reply.len());
+                let resp = format!(
+                    "HTTP/1.1 200 OK\r\nContent-Type: application/json\r\nContent-Length: {}\r\n\r\n{reply}",
+                    reply.len()
+                );
                 stream.write_all(resp.as_bytes()).await?;
             }
             _ => {

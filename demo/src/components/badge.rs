@@ -24,7 +24,9 @@ pub struct BadgeProps {
 pub fn status_text(state: ReadyState, reason: Option<&CloseReason>) -> String {
     let n = state as u16;
     match (state, reason) {
-        (ReadyState::Closed, Some(CloseReason::Terminal { .. })) => format!("closed — terminal message, readyState {n}"),
+        (ReadyState::Closed, Some(CloseReason::Terminal { .. })) => {
+            format!("closed — terminal message, readyState {n}")
+        }
         (ReadyState::Closed, Some(CloseReason::Client)) => format!("closed — by the client, readyState {n}"),
         (ReadyState::Closed, Some(CloseReason::Failed { .. })) => format!("closed — failed, readyState {n}"),
         (state, _) => format!("{state}, readyState {n}"),

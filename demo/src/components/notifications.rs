@@ -75,29 +75,39 @@ pub fn Notifications() -> Html {
         problem: None,
     });
     // A new user is a new URL: the hook closes the old stream and opens this one.
-    let inbox = use_event_source_with_options::<UserEvent>(format!("/sse/{}", form.me), UseEventSourceOptions::default());
+    let inbox =
+        use_event_source_with_options::<UserEvent>(format!("/sse/{}", form.me), UseEventSourceOptions::default());
 
     let on_me = {
         let form = form.dispatcher();
-        Callback::from(move |e: Event| form.dispatch(FormAction::Me(e.target_unchecked_into::<HtmlSelectElement>().value())))
+        Callback::from(move |e: Event| {
+            form.dispatch(FormAction::Me(e.target_unchecked_into::<HtmlSelectElement>().value()))
+        })
     };
     let on_to = {
         let form = form.dispatcher();
-        Callback::from(move |e: Event| form.dispatch(FormAction::To(e.target_unchecked_into::<HtmlSelectElement>().value())))
+        Callback::from(move |e: Event| {
+            form.dispatch(FormAction::To(e.target_unchecked_into::<HtmlSelectElement>().value()))
+        })
     };
     let on_text = {
         let form = form.dispatcher();
-        Callback::from(move |e: InputEvent| form.dispatch(FormAction::Text(e.target_unchecked_into::<HtmlInputElement>().value())))
+        Callback::from(move |e: InputEvent| {
+            form.dispatch(FormAction::Text(e.target_unchecked_into::<HtmlInputElement>().value()))
+        })
     };
     let onsubmit = {
         let form = form.clone();
         Callback::from(move |e: SubmitEvent| {
             e.prevent_default();
-            let (to, body) = (form.to.clone(), format!(
-                r#"{{"data": {{"message": {}, "from": {}}}}}"#,
-                api::json_string(&form.text),
-                api::json_string(&form.me)
-            ));
+            let (to, body) = (
+                form.to.clone(),
+                format!(
+                    r#"{{"data": {{"message": {}, "from": {}}}}}"#,
+                    api::json_string(&form.text),
+                    api::json_string(&form.me)
+                ),
+            );
             let dispatcher = form.dispatcher();
             spawn_local(async move {
                 match api::post_json(&format!("/notify/{to}"), &body).await {

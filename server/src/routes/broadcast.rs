@@ -28,7 +28,11 @@ async fn subscribe(State(state): State<AppState>, client: Client, params: Stream
 
 /// Publishes `{id, text, timestamp}` (`id`: the event's position) as a `message` event once it is stored, and
 /// answers with the same JSON.
-async fn update(State(state): State<AppState>, _: Publisher, JsonObject(body): JsonObject) -> Result<Response, AppError> {
+async fn update(
+    State(state): State<AppState>,
+    _: Publisher,
+    JsonObject(body): JsonObject,
+) -> Result<Response, AppError> {
     let text = match body.get("text") {
         Some(Value::String(t)) if !t.is_empty() => t,
         Some(Value::String(_)) => return Err(AppError::BadRequest("\"text\" must not be empty".into())),

@@ -138,7 +138,11 @@ fn connection_count(state: &AppState, key: String) -> u32 {
     *c
 }
 
-async fn flaky(State(state): State<AppState>, Path(key): Path<String>, params: StreamParams) -> Result<Response, AppError> {
+async fn flaky(
+    State(state): State<AppState>,
+    Path(key): Path<String>,
+    params: StreamParams,
+) -> Result<Response, AppError> {
     let count = connection_count(&state, key);
     match count {
         1 => {
@@ -150,7 +154,11 @@ async fn flaky(State(state): State<AppState>, Path(key): Path<String>, params: S
         _ => {
             let guard = state.open_stream(StreamKind::Fixture)?;
             let after = numeric(&params);
-            let prelude = n_frames(Prelude::new(Duration::from_millis(50)), after.saturating_add(1)..=10).raw(&frame(11, Some("done"), "end"));
+            let prelude = n_frames(Prelude::new(Duration::from_millis(50)), after.saturating_add(1)..=10).raw(&frame(
+                11,
+                Some("done"),
+                "end",
+            ));
             Ok(sse::response(&state.env, guard, prelude, Live::Idle))
         }
     }
@@ -243,7 +251,12 @@ async fn retry(State(state): State<AppState>, Path(ms): Path<u64>, params: Strea
     let prelude = Prelude::new(Duration::from_millis(ms.min(60_000)));
     Ok(match numeric(&params) {
         0 => sse::response(&state.env, guard, n_frames(prelude, 1..=1), Live::Close),
-        after => sse::response(&state.env, guard, prelude.raw(&frame(after.saturating_add(1), Some("done"), "end")), Live::Idle),
+        after => sse::response(
+            &state.env,
+            guard,
+            prelude.raw(&frame(after.saturating_add(1), Some("done"), "end")),
+            Live::Idle,
+        ),
     })
 }
 

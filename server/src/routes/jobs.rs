@@ -25,7 +25,13 @@ pub fn routes() -> Router<AppState> {
     Router::new().route("/jobs", post(create)).route("/jobs/{id}/events", get(events))
 }
 
-fn bounded(body: &serde_json::Map<String, Value>, key: &str, min: u64, max: u64, default: Option<u64>) -> Result<u64, AppError> {
+fn bounded(
+    body: &serde_json::Map<String, Value>,
+    key: &str,
+    min: u64,
+    max: u64,
+    default: Option<u64>,
+) -> Result<u64, AppError> {
     match body.get(key) {
         None | Some(Value::Null) => default.ok_or_else(|| AppError::BadRequest(format!("missing field \"{key}\""))),
         Some(v) => v
@@ -51,7 +57,8 @@ async fn create(
         return Err(AppError::BadRequest(format!("steps × intervalMs must be at most {} ms", max.as_millis())));
     }
     // In `--dev` without a token, publishers are told apart by address.
-    let publisher = publisher.unwrap_or_else(|| client.ip.map_or_else(|| "anonymous".to_owned(), |ip| format!("address {ip}")));
+    let publisher =
+        publisher.unwrap_or_else(|| client.ip.map_or_else(|| "anonymous".to_owned(), |ip| format!("address {ip}")));
     let id = state.jobs.start(&publisher, steps, Duration::from_millis(interval), state.env.shutdown.clone()).await?;
     Ok(Json(serde_json::json!({ "id": id })))
 }

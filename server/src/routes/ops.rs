@@ -17,7 +17,9 @@ pub fn routes() -> Router<AppState> {
 async fn healthz(State(state): State<AppState>) -> impl IntoResponse {
     match state.hub.write_error().or_else(|| state.hub.live_error()) {
         None => (StatusCode::OK, Json(serde_json::json!({ "status": "ok", "epoch": state.hub.epoch() }))),
-        Some(error) => (StatusCode::SERVICE_UNAVAILABLE, Json(serde_json::json!({ "status": "unavailable", "error": error }))),
+        Some(error) => {
+            (StatusCode::SERVICE_UNAVAILABLE, Json(serde_json::json!({ "status": "unavailable", "error": error })))
+        }
     }
 }
 

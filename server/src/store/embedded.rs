@@ -30,7 +30,9 @@ use std::path::{Path, PathBuf};
 use std::sync::{Arc, Mutex, RwLock};
 
 use bytes::Bytes;
-use redb::{Database, ReadableDatabase as _, ReadableTable as _, ReadableTableMetadata as _, TableDefinition, WriteTransaction};
+use redb::{
+    Database, ReadableDatabase as _, ReadableTable as _, ReadableTableMetadata as _, TableDefinition, WriteTransaction,
+};
 
 use super::{
     encode_event, topic, BoxFuture, JobRecord, Outcome, Snapshot, Store, StoreError, StoreOptions, TopicState, Write,
@@ -165,7 +167,8 @@ impl Inner {
             return Err(StoreError::Unavailable("the in-memory store failed".into()));
         };
         // Fails while a reader still holds the old handle (the file lock): the next write tries again.
-        let db = Database::create(path).map_err(|e| StoreError::Unavailable(format!("reopening {}: {e}", path.display())))?;
+        let db = Database::create(path)
+            .map_err(|e| StoreError::Unavailable(format!("reopening {}: {e}", path.display())))?;
         let stored = init(&db)?;
         if stored != self.epoch {
             return Err(StoreError::Invalid(format!("{} was replaced while the server ran", path.display())));
@@ -208,7 +211,8 @@ impl Inner {
             Some(v) => Some(decode_state(v.value())?),
             None => None,
         };
-        let counter = |k: &str| -> Result<u64, StoreError> { Ok(counters.get(k).map_err(storage)?.map_or(0, |v| v.value())) };
+        let counter =
+            |k: &str| -> Result<u64, StoreError> { Ok(counters.get(k).map_err(storage)?.map_or(0, |v| v.value())) };
         let mut out = Vec::new();
         if state.is_some() && limit > 0 {
             for item in events.range((name, after.saturating_add(1))..=(name, u64::MAX)).map_err(storage)?.take(limit) {
@@ -217,7 +221,12 @@ impl Inner {
                 out.push(Arc::new(Event { pos: k.value().1, frame: Bytes::copy_from_slice(frame) }));
             }
         }
-        Ok(Snapshot { topic: state, last_position: counter(LAST_POSITION)?, deleted_upto: counter(DELETED_UPTO)?, events: out })
+        Ok(Snapshot {
+            topic: state,
+            last_position: counter(LAST_POSITION)?,
+            deleted_upto: counter(DELETED_UPTO)?,
+            events: out,
+        })
     }
 
     /// Every job, or only `id`.
@@ -225,7 +234,8 @@ impl Inner {
         let db = self.database()?;
         let txn = db.begin_read().map_err(storage)?;
         let jobs = txn.open_table(JOBS).map_err(storage)?;
-        let decode = |bytes: &[u8]| serde_json::from_slice(bytes).map_err(|e| StoreError::Invalid(format!("job record: {e}")));
+        let decode =
+            |bytes: &[u8]| serde_json::from_slice(bytes).map_err(|e| StoreError::Invalid(format!("job record: {e}")));
         let mut out = Vec::new();
         if let Some(id) = id {
             if let Some(v) = jobs.get(id).map_err(storage)? {
@@ -265,7 +275,8 @@ struct Batch<'t> {
 impl<'t> Batch<'t> {
     fn new(txn: &'t WriteTransaction, inner: &'t Inner) -> Result<Self, StoreError> {
         let counters = txn.open_table(COUNTERS).map_err(storage)?;
-        let counter = |k: &str| -> Result<u64, StoreError> { Ok(counters.get(k).map_err(storage)?.map_or(0, |v| v.value())) };
+        let counter =
+            |k: &str| -> Result<u64, StoreError> { Ok(counters.get(k).map_err(storage)?.map_or(0, |v| v.value())) };
         Ok(Batch {
             txn,
             inner,
@@ -318,18 +329,18 @@ impl<'t> Batch<'t> {
                     self.delete_topic(&topic::job(&id))?;
                     Outcome::Done
                 }
-                Write::EndJob { id, outcome, only_if_lease_before } => {
-                    match self.job(&id)? {
-                        Some(mut job) if job.ended.is_none() && only_if_lease_before.is_none_or(|t| job.lease_until_ms < t) => {
-                            let ping = super::Payload::new(Some("ping"), outcome.clone());
-                            let appended = self.append(&topic::job(&id), &ping, super::Retention::default(), false)?;
-                            job.ended = Some(super::JobEnd { at_ms: self.now, outcome });
-                            self.put_job(&job)?;
-                            appended
-                        }
-                        _ => Outcome::Done,
+                Write::EndJob { id, outcome, only_if_lease_before } => match self.job(&id)? {
+                    Some(mut job)
+                        if job.ended.is_none() && only_if_lease_before.is_none_or(|t| job.lease_until_ms < t) =>
+                    {
+                        let ping = super::Payload::new(Some("ping"), outcome.clone());
+                        let appended = self.append(&topic::job(&id), &ping, super::Retention::default(), false)?;
+                        job.ended = Some(super::JobEnd { at_ms: self.now, outcome });
+                        self.put_job(&job)?;
+                        appended
                     }
-                }
+                    _ => Outcome::Done,
+                },
                 Write::RenewJob { id, until_ms } => {
                     if let Some(mut job) = self.job(&id)? {
                         job.lease_until_ms = until_ms;
@@ -348,15 +359,26 @@ impl<'t> Batch<'t> {
     fn job(&self, id: &str) -> Result<Option<JobRecord>, StoreError> {
         let jobs = self.txn.open_table(JOBS).map_err(storage)?;
         let raw = jobs.get(id).map_err(storage)?;
-        raw.map(|v| serde_json::from_slice(v.value()).map_err(|e| StoreError::Invalid(format!("job record: {e}")))).transpose()
+        raw.map(|v| serde_json::from_slice(v.value()).map_err(|e| StoreError::Invalid(format!("job record: {e}"))))
+            .transpose()
     }
 
     fn put_job(&self, job: &JobRecord) -> Result<(), StoreError> {
-        self.txn.open_table(JOBS).map_err(storage)?.insert(job.id.as_str(), encode_json(job)?.as_slice()).map_err(storage)?;
+        self.txn
+            .open_table(JOBS)
+            .map_err(storage)?
+            .insert(job.id.as_str(), encode_json(job)?.as_slice())
+            .map_err(storage)?;
         Ok(())
     }
 
-    fn append(&mut self, name: &str, payload: &super::Payload, retention: super::Retention, mark_offline: bool) -> Result<Outcome, StoreError> {
+    fn append(
+        &mut self,
+        name: &str,
+        payload: &super::Payload,
+        retention: super::Retention,
+        mark_offline: bool,
+    ) -> Result<Outcome, StoreError> {
         let existing = self.state(name)?;
         let is_new = existing.is_none();
         let mut s = existing.unwrap_or(TopicState { created_after: self.last_position, ..TopicState::default() });
@@ -394,7 +416,13 @@ impl<'t> Batch<'t> {
             let mut events = self.txn.open_table(EVENTS).map_err(storage)?;
             // The newest event is always kept, whatever its size.
             while s.count > max_events || (s.bytes > max_bytes && s.count > 1) {
-                let first = events.range((name, 0)..=(name, u64::MAX)).map_err(storage)?.next().transpose().map_err(storage)?.map(|(k, _)| k.value().1);
+                let first = events
+                    .range((name, 0)..=(name, u64::MAX))
+                    .map_err(storage)?
+                    .next()
+                    .transpose()
+                    .map_err(storage)?
+                    .map(|(k, _)| k.value().1);
                 let Some(first) = first else { break };
                 let removed = events.remove((name, first)).map_err(storage)?.map_or(0, |v| v.value().1.len() as u64);
                 s.bytes = s.bytes.saturating_sub(removed);
@@ -438,7 +466,11 @@ impl<'t> Batch<'t> {
 
     fn delete_topic(&mut self, name: &str) -> Result<(), StoreError> {
         let Some(s) = self.state(name)? else { return Ok(()) };
-        self.txn.open_table(EVENTS).map_err(storage)?.retain_in((name, 0)..=(name, u64::MAX), |_, _| false).map_err(storage)?;
+        self.txn
+            .open_table(EVENTS)
+            .map_err(storage)?
+            .retain_in((name, 0)..=(name, u64::MAX), |_, _| false)
+            .map_err(storage)?;
         if topic::is_user(name) {
             self.txn.open_table(ACTIVITY).map_err(storage)?.remove((s.last_append_ms, name)).map_err(storage)?;
             self.user_topics = self.user_topics.saturating_sub(1);
@@ -454,13 +486,16 @@ impl<'t> Batch<'t> {
         let mut visit = Vec::new();
         {
             let topics = self.txn.open_table(TOPICS).map_err(storage)?;
-            let range = topics.range::<&str>((std::ops::Bound::Excluded(cursor.as_str()), std::ops::Bound::Unbounded)).map_err(storage)?;
+            let range = topics
+                .range::<&str>((std::ops::Bound::Excluded(cursor.as_str()), std::ops::Bound::Unbounded))
+                .map_err(storage)?;
             for item in range.take(budget) {
                 let (k, v) = item.map_err(storage)?;
                 visit.push((k.value().to_owned(), decode_state(v.value())?));
             }
         }
-        let next_cursor = if visit.len() < budget { String::new() } else { visit.last().map(|(k, _)| k.clone()).unwrap_or_default() };
+        let next_cursor =
+            if visit.len() < budget { String::new() } else { visit.last().map(|(k, _)| k.clone()).unwrap_or_default() };
         let (mut removed_events, mut removed_topics) = (0u64, 0u64);
         for (name, stored) in visit {
             // A state touched earlier in this batch is newer than the one read above.

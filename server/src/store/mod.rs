@@ -335,7 +335,8 @@ pub fn encode_event(epoch: &str, position: u64, payload: &Payload) -> Result<(Ev
 /// A new random epoch: 12 lowercase hex digits.
 pub fn new_epoch() -> Result<String, StoreError> {
     let mut bytes = [0u8; 6];
-    getrandom::getrandom(&mut bytes).map_err(|e| StoreError::Unavailable(format!("no randomness for the epoch: {e}")))?;
+    getrandom::getrandom(&mut bytes)
+        .map_err(|e| StoreError::Unavailable(format!("no randomness for the epoch: {e}")))?;
     Ok(bytes.iter().map(|b| format!("{b:02x}")).collect())
 }
 

@@ -222,7 +222,10 @@ struct Inner {
 
 impl std::fmt::Debug for RedisStore {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.debug_struct("RedisStore").field("prefix", &self.inner.prefix).field("epoch", &self.epoch()).finish_non_exhaustive()
+        f.debug_struct("RedisStore")
+            .field("prefix", &self.inner.prefix)
+            .field("epoch", &self.epoch())
+            .finish_non_exhaustive()
     }
 }
 
@@ -277,7 +280,13 @@ impl Inner {
         let mut conn = self.conn.clone();
         let key = format!("{}epoch", self.prefix);
         let fresh = super::new_epoch()?;
-        let _: Value = redis::cmd("SET").arg(&key).arg(&fresh).arg("NX").query_async(&mut conn).await.map_err(|e| unavailable(&e))?;
+        let _: Value = redis::cmd("SET")
+            .arg(&key)
+            .arg(&fresh)
+            .arg("NX")
+            .query_async(&mut conn)
+            .await
+            .map_err(|e| unavailable(&e))?;
         let epoch: String = redis::cmd("GET").arg(&key).query_async(&mut conn).await.map_err(|e| unavailable(&e))?;
         let mut slot = self.epoch.write().unwrap_or_else(std::sync::PoisonError::into_inner);
         if !slot.is_empty() && *slot != epoch {
@@ -349,29 +358,35 @@ impl Inner {
     async fn jobs(&self, only: Option<&str>) -> Result<Vec<JobRecord>, StoreError> {
         let mut conn = self.conn.clone();
         let key = |k: &str| format!("{}{k}", self.prefix);
-        let (records, ends, leases): (HashMap<String, String>, HashMap<String, String>, HashMap<String, u64>) = match only {
-            None => redis::pipe()
-                .hgetall(key("jobs"))
-                .hgetall(key("job_end"))
-                .hgetall(key("job_lease"))
-                .query_async(&mut conn)
-                .await
-                .map_err(|e| unavailable(&e))?,
-            Some(id) => {
-                let (r, e, l): (Option<String>, Option<String>, Option<u64>) = redis::pipe()
-                    .hget(key("jobs"), id)
-                    .hget(key("job_end"), id)
-                    .hget(key("job_lease"), id)
+        let (records, ends, leases): (HashMap<String, String>, HashMap<String, String>, HashMap<String, u64>) =
+            match only {
+                None => redis::pipe()
+                    .hgetall(key("jobs"))
+                    .hgetall(key("job_end"))
+                    .hgetall(key("job_lease"))
                     .query_async(&mut conn)
                     .await
-                    .map_err(|e| unavailable(&e))?;
-                let key = || id.to_owned();
-                (r.map(|v| (key(), v)).into_iter().collect(), e.map(|v| (key(), v)).into_iter().collect(), l.map(|v| (key(), v)).into_iter().collect())
-            }
-        };
+                    .map_err(|e| unavailable(&e))?,
+                Some(id) => {
+                    let (r, e, l): (Option<String>, Option<String>, Option<u64>) = redis::pipe()
+                        .hget(key("jobs"), id)
+                        .hget(key("job_end"), id)
+                        .hget(key("job_lease"), id)
+                        .query_async(&mut conn)
+                        .await
+                        .map_err(|e| unavailable(&e))?;
+                    let key = || id.to_owned();
+                    (
+                        r.map(|v| (key(), v)).into_iter().collect(),
+                        e.map(|v| (key(), v)).into_iter().collect(),
+                        l.map(|v| (key(), v)).into_iter().collect(),
+                    )
+                }
+            };
         let mut out = Vec::with_capacity(records.len());
         for (id, raw) in records {
-            let mut job: JobRecord = serde_json::from_str(&raw).map_err(|e| StoreError::Invalid(format!("job record: {e}")))?;
+            let mut job: JobRecord =
+                serde_json::from_str(&raw).map_err(|e| StoreError::Invalid(format!("job record: {e}")))?;
             if let Some((at, outcome)) = ends.get(&id).and_then(|v| v.split_once(':')) {
                 job.ended = Some(JobEnd { at_ms: at.parse().unwrap_or(0), outcome: outcome.to_owned() });
             }
@@ -412,7 +427,9 @@ fn invalid(what: &str) -> StoreError {
 fn int(v: &Value) -> Result<u64, StoreError> {
     match v {
         Value::Int(n) => u64::try_from(*n).map_err(|_| invalid("number")),
-        Value::BulkString(b) => std::str::from_utf8(b).ok().and_then(|s| s.parse().ok()).ok_or_else(|| invalid("number")),
+        Value::BulkString(b) => {
+            std::str::from_utf8(b).ok().and_then(|s| s.parse().ok()).ok_or_else(|| invalid("number"))
+        }
         Value::SimpleString(s) => s.parse().map_err(|_| invalid("number")),
         _ => Err(invalid("number")),
     }
@@ -633,7 +650,10 @@ impl Store for RedisStore {
 
     fn write(&self, batch: Vec<Write>) -> BoxFuture<'_, Result<Vec<Outcome>, StoreError>> {
         Box::pin(async move {
-            let sweeps: Vec<usize> = batch.iter().filter_map(|w| if let Write::Sweep { budget } = w { Some(*budget) } else { None }).collect();
+            let sweeps: Vec<usize> = batch
+                .iter()
+                .filter_map(|w| if let Write::Sweep { budget } = w { Some(*budget) } else { None })
+                .collect();
             let mut outcomes = self.inner.write(&batch).await?;
             // Sweep steps run after the batch (they are only background retention); their outcomes replace the
             // placeholder ones.
@@ -686,7 +706,8 @@ impl Store for RedisStore {
                 tokio::time::sleep(Duration::from_millis(50)).await;
                 live = self.inner.live.lock().await;
             }
-            let sink = live.as_mut().ok_or_else(|| StoreError::Unavailable("redis subscription connection is down".into()))?;
+            let sink =
+                live.as_mut().ok_or_else(|| StoreError::Unavailable("redis subscription connection is down".into()))?;
             // Delivered so far: nothing after the store's last position now (the caller reads the replay after this).
             let seq = self.inner.read(&name, 0, 0).await?.last_position;
             lock(&self.inner.watched).insert(name.clone(), seq);

@@ -81,7 +81,8 @@ pub fn try_start_in(data_dir: &Path, args: &[&str]) -> Result<Child, (Option<i32
 /// Like [`try_start_in`] with a prepared command (extra environment, a shell wrapper...).
 pub fn try_start_command(mut cmd: Command, data_dir: &Path) -> Result<Child, (Option<i32>, String)> {
     static N: AtomicU64 = AtomicU64::new(0);
-    let stderr = std::env::temp_dir().join(format!("tes-log-{}-{}.txt", std::process::id(), N.fetch_add(1, Ordering::Relaxed)));
+    let stderr =
+        std::env::temp_dir().join(format!("tes-log-{}-{}.txt", std::process::id(), N.fetch_add(1, Ordering::Relaxed)));
     let mut process = cmd
         .stdout(Stdio::piped())
         .stderr(std::fs::File::create(&stderr).unwrap())
