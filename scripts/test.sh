@@ -14,6 +14,9 @@ cargo fmt --all --check
 echo "== host tests (library logic, sse-codec, server)"
 cargo test --workspace --exclude typed-eventsource-demo
 
+echo "== wasm-pack build at the repository root (the first thing a wasm-pack user types)"
+wasm-pack build --dev --target web --out-dir "$(mktemp -d)" >/dev/null
+
 echo "== browser tests: the library in headless Chromium against the real server"
 cargo build -p typed-eventsource-server
 # The test page's origin is fixed for this run so that the auth server can name it in its CORS configuration.
