@@ -344,15 +344,7 @@ async fn concurrent_publishes_share_commits() {
         t.await.unwrap();
     }
     let metrics = reqwest::get(format!("{}/metrics", server.url)).await.unwrap().text().await.unwrap();
-    let value = |name: &str| -> u64 {
-        metrics
-            .lines()
-            .find_map(|l| l.strip_prefix(name).and_then(|v| v.strip_prefix(' ')))
-            .unwrap()
-            .trim()
-            .parse()
-            .unwrap()
-    };
+    let value = |name: &str| common::metric_value(&metrics, name);
     let (published, commits) = (value("sse_events_published_total"), value("sse_store_commits_total"));
     assert_eq!(published, 640);
     assert!(commits < published, "{commits} commits for {published} publishes: no group commit");

@@ -39,7 +39,7 @@ async fn update(
         Some(_) => return Err(AppError::BadRequest("\"text\" must be a string".into())),
         None => return Err(AppError::BadRequest("missing field \"text\"".into())),
     };
-    let timestamp = super::now_millis();
+    let timestamp = crate::store::now_ms();
     let text = serde_json::to_string(text).map_err(|e| AppError::Internal(e.to_string()))?;
     let payload = Payload::around_position(None, r#"{"id":"#, &format!(r#","text":{text},"timestamp":{timestamp}}}"#));
     let published = state.hub.publish(topic::BROADCAST, payload).await?;

@@ -43,13 +43,7 @@ impl TestServer {
 
     /// The value of one metric line (`name` including labels).
     pub async fn metric(&self, name: &str) -> u64 {
-        let text = reqwest::get(format!("{}/metrics", self.url)).await.unwrap().text().await.unwrap();
-        text.lines()
-            .find_map(|l| l.strip_prefix(name).and_then(|v| v.strip_prefix(' ')))
-            .unwrap_or_else(|| panic!("no metric {name} in {text}"))
-            .trim()
-            .parse()
-            .unwrap()
+        metric_value(&reqwest::get(format!("{}/metrics", self.url)).await.unwrap().text().await.unwrap(), name)
     }
 
     /// Waits until `name` equals `want` (up to `secs` seconds).
@@ -64,6 +58,16 @@ impl TestServer {
             tokio::time::sleep(Duration::from_millis(20)).await;
         }
     }
+}
+
+/// The value of the metric line `name` (labels included) in a `/metrics` text.
+pub fn metric_value(text: &str, name: &str) -> u64 {
+    text.lines()
+        .find_map(|l| l.strip_prefix(name).and_then(|v| v.strip_prefix(' ')))
+        .unwrap_or_else(|| panic!("no metric {name} in {text}"))
+        .trim()
+        .parse()
+        .unwrap()
 }
 
 /// The position of an SSE id `<epoch>-<position>`.
