@@ -10,7 +10,6 @@ use common::*;
 use serde_json::Value;
 use tokio::io::{AsyncReadExt as _, AsyncWriteExt as _};
 use typed_eventsource_server::config::Config;
-use typed_eventsource_server::metrics::StreamKind;
 
 async fn job(s: &TestServer, body: &str) -> reqwest::Response {
     post_json(&format!("{}/jobs", s.url), None, body).await
@@ -40,16 +39,20 @@ async fn max_jobs_drops_finished_jobs_first_then_refuses_with_retry_after() {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_client_that_falls_behind_its_buffer_is_evicted_without_a_write_stall() {
     // The write-stall limit is far away: only the lag (client_buffer) can evict here.
-    let s = spawn(Config { client_buffer: 8, write_stall: Duration::from_secs(600), ..dev_config() }).await;
-    let mut slow = tokio::net::TcpStream::connect(s.addr).await.unwrap();
+    let s =
+        spawn(Config { client_buffer: 8, history: 16, write_stall: Duration::from_secs(600), ..dev_config() }).await;
+    // A small receive buffer, so that the slow client's socket fills after a few events whatever the machine's TCP
+    // autotuning allows.
+    let socket = tokio::net::TcpSocket::new_v4().unwrap();
+    socket.set_recv_buffer_size(4096).unwrap();
+    let mut slow = socket.connect(s.addr).await.unwrap();
     slow.write_all(b"GET /subscribe HTTP/1.1\r\nhost: 127.0.0.1\r\naccept: text/event-stream\r\n\r\n").await.unwrap();
     let mut fast = open_url(&format!("{}/subscribe", s.url)).await;
     s.wait_metric("sse_open_streams{kind=\"broadcast\"}", 2, 5).await;
-    // Large events fill the slow client's socket buffers; its stream then cannot write and falls behind.
-    let text = "x".repeat(64 * 1024);
-    let deadline = tokio::time::Instant::now() + Duration::from_secs(30);
-    while s.state.metrics.open_streams(StreamKind::Broadcast) > 1 {
-        assert!(tokio::time::Instant::now() < deadline, "the lagging client was never evicted");
+    // Large events fill the slow client's socket buffers while it reads nothing; its channel then falls more than
+    // `client_buffer` events behind (the fast client keeps up).
+    let text = "x".repeat(256 * 1024);
+    for _ in 0..16 {
         for _ in 0..4 {
             s.publish(&text).await;
         }
@@ -57,15 +60,16 @@ async fn a_client_that_falls_behind_its_buffer_is_evicted_without_a_write_stall(
             assert_eq!(next(&mut fast).await.data, text, "the fast client gets every event");
         }
     }
-    assert!(s.metric("sse_slow_clients_evicted_total").await >= 1);
-    // Once the slow client reads, its response ends (the last chunk): its EventSource reconnects with its last id.
+    // When the slow client reads again, its stream is found lagging: it ends (the last chunk) instead of delivering
+    // the 64 events; its EventSource would reconnect with its last id.
     let mut buf = vec![0u8; 1 << 20];
-    let mut tail: Vec<u8> = Vec::new();
-    let ended = tokio::time::timeout(Duration::from_secs(10), async {
+    let (mut tail, mut frames) = (Vec::new(), 0usize);
+    let ended = tokio::time::timeout(Duration::from_secs(30), async {
         loop {
             match slow.read(&mut buf).await {
                 Ok(0) | Err(_) => return false,
                 Ok(n) => {
+                    frames += buf[..n].windows(4).filter(|w| w == b"id: ").count();
                     tail.extend_from_slice(&buf[..n]);
                     let keep = tail.len().saturating_sub(16);
                     tail.drain(..keep);
@@ -77,7 +81,10 @@ async fn a_client_that_falls_behind_its_buffer_is_evicted_without_a_write_stall(
         }
     })
     .await;
-    assert_eq!(ended, Ok(true), "the evicted stream's response did not end");
+    assert_eq!(ended, Ok(true), "the lagging stream's response did not end");
+    assert!(frames < 64, "the lagging client got all {frames} events instead of being evicted");
+    assert!(s.metric("sse_slow_clients_evicted_total").await >= 1);
+    s.wait_metric("sse_open_streams{kind=\"broadcast\"}", 1, 5).await;
     s.publish("after").await;
     assert_eq!(next(&mut fast).await.data, "after");
 }
