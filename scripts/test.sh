@@ -1,51 +1,55 @@
 #!/usr/bin/env bash
-# Every test: host unit and integration tests (library logic, codec, server), the library in headless Chromium
-# against the real server, and the demo's end-to-end tests. Sets up a fresh machine first (scripts/setup.sh).
+# Every test: guards (formatting, clippy on the host and on wasm32 for every feature set, docs), host unit and
+# integration tests (library logic, codec, server), the library in headless Chromium against the real server (all
+# features, default features, and the JavaScript API without fetch), and the demo's end-to-end tests. Sets up a fresh machine first (scripts/setup.sh). Prints how long each step took at the end.
 set -euo pipefail
 cd "$(dirname "$0")/.."
-scripts/setup.sh
+source scripts/lib/steps.sh
+
+step "setup (installs what this machine lacks)" scripts/setup.sh
 export PATH="$PWD/node_modules/.bin:$HOME/.cargo/bin:$PATH"
 source scripts/lib/server.sh
+trap 'steps_on_exit; stop_servers' EXIT
 mkdir -p artifacts
 
-echo "== formatting (rustfmt.toml: 120 columns)"
-cargo fmt --all --check
+step "formatting (rustfmt.toml: 120 columns)" cargo fmt --all --check
 
-echo "== host tests (library logic, sse-codec, server)"
-cargo test --workspace --exclude typed-eventsource-demo
+clippy_everywhere() {
+  cargo clippy --workspace --exclude typed-eventsource-demo --all-targets -- -D warnings
+  # The library on wasm32, with each feature set a user can pick (each must build on its own), then the demo.
+  local features
+  for features in "" fetch js "js,fetch" share yew; do
+    echo "-- wasm32, features: ${features:-(default)}"
+    cargo clippy -p typed-eventsource --target wasm32-unknown-unknown --no-default-features --features "$features" \
+      --all-targets -- -D warnings
+  done
+  cargo clippy -p typed-eventsource --target wasm32-unknown-unknown --all-features --all-targets -- -D warnings
+  cargo clippy -p typed-eventsource-demo --target wasm32-unknown-unknown -- -D warnings
+}
+step "clippy -D warnings: host crates; the library on wasm32 for every feature set; the demo" clippy_everywhere
 
-echo "== wasm-pack build at the repository root (the first thing a wasm-pack user types)"
-wasm-pack build --dev --target web --out-dir "$(mktemp -d)" >/dev/null
+step "host tests (library logic, sse-codec, server)" cargo test --workspace --exclude typed-eventsource-demo
 
-echo "== browser tests: the library in headless Chromium against the real server"
-cargo build -p typed-eventsource-server
-# The test page's origin is fixed for this run so that the auth server can name it in its CORS configuration.
-page_port=$(free_port)
-export WASM_BINDGEN_TEST_ADDRESS=127.0.0.1:$page_port
-start_server artifacts/server-dev.log --listen 127.0.0.1:0 --dev --fixtures --www www --data-dir "$(mktemp -d)"
-export SSE_SERVER_URL=$SERVER_URL
-secret=$(head -c 32 /dev/urandom | od -An -tx1 | tr -d ' \n')
-start_server artifacts/server-auth.log --listen 127.0.0.1:0 --fixtures --data-dir "$(mktemp -d)" --secret "$secret" --cors-origin "http://127.0.0.1:$page_port"
-export SSE_AUTH_SERVER_URL=$SERVER_URL
-export SSE_ALICE_TOKEN=$(target/debug/typed-eventsource-server token --user alice --secret "$secret")
-export SSE_PUBLISHER_TOKEN=$(target/debug/typed-eventsource-server token --user test-suite --publisher --secret "$secret")
-# An SSE server nobody on this project wrote (better-sse, npm), for tests/foreign.rs.
-foreign_port=$(free_port)
-node tests/foreign/server.mjs "$foreign_port" >artifacts/server-foreign.log 2>&1 &
-SERVER_PIDS+=($!)
-export SSE_FOREIGN_URL=http://127.0.0.1:$foreign_port
-for _ in $(seq 100); do grep -q "^listening on" artifacts/server-foreign.log && break; sleep 0.1; done
-grep -q "^listening on" artifacts/server-foreign.log || { echo "the foreign SSE server did not start:" >&2; cat artifacts/server-foreign.log >&2; exit 1; }
-echo "dev server at $SSE_SERVER_URL, auth server at $SSE_AUTH_SERVER_URL, foreign server at $SSE_FOREIGN_URL, test page on port $page_port"
-# .cargo/config.toml makes wasm-bindgen-test-runner the runner; it drives Chromium through chromedriver, with the
-# flags in webdriver.json. The URLs and tokens are read at compile time by the tests.
-CHROMEDRIVER=/usr/bin/chromedriver cargo test -p typed-eventsource --target wasm32-unknown-unknown --all-features
+step "wasm-pack build at the repository root (the first thing a wasm-pack user types)" \
+  wasm-pack build --dev --target web --out-dir "$(mktemp -d)"
 
-echo "== end-to-end: the demo, the plain-JS page and the npm package in Chromium (screenshots: artifacts/e2e/)"
-npm run build
-node tests/e2e/run.mjs
-echo "== end-to-end: HTTP/2 over TLS in Chromium (12 EventSources on one connection)"
-node tests/e2e/h2.mjs
-echo "== end-to-end: one connection for every tab (pages of one browser context sharing a stream)"
-node tests/e2e/share.mjs
+step "start the test servers (dev + fixtures, auth, better-sse)" start_test_servers
+
+step "browser tests: the library with every feature in headless Chromium against the real server" \
+  cargo test -p typed-eventsource --target wasm32-unknown-unknown --all-features
+# A Rust app's default build (EventSource transport only) and the JavaScript API without the fetch transport: what
+# the feature gates leave in must work on its own.
+step "browser tests: default features" \
+  cargo test -p typed-eventsource --target wasm32-unknown-unknown --test browser --test de
+step "browser tests: the JavaScript API without fetch" \
+  cargo test -p typed-eventsource --target wasm32-unknown-unknown --no-default-features --features js --test js_api
+
+step "build the npm package and the demo (release)" npm run build
+step "end-to-end: the demo, the plain-JS page and the npm package in Chromium (screenshots: artifacts/e2e/)" \
+  node tests/e2e/run.mjs
+step "end-to-end: HTTP/2 over TLS in Chromium (12 EventSources on one connection)" node tests/e2e/h2.mjs
+step "end-to-end: one connection for every tab (pages of one browser context sharing a stream)" \
+  node tests/e2e/share.mjs
+
+steps_summary
 echo "== all tests passed"

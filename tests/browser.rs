@@ -99,15 +99,18 @@ async fn one_enum_dispatches_a_mixed_stream_by_event_type() {
     post_json(&format!("/notify/{user}"), r#"{"event": "card-assigned", "data": {"card": 7, "title": "Ship it"}}"#)
         .await;
     post_json(&format!("/notify/{user}"), r#"{"event": "not-in-the-enum", "data": 1}"#).await;
-    events.wait_len(3, "three events").await;
-    sleep(150).await; // an event type outside the enum must not arrive
+    // One stream keeps order: an event outside the enum, if delivered, would come before this last one.
+    post_json(&format!("/notify/{user}"), r#"{"event": "ping", "data": "last"}"#).await;
+    events.wait_len(4, "four events").await;
     assert_eq!(
         events.take(),
         vec![
             (Mixed::Note(Note { text: "hi".into(), n: 2 }), "message".to_owned()),
             (Mixed::Ping("still here".into()), "ping".to_owned()),
             (Mixed::CardAssigned { card: 7, title: "Ship it".into() }, "card-assigned".to_owned()),
-        ]
+            (Mixed::Ping("last".into()), "ping".to_owned()),
+        ],
+        "the event type outside the enum is not delivered"
     );
 }
 
@@ -296,21 +299,15 @@ async fn the_stream_yields_typed_events_and_ends_when_the_source_closes() {
 #[wasm_bindgen_test]
 async fn a_handler_closing_the_source_stops_delivery_at_once() {
     let _turn = Turn::take().await;
-    let (seen, holder) = job_source_acting_at_step_2(TypedEventSource::builder, |holder| {
+    let (job, seen, holder) = job_source_acting_at_step_2(TypedEventSource::builder, |holder| {
         if let Some(s) = &*holder.borrow() {
             s.close();
         }
     })
     .await;
-    // Waits for step 2 (the machine may be loaded), then gives the later steps time to (wrongly) arrive.
-    for _ in 0..1000 {
-        if seen.borrow().len() >= 2 {
-            break;
-        }
-        sleep(10).await;
-    }
-    sleep(300).await;
-    assert_eq!(*seen.borrow(), [1, 2]);
+    wait_for_steps(&seen, 2).await;
+    witness_the_rest_of(&job).await;
+    assert_eq!(*seen.borrow(), [1, 2], "nothing is delivered after the close");
     let closed = holder.borrow().as_ref().map(|s| (s.state(), s.close_reason()));
     assert_eq!(closed, Some((ReadyState::Closed, Some(CloseReason::Client))));
 }
@@ -364,7 +361,8 @@ async fn pause_when_hidden_disconnects_and_resumes_after_the_last_id() {
     assert_eq!(source.state(), ReadyState::Connecting, "paused while hidden");
     wait_for_streams("user", before, "the server sees the paused stream go").await;
     post_json(&format!("/notify/{user}"), r#"{"data": {"text": "b", "n": 2}}"#).await;
-    sleep(100).await;
+    // The server has no stream for this user: nothing can arrive, and the page has not reconnected.
+    assert_eq!(open_streams("user").await, before, "no connection while hidden");
     assert_eq!(notes.len(), 1, "nothing arrives while hidden");
     set_hidden(false);
     notes.wait_len(2, "the note sent while hidden, replayed after the last id").await;
@@ -384,7 +382,7 @@ async fn dropping_the_source_inside_its_own_handler_is_safe() {
     .expect("error hook");
     let reasons = Log::new();
     let on_close = reasons.push_with_ref(|r: &CloseReason| r.clone());
-    let (seen, _holder) = job_source_acting_at_step_2(
+    let (job, seen, _holder) = job_source_acting_at_step_2(
         move |url| TypedEventSource::builder(url).on_close(on_close),
         |holder| {
             // The last owner goes away while its listener is running.
@@ -394,7 +392,7 @@ async fn dropping_the_source_inside_its_own_handler_is_safe() {
     )
     .await;
     reasons.wait_len(1, "the close reason from the drop").await;
-    sleep(200).await;
+    witness_the_rest_of(&job).await;
     assert_eq!(*seen.borrow(), [1, 2], "nothing is delivered after the drop");
     assert_eq!(reasons.take(), [CloseReason::Client]);
     let uncaught = js_sys::eval("JSON.stringify(window.__uncaught)").ok().and_then(|v| v.as_string());
@@ -405,11 +403,11 @@ async fn dropping_the_source_inside_its_own_handler_is_safe() {
 type Holder = Rc<RefCell<Option<TypedEventSource>>>;
 
 /// Opens a 5-step job stream (builder from `builder`) whose message handler records each step and runs `act` on the
-/// holder of the source itself when step 2 arrives; returns the steps seen and the holder.
+/// holder of the source itself when step 2 arrives; returns the job id, the steps seen and the holder.
 async fn job_source_acting_at_step_2(
     builder: impl FnOnce(String) -> typed_eventsource::TypedEventSourceBuilder,
     act: impl Fn(&Holder) + 'static,
-) -> (Rc<RefCell<Vec<u32>>>, Holder) {
+) -> (String, Rc<RefCell<Vec<u32>>>, Holder) {
     let job = start_job(5, 10).await;
     let seen = Rc::new(RefCell::new(Vec::new()));
     let holder: Holder = Rc::new(RefCell::new(None));
@@ -426,5 +424,31 @@ async fn job_source_acting_at_step_2(
         .open()
         .expect("open");
     *holder.borrow_mut() = Some(source);
-    (seen, holder)
+    (job, seen, holder)
+}
+
+/// Waits until `seen` holds `n` steps.
+async fn wait_for_steps(seen: &Rc<RefCell<Vec<u32>>>, n: usize) {
+    for _ in 0..1000 {
+        if seen.borrow().len() >= n {
+            return;
+        }
+        sleep(10).await;
+    }
+    panic!("timed out waiting for step {n}; seen {:?}", seen.borrow());
+}
+
+/// Waits until a second source on job `job` has received every later step and the terminal message: by then the
+/// server has sent them all, so a closed source that was still being delivered to would have them too.
+async fn witness_the_rest_of(job: &str) {
+    let steps = Log::new();
+    let reasons = Log::new();
+    let _witness = TypedEventSource::builder(server_url(&format!("/jobs/{job}/events")))
+        .close_on(TerminalRule::event_with_data("ping", "finished"))
+        .on::<Progress>("message", steps.push_with(|p: Progress, _| p.step))
+        .on_close(reasons.push_with_ref(|r: &CloseReason| r.clone()))
+        .open()
+        .expect("open the witness");
+    reasons.wait_len(1, "the witness to get the whole job").await;
+    assert_eq!(steps.take(), [1, 2, 3, 4, 5], "the witness got every step");
 }

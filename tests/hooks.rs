@@ -156,14 +156,6 @@ fn mount_notes(user: &str) -> (AppHandle<NoteProbe>, Seen<Note>) {
     (yew::Renderer::<NoteProbe>::with_root_and_props(root(), props).render(), seen)
 }
 
-/// Starts a job of `steps` steps with no interval and waits until it has published everything, so the whole job
-/// (2 × steps + 1 events) arrives at once, as one burst, when a stream opens.
-async fn finished_job(steps: u32) -> String {
-    let id = start_job(steps, 0).await;
-    sleep(300).await;
-    server_url(&format!("/jobs/{id}/events"))
-}
-
 fn is_terminal(h: &UseEventSourceHandle<JobEvent>) -> bool {
     h.close_reason().is_some()
 }
@@ -212,7 +204,7 @@ async fn beyond_capacity_the_oldest_are_dropped() {
 #[wasm_bindgen_test]
 async fn states_go_connecting_open_closed_and_the_terminal_reason_is_kept() {
     let _turn = Turn::take().await;
-    let baseline = open_streams("job").await;
+    let baseline = settled_streams("job").await;
     let id = start_job(3, 200).await;
     let (app, seen) = mount_job(server_url(&format!("/jobs/{id}/events")), 100);
     seen.wait("the first render", |_| true).await;
@@ -240,7 +232,7 @@ async fn states_go_connecting_open_closed_and_the_terminal_reason_is_kept() {
 async fn close_then_reconnect_resumes_after_the_last_event_id() {
     let _turn = Turn::take().await;
     let user = unique("hook-close");
-    let baseline = open_streams("user").await;
+    let baseline = settled_streams("user").await;
     let (app, seen) = mount_notes(&user);
     seen.wait("open", |h| h.state() == ReadyState::Open).await;
     for text in ["one", "two"] {
@@ -255,9 +247,11 @@ async fn close_then_reconnect_resumes_after_the_last_event_id() {
     closed.reconnect();
     seen.wait("open again", |h| h.state() == ReadyState::Open).await;
     let notes = seen.wait("the missed note", |h| h.messages().len() >= 3).await;
-    sleep(200).await;
+    // One stream keeps order: a repeated note would arrive before this one.
+    post_json(&format!("/notify/{user}"), r#"{"data": {"text": "four"}}"#).await;
+    seen.wait("the next note", |h| h.messages().iter().any(|m| m.data.text == "four")).await;
     let texts: Vec<String> = seen.latest().messages().iter().map(|m| m.data.text.clone()).collect();
-    assert_eq!(texts, ["one", "two", "three"], "the missed note once, nothing repeated");
+    assert_eq!(texts, ["one", "two", "three", "four"], "the missed note once, nothing repeated");
     assert!(notes.close_reason().is_none(), "a reconnected stream has no close reason");
     app.destroy();
     wait_for_streams("user", baseline, "the stream to close on unmount").await;
@@ -267,7 +261,7 @@ async fn close_then_reconnect_resumes_after_the_last_event_id() {
 async fn unmounting_closes_the_stream() {
     let _turn = Turn::take().await;
     let user = unique("hook-unmount");
-    let baseline = open_streams("user").await;
+    let baseline = settled_streams("user").await;
     let (app, seen) = mount_notes(&user);
     seen.wait("open", |h| h.state() == ReadyState::Open).await;
     wait_for_streams("user", baseline + 1, "the server to see the stream").await;
@@ -279,7 +273,7 @@ async fn unmounting_closes_the_stream() {
 async fn a_url_change_closes_the_old_stream_and_opens_the_new_one() {
     let _turn = Turn::take().await;
     let (alice, bob) = (unique("hook-alice"), unique("hook-bob"));
-    let baseline = open_streams("user").await;
+    let baseline = settled_streams("user").await;
     let (mut app, seen) = mount_notes(&alice);
     seen.wait("open", |h| h.state() == ReadyState::Open).await;
     post_json(&format!("/notify/{alice}"), r#"{"data": {"text": "for alice"}}"#).await;
@@ -291,10 +285,10 @@ async fn a_url_change_closes_the_old_stream_and_opens_the_new_one() {
     wait_for_streams("user", baseline + 1, "alice's stream closed, bob's open").await;
     post_json(&format!("/notify/{alice}"), r#"{"data": {"text": "alice again"}}"#).await;
     post_json(&format!("/notify/{bob}"), r#"{"data": {"text": "for bob"}}"#).await;
-    seen.wait("bob's note", |h| !h.messages().is_empty()).await;
-    sleep(200).await;
+    post_json(&format!("/notify/{bob}"), r#"{"data": {"text": "bob again"}}"#).await;
+    seen.wait("bob's notes", |h| h.messages().iter().any(|m| m.data.text == "bob again")).await;
     let texts: Vec<String> = seen.latest().messages().iter().map(|m| m.data.text.clone()).collect();
-    assert_eq!(texts, ["for bob"]);
+    assert_eq!(texts, ["for bob", "bob again"], "nothing from alice's stream, which the server saw close");
     app.destroy();
     wait_for_streams("user", baseline, "bob's stream closed on unmount").await;
 }
@@ -303,7 +297,7 @@ async fn a_url_change_closes_the_old_stream_and_opens_the_new_one() {
 async fn data_that_does_not_decode_is_the_handle_error() {
     let _turn = Turn::take().await;
     let user = unique("hook-decode");
-    let baseline = open_streams("user").await;
+    let baseline = settled_streams("user").await;
     let (app, seen) = mount_notes(&user);
     seen.wait("open", |h| h.state() == ReadyState::Open).await;
     post_json(&format!("/notify/{user}"), r#"{"data": {"wrong": 1}}"#).await;
@@ -381,7 +375,7 @@ async fn the_handle_drops_replayed_duplicates_and_counts_them() {
 async fn two_hooks_sharing_across_tabs_use_one_connection_and_the_follower_goes_on_when_the_leader_unmounts() {
     let _turn = Turn::take().await;
     let user = unique("hook-shared");
-    let baseline = open_streams("user").await;
+    let baseline = settled_streams("user").await;
     let mount = || {
         let seen = Seen::new();
         let props = NoteProbeProps { url: server_url(&format!("/sse/{user}")), seen: seen.clone() };
@@ -408,10 +402,12 @@ async fn two_hooks_sharing_across_tabs_use_one_connection_and_the_follower_goes_
     assert_eq!(second_seen.latest().share_role(), Some(ShareRole::Leader), "the second hook took over");
     wait_for_streams("user", baseline + 1, "the second hook's own connection").await;
     post_json(&format!("/notify/{user}"), r#"{"data": {"text": "two"}}"#).await;
-    second_seen.wait("the note after the hand-off", |h| h.messages().len() == 2).await;
-    sleep(200).await;
+    second_seen.wait("the note after the hand-off", |h| h.messages().len() >= 2).await;
+    // One stream keeps order: a repeated note would arrive before this one.
+    post_json(&format!("/notify/{user}"), r#"{"data": {"text": "three"}}"#).await;
+    second_seen.wait("the next note", |h| h.messages().iter().any(|m| m.data.text == "three")).await;
     let texts: Vec<String> = second_seen.latest().messages().iter().map(|m| m.data.text.clone()).collect();
-    assert_eq!(texts, ["one", "two"]);
+    assert_eq!(texts, ["one", "two", "three"]);
     second.destroy();
     wait_for_streams("user", baseline, "no connection once both unmounted").await;
 }

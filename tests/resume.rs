@@ -1,6 +1,6 @@
 //! Resume you can trust (issue 12), in headless Chromium against the real server, on both transports: the resume
 //! query parameter, gap signals, de-duplication, the server's `retry:`, fresh credentials per attempt, the reconnect
-//! limit, too-large events, and the browser's readyState after every kind of close.
+//! policy's delays, jitter, limit and reset on open, too-large events, and the browser's readyState after every kind of close.
 #![cfg(all(target_arch = "wasm32", feature = "fetch"))]
 
 use std::time::Duration;
@@ -242,6 +242,93 @@ async fn the_reconnect_limit_ends_in_fatal_errors_then_failed_with_the_attempt_c
         reasons.wait_len(1, "the failure").await;
         assert_eq!(kinds(&errors), [ErrorKind::Fatal; 3], "{via:?}: the first attempt and 2 re-opens");
         assert!(matches!(&reasons.take()[..], [CloseReason::Failed { attempts: 2, .. }]), "{via:?}");
+        assert_eq!(source.ready_state(), ReadyState::Closed, "{via:?}");
+    }
+}
+
+/// Milliseconds between consecutive fatal errors of a source on `/fixtures/status/503` under `policy` (each is one
+/// attempt: the first connect, then the policy's re-opens), once it has given up.
+async fn delays_between_failures(via: Via, policy: ReconnectPolicy) -> Vec<f64> {
+    let failures = Log::new();
+    let reasons = Log::new();
+    let retries = policy.retries();
+    let _source = on(via, server_url("/fixtures/status/503"))
+        .reconnect(policy)
+        .on_error(failures.push_with_ref(|e: &Error| (e.kind(), js_sys::Date::now())))
+        .on_close(reasons.push_with_ref(|r: &CloseReason| r.clone()))
+        .open()
+        .expect("open");
+    reasons.wait_len(1, &format!("{via:?}: the policy to give up")).await;
+    assert!(
+        matches!(&reasons.take()[..], [CloseReason::Failed { attempts, .. }] if *attempts == retries),
+        "{via:?}: failed after {retries} re-opens"
+    );
+    let times: Vec<f64> = failures.take().into_iter().filter(|(k, _)| *k == ErrorKind::Fatal).map(|(_, t)| t).collect();
+    assert_eq!(times.len(), retries as usize + 1, "{via:?}: one failure per attempt");
+    times.windows(2).map(|w| w[1] - w[0]).collect()
+}
+
+#[wasm_bindgen_test]
+async fn reconnect_delays_grow_by_the_multiplier_up_to_the_maximum() {
+    let _turn = Turn::take().await;
+    let policy = ReconnectPolicy::default()
+        .initial_delay(Duration::from_millis(100))
+        .multiplier(2.0)
+        .max_delay(Duration::from_millis(400))
+        .jitter(0.0)
+        .max_retries(4);
+    for via in BOTH {
+        let delays = delays_between_failures(via, policy.clone()).await;
+        // Each failure comes one delay plus one request after the one before: never sooner, and (on a loaded
+        // machine) not much later.
+        for (delay, base) in delays.iter().zip([100.0, 200.0, 400.0, 400.0]) {
+            assert!(*delay >= base - 2.0 && *delay < base + 600.0, "{via:?}: {delays:?} against 100, 200, 400, 400");
+        }
+    }
+}
+
+#[wasm_bindgen_test]
+async fn jitter_spreads_the_reconnect_delays_below_the_base() {
+    let _turn = Turn::take().await;
+    // Full jitter: each delay is anywhere from 0 to 400 ms. Eight of them all above 250 ms, or all within 80 ms of
+    // each other, happens by chance less than once in 2,000 runs; without jitter, always.
+    let policy = ReconnectPolicy::default()
+        .initial_delay(Duration::from_millis(400))
+        .multiplier(1.0)
+        .max_delay(Duration::from_millis(400))
+        .jitter(1.0)
+        .max_retries(8);
+    for via in BOTH {
+        let delays = delays_between_failures(via, policy.clone()).await;
+        let (min, max) = delays.iter().fold((f64::MAX, 0.0_f64), |(lo, hi), d| (lo.min(*d), hi.max(*d)));
+        assert!(max < 400.0 + 600.0, "{via:?}: a delay above the base: {delays:?}");
+        assert!(min < 250.0, "{via:?}: no delay shortened by jitter: {delays:?}");
+        assert!(max - min > 80.0, "{via:?}: the delays do not spread: {delays:?}");
+    }
+}
+
+#[wasm_bindgen_test]
+async fn a_successful_open_resets_the_reconnect_attempts() {
+    let _turn = Turn::take().await;
+    for via in BOTH {
+        // Connections 1, 3 and 5 fail (503), 2 and 4 open and close: one re-open allowed is enough for each failure
+        // only if every open starts the count again.
+        let numbers = Log::new();
+        let failures = Log::new();
+        let reasons = Log::new();
+        let source = on(via, server_url(&format!("/fixtures/cycle/{}", unique("reset"))))
+            .reconnect(ReconnectPolicy::default().initial_delay(Duration::from_millis(20)).max_retries(1))
+            .close_on(TerminalRule::event("done"))
+            .on::<N>("message", numbers.push_with(|m: N, _| m.n))
+            .on_error(failures.push_with_ref(|e: &Error| e.kind()))
+            .on_close(reasons.push_with_ref(|r: &CloseReason| r.clone()))
+            .open()
+            .expect("open");
+        reasons.wait_len(1, &format!("{via:?}: the end")).await;
+        assert_eq!(reasons.take(), [CloseReason::Terminal { event: "done".into(), data: "end".into() }], "{via:?}");
+        assert_eq!(numbers.take(), [1, 2], "{via:?}");
+        let fatal = failures.take().into_iter().filter(|k| *k == ErrorKind::Fatal).count();
+        assert_eq!(fatal, 3, "{via:?}: connections 1, 3 and 5 failed");
         assert_eq!(source.ready_state(), ReadyState::Closed, "{via:?}");
     }
 }

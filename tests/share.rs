@@ -72,8 +72,11 @@ async fn two_shared_sources_use_one_connection_and_hand_over_when_the_leader_clo
     let second = unique("second");
     publish(&second).await;
     stays_log.wait_len(1, "the event after the hand-off").await;
-    sleep(200).await; // a duplicate would arrive now
-    assert_eq!(stays_log.take().iter().map(|(t, _)| t.clone()).collect::<Vec<_>>(), vec![second]);
+    // One stream keeps order: a duplicate would arrive before this one.
+    let third = unique("third");
+    publish(&third).await;
+    stays_log.wait_until(|got| got.iter().any(|(t, _)| *t == third), "the next event").await;
+    assert_eq!(stays_log.take().iter().map(|(t, _)| t.clone()).collect::<Vec<_>>(), vec![second, third]);
     wait_for_streams("broadcast", before + 1, "still one connection").await;
     drop(stays);
     wait_for_streams("broadcast", before, "the last source closing the connection").await;
@@ -99,11 +102,11 @@ async fn a_terminal_message_closes_every_sharing_source_once_and_a_key_shares_ac
     let b = open(format!("{url}#b"));
     wait_for_streams("job", before + 1, "one job connection for both").await;
     reasons.wait_len(2, "both close reasons").await;
-    sleep(200).await; // a second reason from either would arrive now
+    // Once the server has seen the shared connection close, nothing is left that could give a third reason.
+    wait_for_streams("job", before, "the shared connection closed").await;
     let terminal = CloseReason::Terminal { event: "ping".into(), data: "finished".into() };
     assert_eq!(reasons.take(), vec![terminal.clone(), terminal]);
     assert_eq!((a.state(), b.state()), (ReadyState::Closed, ReadyState::Closed));
-    wait_for_streams("job", before, "the shared connection closed").await;
 }
 
 #[wasm_bindgen_test]

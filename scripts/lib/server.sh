@@ -31,3 +31,36 @@ start_server() {
 free_port() {
   python3 -c 'import socket; s = socket.socket(); s.bind(("127.0.0.1", 0)); print(s.getsockname()[1])'
 }
+
+# The servers the browser tests talk to: dev + fixtures, auth (a random secret; CORS naming the test page's fixed
+# origin) and better-sse, with the environment the tests read at compile time. To run one browser test file by hand:
+#   source scripts/lib/server.sh; start_test_servers
+#   cargo test -p typed-eventsource --target wasm32-unknown-unknown --all-features --test hooks
+start_test_servers() {
+  cargo build -p typed-eventsource-server
+  # The test page's origin is fixed for this run so that the auth server can name it in its CORS configuration.
+  page_port=$(free_port)
+  export WASM_BINDGEN_TEST_ADDRESS=127.0.0.1:$page_port
+  start_server artifacts/server-dev.log --listen 127.0.0.1:0 --dev --fixtures --www www --data-dir "$(mktemp -d)"
+  export SSE_SERVER_URL=$SERVER_URL
+  secret=$(head -c 32 /dev/urandom | od -An -tx1 | tr -d ' \n')
+  start_server artifacts/server-auth.log --listen 127.0.0.1:0 --fixtures --data-dir "$(mktemp -d)" --secret "$secret" \
+    --cors-origin "http://127.0.0.1:$page_port"
+  export SSE_AUTH_SERVER_URL=$SERVER_URL
+  SSE_ALICE_TOKEN=$(target/debug/typed-eventsource-server token --user alice --secret "$secret")
+  SSE_PUBLISHER_TOKEN=$(target/debug/typed-eventsource-server token --user test-suite --publisher --secret "$secret")
+  export SSE_ALICE_TOKEN SSE_PUBLISHER_TOKEN
+  # An SSE server nobody on this project wrote (better-sse, npm), for tests/foreign.rs.
+  foreign_port=$(free_port)
+  node tests/foreign/server.mjs "$foreign_port" >artifacts/server-foreign.log 2>&1 &
+  SERVER_PIDS+=($!)
+  export SSE_FOREIGN_URL=http://127.0.0.1:$foreign_port
+  for _ in $(seq 100); do grep -q "^listening on" artifacts/server-foreign.log && break; sleep 0.1; done
+  grep -q "^listening on" artifacts/server-foreign.log \
+    || { echo "the foreign SSE server did not start:" >&2; cat artifacts/server-foreign.log >&2; return 1; }
+  echo "dev server at $SSE_SERVER_URL, auth server at $SSE_AUTH_SERVER_URL, foreign server at $SSE_FOREIGN_URL," \
+    "test page on port $page_port"
+  # .cargo/config.toml makes wasm-bindgen-test-runner the runner; it drives Chromium through chromedriver, with the
+  # flags in webdriver.json. The URLs and tokens are read at compile time by the tests.
+  export CHROMEDRIVER=/usr/bin/chromedriver
+}

@@ -167,7 +167,12 @@ impl Jobs {
 
     /// Whether job `id` exists (in this instance's store, whoever created it).
     pub async fn exists(&self, id: &str) -> Result<bool, StoreError> {
-        Ok(self.hub.store().job(id).await?.is_some())
+        Ok(self.record(id).await?.is_some())
+    }
+
+    /// Job `id`'s stored record (whoever created it), `None` if there is no such job.
+    pub async fn record(&self, id: &str) -> Result<Option<JobRecord>, StoreError> {
+        self.hub.store().job(id).await
     }
 
     fn new_id(&self) -> String {

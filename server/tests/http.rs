@@ -306,6 +306,17 @@ async fn job_stream_shape_and_late_subscriber_history() {
         (seen[6].event.as_str(), seen[6].data.as_str(), seen[6].id.as_str()),
         ("ping", "finished", s.id(7).as_str())
     );
+    // Once the terminal ping is out, the status reads finished.
+    let status: Value = reqwest::get(format!("{}/jobs/{id}", s.url)).await.unwrap().json().await.unwrap();
+    assert_eq!((status["id"].as_str(), status["steps"].as_u64()), (Some(id.as_str()), Some(3)));
+    assert_eq!((status["state"].as_str(), status["intervalMs"].as_u64()), (Some("finished"), Some(20)));
+    assert!(status["endedMs"].as_u64() >= status["createdMs"].as_u64());
+    let slow: Value =
+        post_json(&format!("{}/jobs", s.url), None, r#"{"steps":2,"intervalMs":60000}"#).await.json().await.unwrap();
+    let slow_status: Value =
+        reqwest::get(format!("{}/jobs/{}", s.url, slow["id"].as_str().unwrap())).await.unwrap().json().await.unwrap();
+    assert_eq!(slow_status["state"], "running");
+    assert!(slow_status.get("endedMs").is_none());
     // A late subscriber gets the whole history.
     let mut late = open_url(&url).await;
     for (i, e) in seen.iter().enumerate() {
@@ -321,9 +332,11 @@ async fn job_stream_shape_and_late_subscriber_history() {
 #[tokio::test]
 async fn job_errors() {
     let s = spawn(dev_config()).await;
-    let res = reqwest::get(format!("{}/jobs/nope/events", s.url)).await.unwrap();
-    assert_eq!(res.status(), 404);
-    assert!(res.json::<Value>().await.unwrap()["error"].is_string());
+    for path in ["/jobs/nope/events", "/jobs/nope"] {
+        let res = reqwest::get(format!("{}{path}", s.url)).await.unwrap();
+        assert_eq!(res.status(), 404, "{path}");
+        assert!(res.json::<Value>().await.unwrap()["error"].is_string());
+    }
     for body in [
         r#"{}"#,
         r#"{"steps":0}"#,

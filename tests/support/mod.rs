@@ -85,6 +85,30 @@ pub async fn start_job(steps: u32, interval_ms: u32) -> String {
         .expect("the job id")
 }
 
+/// The server's `state` of job `id` (`GET /jobs/{id}`): `running`, `finished` or `interrupted`.
+pub async fn job_state(id: &str) -> String {
+    let resp = fetch(&format!("/jobs/{id}"), "GET", None).await;
+    let answer = text(&resp).await;
+    assert!(resp.ok(), "GET /jobs/{id} -> {}: {answer}", resp.status());
+    let status = JSON::parse(&answer).unwrap_or(JsValue::UNDEFINED);
+    js_sys::Reflect::get(&status, &JsValue::from_str("state")).ok().and_then(|v| v.as_string()).unwrap_or_default()
+}
+
+/// Starts a job of `steps` steps with no interval and waits until the server reports it finished, so its whole
+/// history (2 × steps + 1 events, the terminal `ping` last) is stored before a stream opens: the stream gets it as
+/// one burst. Returns the job's stream URL.
+pub async fn finished_job(steps: u32) -> String {
+    let id = start_job(steps, 0).await;
+    for _ in 0..(WAIT_MS / 25) {
+        match job_state(&id).await.as_str() {
+            "running" => sleep(25).await,
+            "finished" => return server_url(&format!("/jobs/{id}/events")),
+            other => panic!("job {id} ended {other:?}, not finished"),
+        }
+    }
+    panic!("timed out waiting for job {id} to finish");
+}
+
 /// Stores the server's subscriber cookie for `user` (a cross-origin fetch with credentials).
 pub async fn login(user: &str) {
     let resp = fetch(&format!("/fixtures/login/{user}"), "POST", None).await;

@@ -25,6 +25,9 @@
 //!   `{"query": "<the raw query string>", "header": "<Last-Event-ID>"|null}`, then the ids after the one in the
 //!   `Last-Event-ID` header or else the `lastEventId`, `last_event_id` or `lastEventID` query parameter (0 if none) up
 //!   to 10, then `done`/`end` with id 11; stays open.
+//! - `GET /fixtures/cycle/{key}` → by connection count `c` for `key`: odd `c` < 6: 503; `c` = 2, 4: `retry: 50`,
+//!   id `c / 2` (`{"n": c / 2}`), then close; 6th and later: `done`/`end` with id 3, then stays open (a client whose
+//!   reconnect policy allows one re-open gets through only if a successful open resets its count).
 //! - `GET /fixtures/retry/{ms}` → `retry: {ms}`; without a last id: id 1, then close; after one: `done`/`end` with
 //!   the next id, then stays open (a client measures its reconnection delay).
 //! - `GET /fixtures/token/{user}?expires_in=S` → a subscriber token (text) that this server rejects S seconds from
@@ -73,6 +76,7 @@ pub fn routes() -> Router<AppState> {
         .route("/overlap", get(overlap))
         .route("/resume/{key}", get(resume))
         .route("/retry/{ms}", get(retry))
+        .route("/cycle/{key}", get(cycle))
         .route("/token/{user}", get(token))
         .route("/authed-drop", get(authed_drop))
 }
@@ -244,6 +248,19 @@ async fn resume(
             Ok(sse::response(&state.env, guard, prelude, Live::Idle))
         }
     }
+}
+
+async fn cycle(State(state): State<AppState>, Path(key): Path<String>) -> Result<Response, AppError> {
+    let count = connection_count(&state, format!("cycle/{key}"));
+    if count < 6 && count % 2 == 1 {
+        return Err(AppError::Unavailable(format!("cycle fixture: connection {count} fails")));
+    }
+    let guard = state.open_stream(StreamKind::Fixture)?;
+    let prelude = Prelude::new(Duration::from_millis(50));
+    Ok(match count {
+        2 | 4 => sse::response(&state.env, guard, n_frames(prelude, [u64::from(count / 2)].into_iter()), Live::Close),
+        _ => sse::response(&state.env, guard, prelude.raw(&frame(3, Some("done"), "end")), Live::Idle),
+    })
 }
 
 async fn retry(State(state): State<AppState>, Path(ms): Path<u64>, params: StreamParams) -> Result<Response, AppError> {

@@ -1,4 +1,5 @@
-//! Scenario 2: `POST /jobs` starts a batch job, `GET /jobs/{id}/events` streams its progress (history first).
+//! Scenario 2: `POST /jobs` starts a batch job, `GET /jobs/{id}/events` streams its progress (history first),
+//! `GET /jobs/{id}` tells whether it is still running.
 
 use std::time::Duration;
 
@@ -22,7 +23,7 @@ pub const DEFAULT_INTERVAL_MS: u64 = 500;
 
 /// The routes of this module.
 pub fn routes() -> Router<AppState> {
-    Router::new().route("/jobs", post(create)).route("/jobs/{id}/events", get(events))
+    Router::new().route("/jobs", post(create)).route("/jobs/{id}", get(status)).route("/jobs/{id}/events", get(events))
 }
 
 fn bounded(
@@ -61,6 +62,24 @@ async fn create(
         publisher.unwrap_or_else(|| client.ip.map_or_else(|| "anonymous".to_owned(), |ip| format!("address {ip}")));
     let id = state.jobs.start(&publisher, steps, Duration::from_millis(interval), state.env.shutdown.clone()).await?;
     Ok(Json(serde_json::json!({ "id": id })))
+}
+
+/// `{"id", "steps", "intervalMs", "createdMs", "state": "running" | "finished" | "interrupted", "endedMs"?}`. Once
+/// the state is not `running`, the job's whole history (its terminal `ping` included) is stored: a stream opened
+/// then gets it at once.
+async fn status(State(state): State<AppState>, Path(id): Path<String>) -> Result<Json<Value>, AppError> {
+    let job = state.jobs.record(&id).await?.ok_or_else(|| AppError::NotFound(format!("no job {id:?}")))?;
+    let mut body = serde_json::json!({
+        "id": job.id,
+        "steps": job.steps,
+        "intervalMs": job.interval_ms,
+        "createdMs": job.created_ms,
+        "state": job.ended.as_ref().map_or("running", |end| end.outcome.as_str()),
+    });
+    if let (Some(end), Some(fields)) = (&job.ended, body.as_object_mut()) {
+        fields.insert("endedMs".to_owned(), end.at_ms.into());
+    }
+    Ok(Json(body))
 }
 
 /// The job's whole history, then live progress; after a `Last-Event-ID`, only what followed it.
