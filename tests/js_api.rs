@@ -102,6 +102,7 @@ async fn data_that_is_not_json_reaches_on_error_as_decode_with_its_raw_text() {
     assert_eq!(json(&es.close_reason()), r#"{"kind":"terminal","event":"ping","data":"finished"}"#);
 }
 
+#[cfg(feature = "fetch")]
 #[wasm_bindgen_test]
 async fn fetch_transport_options_send_headers() {
     let _turn = Turn::take().await;
@@ -133,12 +134,30 @@ fn bad_options_throw_a_clear_error() {
         (r#"{"gapEvents": "replay-gap"}"#, "`gapEvents` must be an array of strings"),
         (r#"{"dedupWindow": -1}"#, "`dedupWindow` must be a number"),
         (r#"{"maxEventBytes": 10}"#, "need `transport: \"fetch\"`"),
-        (r#"{"transport": "fetch", "request": "token"}"#, "`request` must be a function"),
     ] {
         let err = JsTypedEventSource::new(server_url("/subscribe"), options(opts)).expect_err(opts);
         let message = get(&JsValue::from(err), "message").as_string().unwrap_or_default();
         assert!(message.contains(expected), "{opts}: {message}");
     }
+}
+
+#[cfg(feature = "fetch")]
+#[wasm_bindgen_test]
+fn a_request_option_that_is_not_a_function_throws() {
+    let opts = r#"{"transport": "fetch", "request": "token"}"#;
+    let err = JsTypedEventSource::new(server_url("/subscribe"), options(opts)).expect_err(opts);
+    let message = get(&JsValue::from(err), "message").as_string().unwrap_or_default();
+    assert!(message.contains("`request` must be a function"), "{message}");
+}
+
+/// A build without the `fetch` feature says so when asked for the fetch transport, rather than falling back.
+#[cfg(not(feature = "fetch"))]
+#[wasm_bindgen_test]
+fn without_the_fetch_feature_the_fetch_transport_is_a_clear_error() {
+    let opts = r#"{"transport": "fetch", "headers": {"Authorization": "Bearer js"}}"#;
+    let err = JsTypedEventSource::new(server_url("/subscribe"), options(opts)).expect_err(opts);
+    let message = get(&JsValue::from(err), "message").as_string().unwrap_or_default();
+    assert!(message.contains("this build has no fetch transport"), "{message}");
 }
 
 /// Waits until `es.closeReason` is set.
@@ -226,6 +245,7 @@ async fn on_gap_gets_the_servers_replay_gap_and_duplicates_are_counted() {
     assert_eq!(es.duplicates_dropped(), 3.0);
 }
 
+#[cfg(feature = "fetch")]
 #[wasm_bindgen_test]
 async fn a_request_callback_may_return_a_promise_and_is_asked_per_attempt() {
     let _turn = Turn::take().await;
@@ -249,6 +269,7 @@ async fn a_request_callback_may_return_a_promise_and_is_asked_per_attempt() {
     assert_eq!(json(&get(&asked.get(0), "0")), r#"{"connection":0,"unauthorized":false}"#);
 }
 
+#[cfg(feature = "fetch")]
 #[wasm_bindgen_test]
 async fn an_oversize_event_is_a_too_large_error_with_the_limit() {
     let _turn = Turn::take().await;
