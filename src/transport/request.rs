@@ -258,5 +258,10 @@ mod tests {
         assert!(!is_event_stream("text/plain"));
         assert!(!is_event_stream("text/event-streams"));
         assert!(!is_event_stream(""));
+        // The Content-Types of wpt eventsource/format-mime-* and format-utf-8 (codec/tests/wpt/MANIFEST points here).
+        assert!(!is_event_stream("x bogus")); // format-mime-bogus
+        assert!(is_event_stream("text/event-stream;")); // format-mime-trailing-semicolon
+        assert!(!is_event_stream("text/x-bogus")); // format-mime-valid-bogus
+        assert!(is_event_stream("text/event-stream;charset=windows-1252")); // format-utf-8
     }
 }
