@@ -170,7 +170,12 @@ const tests = {
     const forAlice = unique("card assigned to you");
     await send(bob1, "alice", forAlice);
     await expectItem(alice.panel, "inbox-item", forAlice, "alice's tab");
-    await alice.page.waitForTimeout(500);
+    // Each user's stream keeps order: a leak would arrive before a later note to the same user. forBob was sent
+    // before forAlice (alice has it); this one follows forAlice on bob's stream.
+    const lastForBob = unique("last for bob");
+    await send(alice, "bob", lastForBob);
+    await expectItem(bob1.panel, "inbox-item", lastForBob, "bob's first tab");
+    await expectItem(bob2.panel, "inbox-item", lastForBob, "bob's second tab");
     const leaks = [
       [alice, forBob],
       [bob1, forAlice],
