@@ -20,7 +20,10 @@
 //! - a **JavaScript API** (`new TypedEventSource(url, options)`) and, with the `yew` feature, a
 //!   [`use_event_source`](crate::yew::use_event_source) hook.
 //!
-//! ```ignore
+//! ```no_run
+//! # #[cfg(target_arch = "wasm32")]
+//! # fn main() -> Result<(), typed_eventsource::Error> {
+//! # fn log(_: &str) {}
 //! // In a browser (wasm32): scenario 2 of the project, a batch job that ends itself.
 //! use typed_eventsource::{TypedEventSource, TerminalRule, CloseReason};
 //!
@@ -33,6 +36,10 @@
 //!     .on_close(|reason| assert!(matches!(reason, CloseReason::Terminal { .. })))
 //!     .open()?;
 //! // Keep `source` alive: dropping it closes the stream.
+//! # Ok(())
+//! # }
+//! # #[cfg(not(target_arch = "wasm32"))]
+//! # fn main() {}
 //! ```
 //!
 //! ## Layers
@@ -75,21 +82,43 @@
 //! (decoded by the spec-exact `sse-codec` decoder) for an `Authorization` header, POST bodies and errors that carry
 //! the HTTP status — one builder option; handlers, rules, states and reasons stay the same:
 //!
-//! ```ignore
+//! ```no_run
+//! # #[cfg(all(target_arch = "wasm32", feature = "fetch"))]
+//! # fn main() -> Result<(), typed_eventsource::Error> {
+//! # use typed_eventsource::{FetchRequest, TypedEventSource};
+//! # #[derive(serde::Deserialize)] struct Notification { text: String }
+//! # fn show(_: Notification) {}
+//! # let token = "eyJ...";
 //! let source = TypedEventSource::builder("/sse/alice")
 //!     .transport(FetchRequest::new().header("Authorization", format!("Bearer {token}")))
 //!     .on::<Notification>("message", |n, _| show(n))
 //!     .open()?;
+//! # Ok(())
+//! # }
+//! # #[cfg(not(all(target_arch = "wasm32", feature = "fetch")))]
+//! # fn main() {}
 //! ```
 //!
 //! ## Yew (feature `yew`)
 //!
-//! ```ignore
+//! ```no_run
+//! # #[cfg(all(target_arch = "wasm32", feature = "yew"))]
+//! # mod example {
+//! # use typed_eventsource::yew::{use_event_source_with_options, UseEventSourceOptions};
+//! # use typed_eventsource::TerminalRule;
+//! # use yew::prelude::*;
+//! # #[derive(Clone, PartialEq, serde::Deserialize)] enum JobEvent { Ping(String) }
+//! # #[component]
+//! # fn JobView() -> Html {
+//! # let id = 7;
 //! let job = use_event_source_with_options::<JobEvent>(
 //!     format!("/jobs/{id}/events"),
 //!     UseEventSourceOptions::default().capacity(1_000).close_on(TerminalRule::event_with_data("ping", "finished")),
 //! );
 //! html! { <p>{ format!("{} — {} events", job.state(), job.received()) }</p> }
+//! # }
+//! # }
+//! # fn main() {}
 //! ```
 //!
 //! ## JavaScript (the npm package `typed-eventsource`)
@@ -112,11 +141,20 @@
 //! Web Locks or `BroadcastChannel` each tab opens its own connection. Feature `share` (the npm package has it); see
 //! `SourceOptions::share_across_tabs`.
 //!
-//! ```ignore
+//! ```no_run
+//! # #[cfg(all(target_arch = "wasm32", feature = "share"))]
+//! # fn main() -> Result<(), typed_eventsource::Error> {
+//! # use typed_eventsource::TypedEventSource;
+//! # #[derive(serde::Deserialize)] struct Post { text: String }
+//! # fn show(_: Post) {}
 //! let source = TypedEventSource::builder("/subscribe")
 //!     .share_across_tabs()
 //!     .on::<Post>("message", |post, _| show(post))
 //!     .open()?;
+//! # Ok(())
+//! # }
+//! # #[cfg(not(all(target_arch = "wasm32", feature = "share")))]
+//! # fn main() {}
 //! ```
 //!
 //! The pure parts (rules, backoff, reasons, event-name discovery) also build for the host, where their examples run.
