@@ -11,14 +11,14 @@
 //! - **readyState** ([`ReadyState`]) read from the browser's object, also once closed, and state-change callbacks;
 //!   transient errors (the browser is reconnecting) told apart from fatal ones;
 //! - a **reconnect policy** ([`ReconnectPolicy`]) for when the browser gives up, resuming after the last event id
-//!   (the query parameter is [configurable](SourceOptions::resume_param), or off);
+//!   (the query parameter is [configurable][`SourceOptions::resume_param`], or off);
 //! - **resume you can trust**: a server's `replay-gap` signal goes to `on_gap` as a [`Gap`], never to ordinary
 //!   handlers; events whose id was delivered lately are dropped ([`SourceOptions::dedup_window`]); the fetch
 //!   transport asks for a fresh request per attempt and refreshes once after a 401 (`FetchRequest::prepare`, feature `fetch`);
 //! - **ownership**: every listener is owned ([`gloo_events::EventListener`]) and detached on drop; dropping the source
 //!   closes the connection; a [`futures::Stream`] ([`EventStream`]) that ends when the source closes;
 //! - a **JavaScript API** (`new TypedEventSource(url, options)`) and, with the `yew` feature, a
-//!   [`use_event_source`](crate::yew::use_event_source) hook.
+//!   [`use_event_source`] hook.
 //!
 //! ```no_run
 //! # #[cfg(target_arch = "wasm32")]
@@ -73,7 +73,7 @@
 //!   (the npm package has it).
 //! - `js`: the JavaScript API, for the npm package (a Rust app leaves it out: a dependency's exports would be
 //!   linked into the app).
-//! - `yew`: the [`use_event_source`](crate::yew::use_event_source) hooks.
+//! - `yew`: the [`use_event_source`] hooks.
 //! - `share`: one connection for every tab (`share_across_tabs`); the `js` feature turns it on.
 //!
 //! ## Transports
@@ -161,6 +161,30 @@
 //!
 //! [server-sent events]: https://html.spec.whatwg.org/multipage/server-sent-events.html
 //! [`EventSource`]: https://developer.mozilla.org/en-US/docs/Web/API/EventSource
+// The browser API is compiled for wasm32 only (docs.rs documents that target): elsewhere the crate docs link to it
+// there, as do links to feature-gated items when the feature is off. Link definitions first, then the note.
+#![cfg_attr(all(target_arch = "wasm32", feature = "yew"), doc = "[`use_event_source`]: crate::yew::use_event_source")]
+#![cfg_attr(
+    not(all(target_arch = "wasm32", feature = "yew")),
+    doc = "[`use_event_source`]: https://docs.rs/typed-eventsource/latest/typed_eventsource/yew/fn.use_event_source.html"
+)]
+#![cfg_attr(
+    not(feature = "fetch"),
+    doc = "[`FetchRequest`]: https://docs.rs/typed-eventsource/latest/typed_eventsource/struct.FetchRequest.html"
+)]
+#![cfg_attr(
+    not(target_arch = "wasm32"),
+    doc = "[`TypedEventSourceBuilder::on`]: https://docs.rs/typed-eventsource/latest/typed_eventsource/struct.TypedEventSourceBuilder.html#method.on
+[`TypedEventSourceBuilder::on_enum`]: https://docs.rs/typed-eventsource/latest/typed_eventsource/struct.TypedEventSourceBuilder.html#method.on_enum
+[`SourceOptions`]: https://docs.rs/typed-eventsource/latest/typed_eventsource/struct.SourceOptions.html
+[`SourceOptions::resume_param`]: https://docs.rs/typed-eventsource/latest/typed_eventsource/struct.SourceOptions.html#method.resume_param
+[`SourceOptions::dedup_window`]: https://docs.rs/typed-eventsource/latest/typed_eventsource/struct.SourceOptions.html#method.dedup_window
+[`EventStream`]: https://docs.rs/typed-eventsource/latest/typed_eventsource/struct.EventStream.html
+[`gloo_events::EventListener`]: https://docs.rs/gloo-events/0.2/gloo_events/struct.EventListener.html
+
+*Documented for a target other than wasm32, where only the pure parts are compiled: the links to the browser API
+lead to [its documentation on docs.rs](https://docs.rs/typed-eventsource/latest/typed_eventsource/).*"
+)]
 #![deny(missing_docs)]
 
 mod close_reason;

@@ -143,7 +143,7 @@ impl TypedEventSourceBuilder {
     }
 
     /// The transport: [`Transport::EventSource`] (the default) or `fetch` with your own method, headers and body —
-    /// pass a [`FetchRequest`](crate::FetchRequest). Nothing else changes.
+    /// pass a [`FetchRequest`]. Nothing else changes.
     ///
     /// ```no_run
     /// # #[cfg(feature = "fetch")]
@@ -158,6 +158,12 @@ impl TypedEventSourceBuilder {
     /// # #[cfg(not(feature = "fetch"))]
     /// # fn main() {}
     /// ```
+    ///
+    #[cfg_attr(feature = "fetch", doc = "[`FetchRequest`]: crate::FetchRequest")]
+    #[cfg_attr(
+        not(feature = "fetch"),
+        doc = "[`FetchRequest`]: https://docs.rs/typed-eventsource/latest/typed_eventsource/struct.FetchRequest.html"
+    )]
     pub fn transport(mut self, transport: impl Into<Transport>) -> Self {
         self.options = self.options.transport(transport);
         self
