@@ -17,6 +17,16 @@ cargo test --workspace --exclude typed-eventsource-demo
 echo "== wasm-pack build at the repository root (the first thing a wasm-pack user types)"
 wasm-pack build --dev --target web --out-dir "$(mktemp -d)" >/dev/null
 
+# --- docs (issue 16): API docs without broken links, the README's Rust snippets built. The doc examples in src/ are
+# wasm32 doctests, compiled (and the few that can, run in Node) by the browser-test step's `cargo test`.
+echo "== docs: cargo doc with -D warnings (host; wasm32 with every feature, as docs.rs builds it)"
+RUSTDOCFLAGS="-D warnings" cargo doc --no-deps --workspace --exclude typed-eventsource-demo
+RUSTDOCFLAGS="-D warnings" cargo doc --no-deps -p typed-eventsource --all-features
+RUSTDOCFLAGS="-D warnings" cargo doc --no-deps -p typed-eventsource --target wasm32-unknown-unknown --all-features
+echo "== docs: the README's Rust snippets (examples/readme.rs; tests/readme_snippets.rs checks they match the README)"
+cargo build -p typed-eventsource --example readme --target wasm32-unknown-unknown --all-features
+# --- end of docs
+
 echo "== browser tests: the library in headless Chromium against the real server"
 cargo build -p typed-eventsource-server
 # The test page's origin is fixed for this run so that the auth server can name it in its CORS configuration.
