@@ -1,5 +1,5 @@
 #!/usr/bin/env bash
-# Every test: guards (formatting, clippy on the host and on wasm32 for every feature set), host unit and integration
+# Every test: guards (formatting, clippy on the host and on wasm32 for every feature set, docs), host unit and integration
 # tests (library logic, codec, server), the library in headless Chromium against the real server (all features,
 # default features, and the JavaScript API without fetch), and the demo's end-to-end tests. Sets up a fresh machine
 # first (scripts/setup.sh). Prints how long each step took at the end.
@@ -33,6 +33,18 @@ step "host tests (library logic, sse-codec, server)" cargo test --workspace --ex
 
 step "wasm-pack build at the repository root (the first thing a wasm-pack user types)" \
   wasm-pack build --dev --target web --out-dir "$(mktemp -d)"
+
+# The doc examples in src/ are wasm32 doctests: the browser-test step's `cargo test` compiles them (and runs, in
+# Node, the few that can); the README's Rust snippets are checked against examples/readme.rs by a host test.
+docs() {
+  # After clippy: the dependencies' metadata is already built.
+  RUSTDOCFLAGS="-D warnings" cargo doc --no-deps --workspace --exclude typed-eventsource-demo
+  RUSTDOCFLAGS="-D warnings" cargo doc --no-deps -p typed-eventsource --all-features
+  RUSTDOCFLAGS="-D warnings" cargo doc --no-deps -p typed-eventsource --target wasm32-unknown-unknown --all-features
+  cargo build -p typed-eventsource --example readme --target wasm32-unknown-unknown --all-features
+}
+step "docs: cargo doc -D warnings (host; wasm32 with every feature, as docs.rs builds it); the README's Rust snippets" \
+  docs
 
 step "start the test servers (dev + fixtures, auth, better-sse)" start_test_servers
 

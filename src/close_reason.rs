@@ -12,7 +12,11 @@
 /// assert!(r.is_terminal());
 /// ```
 ///
-/// [`TypedEventSource::close_reason`]: crate::TypedEventSource
+#[cfg_attr(target_arch = "wasm32", doc = "[`TypedEventSource::close_reason`]: crate::TypedEventSource::close_reason")]
+#[cfg_attr(
+    not(target_arch = "wasm32"),
+    doc = "[`TypedEventSource::close_reason`]: https://docs.rs/typed-eventsource/latest/typed_eventsource/struct.TypedEventSource.html#method.close_reason"
+)]
 #[derive(Debug, Clone, PartialEq, Eq, serde::Serialize)]
 #[serde(tag = "kind", rename_all = "lowercase")]
 #[non_exhaustive]

@@ -186,11 +186,18 @@ pub(crate) fn from_value<T: DeserializeOwned>(value: JsValue) -> Result<T, Error
 ///
 /// Exposed (hidden) for the crate's tests as `typed_eventsource::__from_json`:
 ///
-/// ```ignore
-/// #[derive(serde::Deserialize)]
+/// ```
+/// # #[wasm_bindgen_test::wasm_bindgen_test]
+/// # fn example() {
+/// # (|| -> Result<(), String> {
+/// #[derive(Debug, serde::Deserialize)]
 /// struct Note { text: String, n: u32 }
 /// let note: Note = typed_eventsource::__from_json(r#"{"text": "hi", "n": 1}"#)?;
 /// assert_eq!(typed_eventsource::__from_json::<Note>(r#"{"text": "hi"}"#).unwrap_err(), "missing field `n`");
+/// # Ok(())
+/// # })().unwrap()
+/// # }
+/// # fn main() {}
 /// ```
 pub fn from_json<T: DeserializeOwned>(data: &str) -> Result<T, String> {
     let value = parse_json(data)?;
@@ -202,12 +209,19 @@ pub fn from_json<T: DeserializeOwned>(data: &str) -> Result<T, String> {
 ///
 /// Exposed (hidden) for the crate's tests as `typed_eventsource::__decode_variant`:
 ///
-/// ```ignore
+/// ```
+/// # #[wasm_bindgen_test::wasm_bindgen_test]
+/// # fn example() {
+/// # (|| -> Result<(), String> {
 /// #[derive(serde::Deserialize)]
 /// #[serde(rename_all = "lowercase")]
 /// enum Job { Ping(String), Done }
 /// assert!(matches!(typed_eventsource::__decode_variant::<Job>("ping", "finished"), Ok(Job::Ping(_))));
 /// assert!(matches!(typed_eventsource::__decode_variant::<Job>("done", "{}"), Ok(Job::Done)));
+/// # Ok(())
+/// # })().unwrap()
+/// # }
+/// # fn main() {}
 /// ```
 pub fn decode_enum<E: DeserializeOwned>(variant: &str, data: &str) -> Result<E, String> {
     let parsed = JSON::parse(data).ok();

@@ -44,8 +44,13 @@ pub enum Error {
         reason: String,
     },
     /// The fetch transport skipped an event larger than its limit
-    /// ([`FetchRequest::max_event_bytes`](crate::FetchRequest), 16 MiB by default); the stream goes on with the next
-    /// event.
+    /// ([`FetchRequest::max_event_bytes`], 16 MiB by default); the stream goes on with the next event.
+    ///
+    #[cfg_attr(feature = "fetch", doc = "[`FetchRequest::max_event_bytes`]: crate::FetchRequest::max_event_bytes")]
+    #[cfg_attr(
+        not(feature = "fetch"),
+        doc = "[`FetchRequest::max_event_bytes`]: https://docs.rs/typed-eventsource/latest/typed_eventsource/struct.FetchRequest.html#method.max_event_bytes"
+    )]
     // A fixed message (the limit is in the field): formatting a number here would link integer formatting into
     // every app.
     #[error("an event larger than the fetch transport's size limit was skipped")]

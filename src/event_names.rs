@@ -5,7 +5,7 @@ use std::fmt;
 
 /// The event types an enum stands for: its variant names as serde sees them (renames respected).
 ///
-/// Whole-stream dispatch ([`TypedEventSourceBuilder::on_enum`](crate::TypedEventSourceBuilder)) maps event type
+/// Whole-stream dispatch ([`TypedEventSourceBuilder::on_enum`]) maps event type
 /// `x` to variant `x`, whose content is the event's data, so the user never lists the event types twice. The enum must
 /// use serde's default, externally tagged representation (no `#[serde(tag = ..)]` or `untagged`).
 ///
@@ -20,6 +20,15 @@ use std::fmt;
 /// }
 /// assert_eq!(typed_eventsource::event_names::<JobEvent>().unwrap(), ["message", "ping", "job-failed"]);
 /// ```
+///
+#[cfg_attr(
+    target_arch = "wasm32",
+    doc = "[`TypedEventSourceBuilder::on_enum`]: crate::TypedEventSourceBuilder::on_enum"
+)]
+#[cfg_attr(
+    not(target_arch = "wasm32"),
+    doc = "[`TypedEventSourceBuilder::on_enum`]: https://docs.rs/typed-eventsource/latest/typed_eventsource/struct.TypedEventSourceBuilder.html#method.on_enum"
+)]
 pub fn event_names<'de, E: Deserialize<'de>>() -> Result<&'static [&'static str], crate::Error> {
     match E::deserialize(VariantProbe) {
         Err(Probe::Variants(names)) => Ok(names),

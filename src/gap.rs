@@ -5,7 +5,7 @@
 /// application should reload its state.
 ///
 /// A `replay-gap` event (what the project's server sends, see its README "Replay and the gap signal") and any event
-/// type named with [`SourceOptions::gap_event`](crate::SourceOptions) arrive here — at the `on_gap` handlers — and
+/// type named with [`SourceOptions::gap_event`] arrive here — at the `on_gap` handlers — and
 /// never at ordinary handlers. The fields come from the event's JSON data
 /// `{"requested", "oldest", "epoch", "reason"}` when present; an absent, `null` or non-string field is `None`.
 /// A server that sends no gap event never produces one.
@@ -19,6 +19,12 @@
 /// assert_eq!(gap.reason.as_deref(), Some("other-epoch"));
 /// assert_eq!(gap.to_string(), "events may have been missed (other-epoch)");
 /// ```
+///
+#[cfg_attr(target_arch = "wasm32", doc = "[`SourceOptions::gap_event`]: crate::SourceOptions::gap_event")]
+#[cfg_attr(
+    not(target_arch = "wasm32"),
+    doc = "[`SourceOptions::gap_event`]: https://docs.rs/typed-eventsource/latest/typed_eventsource/struct.SourceOptions.html#method.gap_event"
+)]
 #[derive(Debug, Clone, Default, PartialEq, Eq, serde::Serialize)]
 #[serde(rename_all = "camelCase")]
 #[non_exhaustive]

@@ -11,16 +11,19 @@
 //! - **readyState** ([`ReadyState`]) read from the browser's object, also once closed, and state-change callbacks;
 //!   transient errors (the browser is reconnecting) told apart from fatal ones;
 //! - a **reconnect policy** ([`ReconnectPolicy`]) for when the browser gives up, resuming after the last event id
-//!   (the query parameter is [configurable](SourceOptions::resume_param), or off);
+//!   (the query parameter is [configurable][`SourceOptions::resume_param`], or off);
 //! - **resume you can trust**: a server's `replay-gap` signal goes to `on_gap` as a [`Gap`], never to ordinary
 //!   handlers; events whose id was delivered lately are dropped ([`SourceOptions::dedup_window`]); the fetch
 //!   transport asks for a fresh request per attempt and refreshes once after a 401 (`FetchRequest::prepare`, feature `fetch`);
 //! - **ownership**: every listener is owned ([`gloo_events::EventListener`]) and detached on drop; dropping the source
 //!   closes the connection; a [`futures::Stream`] ([`EventStream`]) that ends when the source closes;
 //! - a **JavaScript API** (`new TypedEventSource(url, options)`) and, with the `yew` feature, a
-//!   [`use_event_source`](crate::yew::use_event_source) hook.
+//!   [`use_event_source`] hook.
 //!
-//! ```ignore
+//! ```no_run
+//! # #[cfg(target_arch = "wasm32")]
+//! # fn main() -> Result<(), typed_eventsource::Error> {
+//! # fn log(_: &str) {}
 //! // In a browser (wasm32): scenario 2 of the project, a batch job that ends itself.
 //! use typed_eventsource::{TypedEventSource, TerminalRule, CloseReason};
 //!
@@ -33,6 +36,10 @@
 //!     .on_close(|reason| assert!(matches!(reason, CloseReason::Terminal { .. })))
 //!     .open()?;
 //! // Keep `source` alive: dropping it closes the stream.
+//! # Ok(())
+//! # }
+//! # #[cfg(not(target_arch = "wasm32"))]
+//! # fn main() {}
 //! ```
 //!
 //! ## Layers
@@ -66,7 +73,7 @@
 //!   (the npm package has it).
 //! - `js`: the JavaScript API, for the npm package (a Rust app leaves it out: a dependency's exports would be
 //!   linked into the app).
-//! - `yew`: the [`use_event_source`](crate::yew::use_event_source) hooks.
+//! - `yew`: the [`use_event_source`] hooks.
 //! - `share`: one connection for every tab (`share_across_tabs`); the `js` feature turns it on.
 //!
 //! ## Transports
@@ -75,21 +82,43 @@
 //! (decoded by the spec-exact `sse-codec` decoder) for an `Authorization` header, POST bodies and errors that carry
 //! the HTTP status — one builder option; handlers, rules, states and reasons stay the same:
 //!
-//! ```ignore
+//! ```no_run
+//! # #[cfg(all(target_arch = "wasm32", feature = "fetch"))]
+//! # fn main() -> Result<(), typed_eventsource::Error> {
+//! # use typed_eventsource::{FetchRequest, TypedEventSource};
+//! # #[derive(serde::Deserialize)] struct Notification { text: String }
+//! # fn show(_: Notification) {}
+//! # let token = "eyJ...";
 //! let source = TypedEventSource::builder("/sse/alice")
 //!     .transport(FetchRequest::new().header("Authorization", format!("Bearer {token}")))
 //!     .on::<Notification>("message", |n, _| show(n))
 //!     .open()?;
+//! # Ok(())
+//! # }
+//! # #[cfg(not(all(target_arch = "wasm32", feature = "fetch")))]
+//! # fn main() {}
 //! ```
 //!
 //! ## Yew (feature `yew`)
 //!
-//! ```ignore
+//! ```no_run
+//! # #[cfg(all(target_arch = "wasm32", feature = "yew"))]
+//! # mod example {
+//! # use typed_eventsource::yew::{use_event_source_with_options, UseEventSourceOptions};
+//! # use typed_eventsource::TerminalRule;
+//! # use yew::prelude::*;
+//! # #[derive(Clone, PartialEq, serde::Deserialize)] enum JobEvent { Ping(String) }
+//! # #[component]
+//! # fn JobView() -> Html {
+//! # let id = 7;
 //! let job = use_event_source_with_options::<JobEvent>(
 //!     format!("/jobs/{id}/events"),
 //!     UseEventSourceOptions::default().capacity(1_000).close_on(TerminalRule::event_with_data("ping", "finished")),
 //! );
 //! html! { <p>{ format!("{} — {} events", job.state(), job.received()) }</p> }
+//! # }
+//! # }
+//! # fn main() {}
 //! ```
 //!
 //! ## JavaScript (the npm package `typed-eventsource`)
@@ -112,17 +141,50 @@
 //! Web Locks or `BroadcastChannel` each tab opens its own connection. Feature `share` (the npm package has it); see
 //! `SourceOptions::share_across_tabs`.
 //!
-//! ```ignore
+//! ```no_run
+//! # #[cfg(all(target_arch = "wasm32", feature = "share"))]
+//! # fn main() -> Result<(), typed_eventsource::Error> {
+//! # use typed_eventsource::TypedEventSource;
+//! # #[derive(serde::Deserialize)] struct Post { text: String }
+//! # fn show(_: Post) {}
 //! let source = TypedEventSource::builder("/subscribe")
 //!     .share_across_tabs()
 //!     .on::<Post>("message", |post, _| show(post))
 //!     .open()?;
+//! # Ok(())
+//! # }
+//! # #[cfg(not(all(target_arch = "wasm32", feature = "share")))]
+//! # fn main() {}
 //! ```
 //!
 //! The pure parts (rules, backoff, reasons, event-name discovery) also build for the host, where their examples run.
 //!
 //! [server-sent events]: https://html.spec.whatwg.org/multipage/server-sent-events.html
 //! [`EventSource`]: https://developer.mozilla.org/en-US/docs/Web/API/EventSource
+// The browser API is compiled for wasm32 only (docs.rs documents that target): elsewhere the crate docs link to it
+// there, as do links to feature-gated items when the feature is off. Link definitions first, then the note.
+#![cfg_attr(all(target_arch = "wasm32", feature = "yew"), doc = "[`use_event_source`]: crate::yew::use_event_source")]
+#![cfg_attr(
+    not(all(target_arch = "wasm32", feature = "yew")),
+    doc = "[`use_event_source`]: https://docs.rs/typed-eventsource/latest/typed_eventsource/yew/fn.use_event_source.html"
+)]
+#![cfg_attr(
+    not(feature = "fetch"),
+    doc = "[`FetchRequest`]: https://docs.rs/typed-eventsource/latest/typed_eventsource/struct.FetchRequest.html"
+)]
+#![cfg_attr(
+    not(target_arch = "wasm32"),
+    doc = "[`TypedEventSourceBuilder::on`]: https://docs.rs/typed-eventsource/latest/typed_eventsource/struct.TypedEventSourceBuilder.html#method.on
+[`TypedEventSourceBuilder::on_enum`]: https://docs.rs/typed-eventsource/latest/typed_eventsource/struct.TypedEventSourceBuilder.html#method.on_enum
+[`SourceOptions`]: https://docs.rs/typed-eventsource/latest/typed_eventsource/struct.SourceOptions.html
+[`SourceOptions::resume_param`]: https://docs.rs/typed-eventsource/latest/typed_eventsource/struct.SourceOptions.html#method.resume_param
+[`SourceOptions::dedup_window`]: https://docs.rs/typed-eventsource/latest/typed_eventsource/struct.SourceOptions.html#method.dedup_window
+[`EventStream`]: https://docs.rs/typed-eventsource/latest/typed_eventsource/struct.EventStream.html
+[`gloo_events::EventListener`]: https://docs.rs/gloo-events/0.2/gloo_events/struct.EventListener.html
+
+*Documented for a target other than wasm32, where only the pure parts are compiled: the links to the browser API
+lead to [its documentation on docs.rs](https://docs.rs/typed-eventsource/latest/typed_eventsource/).*"
+)]
 #![deny(missing_docs)]
 
 mod close_reason;

@@ -1,12 +1,8 @@
 //! De-duplication by event id: the ids of the last K events delivered.
 
-/// The ids of the last `capacity` events delivered (0: de-duplication off).
+/// The ids of the last `capacity` events delivered (0: de-duplication off): `insert` returns `false` for an id among
+/// them, a duplicate. Crate-private, so its examples are the unit tests below (a doctest cannot reach it).
 ///
-/// ```ignore
-/// let mut recent = RecentIds::new(2);
-/// assert!(recent.insert("a") && recent.insert("b"));
-/// assert!(!recent.insert("a")); // a duplicate
-/// ```
 /// A ring over a `Vec` (a `VecDeque` would link its own growth code into every app for this alone).
 #[derive(Debug, Clone, Default)]
 pub(crate) struct RecentIds {

@@ -31,7 +31,12 @@ pub struct Received<T> {
 /// A typed stream of events that **ends when the source closes** (terminal message, `close()`, or failure); errors
 /// (transient, fatal, decode) come as `Err` items without ending it. Dropping it closes the source.
 ///
-/// ```ignore
+/// ```no_run
+/// # use typed_eventsource::{TerminalRule, TypedEventSource};
+/// # #[derive(serde::Deserialize)] enum JobEvent { Ping(String) }
+/// # fn render(_: JobEvent) {}
+/// # fn log(_: &str) {}
+/// # async fn run() -> Result<(), typed_eventsource::Error> {
 /// use futures::StreamExt;
 /// let mut events = TypedEventSource::builder("/jobs/7/events")
 ///     .close_on(TerminalRule::event_with_data("ping", "finished"))
@@ -40,6 +45,8 @@ pub struct Received<T> {
 ///     match item { Ok(ev) => render(ev.data), Err(e) => log(&e.to_string()) }
 /// }
 /// assert!(events.close_reason().unwrap().is_terminal());
+/// # Ok(())
+/// # }
 /// ```
 #[must_use = "streams do nothing unless polled; dropping one closes its source"]
 pub struct EventStream<T> {
@@ -56,8 +63,12 @@ impl<T> fmt::Debug for EventStream<T> {
 impl<T> EventStream<T> {
     /// The source's state.
     ///
-    /// ```ignore
+    /// ```no_run
+    /// # use typed_eventsource::{ReadyState, TypedEventSource};
+    /// # #[derive(serde::Deserialize)] enum JobEvent { Ping(String) }
+    /// # let events = TypedEventSource::builder("/jobs/7/events").into_stream::<JobEvent>()?;
     /// assert_eq!(events.state(), ReadyState::Closed);
+    /// # Ok::<(), typed_eventsource::Error>(())
     /// ```
     pub fn state(&self) -> ReadyState {
         self.source.state()
@@ -65,8 +76,12 @@ impl<T> EventStream<T> {
 
     /// Why the source closed, once it has.
     ///
-    /// ```ignore
+    /// ```no_run
+    /// # use typed_eventsource::{ReadyState, TypedEventSource};
+    /// # #[derive(serde::Deserialize)] enum JobEvent { Ping(String) }
+    /// # let events = TypedEventSource::builder("/jobs/7/events").into_stream::<JobEvent>()?;
     /// assert!(events.close_reason().unwrap().is_terminal());
+    /// # Ok::<(), typed_eventsource::Error>(())
     /// ```
     pub fn close_reason(&self) -> Option<CloseReason> {
         self.source.close_reason()
@@ -74,8 +89,12 @@ impl<T> EventStream<T> {
 
     /// Closes the source; the stream yields what was already received, then ends.
     ///
-    /// ```ignore
+    /// ```no_run
+    /// # use typed_eventsource::{ReadyState, TypedEventSource};
+    /// # #[derive(serde::Deserialize)] enum JobEvent { Ping(String) }
+    /// # let events = TypedEventSource::builder("/jobs/7/events").into_stream::<JobEvent>()?;
     /// events.close();
+    /// # Ok::<(), typed_eventsource::Error>(())
     /// ```
     pub fn close(&self) {
         self.source.close();
@@ -83,8 +102,12 @@ impl<T> EventStream<T> {
 
     /// The source behind the stream.
     ///
-    /// ```ignore
+    /// ```no_run
+    /// # use typed_eventsource::{ReadyState, TypedEventSource};
+    /// # #[derive(serde::Deserialize)] enum JobEvent { Ping(String) }
+    /// # let events = TypedEventSource::builder("/jobs/7/events").into_stream::<JobEvent>()?;
     /// let id = events.source().last_event_id();
+    /// # Ok::<(), typed_eventsource::Error>(())
     /// ```
     pub fn source(&self) -> &TypedEventSource {
         &self.source
@@ -106,8 +129,11 @@ impl TypedEventSourceBuilder {
     /// # Errors
     /// As [`open`](Self::open).
     ///
-    /// ```ignore
+    /// ```no_run
+    /// # use typed_eventsource::TypedEventSource;
+    /// # #[derive(serde::Deserialize)] enum BoardEvent { Ping(String) }
     /// let events = TypedEventSource::builder("/subscribe").into_stream::<BoardEvent>()?;
+    /// # Ok::<(), typed_eventsource::Error>(())
     /// ```
     pub fn into_stream<E: DeserializeOwned + 'static>(self) -> Result<EventStream<E>, Error> {
         let (sender, receiver) = mpsc::unbounded();

@@ -69,10 +69,13 @@ const PREFIX: &str = "typed-eventsource/share/";
 /// This tab's part in a stream shared across tabs
 /// ([`SourceOptions::share_across_tabs`](crate::SourceOptions::share_across_tabs)).
 ///
-/// ```ignore
+/// ```no_run
+/// # use typed_eventsource::{ShareRole, TypedEventSource};
+/// # fn log(_: &str) {}
 /// // In a browser (wasm32).
 /// let source = TypedEventSource::builder("/subscribe").share_across_tabs().open()?;
 /// if source.share_role() == Some(ShareRole::Leader) { log("this tab holds the connection") }
+/// # Ok::<(), typed_eventsource::Error>(())
 /// ```
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 #[non_exhaustive]

@@ -17,7 +17,8 @@ use crate::{event_names, CloseReason, Error, EventMeta, Gap, ReadyState, Reconne
 /// Builds a [`TypedEventSource`]: URL, credentials, terminal rules, reconnect policy and handlers, all set before the
 /// connection opens, so no event can arrive before its handler.
 ///
-/// ```ignore
+/// ```no_run
+/// # fn log(_: &str) {}
 /// // Runs in a browser (see tests/browser.rs).
 /// use typed_eventsource::{TypedEventSource, TerminalRule};
 /// #[derive(serde::Deserialize)]
@@ -29,6 +30,7 @@ use crate::{event_names, CloseReason, Error, EventMeta, Gap, ReadyState, Reconne
 ///     .on_text("ping", |text, _meta| log(&text))
 ///     .on_close(|reason| log(&reason.to_string()))
 ///     .open()?;
+/// # Ok::<(), typed_eventsource::Error>(())
 /// ```
 #[must_use = "a builder does nothing until `open()`"]
 pub struct TypedEventSourceBuilder {
@@ -51,8 +53,12 @@ impl fmt::Debug for TypedEventSourceBuilder {
 impl TypedEventSourceBuilder {
     /// A builder for a source on `url`, with the default [`ReconnectPolicy`] and no terminal rule.
     ///
-    /// ```ignore
+    /// ```no_run
+    /// # use typed_eventsource::{CloseReason, EventMeta, Gap, ReadyState, ReconnectPolicy, SourceOptions};
+    /// # use typed_eventsource::{TerminalRule, TypedEventSource, TypedEventSourceBuilder};
+    /// # fn log(_: &str) {}
     /// let source = TypedEventSourceBuilder::new("/subscribe").on_text("message", |t, _| log(&t)).open()?;
+    /// # Ok::<(), typed_eventsource::Error>(())
     /// ```
     pub fn new(url: impl Into<String>) -> Self {
         Self::with_options(url, SourceOptions::default())
@@ -61,9 +67,12 @@ impl TypedEventSourceBuilder {
     /// A builder for a source on `url` with `options`: the same [`SourceOptions`] the Yew hooks and the JavaScript API
     /// use. The setters below change one option each.
     ///
-    /// ```ignore
+    /// ```no_run
+    /// # use typed_eventsource::{CloseReason, EventMeta, Gap, ReadyState, ReconnectPolicy, SourceOptions};
+    /// # use typed_eventsource::{TerminalRule, TypedEventSource, TypedEventSourceBuilder};
     /// let options = SourceOptions::default().close_on(TerminalRule::event("done"));
     /// let source = TypedEventSourceBuilder::with_options("/jobs/7/events", options).open()?;
+    /// # Ok::<(), typed_eventsource::Error>(())
     /// ```
     pub fn with_options(url: impl Into<String>, options: SourceOptions) -> Self {
         TypedEventSourceBuilder { url: url.into(), options, handlers: Handlers::default(), deferred_error: None }
@@ -71,8 +80,12 @@ impl TypedEventSourceBuilder {
 
     /// Sends cookies cross-origin ([`withCredentials`]); the server must name the page's origin and allow credentials.
     ///
-    /// ```ignore
+    /// ```no_run
+    /// # use typed_eventsource::{CloseReason, EventMeta, Gap, ReadyState, ReconnectPolicy, SourceOptions};
+    /// # use typed_eventsource::{TerminalRule, TypedEventSource, TypedEventSourceBuilder};
+    /// # let _ =
     /// TypedEventSource::builder("https://api.example.com/sse/alice").with_credentials(true)
+    /// # ;
     /// ```
     ///
     /// [`withCredentials`]: https://developer.mozilla.org/en-US/docs/Web/API/EventSource/withCredentials
@@ -83,8 +96,14 @@ impl TypedEventSourceBuilder {
 
     /// Closes the source after the first event matching `rule` (rules add up: any match closes).
     ///
-    /// ```ignore
+    /// ```no_run
+    /// # use typed_eventsource::{CloseReason, EventMeta, Gap, ReadyState, ReconnectPolicy, SourceOptions};
+    /// # use typed_eventsource::{TerminalRule, TypedEventSource, TypedEventSourceBuilder};
+    /// # fn log(_: &str) {}
+    /// # let builder = TypedEventSource::builder("/subscribe");
+    /// # let _ =
     /// builder.close_on(TerminalRule::event_with_data("ping", "finished"))
+    /// # ;
     /// ```
     pub fn close_on(mut self, rule: TerminalRule) -> Self {
         self.options = self.options.close_on(rule);
@@ -93,8 +112,14 @@ impl TypedEventSourceBuilder {
 
     /// Whether the terminal event still goes to its handlers before the source closes (default `true`).
     ///
-    /// ```ignore
+    /// ```no_run
+    /// # use typed_eventsource::{CloseReason, EventMeta, Gap, ReadyState, ReconnectPolicy, SourceOptions};
+    /// # use typed_eventsource::{TerminalRule, TypedEventSource, TypedEventSourceBuilder};
+    /// # fn log(_: &str) {}
+    /// # let builder = TypedEventSource::builder("/subscribe");
+    /// # let _ =
     /// builder.deliver_terminal(false)
+    /// # ;
     /// ```
     pub fn deliver_terminal(mut self, yes: bool) -> Self {
         self.options = self.options.deliver_terminal(yes);
@@ -103,8 +128,14 @@ impl TypedEventSourceBuilder {
 
     /// What to do when the browser gives up; [`ReconnectPolicy::never`] to close like a native `EventSource`.
     ///
-    /// ```ignore
+    /// ```no_run
+    /// # use typed_eventsource::{CloseReason, EventMeta, Gap, ReadyState, ReconnectPolicy, SourceOptions};
+    /// # use typed_eventsource::{TerminalRule, TypedEventSource, TypedEventSourceBuilder};
+    /// # fn log(_: &str) {}
+    /// # let builder = TypedEventSource::builder("/subscribe");
+    /// # let _ =
     /// builder.reconnect(ReconnectPolicy::default().max_retries(10))
+    /// # ;
     /// ```
     pub fn reconnect(mut self, policy: ReconnectPolicy) -> Self {
         self.options = self.options.reconnect(policy);
@@ -112,11 +143,27 @@ impl TypedEventSourceBuilder {
     }
 
     /// The transport: [`Transport::EventSource`] (the default) or `fetch` with your own method, headers and body —
-    /// pass a [`FetchRequest`](crate::FetchRequest). Nothing else changes.
+    /// pass a [`FetchRequest`]. Nothing else changes.
     ///
-    /// ```ignore
+    /// ```no_run
+    /// # #[cfg(feature = "fetch")]
+    /// # fn main() {
+    /// # use typed_eventsource::{FetchRequest, TypedEventSource};
+    /// # let token = "eyJ...";
+    /// # let builder = TypedEventSource::builder("/subscribe");
+    /// # let _ =
     /// builder.transport(FetchRequest::new().header("Authorization", format!("Bearer {token}")))
+    /// # ;
+    /// # }
+    /// # #[cfg(not(feature = "fetch"))]
+    /// # fn main() {}
     /// ```
+    ///
+    #[cfg_attr(feature = "fetch", doc = "[`FetchRequest`]: crate::FetchRequest")]
+    #[cfg_attr(
+        not(feature = "fetch"),
+        doc = "[`FetchRequest`]: https://docs.rs/typed-eventsource/latest/typed_eventsource/struct.FetchRequest.html"
+    )]
     pub fn transport(mut self, transport: impl Into<Transport>) -> Self {
         self.options = self.options.transport(transport);
         self
@@ -125,8 +172,14 @@ impl TypedEventSourceBuilder {
     /// Closes the connection while the page is hidden and reconnects, resuming after the last event id, when it is
     /// shown again. Off by default: a hidden tab keeps receiving unless you ask.
     ///
-    /// ```ignore
+    /// ```no_run
+    /// # use typed_eventsource::{CloseReason, EventMeta, Gap, ReadyState, ReconnectPolicy, SourceOptions};
+    /// # use typed_eventsource::{TerminalRule, TypedEventSource, TypedEventSourceBuilder};
+    /// # fn log(_: &str) {}
+    /// # let builder = TypedEventSource::builder("/subscribe");
+    /// # let _ =
     /// builder.pause_when_hidden(true)
+    /// # ;
     /// ```
     pub fn pause_when_hidden(mut self, yes: bool) -> Self {
         self.options = self.options.pause_when_hidden(yes);
@@ -137,8 +190,12 @@ impl TypedEventSourceBuilder {
     /// (Feature `share`.) Shares one connection with the other tabs of this origin that open the same stream (same
     /// absolute URL, credentials flag and transport options); see [`SourceOptions::share_across_tabs`].
     ///
-    /// ```ignore
+    /// ```no_run
+    /// # use typed_eventsource::{CloseReason, EventMeta, Gap, ReadyState, ReconnectPolicy, SourceOptions};
+    /// # use typed_eventsource::{TerminalRule, TypedEventSource, TypedEventSourceBuilder};
+    /// # fn log(_: &str) {}
     /// let source = TypedEventSource::builder("/subscribe").share_across_tabs().on_text("message", |t, _| log(&t)).open()?;
+    /// # Ok::<(), typed_eventsource::Error>(())
     /// ```
     pub fn share_across_tabs(mut self) -> Self {
         self.options = self.options.share_across_tabs();
@@ -148,8 +205,14 @@ impl TypedEventSourceBuilder {
     #[cfg(feature = "share")]
     /// Shares one connection with the other tabs that use the same `key`; see [`SourceOptions::share`].
     ///
-    /// ```ignore
+    /// ```no_run
+    /// # use typed_eventsource::{CloseReason, EventMeta, Gap, ReadyState, ReconnectPolicy, SourceOptions};
+    /// # use typed_eventsource::{TerminalRule, TypedEventSource, TypedEventSourceBuilder};
+    /// # fn log(_: &str) {}
+    /// # let builder = TypedEventSource::builder("/subscribe");
+    /// # let _ =
     /// builder.share("board")
+    /// # ;
     /// ```
     pub fn share(mut self, key: impl Into<String>) -> Self {
         self.options = self.options.share(key);
@@ -159,8 +222,15 @@ impl TypedEventSourceBuilder {
     /// Resumes after `id`: the first connection already sends it (`lastEventId` query parameter for `EventSource`,
     /// `Last-Event-ID` header for fetch).
     ///
-    /// ```ignore
+    /// ```no_run
+    /// # use typed_eventsource::{CloseReason, EventMeta, Gap, ReadyState, ReconnectPolicy, SourceOptions};
+    /// # use typed_eventsource::{TerminalRule, TypedEventSource, TypedEventSourceBuilder};
+    /// # fn log(_: &str) {}
+    /// # let builder = TypedEventSource::builder("/subscribe");
+    /// # let saved_id = String::from("41");
+    /// # let _ =
     /// builder.last_event_id(saved_id)
+    /// # ;
     /// ```
     pub fn last_event_id(mut self, id: impl Into<String>) -> Self {
         self.options = self.options.last_event_id(id);
@@ -170,8 +240,14 @@ impl TypedEventSourceBuilder {
     /// The query parameter carrying the id to resume after when the library opens a new `EventSource`
     /// ([`SourceOptions::resume_param`]; default `lastEventId`, `None` for none).
     ///
-    /// ```ignore
+    /// ```no_run
+    /// # use typed_eventsource::{CloseReason, EventMeta, Gap, ReadyState, ReconnectPolicy, SourceOptions};
+    /// # use typed_eventsource::{TerminalRule, TypedEventSource, TypedEventSourceBuilder};
+    /// # fn log(_: &str) {}
+    /// # let builder = TypedEventSource::builder("/subscribe");
+    /// # let _ =
     /// builder.resume_param(Some("last_event_id"))
+    /// # ;
     /// ```
     pub fn resume_param(mut self, name: Option<&str>) -> Self {
         self.options = self.options.resume_param(name);
@@ -180,8 +256,14 @@ impl TypedEventSourceBuilder {
 
     /// One more event type that signals a gap, besides `replay-gap` ([`SourceOptions::gap_event`]).
     ///
-    /// ```ignore
+    /// ```no_run
+    /// # use typed_eventsource::{CloseReason, EventMeta, Gap, ReadyState, ReconnectPolicy, SourceOptions};
+    /// # use typed_eventsource::{TerminalRule, TypedEventSource, TypedEventSourceBuilder};
+    /// # fn log(_: &str) {}
+    /// # let builder = TypedEventSource::builder("/subscribe");
+    /// # let _ =
     /// builder.gap_event("resync")
+    /// # ;
     /// ```
     pub fn gap_event(mut self, event: impl Into<String>) -> Self {
         self.options = self.options.gap_event(event);
@@ -190,8 +272,14 @@ impl TypedEventSourceBuilder {
 
     /// The de-duplication window ([`SourceOptions::dedup_window`]; default 64, 0 = off).
     ///
-    /// ```ignore
+    /// ```no_run
+    /// # use typed_eventsource::{CloseReason, EventMeta, Gap, ReadyState, ReconnectPolicy, SourceOptions};
+    /// # use typed_eventsource::{TerminalRule, TypedEventSource, TypedEventSourceBuilder};
+    /// # fn log(_: &str) {}
+    /// # let builder = TypedEventSource::builder("/subscribe");
+    /// # let _ =
     /// builder.dedup_window(0)
+    /// # ;
     /// ```
     pub fn dedup_window(mut self, window: usize) -> Self {
         self.options = self.options.dedup_window(window);
@@ -201,8 +289,15 @@ impl TypedEventSourceBuilder {
     /// Called with each gap the server signals (a `replay-gap` event, or a [`gap_event`](Self::gap_event)): events
     /// may have been missed, reload what they would have told. Gap events never reach ordinary handlers.
     ///
-    /// ```ignore
+    /// ```no_run
+    /// # use typed_eventsource::{CloseReason, EventMeta, Gap, ReadyState, ReconnectPolicy, SourceOptions};
+    /// # use typed_eventsource::{TerminalRule, TypedEventSource, TypedEventSourceBuilder};
+    /// # fn log(_: &str) {}
+    /// # let builder = TypedEventSource::builder("/subscribe");
+    /// # fn refetch_state() {}
+    /// # let _ =
     /// builder.on_gap(|gap| { log(&gap.to_string()); refetch_state(); })
+    /// # ;
     /// ```
     pub fn on_gap(mut self, handler: impl FnMut(&Gap) + 'static) -> Self {
         self.handlers.gap.push(Rc::new(RefCell::new(handler)));
@@ -212,8 +307,15 @@ impl TypedEventSourceBuilder {
     /// Handles events of type `event` whose data is JSON decoding into `T`; data that does not decode goes to the
     /// error handlers as [`Error::Decode`].
     ///
-    /// ```ignore
+    /// ```no_run
+    /// # use typed_eventsource::{CloseReason, EventMeta, Gap, ReadyState, ReconnectPolicy, SourceOptions};
+    /// # use typed_eventsource::{TerminalRule, TypedEventSource, TypedEventSourceBuilder};
+    /// # fn log(_: &str) {}
+    /// # let builder = TypedEventSource::builder("/subscribe");
+    /// # #[derive(serde::Deserialize)] struct Progress { status: String }
+    /// # let _ =
     /// builder.on::<Progress>("message", |progress, meta| log(&format!("{} {}", meta.last_event_id, progress.status)))
+    /// # ;
     /// ```
     pub fn on<T: DeserializeOwned + 'static>(
         mut self,
@@ -226,8 +328,14 @@ impl TypedEventSourceBuilder {
 
     /// Handles events of type `event` as raw text.
     ///
-    /// ```ignore
+    /// ```no_run
+    /// # use typed_eventsource::{CloseReason, EventMeta, Gap, ReadyState, ReconnectPolicy, SourceOptions};
+    /// # use typed_eventsource::{TerminalRule, TypedEventSource, TypedEventSourceBuilder};
+    /// # fn log(_: &str) {}
+    /// # let builder = TypedEventSource::builder("/subscribe");
+    /// # let _ =
     /// builder.on_text("ping", |text, _meta| log(&text))
+    /// # ;
     /// ```
     pub fn on_text(mut self, event: &str, handler: impl FnMut(String, EventMeta) + 'static) -> Self {
         self.handlers.events.push((event.into(), handler::text(handler)));
@@ -236,8 +344,15 @@ impl TypedEventSourceBuilder {
 
     /// Handles events of type `event` as parsed JSON values, undecoded (what the JavaScript API uses).
     ///
-    /// ```ignore
+    /// ```no_run
+    /// # use typed_eventsource::{CloseReason, EventMeta, Gap, ReadyState, ReconnectPolicy, SourceOptions};
+    /// # use typed_eventsource::{TerminalRule, TypedEventSource, TypedEventSourceBuilder};
+    /// # fn log(_: &str) {}
+    /// # let builder = TypedEventSource::builder("/subscribe");
+    /// # use wasm_bindgen::JsValue;
+    /// # let _ =
     /// builder.on_json("message", |value: JsValue, _meta| web_sys::console::log_1(&value))
+    /// # ;
     /// ```
     pub fn on_json(mut self, event: &str, handler: impl FnMut(JsValue, EventMeta) + 'static) -> Self {
         self.handlers.events.push((event.into(), handler::json(handler)));
@@ -248,11 +363,21 @@ impl TypedEventSourceBuilder {
     /// with the event's data as content — JSON, or plain text for a `String` variant; a unit variant ignores the data.
     /// The event types come from `E` itself ([`event_names`]); `E` must be externally tagged (serde's default).
     ///
-    /// ```ignore
+    /// ```no_run
+    /// # use typed_eventsource::{CloseReason, EventMeta, Gap, ReadyState, ReconnectPolicy, SourceOptions};
+    /// # use typed_eventsource::{TerminalRule, TypedEventSource, TypedEventSourceBuilder};
+    /// # fn log(_: &str) {}
+    /// # let builder = TypedEventSource::builder("/subscribe");
+    /// # #[derive(serde::Deserialize)] struct Progress { status: String, message: String }
     /// #[derive(serde::Deserialize)]
     /// #[serde(rename_all = "lowercase")]
     /// enum Job { #[serde(rename = "message")] Progress(Progress), Ping(String) }
-    /// builder.on_enum(|event: Job, _meta| match event { Job::Progress(p) => .., Job::Ping(text) => .. })
+    /// # let _ =
+    /// builder.on_enum(|event: Job, _meta| match event {
+    ///     Job::Progress(p) => log(&p.message),
+    ///     Job::Ping(text) => log(&text),
+    /// })
+    /// # ;
     /// ```
     pub fn on_enum<E: DeserializeOwned + 'static>(mut self, handler: impl FnMut(E, EventMeta) + 'static) -> Self {
         match event_names::<E>() {
@@ -269,8 +394,14 @@ impl TypedEventSourceBuilder {
 
     /// Called each time the connection opens.
     ///
-    /// ```ignore
+    /// ```no_run
+    /// # use typed_eventsource::{CloseReason, EventMeta, Gap, ReadyState, ReconnectPolicy, SourceOptions};
+    /// # use typed_eventsource::{TerminalRule, TypedEventSource, TypedEventSourceBuilder};
+    /// # fn log(_: &str) {}
+    /// # let builder = TypedEventSource::builder("/subscribe");
+    /// # let _ =
     /// builder.on_open(|| log("open"))
+    /// # ;
     /// ```
     pub fn on_open(mut self, handler: impl FnMut() + 'static) -> Self {
         self.handlers.open.push(Rc::new(RefCell::new(handler)));
@@ -279,8 +410,14 @@ impl TypedEventSourceBuilder {
 
     /// Called with every error: transient (the browser reconnects), fatal, decode.
     ///
-    /// ```ignore
+    /// ```no_run
+    /// # use typed_eventsource::{CloseReason, EventMeta, Gap, ReadyState, ReconnectPolicy, SourceOptions};
+    /// # use typed_eventsource::{TerminalRule, TypedEventSource, TypedEventSourceBuilder};
+    /// # fn log(_: &str) {}
+    /// # let builder = TypedEventSource::builder("/subscribe");
+    /// # let _ =
     /// builder.on_error(|e| if !e.is_recoverable() { log(&e.to_string()) })
+    /// # ;
     /// ```
     pub fn on_error(mut self, handler: impl FnMut(&Error) + 'static) -> Self {
         self.handlers.error.push(Rc::new(RefCell::new(handler)));
@@ -289,8 +426,14 @@ impl TypedEventSourceBuilder {
 
     /// Called on every change of [`ReadyState`]: open, the browser reconnecting, closed.
     ///
-    /// ```ignore
+    /// ```no_run
+    /// # use typed_eventsource::{CloseReason, EventMeta, Gap, ReadyState, ReconnectPolicy, SourceOptions};
+    /// # use typed_eventsource::{TerminalRule, TypedEventSource, TypedEventSourceBuilder};
+    /// # fn log(_: &str) {}
+    /// # let builder = TypedEventSource::builder("/subscribe");
+    /// # let _ =
     /// builder.on_state_change(|state| log(&state.to_string()))
+    /// # ;
     /// ```
     pub fn on_state_change(mut self, handler: impl FnMut(ReadyState) + 'static) -> Self {
         self.handlers.state.push(Rc::new(RefCell::new(handler)));
@@ -299,8 +442,14 @@ impl TypedEventSourceBuilder {
 
     /// Called exactly once, when the source closes, with the reason.
     ///
-    /// ```ignore
+    /// ```no_run
+    /// # use typed_eventsource::{CloseReason, EventMeta, Gap, ReadyState, ReconnectPolicy, SourceOptions};
+    /// # use typed_eventsource::{TerminalRule, TypedEventSource, TypedEventSourceBuilder};
+    /// # fn log(_: &str) {}
+    /// # let builder = TypedEventSource::builder("/subscribe");
+    /// # let _ =
     /// builder.on_close(|reason| assert!(reason.is_terminal()))
+    /// # ;
     /// ```
     pub fn on_close(mut self, handler: impl FnMut(&CloseReason) + 'static) -> Self {
         self.handlers.close.push(Rc::new(RefCell::new(handler)));
@@ -313,8 +462,11 @@ impl TypedEventSourceBuilder {
     /// [`Error::Open`] if the browser refuses the URL; [`Error::NotAnEnum`] if [`on_enum`](Self::on_enum) got a type
     /// that is not an externally tagged enum.
     ///
-    /// ```ignore
+    /// ```no_run
+    /// # use typed_eventsource::{CloseReason, EventMeta, Gap, ReadyState, ReconnectPolicy, SourceOptions};
+    /// # use typed_eventsource::{TerminalRule, TypedEventSource, TypedEventSourceBuilder};
     /// let source = TypedEventSource::builder("/subscribe").open()?;
+    /// # Ok::<(), typed_eventsource::Error>(())
     /// ```
     pub fn open(self) -> Result<TypedEventSource, Error> {
         if let Some(e) = self.deferred_error {
@@ -344,8 +496,12 @@ impl TypedEventSourceBuilder {
 impl TypedEventSource {
     /// A builder for a source on `url`.
     ///
-    /// ```ignore
+    /// ```no_run
+    /// # use typed_eventsource::{CloseReason, EventMeta, Gap, ReadyState, ReconnectPolicy, SourceOptions};
+    /// # use typed_eventsource::{TerminalRule, TypedEventSource, TypedEventSourceBuilder};
+    /// # fn log(_: &str) {}
     /// let source = TypedEventSource::builder("/subscribe").on_text("message", |t, _| log(&t)).open()?;
+    /// # Ok::<(), typed_eventsource::Error>(())
     /// ```
     pub fn builder(url: impl Into<String>) -> TypedEventSourceBuilder {
         TypedEventSourceBuilder::new(url)

@@ -17,12 +17,17 @@ use crate::{CloseReason, Error, EventMeta, Gap, ReadyState};
 /// [`CloseReason::Client`]); keep it alive as long as you want events. It is deliberately not `Clone`: share it in an
 /// `Rc` if needed, so that one owner decides when it closes.
 ///
-/// ```ignore
+/// ```no_run
+/// # use typed_eventsource::{CloseReason, EventMeta, Gap, ReadyState, ReconnectPolicy, SourceOptions};
+/// # use typed_eventsource::{TerminalRule, TypedEventSource, TypedEventSourceBuilder};
+/// # #[derive(serde::Deserialize)] struct Progress { status: String, message: String }
+/// # fn render(_: Progress) {}
 /// let source = TypedEventSource::builder("/jobs/7/events")
 ///     .close_on(TerminalRule::event_with_data("ping", "finished"))
 ///     .on::<Progress>("message", |p, _| render(p))
 ///     .open()?;
 /// assert_eq!(source.state(), ReadyState::Connecting);
+/// # Ok::<(), typed_eventsource::Error>(())
 /// ```
 ///
 /// [`EventSource`]: https://developer.mozilla.org/en-US/docs/Web/API/EventSource
@@ -49,8 +54,13 @@ impl TypedEventSource {
 
     /// The state, as [`ready_state`](Self::ready_state).
     ///
-    /// ```ignore
+    /// ```no_run
+    /// # use typed_eventsource::{CloseReason, EventMeta, Gap, ReadyState, ReconnectPolicy, SourceOptions};
+    /// # use typed_eventsource::{TerminalRule, TypedEventSource, TypedEventSourceBuilder};
+    /// # fn log(_: &str) {}
+    /// # let source = TypedEventSource::builder("/subscribe").open()?;
     /// assert_eq!(source.state(), ReadyState::Open);
+    /// # Ok::<(), typed_eventsource::Error>(())
     /// ```
     pub fn state(&self) -> ReadyState {
         self.ready_state()
@@ -60,9 +70,14 @@ impl TypedEventSource {
     /// closing checks it reads `CLOSED` and reports [`Error::NotClosed`] if not); for fetch, `Open` while a response
     /// is being read, `Closed` once closed. `Connecting` while the reconnect policy waits.
     ///
-    /// ```ignore
+    /// ```no_run
+    /// # use typed_eventsource::{CloseReason, EventMeta, Gap, ReadyState, ReconnectPolicy, SourceOptions};
+    /// # use typed_eventsource::{TerminalRule, TypedEventSource, TypedEventSourceBuilder};
+    /// # fn log(_: &str) {}
+    /// # let source = TypedEventSource::builder("/subscribe").open()?;
     /// source.close();
     /// assert_eq!(source.ready_state(), ReadyState::Closed); // what the browser's object says
+    /// # Ok::<(), typed_eventsource::Error>(())
     /// ```
     ///
     /// [`readyState`]: https://developer.mozilla.org/en-US/docs/Web/API/EventSource/readyState
@@ -73,8 +88,13 @@ impl TypedEventSource {
     /// How many events were dropped as duplicates (their id among those of the last events delivered; see
     /// [`SourceOptions::dedup_window`](crate::SourceOptions::dedup_window)).
     ///
-    /// ```ignore
+    /// ```no_run
+    /// # use typed_eventsource::{CloseReason, EventMeta, Gap, ReadyState, ReconnectPolicy, SourceOptions};
+    /// # use typed_eventsource::{TerminalRule, TypedEventSource, TypedEventSourceBuilder};
+    /// # fn log(_: &str) {}
+    /// # let source = TypedEventSource::builder("/subscribe").open()?;
     /// assert_eq!(source.duplicates_dropped(), 0);
+    /// # Ok::<(), typed_eventsource::Error>(())
     /// ```
     pub fn duplicates_dropped(&self) -> u64 {
         self.engine.duplicates_dropped()
@@ -82,8 +102,14 @@ impl TypedEventSource {
 
     /// The last gap signalled by the server ([`Gap`]), if any.
     ///
-    /// ```ignore
+    /// ```no_run
+    /// # use typed_eventsource::{CloseReason, EventMeta, Gap, ReadyState, ReconnectPolicy, SourceOptions};
+    /// # use typed_eventsource::{TerminalRule, TypedEventSource, TypedEventSourceBuilder};
+    /// # fn log(_: &str) {}
+    /// # let source = TypedEventSource::builder("/subscribe").open()?;
+    /// # fn reload(_: Option<String>) {}
     /// if let Some(gap) = source.last_gap() { reload(gap.reason) }
+    /// # Ok::<(), typed_eventsource::Error>(())
     /// ```
     pub fn last_gap(&self) -> Option<Gap> {
         self.engine.last_gap()
@@ -91,8 +117,13 @@ impl TypedEventSource {
 
     /// The URL given at construction.
     ///
-    /// ```ignore
+    /// ```no_run
+    /// # use typed_eventsource::{CloseReason, EventMeta, Gap, ReadyState, ReconnectPolicy, SourceOptions};
+    /// # use typed_eventsource::{TerminalRule, TypedEventSource, TypedEventSourceBuilder};
+    /// # fn log(_: &str) {}
+    /// # let source = TypedEventSource::builder("/subscribe").open()?;
     /// assert_eq!(source.url(), "/subscribe");
+    /// # Ok::<(), typed_eventsource::Error>(())
     /// ```
     pub fn url(&self) -> &str {
         self.engine.url()
@@ -100,8 +131,13 @@ impl TypedEventSource {
 
     /// The last event id seen (empty before any); the reconnect policy resumes after it.
     ///
-    /// ```ignore
+    /// ```no_run
+    /// # use typed_eventsource::{CloseReason, EventMeta, Gap, ReadyState, ReconnectPolicy, SourceOptions};
+    /// # use typed_eventsource::{TerminalRule, TypedEventSource, TypedEventSourceBuilder};
+    /// # fn log(_: &str) {}
+    /// # let source = TypedEventSource::builder("/subscribe").open()?;
     /// let resume_from = source.last_event_id();
+    /// # Ok::<(), typed_eventsource::Error>(())
     /// ```
     pub fn last_event_id(&self) -> String {
         self.engine.last_event_id()
@@ -112,8 +148,14 @@ impl TypedEventSource {
     /// ([`share_across_tabs`](crate::TypedEventSourceBuilder::share_across_tabs)): leader, follower, or alone (the
     /// browser cannot share); `None` for a source with a connection of its own.
     ///
-    /// ```ignore
+    /// ```no_run
+    /// # use typed_eventsource::{CloseReason, EventMeta, Gap, ReadyState, ReconnectPolicy, SourceOptions};
+    /// # use typed_eventsource::{TerminalRule, TypedEventSource, TypedEventSourceBuilder};
+    /// # fn log(_: &str) {}
+    /// # let source = TypedEventSource::builder("/subscribe").open()?;
+    /// # use typed_eventsource::ShareRole;
     /// let leads = source.share_role() == Some(ShareRole::Leader);
+    /// # Ok::<(), typed_eventsource::Error>(())
     /// ```
     pub fn share_role(&self) -> Option<crate::ShareRole> {
         self.engine.share_role()
@@ -121,8 +163,13 @@ impl TypedEventSource {
 
     /// Why the source closed, once it has.
     ///
-    /// ```ignore
+    /// ```no_run
+    /// # use typed_eventsource::{CloseReason, EventMeta, Gap, ReadyState, ReconnectPolicy, SourceOptions};
+    /// # use typed_eventsource::{TerminalRule, TypedEventSource, TypedEventSourceBuilder};
+    /// # fn log(_: &str) {}
+    /// # let source = TypedEventSource::builder("/subscribe").open()?;
     /// assert_eq!(source.close_reason(), Some(CloseReason::Client));
+    /// # Ok::<(), typed_eventsource::Error>(())
     /// ```
     pub fn close_reason(&self) -> Option<CloseReason> {
         self.engine.close_reason()
@@ -131,9 +178,14 @@ impl TypedEventSource {
     /// Closes the source: no more events, no reconnect; the close handlers get [`CloseReason::Client`] unless it had
     /// already closed. Harmless on a closed source.
     ///
-    /// ```ignore
+    /// ```no_run
+    /// # use typed_eventsource::{CloseReason, EventMeta, Gap, ReadyState, ReconnectPolicy, SourceOptions};
+    /// # use typed_eventsource::{TerminalRule, TypedEventSource, TypedEventSourceBuilder};
+    /// # fn log(_: &str) {}
+    /// # let source = TypedEventSource::builder("/subscribe").open()?;
     /// source.close();
     /// source.close(); // nothing happens
+    /// # Ok::<(), typed_eventsource::Error>(())
     /// ```
     pub fn close(&self) {
         self.engine.finish(CloseReason::Client);
@@ -143,8 +195,15 @@ impl TypedEventSource {
     /// [`TypedEventSourceBuilder::on`](crate::TypedEventSourceBuilder::on)); it receives events that arrive from now
     /// on.
     ///
-    /// ```ignore
+    /// ```no_run
+    /// # use typed_eventsource::{CloseReason, EventMeta, Gap, ReadyState, ReconnectPolicy, SourceOptions};
+    /// # use typed_eventsource::{TerminalRule, TypedEventSource, TypedEventSourceBuilder};
+    /// # fn log(_: &str) {}
+    /// # let source = TypedEventSource::builder("/subscribe").open()?;
+    /// # #[derive(serde::Deserialize)] struct Progress { status: String, message: String }
+    /// # fn render(_: Progress) {}
     /// source.on::<Progress>("progress", |p, _| render(p));
+    /// # Ok::<(), typed_eventsource::Error>(())
     /// ```
     pub fn on<T: DeserializeOwned + 'static>(&self, event: &str, handler: impl FnMut(T, EventMeta) + 'static) {
         self.engine.add_event_handler(event, handler::typed(handler));
@@ -153,8 +212,13 @@ impl TypedEventSource {
     /// Adds a text handler to the open source (see
     /// [`TypedEventSourceBuilder::on_text`](crate::TypedEventSourceBuilder::on_text)).
     ///
-    /// ```ignore
+    /// ```no_run
+    /// # use typed_eventsource::{CloseReason, EventMeta, Gap, ReadyState, ReconnectPolicy, SourceOptions};
+    /// # use typed_eventsource::{TerminalRule, TypedEventSource, TypedEventSourceBuilder};
+    /// # fn log(_: &str) {}
+    /// # let source = TypedEventSource::builder("/subscribe").open()?;
     /// source.on_text("ping", |text, _| log(&text));
+    /// # Ok::<(), typed_eventsource::Error>(())
     /// ```
     pub fn on_text(&self, event: &str, handler: impl FnMut(String, EventMeta) + 'static) {
         self.engine.add_event_handler(event, handler::text(handler));
@@ -163,8 +227,13 @@ impl TypedEventSource {
     /// Adds a JSON-value handler to the open source (see
     /// [`TypedEventSourceBuilder::on_json`](crate::TypedEventSourceBuilder::on_json)).
     ///
-    /// ```ignore
+    /// ```no_run
+    /// # use typed_eventsource::{CloseReason, EventMeta, Gap, ReadyState, ReconnectPolicy, SourceOptions};
+    /// # use typed_eventsource::{TerminalRule, TypedEventSource, TypedEventSourceBuilder};
+    /// # fn log(_: &str) {}
+    /// # let source = TypedEventSource::builder("/subscribe").open()?;
     /// source.on_json("message", |value, _| web_sys::console::log_1(&value));
+    /// # Ok::<(), typed_eventsource::Error>(())
     /// ```
     pub fn on_json(&self, event: &str, handler: impl FnMut(JsValue, EventMeta) + 'static) {
         self.engine.add_event_handler(event, handler::json(handler));
@@ -172,8 +241,13 @@ impl TypedEventSource {
 
     /// Adds an open handler (see [`TypedEventSourceBuilder::on_open`](crate::TypedEventSourceBuilder::on_open)).
     ///
-    /// ```ignore
+    /// ```no_run
+    /// # use typed_eventsource::{CloseReason, EventMeta, Gap, ReadyState, ReconnectPolicy, SourceOptions};
+    /// # use typed_eventsource::{TerminalRule, TypedEventSource, TypedEventSourceBuilder};
+    /// # fn log(_: &str) {}
+    /// # let source = TypedEventSource::builder("/subscribe").open()?;
     /// source.on_open(|| log("open"));
+    /// # Ok::<(), typed_eventsource::Error>(())
     /// ```
     pub fn on_open(&self, handler: impl FnMut() + 'static) {
         self.engine.handlers_mut().open.push(Rc::new(RefCell::new(handler)));
@@ -181,8 +255,13 @@ impl TypedEventSource {
 
     /// Adds an error handler (see [`TypedEventSourceBuilder::on_error`](crate::TypedEventSourceBuilder::on_error)).
     ///
-    /// ```ignore
+    /// ```no_run
+    /// # use typed_eventsource::{CloseReason, EventMeta, Gap, ReadyState, ReconnectPolicy, SourceOptions};
+    /// # use typed_eventsource::{TerminalRule, TypedEventSource, TypedEventSourceBuilder};
+    /// # fn log(_: &str) {}
+    /// # let source = TypedEventSource::builder("/subscribe").open()?;
     /// source.on_error(|e| log(&e.to_string()));
+    /// # Ok::<(), typed_eventsource::Error>(())
     /// ```
     pub fn on_error(&self, handler: impl FnMut(&Error) + 'static) {
         self.engine.handlers_mut().error.push(Rc::new(RefCell::new(handler)));
@@ -191,8 +270,13 @@ impl TypedEventSource {
     /// Adds a state-change handler (see
     /// [`TypedEventSourceBuilder::on_state_change`](crate::TypedEventSourceBuilder::on_state_change)).
     ///
-    /// ```ignore
+    /// ```no_run
+    /// # use typed_eventsource::{CloseReason, EventMeta, Gap, ReadyState, ReconnectPolicy, SourceOptions};
+    /// # use typed_eventsource::{TerminalRule, TypedEventSource, TypedEventSourceBuilder};
+    /// # fn log(_: &str) {}
+    /// # let source = TypedEventSource::builder("/subscribe").open()?;
     /// source.on_state_change(|s| log(&s.to_string()));
+    /// # Ok::<(), typed_eventsource::Error>(())
     /// ```
     pub fn on_state_change(&self, handler: impl FnMut(ReadyState) + 'static) {
         self.engine.handlers_mut().state.push(Rc::new(RefCell::new(handler)));
@@ -200,8 +284,14 @@ impl TypedEventSource {
 
     /// Adds a gap handler (see [`TypedEventSourceBuilder::on_gap`](crate::TypedEventSourceBuilder::on_gap)).
     ///
-    /// ```ignore
+    /// ```no_run
+    /// # use typed_eventsource::{CloseReason, EventMeta, Gap, ReadyState, ReconnectPolicy, SourceOptions};
+    /// # use typed_eventsource::{TerminalRule, TypedEventSource, TypedEventSourceBuilder};
+    /// # fn log(_: &str) {}
+    /// # let source = TypedEventSource::builder("/subscribe").open()?;
+    /// # fn reload(_: &Gap) {}
     /// source.on_gap(|gap| reload(gap));
+    /// # Ok::<(), typed_eventsource::Error>(())
     /// ```
     pub fn on_gap(&self, handler: impl FnMut(&Gap) + 'static) {
         self.engine.handlers_mut().gap.push(Rc::new(RefCell::new(handler)));
@@ -210,8 +300,13 @@ impl TypedEventSource {
     /// Adds a close handler (see [`TypedEventSourceBuilder::on_close`](crate::TypedEventSourceBuilder::on_close)); on
     /// an already closed source it is called at once with the reason.
     ///
-    /// ```ignore
+    /// ```no_run
+    /// # use typed_eventsource::{CloseReason, EventMeta, Gap, ReadyState, ReconnectPolicy, SourceOptions};
+    /// # use typed_eventsource::{TerminalRule, TypedEventSource, TypedEventSourceBuilder};
+    /// # fn log(_: &str) {}
+    /// # let source = TypedEventSource::builder("/subscribe").open()?;
     /// source.on_close(|reason| log(&reason.to_string()));
+    /// # Ok::<(), typed_eventsource::Error>(())
     /// ```
     pub fn on_close(&self, mut handler: impl FnMut(&CloseReason) + 'static) {
         let closed = self.engine.close_reason();

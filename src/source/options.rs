@@ -14,7 +14,8 @@ use crate::{ReconnectPolicy, TerminalRule, Transport};
 /// the same names), the Yew hooks' `UseEventSourceOptions` (which adds only what is hook-specific), and the
 /// JavaScript `TypedEventSourceOptions` object.
 ///
-/// ```ignore
+/// ```no_run
+/// # fn log(_: &str) {}
 /// // Runs in a browser (wasm32).
 /// use typed_eventsource::{ReconnectPolicy, SourceOptions, TerminalRule, TypedEventSourceBuilder};
 /// let options = SourceOptions::default()
@@ -23,6 +24,7 @@ use crate::{ReconnectPolicy, TerminalRule, Transport};
 /// let source = TypedEventSourceBuilder::with_options("/jobs/7/events", options)
 ///     .on_text("ping", |t, _| log(&t))
 ///     .open()?;
+/// # Ok::<(), typed_eventsource::Error>(())
 /// ```
 ///
 /// [`TypedEventSourceBuilder::with_options`]: crate::TypedEventSourceBuilder::with_options
@@ -61,8 +63,12 @@ impl Default for SourceOptions {
 impl SourceOptions {
     /// Sends cookies cross-origin ([`withCredentials`]); the server must name the page's origin and allow credentials.
     ///
-    /// ```ignore
+    /// ```no_run
+    /// # use typed_eventsource::{CloseReason, EventMeta, Gap, ReadyState, ReconnectPolicy, SourceOptions};
+    /// # use typed_eventsource::{TerminalRule, TypedEventSource, TypedEventSourceBuilder};
+    /// # let _ =
     /// SourceOptions::default().with_credentials(true)
+    /// # ;
     /// ```
     ///
     /// [`withCredentials`]: https://developer.mozilla.org/en-US/docs/Web/API/EventSource/withCredentials
@@ -73,8 +79,12 @@ impl SourceOptions {
 
     /// Closes the source after the first event matching `rule` (rules add up: any match closes).
     ///
-    /// ```ignore
+    /// ```no_run
+    /// # use typed_eventsource::{CloseReason, EventMeta, Gap, ReadyState, ReconnectPolicy, SourceOptions};
+    /// # use typed_eventsource::{TerminalRule, TypedEventSource, TypedEventSourceBuilder};
+    /// # let _ =
     /// SourceOptions::default().close_on(TerminalRule::event_with_data("ping", "finished"))
+    /// # ;
     /// ```
     pub fn close_on(mut self, rule: TerminalRule) -> Self {
         self.settings.close_on.push(rule);
@@ -83,8 +93,12 @@ impl SourceOptions {
 
     /// Whether the terminal event still goes to its handlers before the source closes (default `true`).
     ///
-    /// ```ignore
+    /// ```no_run
+    /// # use typed_eventsource::{CloseReason, EventMeta, Gap, ReadyState, ReconnectPolicy, SourceOptions};
+    /// # use typed_eventsource::{TerminalRule, TypedEventSource, TypedEventSourceBuilder};
+    /// # let _ =
     /// SourceOptions::default().deliver_terminal(false)
+    /// # ;
     /// ```
     pub fn deliver_terminal(mut self, yes: bool) -> Self {
         self.settings.deliver_terminal = yes;
@@ -93,8 +107,12 @@ impl SourceOptions {
 
     /// What to do when the browser gives up; [`ReconnectPolicy::never`] to close like a native `EventSource`.
     ///
-    /// ```ignore
+    /// ```no_run
+    /// # use typed_eventsource::{CloseReason, EventMeta, Gap, ReadyState, ReconnectPolicy, SourceOptions};
+    /// # use typed_eventsource::{TerminalRule, TypedEventSource, TypedEventSourceBuilder};
+    /// # let _ =
     /// SourceOptions::default().reconnect(ReconnectPolicy::default().max_retries(10))
+    /// # ;
     /// ```
     pub fn reconnect(mut self, policy: ReconnectPolicy) -> Self {
         self.settings.reconnect = policy;
@@ -102,11 +120,26 @@ impl SourceOptions {
     }
 
     /// The transport: [`Transport::EventSource`] (the default) or `fetch` with your own method, headers and body —
-    /// pass a [`FetchRequest`](crate::FetchRequest). Nothing else changes.
+    /// pass a [`FetchRequest`]. Nothing else changes.
     ///
-    /// ```ignore
+    /// ```no_run
+    /// # #[cfg(feature = "fetch")]
+    /// # fn main() {
+    /// # use typed_eventsource::{FetchRequest, SourceOptions};
+    /// # let token = "eyJ...";
+    /// # let _ =
     /// SourceOptions::default().transport(FetchRequest::new().header("Authorization", format!("Bearer {token}")))
+    /// # ;
+    /// # }
+    /// # #[cfg(not(feature = "fetch"))]
+    /// # fn main() {}
     /// ```
+    ///
+    #[cfg_attr(feature = "fetch", doc = "[`FetchRequest`]: crate::FetchRequest")]
+    #[cfg_attr(
+        not(feature = "fetch"),
+        doc = "[`FetchRequest`]: https://docs.rs/typed-eventsource/latest/typed_eventsource/struct.FetchRequest.html"
+    )]
     pub fn transport(mut self, transport: impl Into<Transport>) -> Self {
         self.transport = transport.into();
         self
@@ -115,8 +148,12 @@ impl SourceOptions {
     /// Closes the connection while the page is hidden and reconnects, resuming after the last event id, when it is
     /// shown again. Off by default: a hidden tab keeps receiving unless you ask.
     ///
-    /// ```ignore
+    /// ```no_run
+    /// # use typed_eventsource::{CloseReason, EventMeta, Gap, ReadyState, ReconnectPolicy, SourceOptions};
+    /// # use typed_eventsource::{TerminalRule, TypedEventSource, TypedEventSourceBuilder};
+    /// # let _ =
     /// SourceOptions::default().pause_when_hidden(true)
+    /// # ;
     /// ```
     pub fn pause_when_hidden(mut self, yes: bool) -> Self {
         self.pause_when_hidden = if yes { Some(Engine::pause_while_hidden) } else { None };
@@ -143,8 +180,12 @@ impl SourceOptions {
     /// - Fallback: without Web Locks or `BroadcastChannel` (old browsers, some webviews) the tab opens a connection
     ///   of its own ([`ShareRole::Alone`](crate::ShareRole::Alone)).
     ///
-    /// ```ignore
+    /// ```no_run
+    /// # use typed_eventsource::{CloseReason, EventMeta, Gap, ReadyState, ReconnectPolicy, SourceOptions};
+    /// # use typed_eventsource::{TerminalRule, TypedEventSource, TypedEventSourceBuilder};
+    /// # let _ =
     /// SourceOptions::default().share_across_tabs()
+    /// # ;
     /// ```
     ///
     /// [Web Locks API]: https://developer.mozilla.org/en-US/docs/Web/API/Web_Locks_API
@@ -158,8 +199,12 @@ impl SourceOptions {
     /// As [`share_across_tabs`](Self::share_across_tabs), but the tabs that share are those using the same `key`,
     /// whatever their URL and transport options (e.g. a URL with a per-tab query parameter).
     ///
-    /// ```ignore
+    /// ```no_run
+    /// # use typed_eventsource::{CloseReason, EventMeta, Gap, ReadyState, ReconnectPolicy, SourceOptions};
+    /// # use typed_eventsource::{TerminalRule, TypedEventSource, TypedEventSourceBuilder};
+    /// # let _ =
     /// SourceOptions::default().share("board")
+    /// # ;
     /// ```
     #[cfg(feature = "share")]
     pub fn share(mut self, key: impl Into<String>) -> Self {
@@ -170,8 +215,13 @@ impl SourceOptions {
     /// Resumes after `id`: the first connection already sends it (the [`resume_param`](Self::resume_param) query
     /// parameter for `EventSource`, `Last-Event-ID` header for fetch).
     ///
-    /// ```ignore
+    /// ```no_run
+    /// # use typed_eventsource::{CloseReason, EventMeta, Gap, ReadyState, ReconnectPolicy, SourceOptions};
+    /// # use typed_eventsource::{TerminalRule, TypedEventSource, TypedEventSourceBuilder};
+    /// # let saved_id = String::from("41");
+    /// # let _ =
     /// SourceOptions::default().last_event_id(saved_id)
+    /// # ;
     /// ```
     pub fn last_event_id(mut self, id: impl Into<String>) -> Self {
         self.last_event_id = id.into();
@@ -184,8 +234,12 @@ impl SourceOptions {
     /// only the `Last-Event-ID` header (the browser still sends it on its own reconnects). The fetch transport always
     /// sends the `Last-Event-ID` header and no parameter.
     ///
-    /// ```ignore
+    /// ```no_run
+    /// # use typed_eventsource::{CloseReason, EventMeta, Gap, ReadyState, ReconnectPolicy, SourceOptions};
+    /// # use typed_eventsource::{TerminalRule, TypedEventSource, TypedEventSourceBuilder};
+    /// # let _ =
     /// SourceOptions::default().resume_param(Some("last_event_id"))
+    /// # ;
     /// ```
     pub fn resume_param(mut self, name: Option<&str>) -> Self {
         self.settings.resume.param = name.map(str::to_owned);
@@ -195,8 +249,12 @@ impl SourceOptions {
     /// Treats events of type `event` as a gap signal, like the `replay-gap` events of the project's server (always
     /// one): they go to the `on_gap` handlers as a [`Gap`](crate::Gap), never to ordinary handlers.
     ///
-    /// ```ignore
+    /// ```no_run
+    /// # use typed_eventsource::{CloseReason, EventMeta, Gap, ReadyState, ReconnectPolicy, SourceOptions};
+    /// # use typed_eventsource::{TerminalRule, TypedEventSource, TypedEventSourceBuilder};
+    /// # let _ =
     /// SourceOptions::default().gap_event("resync")
+    /// # ;
     /// ```
     pub fn gap_event(mut self, event: impl Into<String>) -> Self {
         let event = event.into();
@@ -210,8 +268,12 @@ impl SourceOptions {
     /// before the handlers, across reconnects and replays, and counted in `duplicates_dropped`. Default 64; 0 turns
     /// it off. (An event without an id of its own — the stream's last id unchanged — is never dropped.)
     ///
-    /// ```ignore
+    /// ```no_run
+    /// # use typed_eventsource::{CloseReason, EventMeta, Gap, ReadyState, ReconnectPolicy, SourceOptions};
+    /// # use typed_eventsource::{TerminalRule, TypedEventSource, TypedEventSourceBuilder};
+    /// # let _ =
     /// SourceOptions::default().dedup_window(256)
+    /// # ;
     /// ```
     pub fn dedup_window(mut self, window: usize) -> Self {
         self.settings.resume.dedup_window = window;

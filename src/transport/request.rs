@@ -236,11 +236,8 @@ impl FetchRequest {
     }
 }
 
-/// Whether a `Content-Type` is `text/event-stream` (parameters and case ignored), as the spec requires.
-///
-/// ```ignore
-/// assert!(is_event_stream("Text/Event-Stream; charset=utf-8"));
-/// ```
+/// Whether a `Content-Type` is `text/event-stream` (parameters and case ignored, so `Text/Event-Stream; charset=utf-8`
+/// is one), as the spec requires. Crate-private: its examples are the unit tests below.
 #[cfg_attr(not(all(target_arch = "wasm32", feature = "fetch")), allow(dead_code))]
 pub(crate) fn is_event_stream(content_type: &str) -> bool {
     content_type.split(';').next().is_some_and(|essence| essence.trim().eq_ignore_ascii_case("text/event-stream"))

@@ -27,7 +27,12 @@ pub struct Message<T> {
 /// What a hook's component sees: state, history and controls of its stream. Cheap to clone; every clone controls the
 /// same stream. Read at render time, it is a snapshot of that render.
 ///
-/// ```ignore
+/// ```no_run
+/// # use typed_eventsource::yew::{use_event_source_typed, UseEventSourceOptions};
+/// # use yew::prelude::*;
+/// # #[derive(Clone, PartialEq, serde::Deserialize)] struct Post { text: String }
+/// # #[component]
+/// # fn Board() -> Html {
 /// let board = use_event_source_typed::<Post>("/subscribe".into(), UseEventSourceOptions::default());
 /// html! {
 ///     <>
@@ -36,6 +41,8 @@ pub struct Message<T> {
 ///         <button onclick={let b = board.clone(); move |_| b.close()}>{ "close" }</button>
 ///     </>
 /// }
+/// # }
+/// # fn main() {}
 /// ```
 pub struct UseEventSourceHandle<T> {
     state: ReadyState,
@@ -106,8 +113,15 @@ impl<T> fmt::Debug for UseEventSourceHandle<T> {
 impl<T> UseEventSourceHandle<T> {
     /// The connection state ([`ReadyState`]): `Connecting` while the browser or the reconnect policy retries.
     ///
-    /// ```ignore
+    /// ```no_run
+    /// # use typed_eventsource::yew::UseEventSourceHandle;
+    /// # use typed_eventsource::{CloseReason, ReadyState};
+    /// # use yew::prelude::*;
+    /// # #[derive(Clone, PartialEq, serde::Deserialize)] struct Post { text: String }
+    /// # fn log(_: &str) {}
+    /// # fn demo(stream: UseEventSourceHandle<Post>) {
     /// if stream.state() == ReadyState::Closed { /* show reconnect */ }
+    /// # }
     /// ```
     pub fn state(&self) -> ReadyState {
         self.state
@@ -115,8 +129,15 @@ impl<T> UseEventSourceHandle<T> {
 
     /// The history, oldest first: at most [`capacity`](UseEventSourceOptions::capacity) messages.
     ///
-    /// ```ignore
+    /// ```no_run
+    /// # use typed_eventsource::yew::UseEventSourceHandle;
+    /// # use typed_eventsource::{CloseReason, ReadyState};
+    /// # use yew::prelude::*;
+    /// # #[derive(Clone, PartialEq, serde::Deserialize)] struct Post { text: String }
+    /// # fn log(_: &str) {}
+    /// # fn demo(stream: UseEventSourceHandle<Post>) {
     /// for m in stream.messages() { log(&m.meta.last_event_id) }
+    /// # }
     /// ```
     pub fn messages(&self) -> &VecDeque<Message<T>> {
         &self.messages
@@ -124,8 +145,15 @@ impl<T> UseEventSourceHandle<T> {
 
     /// The latest message, if any.
     ///
-    /// ```ignore
+    /// ```no_run
+    /// # use typed_eventsource::yew::UseEventSourceHandle;
+    /// # use typed_eventsource::{CloseReason, ReadyState};
+    /// # use yew::prelude::*;
+    /// # #[derive(Clone, PartialEq, serde::Deserialize)] struct Post { text: String }
+    /// # fn log(_: &str) {}
+    /// # fn demo(stream: UseEventSourceHandle<Post>) {
     /// let latest = stream.last().map(|m| &m.data);
+    /// # }
     /// ```
     pub fn last(&self) -> Option<&Message<T>> {
         self.messages.back()
@@ -133,8 +161,15 @@ impl<T> UseEventSourceHandle<T> {
 
     /// How many messages arrived since the URL was set, including those the capacity dropped.
     ///
-    /// ```ignore
+    /// ```no_run
+    /// # use typed_eventsource::yew::UseEventSourceHandle;
+    /// # use typed_eventsource::{CloseReason, ReadyState};
+    /// # use yew::prelude::*;
+    /// # #[derive(Clone, PartialEq, serde::Deserialize)] struct Post { text: String }
+    /// # fn log(_: &str) {}
+    /// # fn demo(stream: UseEventSourceHandle<Post>) {
     /// let dropped = stream.received() - stream.messages().len() as u64;
+    /// # }
     /// ```
     pub fn received(&self) -> u64 {
         self.received
@@ -142,8 +177,15 @@ impl<T> UseEventSourceHandle<T> {
 
     /// The latest error (transient, fatal, decode, open); cleared when a connection opens.
     ///
-    /// ```ignore
+    /// ```no_run
+    /// # use typed_eventsource::yew::UseEventSourceHandle;
+    /// # use typed_eventsource::{CloseReason, ReadyState};
+    /// # use yew::prelude::*;
+    /// # #[derive(Clone, PartialEq, serde::Deserialize)] struct Post { text: String }
+    /// # fn log(_: &str) {}
+    /// # fn demo(stream: UseEventSourceHandle<Post>) {
     /// if let Some(e) = stream.error() { log(&e.to_string()) }
+    /// # }
     /// ```
     pub fn error(&self) -> Option<&Error> {
         self.error.as_ref()
@@ -151,8 +193,15 @@ impl<T> UseEventSourceHandle<T> {
 
     /// Why the stream closed ([`CloseReason`]), once it has; `None` while it is connecting or open.
     ///
-    /// ```ignore
+    /// ```no_run
+    /// # use typed_eventsource::yew::UseEventSourceHandle;
+    /// # use typed_eventsource::{CloseReason, ReadyState};
+    /// # use yew::prelude::*;
+    /// # #[derive(Clone, PartialEq, serde::Deserialize)] struct Post { text: String }
+    /// # fn log(_: &str) {}
+    /// # fn demo(stream: UseEventSourceHandle<Post>) {
     /// let terminal = stream.close_reason().is_some_and(CloseReason::is_terminal);
+    /// # }
     /// ```
     pub fn close_reason(&self) -> Option<&CloseReason> {
         self.close_reason.as_ref()
@@ -160,8 +209,15 @@ impl<T> UseEventSourceHandle<T> {
 
     /// The last event id seen ("" before any); [`reconnect`](Self::reconnect) resumes after it.
     ///
-    /// ```ignore
+    /// ```no_run
+    /// # use typed_eventsource::yew::UseEventSourceHandle;
+    /// # use typed_eventsource::{CloseReason, ReadyState};
+    /// # use yew::prelude::*;
+    /// # #[derive(Clone, PartialEq, serde::Deserialize)] struct Post { text: String }
+    /// # fn log(_: &str) {}
+    /// # fn demo(stream: UseEventSourceHandle<Post>) {
     /// let id = stream.last_event_id();
+    /// # }
     /// ```
     pub fn last_event_id(&self) -> &str {
         &self.last_event_id
@@ -170,8 +226,17 @@ impl<T> UseEventSourceHandle<T> {
     /// The last gap the server signalled ([`Gap`]: events may have been missed — reload what they would have told);
     /// `None` until one arrives for this URL.
     ///
-    /// ```ignore
-    /// if stream.last_gap().is_some() { html! { <p>{ "missed events — reloading" }</p> } }
+    /// ```no_run
+    /// # use typed_eventsource::yew::UseEventSourceHandle;
+    /// # use typed_eventsource::{CloseReason, ReadyState};
+    /// # use yew::prelude::*;
+    /// # #[derive(Clone, PartialEq, serde::Deserialize)] struct Post { text: String }
+    /// # fn log(_: &str) {}
+    /// # fn demo(stream: UseEventSourceHandle<Post>) {
+    /// # let _: Html =
+    /// html! { if stream.last_gap().is_some() { <p>{ "missed events — reloading" }</p> } }
+    /// # ;
+    /// # }
     /// ```
     pub fn last_gap(&self) -> Option<&Gap> {
         self.gap.as_ref()
@@ -181,8 +246,15 @@ impl<T> UseEventSourceHandle<T> {
     /// messages before it belong to a stream the server could not continue — show only those from here to reload
     /// (the project's server replays what it still has right after the gap).
     ///
-    /// ```ignore
+    /// ```no_run
+    /// # use typed_eventsource::yew::UseEventSourceHandle;
+    /// # use typed_eventsource::{CloseReason, ReadyState};
+    /// # use yew::prelude::*;
+    /// # #[derive(Clone, PartialEq, serde::Deserialize)] struct Post { text: String }
+    /// # fn log(_: &str) {}
+    /// # fn demo(stream: UseEventSourceHandle<Post>) {
     /// let current = stream.messages().iter().filter(|m| m.seq >= stream.gap_seq());
+    /// # }
     /// ```
     pub fn gap_seq(&self) -> u64 {
         self.gap_seq
@@ -191,8 +263,15 @@ impl<T> UseEventSourceHandle<T> {
     /// How many events were dropped as duplicates since the URL was set (see
     /// [`UseEventSourceOptions::dedup_window`](super::UseEventSourceOptions::dedup_window)).
     ///
-    /// ```ignore
+    /// ```no_run
+    /// # use typed_eventsource::yew::UseEventSourceHandle;
+    /// # use typed_eventsource::{CloseReason, ReadyState};
+    /// # use yew::prelude::*;
+    /// # #[derive(Clone, PartialEq, serde::Deserialize)] struct Post { text: String }
+    /// # fn log(_: &str) {}
+    /// # fn demo(stream: UseEventSourceHandle<Post>) {
     /// let dropped = stream.duplicates_dropped();
+    /// # }
     /// ```
     pub fn duplicates_dropped(&self) -> u64 {
         self.duplicates_dropped
@@ -200,8 +279,15 @@ impl<T> UseEventSourceHandle<T> {
 
     /// The URL of the stream.
     ///
-    /// ```ignore
+    /// ```no_run
+    /// # use typed_eventsource::yew::UseEventSourceHandle;
+    /// # use typed_eventsource::{CloseReason, ReadyState};
+    /// # use yew::prelude::*;
+    /// # #[derive(Clone, PartialEq, serde::Deserialize)] struct Post { text: String }
+    /// # fn log(_: &str) {}
+    /// # fn demo(stream: UseEventSourceHandle<Post>) {
     /// assert_eq!(stream.url(), "/subscribe");
+    /// # }
     /// ```
     pub fn url(&self) -> &str {
         &self.url
@@ -212,8 +298,16 @@ impl<T> UseEventSourceHandle<T> {
     /// shared connection, follows another tab's, or has its own (the browser cannot share); `None` without sharing or
     /// once closed. Read when called (a hand-off re-renders nothing by itself; the next event or state change does).
     ///
-    /// ```ignore
+    /// ```no_run
+    /// # use typed_eventsource::yew::UseEventSourceHandle;
+    /// # use typed_eventsource::{CloseReason, ReadyState};
+    /// # use yew::prelude::*;
+    /// # #[derive(Clone, PartialEq, serde::Deserialize)] struct Post { text: String }
+    /// # fn log(_: &str) {}
+    /// # fn demo(stream: UseEventSourceHandle<Post>) {
+    /// # use typed_eventsource::ShareRole;
     /// let leads = stream.share_role() == Some(ShareRole::Leader);
+    /// # }
     /// ```
     pub fn share_role(&self) -> Option<crate::ShareRole> {
         self.inner.borrow().source.as_ref().and_then(TypedEventSource::share_role)
@@ -221,8 +315,16 @@ impl<T> UseEventSourceHandle<T> {
 
     /// Closes the stream ([`CloseReason::Client`]); harmless when closed. The history stays.
     ///
-    /// ```ignore
+    /// ```no_run
+    /// # use typed_eventsource::yew::UseEventSourceHandle;
+    /// # use typed_eventsource::{CloseReason, ReadyState};
+    /// # use yew::prelude::*;
+    /// # #[derive(Clone, PartialEq, serde::Deserialize)] struct Post { text: String }
+    /// # fn log(_: &str) {}
+    /// # fn demo(stream: UseEventSourceHandle<Post>) {
     /// let onclick = { let s = stream.clone(); move |_| s.close() };
+    /// # let _: Callback<MouseEvent> = Callback::from(onclick);
+    /// # }
     /// ```
     pub fn close(&self) {
         // Taken out while it closes (its close handlers update the shared state), then kept: the state stays the
@@ -240,8 +342,16 @@ impl<T> UseEventSourceHandle<T> {
     /// Closes the stream if open and opens it again, resuming after [`last_event_id`](Self::last_event_id) (sent as
     /// the `lastEventId` query parameter), so nothing is missed and nothing repeated. The history stays.
     ///
-    /// ```ignore
+    /// ```no_run
+    /// # use typed_eventsource::yew::UseEventSourceHandle;
+    /// # use typed_eventsource::{CloseReason, ReadyState};
+    /// # use yew::prelude::*;
+    /// # #[derive(Clone, PartialEq, serde::Deserialize)] struct Post { text: String }
+    /// # fn log(_: &str) {}
+    /// # fn demo(stream: UseEventSourceHandle<Post>) {
     /// let onclick = { let s = stream.clone(); move |_| s.reconnect() };
+    /// # let _: Callback<MouseEvent> = Callback::from(onclick);
+    /// # }
     /// ```
     pub fn reconnect(&self) {
         self.inner.borrow_mut().generation += 1;

@@ -11,7 +11,7 @@
 //! The connection opens in an effect and is dropped in its cleanup: unmounting the component closes the stream, a
 //! new URL closes the old stream and opens the new one.
 //!
-//! ```ignore
+//! ```no_run
 //! use typed_eventsource::yew::{use_event_source_with_options, UseEventSourceOptions};
 //! use typed_eventsource::TerminalRule;
 //! use yew::prelude::*;
@@ -42,6 +42,8 @@
 //!         </div>
 //!     }
 //! }
+//! # #[derive(PartialEq, Properties)] struct JobProps { id: u32 }
+//! # fn main() {}
 //! ```
 
 mod handle;

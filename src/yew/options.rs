@@ -9,7 +9,9 @@ use crate::{ReconnectPolicy, SourceOptions, TerminalRule, Transport};
 /// They are read when a connection opens (first render, URL change,
 /// [`reconnect`](super::UseEventSourceHandle::reconnect)), not on every render.
 ///
-/// ```ignore
+/// ```no_run
+/// # use typed_eventsource::yew::UseEventSourceOptions;
+/// # use typed_eventsource::{ReconnectPolicy, SourceOptions, TerminalRule};
 /// let options = UseEventSourceOptions::default()
 ///     .capacity(1_000)
 ///     .close_on(TerminalRule::event_with_data("ping", "finished"))
@@ -39,7 +41,9 @@ impl Default for UseEventSourceOptions {
 impl From<SourceOptions> for UseEventSourceOptions {
     /// The hook options with these source options and the hook defaults.
     ///
-    /// ```ignore
+    /// ```no_run
+    /// # use typed_eventsource::yew::UseEventSourceOptions;
+    /// # use typed_eventsource::{ReconnectPolicy, SourceOptions, TerminalRule};
     /// let options = UseEventSourceOptions::from(SourceOptions::default().with_credentials(true)).capacity(50);
     /// ```
     fn from(source: SourceOptions) -> Self {
@@ -50,8 +54,12 @@ impl From<SourceOptions> for UseEventSourceOptions {
 impl UseEventSourceOptions {
     /// Sets [`capacity`](Self::capacity).
     ///
-    /// ```ignore
+    /// ```no_run
+    /// # use typed_eventsource::yew::UseEventSourceOptions;
+    /// # use typed_eventsource::{ReconnectPolicy, SourceOptions, TerminalRule};
+    /// # let _ =
     /// UseEventSourceOptions::default().capacity(10_000)
+    /// # ;
     /// ```
     pub fn capacity(mut self, capacity: usize) -> Self {
         self.capacity = capacity;
@@ -60,8 +68,12 @@ impl UseEventSourceOptions {
 
     /// Sets the [`events`](Self::events) listened to by the typed and text hooks.
     ///
-    /// ```ignore
+    /// ```no_run
+    /// # use typed_eventsource::yew::UseEventSourceOptions;
+    /// # use typed_eventsource::{ReconnectPolicy, SourceOptions, TerminalRule};
+    /// # let _ =
     /// UseEventSourceOptions::default().events(["message", "notification"])
+    /// # ;
     /// ```
     pub fn events<S: Into<String>>(mut self, events: impl IntoIterator<Item = S>) -> Self {
         self.events = events.into_iter().map(Into::into).collect();
@@ -70,8 +82,12 @@ impl UseEventSourceOptions {
 
     /// Sets every [`source`](Self::source) option at once.
     ///
-    /// ```ignore
+    /// ```no_run
+    /// # use typed_eventsource::yew::UseEventSourceOptions;
+    /// # use typed_eventsource::{ReconnectPolicy, SourceOptions, TerminalRule};
+    /// # let _ =
     /// UseEventSourceOptions::default().source(SourceOptions::default().pause_when_hidden(true))
+    /// # ;
     /// ```
     pub fn source(mut self, source: SourceOptions) -> Self {
         self.source = source;
@@ -80,8 +96,12 @@ impl UseEventSourceOptions {
 
     /// Adds a terminal rule ([`SourceOptions::close_on`]).
     ///
-    /// ```ignore
+    /// ```no_run
+    /// # use typed_eventsource::yew::UseEventSourceOptions;
+    /// # use typed_eventsource::{ReconnectPolicy, SourceOptions, TerminalRule};
+    /// # let _ =
     /// UseEventSourceOptions::default().close_on(TerminalRule::event("done"))
+    /// # ;
     /// ```
     pub fn close_on(mut self, rule: TerminalRule) -> Self {
         self.source = self.source.close_on(rule);
@@ -90,8 +110,12 @@ impl UseEventSourceOptions {
 
     /// Whether a terminal event is still added to the history ([`SourceOptions::deliver_terminal`], default `true`).
     ///
-    /// ```ignore
+    /// ```no_run
+    /// # use typed_eventsource::yew::UseEventSourceOptions;
+    /// # use typed_eventsource::{ReconnectPolicy, SourceOptions, TerminalRule};
+    /// # let _ =
     /// UseEventSourceOptions::default().deliver_terminal(false)
+    /// # ;
     /// ```
     pub fn deliver_terminal(mut self, yes: bool) -> Self {
         self.source = self.source.deliver_terminal(yes);
@@ -100,8 +124,12 @@ impl UseEventSourceOptions {
 
     /// The reconnect policy ([`SourceOptions::reconnect`]).
     ///
-    /// ```ignore
+    /// ```no_run
+    /// # use typed_eventsource::yew::UseEventSourceOptions;
+    /// # use typed_eventsource::{ReconnectPolicy, SourceOptions, TerminalRule};
+    /// # let _ =
     /// UseEventSourceOptions::default().reconnect(ReconnectPolicy::never())
+    /// # ;
     /// ```
     pub fn reconnect(mut self, policy: ReconnectPolicy) -> Self {
         self.source = self.source.reconnect(policy);
@@ -110,8 +138,12 @@ impl UseEventSourceOptions {
 
     /// Sends cookies cross-origin ([`SourceOptions::with_credentials`]).
     ///
-    /// ```ignore
+    /// ```no_run
+    /// # use typed_eventsource::yew::UseEventSourceOptions;
+    /// # use typed_eventsource::{ReconnectPolicy, SourceOptions, TerminalRule};
+    /// # let _ =
     /// UseEventSourceOptions::default().with_credentials(true)
+    /// # ;
     /// ```
     pub fn with_credentials(mut self, yes: bool) -> Self {
         self.source = self.source.with_credentials(yes);
@@ -120,8 +152,19 @@ impl UseEventSourceOptions {
 
     /// The transport ([`SourceOptions::transport`]), e.g. `FetchRequest::new().header("Authorization", ..)`.
     ///
-    /// ```ignore
+    /// ```no_run
+    /// # #[cfg(feature = "fetch")]
+    /// # fn main() {
+    /// # use typed_eventsource::yew::UseEventSourceOptions;
+    /// # use typed_eventsource::{ReconnectPolicy, SourceOptions, TerminalRule};
+    /// # use typed_eventsource::FetchRequest;
+    /// # let t = "eyJ...";
+    /// # let _ =
     /// UseEventSourceOptions::default().transport(FetchRequest::new().header("Authorization", format!("Bearer {t}")))
+    /// # ;
+    /// # }
+    /// # #[cfg(not(feature = "fetch"))]
+    /// # fn main() {}
     /// ```
     pub fn transport(mut self, transport: impl Into<Transport>) -> Self {
         self.source = self.source.transport(transport);
@@ -131,8 +174,12 @@ impl UseEventSourceOptions {
     #[cfg(feature = "share")]
     /// One connection for every tab of the origin that opens the same stream ([`SourceOptions::share_across_tabs`]).
     ///
-    /// ```ignore
+    /// ```no_run
+    /// # use typed_eventsource::yew::UseEventSourceOptions;
+    /// # use typed_eventsource::{ReconnectPolicy, SourceOptions, TerminalRule};
+    /// # let _ =
     /// UseEventSourceOptions::default().share_across_tabs()
+    /// # ;
     /// ```
     pub fn share_across_tabs(mut self) -> Self {
         self.source = self.source.share_across_tabs();
@@ -142,8 +189,12 @@ impl UseEventSourceOptions {
     #[cfg(feature = "share")]
     /// One connection for every tab using the same `key` ([`SourceOptions::share`]).
     ///
-    /// ```ignore
+    /// ```no_run
+    /// # use typed_eventsource::yew::UseEventSourceOptions;
+    /// # use typed_eventsource::{ReconnectPolicy, SourceOptions, TerminalRule};
+    /// # let _ =
     /// UseEventSourceOptions::default().share("board")
+    /// # ;
     /// ```
     pub fn share(mut self, key: impl Into<String>) -> Self {
         self.source = self.source.share(key);
@@ -152,8 +203,12 @@ impl UseEventSourceOptions {
 
     /// Close while the page is hidden and resume after the last id when shown ([`SourceOptions::pause_when_hidden`]).
     ///
-    /// ```ignore
+    /// ```no_run
+    /// # use typed_eventsource::yew::UseEventSourceOptions;
+    /// # use typed_eventsource::{ReconnectPolicy, SourceOptions, TerminalRule};
+    /// # let _ =
     /// UseEventSourceOptions::default().pause_when_hidden(true)
+    /// # ;
     /// ```
     pub fn pause_when_hidden(mut self, yes: bool) -> Self {
         self.source = self.source.pause_when_hidden(yes);
@@ -162,8 +217,12 @@ impl UseEventSourceOptions {
 
     /// The query parameter carrying the id to resume after ([`SourceOptions::resume_param`]; `None` for none).
     ///
-    /// ```ignore
+    /// ```no_run
+    /// # use typed_eventsource::yew::UseEventSourceOptions;
+    /// # use typed_eventsource::{ReconnectPolicy, SourceOptions, TerminalRule};
+    /// # let _ =
     /// UseEventSourceOptions::default().resume_param(Some("last_event_id"))
+    /// # ;
     /// ```
     pub fn resume_param(mut self, name: Option<&str>) -> Self {
         self.source = self.source.resume_param(name);
@@ -172,8 +231,12 @@ impl UseEventSourceOptions {
 
     /// One more gap signal besides `replay-gap` ([`SourceOptions::gap_event`]); the handle shows the last gap.
     ///
-    /// ```ignore
+    /// ```no_run
+    /// # use typed_eventsource::yew::UseEventSourceOptions;
+    /// # use typed_eventsource::{ReconnectPolicy, SourceOptions, TerminalRule};
+    /// # let _ =
     /// UseEventSourceOptions::default().gap_event("resync")
+    /// # ;
     /// ```
     pub fn gap_event(mut self, event: impl Into<String>) -> Self {
         self.source = self.source.gap_event(event);
@@ -182,8 +245,12 @@ impl UseEventSourceOptions {
 
     /// The de-duplication window ([`SourceOptions::dedup_window`]; default 64, 0 = off).
     ///
-    /// ```ignore
+    /// ```no_run
+    /// # use typed_eventsource::yew::UseEventSourceOptions;
+    /// # use typed_eventsource::{ReconnectPolicy, SourceOptions, TerminalRule};
+    /// # let _ =
     /// UseEventSourceOptions::default().dedup_window(0)
+    /// # ;
     /// ```
     pub fn dedup_window(mut self, window: usize) -> Self {
         self.source = self.source.dedup_window(window);

@@ -12,7 +12,10 @@ use crate::TypedEventSourceBuilder;
 ///
 /// Opens when the component mounts, closes when it unmounts; a new `url` closes the old stream and opens the new one.
 ///
-/// ```ignore
+/// ```no_run
+/// # use typed_eventsource::yew::use_event_source;
+/// # use yew::prelude::*;
+/// # #[derive(Clone, PartialEq, serde::Deserialize)] struct Post { text: String }
 /// #[derive(Clone, PartialEq, serde::Deserialize)]
 /// #[serde(rename_all = "lowercase")]
 /// enum Feed { #[serde(rename = "message")] Post(Post), Ping(String) }
@@ -22,6 +25,7 @@ use crate::TypedEventSourceBuilder;
 ///     let feed = use_event_source::<Feed>("/subscribe".to_owned());
 ///     html! { <p>{ format!("{}: {} messages", feed.state(), feed.messages().len()) }</p> }
 /// }
+/// # fn main() {}
 /// ```
 #[hook]
 pub fn use_event_source<E>(url: String) -> UseEventSourceHandle<E>
@@ -33,11 +37,21 @@ where
 
 /// [`use_event_source`] with options: history capacity, terminal rules, reconnect policy, credentials.
 ///
-/// ```ignore
+/// ```no_run
+/// # use typed_eventsource::yew::*;
+/// # use typed_eventsource::TerminalRule;
+/// # use yew::prelude::*;
+/// # #[derive(Clone, PartialEq, serde::Deserialize)] enum Job { Ping(String) }
+/// # #[component]
+/// # fn JobView() -> Html {
+/// # let id = 7;
 /// let job = use_event_source_with_options::<Job>(
 ///     format!("/jobs/{id}/events"),
 ///     UseEventSourceOptions::default().capacity(1_000).close_on(TerminalRule::event_with_data("ping", "finished")),
 /// );
+/// # html! {}
+/// # }
+/// # fn main() {}
 /// ```
 #[hook]
 pub fn use_event_source_with_options<E>(url: String, options: UseEventSourceOptions) -> UseEventSourceHandle<E>

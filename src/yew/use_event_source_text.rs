@@ -9,8 +9,16 @@ use crate::TypedEventSourceBuilder;
 /// A stream whose events of the types in [`UseEventSourceOptions::events`] (default `["message"]`) are kept as raw
 /// text (see [`TypedEventSourceBuilder::on_text`]).
 ///
-/// ```ignore
+/// ```no_run
+/// # use typed_eventsource::yew::*;
+/// # use typed_eventsource::TerminalRule;
+/// # use yew::prelude::*;
+/// # #[component]
+/// # fn Pings() -> Html {
 /// let pings = use_event_source_text("/jobs/7/events".to_owned(), UseEventSourceOptions::default().events(["ping"]));
+/// # html! {}
+/// # }
+/// # fn main() {}
 /// ```
 #[hook]
 pub fn use_event_source_text(url: String, options: UseEventSourceOptions) -> UseEventSourceHandle<String> {

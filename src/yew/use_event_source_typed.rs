@@ -11,11 +11,19 @@ use crate::TypedEventSourceBuilder;
 /// into `T` (see [`TypedEventSourceBuilder::on`]); data that does not decode becomes the handle's
 /// [`error`](UseEventSourceHandle::error).
 ///
-/// ```ignore
+/// ```no_run
+/// # use typed_eventsource::yew::*;
+/// # use typed_eventsource::TerminalRule;
+/// # use yew::prelude::*;
 /// #[derive(Clone, PartialEq, serde::Deserialize)]
 /// struct Post { id: u64, text: String, timestamp: f64 }
+/// # #[component]
+/// # fn Board() -> Html {
 ///
 /// let board = use_event_source_typed::<Post>("/subscribe".to_owned(), UseEventSourceOptions::default());
+/// # html! {}
+/// # }
+/// # fn main() {}
 /// ```
 #[hook]
 pub fn use_event_source_typed<T>(url: String, options: UseEventSourceOptions) -> UseEventSourceHandle<T>
