@@ -1,8 +1,8 @@
 #!/usr/bin/env bash
-# Every test: guards (formatting, clippy on the host and on wasm32 for every feature set, docs), host unit and integration
-# tests (library logic, codec, server), the library in headless Chromium against the real server (all features,
-# default features, and the JavaScript API without fetch), and the demo's end-to-end tests. Sets up a fresh machine
-# first (scripts/setup.sh). Prints how long each step took at the end.
+# Every test: guards (formatting, clippy on the host and on wasm32 for every feature set, docs), host unit and
+# integration tests (library logic, codec, server), the library in headless Chromium against the real server (all
+# features, default features, and the JavaScript API without fetch), and the demo's end-to-end tests. Sets up a fresh
+# machine first (scripts/setup.sh). Prints how long each step took at the end.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 source scripts/lib/steps.sh
