@@ -138,6 +138,10 @@ mod terminal;
 
 mod transport;
 
+#[cfg(all(target_arch = "wasm32", feature = "js", not(target_feature = "atomics")))]
+#[global_allocator]
+static ALLOCATOR: talc::wasm::WasmDynamicTalc = talc::wasm::new_wasm_dynamic_allocator();
+
 #[cfg(target_arch = "wasm32")]
 mod de;
 #[cfg(target_arch = "wasm32")]

@@ -34,7 +34,6 @@
 
 mod protocol;
 
-use std::any::Any;
 use std::cell::{Cell, RefCell};
 use std::collections::VecDeque;
 use std::fmt;
@@ -48,7 +47,7 @@ use wasm_bindgen::prelude::wasm_bindgen;
 use wasm_bindgen::{JsCast, JsValue};
 use web_sys::{AbortController, BroadcastChannel, MessageEvent};
 
-use crate::transport::{Ended, Link, SharedTransport, Upstream};
+use crate::transport::{Ended, Link, SharedTransport, Upstream, WeakUp};
 use crate::{Error, ReadyState, Transport};
 use protocol::Message;
 
@@ -94,10 +93,9 @@ pub(crate) struct Share {
 }
 
 impl Share {
-    /// Sharing with tabs that use the same `key`, or (`None`) that open the same URL with the same transport options;
-    /// `U` is the engine, which the shared link reports to.
-    pub(crate) fn new<U: Upstream>(key: Option<String>) -> Share {
-        Share { key, open: SharedLink::<U>::link }
+    /// Sharing with tabs that use the same `key`, or (`None`) that open the same URL with the same transport options.
+    pub(crate) fn new(key: Option<String>) -> Share {
+        Share { key, open: SharedLink::link }
     }
 
     /// The shared link of a source on `url` over `transport`.
@@ -107,24 +105,24 @@ impl Share {
 }
 
 /// The link of a shared source: what the engine holds. Dropping it leaves the group.
-struct SharedLink<U> {
-    shared: Rc<Shared<U>>,
+struct SharedLink {
+    shared: Rc<Shared>,
 }
 
-impl<U: Upstream> SharedLink<U> {
+impl SharedLink {
     fn link(url: &str, with_credentials: bool, transport: Transport, key: Option<&str>) -> Link {
         let name = channel_name(url, with_credentials, &transport, key);
-        Link::Shared(Box::new(SharedLink { shared: Shared::<U>::new(name, transport) }))
+        Link::Shared(Box::new(SharedLink { shared: Shared::new(name, transport) }))
     }
 }
 
-impl<U> Drop for SharedLink<U> {
+impl Drop for SharedLink {
     fn drop(&mut self) {
         self.shared.leave();
     }
 }
 
-impl<U: Upstream> SharedTransport for SharedLink<U> {
+impl SharedTransport for SharedLink {
     fn connect(
         &mut self,
         url: &str,
@@ -132,12 +130,8 @@ impl<U: Upstream> SharedTransport for SharedLink<U> {
         last_event_id: &str,
         resume_param: Option<&str>,
         event_types: Vec<Rc<str>>,
-        up: &dyn Any,
+        up: &WeakUp,
     ) -> Result<(), Error> {
-        let up = up.downcast_ref::<Weak<U>>().ok_or_else(|| Error::Open {
-            url: url.to_owned(),
-            reason: "internal: a shared link connected by another kind of source".to_owned(),
-        })?;
         *self.shared.resume_param.borrow_mut() = resume_param.map(str::to_owned);
         self.shared.connect(url, with_credentials, last_event_id, event_types, up.clone())
     }
@@ -285,7 +279,7 @@ struct Sync {
 }
 
 /// The state of one shared source in this tab.
-struct Shared<U> {
+struct Shared {
     name: String,
     /// This source's id among the members (random).
     tab: f64,
@@ -293,7 +287,7 @@ struct Shared<U> {
     role: Cell<Role>,
     /// The real transport: connected only while leading (or alone).
     inner: RefCell<Link>,
-    up: RefCell<Weak<U>>,
+    up: RefCell<WeakUp>,
     url: RefCell<String>,
     /// The query parameter carrying the resume id for `EventSource` (the source's `resume_param`).
     resume_param: RefCell<Option<String>>,
@@ -317,7 +311,7 @@ struct Shared<U> {
     sync: RefCell<Option<Sync>>,
 }
 
-impl<U> fmt::Debug for Shared<U> {
+impl fmt::Debug for Shared {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         f.debug_struct("Shared").field("name", &self.name).field("role", &self.role.get()).finish_non_exhaustive()
     }
@@ -337,7 +331,7 @@ fn lock_manager() -> Option<LockManager> {
     (locks.is_object()).then(|| locks.unchecked_into())
 }
 
-impl<U> Shared<U> {
+impl Shared {
     /// Leaves for good: closes the connection if leading, releases or abandons the lock, closes the channel.
     fn leave(&self) {
         let role = self.role.replace(Role::Left);
@@ -372,15 +366,15 @@ impl<U> Shared<U> {
     }
 }
 
-impl<U: Upstream> Shared<U> {
-    fn new(name: String, transport: Transport) -> Rc<Shared<U>> {
+impl Shared {
+    fn new(name: String, transport: Transport) -> Rc<Shared> {
         Rc::new(Shared {
             name,
             tab: js_sys::Math::random(),
             silence_ms: SILENCE_MS + js_sys::Math::random() * JITTER_MS,
             role: Cell::new(Role::Idle),
             inner: RefCell::new(Link::new(transport)),
-            up: RefCell::new(Weak::new()),
+            up: RefCell::new(Weak::<Shared>::new()),
             url: RefCell::new(String::new()),
             resume_param: RefCell::new(None),
             with_credentials: Cell::new(false),
@@ -405,7 +399,7 @@ impl<U: Upstream> Shared<U> {
         with_credentials: bool,
         last_event_id: &str,
         event_types: Vec<Rc<str>>,
-        up: Weak<U>,
+        up: WeakUp,
     ) -> Result<(), Error> {
         url.clone_into(&mut self.url.borrow_mut());
         self.with_credentials.set(with_credentials);
@@ -427,7 +421,7 @@ impl<U: Upstream> Shared<U> {
     fn listen(self: &Rc<Self>, event_type: Rc<str>) {
         add_type(&self.own_types, &event_type);
         if add_type(&self.types, &event_type) && matches!(self.role.get(), Role::Leader | Role::Alone) {
-            self.inner.borrow_mut().listen(event_type, &Rc::downgrade(self));
+            self.inner.borrow_mut().listen(event_type, &self.up_ref());
         }
     }
 
@@ -468,12 +462,18 @@ impl<U: Upstream> Shared<U> {
             &resume,
             param.as_deref(),
             types,
-            &Rc::downgrade(self),
+            &self.up_ref(),
         )
     }
 
+    /// What the leader's transport reports to: this shared link, which relays and delivers.
+    fn up_ref(self: &Rc<Self>) -> WeakUp {
+        let weak: Weak<Shared> = Rc::downgrade(self);
+        weak
+    }
+
     /// This tab's engine, while it exists.
-    fn forward(&self) -> Option<Rc<U>> {
+    fn forward(&self) -> Option<Rc<dyn Upstream>> {
         self.up.borrow().upgrade()
     }
 
@@ -604,7 +604,7 @@ impl<U: Upstream> Shared<U> {
         }
         self.role.set(Role::Leader);
         if let Err(e) = self.connect_inner() {
-            self.ended(Ended::Failed { message: e.to_string(), status: None, content_type: None });
+            self.clone().ended(Ended::Failed { message: e.to_string(), status: None, content_type: None });
         }
     }
 
@@ -681,7 +681,7 @@ impl<U: Upstream> Shared<U> {
                 }
                 if role == Role::Leader {
                     for t in new {
-                        self.inner.borrow_mut().listen(t, &Rc::downgrade(self));
+                        self.inner.borrow_mut().listen(t, &self.up_ref());
                     }
                 }
                 if matches!(role, Role::Leader | Role::Syncing) {
@@ -750,8 +750,8 @@ impl<U: Upstream> Shared<U> {
 }
 
 /// What the transport reports to a leader (or a lone tab): relayed to the others, then delivered here.
-impl<U: Upstream> Upstream for Shared<U> {
-    fn opened(self: &Rc<Self>) {
+impl Upstream for Shared {
+    fn opened(self: Rc<Self>) {
         if self.role.get() == Role::Left {
             return;
         }
@@ -761,7 +761,7 @@ impl<U: Upstream> Upstream for Shared<U> {
         }
     }
 
-    fn event(self: &Rc<Self>, event_type: &str, data: &str, last_event_id: &str, origin: String) {
+    fn event(self: Rc<Self>, event_type: &str, data: &str, last_event_id: &str, origin: String) {
         if self.role.get() == Role::Left {
             return;
         }
@@ -787,7 +787,7 @@ impl<U: Upstream> Upstream for Shared<U> {
         }
     }
 
-    fn error(self: &Rc<Self>, error: &Error) {
+    fn error(self: Rc<Self>, error: &Error) {
         if self.role.get() == Role::Left {
             return;
         }
@@ -799,7 +799,7 @@ impl<U: Upstream> Upstream for Shared<U> {
         }
     }
 
-    fn ended(self: &Rc<Self>, end: Ended) {
+    fn ended(self: Rc<Self>, end: Ended) {
         if self.role.get() == Role::Left {
             return;
         }

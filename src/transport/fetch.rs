@@ -6,7 +6,7 @@
 //! `alive` flag, cleared when the link drops it).
 
 use std::cell::Cell;
-use std::rc::{Rc, Weak};
+use std::rc::Rc;
 
 use js_sys::{Reflect, Uint8Array};
 use sse_codec::Decoder;
@@ -17,7 +17,7 @@ use web_sys::{
 };
 
 use super::request::is_event_stream;
-use super::upstream::{Ended, Upstream};
+use super::upstream::{Ended, WeakUp};
 use crate::interop::js_message;
 use crate::{Error, FetchRequest, ReadyState, RequestAttempt};
 
@@ -40,12 +40,12 @@ impl FetchLink {
     }
 
     /// Replaces the connection by a new request (with `Last-Event-ID` when there is an id to resume after).
-    pub fn connect<U: Upstream>(
+    pub fn connect(
         &mut self,
         url: &str,
         with_credentials: bool,
         last_event_id: &str,
-        up: &Weak<U>,
+        up: &WeakUp,
     ) -> Result<(), Error> {
         let attempt = Attempt {
             url: url.to_owned(),
@@ -119,10 +119,10 @@ struct Attempt {
 impl FetchConnection {
     /// Starts the connection: a task asks the `prepare` callback for the request (if any), sends it, and delivers
     /// events until the body ends or the request is aborted; a 401 is retried once with a refreshed request.
-    fn open<U: Upstream>(
+    fn open(
         attempt: Attempt,
         request: &FetchRequest,
-        up: &Weak<U>,
+        up: &WeakUp,
         retry_ms: &Rc<Cell<Option<u32>>>,
     ) -> Result<Self, Error> {
         let abort = AbortController::new().map_err(|e| open_error(&attempt.url, &e))?;
@@ -156,11 +156,11 @@ fn open_error(url: &str, e: &JsValue) -> Error {
 
 /// The requests of one connection attempt: the request (from `prepare`, if set), then, after a 401 and if `prepare`
 /// is set, one more with a refreshed request. `None` when the connection was replaced or closed meanwhile.
-async fn connect_and_read<U: Upstream>(
+async fn connect_and_read(
     attempt: &Attempt,
     base: &FetchRequest,
     signal: &AbortSignal,
-    up: &Weak<U>,
+    up: &WeakUp,
     state: &ConnState,
 ) -> Option<ReadEnd> {
     let prepare = base.prepare_fn();
@@ -241,12 +241,7 @@ enum ReadEnd {
 }
 
 /// Reads the response to its end. `None` when the connection was replaced or closed meanwhile (nothing to report).
-async fn read<U: Upstream>(
-    promise: js_sys::Promise,
-    mut decoder: Decoder,
-    up: &Weak<U>,
-    state: &ConnState,
-) -> Option<ReadEnd> {
+async fn read(promise: js_sys::Promise, mut decoder: Decoder, up: &WeakUp, state: &ConnState) -> Option<ReadEnd> {
     let current = || state.alive.get() && up.strong_count() > 0;
     let response = match JsFuture::from(promise).await {
         Ok(r) => r,

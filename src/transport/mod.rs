@@ -77,4 +77,4 @@ pub(crate) use link::Link;
 #[cfg(all(target_arch = "wasm32", feature = "share"))]
 pub(crate) use link::SharedTransport;
 #[cfg(target_arch = "wasm32")]
-pub(crate) use upstream::{Ended, Upstream};
+pub(crate) use upstream::{Ended, Upstream, WeakUp};
