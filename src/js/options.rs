@@ -10,16 +10,18 @@ use wasm_bindgen::{JsCast, JsValue};
 
 #[cfg(feature = "fetch")]
 use js_sys::{Function, Promise};
-#[cfg(feature = "fetch")]
-use wasm_bindgen_futures::JsFuture;
 
 #[cfg(feature = "fetch")]
 use super::contract::{REQUEST_ATTEMPT as ATTEMPT_KEYS, REQUEST_INIT as INIT_KEYS};
 #[cfg(feature = "fetch")]
-use crate::interop::js_message;
+use crate::interop::{js_message, on_settled};
+#[cfg(feature = "fetch")]
+use crate::transport::Prepared;
 #[cfg(feature = "fetch")]
 use crate::{FetchRequest, RequestAttempt};
 use crate::{ReconnectPolicy, SourceOptions, TerminalRule};
+#[cfg(feature = "fetch")]
+use std::rc::Rc;
 
 use super::contract::{CLOSE_RULE as RULE_KEYS, OPTIONS as KEYS, RECONNECT as RECONNECT_KEYS};
 
@@ -110,25 +112,33 @@ fn fetch_request(options: &Object) -> Result<FetchRequest, String> {
     }
     if let Some(f) = get(options, "request") {
         let f = f.dyn_into::<Function>().map_err(|_| "`request` must be a function")?;
-        request = request.prepare(move |attempt| prepared(f.clone(), attempt));
+        request = request.prepare_with(Rc::new(move |attempt, done| prepare(&f, attempt, done)));
     }
     Ok(request)
 }
 
-/// Calls a `request` callback for `attempt` and reads the `FetchRequestInit` it returns (or its Promise resolves to).
+/// Calls a `request` callback for `attempt` and hands `done` the `FetchRequestInit` it returns (or its Promise
+/// resolves to).
 #[cfg(feature = "fetch")]
-async fn prepared(f: Function, attempt: RequestAttempt) -> Result<FetchRequest, String> {
+fn prepare(f: &Function, attempt: RequestAttempt, done: Prepared) {
     let [connection, unauthorized] = ATTEMPT_KEYS;
     let arg = Object::new();
     // Setting a property on a fresh plain object cannot fail.
     let _ = Reflect::set(&arg, &JsValue::from_str(connection), &JsValue::from(attempt.connection));
     let _ = Reflect::set(&arg, &JsValue::from_str(unauthorized), &JsValue::from(attempt.unauthorized));
-    let mut value = f.call1(&JsValue::NULL, &arg).map_err(|e| format!("`request` threw: {}", js_message(&e)))?;
-    if let Some(promise) = value.dyn_ref::<Promise>() {
-        value = JsFuture::from(promise.clone()).await.map_err(|e| format!("`request` rejected: {}", js_message(&e)))?;
+    let read = |value: &JsValue| object(value, "request()", INIT_KEYS).and_then(|init| request_init(&init));
+    match f.call1(&JsValue::NULL, &arg) {
+        Err(e) => done(Err(format!("`request` threw: {}", js_message(&e)))),
+        Ok(value) => match value.dyn_ref::<Promise>() {
+            Some(promise) => on_settled(promise, move |settled| {
+                done(match settled {
+                    Ok(value) => read(&value),
+                    Err(e) => Err(format!("`request` rejected: {}", js_message(&e))),
+                })
+            }),
+            None => done(read(&value)),
+        },
     }
-    let init = object(&value, "request()", INIT_KEYS)?;
-    request_init(&init)
 }
 
 /// The method, headers and body of `options` (a `TypedEventSourceOptions` or a `FetchRequestInit`).

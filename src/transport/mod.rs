@@ -46,6 +46,8 @@ pub enum Transport {
     Fetch(FetchRequest),
 }
 
+#[cfg(all(target_arch = "wasm32", feature = "js", feature = "fetch"))]
+pub(crate) use request::Prepared;
 #[cfg(feature = "fetch")]
 pub use request::{FetchRequest, RequestAttempt};
 
