@@ -25,7 +25,7 @@ impl JsTypedEventSource {
     /// `new TypedEventSource(url, options?)`.
     #[wasm_bindgen(constructor)]
     pub fn new(url: String, options: JsValue) -> Result<JsTypedEventSource, JsError> {
-        let invalid = |e: String| JsError::new(&format!("invalid TypedEventSource options: {e}"));
+        let invalid = |e: String| JsError::new(&options::concat(&["invalid TypedEventSource options: ", &e]));
         let options = options::source_options(&options).map_err(invalid)?;
         let inner =
             TypedEventSourceBuilder::with_options(url, options).open().map_err(|e| JsError::new(&e.to_string()))?;

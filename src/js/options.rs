@@ -1,7 +1,8 @@
 //! `TypedEventSourceOptions` (a plain JS object) → [`SourceOptions`], the options value every front end shares.
 //!
 //! Read with `Reflect` rather than serde: it keeps serde's deserializer machinery and float formatting out of the
-//! npm package's wasm, and the checks stay as strict (unknown keys and wrong types are errors naming the key).
+//! npm package's wasm, and the checks stay as strict (unknown keys and wrong types are errors naming the key). The
+//! messages are joined with [`concat`] rather than `format!`, whose every call site is sizeable code.
 
 use std::time::Duration;
 
@@ -96,7 +97,7 @@ pub(super) fn source_options(options: &JsValue) -> Result<SourceOptions, String>
         Some("fetch") => Ok(source.transport(fetch_request(&options)?)),
         #[cfg(not(feature = "fetch"))]
         Some("fetch") => Err("this build has no fetch transport (Cargo feature `fetch`)".to_owned()),
-        Some(other) => Err(format!("`transport` must be \"eventsource\" or \"fetch\", not \"{other}\"")),
+        Some(other) => Err(concat(&["`transport` must be \"eventsource\" or \"fetch\", not \"", other, "\""])),
     }
 }
 
@@ -128,12 +129,12 @@ fn prepare(f: &Function, attempt: RequestAttempt, done: Prepared) {
     let _ = Reflect::set(&arg, &JsValue::from_str(unauthorized), &JsValue::from(attempt.unauthorized));
     let read = |value: &JsValue| object(value, "request()", INIT_KEYS).and_then(|init| request_init(&init));
     match f.call1(&JsValue::NULL, &arg) {
-        Err(e) => done(Err(format!("`request` threw: {}", js_message(&e)))),
+        Err(e) => done(Err(concat(&["`request` threw: ", &js_message(&e)]))),
         Ok(value) => match value.dyn_ref::<Promise>() {
             Some(promise) => on_settled(promise, move |settled| {
                 done(match settled {
                     Ok(value) => read(&value),
-                    Err(e) => Err(format!("`request` rejected: {}", js_message(&e))),
+                    Err(e) => Err(concat(&["`request` rejected: ", &js_message(&e)])),
                 })
             }),
             None => done(read(&value)),
@@ -154,7 +155,7 @@ fn request_init(options: &Object) -> Result<FetchRequest, String> {
         let h = h.dyn_into::<Object>().map_err(|_| "`headers` must be an object of strings")?;
         for name in Object::keys(&h).iter() {
             let name = name.as_string().unwrap_or_default();
-            let value = string(&h, &name)?.ok_or_else(|| format!("header `{name}` must be a string"))?;
+            let value = string(&h, &name)?.ok_or_else(|| concat(&["header `", &name, "` must be a string"]))?;
             request = request.header(name, value);
         }
     }
@@ -192,18 +193,19 @@ fn policy(value: &JsValue) -> Result<ReconnectPolicy, String> {
 /// `value` as an object whose keys are all in `known`.
 fn object(value: &JsValue, what: &str, known: &[&str]) -> Result<Object, String> {
     if !value.is_object() || Array::is_array(value) {
-        return Err(format!("`{what}` must be an object"));
+        return Err(concat(&["`", what, "` must be an object"]));
     }
     let obj: Object = value.clone().unchecked_into();
     for key in Object::keys(&obj).iter() {
         let key = key.as_string().unwrap_or_default();
         if !known.contains(&key.as_str()) {
-            let mut expected = String::new();
+            let mut message = concat(&["unknown key `", &key, "` in `", what, "` (expected one of: "]);
             for (i, k) in known.iter().enumerate() {
-                expected.push_str(if i == 0 { "" } else { ", " });
-                expected.push_str(k);
+                message.push_str(if i == 0 { "" } else { ", " });
+                message.push_str(k);
             }
-            return Err(format!("unknown key `{key}` in `{what}` (expected one of: {expected})"));
+            message.push(')');
+            return Err(message);
         }
     }
     Ok(obj)
@@ -215,18 +217,30 @@ fn get(obj: &Object, key: &str) -> Option<JsValue> {
 }
 
 fn boolean(obj: &Object, key: &str) -> Result<Option<bool>, String> {
-    get(obj, key).map(|v| v.as_bool().ok_or_else(|| format!("`{key}` must be a boolean"))).transpose()
+    get(obj, key).map(|v| v.as_bool().ok_or_else(|| must_be(key, "a boolean"))).transpose()
 }
 
 fn string(obj: &Object, key: &str) -> Result<Option<String>, String> {
-    get(obj, key).map(|v| v.as_string().ok_or_else(|| format!("`{key}` must be a string"))).transpose()
+    get(obj, key).map(|v| v.as_string().ok_or_else(|| must_be(key, "a string"))).transpose()
 }
 
 /// A non-negative finite number.
 fn number(obj: &Object, key: &str) -> Result<Option<f64>, String> {
     get(obj, key)
-        .map(|v| {
-            v.as_f64().filter(|n| n.is_finite() && *n >= 0.0).ok_or_else(|| format!("`{key}` must be a number ≥ 0"))
-        })
+        .map(|v| v.as_f64().filter(|n| n.is_finite() && *n >= 0.0).ok_or_else(|| must_be(key, "a number ≥ 0")))
         .transpose()
+}
+
+/// "`key` must be what".
+fn must_be(key: &str, what: &str) -> String {
+    concat(&["`", key, "` must be ", what])
+}
+
+/// The parts, joined.
+pub(super) fn concat(parts: &[&str]) -> String {
+    let mut out = String::new();
+    for part in parts {
+        out.push_str(part);
+    }
+    out
 }

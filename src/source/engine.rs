@@ -218,7 +218,8 @@ impl Engine {
         let delay = policy.delay(attempts, js_sys::Math::random());
         self.reopen_attempts.set(attempts + 1);
         self.set_state(ReadyState::Connecting);
-        self.schedule_connect(u32::try_from(delay.as_millis()).unwrap_or(u32::MAX));
+        // A saturating cast of the f64 milliseconds (not `as_millis`, a u128).
+        self.schedule_connect((delay.as_secs_f64() * 1000.0) as u32);
     }
 
     fn schedule_connect(self: &Rc<Self>, millis: u32) {

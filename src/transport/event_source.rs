@@ -155,7 +155,7 @@ impl EventSourceConnection {
         }
         let weak = up.clone();
         let name = event_type.clone();
-        self.listeners.push(EventListener::new(&self.source, event_type.to_string(), move |ev| {
+        self.listeners.push(EventListener::new(&self.source, String::from(&*event_type), move |ev| {
             if let Some(ev) = ev.dyn_ref::<MessageEvent>() {
                 let data = ev.data().as_string().unwrap_or_default();
                 if let Some(up) = weak.upgrade() {
