@@ -3,6 +3,10 @@
 use js_sys::{Function, Object, Reflect};
 use wasm_bindgen::prelude::*;
 
+#[cfg(not(feature = "fetch"))]
+use super::contract::EVENTSOURCE_OPTIONS_DECLARATIONS as OPTIONS_DECLARATIONS;
+#[cfg(feature = "fetch")]
+use super::contract::FETCH_OPTIONS_DECLARATIONS as OPTIONS_DECLARATIONS;
 use super::contract::{
     DECLARATIONS, DECODE_ERROR, ERROR, FAILED, FATAL_ERROR, GAP, META, NOT_CLOSED_ERROR, REASON_KIND, REASON_KINDS,
     SHARE_ROLES, TERMINAL, TOO_LARGE_ERROR,
@@ -12,6 +16,11 @@ use crate::{CloseReason, Error, EventMeta, Gap, ShareRole, TypedEventSource, Typ
 
 #[wasm_bindgen(typescript_custom_section)]
 const TYPES: &'static str = DECLARATIONS;
+
+/// `TypedEventSourceOptions` of this build's entry point: EventSource only (`typed-eventsource`), or both transports
+/// (`typed-eventsource/full`, feature `fetch`).
+#[wasm_bindgen(typescript_custom_section)]
+const OPTION_TYPES: &'static str = OPTIONS_DECLARATIONS;
 
 /// The JavaScript class `TypedEventSource` (declared in full in the TypeScript section above).
 #[wasm_bindgen(js_name = TypedEventSource, skip_typescript)]

@@ -1,6 +1,7 @@
 //! The JavaScript contract in one place: the TypeScript declarations shipped in the npm package
-//! (`declarations.d.ts`, appended to wasm-bindgen's output) and the property names of every object crossing the
-//! boundary, which the options parser and the converters use. The tests below check the declarations against these
+//! (`declarations.d.ts`, plus the options of the entry point: `options-eventsource.d.ts` for `typed-eventsource`,
+//! `options-fetch.d.ts` for `typed-eventsource/full`; appended to wasm-bindgen's output) and the property names of
+//! every object crossing the boundary, which the options parser and the converters use. The tests below check the declarations against these
 //! names and against the Rust types (their serde shape, the error kinds, the readyState values), so neither side can
 //! drift alone.
 
@@ -8,6 +9,13 @@
 /// expansion rustc does not count as a use).
 #[allow(dead_code)]
 pub(crate) const DECLARATIONS: &str = include_str!("declarations.d.ts");
+/// `TypedEventSourceOptions` of the EventSource-only entry point (`typed-eventsource`: the `js` feature alone).
+#[allow(dead_code)]
+pub(crate) const EVENTSOURCE_OPTIONS_DECLARATIONS: &str = include_str!("options-eventsource.d.ts");
+/// `TypedEventSourceOptions` of the full entry point (`typed-eventsource/full`: `js` and `fetch`), with the types of
+/// the `request` callback.
+#[allow(dead_code)]
+pub(crate) const FETCH_OPTIONS_DECLARATIONS: &str = include_str!("options-fetch.d.ts");
 
 /// `TypedEventSourceOptions`: the keys the parser accepts.
 pub(crate) const OPTIONS: &[&str] = &[
@@ -28,6 +36,8 @@ pub(crate) const OPTIONS: &[&str] = &[
     "request",
     "share",
 ];
+/// The options that only the fetch transport reads (declared by the full entry point only).
+pub(crate) const FETCH_ONLY: [&str; 5] = ["method", "headers", "body", "maxEventBytes", "request"];
 /// What a `request` callback may return (`FetchRequestInit`): the fetch request of one attempt.
 #[cfg_attr(not(feature = "fetch"), allow(dead_code))]
 pub(crate) const REQUEST_INIT: &[&str] = &["method", "headers", "body"];
@@ -65,12 +75,19 @@ mod tests {
     use super::*;
     use crate::{CloseReason, Error, ErrorKind, EventMeta, Gap, ReadyState};
 
-    /// The property names of `export interface NAME { .. }` (one property a line).
+    /// The property names of `export interface NAME { .. }` (one property a line) in the common declarations.
     fn interface(name: &str) -> BTreeSet<String> {
-        let start = DECLARATIONS
+        interface_in(DECLARATIONS, name)
+    }
+
+    /// The property names of `export interface NAME { .. }` or `export interface NAME extends BASE { .. }` in
+    /// `declarations` (the base's own properties not included).
+    fn interface_in(declarations: &str, name: &str) -> BTreeSet<String> {
+        let start = declarations
             .find(&format!("export interface {name} {{"))
+            .or_else(|| declarations.find(&format!("export interface {name} extends ")))
             .unwrap_or_else(|| panic!("no interface {name} in the declarations"));
-        let body = &DECLARATIONS[start..];
+        let body = &declarations[start..];
         let body = &body[body.find('{').expect("an opening brace") + 1..body.find("\n}").expect("a closing brace")];
         body.lines().filter_map(property).collect()
     }
@@ -113,9 +130,24 @@ mod tests {
         }
     }
 
+    /// `TypedEventSourceOptions` of an entry point: its own properties and those of `BaseOptions`, which it extends.
+    fn declared_options(declarations: &str) -> BTreeSet<String> {
+        assert!(declarations.contains("export interface TypedEventSourceOptions extends BaseOptions {"));
+        let mut keys = interface("BaseOptions");
+        keys.extend(interface_in(declarations, "TypedEventSourceOptions"));
+        keys
+    }
+
     #[test]
     fn options_declared_as_parsed() {
-        assert_eq!(interface("TypedEventSourceOptions"), set(OPTIONS.iter().copied()));
+        // The full entry point declares every key the parser reads; the EventSource-only one all but the fetch
+        // transport's (the parser of that build rejects them, and `transport: "fetch"`, with a pointer to the full one).
+        assert_eq!(declared_options(FETCH_OPTIONS_DECLARATIONS), set(OPTIONS.iter().copied()));
+        let eventsource = OPTIONS.iter().copied().filter(|k| !FETCH_ONLY.contains(k));
+        assert_eq!(declared_options(EVENTSOURCE_OPTIONS_DECLARATIONS), set(eventsource));
+        assert!(EVENTSOURCE_OPTIONS_DECLARATIONS.contains("  transport?: \"eventsource\";\n"));
+        assert!(FETCH_OPTIONS_DECLARATIONS.contains("  transport?: \"eventsource\" | \"fetch\";\n"));
+        assert!(!DECLARATIONS.contains("FetchRequestInit"), "the common declarations name no fetch-only type");
         assert_eq!(interface("ReconnectOptions"), set(RECONNECT.iter().copied()));
         assert_eq!(interface("CloseRule"), set(CLOSE_RULE.iter().copied()));
     }
@@ -212,8 +244,8 @@ mod tests {
 
     #[test]
     fn request_callback_declared_as_parsed() {
-        assert_eq!(interface("FetchRequestInit"), set(REQUEST_INIT.iter().copied()));
-        assert_eq!(interface("RequestAttempt"), set(REQUEST_ATTEMPT));
+        assert_eq!(interface_in(FETCH_OPTIONS_DECLARATIONS, "FetchRequestInit"), set(REQUEST_INIT.iter().copied()));
+        assert_eq!(interface_in(FETCH_OPTIONS_DECLARATIONS, "RequestAttempt"), set(REQUEST_ATTEMPT));
     }
 
     #[test]

@@ -24,7 +24,7 @@ use crate::{ReconnectPolicy, SourceOptions, TerminalRule};
 #[cfg(feature = "fetch")]
 use std::rc::Rc;
 
-use super::contract::{CLOSE_RULE as RULE_KEYS, OPTIONS as KEYS, RECONNECT as RECONNECT_KEYS};
+use super::contract::{CLOSE_RULE as RULE_KEYS, FETCH_ONLY, OPTIONS as KEYS, RECONNECT as RECONNECT_KEYS};
 
 /// The options described by `options` (undefined, null or a `TypedEventSourceOptions` object).
 pub(super) fn source_options(options: &JsValue) -> Result<SourceOptions, String> {
@@ -89,20 +89,27 @@ pub(super) fn source_options(options: &JsValue) -> Result<SourceOptions, String>
     }
     let fetch_only = FETCH_ONLY.iter().any(|key| get(&options, key).is_some());
     match string(&options, "transport")?.as_deref() {
+        #[cfg(feature = "fetch")]
         None | Some("eventsource") if fetch_only => {
             Err("`method`, `headers`, `body`, `maxEventBytes` and `request` need `transport: \"fetch\"`".to_owned())
         }
+        #[cfg(not(feature = "fetch"))]
+        None | Some("eventsource") if fetch_only => Err(NO_FETCH.to_owned()),
         None | Some("eventsource") => Ok(source),
         #[cfg(feature = "fetch")]
         Some("fetch") => Ok(source.transport(fetch_request(&options)?)),
         #[cfg(not(feature = "fetch"))]
-        Some("fetch") => Err("this build has no fetch transport (Cargo feature `fetch`)".to_owned()),
+        Some("fetch") => Err(NO_FETCH.to_owned()),
         Some(other) => Err(concat(&["`transport` must be \"eventsource\" or \"fetch\", not \"", other, "\""])),
     }
 }
 
-/// The options that only the fetch transport reads.
-const FETCH_ONLY: [&str; 5] = ["method", "headers", "body", "maxEventBytes", "request"];
+/// What the EventSource-only entry point says of the fetch transport's options.
+#[cfg(not(feature = "fetch"))]
+const NO_FETCH: &str =
+    "`transport: \"fetch\"` and its options (`method`, `headers`, `body`, `maxEventBytes`, `request`) \
+                        are in the full entry point, typed-eventsource/full (Cargo feature `fetch`); this one has the \
+                        EventSource transport only";
 
 /// The fetch request described by `method`, `headers`, `body`, `maxEventBytes` and `request`.
 #[cfg(feature = "fetch")]
