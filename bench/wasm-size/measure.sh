@@ -7,7 +7,8 @@ here=$(cd "$(dirname "$0")" && pwd)
 root=$(cd "$here/../.." && pwd)
 out=${1:-/dev/stdout}
 export PATH="$root/node_modules/.bin:$HOME/.cargo/bin:$PATH"
-opt_flags=(-Oz --enable-bulk-memory --enable-nontrapping-float-to-int)
+# The wasm-opt flags of the package ([package.metadata.wasm-pack.profile.release] in the root Cargo.toml).
+opt_flags=(-Oz --enable-bulk-memory --enable-nontrapping-float-to-int --strip-producers --strip-target-features)
 gz() { gzip -9 -c "$1" | wc -c; }
 kb() { awk -v b="$1" 'BEGIN { printf "%.1f KB", b / 1024 }'; }
 

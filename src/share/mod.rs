@@ -35,7 +35,6 @@
 mod protocol;
 
 use std::cell::{Cell, RefCell};
-use std::collections::VecDeque;
 use std::fmt;
 use std::rc::{Rc, Weak};
 
@@ -47,6 +46,7 @@ use wasm_bindgen::prelude::wasm_bindgen;
 use wasm_bindgen::{JsCast, JsValue};
 use web_sys::{AbortController, BroadcastChannel, MessageEvent};
 
+use crate::recent_ids::RecentIds;
 use crate::transport::{Ended, Link, SharedTransport, Upstream, WeakUp};
 use crate::{Error, ReadyState, Transport};
 use protocol::Message;
@@ -193,11 +193,11 @@ enum Role {
 }
 
 /// What a tab has delivered: recent ids (to drop duplicates) and the latest relayed event (sequence number and id).
-#[derive(Default)]
 struct Seen {
     /// The last event id of the previous event: an event with the same one carries no id of its own.
     previous: String,
-    recent: VecDeque<String>,
+    /// The last [`RECENT_IDS`] ids (the engine's ring: a `VecDeque` here would link its own code).
+    recent: RecentIds,
     /// The highest sequence number delivered, and the id of that event.
     seq: f64,
     seq_id: String,
@@ -215,15 +215,7 @@ impl Seen {
         if id.is_empty() {
             return true;
         }
-        // Newest first: a repeat is almost always recent.
-        if self.recent.iter().rev().any(|seen| seen == id) {
-            return false;
-        }
-        if self.recent.len() == RECENT_IDS {
-            self.recent.pop_front();
-        }
-        self.recent.push_back(id.to_owned());
-        true
+        self.recent.insert(id)
     }
 
     /// Records the sequence number of a delivered event.
@@ -382,7 +374,13 @@ impl Shared {
             types: RefCell::new(Vec::new()),
             wants: Cell::new(false),
             relayed_open: Cell::new(false),
-            seen: RefCell::new(Seen::default()),
+            seen: RefCell::new(Seen {
+                previous: String::new(),
+                recent: RecentIds::new(RECENT_IDS),
+                seq: 0.0,
+                seq_id: String::new(),
+                resume: String::new(),
+            }),
             channel: RefCell::new(None),
             locks: RefCell::new(Locks::default()),
             watchdog: RefCell::new(None),
