@@ -31,8 +31,12 @@ export interface ReconnectOptions {
   jitter?: number;
 }
 
-/** The options of every entry point (`new TypedEventSource(url, options)`). */
-export interface BaseOptions {
+/**
+ * The options of `new TypedEventSource(url, options)`. Each entry point adds its own: `transport` (`"eventsource"`
+ * only in `typed-eventsource`; `"fetch"` too, with its options, in `typed-eventsource/full`) and, in
+ * `typed-eventsource/full`, `share`.
+ */
+export interface TypedEventSourceOptions {
   /** Send cookies cross-origin (default false). */
   withCredentials?: boolean;
   /** Terminal messages: the source closes itself after the first match. */
@@ -54,15 +58,6 @@ export interface BaseOptions {
   gapEvents?: string[];
   /** Drop an event whose id is among those of the last N delivered (default 64; 0 = off). */
   dedupWindow?: number;
-  /**
-   * One connection for every tab (default false). `true`: the tabs of this origin that open the same URL with the
-   * same options (credentials, transport, method, headers, body) share one connection; a string: the tabs using that
-   * key share. One tab leads (Web Locks) and relays events (BroadcastChannel); another takes over, resuming after
-   * the last event id, if it closes or stops answering. Each tab keeps its own handlers, rules, states and close
-   * reason; `close()` detaches this tab only. Without Web Locks or BroadcastChannel the tab opens its own connection.
-   * `pauseWhenHidden` does not apply to a shared source.
-   */
-  share?: boolean | string;
 }
 
 /**
@@ -146,9 +141,6 @@ export class TypedEventSource {
   readonly url: string;
   /** Why the source closed, or `undefined` while it is not closed. */
   readonly closeReason: CloseReason | undefined;
-  /** With `share`: whether this tab holds the shared connection ("leader"), receives it from another tab
-   * ("follower"), or has its own because the browser cannot share ("alone"); `undefined` without `share`. */
-  readonly shareRole: "leader" | "follower" | "alone" | undefined;
   /** Closes the source and frees its memory. */
   free(): void;
   [Symbol.dispose](): void;

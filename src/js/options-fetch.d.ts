@@ -1,5 +1,5 @@
-/** The options of `new TypedEventSource(url, options)` from `typed-eventsource/full`: both transports. */
-export interface TypedEventSourceOptions extends BaseOptions {
+/** The transports of `typed-eventsource/full`: EventSource or fetch, and the fetch transport's options. */
+export interface TypedEventSourceOptions {
   /**
    * `"eventsource"` (default): the browser's EventSource. `"fetch"`: fetch + ReadableStream, which allows `method`,
    * `headers` (an Authorization header) and `body`, and reports HTTP statuses in errors.

@@ -79,6 +79,7 @@ pub(super) fn source_options(options: &JsValue) -> Result<SourceOptions, String>
     if let Some(n) = number(&options, "dedupWindow")? {
         source = source.dedup_window(n as usize);
     }
+    #[cfg(feature = "share")]
     if let Some(share) = get(&options, "share") {
         match (share.as_bool(), share.as_string()) {
             (Some(true), _) => source = source.share_across_tabs(),
@@ -86,6 +87,10 @@ pub(super) fn source_options(options: &JsValue) -> Result<SourceOptions, String>
             (None, Some(key)) if !key.is_empty() => source = source.share(key),
             _ => return Err("`share` must be a boolean or a non-empty string".to_owned()),
         }
+    }
+    #[cfg(not(feature = "share"))]
+    if get(&options, "share").is_some() {
+        return Err(NO_SHARE.to_owned());
     }
     let fetch_only = FETCH_ONLY.iter().any(|key| get(&options, key).is_some());
     match string(&options, "transport")?.as_deref() {
@@ -104,12 +109,17 @@ pub(super) fn source_options(options: &JsValue) -> Result<SourceOptions, String>
     }
 }
 
-/// What the EventSource-only entry point says of the fetch transport's options.
+/// What a build without the fetch transport (the entry point `typed-eventsource`) says of its options.
 #[cfg(not(feature = "fetch"))]
 const NO_FETCH: &str =
     "`transport: \"fetch\"` and its options (`method`, `headers`, `body`, `maxEventBytes`, `request`) \
                         are in the full entry point, typed-eventsource/full (Cargo feature `fetch`); this one has the \
                         EventSource transport only";
+
+/// What a build without tab sharing (the entry point `typed-eventsource`) says of `share`.
+#[cfg(not(feature = "share"))]
+const NO_SHARE: &str = "`share` (one connection for every tab) is in the full entry point, typed-eventsource/full \
+                        (Cargo feature `share`); this one opens a connection per source";
 
 /// The fetch request described by `method`, `headers`, `body`, `maxEventBytes` and `request`.
 #[cfg(feature = "fetch")]

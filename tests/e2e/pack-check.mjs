@@ -1,5 +1,6 @@
 // The npm package: `npm pack` of pkg/, installed offline into a fresh folder, both entry points imported from node
-// (wasm read from disk) — `typed-eventsource` (EventSource only) and `typed-eventsource/full` (both transports) — and
+// (wasm read from disk) — `typed-eventsource` (EventSource only) and `typed-eventsource/full` (both transports, tab
+// sharing) — and
 // their TypeScript declarations type-checked against small usage files.
 import { execFileSync } from "node:child_process";
 import { copyFileSync, existsSync, readFileSync, writeFileSync } from "node:fs";
@@ -53,18 +54,21 @@ export async function packCheck(log) {
     const kind = run(process.execPath, ["probe.mjs"], app).trim();
     check(kind === "function", `TypedEventSource imported from ${entry} is ${kind}, not a function`);
   }
-  // The EventSource-only entry point refuses the fetch transport (before any connection) and names the full one.
-  const refusal = `
-    import { readFileSync } from "node:fs";
-    import init, { TypedEventSource } from "typed-eventsource";
-    await init({ module_or_path: readFileSync(new URL("./node_modules/typed-eventsource/typed_eventsource_bg.wasm", import.meta.url)) });
-    try { new TypedEventSource("/x", { transport: "fetch" }); console.log("accepted"); } catch (e) { console.log(e.message); }
-  `;
-  writeFileSync(join(app, "refusal.mjs"), refusal);
-  const message = run(process.execPath, ["refusal.mjs"], app).trim();
-  check(message.includes("typed-eventsource/full"), `transport: "fetch" from typed-eventsource: ${message}`);
+  // The EventSource-only entry point refuses the fetch transport and sharing (before any connection) and names the
+  // full one.
+  for (const options of [`{ transport: "fetch" }`, `{ share: true }`]) {
+    const refusal = `
+      import { readFileSync } from "node:fs";
+      import init, { TypedEventSource } from "typed-eventsource";
+      await init({ module_or_path: readFileSync(new URL("./node_modules/typed-eventsource/typed_eventsource_bg.wasm", import.meta.url)) });
+      try { new TypedEventSource("/x", ${options}); console.log("accepted"); } catch (e) { console.log(e.message); }
+    `;
+    writeFileSync(join(app, "refusal.mjs"), refusal);
+    const message = run(process.execPath, ["refusal.mjs"], app).trim();
+    check(message.includes("typed-eventsource/full"), `${options} from typed-eventsource: ${message}`);
+  }
   log("installed offline into a fresh folder; both entry points load their wasm and export TypedEventSource; the " +
-    "EventSource-only one refuses transport: \"fetch\" and names typed-eventsource/full");
+    "EventSource-only one refuses transport: \"fetch\" and share, naming typed-eventsource/full");
 
   // The declarations: a typed usage file per entry point must compile, and wrong uses must not (a close rule without
   // its event; the fetch transport from the EventSource-only entry point).
@@ -74,6 +78,8 @@ export async function packCheck(log) {
     "wrong.ts": `new TypedEventSource("/x", { closeOn: [{ data: "finished" }] });`,
     "wrong-fetch.ts": `new TypedEventSource("/x", { transport: "fetch" });`,
     "wrong-headers.ts": `new TypedEventSource("/x", { headers: { Authorization: "Bearer t" } });`,
+    "wrong-share.ts": `new TypedEventSource("/x", { share: true });`,
+    "wrong-role.ts": `console.log(new TypedEventSource("/x").shareRole);`,
   };
   for (const [file, line] of Object.entries(wrong)) {
     writeFileSync(join(app, file), `import { TypedEventSource } from "typed-eventsource";\n${line}\n`);

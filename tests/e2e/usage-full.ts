@@ -1,6 +1,6 @@
 // Type-checked (strict) against the installed package's declarations by tests/e2e/pack-check.mjs: the full entry
-// point, `typed-eventsource/full` (both transports); the same class and types as `typed-eventsource`, plus the fetch
-// transport's options.
+// point, `typed-eventsource/full`; the same class and types as `typed-eventsource`, plus the fetch transport's options
+// and tab sharing.
 import init, {
   TypedEventSource,
   type FetchRequestInit,
@@ -24,6 +24,9 @@ export async function main(): Promise<void> {
   const init2: FetchRequestInit = { method: "POST", body: "{}" };
   new TypedEventSource("/sse/alice", { transport: "fetch", request: () => init2 });
   new TypedEventSource("/sse/alice", { transport: "fetch", method: "POST", headers: { "X-A": "1" }, body: "{}" });
-  new TypedEventSource("/subscribe", { share: true });
+  const shared = new TypedEventSource("/subscribe", { share: true });
+  const role: "leader" | "follower" | "alone" | undefined = shared.shareRole;
+  new TypedEventSource("/subscribe", { share: "board", transport: "fetch" });
+  console.log(role);
   es.close();
 }

@@ -48,6 +48,6 @@ export async function main(): Promise<void> {
   });
   const dropped: number = resumed.duplicatesDropped;
   console.log(dropped, resumed.lastGap?.reason);
-  new TypedEventSource("/subscribe", { transport: "eventsource", share: true });
+  new TypedEventSource("/subscribe", { transport: "eventsource", pauseWhenHidden: true });
   es.close();
 }
