@@ -1,7 +1,8 @@
 #!/usr/bin/env bash
-# Gzipped .wasm sizes: the npm package (wasm-pack: wasm-bindgen + wasm-opt -Oz, as `npm run build:pkg` does) and
-# three minimal apps built with the library's release profile, each measured after wasm-bindgen and after the same
-# wasm-opt -Oz pass the package uses. Writes a markdown fragment to $1 (default: stdout).
+# Gzipped .wasm sizes: the npm package's two entry points (wasm-pack: wasm-bindgen + wasm-opt -Oz, as
+# `npm run build:pkg` does) and four minimal apps built with the library's release profile, each measured after
+# wasm-bindgen and after the same wasm-opt -Oz pass the package uses. Writes a markdown fragment to $1 (default:
+# stdout).
 set -euo pipefail
 here=$(cd "$(dirname "$0")" && pwd)
 root=$(cd "$here/../.." && pwd)
