@@ -30,7 +30,7 @@ if [ ! -d node_modules/playwright-core ] || [ ! -x node_modules/.bin/wasm-opt ];
 fi
 
 if [ -z "${SKIP_WASM:-}" ]; then
-  step "wasm sizes (package + three minimal apps)"
+  step "wasm sizes (the package's two entry points + four minimal apps)"
   bench/wasm-size/measure.sh "$results/wasm.md"
 fi
 if [ -z "${SKIP_BROWSER:-}" ]; then

@@ -1,6 +1,11 @@
-//! Two small helpers at the JavaScript boundary, shared by the decoders, the handlers and the transports.
+//! Small helpers at the JavaScript boundary, shared by the decoders, the handlers and the transports.
+
+#[cfg(feature = "fetch")]
+use std::{cell::RefCell, rc::Rc};
 
 use js_sys::JSON;
+#[cfg(feature = "fetch")]
+use wasm_bindgen::closure::Closure;
 use wasm_bindgen::{JsCast, JsValue};
 
 /// `JSON.parse`, which keeps serde_json out of the wasm and is the browser's fastest parser; the error is its message.
@@ -14,4 +19,38 @@ pub(crate) fn js_message(e: &JsValue) -> String {
         Some(err) => String::from(err.message()),
         None => e.as_string().unwrap_or_else(|| String::from("unknown JavaScript error")),
     }
+}
+
+/// What [`on_settled`] calls with a promise's outcome.
+#[cfg(feature = "fetch")]
+type Settled = Box<dyn FnOnce(Result<JsValue, JsValue>)>;
+
+/// The callbacks of one pending promise: owned by a cell that they hold themselves, so they live exactly until the
+/// promise settles, when the one that runs drops both (wasm-bindgen frees a closure dropped during its own call once
+/// the call returns).
+#[cfg(feature = "fetch")]
+struct Pending {
+    settled: Settled,
+    _resolve: Closure<dyn FnMut(JsValue)>,
+    _reject: Closure<dyn FnMut(JsValue)>,
+}
+
+/// Calls `f` once `promise` settles: `Ok` with its value or `Err` with its rejection (which is then handled). A
+/// callback rather than a future: no executor is linked for it. Nothing is leaked once the promise settles; a
+/// promise that never settles keeps its two small callbacks.
+#[cfg(feature = "fetch")]
+pub(crate) fn on_settled(promise: &js_sys::Promise, f: impl FnOnce(Result<JsValue, JsValue>) + 'static) {
+    let slot: Rc<RefCell<Option<Pending>>> = Rc::new(RefCell::new(None));
+    let callback = |ok: bool| {
+        let slot = slot.clone();
+        Closure::<dyn FnMut(JsValue)>::new(move |value: JsValue| {
+            let pending = slot.borrow_mut().take();
+            if let Some(Pending { settled, _resolve, _reject }) = pending {
+                settled(if ok { Ok(value) } else { Err(value) });
+            }
+        })
+    };
+    let (resolve, reject) = (callback(true), callback(false));
+    let _ = promise.then2(&resolve, &reject);
+    *slot.borrow_mut() = Some(Pending { settled: Box::new(f), _resolve: resolve, _reject: reject });
 }

@@ -70,11 +70,12 @@
 //! ## Features
 //!
 //! - `fetch`: the fetch transport ([`Transport`], `FetchRequest`); opt-in, as it adds ~12 KB gzipped to an app
-//!   (the npm package has it).
+//!   (the npm package's full entry point, `typed-eventsource/full`, has it).
 //! - `js`: the JavaScript API, for the npm package (a Rust app leaves it out: a dependency's exports would be
-//!   linked into the app).
+//!   linked into the app; it also makes talc the global allocator).
+//!   `typed-eventsource` is built with `js` alone, `typed-eventsource/full` with `js`, `fetch` and `share`.
 //! - `yew`: the [`use_event_source`] hooks.
-//! - `share`: one connection for every tab (`share_across_tabs`); the `js` feature turns it on.
+//! - `share`: one connection for every tab (`share_across_tabs`).
 //!
 //! ## Transports
 //!
@@ -138,8 +139,8 @@
 //! `share: true`) makes the tabs of an origin that open the same stream share one connection: one tab leads (Web
 //! Locks), relays every event to the others (`BroadcastChannel`), and hands over — resuming after the last event id —
 //! when it closes or stops answering; each tab still runs its own handlers, rules, states and close reasons. Without
-//! Web Locks or `BroadcastChannel` each tab opens its own connection. Feature `share` (the npm package has it); see
-//! `SourceOptions::share_across_tabs`.
+//! Web Locks or `BroadcastChannel` each tab opens its own connection. Feature `share` (the npm package's
+//! `typed-eventsource/full` has it); see `SourceOptions::share_across_tabs`.
 //!
 //! ```no_run
 //! # #[cfg(all(target_arch = "wasm32", feature = "share"))]
@@ -199,6 +200,10 @@ mod reconnect;
 mod terminal;
 
 mod transport;
+
+#[cfg(all(target_arch = "wasm32", feature = "js", not(target_feature = "atomics")))]
+#[global_allocator]
+static ALLOCATOR: talc::wasm::WasmDynamicTalc = talc::wasm::new_wasm_dynamic_allocator();
 
 #[cfg(target_arch = "wasm32")]
 mod de;

@@ -144,9 +144,10 @@ impl ReconnectPolicy {
     /// assert_eq!(p.delay(1, 0.0), Duration::from_secs(1)); // at most 50 % off
     /// ```
     pub fn delay(&self, attempt: u32, random: f64) -> Duration {
-        // In whole milliseconds through `as` casts (saturating, NaN → 0): no float-to-Duration panic path in wasm.
-        let base = self.initial_delay.as_millis() as f64 * self.multiplier.powi(attempt.min(64) as i32);
-        let capped = base.min(self.max_delay.as_millis() as f64);
+        // In milliseconds through `as` casts (saturating, NaN → 0): no float-to-Duration panic path in wasm; and as
+        // `f64` from the start: `as_millis` is a u128, whose arithmetic links helper functions into every app.
+        let base = self.initial_delay.as_secs_f64() * 1000.0 * self.multiplier.powi(attempt.min(64) as i32);
+        let capped = base.min(self.max_delay.as_secs_f64() * 1000.0);
         let random = if random.is_finite() { random.clamp(0.0, 1.0) } else { 1.0 };
         let factor = 1.0 - self.jitter * (1.0 - random);
         Duration::from_millis((capped * factor).round() as u64)

@@ -30,7 +30,7 @@ async function poll(probe, ms = 10_000) {
 const state = (pages) => Promise.all(pages.map((p) => p.evaluate(() => [window.t.role(), window.t.readyState()])));
 const pct = (xs, p) => xs[Math.min(xs.length - 1, Math.floor((p / 100) * xs.length))];
 
-requireFile("www/pkg/typed_eventsource.js", "run `npm run build:pkg`");
+requireFile("www/pkg/full/typed_eventsource.js", "run `npm run build:pkg`");
 const server = await startServer();
 const browser = await launchBrowser();
 const leads = [];

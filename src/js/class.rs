@@ -3,15 +3,33 @@
 use js_sys::{Function, Object, Reflect};
 use wasm_bindgen::prelude::*;
 
+#[cfg(not(feature = "fetch"))]
+use super::contract::EVENTSOURCE_OPTIONS_DECLARATIONS as OPTIONS_DECLARATIONS;
+#[cfg(feature = "fetch")]
+use super::contract::FETCH_OPTIONS_DECLARATIONS as OPTIONS_DECLARATIONS;
 use super::contract::{
     DECLARATIONS, DECODE_ERROR, ERROR, FAILED, FATAL_ERROR, GAP, META, NOT_CLOSED_ERROR, REASON_KIND, REASON_KINDS,
-    SHARE_ROLES, TERMINAL, TOO_LARGE_ERROR,
+    TERMINAL, TOO_LARGE_ERROR,
 };
+#[cfg(feature = "share")]
+use super::contract::{SHARE_DECLARATIONS, SHARE_ROLES};
 use super::options;
-use crate::{CloseReason, Error, EventMeta, Gap, ShareRole, TypedEventSource, TypedEventSourceBuilder};
+#[cfg(feature = "share")]
+use crate::ShareRole;
+use crate::{CloseReason, Error, EventMeta, Gap, TypedEventSource, TypedEventSourceBuilder};
 
 #[wasm_bindgen(typescript_custom_section)]
 const TYPES: &'static str = DECLARATIONS;
+
+/// The `transport` option of this build: EventSource only (`typed-eventsource`), or both transports and the fetch
+/// transport's options (`typed-eventsource/full`, feature `fetch`).
+#[wasm_bindgen(typescript_custom_section)]
+const OPTION_TYPES: &'static str = OPTIONS_DECLARATIONS;
+
+/// The `share` option and `shareRole` (`typed-eventsource/full`, feature `share`).
+#[cfg(feature = "share")]
+#[wasm_bindgen(typescript_custom_section)]
+const SHARE_TYPES: &'static str = SHARE_DECLARATIONS;
 
 /// The JavaScript class `TypedEventSource` (declared in full in the TypeScript section above).
 #[wasm_bindgen(js_name = TypedEventSource, skip_typescript)]
@@ -25,7 +43,7 @@ impl JsTypedEventSource {
     /// `new TypedEventSource(url, options?)`.
     #[wasm_bindgen(constructor)]
     pub fn new(url: String, options: JsValue) -> Result<JsTypedEventSource, JsError> {
-        let invalid = |e: String| JsError::new(&format!("invalid TypedEventSource options: {e}"));
+        let invalid = |e: String| JsError::new(&options::concat(&["invalid TypedEventSource options: ", &e]));
         let options = options::source_options(&options).map_err(invalid)?;
         let inner =
             TypedEventSourceBuilder::with_options(url, options).open().map_err(|e| JsError::new(&e.to_string()))?;
@@ -109,6 +127,7 @@ impl JsTypedEventSource {
     }
 
     /// `shareRole`.
+    #[cfg(feature = "share")]
     #[wasm_bindgen(getter, js_name = shareRole)]
     pub fn share_role(&self) -> JsValue {
         let [leader, follower, alone] = SHARE_ROLES;

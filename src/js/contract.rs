@@ -1,6 +1,9 @@
-//! The JavaScript contract in one place: the TypeScript declarations shipped in the npm package
-//! (`declarations.d.ts`, appended to wasm-bindgen's output) and the property names of every object crossing the
-//! boundary, which the options parser and the converters use. The tests below check the declarations against these
+//! The JavaScript contract in one place: the TypeScript declarations shipped in the npm package and the property
+//! names of every object crossing the boundary, which the options parser and the converters use. The declarations
+//! are appended to wasm-bindgen's output in pieces, per Cargo feature, merged by TypeScript (an interface declared
+//! twice is one interface): `declarations.d.ts` always; `options-eventsource.d.ts` without the `fetch` feature or
+//! `options-fetch.d.ts` with it; `share.d.ts` with `share`. The entry point `typed-eventsource` is built with `js`
+//! alone, `typed-eventsource/full` with `js`, `fetch` and `share`. The tests below check the declarations against these
 //! names and against the Rust types (their serde shape, the error kinds, the readyState values), so neither side can
 //! drift alone.
 
@@ -8,6 +11,16 @@
 /// expansion rustc does not count as a use).
 #[allow(dead_code)]
 pub(crate) const DECLARATIONS: &str = include_str!("declarations.d.ts");
+/// The `transport` option of a build without the `fetch` feature (the entry point `typed-eventsource`).
+#[allow(dead_code)]
+pub(crate) const EVENTSOURCE_OPTIONS_DECLARATIONS: &str = include_str!("options-eventsource.d.ts");
+/// The `transport` option and the fetch transport's options of a build with the `fetch` feature
+/// (`typed-eventsource/full`), with the types of the `request` callback.
+#[allow(dead_code)]
+pub(crate) const FETCH_OPTIONS_DECLARATIONS: &str = include_str!("options-fetch.d.ts");
+/// The `share` option and `shareRole` of a build with the `share` feature (`typed-eventsource/full`).
+#[allow(dead_code)]
+pub(crate) const SHARE_DECLARATIONS: &str = include_str!("share.d.ts");
 
 /// `TypedEventSourceOptions`: the keys the parser accepts.
 pub(crate) const OPTIONS: &[&str] = &[
@@ -28,6 +41,11 @@ pub(crate) const OPTIONS: &[&str] = &[
     "request",
     "share",
 ];
+/// The options that only the fetch transport reads (declared with the `fetch` feature only).
+pub(crate) const FETCH_ONLY: [&str; 5] = ["method", "headers", "body", "maxEventBytes", "request"];
+/// The option of tab sharing (declared with the `share` feature only; read by the tests).
+#[allow(dead_code)]
+pub(crate) const SHARE_ONLY: [&str; 1] = ["share"];
 /// What a `request` callback may return (`FetchRequestInit`): the fetch request of one attempt.
 #[cfg_attr(not(feature = "fetch"), allow(dead_code))]
 pub(crate) const REQUEST_INIT: &[&str] = &["method", "headers", "body"];
@@ -37,6 +55,7 @@ pub(crate) const REQUEST_ATTEMPT: [&str; 2] = ["connection", "unauthorized"];
 /// `ReplayGap`: the gap signal's event type, id and raw data, and the fields of its JSON data when present.
 pub(crate) const GAP: [&str; 7] = ["event", "lastEventId", "data", "requested", "oldest", "epoch", "reason"];
 /// `TypedEventSource.shareRole`: one value per `ShareRole`, in its order (Leader, Follower, Alone).
+#[cfg_attr(not(feature = "share"), allow(dead_code))]
 pub(crate) const SHARE_ROLES: [&str; 3] = ["leader", "follower", "alone"];
 /// `ReconnectOptions`.
 pub(crate) const RECONNECT: &[&str] = &["maxRetries", "initialDelayMs", "maxDelayMs", "multiplier", "jitter"];
@@ -65,12 +84,17 @@ mod tests {
     use super::*;
     use crate::{CloseReason, Error, ErrorKind, EventMeta, Gap, ReadyState};
 
-    /// The property names of `export interface NAME { .. }` (one property a line).
+    /// The property names of `export interface NAME { .. }` (one property a line) in the common declarations.
     fn interface(name: &str) -> BTreeSet<String> {
-        let start = DECLARATIONS
+        interface_in(DECLARATIONS, name)
+    }
+
+    /// The property names of `export interface NAME { .. }` in `declarations`.
+    fn interface_in(declarations: &str, name: &str) -> BTreeSet<String> {
+        let start = declarations
             .find(&format!("export interface {name} {{"))
             .unwrap_or_else(|| panic!("no interface {name} in the declarations"));
-        let body = &DECLARATIONS[start..];
+        let body = &declarations[start..];
         let body = &body[body.find('{').expect("an opening brace") + 1..body.find("\n}").expect("a closing brace")];
         body.lines().filter_map(property).collect()
     }
@@ -113,9 +137,33 @@ mod tests {
         }
     }
 
+    /// `TypedEventSourceOptions` as TypeScript merges it from the pieces of one build (no key declared twice).
+    fn declared_options(pieces: &[&str]) -> BTreeSet<String> {
+        let mut keys = BTreeSet::new();
+        for piece in pieces {
+            for key in interface_in(piece, "TypedEventSourceOptions") {
+                assert!(keys.insert(key.clone()), "`{key}` declared twice");
+            }
+        }
+        keys
+    }
+
     #[test]
     fn options_declared_as_parsed() {
-        assert_eq!(interface("TypedEventSourceOptions"), set(OPTIONS.iter().copied()));
+        // The full entry point declares every key the parser reads; the EventSource-only one all but those of the
+        // fetch transport and of sharing (the parser of that build rejects them, and `transport: "fetch"`, with a
+        // pointer to the full one).
+        let full = declared_options(&[DECLARATIONS, FETCH_OPTIONS_DECLARATIONS, SHARE_DECLARATIONS]);
+        assert_eq!(full, set(OPTIONS.iter().copied()));
+        let eventsource = OPTIONS.iter().copied().filter(|k| !FETCH_ONLY.contains(k) && !SHARE_ONLY.contains(k));
+        assert_eq!(declared_options(&[DECLARATIONS, EVENTSOURCE_OPTIONS_DECLARATIONS]), set(eventsource));
+        assert!(EVENTSOURCE_OPTIONS_DECLARATIONS.contains("  transport?: \"eventsource\";\n"));
+        assert!(FETCH_OPTIONS_DECLARATIONS.contains("  transport?: \"eventsource\" | \"fetch\";\n"));
+        assert!(!DECLARATIONS.contains("FetchRequestInit"), "the common declarations name no fetch-only type");
+        assert!(
+            !DECLARATIONS.contains("share?:") && !DECLARATIONS.contains("shareRole"),
+            "the common declarations: no sharing"
+        );
         assert_eq!(interface("ReconnectOptions"), set(RECONNECT.iter().copied()));
         assert_eq!(interface("CloseRule"), set(CLOSE_RULE.iter().copied()));
     }
@@ -212,18 +260,21 @@ mod tests {
 
     #[test]
     fn request_callback_declared_as_parsed() {
-        assert_eq!(interface("FetchRequestInit"), set(REQUEST_INIT.iter().copied()));
-        assert_eq!(interface("RequestAttempt"), set(REQUEST_ATTEMPT));
+        assert_eq!(interface_in(FETCH_OPTIONS_DECLARATIONS, "FetchRequestInit"), set(REQUEST_INIT.iter().copied()));
+        assert_eq!(interface_in(FETCH_OPTIONS_DECLARATIONS, "RequestAttempt"), set(REQUEST_ATTEMPT));
     }
 
     #[test]
     fn share_option_and_roles_declared() {
-        assert!(DECLARATIONS.contains("  share?: boolean | string;\n"), "the share option is `boolean | string`");
+        assert!(SHARE_DECLARATIONS.contains("  share?: boolean | string;\n"), "the share option is `boolean | string`");
         let roles: Vec<String> = SHARE_ROLES.iter().map(|r| format!("\"{r}\"")).collect();
         assert!(
-            DECLARATIONS.contains(&format!("readonly shareRole: {} | undefined;", roles.join(" | "))),
+            SHARE_DECLARATIONS.contains(&format!("readonly shareRole: {} | undefined;", roles.join(" | "))),
             "shareRole declares every role"
         );
+        // Merged into the class (a class and an interface of the same name are one type in TypeScript).
+        assert!(SHARE_DECLARATIONS.contains("export interface TypedEventSource {"));
+        assert!(DECLARATIONS.contains("export class TypedEventSource {"));
     }
 
     #[test]

@@ -31,6 +31,11 @@ export interface ReconnectOptions {
   jitter?: number;
 }
 
+/**
+ * The options of `new TypedEventSource(url, options)`. Each entry point adds its own: `transport` (`"eventsource"`
+ * only in `typed-eventsource`; `"fetch"` too, with its options, in `typed-eventsource/full`) and, in
+ * `typed-eventsource/full`, `share`.
+ */
 export interface TypedEventSourceOptions {
   /** Send cookies cross-origin (default false). */
   withCredentials?: boolean;
@@ -42,17 +47,6 @@ export interface TypedEventSourceOptions {
   reconnect?: ReconnectOptions | false;
   /** Resume after this id: the `lastEventId` query parameter (EventSource) or `Last-Event-ID` header (fetch). */
   lastEventId?: string;
-  /**
-   * `"eventsource"` (default): the browser's EventSource. `"fetch"`: fetch + ReadableStream, which allows `method`,
-   * `headers` (an Authorization header) and `body`, and reports HTTP statuses in errors.
-   */
-  transport?: "eventsource" | "fetch";
-  /** Fetch transport only: the HTTP method (default "GET"). */
-  method?: string;
-  /** Fetch transport only: extra request headers. */
-  headers?: Record<string, string>;
-  /** Fetch transport only: the request body. */
-  body?: string;
   /** Close while the page is hidden, resume after the last id when shown (default false). */
   pauseWhenHidden?: boolean;
   /**
@@ -64,37 +58,6 @@ export interface TypedEventSourceOptions {
   gapEvents?: string[];
   /** Drop an event whose id is among those of the last N delivered (default 64; 0 = off). */
   dedupWindow?: number;
-  /** Fetch transport only: the largest event accepted, in bytes (default 16 MiB); larger ones are `too-large` errors. */
-  maxEventBytes?: number;
-  /**
-   * Fetch transport only: the request of each connection attempt (first connect, every reconnect, and once more after
-   * a 401 with `unauthorized: true`), e.g. with a fresh bearer token. May return a Promise.
-   */
-  request?: (attempt: RequestAttempt) => FetchRequestInit | Promise<FetchRequestInit>;
-  /**
-   * One connection for every tab (default false). `true`: the tabs of this origin that open the same URL with the
-   * same options (credentials, transport, method, headers, body) share one connection; a string: the tabs using that
-   * key share. One tab leads (Web Locks) and relays events (BroadcastChannel); another takes over, resuming after
-   * the last event id, if it closes or stops answering. Each tab keeps its own handlers, rules, states and close
-   * reason; `close()` detaches this tab only. Without Web Locks or BroadcastChannel the tab opens its own connection.
-   * `pauseWhenHidden` does not apply to a shared source.
-   */
-  share?: boolean | string;
-}
-
-/** What a `request` callback is asked for. */
-export interface RequestAttempt {
-  /** Connections made before this one (0: the first). */
-  connection: number;
-  /** The previous request of this connection got 401: refresh the credentials (asked once; a second 401 is fatal). */
-  unauthorized: boolean;
-}
-
-/** The fetch request of one attempt, as a `request` callback returns it (replaces `method`, `headers`, `body`). */
-export interface FetchRequestInit {
-  method?: string;
-  headers?: Record<string, string>;
-  body?: string;
 }
 
 /**
@@ -178,9 +141,6 @@ export class TypedEventSource {
   readonly url: string;
   /** Why the source closed, or `undefined` while it is not closed. */
   readonly closeReason: CloseReason | undefined;
-  /** With `share`: whether this tab holds the shared connection ("leader"), receives it from another tab
-   * ("follower"), or has its own because the browser cannot share ("alone"); `undefined` without `share`. */
-  readonly shareRole: "leader" | "follower" | "alone" | undefined;
   /** Closes the source and frees its memory. */
   free(): void;
   [Symbol.dispose](): void;

@@ -1,7 +1,8 @@
 //! `TypedEventSourceOptions` (a plain JS object) → [`SourceOptions`], the options value every front end shares.
 //!
 //! Read with `Reflect` rather than serde: it keeps serde's deserializer machinery and float formatting out of the
-//! npm package's wasm, and the checks stay as strict (unknown keys and wrong types are errors naming the key).
+//! npm package's wasm, and the checks stay as strict (unknown keys and wrong types are errors naming the key). The
+//! messages are joined with [`concat`] rather than `format!`, whose every call site is sizeable code.
 
 use std::time::Duration;
 
@@ -10,18 +11,20 @@ use wasm_bindgen::{JsCast, JsValue};
 
 #[cfg(feature = "fetch")]
 use js_sys::{Function, Promise};
-#[cfg(feature = "fetch")]
-use wasm_bindgen_futures::JsFuture;
 
 #[cfg(feature = "fetch")]
 use super::contract::{REQUEST_ATTEMPT as ATTEMPT_KEYS, REQUEST_INIT as INIT_KEYS};
 #[cfg(feature = "fetch")]
-use crate::interop::js_message;
+use crate::interop::{js_message, on_settled};
+#[cfg(feature = "fetch")]
+use crate::transport::Prepared;
 #[cfg(feature = "fetch")]
 use crate::{FetchRequest, RequestAttempt};
 use crate::{ReconnectPolicy, SourceOptions, TerminalRule};
+#[cfg(feature = "fetch")]
+use std::rc::Rc;
 
-use super::contract::{CLOSE_RULE as RULE_KEYS, OPTIONS as KEYS, RECONNECT as RECONNECT_KEYS};
+use super::contract::{CLOSE_RULE as RULE_KEYS, FETCH_ONLY, OPTIONS as KEYS, RECONNECT as RECONNECT_KEYS};
 
 /// The options described by `options` (undefined, null or a `TypedEventSourceOptions` object).
 pub(super) fn source_options(options: &JsValue) -> Result<SourceOptions, String> {
@@ -76,6 +79,7 @@ pub(super) fn source_options(options: &JsValue) -> Result<SourceOptions, String>
     if let Some(n) = number(&options, "dedupWindow")? {
         source = source.dedup_window(n as usize);
     }
+    #[cfg(feature = "share")]
     if let Some(share) = get(&options, "share") {
         match (share.as_bool(), share.as_string()) {
             (Some(true), _) => source = source.share_across_tabs(),
@@ -84,22 +88,38 @@ pub(super) fn source_options(options: &JsValue) -> Result<SourceOptions, String>
             _ => return Err("`share` must be a boolean or a non-empty string".to_owned()),
         }
     }
+    #[cfg(not(feature = "share"))]
+    if get(&options, "share").is_some() {
+        return Err(NO_SHARE.to_owned());
+    }
     let fetch_only = FETCH_ONLY.iter().any(|key| get(&options, key).is_some());
     match string(&options, "transport")?.as_deref() {
+        #[cfg(feature = "fetch")]
         None | Some("eventsource") if fetch_only => {
             Err("`method`, `headers`, `body`, `maxEventBytes` and `request` need `transport: \"fetch\"`".to_owned())
         }
+        #[cfg(not(feature = "fetch"))]
+        None | Some("eventsource") if fetch_only => Err(NO_FETCH.to_owned()),
         None | Some("eventsource") => Ok(source),
         #[cfg(feature = "fetch")]
         Some("fetch") => Ok(source.transport(fetch_request(&options)?)),
         #[cfg(not(feature = "fetch"))]
-        Some("fetch") => Err("this build has no fetch transport (Cargo feature `fetch`)".to_owned()),
-        Some(other) => Err(format!("`transport` must be \"eventsource\" or \"fetch\", not \"{other}\"")),
+        Some("fetch") => Err(NO_FETCH.to_owned()),
+        Some(other) => Err(concat(&["`transport` must be \"eventsource\" or \"fetch\", not \"", other, "\""])),
     }
 }
 
-/// The options that only the fetch transport reads.
-const FETCH_ONLY: [&str; 5] = ["method", "headers", "body", "maxEventBytes", "request"];
+/// What a build without the fetch transport (the entry point `typed-eventsource`) says of its options.
+#[cfg(not(feature = "fetch"))]
+const NO_FETCH: &str =
+    "`transport: \"fetch\"` and its options (`method`, `headers`, `body`, `maxEventBytes`, `request`) \
+                        are in the full entry point, typed-eventsource/full (Cargo feature `fetch`); this one has the \
+                        EventSource transport only";
+
+/// What a build without tab sharing (the entry point `typed-eventsource`) says of `share`.
+#[cfg(not(feature = "share"))]
+const NO_SHARE: &str = "`share` (one connection for every tab) is in the full entry point, typed-eventsource/full \
+                        (Cargo feature `share`); this one opens a connection per source";
 
 /// The fetch request described by `method`, `headers`, `body`, `maxEventBytes` and `request`.
 #[cfg(feature = "fetch")]
@@ -110,25 +130,33 @@ fn fetch_request(options: &Object) -> Result<FetchRequest, String> {
     }
     if let Some(f) = get(options, "request") {
         let f = f.dyn_into::<Function>().map_err(|_| "`request` must be a function")?;
-        request = request.prepare(move |attempt| prepared(f.clone(), attempt));
+        request = request.prepare_with(Rc::new(move |attempt, done| prepare(&f, attempt, done)));
     }
     Ok(request)
 }
 
-/// Calls a `request` callback for `attempt` and reads the `FetchRequestInit` it returns (or its Promise resolves to).
+/// Calls a `request` callback for `attempt` and hands `done` the `FetchRequestInit` it returns (or its Promise
+/// resolves to).
 #[cfg(feature = "fetch")]
-async fn prepared(f: Function, attempt: RequestAttempt) -> Result<FetchRequest, String> {
+fn prepare(f: &Function, attempt: RequestAttempt, done: Prepared) {
     let [connection, unauthorized] = ATTEMPT_KEYS;
     let arg = Object::new();
     // Setting a property on a fresh plain object cannot fail.
     let _ = Reflect::set(&arg, &JsValue::from_str(connection), &JsValue::from(attempt.connection));
     let _ = Reflect::set(&arg, &JsValue::from_str(unauthorized), &JsValue::from(attempt.unauthorized));
-    let mut value = f.call1(&JsValue::NULL, &arg).map_err(|e| format!("`request` threw: {}", js_message(&e)))?;
-    if let Some(promise) = value.dyn_ref::<Promise>() {
-        value = JsFuture::from(promise.clone()).await.map_err(|e| format!("`request` rejected: {}", js_message(&e)))?;
+    let read = |value: &JsValue| object(value, "request()", INIT_KEYS).and_then(|init| request_init(&init));
+    match f.call1(&JsValue::NULL, &arg) {
+        Err(e) => done(Err(concat(&["`request` threw: ", &js_message(&e)]))),
+        Ok(value) => match value.dyn_ref::<Promise>() {
+            Some(promise) => on_settled(promise, move |settled| {
+                done(match settled {
+                    Ok(value) => read(&value),
+                    Err(e) => Err(concat(&["`request` rejected: ", &js_message(&e)])),
+                })
+            }),
+            None => done(read(&value)),
+        },
     }
-    let init = object(&value, "request()", INIT_KEYS)?;
-    request_init(&init)
 }
 
 /// The method, headers and body of `options` (a `TypedEventSourceOptions` or a `FetchRequestInit`).
@@ -144,7 +172,7 @@ fn request_init(options: &Object) -> Result<FetchRequest, String> {
         let h = h.dyn_into::<Object>().map_err(|_| "`headers` must be an object of strings")?;
         for name in Object::keys(&h).iter() {
             let name = name.as_string().unwrap_or_default();
-            let value = string(&h, &name)?.ok_or_else(|| format!("header `{name}` must be a string"))?;
+            let value = string(&h, &name)?.ok_or_else(|| concat(&["header `", &name, "` must be a string"]))?;
             request = request.header(name, value);
         }
     }
@@ -182,18 +210,19 @@ fn policy(value: &JsValue) -> Result<ReconnectPolicy, String> {
 /// `value` as an object whose keys are all in `known`.
 fn object(value: &JsValue, what: &str, known: &[&str]) -> Result<Object, String> {
     if !value.is_object() || Array::is_array(value) {
-        return Err(format!("`{what}` must be an object"));
+        return Err(concat(&["`", what, "` must be an object"]));
     }
     let obj: Object = value.clone().unchecked_into();
     for key in Object::keys(&obj).iter() {
         let key = key.as_string().unwrap_or_default();
         if !known.contains(&key.as_str()) {
-            let mut expected = String::new();
+            let mut message = concat(&["unknown key `", &key, "` in `", what, "` (expected one of: "]);
             for (i, k) in known.iter().enumerate() {
-                expected.push_str(if i == 0 { "" } else { ", " });
-                expected.push_str(k);
+                message.push_str(if i == 0 { "" } else { ", " });
+                message.push_str(k);
             }
-            return Err(format!("unknown key `{key}` in `{what}` (expected one of: {expected})"));
+            message.push(')');
+            return Err(message);
         }
     }
     Ok(obj)
@@ -205,18 +234,30 @@ fn get(obj: &Object, key: &str) -> Option<JsValue> {
 }
 
 fn boolean(obj: &Object, key: &str) -> Result<Option<bool>, String> {
-    get(obj, key).map(|v| v.as_bool().ok_or_else(|| format!("`{key}` must be a boolean"))).transpose()
+    get(obj, key).map(|v| v.as_bool().ok_or_else(|| must_be(key, "a boolean"))).transpose()
 }
 
 fn string(obj: &Object, key: &str) -> Result<Option<String>, String> {
-    get(obj, key).map(|v| v.as_string().ok_or_else(|| format!("`{key}` must be a string"))).transpose()
+    get(obj, key).map(|v| v.as_string().ok_or_else(|| must_be(key, "a string"))).transpose()
 }
 
 /// A non-negative finite number.
 fn number(obj: &Object, key: &str) -> Result<Option<f64>, String> {
     get(obj, key)
-        .map(|v| {
-            v.as_f64().filter(|n| n.is_finite() && *n >= 0.0).ok_or_else(|| format!("`{key}` must be a number ≥ 0"))
-        })
+        .map(|v| v.as_f64().filter(|n| n.is_finite() && *n >= 0.0).ok_or_else(|| must_be(key, "a number ≥ 0")))
         .transpose()
+}
+
+/// "`key` must be what".
+fn must_be(key: &str, what: &str) -> String {
+    concat(&["`", key, "` must be ", what])
+}
+
+/// The parts, joined.
+pub(super) fn concat(parts: &[&str]) -> String {
+    let mut out = String::new();
+    for part in parts {
+        out.push_str(part);
+    }
+    out
 }

@@ -34,9 +34,7 @@
 
 mod protocol;
 
-use std::any::Any;
 use std::cell::{Cell, RefCell};
-use std::collections::VecDeque;
 use std::fmt;
 use std::rc::{Rc, Weak};
 
@@ -48,7 +46,8 @@ use wasm_bindgen::prelude::wasm_bindgen;
 use wasm_bindgen::{JsCast, JsValue};
 use web_sys::{AbortController, BroadcastChannel, MessageEvent};
 
-use crate::transport::{Ended, Link, SharedTransport, Upstream};
+use crate::recent_ids::RecentIds;
+use crate::transport::{Ended, Link, SharedTransport, Upstream, WeakUp};
 use crate::{Error, ReadyState, Transport};
 use protocol::Message;
 
@@ -97,10 +96,9 @@ pub(crate) struct Share {
 }
 
 impl Share {
-    /// Sharing with tabs that use the same `key`, or (`None`) that open the same URL with the same transport options;
-    /// `U` is the engine, which the shared link reports to.
-    pub(crate) fn new<U: Upstream>(key: Option<String>) -> Share {
-        Share { key, open: SharedLink::<U>::link }
+    /// Sharing with tabs that use the same `key`, or (`None`) that open the same URL with the same transport options.
+    pub(crate) fn new(key: Option<String>) -> Share {
+        Share { key, open: SharedLink::link }
     }
 
     /// The shared link of a source on `url` over `transport`.
@@ -110,24 +108,24 @@ impl Share {
 }
 
 /// The link of a shared source: what the engine holds. Dropping it leaves the group.
-struct SharedLink<U> {
-    shared: Rc<Shared<U>>,
+struct SharedLink {
+    shared: Rc<Shared>,
 }
 
-impl<U: Upstream> SharedLink<U> {
+impl SharedLink {
     fn link(url: &str, with_credentials: bool, transport: Transport, key: Option<&str>) -> Link {
         let name = channel_name(url, with_credentials, &transport, key);
-        Link::Shared(Box::new(SharedLink { shared: Shared::<U>::new(name, transport) }))
+        Link::Shared(Box::new(SharedLink { shared: Shared::new(name, transport) }))
     }
 }
 
-impl<U> Drop for SharedLink<U> {
+impl Drop for SharedLink {
     fn drop(&mut self) {
         self.shared.leave();
     }
 }
 
-impl<U: Upstream> SharedTransport for SharedLink<U> {
+impl SharedTransport for SharedLink {
     fn connect(
         &mut self,
         url: &str,
@@ -135,12 +133,8 @@ impl<U: Upstream> SharedTransport for SharedLink<U> {
         last_event_id: &str,
         resume_param: Option<&str>,
         event_types: Vec<Rc<str>>,
-        up: &dyn Any,
+        up: &WeakUp,
     ) -> Result<(), Error> {
-        let up = up.downcast_ref::<Weak<U>>().ok_or_else(|| Error::Open {
-            url: url.to_owned(),
-            reason: "internal: a shared link connected by another kind of source".to_owned(),
-        })?;
         *self.shared.resume_param.borrow_mut() = resume_param.map(str::to_owned);
         self.shared.connect(url, with_credentials, last_event_id, event_types, up.clone())
     }
@@ -202,11 +196,11 @@ enum Role {
 }
 
 /// What a tab has delivered: recent ids (to drop duplicates) and the latest relayed event (sequence number and id).
-#[derive(Default)]
 struct Seen {
     /// The last event id of the previous event: an event with the same one carries no id of its own.
     previous: String,
-    recent: VecDeque<String>,
+    /// The last [`RECENT_IDS`] ids (the engine's ring: a `VecDeque` here would link its own code).
+    recent: RecentIds,
     /// The highest sequence number delivered, and the id of that event.
     seq: f64,
     seq_id: String,
@@ -224,15 +218,7 @@ impl Seen {
         if id.is_empty() {
             return true;
         }
-        // Newest first: a repeat is almost always recent.
-        if self.recent.iter().rev().any(|seen| seen == id) {
-            return false;
-        }
-        if self.recent.len() == RECENT_IDS {
-            self.recent.pop_front();
-        }
-        self.recent.push_back(id.to_owned());
-        true
+        self.recent.insert(id)
     }
 
     /// Records the sequence number of a delivered event.
@@ -288,7 +274,7 @@ struct Sync {
 }
 
 /// The state of one shared source in this tab.
-struct Shared<U> {
+struct Shared {
     name: String,
     /// This source's id among the members (random).
     tab: f64,
@@ -296,7 +282,7 @@ struct Shared<U> {
     role: Cell<Role>,
     /// The real transport: connected only while leading (or alone).
     inner: RefCell<Link>,
-    up: RefCell<Weak<U>>,
+    up: RefCell<WeakUp>,
     url: RefCell<String>,
     /// The query parameter carrying the resume id for `EventSource` (the source's `resume_param`).
     resume_param: RefCell<Option<String>>,
@@ -320,7 +306,7 @@ struct Shared<U> {
     sync: RefCell<Option<Sync>>,
 }
 
-impl<U> fmt::Debug for Shared<U> {
+impl fmt::Debug for Shared {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         f.debug_struct("Shared").field("name", &self.name).field("role", &self.role.get()).finish_non_exhaustive()
     }
@@ -340,7 +326,7 @@ fn lock_manager() -> Option<LockManager> {
     (locks.is_object()).then(|| locks.unchecked_into())
 }
 
-impl<U> Shared<U> {
+impl Shared {
     /// Leaves for good: closes the connection if leading, releases or abandons the lock, closes the channel.
     fn leave(&self) {
         let role = self.role.replace(Role::Left);
@@ -375,15 +361,15 @@ impl<U> Shared<U> {
     }
 }
 
-impl<U: Upstream> Shared<U> {
-    fn new(name: String, transport: Transport) -> Rc<Shared<U>> {
+impl Shared {
+    fn new(name: String, transport: Transport) -> Rc<Shared> {
         Rc::new(Shared {
             name,
             tab: js_sys::Math::random(),
             silence_ms: SILENCE_MS + js_sys::Math::random() * JITTER_MS,
             role: Cell::new(Role::Idle),
             inner: RefCell::new(Link::new(transport)),
-            up: RefCell::new(Weak::new()),
+            up: RefCell::new(Weak::<Shared>::new()),
             url: RefCell::new(String::new()),
             resume_param: RefCell::new(None),
             with_credentials: Cell::new(false),
@@ -391,7 +377,13 @@ impl<U: Upstream> Shared<U> {
             types: RefCell::new(Vec::new()),
             wants: Cell::new(false),
             relayed_open: Cell::new(false),
-            seen: RefCell::new(Seen::default()),
+            seen: RefCell::new(Seen {
+                previous: String::new(),
+                recent: RecentIds::new(RECENT_IDS),
+                seq: 0.0,
+                seq_id: String::new(),
+                resume: String::new(),
+            }),
             channel: RefCell::new(None),
             locks: RefCell::new(Locks::default()),
             watchdog: RefCell::new(None),
@@ -408,7 +400,7 @@ impl<U: Upstream> Shared<U> {
         with_credentials: bool,
         last_event_id: &str,
         event_types: Vec<Rc<str>>,
-        up: Weak<U>,
+        up: WeakUp,
     ) -> Result<(), Error> {
         url.clone_into(&mut self.url.borrow_mut());
         self.with_credentials.set(with_credentials);
@@ -430,7 +422,7 @@ impl<U: Upstream> Shared<U> {
     fn listen(self: &Rc<Self>, event_type: Rc<str>) {
         add_type(&self.own_types, &event_type);
         if add_type(&self.types, &event_type) && matches!(self.role.get(), Role::Leader | Role::Alone) {
-            self.inner.borrow_mut().listen(event_type, &Rc::downgrade(self));
+            self.inner.borrow_mut().listen(event_type, &self.up_ref());
         }
     }
 
@@ -471,12 +463,18 @@ impl<U: Upstream> Shared<U> {
             &resume,
             param.as_deref(),
             types,
-            &Rc::downgrade(self),
+            &self.up_ref(),
         )
     }
 
+    /// What the leader's transport reports to: this shared link, which relays and delivers.
+    fn up_ref(self: &Rc<Self>) -> WeakUp {
+        let weak: Weak<Shared> = Rc::downgrade(self);
+        weak
+    }
+
     /// This tab's engine, while it exists.
-    fn forward(&self) -> Option<Rc<U>> {
+    fn forward(&self) -> Option<Rc<dyn Upstream>> {
         self.up.borrow().upgrade()
     }
 
@@ -607,7 +605,7 @@ impl<U: Upstream> Shared<U> {
         }
         self.role.set(Role::Leader);
         if let Err(e) = self.connect_inner() {
-            self.ended(Ended::Failed { message: e.to_string(), status: None, content_type: None });
+            self.clone().ended(Ended::Failed { message: e.to_string(), status: None, content_type: None });
         }
     }
 
@@ -684,7 +682,7 @@ impl<U: Upstream> Shared<U> {
                 }
                 if role == Role::Leader {
                     for t in new {
-                        self.inner.borrow_mut().listen(t, &Rc::downgrade(self));
+                        self.inner.borrow_mut().listen(t, &self.up_ref());
                     }
                 }
                 if matches!(role, Role::Leader | Role::Syncing) {
@@ -753,8 +751,8 @@ impl<U: Upstream> Shared<U> {
 }
 
 /// What the transport reports to a leader (or a lone tab): relayed to the others, then delivered here.
-impl<U: Upstream> Upstream for Shared<U> {
-    fn opened(self: &Rc<Self>) {
+impl Upstream for Shared {
+    fn opened(self: Rc<Self>) {
         if self.role.get() == Role::Left {
             return;
         }
@@ -764,7 +762,7 @@ impl<U: Upstream> Upstream for Shared<U> {
         }
     }
 
-    fn event(self: &Rc<Self>, event_type: &str, data: &str, last_event_id: &str, origin: String) {
+    fn event(self: Rc<Self>, event_type: &str, data: &str, last_event_id: &str, origin: String) {
         if self.role.get() == Role::Left {
             return;
         }
@@ -790,7 +788,7 @@ impl<U: Upstream> Upstream for Shared<U> {
         }
     }
 
-    fn error(self: &Rc<Self>, error: &Error) {
+    fn error(self: Rc<Self>, error: &Error) {
         if self.role.get() == Role::Left {
             return;
         }
@@ -802,7 +800,7 @@ impl<U: Upstream> Upstream for Shared<U> {
         }
     }
 
-    fn ended(self: &Rc<Self>, end: Ended) {
+    fn ended(self: Rc<Self>, end: Ended) {
         if self.role.get() == Role::Left {
             return;
         }

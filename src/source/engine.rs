@@ -14,7 +14,7 @@ use gloo_timers::callback::Timeout;
 use crate::handler::{call_each, Handlers, Incoming, RawHandler};
 use crate::interop::parse_json;
 use crate::recent_ids::RecentIds;
-use crate::transport::{Ended, Link, Upstream};
+use crate::transport::{Ended, Link, Upstream, WeakUp};
 use crate::{terminal, CloseReason, Error, EventMeta, Gap, ReadyState, ReconnectPolicy, TerminalRule};
 
 /// The settings the engine reads once open: the part of [`SourceOptions`](super::SourceOptions) it owns (the
@@ -177,7 +177,7 @@ impl Engine {
             &self.last_event_id.borrow(),
             self.settings.resume.param.as_deref(),
             event_types,
-            &Rc::downgrade(self),
+            &self.up(),
         )?;
         self.set_state(ReadyState::Connecting);
         Ok(())
@@ -186,7 +186,13 @@ impl Engine {
     pub(super) fn add_event_handler(self: &Rc<Self>, event: &str, handler: RawHandler) {
         let event: Rc<str> = event.into();
         self.handlers.borrow_mut().events.push((event.clone(), handler));
-        self.link.borrow_mut().listen(event, &Rc::downgrade(self));
+        self.link.borrow_mut().listen(event, &self.up());
+    }
+
+    /// What the transport reports to: this engine, by `Weak`.
+    fn up(self: &Rc<Self>) -> WeakUp {
+        let weak: Weak<Engine> = Rc::downgrade(self);
+        weak
     }
 
     /// A fatal error: report it, then re-open if the policy allows (and `may_reopen`), else close as failed.
@@ -212,7 +218,8 @@ impl Engine {
         let delay = policy.delay(attempts, js_sys::Math::random());
         self.reopen_attempts.set(attempts + 1);
         self.set_state(ReadyState::Connecting);
-        self.schedule_connect(u32::try_from(delay.as_millis()).unwrap_or(u32::MAX));
+        // A saturating cast of the f64 milliseconds (not `as_millis`, a u128).
+        self.schedule_connect((delay.as_secs_f64() * 1000.0) as u32);
     }
 
     fn schedule_connect(self: &Rc<Self>, millis: u32) {
@@ -302,7 +309,7 @@ impl Engine {
 }
 
 impl Upstream for Engine {
-    fn opened(self: &Rc<Self>) {
+    fn opened(self: Rc<Self>) {
         self.reopen_attempts.set(0);
         self.set_state(ReadyState::Open);
         let handlers = self.handlers.borrow().open.clone();
@@ -315,7 +322,7 @@ impl Upstream for Engine {
 
     /// Hands one event to its handlers, then closes the source if a terminal rule matches it. A gap signal goes to
     /// the gap handlers instead; an event whose id was delivered lately is dropped.
-    fn event(self: &Rc<Self>, event_type: &str, data: &str, last_event_id: &str, origin: String) {
+    fn event(self: Rc<Self>, event_type: &str, data: &str, last_event_id: &str, origin: String) {
         if self.is_closed() {
             return;
         }
@@ -359,11 +366,11 @@ impl Upstream for Engine {
         }
     }
 
-    fn error(self: &Rc<Self>, error: &Error) {
+    fn error(self: Rc<Self>, error: &Error) {
         self.emit_error(error);
     }
 
-    fn ended(self: &Rc<Self>, end: Ended) {
+    fn ended(self: Rc<Self>, end: Ended) {
         if self.is_closed() {
             return;
         }

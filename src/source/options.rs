@@ -192,7 +192,7 @@ impl SourceOptions {
     /// [`BroadcastChannel`]: https://developer.mozilla.org/en-US/docs/Web/API/BroadcastChannel
     #[cfg(feature = "share")]
     pub fn share_across_tabs(mut self) -> Self {
-        self.share = Some(Share::new::<Engine>(None));
+        self.share = Some(Share::new(None));
         self
     }
 
@@ -208,7 +208,7 @@ impl SourceOptions {
     /// ```
     #[cfg(feature = "share")]
     pub fn share(mut self, key: impl Into<String>) -> Self {
-        self.share = Some(Share::new::<Engine>(Some(key.into())));
+        self.share = Some(Share::new(Some(key.into())));
         self
     }
 

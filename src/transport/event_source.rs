@@ -3,13 +3,13 @@
 //! after the last event id with a query parameter (`lastEventId` unless the options name another or none; an
 //! `EventSource` cannot set a header).
 
-use std::rc::{Rc, Weak};
+use std::rc::Rc;
 
 use gloo_events::EventListener;
 use wasm_bindgen::JsCast;
 use web_sys::{EventSource, EventSourceInit, MessageEvent};
 
-use super::upstream::{Ended, Upstream};
+use super::upstream::{Ended, WeakUp};
 use crate::interop::js_message;
 use crate::{Error, ReadyState};
 
@@ -29,14 +29,14 @@ pub(crate) struct EventSourceLink {
 impl EventSourceLink {
     /// Replaces the connection by a new `EventSource` on `url` (plus `lastEventId` when there is one to resume after),
     /// with every listener attached in the same task, before it can deliver anything.
-    pub fn connect<U: Upstream>(
+    pub fn connect(
         &mut self,
         url: &str,
         with_credentials: bool,
         last_event_id: &str,
         resume_param: Option<&str>,
         event_types: Vec<Rc<str>>,
-        up: &Weak<U>,
+        up: &WeakUp,
     ) -> Result<(), Error> {
         let url = match resume_param {
             Some(param) => resume_url(url, param, last_event_id),
@@ -49,7 +49,7 @@ impl EventSourceLink {
     }
 
     /// Listens for `event_type` on the current connection, if any (once per type).
-    pub fn listen<U: Upstream>(&mut self, event_type: Rc<str>, up: &Weak<U>) {
+    pub fn listen(&mut self, event_type: Rc<str>, up: &WeakUp) {
         if let Some(conn) = self.conn.as_mut() {
             conn.listen(up, event_type);
         }
@@ -114,12 +114,7 @@ struct EventSourceConnection {
 
 impl EventSourceConnection {
     /// Creates the `EventSource` and attaches every listener in the same task, before it can deliver anything.
-    fn open<U: Upstream>(
-        url: &str,
-        with_credentials: bool,
-        up: &Weak<U>,
-        event_types: Vec<Rc<str>>,
-    ) -> Result<Self, Error> {
+    fn open(url: &str, with_credentials: bool, up: &WeakUp, event_types: Vec<Rc<str>>) -> Result<Self, Error> {
         let init = EventSourceInit::new();
         init.set_with_credentials(with_credentials);
         let source = EventSource::new_with_event_source_init_dict(url, &init)
@@ -154,13 +149,13 @@ impl EventSourceConnection {
     }
 
     /// Listens for `event_type` (once per type).
-    fn listen<U: Upstream>(&mut self, up: &Weak<U>, event_type: Rc<str>) {
+    fn listen(&mut self, up: &WeakUp, event_type: Rc<str>) {
         if self.event_types.contains(&event_type) {
             return;
         }
         let weak = up.clone();
         let name = event_type.clone();
-        self.listeners.push(EventListener::new(&self.source, event_type.to_string(), move |ev| {
+        self.listeners.push(EventListener::new(&self.source, String::from(&*event_type), move |ev| {
             if let Some(ev) = ev.dyn_ref::<MessageEvent>() {
                 let data = ev.data().as_string().unwrap_or_default();
                 if let Some(up) = weak.upgrade() {

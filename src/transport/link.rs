@@ -2,15 +2,13 @@
 //! transports apart. A link shared across tabs (`src/share/`, feature `share`) is a third kind, behind a trait object
 //! (`SharedTransport`) so that its code is linked only into apps that turn sharing on.
 
-#[cfg(feature = "share")]
-use std::any::Any;
 use std::fmt;
-use std::rc::{Rc, Weak};
+use std::rc::Rc;
 
 use super::event_source::EventSourceLink;
 #[cfg(feature = "fetch")]
 use super::fetch::FetchLink;
-use super::upstream::Upstream;
+use super::upstream::WeakUp;
 use super::Transport;
 use crate::{Error, ReadyState};
 
@@ -26,9 +24,7 @@ pub(crate) enum Link {
 }
 
 #[cfg(feature = "share")]
-/// A link shared across tabs, as the engine sees it: the same calls as [`Link`]. The upstream comes as `&dyn Any`
-/// (a `Weak` to the engine), which the shared link downcasts to the type it was built for: a generic adapter here
-/// would be linked into every app, sharing or not.
+/// A link shared across tabs, as the engine sees it: the same calls as [`Link`].
 pub(crate) trait SharedTransport {
     #[allow(clippy::too_many_arguments)]
     fn connect(
@@ -38,7 +34,7 @@ pub(crate) trait SharedTransport {
         last_event_id: &str,
         resume_param: Option<&str>,
         event_types: Vec<Rc<str>>,
-        up: &dyn Any,
+        up: &WeakUp,
     ) -> Result<(), Error>;
     /// The server's `retry:` as the leading tab's transport knows it.
     fn server_retry(&self) -> Option<u32>;
@@ -75,14 +71,14 @@ impl Link {
     /// Opens a new connection in place of the current one (which is closed first). `event_types` are those to
     /// listen for, attached before anything can be delivered; `resume_param` names the query parameter carrying
     /// `last_event_id` for `EventSource` (`None`: none; fetch sends the `Last-Event-ID` header instead).
-    pub fn connect<U: Upstream>(
+    pub fn connect(
         &mut self,
         url: &str,
         with_credentials: bool,
         last_event_id: &str,
         resume_param: Option<&str>,
         event_types: Vec<Rc<str>>,
-        up: &Weak<U>,
+        up: &WeakUp,
     ) -> Result<(), Error> {
         match self {
             Link::EventSource(link) => {
@@ -96,7 +92,7 @@ impl Link {
     }
 
     /// Listens for one more event type on the current connection (fetch delivers every type anyway).
-    pub fn listen<U: Upstream>(&mut self, event_type: Rc<str>, up: &Weak<U>) {
+    pub fn listen(&mut self, event_type: Rc<str>, up: &WeakUp) {
         match self {
             Link::EventSource(link) => link.listen(event_type, up),
             #[cfg(feature = "fetch")]

@@ -46,6 +46,8 @@ pub enum Transport {
     Fetch(FetchRequest),
 }
 
+#[cfg(all(target_arch = "wasm32", feature = "js", feature = "fetch"))]
+pub(crate) use request::Prepared;
 #[cfg(feature = "fetch")]
 pub use request::{FetchRequest, RequestAttempt};
 
@@ -77,4 +79,4 @@ pub(crate) use link::Link;
 #[cfg(all(target_arch = "wasm32", feature = "share"))]
 pub(crate) use link::SharedTransport;
 #[cfg(target_arch = "wasm32")]
-pub(crate) use upstream::{Ended, Upstream};
+pub(crate) use upstream::{Ended, Upstream, WeakUp};

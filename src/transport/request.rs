@@ -8,9 +8,6 @@ use std::future::Future;
 #[cfg(feature = "fetch")]
 use std::rc::Rc;
 
-#[cfg(feature = "fetch")]
-use futures::future::LocalBoxFuture;
-
 /// The request the fetch transport sends (each reconnect sends it again, plus `Last-Event-ID`). It converts into a
 /// [`Transport`](crate::Transport):
 ///
@@ -38,9 +35,16 @@ pub struct FetchRequest {
     prepare: Option<Prepare>,
 }
 
-/// The per-attempt callback of [`FetchRequest::prepare`].
+/// The per-attempt callback of [`FetchRequest::prepare`], as the transport calls it: with the attempt and what to do
+/// with the request once ready. A callback rather than a future, so that the transport links no executor: the
+/// JavaScript API's `request` option is one directly; [`FetchRequest::prepare`] drives the user's future with
+/// `spawn_local`, linked only into apps that call it.
 #[cfg(feature = "fetch")]
-pub(crate) type Prepare = Rc<dyn Fn(RequestAttempt) -> LocalBoxFuture<'static, Result<FetchRequest, String>>>;
+pub(crate) type Prepare = Rc<dyn Fn(RequestAttempt, Prepared)>;
+
+/// What the transport does with the request a [`Prepare`] callback made (or the reason it could not).
+#[cfg(feature = "fetch")]
+pub(crate) type Prepared = Box<dyn FnOnce(Result<FetchRequest, String>)>;
 
 /// Which connection attempt [`FetchRequest::prepare`] is asked for.
 ///
@@ -180,7 +184,22 @@ impl FetchRequest {
         F: Fn(RequestAttempt) -> Fut + 'static,
         Fut: Future<Output = Result<FetchRequest, String>> + 'static,
     {
-        self.prepare = Some(Rc::new(move |attempt| Box::pin(prepare(attempt))));
+        self.prepare = Some(Rc::new(move |attempt, done: Prepared| {
+            let request = prepare(attempt);
+            // In a browser the transport goes on when the future is ready; the host has no transport, but a
+            // callback set here still runs to completion.
+            #[cfg(target_arch = "wasm32")]
+            wasm_bindgen_futures::spawn_local(async move { done(request.await) });
+            #[cfg(not(target_arch = "wasm32"))]
+            done(futures::executor::block_on(request));
+        }));
+        self
+    }
+
+    /// Sets the per-attempt callback in its callback form (the JavaScript API's `request` option).
+    #[cfg(all(target_arch = "wasm32", feature = "js"))]
+    pub(crate) fn prepare_with(mut self, prepare: Prepare) -> Self {
+        self.prepare = Some(prepare);
         self
     }
 

@@ -1,22 +1,27 @@
 //! The boundary going up: what a transport reports to the engine. Transports depend on this file only, never on the
 //! engine.
 
-use std::rc::Rc;
+use std::rc::{Rc, Weak};
 
 use crate::Error;
 
-/// What a transport reports to the engine (going up). Implemented by the engine; a transport holds it by `Weak`.
-pub(crate) trait Upstream: Sized + 'static {
+/// What a transport reports to the engine (going up). Implemented by the engine (and by a link shared across tabs,
+/// which relays); a transport holds it as a [`WeakUp`]: a trait object, so that each transport is compiled once
+/// whoever it reports to.
+pub(crate) trait Upstream: 'static {
     /// The connection opened.
-    fn opened(self: &Rc<Self>);
+    fn opened(self: Rc<Self>);
     /// An event arrived (`last_event_id` as the stream has set it, persisting across events without an id).
-    fn event(self: &Rc<Self>, event_type: &str, data: &str, last_event_id: &str, origin: String);
+    fn event(self: Rc<Self>, event_type: &str, data: &str, last_event_id: &str, origin: String);
     /// An error that does not end the connection (the fetch decoder refusing an oversized event).
     #[cfg_attr(not(feature = "fetch"), allow(dead_code))]
-    fn error(self: &Rc<Self>, error: &Error);
+    fn error(self: Rc<Self>, error: &Error);
     /// The connection ended (or, for `EventSource`, dropped while the browser reconnects by itself).
-    fn ended(self: &Rc<Self>, end: Ended);
+    fn ended(self: Rc<Self>, end: Ended);
 }
+
+/// How a transport reaches what it reports to: never keeping it alive.
+pub(crate) type WeakUp = Weak<dyn Upstream>;
 
 /// How a connection ended.
 #[derive(Clone)]

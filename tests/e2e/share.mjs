@@ -246,7 +246,7 @@ const tests = {
 };
 
 async function main() {
-  requireFile("www/pkg/typed_eventsource.js", "run `npm run build:pkg`");
+  requireFile("www/pkg/full/typed_eventsource.js", "run `npm run build:pkg`");
   const only = process.argv[2];
   const failures = [];
   const server = await startServer();

@@ -1,11 +1,11 @@
-// Type-checked (strict) against the installed package's declarations by tests/e2e/pack-check.mjs.
+// Type-checked (strict) against the installed package's declarations by tests/e2e/pack-check.mjs: the
+// EventSource-only entry point (tests/e2e/usage-full.ts: the full one).
 import init, {
   TypedEventSource,
   type CloseReason,
   type EventMeta,
   type ReadyState,
   type ReplayGap,
-  type RequestAttempt,
   type SourceError,
 } from "typed-eventsource";
 
@@ -48,13 +48,6 @@ export async function main(): Promise<void> {
   });
   const dropped: number = resumed.duplicatesDropped;
   console.log(dropped, resumed.lastGap?.reason);
-  new TypedEventSource("/sse/alice", {
-    transport: "fetch",
-    maxEventBytes: 1 << 20,
-    request: async (attempt: RequestAttempt) => ({
-      headers: { Authorization: `Bearer ${attempt.unauthorized ? "fresh" : "cached"}-${attempt.connection}` },
-    }),
-  });
-  new TypedEventSource("/sse/alice", { transport: "fetch", request: () => ({ method: "POST", body: "{}" }) });
+  new TypedEventSource("/subscribe", { transport: "eventsource", pauseWhenHidden: true });
   es.close();
 }
