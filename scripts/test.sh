@@ -1,8 +1,8 @@
 #!/usr/bin/env bash
 # Every test: guards (formatting, clippy on the host and on wasm32 for every feature set, docs), host unit and
 # integration tests (library logic, codec, server), the library in headless Chromium against the real server (all
-# features, default features, and the JavaScript API without fetch), and the demo's end-to-end tests. Sets up a fresh
-# machine first (scripts/setup.sh). Prints how long each step took at the end.
+# features, default features, and the JavaScript API without fetch), the demo's end-to-end tests and the wasm size
+# budgets. Sets up a fresh machine first (scripts/setup.sh). Prints how long each step took at the end.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 source scripts/lib/steps.sh
@@ -63,6 +63,9 @@ step "end-to-end: the demo, the plain-JS page and the npm package in Chromium (s
 step "end-to-end: HTTP/2 over TLS in Chromium (12 EventSources on one connection)" node tests/e2e/h2.mjs
 step "end-to-end: one connection for every tab (pages of one browser context sharing a stream)" \
   node tests/e2e/share.mjs
+
+step "wasm size budgets (bench/wasm-size, the package built above): typed app ≤ gloo-net app, each npm entry point" \
+  bench/wasm-size/measure.sh --check --pkg pkg
 
 steps_summary
 echo "== all tests passed"
