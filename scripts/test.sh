@@ -50,11 +50,11 @@ step "start the test servers (dev + fixtures, auth, better-sse)" start_test_serv
 
 step "browser tests: the library with every feature in headless Chromium against the real server" \
   cargo test -p typed-eventsource --target wasm32-unknown-unknown --all-features
-# A Rust app's default build (EventSource transport only) and the JavaScript API without the fetch transport: what
+# A Rust app's default build (EventSource transport only) and the npm package's EventSource-only entry point: what
 # the feature gates leave in must work on its own.
 step "browser tests: default features" \
   cargo test -p typed-eventsource --target wasm32-unknown-unknown --test browser --test de
-step "browser tests: the JavaScript API without fetch" \
+step "browser tests: the JavaScript API as the npm entry point typed-eventsource has it (js: no fetch, no share)" \
   cargo test -p typed-eventsource --target wasm32-unknown-unknown --no-default-features --features js --test js_api
 
 step "build the npm package and the demo (release)" npm run build

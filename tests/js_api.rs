@@ -120,6 +120,14 @@ async fn fetch_transport_options_send_headers() {
     assert_eq!(get(&echo, "authorization").as_string().as_deref(), Some("Bearer js"));
 }
 
+/// What an option of the fetch transport without `transport: "fetch"` is told: use it, or (in the entry point
+/// without fetch) the full entry point.
+const FETCH_ONLY_OPTION: &str = if cfg!(feature = "fetch") {
+    "need `transport: \"fetch\"`"
+} else {
+    "are in the full entry point, typed-eventsource/full"
+};
+
 #[wasm_bindgen_test]
 fn bad_options_throw_a_clear_error() {
     for (opts, expected) in [
@@ -127,13 +135,13 @@ fn bad_options_throw_a_clear_error() {
         (r#"{"reconnect": "yes"}"#, "`reconnect` must be an object"),
         (r#"{"reconnect": {"maxRetries": -1}}"#, "`maxRetries` must be a number"),
         (r#"{"closeOn": [{"data": "x"}]}"#, "`closeOn[].event` is required"),
-        (r#"{"headers": {"a": "b"}}"#, "need `transport: \"fetch\"`"),
+        (r#"{"headers": {"a": "b"}}"#, FETCH_ONLY_OPTION),
         (r#"{"transport": "websocket"}"#, "`transport` must be"),
         (r#"{"withCredentials": 1}"#, "`withCredentials` must be a boolean"),
         (r#"{"resumeParam": 5}"#, "`resumeParam` must be a non-empty string or null"),
         (r#"{"gapEvents": "replay-gap"}"#, "`gapEvents` must be an array of strings"),
         (r#"{"dedupWindow": -1}"#, "`dedupWindow` must be a number"),
-        (r#"{"maxEventBytes": 10}"#, "need `transport: \"fetch\"`"),
+        (r#"{"maxEventBytes": 10}"#, FETCH_ONLY_OPTION),
     ] {
         let err = JsTypedEventSource::new(server_url("/subscribe"), options(opts)).expect_err(opts);
         let message = get(&JsValue::from(err), "message").as_string().unwrap_or_default();
@@ -150,14 +158,25 @@ fn a_request_option_that_is_not_a_function_throws() {
     assert!(message.contains("`request` must be a function"), "{message}");
 }
 
-/// A build without the `fetch` feature says so when asked for the fetch transport, rather than falling back.
+/// The entry point without fetch (the npm package's `typed-eventsource`) names the full one when asked for the fetch
+/// transport, rather than falling back to EventSource.
 #[cfg(not(feature = "fetch"))]
 #[wasm_bindgen_test]
 fn without_the_fetch_feature_the_fetch_transport_is_a_clear_error() {
     let opts = r#"{"transport": "fetch", "headers": {"Authorization": "Bearer js"}}"#;
     let err = JsTypedEventSource::new(server_url("/subscribe"), options(opts)).expect_err(opts);
     let message = get(&JsValue::from(err), "message").as_string().unwrap_or_default();
-    assert!(message.contains("this build has no fetch transport"), "{message}");
+    assert!(message.contains("`transport: \"fetch\"`") && message.contains("typed-eventsource/full"), "{message}");
+}
+
+/// The same for tab sharing.
+#[cfg(not(feature = "share"))]
+#[wasm_bindgen_test]
+fn without_the_share_feature_sharing_is_a_clear_error() {
+    let opts = r#"{"share": true}"#;
+    let err = JsTypedEventSource::new(server_url("/subscribe"), options(opts)).expect_err(opts);
+    let message = get(&JsValue::from(err), "message").as_string().unwrap_or_default();
+    assert!(message.contains("`share`") && message.contains("typed-eventsource/full"), "{message}");
 }
 
 /// Waits until `es.closeReason` is set.
