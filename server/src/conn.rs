@@ -692,7 +692,9 @@ mod tests {
             "hyper http1 connection: {bare} bytes; plain connection task: {task}; reserve task: {reserve_task}; \
              TLS task: {tls_task}"
         );
-        assert!(task <= 512, "the plain connection task grew to {task} bytes (hyper's connection: {bare})");
+        // The socket, the gauge and an event stream's writing state (712 bytes with Rust 1.95, debug or release),
+        // instead of hyper's connection (about as large, plus its two 8 KiB buffers on the heap).
+        assert!(task <= 768, "the plain connection task grew to {task} bytes (hyper's connection: {bare})");
         assert!(
             reserve_task <= bare + 256,
             "the reserve task grew to {reserve_task} bytes (hyper's connection: {bare})"
