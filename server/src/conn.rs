@@ -3,9 +3,11 @@
 //! - **Admission**: at most `--max-connections` (never above the open-files limit minus a headroom) and
 //!   `--max-connections-per-ip`; past the cap a small reserve is served `/healthz` and `/metrics` only (see
 //!   [`crate::limits`]). Each request carries its connection's [`ClientAddr`].
-//! - **HTTP/1.1** (plain, or TLS with ALPN `http/1.1`/none): hyper's http1 server; its read buffer starts at 8 KiB
-//!   and grows only for a larger request head, up to `--max-header-bytes` (431 past it); a time limit to send a
-//!   request head, which also closes idle keep-alive connections (`--idle-timeout-secs`).
+//! - **HTTP/1.1** (plain, or TLS with ALPN `http/1.1`/none): event-stream requests are served without hyper's
+//!   connection buffers, and anything else by hyper's http1 server from the first other request on (see
+//!   `conn/stream_handoff.rs`); hyper's read buffer starts at 8 KiB and grows only for a larger request head, up to
+//!   `--max-header-bytes` (431 past it); a time limit to send a request head, which also closes idle keep-alive
+//!   connections (`--idle-timeout-secs`). Reserve connections are hyper's alone.
 //! - **HTTP/2** (TLS with ALPN `h2`): hyper's http2 server with at most `--h2-max-streams` concurrent streams, a
 //!   `--max-header-bytes` header list limit, small receive windows (requests are small) and a 64 KiB send buffer per
 //!   stream. A connection without any stream for `--idle-timeout-secs` gets a GOAWAY.
