@@ -141,14 +141,20 @@ async fn alpn_picks_h2_and_http1_clients_still_work_on_the_same_port() {
     let res = h1.get(format!("{}/healthz", s.url)).send().await.unwrap();
     assert_eq!(res.version(), Version::HTTP_11);
     assert_eq!(res.status(), 200);
-    // An HTTP/1.1 stream over TLS works too.
+    // An HTTP/1.1 stream over TLS works too: one asking for `text/event-stream` (served without hyper's buffers once
+    // its head is parsed), and one that does not (served by hyper).
+    let res = h1.get(format!("{}/subscribe", s.url)).header("accept", "text/event-stream").send().await.unwrap();
+    assert_eq!(res.version(), Version::HTTP_11);
+    assert_eq!(res.headers()["content-type"], "text/event-stream");
+    let mut h1_events: Events = Box::pin(res.bytes_stream().eventsource());
     let res = h1.get(format!("{}/subscribe", s.url)).send().await.unwrap();
     assert_eq!(res.version(), Version::HTTP_11);
-    let mut h1_events: Events = Box::pin(res.bytes_stream().eventsource());
+    let mut h1_hyper_events: Events = Box::pin(res.bytes_stream().eventsource());
     publish(&s, &h2, None, "to both").await;
     assert_eq!(text_of(&next(&mut h1_events).await), "to both");
-    // HTTP/1.1 holds a connection per open stream: the stream's, plus one for this request.
-    assert_eq!(s.metric(&h1, H1_CONNS).await, 2);
+    assert_eq!(text_of(&next(&mut h1_hyper_events).await), "to both");
+    // HTTP/1.1 holds a connection per open stream: the streams', plus one for this request.
+    assert_eq!(s.metric(&h1, H1_CONNS).await, 3);
     // HTTP/2 multiplexes everything on one.
     assert_eq!(s.metric(&h2, H2_CONNS).await, 1);
     // Plain HTTP to the TLS port gets nothing but a closed connection.

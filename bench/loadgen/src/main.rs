@@ -6,14 +6,15 @@
 //! text (`POST /update {"text": "t=<µs since start>;xxx…"}`).
 //!
 //! ```text
-//! sse-loadgen run --server NAME=COMMAND ... [--peer NAME=ADDR ...] [--small 1000] [--large 10000] [--secs 4] [--rate 1000] [--md FILE]
+//! sse-loadgen run --server NAME=COMMAND ... [--peer NAME=ADDR ...] [--small 1000] [--large 10000] [--secs 4] [--rate 1000] [--md FILE] [--idle-only]
 //! sse-loadgen publish --url http://ADDR --count 100000      (fills a server's history, for the browser bench)
 //! ```
 //!
 //! `run` starts each COMMAND (through `sh -c 'exec COMMAND'`; it must print `listening on http://ADDR`), then for each
 //! server in turn: the idle-memory phase (VmRSS before and after connecting `large` streams), throughput at `large`
 //! streams, then throughput and latency at `small` streams; it prints a markdown table with ratios against the
-//! servers after the first.
+//! servers after the first. `--idle-only` runs the idle-memory phase alone and prints just its figures (used by
+//! `bench/idle-rss.sh`).
 //!
 //! Where each concern lives: `main.rs` the command line; `server.rs` starting the servers under test and the
 //! sequence of phases per server; `bench.rs` the phases (connect, publish, drain, measure); `subscriber.rs` the raw
@@ -27,7 +28,7 @@ use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use publisher::Publisher;
-use report::{json, table};
+use report::{idle_table, json, table};
 use server::{bench_server, start_server};
 
 pub(crate) type Res<T> = Result<T, Box<dyn std::error::Error + Send + Sync>>;
@@ -60,6 +61,7 @@ async fn run(args: Vec<String>) -> Res<()> {
     let rate = arg_value(&args, "--rate", 1000u64);
     let md: Option<String> = args.iter().position(|a| a == "--md").and_then(|i| args.get(i + 1)).cloned();
     let json_out: Option<String> = args.iter().position(|a| a == "--json").and_then(|i| args.get(i + 1)).cloned();
+    let idle_only = args.iter().any(|a| a == "--idle-only");
     let servers: Vec<(String, String)> = args
         .windows(2)
         .filter(|w| w[0] == "--server")
@@ -85,14 +87,14 @@ async fn run(args: Vec<String>) -> Res<()> {
             peers.iter().filter(|(n, _)| n == name).map(|(_, a)| *a).collect();
         // Latency at 50 % of the first server's saturation rate is measured on every server (same rate for all).
         let reference = results.first().map(|(_, f): &(String, server::Figures)| f.sat_small.rate);
-        let r = bench_server(&server, &server_peers, small, large, secs, rate, reference).await;
+        let r = bench_server(&server, &server_peers, small, large, secs, rate, reference, idle_only).await;
         server.stop();
         let f = r.map_err(|e| format!("{name}: {e}"))?;
         eprintln!("[{name}] {f:?}");
         results.push((server.name.clone(), f));
         tokio::time::sleep(Duration::from_secs(1)).await;
     }
-    let t = table(&results, small, large, rate);
+    let t = if idle_only { idle_table(&results, large) } else { table(&results, small, large, rate) };
     println!("{t}");
     if let Some(path) = md {
         std::fs::write(path, &t)?;

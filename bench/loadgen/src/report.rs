@@ -17,6 +17,19 @@ pub(crate) fn fmt_rate(v: f64) -> String {
     }
 }
 
+/// The idle-memory figures alone (`--idle-only`): VmRSS per idle stream and its ratio to each other server.
+pub(crate) fn idle_table(results: &[(String, Figures)], large: usize) -> String {
+    let mut out =
+        format!("| server | VmRSS before | VmRSS with {large} idle streams | per idle stream |\n|---|---|---|---|\n");
+    for (name, f) in results {
+        out.push_str(&format!(
+            "| {name} | {} KB | {} KB | {:.1} KB |\n",
+            f.rss_before_kb, f.rss_after_kb, f.rss_per_conn_kb
+        ));
+    }
+    out
+}
+
 pub(crate) fn table(results: &[(String, Figures)], small: usize, large: usize, rate: u64) -> String {
     let mut out = String::new();
     let names: Vec<&str> = results.iter().map(|(n, _)| n.as_str()).collect();

@@ -83,6 +83,7 @@ pub(crate) struct Figures {
     pub(crate) half_ref: Latency,
 }
 
+#[allow(clippy::too_many_arguments)] // one per knob of `run`
 pub(crate) async fn bench_server(
     server: &Server,
     peers: &[SocketAddr],
@@ -91,6 +92,7 @@ pub(crate) async fn bench_server(
     secs: f64,
     rate: u64,
     reference_rate: Option<f64>,
+    idle_only: bool,
 ) -> Res<Figures> {
     let pid = server.child.id();
     let mut b = Bench::new(server.addr, peers, pid);
@@ -115,6 +117,10 @@ pub(crate) async fn bench_server(
     tokio::time::sleep(Duration::from_secs(2)).await;
     f.rss_after_kb = rss_kb(pid);
     f.rss_per_conn_kb = (f.rss_after_kb as f64 - f.rss_before_kb as f64) / large as f64;
+    if idle_only {
+        b.close_all().await;
+        return Ok(f);
+    }
 
     eprintln!("[{}] throughput: {large} streams, {secs} s", server.name);
     f.large = b.throughput(secs, 4).await?;

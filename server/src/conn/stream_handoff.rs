@@ -1,0 +1,466 @@
+//! HTTP/1.1 event streams without hyper's connection buffers.
+//!
+//! hyper's HTTP/1 connection keeps, for as long as it lives, an 8 KiB read buffer and an 8 KiB header-write buffer
+//! (neither can be configured smaller nor freed), plus its own state: about 8 KB of resident memory per idle event
+//! stream that a stream never uses again once its response head is written. So a plain (or TLS `http/1.1`)
+//! connection starts here instead:
+//!
+//! 1. The request head is read into a small buffer (grown up to `--max-header-bytes`) and parsed with `httparse`,
+//!    within `--idle-timeout-secs` (the connection closes past it, or at shutdown, as hyper's would).
+//! 2. A `GET` over HTTP/1.1 that asks for `text/event-stream` and has no body is built into an `http::Request` and
+//!    served by the **same** router (host check, auth, CORS, budgets, metrics: every layer applies), with the
+//!    connection's [`ClientAddr`]. Its response is written here: the head (`http` types; `Content-Length` when the
+//!    body's size is known, else chunked, `date`, `connection: close` when closing), then each body chunk straight
+//!    from the body to the socket (one vectored write per chunk, no buffer kept between chunks). The parser's buffer
+//!    and the response headers are dropped before the body is polled, so an idle stream holds only its socket, its
+//!    body and this task. The SSE frames themselves come from [`crate::sse`] (`sse-codec`), unchanged.
+//! 3. Anything else (another method or protocol version, a body, an upgrade, a head this parser refuses or that
+//!    passes the limit) goes to hyper, which gets the bytes read so far first ([`Rewind`]) and serves the rest of
+//!    the connection exactly as before (431, 400, keep-alive, pipelining). A keep-alive request after a stream that
+//!    ended is read here again.
+//!
+//! Unchanged: a write blocked past `--write-stall-secs` fails in [`crate::net::StallIo`] and drops the connection;
+//! a client that closes its side is seen at once (its stream is dropped, as hyper does); at shutdown every stream
+//! ends with its last chunk and the connection closes.
+
+use std::future::poll_fn;
+use std::io::{self, Write as _};
+use std::net::SocketAddr;
+use std::pin::Pin;
+use std::sync::Arc;
+use std::task::{Context, Poll};
+
+use axum::body::{Body, HttpBody as _};
+use axum::http::{header, HeaderMap, Method, Request, StatusCode, Uri, Version};
+use bytes::{Buf as _, BufMut as _, Bytes, BytesMut};
+use tokio::io::{AsyncRead, AsyncReadExt as _, AsyncWrite, AsyncWriteExt as _, ReadBuf};
+use tower::ServiceExt as _;
+use tower_http::add_extension::AddExtension;
+
+use super::{ClientAddr, Gauge, Shared};
+
+/// Most request headers (hyper's default; more goes to hyper, which answers 431).
+const MAX_HEADERS: usize = 100;
+/// The first read of a request head (the buffer grows up to `--max-header-bytes`, and is freed once parsed).
+const HEAD_READ: usize = 1024;
+/// Bytes read at a time while a response streams, only to see the client leave (on the stack, not kept).
+const PROBE_READ: usize = 256;
+/// How long closing the connection (TLS `close_notify`) may take.
+const CLOSE_TIMEOUT: std::time::Duration = std::time::Duration::from_secs(1);
+
+/// Why a connection served here ended early.
+#[derive(Debug, thiserror::Error)]
+enum StreamError {
+    #[error(transparent)]
+    Io(#[from] io::Error),
+    #[error("the client closed the connection")]
+    ClientClosed,
+    #[error("the client sent more than {0} bytes while a response was streaming")]
+    TooMuchPipelined(usize),
+    #[error("the response body failed: {0}")]
+    Body(axum::Error),
+}
+
+/// Serves one HTTP/1.1 connection: event-stream requests here, the rest of the connection by hyper as soon as
+/// another request comes.
+pub(super) async fn serve<I>(mut io: I, shared: Arc<Shared>, addr: SocketAddr, gauge: Gauge)
+where
+    I: AsyncRead + AsyncWrite + Unpin + Send + 'static,
+{
+    // Bytes read past the last request head (pipelined requests); empty (no allocation) while a stream is idle.
+    let mut buf = BytesMut::new();
+    loop {
+        // Boxed: reading the head and calling the router are not part of this task's state, which is then only what
+        // a streaming response needs.
+        let next = Box::pin(next_response(&mut io, &mut buf, &shared, addr)).await;
+        let Next::Respond { head, body, framing, close } = next else {
+            if matches!(next, Next::Hyper) {
+                break;
+            }
+            return;
+        };
+        if let Err(e) = stream(&mut io, head, body, framing, &mut buf, shared.config.max_header_bytes).await {
+            tracing::debug!(error = %e, "event-stream connection ended");
+            return;
+        }
+        if close || shared.shutdown.is_cancelled() {
+            let _ = tokio::time::timeout(CLOSE_TIMEOUT, io.shutdown()).await;
+            return;
+        }
+    }
+    let serving = Box::pin(super::hyper_http1(Rewind::new(io, buf.freeze()), &shared, addr, false, gauge));
+    serving.await;
+}
+
+/// What to do next on a connection.
+#[derive(Debug)]
+enum Next {
+    /// Close it.
+    Close,
+    /// Hand it to hyper (the request is still in the buffer).
+    Hyper,
+    /// Write this response: `head` (status line and headers), then `body` in `framing`.
+    Respond { head: Vec<u8>, body: Body, framing: Framing, close: bool },
+}
+
+/// Reads the next request head (within the idle timeout; none at shutdown) and, for an event-stream request, calls
+/// the router.
+async fn next_response<I: AsyncRead + Unpin>(
+    io: &mut I,
+    buf: &mut BytesMut,
+    shared: &Shared,
+    addr: SocketAddr,
+) -> Next {
+    let read = tokio::time::timeout(shared.config.idle_timeout, read_head(io, buf, shared.config.max_header_bytes));
+    let head = tokio::select! {
+        r = read => r,
+        () = shared.shutdown.cancelled() => return Next::Close,
+    };
+    let (req, close) = match head {
+        Ok(Ok(Head::EventStream { req, close })) => (req, close),
+        Ok(Ok(Head::Other)) => return Next::Hyper,
+        Ok(Ok(Head::Eof)) => return Next::Close,
+        Ok(Err(e)) => {
+            tracing::debug!(error = %e, "reading a request head failed");
+            return Next::Close;
+        }
+        Err(_) => {
+            tracing::debug!("no request head within the idle timeout; closing");
+            return Next::Close;
+        }
+    };
+    let service = AddExtension::new(shared.app.clone(), ClientAddr(addr));
+    let Ok(res) = service.oneshot(*req).await;
+    let close = close || wants_close(res.headers()) || shared.shutdown.is_cancelled();
+    let (parts, body) = res.into_parts();
+    let status = parts.status;
+    let framing = if status.is_informational() || status == StatusCode::NO_CONTENT || status == StatusCode::NOT_MODIFIED
+    {
+        Framing::None
+    } else if parts.headers.contains_key(header::CONTENT_LENGTH) || body.size_hint().exact().is_some() {
+        Framing::Length
+    } else {
+        Framing::Chunked
+    };
+    let head = encode_head(status, &parts.headers, framing, body.size_hint().exact(), close);
+    Next::Respond { head, body, framing, close }
+}
+
+/// What [`read_head`] found.
+#[derive(Debug)]
+enum Head {
+    /// The client closed the connection before a complete request head.
+    Eof,
+    /// A request served here.
+    EventStream { req: Box<Request<Body>>, close: bool },
+    /// A request for hyper (still in the buffer).
+    Other,
+}
+
+/// Reads until `buf` starts with a complete request head (or one this module leaves to hyper).
+async fn read_head<I: AsyncRead + Unpin>(io: &mut I, buf: &mut BytesMut, limit: usize) -> io::Result<Head> {
+    loop {
+        if !buf.is_empty() {
+            match parse(buf) {
+                Parsed::Partial if buf.len() < limit => {}
+                Parsed::Partial | Parsed::Other => return Ok(Head::Other),
+                Parsed::EventStream { req, close, len } => {
+                    // Keep only what follows the head, in a buffer of its own (none at all when nothing follows).
+                    let rest = &buf[len..];
+                    *buf = if rest.is_empty() { BytesMut::new() } else { BytesMut::from(rest) };
+                    return Ok(Head::EventStream { req, close });
+                }
+            }
+        }
+        buf.reserve(HEAD_READ.max(buf.len()).min(limit.saturating_sub(buf.len()).max(1)));
+        if io.read_buf(buf).await? == 0 {
+            return Ok(Head::Eof);
+        }
+    }
+}
+
+/// What [`parse`] found.
+#[derive(Debug)]
+enum Parsed {
+    Partial,
+    Other,
+    EventStream { req: Box<Request<Body>>, close: bool, len: usize },
+}
+
+/// Parses the request head at the start of `buf`: an event-stream request served here, or one for hyper.
+fn parse(buf: &[u8]) -> Parsed {
+    let mut headers = [httparse::EMPTY_HEADER; MAX_HEADERS];
+    let mut head = httparse::Request::new(&mut headers);
+    let len = match head.parse(buf) {
+        Ok(httparse::Status::Complete(len)) => len,
+        Ok(httparse::Status::Partial) => return Parsed::Partial,
+        Err(_) => return Parsed::Other,
+    };
+    if head.method != Some("GET") || head.version != Some(1) {
+        return Parsed::Other;
+    }
+    let (mut close, mut event_stream) = (false, false);
+    for h in head.headers.iter() {
+        let name = h.name;
+        if ["content-length", "transfer-encoding", "upgrade", "expect"].iter().any(|n| name.eq_ignore_ascii_case(n)) {
+            return Parsed::Other;
+        }
+        if name.eq_ignore_ascii_case("connection") {
+            for token in h.value.split(|&b| b == b',').map(<[u8]>::trim_ascii) {
+                if token.eq_ignore_ascii_case(b"upgrade") {
+                    return Parsed::Other;
+                }
+                close |= token.eq_ignore_ascii_case(b"close");
+            }
+        }
+        if name.eq_ignore_ascii_case("accept") {
+            event_stream |= h.value.windows(17).any(|w| w.eq_ignore_ascii_case(b"text/event-stream"));
+        }
+    }
+    if !event_stream {
+        return Parsed::Other;
+    }
+    let Some(Ok(uri)) = head.path.map(Uri::try_from) else {
+        return Parsed::Other;
+    };
+    let mut req = Request::builder().method(Method::GET).uri(uri).version(Version::HTTP_11);
+    for h in head.headers.iter() {
+        req = req.header(h.name, h.value);
+    }
+    // A header name or value the `http` types refuse: hyper decides what to answer.
+    match req.body(Body::empty()) {
+        Ok(req) => Parsed::EventStream { req: Box::new(req), close, len },
+        Err(_) => Parsed::Other,
+    }
+}
+
+fn wants_close(headers: &HeaderMap) -> bool {
+    headers
+        .get_all(header::CONNECTION)
+        .iter()
+        .any(|v| v.as_bytes().split(|&b| b == b',').any(|t| t.trim_ascii().eq_ignore_ascii_case(b"close")))
+}
+
+/// How a response body is delimited.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Framing {
+    /// No body (1xx, 204, 304).
+    None,
+    /// `Content-Length`.
+    Length,
+    /// `Transfer-Encoding: chunked` (event streams).
+    Chunked,
+}
+
+/// Writes `head` (with the first body chunk when it is ready, in one write), then every chunk as it comes, watching
+/// the client's side meanwhile (bytes it sends go to `pipelined`; its EOF ends the response).
+async fn stream<I: AsyncRead + AsyncWrite + Unpin>(
+    io: &mut I,
+    mut head: Vec<u8>,
+    mut body: Body,
+    framing: Framing,
+    pipelined: &mut BytesMut,
+    limit: usize,
+) -> Result<(), StreamError> {
+    let mut ended = framing == Framing::None;
+    if !ended {
+        match poll_fn(|cx| Poll::Ready(next_data(&mut body, cx))).await {
+            Poll::Ready(Ok(Some(data))) => encode_chunk(&mut head, &data, framing),
+            Poll::Ready(Ok(None)) => ended = true,
+            Poll::Ready(Err(e)) => return Err(e),
+            Poll::Pending => {}
+        }
+    }
+    if ended && framing == Framing::Chunked {
+        head.extend_from_slice(b"0\r\n\r\n");
+    }
+    io.write_all(&head).await?;
+    io.flush().await?;
+    // Nothing of the head stays while the body idles.
+    drop(head);
+    if ended {
+        return Ok(());
+    }
+    loop {
+        let data = poll_fn(|cx| {
+            if let Poll::Ready(e) = watch_client(io, cx, pipelined, limit) {
+                return Poll::Ready(Err(e));
+            }
+            next_data(&mut body, cx)
+        })
+        .await?;
+        let Some(data) = data else {
+            if framing == Framing::Chunked {
+                io.write_all(b"0\r\n\r\n").await?;
+            }
+            io.flush().await?;
+            break;
+        };
+        if framing == Framing::Chunked {
+            let mut size = [0u8; 20];
+            let n = chunk_size_line(&mut size, data.len());
+            let mut chunk = bytes::Buf::chain(&size[..n], data).chain(&b"\r\n"[..]);
+            io.write_all_buf(&mut chunk).await?;
+        } else {
+            let mut data = data;
+            io.write_all_buf(&mut data).await?;
+        }
+        io.flush().await?;
+    }
+    Ok(())
+}
+
+/// The status line and headers: the response's own, minus the framing ones this writer decides, plus the framing,
+/// `date` (unless set) and `connection: close` when closing.
+fn encode_head(status: StatusCode, headers: &HeaderMap, framing: Framing, len: Option<u64>, close: bool) -> Vec<u8> {
+    let mut out = Vec::with_capacity(256);
+    out.extend_from_slice(b"HTTP/1.1 ");
+    out.extend_from_slice(status.as_str().as_bytes());
+    out.push(b' ');
+    out.extend_from_slice(status.canonical_reason().unwrap_or("").as_bytes());
+    out.extend_from_slice(b"\r\n");
+    for (name, value) in headers {
+        let framing_header = name == header::TRANSFER_ENCODING
+            || name == header::CONNECTION
+            || (name == header::CONTENT_LENGTH && framing != Framing::Length && status != StatusCode::NOT_MODIFIED);
+        if !framing_header {
+            out.extend_from_slice(name.as_str().as_bytes());
+            out.extend_from_slice(b": ");
+            out.extend_from_slice(value.as_bytes());
+            out.extend_from_slice(b"\r\n");
+        }
+    }
+    match framing {
+        Framing::Length if !headers.contains_key(header::CONTENT_LENGTH) => {
+            let _ = write!(out, "content-length: {}\r\n", len.unwrap_or(0));
+        }
+        Framing::Chunked => out.extend_from_slice(b"transfer-encoding: chunked\r\n"),
+        Framing::Length | Framing::None => {}
+    }
+    if !headers.contains_key(header::DATE) {
+        out.extend_from_slice(b"date: ");
+        out.extend_from_slice(httpdate::fmt_http_date(std::time::SystemTime::now()).as_bytes());
+        out.extend_from_slice(b"\r\n");
+    }
+    if close {
+        out.extend_from_slice(b"connection: close\r\n");
+    }
+    out.extend_from_slice(b"\r\n");
+    out
+}
+
+/// Appends one body chunk in `framing`.
+fn encode_chunk(out: &mut Vec<u8>, data: &[u8], framing: Framing) {
+    if data.is_empty() || framing == Framing::None {
+        return;
+    }
+    if framing == Framing::Chunked {
+        let mut size = [0u8; 20];
+        let n = chunk_size_line(&mut size, data.len());
+        out.extend_from_slice(&size[..n]);
+        out.extend_from_slice(data);
+        out.extend_from_slice(b"\r\n");
+    } else {
+        out.extend_from_slice(data);
+    }
+}
+
+/// The body's next non-empty data chunk, or `None` at its end (trailers are not sent: hyper drops them too unless
+/// the client asked with `TE: trailers`).
+fn next_data(body: &mut Body, cx: &mut Context<'_>) -> Poll<Result<Option<Bytes>, StreamError>> {
+    loop {
+        match std::task::ready!(Pin::new(&mut *body).poll_frame(cx)) {
+            None => return Poll::Ready(Ok(None)),
+            Some(Err(e)) => return Poll::Ready(Err(StreamError::Body(e))),
+            Some(Ok(frame)) => match frame.into_data() {
+                Ok(data) if !data.is_empty() => return Poll::Ready(Ok(Some(data))),
+                _ => {}
+            },
+        }
+    }
+}
+
+/// Writes `<len in hex>\r\n` into `buf`; returns its length.
+fn chunk_size_line(buf: &mut [u8; 20], len: usize) -> usize {
+    let mut cursor = io::Cursor::new(&mut buf[..]);
+    // 16 hex digits and CRLF always fit in 20 bytes.
+    let _ = write!(cursor, "{len:x}\r\n");
+    usize::try_from(cursor.position()).unwrap_or(0)
+}
+
+/// Reads what the client sent while its response streams: `Ready` with the reason to stop when it closed its side
+/// (or failed, or sent more than `limit` bytes of pipelined requests), `Pending` otherwise (its waker registered).
+fn watch_client<I: AsyncRead + Unpin>(
+    io: &mut I,
+    cx: &mut Context<'_>,
+    pipelined: &mut BytesMut,
+    limit: usize,
+) -> Poll<StreamError> {
+    loop {
+        let mut space = [0u8; PROBE_READ];
+        let mut read = ReadBuf::new(&mut space);
+        match Pin::new(&mut *io).poll_read(cx, &mut read) {
+            Poll::Pending => return Poll::Pending,
+            Poll::Ready(Err(e)) => return Poll::Ready(e.into()),
+            Poll::Ready(Ok(())) if read.filled().is_empty() => return Poll::Ready(StreamError::ClientClosed),
+            Poll::Ready(Ok(())) => {
+                pipelined.put_slice(read.filled());
+                if pipelined.len() > limit {
+                    return Poll::Ready(StreamError::TooMuchPipelined(limit));
+                }
+            }
+        }
+    }
+}
+
+/// An I/O object whose first reads return bytes already read from it (hyper then parses them as if just received).
+#[derive(Debug)]
+pub(super) struct Rewind<T> {
+    pre: Bytes,
+    io: T,
+}
+
+impl<T> Rewind<T> {
+    /// `io`, whose next reads return `pre` first.
+    pub(super) fn new(io: T, pre: Bytes) -> Self {
+        Rewind { pre, io }
+    }
+}
+
+impl<T: AsyncRead + Unpin> AsyncRead for Rewind<T> {
+    fn poll_read(mut self: Pin<&mut Self>, cx: &mut Context<'_>, buf: &mut ReadBuf<'_>) -> Poll<io::Result<()>> {
+        if self.pre.is_empty() {
+            return Pin::new(&mut self.io).poll_read(cx, buf);
+        }
+        let n = self.pre.len().min(buf.remaining());
+        buf.put_slice(&self.pre[..n]);
+        self.pre.advance(n);
+        Poll::Ready(Ok(()))
+    }
+}
+
+impl<T: AsyncWrite + Unpin> AsyncWrite for Rewind<T> {
+    fn poll_write(mut self: Pin<&mut Self>, cx: &mut Context<'_>, buf: &[u8]) -> Poll<io::Result<usize>> {
+        Pin::new(&mut self.io).poll_write(cx, buf)
+    }
+
+    fn poll_write_vectored(
+        mut self: Pin<&mut Self>,
+        cx: &mut Context<'_>,
+        bufs: &[io::IoSlice<'_>],
+    ) -> Poll<io::Result<usize>> {
+        Pin::new(&mut self.io).poll_write_vectored(cx, bufs)
+    }
+
+    fn is_write_vectored(&self) -> bool {
+        self.io.is_write_vectored()
+    }
+
+    fn poll_flush(mut self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<io::Result<()>> {
+        Pin::new(&mut self.io).poll_flush(cx)
+    }
+
+    fn poll_shutdown(mut self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<io::Result<()>> {
+        Pin::new(&mut self.io).poll_shutdown(cx)
+    }
+}
