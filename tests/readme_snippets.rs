@@ -3,42 +3,19 @@
 //! trailing whitespace aside), so that the README cannot drift from what compiles.
 #![cfg(not(target_arch = "wasm32"))]
 
-/// The lines of each block fenced with ```rust.
-fn rust_blocks(markdown: &str) -> Vec<Vec<&str>> {
-    let mut blocks = Vec::new();
-    let mut current: Option<Vec<&str>> = None;
-    for line in markdown.lines() {
-        match (&mut current, line.trim()) {
-            (None, "```rust") => current = Some(Vec::new()),
-            (Some(_), "```") => blocks.extend(current.take()),
-            (Some(block), _) => block.push(line.trim()),
-            (None, _) => {}
-        }
-    }
-    assert!(current.is_none(), "a ```rust block of the README is not closed");
-    blocks
-}
-
-/// Whether `block` appears in `file` as consecutive lines, whitespace around each line aside.
-fn contains(file: &str, block: &[&str]) -> bool {
-    let lines: Vec<&str> = file.lines().map(str::trim).collect();
-    lines.windows(block.len()).any(|window| window == block)
-}
+#[path = "../codec/tests/support/markdown.rs"]
+mod markdown;
+use markdown::{contains, rust_blocks};
 
 #[test]
 fn every_rust_block_of_the_readme_is_in_the_readme_example() {
-    let readme = include_str!("../README.md");
-    let example = include_str!("../examples/readme.rs");
-    let blocks = rust_blocks(readme);
-    assert!(!blocks.is_empty(), "no ```rust block found in README.md");
-    for block in blocks {
-        assert!(
-            contains(example, &block),
-            "this ```rust block of README.md is not in examples/readme.rs (copy it there, verbatim, so that it is \
-             built):\n{}",
-            block.join("\n")
-        );
-    }
+    let missing = markdown::blocks_missing_from(include_str!("../README.md"), include_str!("../examples/readme.rs"));
+    assert!(
+        missing.is_empty(),
+        "these ```rust blocks of README.md are not in examples/readme.rs (copy them there, verbatim, so that they \
+         are built):\n{}",
+        missing.join("\n---\n")
+    );
 }
 
 #[test]

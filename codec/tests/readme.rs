@@ -5,6 +5,9 @@
 
 use sse_codec::DecodeError;
 
+#[path = "support/markdown.rs"]
+mod markdown;
+
 #[test]
 #[rustfmt::skip]
 fn the_readme_snippet_runs() -> Result<(), DecodeError> {
@@ -25,33 +28,13 @@ fn the_readme_snippet_runs() -> Result<(), DecodeError> {
     Ok(())
 }
 
-/// The lines of each block fenced with ```rust.
-fn rust_blocks(markdown: &str) -> Vec<Vec<&str>> {
-    let mut blocks = Vec::new();
-    let mut current: Option<Vec<&str>> = None;
-    for line in markdown.lines() {
-        match (&mut current, line.trim()) {
-            (None, "```rust") => current = Some(Vec::new()),
-            (Some(_), "```") => blocks.extend(current.take()),
-            (Some(block), _) => block.push(line.trim()),
-            (None, _) => {}
-        }
-    }
-    assert!(current.is_none(), "a ```rust block of the README is not closed");
-    blocks
-}
-
 #[test]
 fn every_rust_block_of_the_readme_is_here() {
-    let this_file: Vec<&str> = include_str!("readme.rs").lines().map(str::trim).collect();
-    let blocks = rust_blocks(include_str!("../README.md"));
-    assert!(!blocks.is_empty(), "no ```rust block found in README.md");
-    for block in blocks {
-        assert!(
-            this_file.windows(block.len()).any(|window| window == block.as_slice()),
-            "this ```rust block of codec/README.md is not in codec/tests/readme.rs (copy it there, verbatim, so that \
-             it is built and run):\n{}",
-            block.join("\n")
-        );
-    }
+    let missing = markdown::blocks_missing_from(include_str!("../README.md"), include_str!("readme.rs"));
+    assert!(
+        missing.is_empty(),
+        "these ```rust blocks of codec/README.md are not in codec/tests/readme.rs (copy them there, verbatim, so \
+         that they are built and run):\n{}",
+        missing.join("\n---\n")
+    );
 }
