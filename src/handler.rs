@@ -27,7 +27,7 @@ pub(crate) type OpenHandler = Rc<RefCell<dyn FnMut()>>;
 pub(crate) type ErrorHandler = Rc<RefCell<dyn FnMut(&Error)>>;
 pub(crate) type StateHandler = Rc<RefCell<dyn FnMut(ReadyState)>>;
 pub(crate) type CloseHandler = Rc<RefCell<dyn FnMut(&CloseReason)>>;
-pub(crate) type GapHandler = Rc<RefCell<dyn FnMut(&Gap)>>;
+pub(crate) type GapHandler = Rc<RefCell<dyn FnMut(&GapSignal)>>;
 
 /// Every handler of a source, by kind.
 #[derive(Default)]
@@ -99,6 +99,40 @@ pub(crate) fn enum_variant<E: DeserializeOwned + 'static>(f: Rc<RefCell<dyn FnMu
         }
         Ok(())
     }))
+}
+
+/// A gap signal as received. Its [`Gap`] (with the fields read from the JSON data) is built only where it is asked
+/// for — by a gap handler ([`gap`]) or `last_gap` — so that an app using neither does not link the reading.
+pub(crate) struct GapSignal {
+    pub event: String,
+    pub last_event_id: String,
+    pub data: String,
+}
+
+impl GapSignal {
+    /// The [`Gap`]: the signal plus the string fields `requested`, `oldest`, `epoch` and `reason` of its JSON data.
+    pub fn to_gap(&self) -> Gap {
+        let json = parse_json(&self.data).ok();
+        let field = |key: &str| {
+            json.as_ref()
+                .and_then(|v| js_sys::Reflect::get(v, &JsValue::from_str(key)).ok())
+                .and_then(|v| v.as_string())
+        };
+        Gap {
+            event: self.event.clone(),
+            last_event_id: self.last_event_id.clone(),
+            data: self.data.clone(),
+            requested: field("requested"),
+            oldest: field("oldest"),
+            epoch: field("epoch"),
+            reason: field("reason"),
+        }
+    }
+}
+
+/// A gap handler: `f` gets the [`Gap`] of each signal.
+pub(crate) fn gap(mut f: impl FnMut(&Gap) + 'static) -> GapHandler {
+    Rc::new(RefCell::new(move |signal: &GapSignal| f(&signal.to_gap())))
 }
 
 fn decode_error(ev: &Incoming<'_>, reason: String) -> Error {

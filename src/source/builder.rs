@@ -300,7 +300,7 @@ impl TypedEventSourceBuilder {
     /// # ;
     /// ```
     pub fn on_gap(mut self, handler: impl FnMut(&Gap) + 'static) -> Self {
-        self.handlers.gap.push(Rc::new(RefCell::new(handler)));
+        self.handlers.gap.push(handler::gap(handler));
         self
     }
 

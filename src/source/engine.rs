@@ -9,13 +9,12 @@ use std::cell::{Cell, RefCell, RefMut};
 use std::rc::{Rc, Weak};
 
 use gloo_events::EventListener;
-use gloo_timers::callback::Timeout;
 
-use crate::handler::{call_each, Handlers, Incoming, RawHandler};
-use crate::interop::parse_json;
+use crate::handler::{call_each, GapSignal, Handlers, Incoming, RawHandler};
+use crate::interop::Timer;
 use crate::recent_ids::RecentIds;
 use crate::transport::{Ended, Link, Upstream, WeakUp};
-use crate::{terminal, CloseReason, Error, EventMeta, Gap, ReadyState, ReconnectPolicy, TerminalRule};
+use crate::{CloseReason, Error, EventMeta, Gap, ReadyState, ReconnectPolicy, TerminalRule};
 
 /// The settings the engine reads once open: the part of [`SourceOptions`](super::SourceOptions) it owns (the
 /// transport goes to the [`Link`], the last event id to the engine's own field, the pause to `visibility.rs`).
@@ -23,6 +22,9 @@ use crate::{terminal, CloseReason, Error, EventMeta, Gap, ReadyState, ReconnectP
 pub(crate) struct Settings {
     pub(crate) with_credentials: bool,
     pub(crate) close_on: Vec<TerminalRule>,
+    /// The terminal rules' check: set with the first rule, so that the matching is linked only into apps that have
+    /// rules.
+    pub(crate) terminal_check: Option<TerminalCheck>,
     pub(crate) deliver_terminal: bool,
     pub(crate) reconnect: ReconnectPolicy,
     pub(crate) resume: ResumeSettings,
@@ -36,6 +38,9 @@ pub(crate) struct ResumeSettings {
     pub(crate) gap_events: Vec<String>,
     pub(crate) dedup_window: usize,
 }
+
+/// Given the rules and an event (type, data), the close reason if the event matches one.
+pub(crate) type TerminalCheck = fn(&[TerminalRule], &str, &str) -> Option<CloseReason>;
 
 /// The event type of the project's server's gap signal.
 pub(crate) const REPLAY_GAP: &str = "replay-gap";
@@ -67,7 +72,7 @@ pub(crate) struct Engine {
     close_reason: RefCell<Option<CloseReason>>,
     reopen_attempts: Cell<u32>,
     /// The pending re-open, if any (a `Cell`: set and taken, never borrowed).
-    reopen_timer: Cell<Option<Timeout>>,
+    reopen_timer: Cell<Option<Timer>>,
     /// The page-visibility listener of the hidden-page pause (see `visibility.rs`). A `Cell`: nothing borrows it.
     pub(super) visibility: Cell<Option<EventListener>>,
     /// Whether the connection is closed because the page is hidden.
@@ -75,7 +80,8 @@ pub(crate) struct Engine {
     /// The ids of the last events delivered, and how many duplicates were dropped.
     recent: RefCell<RecentIds>,
     duplicates_dropped: Cell<u64>,
-    last_gap: RefCell<Option<Gap>>,
+    /// The last gap signal (its `Gap` is built when read).
+    last_gap: RefCell<Option<GapSignal>>,
 }
 
 impl Engine {
@@ -126,7 +132,7 @@ impl Engine {
     }
 
     pub(super) fn last_gap(&self) -> Option<Gap> {
-        self.last_gap.borrow().clone()
+        self.last_gap.borrow().as_ref().map(GapSignal::to_gap)
     }
 
     #[cfg(feature = "share")]
@@ -224,7 +230,7 @@ impl Engine {
 
     fn schedule_connect(self: &Rc<Self>, millis: u32) {
         let weak = Rc::downgrade(self);
-        let timer = Timeout::new(millis, move || with(&weak, |s| s.reconnect_now()));
+        let timer = Timer::new(millis, move || with(&weak, |s| s.reconnect_now()));
         self.reopen_timer.set(Some(timer));
     }
 
@@ -262,28 +268,15 @@ impl Engine {
         }
     }
 
-    /// A gap signal: kept as the last gap and handed to the gap handlers.
+    /// A gap signal: kept as the last gap and handed to the gap handlers (each builds its `Gap`).
     fn gap(&self, event_type: &str, data: &str, last_event_id: &str) {
-        let json = parse_json(data).ok();
-        let field = |key: &str| {
-            json.as_ref()
-                .and_then(|v| js_sys::Reflect::get(v, &wasm_bindgen::JsValue::from_str(key)).ok())
-                .and_then(|v| v.as_string())
-        };
-        let gap = Gap {
-            event: event_type.to_owned(),
-            last_event_id: last_event_id.to_owned(),
-            data: data.to_owned(),
-            requested: field("requested"),
-            oldest: field("oldest"),
-            epoch: field("epoch"),
-            reason: field("reason"),
-        };
-        *self.last_gap.borrow_mut() = Some(gap);
+        let signal =
+            GapSignal { event: event_type.to_owned(), last_event_id: last_event_id.to_owned(), data: data.to_owned() };
+        *self.last_gap.borrow_mut() = Some(signal);
         let handlers = self.handlers.borrow().gap.clone();
         // Shared while the handlers run (they may read `last_gap`; nothing writes it but this function).
-        if let Some(gap) = self.last_gap.borrow().as_ref() {
-            call_each(handlers, gap);
+        if let Some(signal) = self.last_gap.borrow().as_ref() {
+            call_each(handlers, signal);
         }
     }
 
@@ -344,8 +337,8 @@ impl Upstream for Engine {
             return;
         }
         let meta = EventMeta { event: event_type.to_owned(), last_event_id: last_event_id.to_owned(), origin };
-        let is_terminal = terminal::is_terminal(&self.settings.close_on, event_type, data);
-        if !is_terminal || self.settings.deliver_terminal {
+        let terminal = self.settings.terminal_check.and_then(|check| check(&self.settings.close_on, event_type, data));
+        if terminal.is_none() || self.settings.deliver_terminal {
             let handlers = self.handlers.borrow().for_event(event_type);
             let incoming = Incoming { data, meta: &meta };
             for h in handlers {
@@ -361,8 +354,8 @@ impl Upstream for Engine {
                 }
             }
         }
-        if is_terminal {
-            self.finish(CloseReason::Terminal { event: event_type.to_owned(), data: data.to_owned() });
+        if let Some(reason) = terminal {
+            self.finish(reason);
         }
     }
 

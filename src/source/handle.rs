@@ -294,7 +294,7 @@ impl TypedEventSource {
     /// # Ok::<(), typed_eventsource::Error>(())
     /// ```
     pub fn on_gap(&self, handler: impl FnMut(&Gap) + 'static) {
-        self.engine.handlers_mut().gap.push(Rc::new(RefCell::new(handler)));
+        self.engine.handlers_mut().gap.push(handler::gap(handler));
     }
 
     /// Adds a close handler (see [`TypedEventSourceBuilder::on_close`](crate::TypedEventSourceBuilder::on_close)); on
