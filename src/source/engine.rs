@@ -10,7 +10,7 @@ use std::rc::{Rc, Weak};
 
 use gloo_events::EventListener;
 
-use crate::handler::{call_each, GapSignal, Handlers, Incoming, RawHandler};
+use crate::handler::{GapSignal, Handlers, Incoming, RawHandler, Signal, SignalHandler};
 use crate::interop::Timer;
 use crate::recent_ids::RecentIds;
 use crate::transport::{Ended, Link, Upstream, WeakUp};
@@ -253,18 +253,18 @@ impl Engine {
     }
 
     fn emit_error(&self, error: &Error) {
-        let handlers = self.handlers.borrow().error.clone();
-        call_each(handlers, error);
+        self.signal(Signal::Error(error));
+    }
+
+    /// Tells the signal handlers, skipping one that is already running (a handler that re-enters itself).
+    fn signal(&self, signal: Signal<'_>) {
+        let handlers = self.handlers.borrow().signals.clone();
+        call_signal(handlers, signal);
     }
 
     fn set_state(&self, state: ReadyState) {
         if self.announced.replace(state) != state {
-            let handlers = self.handlers.borrow().state.clone();
-            for h in handlers {
-                if let Ok(mut f) = h.try_borrow_mut() {
-                    f(state);
-                }
-            }
+            self.signal(Signal::State(state));
         }
     }
 
@@ -273,10 +273,9 @@ impl Engine {
         let signal =
             GapSignal { event: event_type.to_owned(), last_event_id: last_event_id.to_owned(), data: data.to_owned() };
         *self.last_gap.borrow_mut() = Some(signal);
-        let handlers = self.handlers.borrow().gap.clone();
         // Shared while the handlers run (they may read `last_gap`; nothing writes it but this function).
         if let Some(signal) = self.last_gap.borrow().as_ref() {
-            call_each(handlers, signal);
+            self.signal(Signal::Gap(signal));
         }
     }
 
@@ -296,8 +295,9 @@ impl Engine {
             self.emit_error(&Error::NotClosed { state });
         }
         self.set_state(state);
-        let handlers = std::mem::take(&mut self.handlers.borrow_mut().close);
-        call_each(handlers, &reason);
+        // The last signal: the handlers are dropped with it (each close handler runs exactly once).
+        let handlers = std::mem::take(&mut self.handlers.borrow_mut().signals);
+        call_signal(handlers, Signal::Close(&reason));
     }
 }
 
@@ -305,12 +305,7 @@ impl Upstream for Engine {
     fn opened(self: Rc<Self>) {
         self.reopen_attempts.set(0);
         self.set_state(ReadyState::Open);
-        let handlers = self.handlers.borrow().open.clone();
-        for h in handlers {
-            if let Ok(mut f) = h.try_borrow_mut() {
-                f();
-            }
-        }
+        self.signal(Signal::Open);
     }
 
     /// Hands one event to its handlers, then closes the source if a terminal rule matches it. A gap signal goes to
@@ -391,6 +386,15 @@ impl Upstream for Engine {
                 let message = "the server answered 204 No Content: it asks the client to stop".to_owned();
                 self.fail(Error::Fatal { message, status: Some(204), content_type: None }, false);
             }
+        }
+    }
+}
+
+/// Calls each handler of `list` with `signal`, skipping one that is already running.
+fn call_signal(list: Vec<SignalHandler>, signal: Signal<'_>) {
+    for h in list {
+        if let Ok(mut f) = h.try_borrow_mut() {
+            f(signal);
         }
     }
 }

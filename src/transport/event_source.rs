@@ -88,20 +88,19 @@ fn resume_url(url: &str, param: &str, last_event_id: &str) -> String {
     if last_event_id.is_empty() {
         return url.to_owned();
     }
-    let (base, fragment) = url.split_once('#').map_or((url, None), |(b, f)| (b, Some(f)));
+    // Searched byte by byte: `split_once` and `contains` would link `memchr` into every app for these two.
+    let cut = url.bytes().position(|b| b == b'#').unwrap_or(url.len());
+    let (base, fragment) = (url.get(..cut).unwrap_or(url), url.get(cut..).unwrap_or_default());
     let encoded = String::from(js_sys::encode_uri_component(last_event_id));
     let param = String::from(js_sys::encode_uri_component(param));
     // Built with push_str: `format!` here would link the formatting machinery into every app.
-    let mut out = String::with_capacity(url.len() + param.len() + encoded.len() + 3);
+    let mut out = String::with_capacity(url.len() + param.len() + encoded.len() + 2);
     out.push_str(base);
-    out.push(if base.contains('?') { '&' } else { '?' });
+    out.push_str(if base.bytes().any(|b| b == b'?') { "&" } else { "?" });
     out.push_str(&param);
-    out.push('=');
+    out.push_str("=");
     out.push_str(&encoded);
-    if let Some(f) = fragment {
-        out.push('#');
-        out.push_str(f);
-    }
+    out.push_str(fragment);
     out
 }
 
