@@ -120,6 +120,14 @@ async fn fetch_transport_options_send_headers() {
     assert_eq!(get(&echo, "authorization").as_string().as_deref(), Some("Bearer js"));
 }
 
+/// What the options of the fetch transport without `transport: "fetch"` are told: to ask for it, or, in a build
+/// without it (the entry point `typed-eventsource`), where it is.
+const FETCH_ONLY_ERROR: &str = if cfg!(feature = "fetch") {
+    "need `transport: \"fetch\"`"
+} else {
+    "are in the full entry point, typed-eventsource/full"
+};
+
 #[wasm_bindgen_test]
 fn bad_options_throw_a_clear_error() {
     for (opts, expected) in [
@@ -127,13 +135,13 @@ fn bad_options_throw_a_clear_error() {
         (r#"{"reconnect": "yes"}"#, "`reconnect` must be an object"),
         (r#"{"reconnect": {"maxRetries": -1}}"#, "`maxRetries` must be a number"),
         (r#"{"closeOn": [{"data": "x"}]}"#, "`closeOn[].event` is required"),
-        (r#"{"headers": {"a": "b"}}"#, "need `transport: \"fetch\"`"),
+        (r#"{"headers": {"a": "b"}}"#, FETCH_ONLY_ERROR),
         (r#"{"transport": "websocket"}"#, "`transport` must be"),
         (r#"{"withCredentials": 1}"#, "`withCredentials` must be a boolean"),
         (r#"{"resumeParam": 5}"#, "`resumeParam` must be a non-empty string or null"),
         (r#"{"gapEvents": "replay-gap"}"#, "`gapEvents` must be an array of strings"),
         (r#"{"dedupWindow": -1}"#, "`dedupWindow` must be a number"),
-        (r#"{"maxEventBytes": 10}"#, "need `transport: \"fetch\"`"),
+        (r#"{"maxEventBytes": 10}"#, FETCH_ONLY_ERROR),
     ] {
         let err = JsTypedEventSource::new(server_url("/subscribe"), options(opts)).expect_err(opts);
         let message = get(&JsValue::from(err), "message").as_string().unwrap_or_default();
@@ -157,7 +165,7 @@ fn without_the_fetch_feature_the_fetch_transport_is_a_clear_error() {
     let opts = r#"{"transport": "fetch", "headers": {"Authorization": "Bearer js"}}"#;
     let err = JsTypedEventSource::new(server_url("/subscribe"), options(opts)).expect_err(opts);
     let message = get(&JsValue::from(err), "message").as_string().unwrap_or_default();
-    assert!(message.contains("this build has no fetch transport"), "{message}");
+    assert!(message.contains("are in the full entry point, typed-eventsource/full"), "{message}");
 }
 
 /// Waits until `es.closeReason` is set.

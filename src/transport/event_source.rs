@@ -98,7 +98,7 @@ fn resume_url(url: &str, param: &str, last_event_id: &str) -> String {
     out.push_str(base);
     out.push_str(if base.bytes().any(|b| b == b'?') { "&" } else { "?" });
     out.push_str(&param);
-    out.push_str("=");
+    out.push('=');
     out.push_str(&encoded);
     out.push_str(fragment);
     out
