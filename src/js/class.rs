@@ -147,13 +147,13 @@ impl JsTypedEventSource {
     }
 }
 
-/// Calls a user's function; an exception in it is reported on the console and does not stop the other handlers.
+/// Calls a user's function with the arguments (at most two: no handler takes more); an exception in it is reported
+/// on the console and does not stop the other handlers.
 fn call(f: &Function, args: &[JsValue]) {
     let result = match args {
         [] => f.call0(&JsValue::NULL),
         [a] => f.call1(&JsValue::NULL, a),
-        [a, b] => f.call2(&JsValue::NULL, a, b),
-        _ => f.apply(&JsValue::NULL, &args.iter().collect()),
+        [a, b, ..] => f.call2(&JsValue::NULL, a, b),
     };
     if let Err(e) = result {
         web_sys::console::error_2(&JsValue::from_str("typed-eventsource: a handler threw"), &e);

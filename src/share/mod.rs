@@ -321,7 +321,7 @@ extern "C" {
 }
 
 fn lock_manager() -> Option<LockManager> {
-    let navigator = web_sys::window()?.navigator();
+    let navigator = crate::interop::Global::navigator();
     let locks = Reflect::get(&navigator, &JsValue::from_str("locks")).ok()?;
     (locks.is_object()).then(|| locks.unchecked_into())
 }
@@ -830,8 +830,10 @@ fn channel_name(url: &str, with_credentials: bool, transport: &Transport, key: O
         name.push_str(key);
         return name;
     }
-    let absolute = web_sys::window()
-        .and_then(|w| w.location().href().ok())
+    let location = crate::interop::Global::location();
+    let absolute = Reflect::get(&location, &JsValue::from_str("href"))
+        .ok()
+        .and_then(|href| href.as_string())
         .and_then(|base| web_sys::Url::new_with_base(url, &base).ok())
         .map_or_else(|| url.to_owned(), |u| u.href());
     let mut description = absolute;
