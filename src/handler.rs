@@ -44,11 +44,6 @@ pub(crate) struct Handlers {
 }
 
 impl Handlers {
-    /// The handlers for `event`, cloned out so none stays borrowed while they run.
-    pub fn for_event(&self, event: &str) -> Vec<RawHandler> {
-        self.events.iter().filter(|(t, _)| &**t == event).map(|(_, h)| h.clone()).collect()
-    }
-
     /// Each event type with a handler, once.
     pub fn event_types(&self) -> Vec<Rc<str>> {
         let mut types: Vec<Rc<str>> = Vec::new();

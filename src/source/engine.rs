@@ -10,7 +10,7 @@ use std::rc::{Rc, Weak};
 
 use gloo_events::EventListener;
 
-use crate::handler::{GapSignal, Handlers, Incoming, RawHandler, Signal, SignalHandler};
+use crate::handler::{GapSignal, Handlers, Incoming, RawHandler, Signal};
 use crate::interop::Timer;
 use crate::recent_ids::RecentIds;
 use crate::transport::{Ended, Link, Upstream, WeakUp};
@@ -257,9 +257,17 @@ impl Engine {
     }
 
     /// Tells the signal handlers, skipping one that is already running (a handler that re-enters itself).
+    ///
+    /// Each handler is cloned out in turn, so none stays borrowed while it runs; those added meanwhile wait for the
+    /// next signal, and once a handler closes the source (taking the list) the others are not called.
     fn signal(&self, signal: Signal<'_>) {
-        let handlers = self.handlers.borrow().signals.clone();
-        call_signal(handlers, signal);
+        let count = self.handlers.borrow().signals.len();
+        for i in 0..count {
+            let Some(h) = self.handlers.borrow().signals.get(i).cloned() else { return };
+            if let Ok(mut f) = h.try_borrow_mut() {
+                f(signal);
+            };
+        }
     }
 
     fn set_state(&self, state: ReadyState) {
@@ -295,9 +303,10 @@ impl Engine {
             self.emit_error(&Error::NotClosed { state });
         }
         self.set_state(state);
-        // The last signal: the handlers are dropped with it (each close handler runs exactly once).
+        // The last signal: then the handlers are dropped (each close handler runs exactly once), outside the borrow.
+        self.signal(Signal::Close(&reason));
         let handlers = std::mem::take(&mut self.handlers.borrow_mut().signals);
-        call_signal(handlers, Signal::Close(&reason));
+        drop(handlers);
     }
 }
 
@@ -334,12 +343,17 @@ impl Upstream for Engine {
         let meta = EventMeta { event: event_type.to_owned(), last_event_id: last_event_id.to_owned(), origin };
         let terminal = self.settings.terminal_check.and_then(|check| check(&self.settings.close_on, event_type, data));
         if terminal.is_none() || self.settings.deliver_terminal {
-            let handlers = self.handlers.borrow().for_event(event_type);
             let incoming = Incoming { data, meta: &meta };
-            for h in handlers {
+            // The handlers there are now, each cloned out in turn so none stays borrowed while it runs.
+            let count = self.handlers.borrow().events.len();
+            for i in 0..count {
                 if self.is_closed() {
                     return; // a handler closed the source: nothing more is delivered
                 }
+                let h = match self.handlers.borrow().events.get(i) {
+                    Some((t, h)) if **t == *event_type => h.clone(),
+                    _ => continue,
+                };
                 let result = match h.try_borrow_mut() {
                     Ok(mut f) => f(&incoming),
                     Err(_) => Ok(()),
@@ -386,15 +400,6 @@ impl Upstream for Engine {
                 let message = "the server answered 204 No Content: it asks the client to stop".to_owned();
                 self.fail(Error::Fatal { message, status: Some(204), content_type: None }, false);
             }
-        }
-    }
-}
-
-/// Calls each handler of `list` with `signal`, skipping one that is already running.
-fn call_signal(list: Vec<SignalHandler>, signal: Signal<'_>) {
-    for h in list {
-        if let Ok(mut f) = h.try_borrow_mut() {
-            f(signal);
         }
     }
 }
