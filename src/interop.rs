@@ -90,6 +90,36 @@ extern "C" {
     pub(crate) fn location() -> JsValue;
 }
 
+/// An event listener, removed when dropped (gloo-events' `EventListener` without its options object, built in a
+/// thread-local and set property by property: the listeners are linked into every app).
+pub(crate) struct Listener {
+    target: web_sys::EventTarget,
+    event_type: String,
+    callback: Closure<dyn FnMut(&web_sys::Event)>,
+}
+
+impl Listener {
+    /// Calls `f` with each `event_type` event on `target` until dropped.
+    pub(crate) fn new(
+        target: &web_sys::EventTarget,
+        event_type: impl Into<String>,
+        f: impl FnMut(&web_sys::Event) + 'static,
+    ) -> Listener {
+        let event_type = event_type.into();
+        let callback = Closure::<dyn FnMut(&web_sys::Event)>::new(f);
+        // Adding a listener throws only for a callback that is not a function.
+        let _ = target.add_event_listener_with_callback(&event_type, callback.as_ref().unchecked_ref());
+        Listener { target: target.clone(), event_type, callback }
+    }
+}
+
+impl Drop for Listener {
+    fn drop(&mut self) {
+        let _ =
+            self.target.remove_event_listener_with_callback(&self.event_type, self.callback.as_ref().unchecked_ref());
+    }
+}
+
 /// A pending `setTimeout`, cleared when dropped: gloo-timers' `Timeout` without its `FnOnce` wrapper (the engine's
 /// re-open timer is linked into every app; this is ~0.1 KB gzipped smaller).
 pub(crate) struct Timer {

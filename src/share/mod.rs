@@ -38,7 +38,6 @@ use std::cell::{Cell, RefCell};
 use std::fmt;
 use std::rc::{Rc, Weak};
 
-use gloo_events::EventListener;
 use gloo_timers::callback::{Interval, Timeout};
 use js_sys::{Function, Object, Promise, Reflect};
 use wasm_bindgen::closure::Closure;
@@ -46,6 +45,7 @@ use wasm_bindgen::prelude::wasm_bindgen;
 use wasm_bindgen::{JsCast, JsValue};
 use web_sys::{AbortController, BroadcastChannel, MessageEvent};
 
+use crate::interop::Listener;
 use crate::recent_ids::RecentIds;
 use crate::transport::{Ended, Link, SharedTransport, Upstream, WeakUp};
 use crate::{Error, ReadyState, Transport};
@@ -242,7 +242,7 @@ impl Seen {
 /// The `BroadcastChannel` and its listener; dropping it closes the channel.
 struct Channel {
     channel: BroadcastChannel,
-    _listener: EventListener,
+    _listener: Listener,
 }
 
 impl Drop for Channel {
@@ -434,7 +434,7 @@ impl Shared {
             return self.connect_inner();
         };
         let weak = Rc::downgrade(self);
-        let listener = EventListener::new(&channel, "message", move |event| {
+        let listener = Listener::new(&channel, "message", move |event| {
             let Some(event) = event.dyn_ref::<MessageEvent>() else { return };
             if let (Some(shared), Some(message)) = (weak.upgrade(), Message::from_js(&event.data())) {
                 shared.on_message(message);

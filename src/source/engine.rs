@@ -8,10 +8,8 @@
 use std::cell::{Cell, RefCell, RefMut};
 use std::rc::{Rc, Weak};
 
-use gloo_events::EventListener;
-
 use crate::handler::{GapSignal, Handlers, Incoming, RawHandler, Signal};
-use crate::interop::Timer;
+use crate::interop::{Listener, Timer};
 use crate::recent_ids::RecentIds;
 use crate::transport::{Ended, Link, Upstream, WeakUp};
 use crate::{CloseReason, Error, EventMeta, Gap, ReadyState, ReconnectPolicy, TerminalRule};
@@ -74,7 +72,7 @@ pub(crate) struct Engine {
     /// The pending re-open, if any (a `Cell`: set and taken, never borrowed).
     reopen_timer: Cell<Option<Timer>>,
     /// The page-visibility listener of the hidden-page pause (see `visibility.rs`). A `Cell`: nothing borrows it.
-    pub(super) visibility: Cell<Option<EventListener>>,
+    pub(super) visibility: Cell<Option<Listener>>,
     /// Whether the connection is closed because the page is hidden.
     pub(super) paused: Cell<bool>,
     /// The ids of the last events delivered, and how many duplicates were dropped.

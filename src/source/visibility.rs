@@ -4,12 +4,11 @@
 
 use std::rc::Rc;
 
-use gloo_events::EventListener;
 use wasm_bindgen::JsCast;
 use web_sys::Document;
 
 use super::engine::{with, Engine};
-use crate::interop::Global;
+use crate::interop::{Global, Listener};
 
 /// The page's document, if any (none in a worker).
 fn document() -> Option<Document> {
@@ -22,7 +21,7 @@ impl Engine {
         let Some(document) = document() else { return };
         let weak = Rc::downgrade(self);
         let target = document.clone();
-        let listener = EventListener::new(&target, "visibilitychange", move |_| {
+        let listener = Listener::new(&target, "visibilitychange", move |_| {
             with(&weak, |s| {
                 let hidden = document.hidden();
                 if s.is_closed() || hidden == s.paused.get() {
