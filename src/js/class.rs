@@ -116,14 +116,16 @@ impl JsTypedEventSource {
 
     /// `lastEventId`.
     #[wasm_bindgen(getter, js_name = lastEventId)]
-    pub fn last_event_id(&self) -> String {
-        self.inner.last_event_id()
+    pub fn last_event_id(&self) -> JsValue {
+        // A JS string made here rather than a returned `String` (handed over as a boxed slice, which links
+        // `Vec::into_boxed_slice`'s shrinking).
+        JsValue::from_str(&self.inner.last_event_id())
     }
 
     /// `url`.
     #[wasm_bindgen(getter)]
-    pub fn url(&self) -> String {
-        self.inner.url().to_owned()
+    pub fn url(&self) -> JsValue {
+        JsValue::from_str(self.inner.url())
     }
 
     /// `shareRole`.
