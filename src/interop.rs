@@ -90,12 +90,14 @@ extern "C" {
     pub(crate) fn location() -> JsValue;
 }
 
-/// An event listener, removed when dropped (gloo-events' `EventListener` without its options object, built in a
-/// thread-local and set property by property: the listeners are linked into every app).
+/// An event listener, removed when dropped: gloo-events' `EventListener` without its options object, built in a
+/// thread-local and set property by property (the listeners are linked into every app). Its callback gets the event
+/// as a `JsValue`: one closure type for the listeners, the timers and the promise callbacks, whose glue is linked
+/// once.
 pub(crate) struct Listener {
     target: web_sys::EventTarget,
     event_type: String,
-    callback: Closure<dyn FnMut(&web_sys::Event)>,
+    callback: Closure<dyn FnMut(JsValue)>,
 }
 
 impl Listener {
@@ -103,10 +105,10 @@ impl Listener {
     pub(crate) fn new(
         target: &web_sys::EventTarget,
         event_type: impl Into<String>,
-        f: impl FnMut(&web_sys::Event) + 'static,
+        f: impl FnMut(JsValue) + 'static,
     ) -> Listener {
         let event_type = event_type.into();
-        let callback = Closure::<dyn FnMut(&web_sys::Event)>::new(f);
+        let callback = Closure::<dyn FnMut(JsValue)>::new(f);
         // Adding a listener throws only for a callback that is not a function.
         let _ = target.add_event_listener_with_callback(&event_type, callback.as_ref().unchecked_ref());
         Listener { target: target.clone(), event_type, callback }
@@ -124,13 +126,15 @@ impl Drop for Listener {
 /// re-open timer is linked into every app; this is ~0.1 KB gzipped smaller).
 pub(crate) struct Timer {
     id: JsValue,
-    _callback: Closure<dyn FnMut()>,
+    _callback: Closure<dyn FnMut(JsValue)>,
 }
 
 impl Timer {
     /// Calls `f` once after `millis` milliseconds, unless the timer is dropped first.
-    pub(crate) fn new(millis: u32, f: impl FnMut() + 'static) -> Timer {
-        let callback = Closure::<dyn FnMut()>::new(f);
+    pub(crate) fn new(millis: u32, mut f: impl FnMut() + 'static) -> Timer {
+        // The argument (none: `undefined`) makes the closure of the same type as the listeners' and the promise
+        // callbacks', whose glue is then linked once.
+        let callback = Closure::<dyn FnMut(JsValue)>::new(move |_: JsValue| f());
         let id = set_timeout(callback.as_ref().unchecked_ref(), millis);
         Timer { id, _callback: callback }
     }
