@@ -69,7 +69,7 @@
 //!
 //! ## Features
 //!
-//! - `fetch`: the fetch transport ([`Transport`], `FetchRequest`); opt-in, as it adds ~12 KB gzipped to an app
+//! - `fetch`: the fetch transport ([`Transport`], `FetchRequest`); opt-in, as it adds ~11 KB gzipped to an app
 //!   (the npm package's full entry point, `typed-eventsource/full`, has it).
 //! - `js`: the JavaScript API, for the npm package (a Rust app leaves it out: a dependency's exports would be
 //!   linked into the app; it also makes talc the global allocator).
