@@ -5,7 +5,7 @@
 //! Unicode tables into every app: the messages here are built with `push_str` and integer formatting only, never
 //! `Unexpected`'s `Display` (which formats floats) nor `{:?}` of strings, and no `&str` is sliced by index.
 
-use std::fmt::{self, Display, Write as _};
+use std::fmt::{self, Display};
 
 use js_sys::{Array, Object, Reflect, JSON};
 use serde::de::value::MapAccessDeserializer;
@@ -116,8 +116,15 @@ impl de::Error for Error {
 
 /// `", expected {exp}"`: `Expected` is a visitor's `expecting` (a fixed text) or a `&str`.
 fn push_expected(s: &mut String, exp: &dyn Expected) {
+    /// `Expected` as `Display`, for `to_string`, which formats without `core::fmt::write`.
+    struct Shown<'a>(&'a dyn Expected);
+    impl Display for Shown<'_> {
+        fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+            self.0.fmt(f)
+        }
+    }
     s.push_str(", expected ");
-    let _ = write!(s, "{exp}");
+    s.push_str(&Shown(exp).to_string());
 }
 
 /// What was found, in JSON terms; a float's value is not written (that would link float formatting).

@@ -19,33 +19,31 @@ pub(crate) struct Incoming<'a> {
     pub meta: &'a EventMeta,
 }
 
-/// A handler taking its argument by reference; shared by the source and a list, borrowed mutably only while it runs.
-pub(crate) type RefHandler<A> = Rc<RefCell<dyn FnMut(&A)>>;
-
 pub(crate) type RawHandler = Rc<RefCell<dyn FnMut(&Incoming<'_>) -> Result<(), Error>>>;
-pub(crate) type OpenHandler = Rc<RefCell<dyn FnMut()>>;
-pub(crate) type ErrorHandler = Rc<RefCell<dyn FnMut(&Error)>>;
-pub(crate) type StateHandler = Rc<RefCell<dyn FnMut(ReadyState)>>;
-pub(crate) type CloseHandler = Rc<RefCell<dyn FnMut(&CloseReason)>>;
-pub(crate) type GapHandler = Rc<RefCell<dyn FnMut(&Gap)>>;
 
-/// Every handler of a source, by kind.
+/// What the engine tells the handlers besides the events themselves.
+#[derive(Clone, Copy)]
+pub(crate) enum Signal<'a> {
+    Open,
+    Error(&'a Error),
+    State(ReadyState),
+    Gap(&'a GapSignal),
+    Close(&'a CloseReason),
+}
+
+/// A handler of one kind of [`Signal`] (it ignores the others). One list and one type for every kind, so that the
+/// engine has a single way of calling them (rather than one per kind, each linked into every app), and the code
+/// of a kind an app never handles is not linked.
+pub(crate) type SignalHandler = Rc<RefCell<dyn FnMut(Signal<'_>)>>;
+
+/// Every handler of a source: those of events, by event type, and those of signals.
 #[derive(Default)]
 pub(crate) struct Handlers {
     pub events: Vec<(Rc<str>, RawHandler)>,
-    pub open: Vec<OpenHandler>,
-    pub error: Vec<ErrorHandler>,
-    pub state: Vec<StateHandler>,
-    pub close: Vec<CloseHandler>,
-    pub gap: Vec<GapHandler>,
+    pub signals: Vec<SignalHandler>,
 }
 
 impl Handlers {
-    /// The handlers for `event`, cloned out so none stays borrowed while they run.
-    pub fn for_event(&self, event: &str) -> Vec<RawHandler> {
-        self.events.iter().filter(|(t, _)| &**t == event).map(|(_, h)| h.clone()).collect()
-    }
-
     /// Each event type with a handler, once.
     pub fn event_types(&self) -> Vec<Rc<str>> {
         let mut types: Vec<Rc<str>> = Vec::new();
@@ -58,13 +56,49 @@ impl Handlers {
     }
 }
 
-/// Runs each handler in `list` with `arg`, skipping one that is already running (a handler that re-enters itself).
-pub(crate) fn call_each<A: ?Sized>(list: Vec<RefHandler<A>>, arg: &A) {
-    for h in list {
-        if let Ok(mut f) = h.try_borrow_mut() {
-            f(arg);
+/// A handler called each time the connection opens.
+pub(crate) fn on_open(mut f: impl FnMut() + 'static) -> SignalHandler {
+    Rc::new(RefCell::new(move |signal: Signal<'_>| {
+        if let Signal::Open = signal {
+            f();
         }
-    }
+    }))
+}
+
+/// A handler of every error.
+pub(crate) fn on_error(mut f: impl FnMut(&Error) + 'static) -> SignalHandler {
+    Rc::new(RefCell::new(move |signal: Signal<'_>| {
+        if let Signal::Error(error) = signal {
+            f(error);
+        }
+    }))
+}
+
+/// A handler of every change of state.
+pub(crate) fn on_state(mut f: impl FnMut(ReadyState) + 'static) -> SignalHandler {
+    Rc::new(RefCell::new(move |signal: Signal<'_>| {
+        if let Signal::State(state) = signal {
+            f(state);
+        }
+    }))
+}
+
+/// A gap handler: `f` gets the [`Gap`] of each signal.
+pub(crate) fn on_gap(mut f: impl FnMut(&Gap) + 'static) -> SignalHandler {
+    Rc::new(RefCell::new(move |signal: Signal<'_>| {
+        if let Signal::Gap(gap) = signal {
+            f(&gap.to_gap());
+        }
+    }))
+}
+
+/// A close handler (the engine calls it once, then drops it).
+pub(crate) fn on_close(mut f: impl FnMut(&CloseReason) + 'static) -> SignalHandler {
+    Rc::new(RefCell::new(move |signal: Signal<'_>| {
+        if let Signal::Close(reason) = signal {
+            f(reason);
+        }
+    }))
 }
 
 pub(crate) fn text(mut f: impl FnMut(String, EventMeta) + 'static) -> RawHandler {
@@ -99,6 +133,35 @@ pub(crate) fn enum_variant<E: DeserializeOwned + 'static>(f: Rc<RefCell<dyn FnMu
         }
         Ok(())
     }))
+}
+
+/// A gap signal as received. Its [`Gap`] (with the fields read from the JSON data) is built only where it is asked
+/// for — by a gap handler ([`gap`]) or `last_gap` — so that an app using neither does not link the reading.
+pub(crate) struct GapSignal {
+    pub event: String,
+    pub last_event_id: String,
+    pub data: String,
+}
+
+impl GapSignal {
+    /// The [`Gap`]: the signal plus the string fields `requested`, `oldest`, `epoch` and `reason` of its JSON data.
+    pub fn to_gap(&self) -> Gap {
+        let json = parse_json(&self.data).ok();
+        let field = |key: &str| {
+            json.as_ref()
+                .and_then(|v| js_sys::Reflect::get(v, &JsValue::from_str(key)).ok())
+                .and_then(|v| v.as_string())
+        };
+        Gap {
+            event: self.event.clone(),
+            last_event_id: self.last_event_id.clone(),
+            data: self.data.clone(),
+            requested: field("requested"),
+            oldest: field("oldest"),
+            epoch: field("epoch"),
+            reason: field("reason"),
+        }
+    }
 }
 
 fn decode_error(ev: &Incoming<'_>, reason: String) -> Error {

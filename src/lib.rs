@@ -15,8 +15,8 @@
 //! - **resume you can trust**: a server's `replay-gap` signal goes to `on_gap` as a [`Gap`], never to ordinary
 //!   handlers; events whose id was delivered lately are dropped ([`SourceOptions::dedup_window`]); the fetch
 //!   transport asks for a fresh request per attempt and refreshes once after a 401 (`FetchRequest::prepare`, feature `fetch`);
-//! - **ownership**: every listener is owned ([`gloo_events::EventListener`]) and detached on drop; dropping the source
-//!   closes the connection; a [`futures::Stream`] ([`EventStream`]) that ends when the source closes;
+//! - **ownership**: every listener is owned and detached on drop (as `gloo_events::EventListener` does); dropping
+//!   the source closes the connection; a [`futures::Stream`] ([`EventStream`]) that ends when the source closes;
 //! - a **JavaScript API** (`new TypedEventSource(url, options)`) and, with the `yew` feature, a
 //!   [`use_event_source`] hook.
 //!
@@ -69,7 +69,7 @@
 //!
 //! ## Features
 //!
-//! - `fetch`: the fetch transport ([`Transport`], `FetchRequest`); opt-in, as it adds ~12 KB gzipped to an app
+//! - `fetch`: the fetch transport ([`Transport`], `FetchRequest`); opt-in, as it adds ~11 KB gzipped to an app
 //!   (the npm package's full entry point, `typed-eventsource/full`, has it).
 //! - `js`: the JavaScript API, for the npm package (a Rust app leaves it out: a dependency's exports would be
 //!   linked into the app; it also makes talc the global allocator).
@@ -181,7 +181,6 @@
 [`SourceOptions::resume_param`]: https://docs.rs/typed-eventsource/latest/typed_eventsource/struct.SourceOptions.html#method.resume_param
 [`SourceOptions::dedup_window`]: https://docs.rs/typed-eventsource/latest/typed_eventsource/struct.SourceOptions.html#method.dedup_window
 [`EventStream`]: https://docs.rs/typed-eventsource/latest/typed_eventsource/struct.EventStream.html
-[`gloo_events::EventListener`]: https://docs.rs/gloo-events/0.2/gloo_events/struct.EventListener.html
 
 *Documented for a target other than wasm32, where only the pure parts are compiled: the links to the browser API
 lead to [its documentation on docs.rs](https://docs.rs/typed-eventsource/latest/typed_eventsource/).*"

@@ -145,12 +145,22 @@ impl ReconnectPolicy {
     /// ```
     pub fn delay(&self, attempt: u32, random: f64) -> Duration {
         // In milliseconds through `as` casts (saturating, NaN → 0): no float-to-Duration panic path in wasm; and as
-        // `f64` from the start: `as_millis` is a u128, whose arithmetic links helper functions into every app.
-        let base = self.initial_delay.as_secs_f64() * 1000.0 * self.multiplier.powi(attempt.min(64) as i32);
-        let capped = base.min(self.max_delay.as_secs_f64() * 1000.0);
+        // `f64` from the start: `as_millis` is a u128, whose arithmetic links helper functions into every app. Nor
+        // `powi`, `round` or `f64::min`: each is a helper function in wasm, linked into every app for this line.
+        let max = self.max_delay.as_secs_f64() * 1000.0;
+        let mut base = self.initial_delay.as_secs_f64() * 1000.0;
+        // The multiplier is at least 1: once at the cap, further attempts stay there.
+        for _ in 0..attempt.min(64) {
+            if base >= max {
+                break;
+            }
+            base *= self.multiplier;
+        }
+        let capped = if base < max { base } else { max };
         let random = if random.is_finite() { random.clamp(0.0, 1.0) } else { 1.0 };
         let factor = 1.0 - self.jitter * (1.0 - random);
-        Duration::from_millis((capped * factor).round() as u64)
+        // Rounded half up: the product is never negative.
+        Duration::from_millis((capped * factor + 0.5) as u64)
     }
 }
 

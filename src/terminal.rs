@@ -3,6 +3,8 @@
 use std::fmt;
 use std::rc::Rc;
 
+use crate::CloseReason;
+
 /// The function of a [`TerminalRule::Predicate`]: `(event type, data) -> is terminal`.
 pub type Predicate = Rc<dyn Fn(&str, &str) -> bool>;
 
@@ -91,6 +93,12 @@ impl fmt::Debug for TerminalRule {
 #[cfg_attr(not(target_arch = "wasm32"), allow(dead_code))]
 pub(crate) fn is_terminal(rules: &[TerminalRule], event: &str, data: &str) -> bool {
     rules.iter().any(|r| r.matches(event, data))
+}
+
+/// The close reason for an event that matches one of `rules` ([`CloseReason::Terminal`]), if it does.
+#[cfg_attr(not(target_arch = "wasm32"), allow(dead_code))]
+pub(crate) fn check(rules: &[TerminalRule], event: &str, data: &str) -> Option<CloseReason> {
+    is_terminal(rules, event, data).then(|| CloseReason::Terminal { event: event.to_owned(), data: data.to_owned() })
 }
 
 #[cfg(test)]

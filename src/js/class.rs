@@ -116,14 +116,16 @@ impl JsTypedEventSource {
 
     /// `lastEventId`.
     #[wasm_bindgen(getter, js_name = lastEventId)]
-    pub fn last_event_id(&self) -> String {
-        self.inner.last_event_id()
+    pub fn last_event_id(&self) -> JsValue {
+        // A JS string made here rather than a returned `String` (handed over as a boxed slice, which links
+        // `Vec::into_boxed_slice`'s shrinking).
+        JsValue::from_str(&self.inner.last_event_id())
     }
 
     /// `url`.
     #[wasm_bindgen(getter)]
-    pub fn url(&self) -> String {
-        self.inner.url().to_owned()
+    pub fn url(&self) -> JsValue {
+        JsValue::from_str(self.inner.url())
     }
 
     /// `shareRole`.
@@ -147,26 +149,38 @@ impl JsTypedEventSource {
     }
 }
 
-/// Calls a user's function; an exception in it is reported on the console and does not stop the other handlers.
+/// Calls a user's function with the arguments (at most two: no handler takes more); an exception in it is reported
+/// on the console and does not stop the other handlers.
 fn call(f: &Function, args: &[JsValue]) {
     let result = match args {
         [] => f.call0(&JsValue::NULL),
         [a] => f.call1(&JsValue::NULL, a),
-        [a, b] => f.call2(&JsValue::NULL, a, b),
-        _ => f.apply(&JsValue::NULL, &args.iter().collect()),
+        [a, b, ..] => f.call2(&JsValue::NULL, a, b),
     };
     if let Err(e) = result {
         web_sys::console::error_2(&JsValue::from_str("typed-eventsource: a handler threw"), &e);
     }
 }
 
-fn object(entries: &[(&str, JsValue)]) -> JsValue {
+/// A plain object with `entries` (key, value).
+fn object(entries: &[(&str, JsValue)]) -> Object {
     let obj = Object::new();
-    for (k, v) in entries {
-        // Setting a property on a fresh plain object cannot fail.
-        let _ = Reflect::set(&obj, &JsValue::from_str(k), v);
+    for (key, value) in entries {
+        set(&obj, key, value);
     }
-    obj.into()
+    obj
+}
+
+/// Sets `obj[key] = value` (on a fresh plain object: it cannot fail).
+fn set(obj: &Object, key: &str, value: &JsValue) {
+    let _ = Reflect::set(obj, &JsValue::from_str(key), value);
+}
+
+/// Sets `obj[key] = value` when there is a value.
+fn set_some(obj: &Object, key: &str, value: Option<&str>) {
+    if let Some(value) = value {
+        set(obj, key, &value.into());
+    }
 }
 
 fn meta_to_js(meta: &EventMeta) -> JsValue {
@@ -176,53 +190,50 @@ fn meta_to_js(meta: &EventMeta) -> JsValue {
         (last_event_id, meta.last_event_id.as_str().into()),
         (origin, meta.origin.as_str().into()),
     ])
+    .into()
 }
 
 fn error_to_js(e: &Error) -> JsValue {
     let [kind, message] = ERROR;
-    let mut entries = vec![(kind, e.kind().as_str().into()), (message, e.to_string().into())];
+    let obj = object(&[(kind, e.kind().as_str().into()), (message, e.to_string().into())]);
     match e {
         Error::Decode { event, data, reason } => {
             let [event_key, data_key, reason_key] = DECODE_ERROR;
-            entries.push((event_key, event.as_str().into()));
-            entries.push((data_key, data.as_str().into()));
-            entries.push((reason_key, reason.as_str().into()));
+            set(&obj, event_key, &event.as_str().into());
+            set(&obj, data_key, &data.as_str().into());
+            set(&obj, reason_key, &reason.as_str().into());
         }
         Error::Fatal { status, content_type, .. } => {
             let [status_key, content_type_key] = FATAL_ERROR;
             if let Some(status) = status {
-                entries.push((status_key, (*status).into()));
+                set(&obj, status_key, &(*status).into());
             }
-            if let Some(content_type) = content_type {
-                entries.push((content_type_key, content_type.as_str().into()));
-            }
+            set_some(&obj, content_type_key, content_type.as_deref());
         }
         Error::TooLarge { limit } => {
             let [limit_key] = TOO_LARGE_ERROR;
-            entries.push((limit_key, (*limit as f64).into()));
+            set(&obj, limit_key, &(*limit as f64).into());
         }
         Error::NotClosed { state } => {
             let [state_key] = NOT_CLOSED_ERROR;
-            entries.push((state_key, (*state as u16).into()));
+            set(&obj, state_key, &(*state as u16).into());
         }
         _ => {}
     }
-    object(&entries)
+    obj.into()
 }
 
 fn gap_to_js(g: &Gap) -> JsValue {
     let [event, last_event_id, data, requested, oldest, epoch, reason] = GAP;
-    let mut entries = vec![
+    let obj = object(&[
         (event, g.event.as_str().into()),
         (last_event_id, g.last_event_id.as_str().into()),
         (data, g.data.as_str().into()),
-    ];
+    ]);
     for (key, value) in [(requested, &g.requested), (oldest, &g.oldest), (epoch, &g.epoch), (reason, &g.reason)] {
-        if let Some(value) = value {
-            entries.push((key, value.as_str().into()));
-        }
+        set_some(&obj, key, value.as_deref());
     }
-    object(&entries)
+    obj.into()
 }
 
 fn reason_to_js(r: &CloseReason) -> JsValue {
@@ -235,8 +246,9 @@ fn reason_to_js(r: &CloseReason) -> JsValue {
                 (event_key, event.as_str().into()),
                 (data_key, data.as_str().into()),
             ])
+            .into()
         }
-        CloseReason::Client => object(&[(REASON_KIND, client.into())]),
+        CloseReason::Client => object(&[(REASON_KIND, client.into())]).into(),
         CloseReason::Failed { message, attempts } => {
             let [message_key, attempts_key] = FAILED;
             object(&[
@@ -244,6 +256,7 @@ fn reason_to_js(r: &CloseReason) -> JsValue {
                 (message_key, message.as_str().into()),
                 (attempts_key, (*attempts).into()),
             ])
+            .into()
         }
     }
 }

@@ -2,7 +2,9 @@
 //!
 //! Read with `Reflect` rather than serde: it keeps serde's deserializer machinery and float formatting out of the
 //! npm package's wasm, and the checks stay as strict (unknown keys and wrong types are errors naming the key). The
-//! messages are joined with [`concat`] rather than `format!`, whose every call site is sizeable code.
+//! messages are joined with [`concat`] rather than `format!`, whose every call site is sizeable code. A [`Reader`]
+//! keeps the first error and reading goes on, so that no option returns early (dropping the options built so far
+//! at each `?` was a good part of the parser's code).
 
 use std::time::Duration;
 
@@ -32,51 +34,55 @@ pub(super) fn source_options(options: &JsValue) -> Result<SourceOptions, String>
     if options.is_undefined() || options.is_null() {
         return Ok(source);
     }
-    let options = object(options, "options", KEYS)?;
-    if let Some(yes) = boolean(&options, "withCredentials")? {
+    let mut r = Reader::default();
+    let options = r.object(options, "options", KEYS).unwrap_or_default();
+    if let Some(yes) = r.boolean(&options, "withCredentials") {
         source = source.with_credentials(yes);
     }
-    if let Some(rules) = get(&options, "closeOn") {
-        let rules = rules.dyn_into::<Array>().map_err(|_| "`closeOn` must be an array of { event, data? }")?;
+    if let Some(rules) = r.array(&options, "closeOn", "`closeOn` must be an array of { event, data? }") {
         for rule in rules.iter() {
-            let rule = object(&rule, "closeOn[]", RULE_KEYS)?;
-            let event = string(&rule, "event")?.ok_or("`closeOn[].event` is required")?;
-            source = source.close_on(match string(&rule, "data")? {
-                Some(data) => TerminalRule::event_with_data(event, data),
-                None => TerminalRule::event(event),
-            });
+            let rule = r.object(&rule, "closeOn[]", RULE_KEYS).unwrap_or_default();
+            let data = r.string(&rule, "data");
+            match r.string(&rule, "event") {
+                Some(event) => {
+                    source = source.close_on(match data {
+                        Some(data) => TerminalRule::event_with_data(event, data),
+                        None => TerminalRule::event(event),
+                    })
+                }
+                None => r.fail("`closeOn[].event` is required"),
+            }
         }
     }
-    if let Some(yes) = boolean(&options, "deliverTerminal")? {
+    if let Some(yes) = r.boolean(&options, "deliverTerminal") {
         source = source.deliver_terminal(yes);
     }
     if let Some(reconnect) = get(&options, "reconnect") {
-        source = source.reconnect(policy(&reconnect)?);
+        source = source.reconnect(policy(&mut r, &reconnect));
     }
-    if let Some(id) = string(&options, "lastEventId")? {
+    if let Some(id) = r.string(&options, "lastEventId") {
         source = source.last_event_id(id);
     }
-    if let Some(yes) = boolean(&options, "pauseWhenHidden")? {
+    if let Some(yes) = r.boolean(&options, "pauseWhenHidden") {
         source = source.pause_when_hidden(yes);
     }
     if let Some(param) = get(&options, "resumeParam") {
-        if param.is_null() {
-            source = source.resume_param(None);
-        } else {
-            let name = param
-                .as_string()
-                .filter(|n| !n.is_empty())
-                .ok_or("`resumeParam` must be a non-empty string or null")?;
-            source = source.resume_param(Some(&name));
+        match param.as_string().filter(|n| !n.is_empty()) {
+            Some(name) => source = source.resume_param(Some(&name)),
+            None if param.is_null() => source = source.resume_param(None),
+            None => r.fail("`resumeParam` must be a non-empty string or null"),
         }
     }
-    if let Some(events) = get(&options, "gapEvents") {
-        let events = events.dyn_into::<Array>().map_err(|_| "`gapEvents` must be an array of strings")?;
+    const GAP_EVENTS: &str = "`gapEvents` must be an array of strings";
+    if let Some(events) = r.array(&options, "gapEvents", GAP_EVENTS) {
         for event in events.iter() {
-            source = source.gap_event(event.as_string().ok_or("`gapEvents` must be an array of strings")?);
+            match event.as_string() {
+                Some(event) => source = source.gap_event(event),
+                None => r.fail(GAP_EVENTS),
+            }
         }
     }
-    if let Some(n) = number(&options, "dedupWindow")? {
+    if let Some(n) = r.number(&options, "dedupWindow") {
         source = source.dedup_window(n as usize);
     }
     #[cfg(feature = "share")]
@@ -85,15 +91,17 @@ pub(super) fn source_options(options: &JsValue) -> Result<SourceOptions, String>
             (Some(true), _) => source = source.share_across_tabs(),
             (Some(false), _) => {}
             (None, Some(key)) if !key.is_empty() => source = source.share(key),
-            _ => return Err("`share` must be a boolean or a non-empty string".to_owned()),
+            _ => r.fail("`share` must be a boolean or a non-empty string"),
         }
     }
     #[cfg(not(feature = "share"))]
     if get(&options, "share").is_some() {
-        return Err(NO_SHARE.to_owned());
+        r.fail(NO_SHARE);
     }
+    let transport = r.string(&options, "transport");
+    let source = r.finish(source)?;
     let fetch_only = FETCH_ONLY.iter().any(|key| get(&options, key).is_some());
-    match string(&options, "transport")?.as_deref() {
+    match transport.as_deref() {
         #[cfg(feature = "fetch")]
         None | Some("eventsource") if fetch_only => {
             Err("`method`, `headers`, `body`, `maxEventBytes` and `request` need `transport: \"fetch\"`".to_owned())
@@ -124,15 +132,18 @@ const NO_SHARE: &str = "`share` (one connection for every tab) is in the full en
 /// The fetch request described by `method`, `headers`, `body`, `maxEventBytes` and `request`.
 #[cfg(feature = "fetch")]
 fn fetch_request(options: &Object) -> Result<FetchRequest, String> {
-    let mut request = request_init(options)?;
-    if let Some(n) = number(options, "maxEventBytes")? {
+    let mut r = Reader::default();
+    let mut request = request_init(&mut r, options);
+    if let Some(n) = r.number(options, "maxEventBytes") {
         request = request.max_event_bytes(n as usize);
     }
     if let Some(f) = get(options, "request") {
-        let f = f.dyn_into::<Function>().map_err(|_| "`request` must be a function")?;
-        request = request.prepare_with(Rc::new(move |attempt, done| prepare(&f, attempt, done)));
+        match f.dyn_into::<Function>() {
+            Ok(f) => request = request.prepare_with(Rc::new(move |attempt, done| prepare(&f, attempt, done))),
+            Err(_) => r.fail("`request` must be a function"),
+        }
     }
-    Ok(request)
+    r.finish(request)
 }
 
 /// Calls a `request` callback for `attempt` and hands `done` the `FetchRequestInit` it returns (or its Promise
@@ -144,7 +155,12 @@ fn prepare(f: &Function, attempt: RequestAttempt, done: Prepared) {
     // Setting a property on a fresh plain object cannot fail.
     let _ = Reflect::set(&arg, &JsValue::from_str(connection), &JsValue::from(attempt.connection));
     let _ = Reflect::set(&arg, &JsValue::from_str(unauthorized), &JsValue::from(attempt.unauthorized));
-    let read = |value: &JsValue| object(value, "request()", INIT_KEYS).and_then(|init| request_init(&init));
+    let read = |value: &JsValue| {
+        let mut r = Reader::default();
+        let init = r.object(value, "request()", INIT_KEYS).unwrap_or_default();
+        let request = request_init(&mut r, &init);
+        r.finish(request)
+    };
     match f.call1(&JsValue::NULL, &arg) {
         Err(e) => done(Err(concat(&["`request` threw: ", &js_message(&e)]))),
         Ok(value) => match value.dyn_ref::<Promise>() {
@@ -161,96 +177,140 @@ fn prepare(f: &Function, attempt: RequestAttempt, done: Prepared) {
 
 /// The method, headers and body of `options` (a `TypedEventSourceOptions` or a `FetchRequestInit`).
 #[cfg(feature = "fetch")]
-fn request_init(options: &Object) -> Result<FetchRequest, String> {
-    let method = string(options, "method")?;
-    let body = string(options, "body")?;
+fn request_init(r: &mut Reader, options: &Object) -> FetchRequest {
     let mut request = FetchRequest::new();
-    if let Some(method) = method {
+    if let Some(method) = r.string(options, "method") {
         request = request.method(method);
     }
     if let Some(h) = get(options, "headers") {
-        let h = h.dyn_into::<Object>().map_err(|_| "`headers` must be an object of strings")?;
-        for name in Object::keys(&h).iter() {
-            let name = name.as_string().unwrap_or_default();
-            let value = string(&h, &name)?.ok_or_else(|| concat(&["header `", &name, "` must be a string"]))?;
-            request = request.header(name, value);
+        match h.dyn_into::<Object>() {
+            Ok(h) => {
+                for name in Object::keys(&h).iter() {
+                    let name = name.as_string().unwrap_or_default();
+                    match get(&h, &name).and_then(|value| value.as_string()) {
+                        Some(value) => request = request.header(name, value),
+                        None => r.fail(concat(&["header `", &name, "` must be a string"])),
+                    }
+                }
+            }
+            Err(_) => r.fail("`headers` must be an object of strings"),
         }
     }
-    if let Some(body) = body {
+    if let Some(body) = r.string(options, "body") {
         request = request.body(body);
     }
-    Ok(request)
+    request
 }
 
 /// `reconnect: false | true | ReconnectOptions`.
-fn policy(value: &JsValue) -> Result<ReconnectPolicy, String> {
+fn policy(r: &mut Reader, value: &JsValue) -> ReconnectPolicy {
     if let Some(on) = value.as_bool() {
-        return Ok(if on { ReconnectPolicy::default() } else { ReconnectPolicy::never() });
+        return if on { ReconnectPolicy::default() } else { ReconnectPolicy::never() };
     }
-    let options = object(value, "reconnect", RECONNECT_KEYS)?;
+    let options = r.object(value, "reconnect", RECONNECT_KEYS).unwrap_or_default();
     let mut p = ReconnectPolicy::default();
-    if let Some(n) = number(&options, "maxRetries")? {
+    if let Some(n) = r.number(&options, "maxRetries") {
         p = p.max_retries(if n >= f64::from(u32::MAX) { u32::MAX } else { n as u32 });
     }
-    if let Some(ms) = number(&options, "initialDelayMs")? {
+    if let Some(ms) = r.number(&options, "initialDelayMs") {
         p = p.initial_delay(Duration::from_millis(ms as u64));
     }
-    if let Some(ms) = number(&options, "maxDelayMs")? {
+    if let Some(ms) = r.number(&options, "maxDelayMs") {
         p = p.max_delay(Duration::from_millis(ms as u64));
     }
-    if let Some(m) = number(&options, "multiplier")? {
+    if let Some(m) = r.number(&options, "multiplier") {
         p = p.multiplier(m);
     }
-    if let Some(j) = number(&options, "jitter")? {
+    if let Some(j) = r.number(&options, "jitter") {
         p = p.jitter(j);
     }
-    Ok(p)
+    p
 }
 
-/// `value` as an object whose keys are all in `known`.
-fn object(value: &JsValue, what: &str, known: &[&str]) -> Result<Object, String> {
-    if !value.is_object() || Array::is_array(value) {
-        return Err(concat(&["`", what, "` must be an object"]));
-    }
-    let obj: Object = value.clone().unchecked_into();
-    for key in Object::keys(&obj).iter() {
-        let key = key.as_string().unwrap_or_default();
-        if !known.contains(&key.as_str()) {
-            let mut message = concat(&["unknown key `", &key, "` in `", what, "` (expected one of: "]);
-            for (i, k) in known.iter().enumerate() {
-                message.push_str(if i == 0 { "" } else { ", " });
-                message.push_str(k);
-            }
-            message.push(')');
-            return Err(message);
+/// Reads options objects, keeping the first error: a read that fails records it and gives `None`, and reading goes
+/// on, its results unused. No read returns early: each early return would drop the options built so far, sizeable
+/// code at every call site.
+#[derive(Default)]
+struct Reader {
+    error: Option<String>,
+}
+
+impl Reader {
+    /// Records `message`, unless an error came first.
+    fn fail(&mut self, message: impl Into<String>) {
+        if self.error.is_none() {
+            self.error = Some(message.into());
         }
     }
-    Ok(obj)
+
+    /// `value`, or the first error.
+    fn finish<T>(self, value: T) -> Result<T, String> {
+        match self.error {
+            Some(error) => Err(error),
+            None => Ok(value),
+        }
+    }
+
+    /// `value` as an object whose keys are all in `known`.
+    fn object(&mut self, value: &JsValue, what: &str, known: &[&str]) -> Option<Object> {
+        if !value.is_object() || Array::is_array(value) {
+            self.fail(concat(&["`", what, "` must be an object"]));
+            return None;
+        }
+        let obj: Object = value.clone().unchecked_into();
+        for key in Object::keys(&obj).iter() {
+            let key = key.as_string().unwrap_or_default();
+            if !known.contains(&key.as_str()) {
+                let mut message = concat(&["unknown key `", &key, "` in `", what, "` (expected one of: "]);
+                for (i, k) in known.iter().enumerate() {
+                    message.push_str(if i == 0 { "" } else { ", " });
+                    message.push_str(k);
+                }
+                message.push(')');
+                self.fail(message);
+            }
+        }
+        Some(obj)
+    }
+
+    /// The property `key` if it is an array (else the error `message`).
+    fn array(&mut self, obj: &Object, key: &str, message: &str) -> Option<Array> {
+        let value = get(obj, key)?;
+        let array = value.dyn_into::<Array>().ok();
+        if array.is_none() {
+            self.fail(message);
+        }
+        array
+    }
+
+    fn boolean(&mut self, obj: &Object, key: &str) -> Option<bool> {
+        let value = get(obj, key)?;
+        self.check(key, value.as_bool(), "a boolean")
+    }
+
+    fn string(&mut self, obj: &Object, key: &str) -> Option<String> {
+        let value = get(obj, key)?;
+        self.check(key, value.as_string(), "a string")
+    }
+
+    /// A non-negative finite number.
+    fn number(&mut self, obj: &Object, key: &str) -> Option<f64> {
+        let value = get(obj, key)?;
+        self.check(key, value.as_f64().filter(|n| n.is_finite() && *n >= 0.0), "a number ≥ 0")
+    }
+
+    /// `value`, or the error "`key` must be what".
+    fn check<T>(&mut self, key: &str, value: Option<T>, what: &str) -> Option<T> {
+        if value.is_none() {
+            self.fail(concat(&["`", key, "` must be ", what]));
+        }
+        value
+    }
 }
 
 /// The property `key`, unless absent or `undefined`.
 fn get(obj: &Object, key: &str) -> Option<JsValue> {
     Reflect::get(obj, &JsValue::from_str(key)).ok().filter(|v| !v.is_undefined())
-}
-
-fn boolean(obj: &Object, key: &str) -> Result<Option<bool>, String> {
-    get(obj, key).map(|v| v.as_bool().ok_or_else(|| must_be(key, "a boolean"))).transpose()
-}
-
-fn string(obj: &Object, key: &str) -> Result<Option<String>, String> {
-    get(obj, key).map(|v| v.as_string().ok_or_else(|| must_be(key, "a string"))).transpose()
-}
-
-/// A non-negative finite number.
-fn number(obj: &Object, key: &str) -> Result<Option<f64>, String> {
-    get(obj, key)
-        .map(|v| v.as_f64().filter(|n| n.is_finite() && *n >= 0.0).ok_or_else(|| must_be(key, "a number ≥ 0")))
-        .transpose()
-}
-
-/// "`key` must be what".
-fn must_be(key: &str, what: &str) -> String {
-    concat(&["`", key, "` must be ", what])
 }
 
 /// The parts, joined.

@@ -38,7 +38,6 @@ use std::cell::{Cell, RefCell};
 use std::fmt;
 use std::rc::{Rc, Weak};
 
-use gloo_events::EventListener;
 use gloo_timers::callback::{Interval, Timeout};
 use js_sys::{Function, Object, Promise, Reflect};
 use wasm_bindgen::closure::Closure;
@@ -46,6 +45,7 @@ use wasm_bindgen::prelude::wasm_bindgen;
 use wasm_bindgen::{JsCast, JsValue};
 use web_sys::{AbortController, BroadcastChannel, MessageEvent};
 
+use crate::interop::Listener;
 use crate::recent_ids::RecentIds;
 use crate::transport::{Ended, Link, SharedTransport, Upstream, WeakUp};
 use crate::{Error, ReadyState, Transport};
@@ -242,7 +242,7 @@ impl Seen {
 /// The `BroadcastChannel` and its listener; dropping it closes the channel.
 struct Channel {
     channel: BroadcastChannel,
-    _listener: EventListener,
+    _listener: Listener,
 }
 
 impl Drop for Channel {
@@ -321,7 +321,7 @@ extern "C" {
 }
 
 fn lock_manager() -> Option<LockManager> {
-    let navigator = web_sys::window()?.navigator();
+    let navigator = crate::interop::Global::navigator();
     let locks = Reflect::get(&navigator, &JsValue::from_str("locks")).ok()?;
     (locks.is_object()).then(|| locks.unchecked_into())
 }
@@ -434,7 +434,7 @@ impl Shared {
             return self.connect_inner();
         };
         let weak = Rc::downgrade(self);
-        let listener = EventListener::new(&channel, "message", move |event| {
+        let listener = Listener::new(&channel, "message", move |event| {
             let Some(event) = event.dyn_ref::<MessageEvent>() else { return };
             if let (Some(shared), Some(message)) = (weak.upgrade(), Message::from_js(&event.data())) {
                 shared.on_message(message);
@@ -830,8 +830,10 @@ fn channel_name(url: &str, with_credentials: bool, transport: &Transport, key: O
         name.push_str(key);
         return name;
     }
-    let absolute = web_sys::window()
-        .and_then(|w| w.location().href().ok())
+    let location = crate::interop::Global::location();
+    let absolute = Reflect::get(&location, &JsValue::from_str("href"))
+        .ok()
+        .and_then(|href| href.as_string())
         .and_then(|base| web_sys::Url::new_with_base(url, &base).ok())
         .map_or_else(|| url.to_owned(), |u| u.href());
     let mut description = absolute;

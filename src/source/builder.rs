@@ -300,7 +300,7 @@ impl TypedEventSourceBuilder {
     /// # ;
     /// ```
     pub fn on_gap(mut self, handler: impl FnMut(&Gap) + 'static) -> Self {
-        self.handlers.gap.push(Rc::new(RefCell::new(handler)));
+        self.handlers.signals.push(handler::on_gap(handler));
         self
     }
 
@@ -404,7 +404,7 @@ impl TypedEventSourceBuilder {
     /// # ;
     /// ```
     pub fn on_open(mut self, handler: impl FnMut() + 'static) -> Self {
-        self.handlers.open.push(Rc::new(RefCell::new(handler)));
+        self.handlers.signals.push(handler::on_open(handler));
         self
     }
 
@@ -420,7 +420,7 @@ impl TypedEventSourceBuilder {
     /// # ;
     /// ```
     pub fn on_error(mut self, handler: impl FnMut(&Error) + 'static) -> Self {
-        self.handlers.error.push(Rc::new(RefCell::new(handler)));
+        self.handlers.signals.push(handler::on_error(handler));
         self
     }
 
@@ -436,7 +436,7 @@ impl TypedEventSourceBuilder {
     /// # ;
     /// ```
     pub fn on_state_change(mut self, handler: impl FnMut(ReadyState) + 'static) -> Self {
-        self.handlers.state.push(Rc::new(RefCell::new(handler)));
+        self.handlers.signals.push(handler::on_state(handler));
         self
     }
 
@@ -452,7 +452,7 @@ impl TypedEventSourceBuilder {
     /// # ;
     /// ```
     pub fn on_close(mut self, handler: impl FnMut(&CloseReason) + 'static) -> Self {
-        self.handlers.close.push(Rc::new(RefCell::new(handler)));
+        self.handlers.signals.push(handler::on_close(handler));
         self
     }
 

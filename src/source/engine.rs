@@ -8,14 +8,11 @@
 use std::cell::{Cell, RefCell, RefMut};
 use std::rc::{Rc, Weak};
 
-use gloo_events::EventListener;
-use gloo_timers::callback::Timeout;
-
-use crate::handler::{call_each, Handlers, Incoming, RawHandler};
-use crate::interop::parse_json;
+use crate::handler::{GapSignal, Handlers, Incoming, RawHandler, Signal};
+use crate::interop::{Listener, Timer};
 use crate::recent_ids::RecentIds;
 use crate::transport::{Ended, Link, Upstream, WeakUp};
-use crate::{terminal, CloseReason, Error, EventMeta, Gap, ReadyState, ReconnectPolicy, TerminalRule};
+use crate::{CloseReason, Error, EventMeta, Gap, ReadyState, ReconnectPolicy, TerminalRule};
 
 /// The settings the engine reads once open: the part of [`SourceOptions`](super::SourceOptions) it owns (the
 /// transport goes to the [`Link`], the last event id to the engine's own field, the pause to `visibility.rs`).
@@ -23,6 +20,9 @@ use crate::{terminal, CloseReason, Error, EventMeta, Gap, ReadyState, ReconnectP
 pub(crate) struct Settings {
     pub(crate) with_credentials: bool,
     pub(crate) close_on: Vec<TerminalRule>,
+    /// The terminal rules' check: set with the first rule, so that the matching is linked only into apps that have
+    /// rules.
+    pub(crate) terminal_check: Option<TerminalCheck>,
     pub(crate) deliver_terminal: bool,
     pub(crate) reconnect: ReconnectPolicy,
     pub(crate) resume: ResumeSettings,
@@ -36,6 +36,9 @@ pub(crate) struct ResumeSettings {
     pub(crate) gap_events: Vec<String>,
     pub(crate) dedup_window: usize,
 }
+
+/// Given the rules and an event (type, data), the close reason if the event matches one.
+pub(crate) type TerminalCheck = fn(&[TerminalRule], &str, &str) -> Option<CloseReason>;
 
 /// The event type of the project's server's gap signal.
 pub(crate) const REPLAY_GAP: &str = "replay-gap";
@@ -67,15 +70,16 @@ pub(crate) struct Engine {
     close_reason: RefCell<Option<CloseReason>>,
     reopen_attempts: Cell<u32>,
     /// The pending re-open, if any (a `Cell`: set and taken, never borrowed).
-    reopen_timer: Cell<Option<Timeout>>,
+    reopen_timer: Cell<Option<Timer>>,
     /// The page-visibility listener of the hidden-page pause (see `visibility.rs`). A `Cell`: nothing borrows it.
-    pub(super) visibility: Cell<Option<EventListener>>,
+    pub(super) visibility: Cell<Option<Listener>>,
     /// Whether the connection is closed because the page is hidden.
     pub(super) paused: Cell<bool>,
     /// The ids of the last events delivered, and how many duplicates were dropped.
     recent: RefCell<RecentIds>,
     duplicates_dropped: Cell<u64>,
-    last_gap: RefCell<Option<Gap>>,
+    /// The last gap signal (its `Gap` is built when read).
+    last_gap: RefCell<Option<GapSignal>>,
 }
 
 impl Engine {
@@ -126,7 +130,7 @@ impl Engine {
     }
 
     pub(super) fn last_gap(&self) -> Option<Gap> {
-        self.last_gap.borrow().clone()
+        self.last_gap.borrow().as_ref().map(GapSignal::to_gap)
     }
 
     #[cfg(feature = "share")]
@@ -224,7 +228,7 @@ impl Engine {
 
     fn schedule_connect(self: &Rc<Self>, millis: u32) {
         let weak = Rc::downgrade(self);
-        let timer = Timeout::new(millis, move || with(&weak, |s| s.reconnect_now()));
+        let timer = Timer::new(millis, move || with(&weak, |s| s.reconnect_now()));
         self.reopen_timer.set(Some(timer));
     }
 
@@ -247,43 +251,37 @@ impl Engine {
     }
 
     fn emit_error(&self, error: &Error) {
-        let handlers = self.handlers.borrow().error.clone();
-        call_each(handlers, error);
+        self.signal(Signal::Error(error));
+    }
+
+    /// Tells the signal handlers, skipping one that is already running (a handler that re-enters itself).
+    ///
+    /// Each handler is cloned out in turn, so none stays borrowed while it runs; those added meanwhile wait for the
+    /// next signal, and once a handler closes the source (taking the list) the others are not called.
+    fn signal(&self, signal: Signal<'_>) {
+        let count = self.handlers.borrow().signals.len();
+        for i in 0..count {
+            let Some(h) = self.handlers.borrow().signals.get(i).cloned() else { return };
+            if let Ok(mut f) = h.try_borrow_mut() {
+                f(signal);
+            };
+        }
     }
 
     fn set_state(&self, state: ReadyState) {
         if self.announced.replace(state) != state {
-            let handlers = self.handlers.borrow().state.clone();
-            for h in handlers {
-                if let Ok(mut f) = h.try_borrow_mut() {
-                    f(state);
-                }
-            }
+            self.signal(Signal::State(state));
         }
     }
 
-    /// A gap signal: kept as the last gap and handed to the gap handlers.
+    /// A gap signal: kept as the last gap and handed to the gap handlers (each builds its `Gap`).
     fn gap(&self, event_type: &str, data: &str, last_event_id: &str) {
-        let json = parse_json(data).ok();
-        let field = |key: &str| {
-            json.as_ref()
-                .and_then(|v| js_sys::Reflect::get(v, &wasm_bindgen::JsValue::from_str(key)).ok())
-                .and_then(|v| v.as_string())
-        };
-        let gap = Gap {
-            event: event_type.to_owned(),
-            last_event_id: last_event_id.to_owned(),
-            data: data.to_owned(),
-            requested: field("requested"),
-            oldest: field("oldest"),
-            epoch: field("epoch"),
-            reason: field("reason"),
-        };
-        *self.last_gap.borrow_mut() = Some(gap);
-        let handlers = self.handlers.borrow().gap.clone();
+        let signal =
+            GapSignal { event: event_type.to_owned(), last_event_id: last_event_id.to_owned(), data: data.to_owned() };
+        *self.last_gap.borrow_mut() = Some(signal);
         // Shared while the handlers run (they may read `last_gap`; nothing writes it but this function).
-        if let Some(gap) = self.last_gap.borrow().as_ref() {
-            call_each(handlers, gap);
+        if let Some(signal) = self.last_gap.borrow().as_ref() {
+            self.signal(Signal::Gap(signal));
         }
     }
 
@@ -303,8 +301,10 @@ impl Engine {
             self.emit_error(&Error::NotClosed { state });
         }
         self.set_state(state);
-        let handlers = std::mem::take(&mut self.handlers.borrow_mut().close);
-        call_each(handlers, &reason);
+        // The last signal: then the handlers are dropped (each close handler runs exactly once), outside the borrow.
+        self.signal(Signal::Close(&reason));
+        let handlers = std::mem::take(&mut self.handlers.borrow_mut().signals);
+        drop(handlers);
     }
 }
 
@@ -312,12 +312,7 @@ impl Upstream for Engine {
     fn opened(self: Rc<Self>) {
         self.reopen_attempts.set(0);
         self.set_state(ReadyState::Open);
-        let handlers = self.handlers.borrow().open.clone();
-        for h in handlers {
-            if let Ok(mut f) = h.try_borrow_mut() {
-                f();
-            }
-        }
+        self.signal(Signal::Open);
     }
 
     /// Hands one event to its handlers, then closes the source if a terminal rule matches it. A gap signal goes to
@@ -344,14 +339,19 @@ impl Upstream for Engine {
             return;
         }
         let meta = EventMeta { event: event_type.to_owned(), last_event_id: last_event_id.to_owned(), origin };
-        let is_terminal = terminal::is_terminal(&self.settings.close_on, event_type, data);
-        if !is_terminal || self.settings.deliver_terminal {
-            let handlers = self.handlers.borrow().for_event(event_type);
+        let terminal = self.settings.terminal_check.and_then(|check| check(&self.settings.close_on, event_type, data));
+        if terminal.is_none() || self.settings.deliver_terminal {
             let incoming = Incoming { data, meta: &meta };
-            for h in handlers {
+            // The handlers there are now, each cloned out in turn so none stays borrowed while it runs.
+            let count = self.handlers.borrow().events.len();
+            for i in 0..count {
                 if self.is_closed() {
                     return; // a handler closed the source: nothing more is delivered
                 }
+                let h = match self.handlers.borrow().events.get(i) {
+                    Some((t, h)) if **t == *event_type => h.clone(),
+                    _ => continue,
+                };
                 let result = match h.try_borrow_mut() {
                     Ok(mut f) => f(&incoming),
                     Err(_) => Ok(()),
@@ -361,8 +361,8 @@ impl Upstream for Engine {
                 }
             }
         }
-        if is_terminal {
-            self.finish(CloseReason::Terminal { event: event_type.to_owned(), data: data.to_owned() });
+        if let Some(reason) = terminal {
+            self.finish(reason);
         }
     }
 

@@ -1,6 +1,5 @@
 //! [`TypedEventSource`]: the handle a program keeps. It owns the engine; dropping it closes the source.
 
-use std::cell::RefCell;
 use std::fmt;
 use std::rc::Rc;
 
@@ -250,7 +249,7 @@ impl TypedEventSource {
     /// # Ok::<(), typed_eventsource::Error>(())
     /// ```
     pub fn on_open(&self, handler: impl FnMut() + 'static) {
-        self.engine.handlers_mut().open.push(Rc::new(RefCell::new(handler)));
+        self.engine.handlers_mut().signals.push(handler::on_open(handler));
     }
 
     /// Adds an error handler (see [`TypedEventSourceBuilder::on_error`](crate::TypedEventSourceBuilder::on_error)).
@@ -264,7 +263,7 @@ impl TypedEventSource {
     /// # Ok::<(), typed_eventsource::Error>(())
     /// ```
     pub fn on_error(&self, handler: impl FnMut(&Error) + 'static) {
-        self.engine.handlers_mut().error.push(Rc::new(RefCell::new(handler)));
+        self.engine.handlers_mut().signals.push(handler::on_error(handler));
     }
 
     /// Adds a state-change handler (see
@@ -279,7 +278,7 @@ impl TypedEventSource {
     /// # Ok::<(), typed_eventsource::Error>(())
     /// ```
     pub fn on_state_change(&self, handler: impl FnMut(ReadyState) + 'static) {
-        self.engine.handlers_mut().state.push(Rc::new(RefCell::new(handler)));
+        self.engine.handlers_mut().signals.push(handler::on_state(handler));
     }
 
     /// Adds a gap handler (see [`TypedEventSourceBuilder::on_gap`](crate::TypedEventSourceBuilder::on_gap)).
@@ -294,7 +293,7 @@ impl TypedEventSource {
     /// # Ok::<(), typed_eventsource::Error>(())
     /// ```
     pub fn on_gap(&self, handler: impl FnMut(&Gap) + 'static) {
-        self.engine.handlers_mut().gap.push(Rc::new(RefCell::new(handler)));
+        self.engine.handlers_mut().signals.push(handler::on_gap(handler));
     }
 
     /// Adds a close handler (see [`TypedEventSourceBuilder::on_close`](crate::TypedEventSourceBuilder::on_close)); on
@@ -312,7 +311,7 @@ impl TypedEventSource {
         let closed = self.engine.close_reason();
         match closed {
             Some(reason) => handler(&reason),
-            None => self.engine.handlers_mut().close.push(Rc::new(RefCell::new(handler))),
+            None => self.engine.handlers_mut().signals.push(handler::on_close(handler)),
         }
     }
 }

@@ -47,6 +47,7 @@ impl Default for SourceOptions {
             settings: Settings {
                 with_credentials: false,
                 close_on: Vec::new(),
+                terminal_check: None,
                 deliver_terminal: true,
                 reconnect: ReconnectPolicy::default(),
                 resume: ResumeSettings::default(),
@@ -88,6 +89,7 @@ impl SourceOptions {
     /// ```
     pub fn close_on(mut self, rule: TerminalRule) -> Self {
         self.settings.close_on.push(rule);
+        self.settings.terminal_check = Some(crate::terminal::check);
         self
     }
 

@@ -4,18 +4,26 @@
 
 use std::rc::Rc;
 
-use gloo_events::EventListener;
+use wasm_bindgen::JsCast;
+use web_sys::Document;
 
 use super::engine::{with, Engine};
+use crate::interop::{Global, Listener};
+
+/// The page's document, if any (none in a worker).
+fn document() -> Option<Document> {
+    Global::document().dyn_into::<Document>().ok()
+}
 
 impl Engine {
     /// Listens for `visibilitychange` on the document for as long as the source is open.
     pub(crate) fn pause_while_hidden(self: &Rc<Self>) {
-        let Some(document) = web_sys::window().and_then(|w| w.document()) else { return };
+        let Some(document) = document() else { return };
         let weak = Rc::downgrade(self);
-        let listener = EventListener::new(&document, "visibilitychange", move |_| {
+        let target = document.clone();
+        let listener = Listener::new(&target, "visibilitychange", move |_| {
             with(&weak, |s| {
-                let hidden = web_sys::window().and_then(|w| w.document()).is_some_and(|d| d.hidden());
+                let hidden = document.hidden();
                 if s.is_closed() || hidden == s.paused.get() {
                     return;
                 }

@@ -217,11 +217,7 @@ impl Task {
         if let Some(body) = request.body_text() {
             init.set_body(&JsValue::from_str(body));
         }
-        let window = web_sys::window().ok_or_else(|| Error::Open {
-            url: url.to_owned(),
-            reason: "the fetch transport needs a window".to_owned(),
-        })?;
-        Ok(window.fetch_with_str_and_init(url, &init))
+        crate::interop::fetch(url, &init).map_err(|e| open_error(url, &e))
     }
 
     /// The response arrived (or the request failed): check it, then read its body.
