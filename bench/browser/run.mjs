@@ -61,8 +61,9 @@ try {
     `| typed-eventsource \`TypedEventSource.on("message", (data, meta) => …)\` | ${typed.toFixed(0)} |`,
     `| ratio typed / plain (goal ≥ 0.8) | ${(typed / plain).toFixed(2)} |`,
     '',
-    `All events accounted for (every run: ${N} events, ids 1..${N} in order): ${accounted ? 'yes' : 'NO'}. ` +
-      `Runs (ms): plain ${result.runs.plain.map((r) => r.ms.toFixed(0)).join(', ')}; typed ${result.runs.typed.map((r) => r.ms.toFixed(0)).join(', ')}.`,
+    `All events accounted for (every run: ${N} events, consecutive positions in order, SSE ids <epoch>-<position>): ${accounted ? 'yes' : 'NO'}. ` +
+      `Runs (ms): plain ${result.runs.plain.map((r) => r.ms.toFixed(0)).join(', ')}; typed ${result.runs.typed.map((r) => r.ms.toFixed(0)).join(', ')}` +
+      (accounted ? '.' : `; events out of place (per run): plain ${result.runs.plain.map((r) => r.bad).join(', ')}; typed ${result.runs.typed.map((r) => r.bad).join(', ')}.`),
     '',
   ].join('\n');
   console.log(md);
