@@ -65,10 +65,11 @@ if ! rustup target list --installed | grep -qx wasm32-unknown-unknown; then
 fi
 
 # Build tools, not shipped code: compiled without LTO and at opt-level 1, which halves their build time (they process
-# a few MB of wasm per run either way).
+# a few MB of wasm per run either way). Not `--locked`: wasm-bindgen-cli 0.2.130's own lock file names a webpki-roots
+# release the registry does not offer.
 quick_install() {
   CARGO_PROFILE_RELEASE_OPT_LEVEL=1 CARGO_PROFILE_RELEASE_LTO=false CARGO_PROFILE_RELEASE_CODEGEN_UNITS=16 \
-    CARGO_PROFILE_RELEASE_DEBUG=false cargo install --locked "$@"
+    CARGO_PROFILE_RELEASE_DEBUG=false cargo install "$@"
 }
 
 # The CLI must equal the wasm-bindgen crate in Cargo.lock (it is pinned with `=` in Cargo.toml).
