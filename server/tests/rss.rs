@@ -42,6 +42,42 @@ fn start_bin(bin: &str, args: &[&str]) -> (Child, String) {
     (Child(child), line.trim().strip_prefix("listening on ").unwrap().to_owned())
 }
 
+/// The server over TLS (ALPN h2 or http/1.1) with a fresh self-signed certificate in a temporary dir named after
+/// `tag`, its limits lifted; returns it, its URL, a maker of clients that trust the certificate, and the dir (for the
+/// caller to remove).
+fn start_tls(tag: &str) -> (Child, String, impl Fn() -> reqwest::Client, std::path::PathBuf) {
+    let dir = std::env::temp_dir().join(format!("{tag}-{}", std::process::id()));
+    std::fs::create_dir_all(&dir).unwrap();
+    let cert = self_signed().unwrap();
+    std::fs::write(dir.join("c.pem"), &cert.cert_pem).unwrap();
+    std::fs::write(dir.join("k.pem"), &cert.key_pem).unwrap();
+    let (c, k) = (dir.join("c.pem").display().to_string(), dir.join("k.pem").display().to_string());
+    let (child, url) = start(&[
+        "--listen",
+        "127.0.0.1:0",
+        "--dev",
+        "--max-streams",
+        "100000",
+        "--max-streams-per-ip",
+        "100000",
+        "--max-connections-per-ip",
+        "100000",
+        "--tls-cert",
+        &c,
+        "--tls-key",
+        &k,
+    ]);
+    let client = move || {
+        reqwest::Client::builder()
+            .use_rustls_tls()
+            .tls_built_in_root_certs(false)
+            .add_root_certificate(reqwest::Certificate::from_der(&cert.cert_der).unwrap())
+            .build()
+            .unwrap()
+    };
+    (child, url, client, dir)
+}
+
 fn rss_kb(child: &Child) -> u64 {
     let status = std::fs::read_to_string(format!("/proc/{}/status", child.0.id())).unwrap();
     status
@@ -114,35 +150,7 @@ async fn http1(bin: &str, n: usize, accept: bool) -> f64 {
 
 /// HTTP/2 over TLS: `n / 100` connections of 100 streams. Returns KB per stream.
 async fn h2(n: usize) -> f64 {
-    let dir = std::env::temp_dir().join(format!("sse-rss-{}", std::process::id()));
-    std::fs::create_dir_all(&dir).unwrap();
-    let cert = self_signed().unwrap();
-    std::fs::write(dir.join("c.pem"), &cert.cert_pem).unwrap();
-    std::fs::write(dir.join("k.pem"), &cert.key_pem).unwrap();
-    let (c, k) = (dir.join("c.pem").display().to_string(), dir.join("k.pem").display().to_string());
-    let (child, url) = start(&[
-        "--listen",
-        "127.0.0.1:0",
-        "--dev",
-        "--max-streams",
-        "100000",
-        "--max-streams-per-ip",
-        "100000",
-        "--max-connections-per-ip",
-        "100000",
-        "--tls-cert",
-        &c,
-        "--tls-key",
-        &k,
-    ]);
-    let client = || {
-        reqwest::Client::builder()
-            .use_rustls_tls()
-            .tls_built_in_root_certs(false)
-            .add_root_certificate(reqwest::Certificate::from_der(&cert.cert_der).unwrap())
-            .build()
-            .unwrap()
-    };
+    let (child, url, client, dir) = start_tls("sse-rss");
     let probe = client();
     wait_streams(&probe, &url, 0).await;
     let before = rss_kb(&child);
@@ -277,35 +285,7 @@ async fn fanout_deliveries_per_second_over_h2_and_http1() {
     drop(h1_child);
 
     // HTTP/2 over TLS: 10 connections of 100 streams (publishers on their own HTTP/2 connection).
-    let dir = std::env::temp_dir().join(format!("sse-fanout-{}", std::process::id()));
-    std::fs::create_dir_all(&dir).unwrap();
-    let cert = self_signed().unwrap();
-    std::fs::write(dir.join("c.pem"), &cert.cert_pem).unwrap();
-    std::fs::write(dir.join("k.pem"), &cert.key_pem).unwrap();
-    let (c, k) = (dir.join("c.pem").display().to_string(), dir.join("k.pem").display().to_string());
-    let (_h2_child, url) = start(&[
-        "--listen",
-        "127.0.0.1:0",
-        "--dev",
-        "--max-streams",
-        "100000",
-        "--max-streams-per-ip",
-        "100000",
-        "--max-connections-per-ip",
-        "100000",
-        "--tls-cert",
-        &c,
-        "--tls-key",
-        &k,
-    ]);
-    let client = || {
-        reqwest::Client::builder()
-            .use_rustls_tls()
-            .tls_built_in_root_certs(false)
-            .add_root_certificate(reqwest::Certificate::from_der(&cert.cert_der).unwrap())
-            .build()
-            .unwrap()
-    };
+    let (_h2_child, url, client, dir) = start_tls("sse-fanout");
     let counted = Arc::new(AtomicU64::new(0));
     for _ in 0..STREAMS / 100 {
         let c = client();

@@ -2,7 +2,7 @@
 // start; Chromium with --ignore-certificate-errors) are all open at once and all receive, over one connection.
 // Control: the same page over plain HTTP/1.1 cannot open them all (Chromium's 6 connections per origin).
 // Needs `cargo build -p typed-eventsource-server` (scripts/test.sh).
-import { Failure, check, launchBrowser, startServer, unique } from "./lib.mjs";
+import { Failure, check, launchBrowser, runCase, startServer, unique } from "./lib.mjs";
 
 const STREAMS = 12;
 const TIMEOUT = 15_000;
@@ -111,14 +111,7 @@ async function main() {
   const browser = await launchBrowser(["--ignore-certificate-errors"]);
   try {
     for (const [name, test] of Object.entries(tests)) {
-      console.log(`test ${name}`);
-      try {
-        await test({ browser });
-        console.log("  ok");
-      } catch (e) {
-        failures.push(name);
-        console.log(`  FAILED: ${e instanceof Failure ? e.message : e.stack}`);
-      }
+      await runCase(name, failures, () => test({ browser }));
     }
   } finally {
     await browser.close();

@@ -17,6 +17,23 @@ export function check(cond, message) {
   if (!cond) throw new Failure(message);
 }
 
+/**
+ * Runs one named test: prints `test NAME`, then `ok`, or `FAILED: why` and records NAME in `failures`. `body` gets
+ * an array for the pages' errors, which must be empty when it returns.
+ */
+export async function runCase(name, failures, body) {
+  console.log(`test ${name}`);
+  const errors = [];
+  try {
+    await body(errors);
+    check(errors.length === 0, `the pages reported errors:\n    ${errors.join("\n    ")}`);
+    console.log("  ok");
+  } catch (e) {
+    failures.push(name);
+    console.log(`  FAILED: ${e instanceof Failure ? e.message : e.stack}`);
+  }
+}
+
 /** Fails with `message` unless the build outputs exist. */
 export function requireFile(path, hint) {
   check(existsSync(join(ROOT, path)), `${path} is missing — ${hint}`);

@@ -3,7 +3,7 @@
 // land in artifacts/e2e/. Needs `npm run build` and `cargo build -p typed-eventsource-server` first (scripts/test.sh).
 import { mkdirSync } from "node:fs";
 import { join } from "node:path";
-import { ARTIFACTS, Failure, check, launchBrowser, openPage, requireFile, startServer, unique } from "./lib.mjs";
+import { ARTIFACTS, Failure, check, launchBrowser, openPage, requireFile, runCase, startServer, unique } from "./lib.mjs";
 import { packCheck } from "./pack-check.mjs";
 
 const TIMEOUT = 15_000;
@@ -241,29 +241,13 @@ async function main() {
   const browser = await launchBrowser();
   try {
     for (const [name, test] of Object.entries(tests)) {
-      console.log(`test ${name}`);
-      const errors = [];
-      try {
-        await test({ browser, base: server.url, errors });
-        check(errors.length === 0, `the pages reported errors:\n    ${errors.join("\n    ")}`);
-        console.log("  ok");
-      } catch (e) {
-        failures.push(name);
-        console.log(`  FAILED: ${e instanceof Failure ? e.message : e.stack}`);
-      }
+      await runCase(name, failures, (errors) => test({ browser, base: server.url, errors }));
     }
   } finally {
     await browser.close();
     await server.stop();
   }
-  console.log("test the npm package: pack, install offline, import, type-check");
-  try {
-    await packCheck(log);
-    console.log("  ok");
-  } catch (e) {
-    failures.push("npm package");
-    console.log(`  FAILED: ${e instanceof Failure ? e.message : e.stack}`);
-  }
+  await runCase("the npm package: pack, install offline, import, type-check", failures, () => packCheck(log));
   console.log(`screenshots: ${ARTIFACTS}`);
   if (failures.length) {
     console.error(`\n${failures.length} end-to-end test(s) failed:\n- ${failures.join("\n- ")}`);

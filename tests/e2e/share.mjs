@@ -2,7 +2,7 @@
 // BroadcastChannel and Web Locks, as the tabs of a browser do) open the same stream with `share`, from the npm
 // package (www/share-test.html), against the real server started here. The server's `sse_open_streams` gauge
 // (GET /metrics) counts the connections. Needs `npm run build:pkg` and `cargo build -p typed-eventsource-server`.
-import { Failure, check, launchBrowser, requireFile, startServer, unique } from "./lib.mjs";
+import { Failure, check, launchBrowser, requireFile, runCase, startServer, unique } from "./lib.mjs";
 
 const TIMEOUT = 15_000;
 const log = (line) => console.log(`  ${line}`);
@@ -255,25 +255,20 @@ async function main() {
   try {
     for (const [name, test] of Object.entries(tests)) {
       if (only && !name.includes(only)) continue;
-      console.log(`test ${name}`);
-      const errors = [];
-      // A fresh context per test: its pages share channels and locks with each other only.
-      const context = await browser.newContext();
-      try {
-        await expectStreams(server.url, "broadcast", 0);
-        await test({ base: server.url, errors, context });
-        // Every tab gone: no connection may be left.
-        await context.close();
-        await expectStreams(server.url, "broadcast", 0);
-        await expectStreams(server.url, "job", 0);
-        check(errors.length === 0, `the pages reported errors:\n    ${errors.join("\n    ")}`);
-        console.log("  ok");
-      } catch (e) {
-        failures.push(name);
-        console.log(`  FAILED: ${e instanceof Failure ? e.message : e.stack}`);
-      } finally {
-        await context.close();
-      }
+      await runCase(name, failures, async (errors) => {
+        // A fresh context per test: its pages share channels and locks with each other only.
+        const context = await browser.newContext();
+        try {
+          await expectStreams(server.url, "broadcast", 0);
+          await test({ base: server.url, errors, context });
+          // Every tab gone: no connection may be left.
+          await context.close();
+          await expectStreams(server.url, "broadcast", 0);
+          await expectStreams(server.url, "job", 0);
+        } finally {
+          await context.close();
+        }
+      });
     }
   } finally {
     await browser.close();
