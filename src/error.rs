@@ -66,6 +66,20 @@ pub enum Error {
         /// What the browser reports.
         state: crate::ReadyState,
     },
+    /// Nothing arrived for longer than the heartbeat timeout
+    /// ([`SourceOptions::heartbeat_timeout`](crate::SourceOptions::heartbeat_timeout)): the connection is presumed
+    /// dead (a sleeping laptop, a NAT or proxy that dropped it without closing it). The source drops it and re-opens
+    /// through the [`ReconnectPolicy`](crate::ReconnectPolicy), resuming after the last event id.
+    // A fixed message (the timeout is in the field): formatting a duration would link float formatting.
+    #[error("the stream went silent for longer than the heartbeat timeout; reconnecting after the last event id")]
+    HeartbeatTimeout {
+        /// The timeout that passed without anything arriving.
+        timeout: std::time::Duration,
+    },
+    /// The browser is offline (`navigator.onLine` is false): the source waits for the network, without using up its
+    /// reconnect attempts, and reconnects as soon as the browser is back online.
+    #[error("offline — waiting for the network")]
+    Offline,
     /// The type given for whole-stream dispatch is not an externally tagged enum (see [`event_names`](crate::event_names)).
     #[error("{type_name} cannot dispatch a whole stream: {reason}")]
     NotAnEnum {
@@ -77,7 +91,7 @@ pub enum Error {
 }
 
 /// The kind of an [`Error`], as JavaScript sees it (`"transient" | "fatal" | "decode" | "open" | "too-large" |
-/// "not-closed" | "not-an-enum"`).
+/// "not-closed" | "heartbeat-timeout" | "offline" | "not-an-enum"`).
 ///
 /// ```
 /// assert_eq!(typed_eventsource::Error::Transient.kind().as_str(), "transient");
@@ -97,6 +111,10 @@ pub enum ErrorKind {
     TooLarge,
     /// [`Error::NotClosed`].
     NotClosed,
+    /// [`Error::HeartbeatTimeout`].
+    HeartbeatTimeout,
+    /// [`Error::Offline`].
+    Offline,
     /// [`Error::NotAnEnum`].
     NotAnEnum,
 }
@@ -126,6 +144,8 @@ impl ErrorKind {
             ErrorKind::Open => "open",
             ErrorKind::TooLarge => "too-large",
             ErrorKind::NotClosed => "not-closed",
+            ErrorKind::HeartbeatTimeout => "heartbeat-timeout",
+            ErrorKind::Offline => "offline",
             ErrorKind::NotAnEnum => "not-an-enum",
         }
     }
@@ -146,16 +166,27 @@ impl Error {
             Error::Open { .. } => ErrorKind::Open,
             Error::TooLarge { .. } => ErrorKind::TooLarge,
             Error::NotClosed { .. } => ErrorKind::NotClosed,
+            Error::HeartbeatTimeout { .. } => ErrorKind::HeartbeatTimeout,
+            Error::Offline => ErrorKind::Offline,
             Error::NotAnEnum { .. } => ErrorKind::NotAnEnum,
         }
     }
 
-    /// Whether the source keeps going by itself after this error (transient, decode and too-large errors).
+    /// Whether the source keeps going by itself after this error (transient, heartbeat-timeout, offline, decode and
+    /// too-large errors).
     ///
     /// ```
     /// assert!(typed_eventsource::Error::Transient.is_recoverable());
+    /// assert!(typed_eventsource::Error::Offline.is_recoverable());
     /// ```
     pub fn is_recoverable(&self) -> bool {
-        matches!(self, Error::Transient | Error::Decode { .. } | Error::TooLarge { .. })
+        matches!(
+            self,
+            Error::Transient
+                | Error::HeartbeatTimeout { .. }
+                | Error::Offline
+                | Error::Decode { .. }
+                | Error::TooLarge { .. }
+        )
     }
 }

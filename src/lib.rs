@@ -191,6 +191,8 @@ mod close_reason;
 mod error;
 mod event_names;
 mod gap;
+#[cfg_attr(not(target_arch = "wasm32"), allow(dead_code))]
+mod liveness;
 mod meta;
 mod ready_state;
 #[cfg_attr(not(target_arch = "wasm32"), allow(dead_code))]

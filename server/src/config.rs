@@ -57,7 +57,8 @@ pub struct ServeArgs {
     /// Reconnection time sent as `retry:` in the first frame of every stream, in milliseconds.
     #[arg(long, env = "SSE_RETRY_MS", default_value_t = 3000, value_parser = clap::value_parser!(u64).range(0..=86_400_000))]
     pub retry_ms: u64,
-    /// Seconds between heartbeat comments on idle streams (keep it below proxies' 60 s timeout).
+    /// Seconds between heartbeats on idle streams: a `: keep-alive` comment and a `heartbeat` event (data: the period
+    /// in ms, no id) that browser EventSource clients can see (keep it below proxies' 60 s timeout).
     #[arg(long, env = "SSE_HEARTBEAT_SECS", default_value_t = 15, value_parser = clap::value_parser!(u64).range(1..=3600))]
     pub heartbeat_secs: u64,
     /// Where events are kept: `embedded` (durable, in `--data-dir`), `memory` (lost at exit) or `redis` (shared by

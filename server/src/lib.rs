@@ -61,6 +61,21 @@ use crate::metrics::{Metrics, StreamGuard, StreamKind};
 use crate::sse::{Live, Prelude, StreamEnv};
 use crate::store::{Store, StoreError, StoreOptions};
 
+/// What an idle stream gets every `--heartbeat-secs`: the `: keep-alive` comment (what proxies and the fetch
+/// transport see) and a `heartbeat` event whose data is the period in milliseconds — comments never reach a browser
+/// `EventSource`, so this is what lets its client notice a stream that went silent. No `id:` line: the client's last
+/// event id does not move. typed-eventsource never hands it to handlers; other clients see an event named
+/// `heartbeat` they can ignore.
+pub fn heartbeat_frame(period: Duration) -> Bytes {
+    let mut frame = sse_codec::comment("keep-alive");
+    let millis = period.as_millis().to_string();
+    // Encoding a fixed, valid event name and digits cannot fail.
+    if let Ok(event) = sse_codec::Frame::message(&millis).event("heartbeat").to_bytes() {
+        frame.extend_from_slice(&event);
+    }
+    Bytes::from(frame)
+}
+
 /// Everything the handlers share; cheap to clone.
 #[derive(Debug, Clone)]
 pub struct AppState {
@@ -124,7 +139,7 @@ impl AppState {
         let auth = Arc::new(Auth { keys: Keys::with_policy(&config.secret, &config.token_policy), dev: config.dev });
         let env = StreamEnv {
             heartbeat: config.heartbeat,
-            heartbeat_frame: Bytes::from(sse_codec::comment("keep-alive")),
+            heartbeat_frame: heartbeat_frame(config.heartbeat),
             shutdown: CancellationToken::new(),
         };
         tokio::spawn(maintenance::run(Arc::clone(&hub), Arc::clone(&jobs), env.shutdown.clone()));

@@ -170,14 +170,16 @@ async fn heartbeat_comment_on_idle_stream_paused_time() {
     let mut body = res.into_body().into_data_stream();
     assert_eq!(&body.next().await.unwrap().unwrap()[..], b"retry: 3000\n\n");
     let start = tokio::time::Instant::now();
-    assert_eq!(&body.next().await.unwrap().unwrap()[..], b": keep-alive\n\n");
+    // The comment, and the named event a browser EventSource can see (no id: the client's last id stays put).
+    let heartbeat: &[u8] = b": keep-alive\n\nevent: heartbeat\ndata: 15000\n\n";
+    assert_eq!(&body.next().await.unwrap().unwrap()[..], heartbeat);
     assert_eq!(start.elapsed(), Duration::from_secs(15));
     // An event resets the idle timer.
     tokio::time::advance(Duration::from_secs(5)).await;
     let published = state.hub.publish(topic::BROADCAST, Payload::new(None, "x")).await.unwrap();
     assert_eq!(body.next().await.unwrap().unwrap(), format!("id: {}\ndata: x\n\n", published.id));
     let t = tokio::time::Instant::now();
-    assert_eq!(&body.next().await.unwrap().unwrap()[..], b": keep-alive\n\n");
+    assert_eq!(&body.next().await.unwrap().unwrap()[..], heartbeat);
     assert_eq!(t.elapsed(), Duration::from_secs(15));
     // Shutdown ends the stream and the gauge drops.
     state.shutdown();
@@ -190,7 +192,7 @@ async fn heartbeat_comment_on_idle_stream_paused_time() {
 async fn heartbeat_over_the_network() {
     let s = spawn(Config { heartbeat: Duration::from_millis(150), ..dev_config() }).await;
     let mut res = reqwest::get(format!("{}/subscribe", s.url)).await.unwrap();
-    let text = raw_until(&mut res, ": keep-alive\n\n").await;
+    let text = raw_until(&mut res, ": keep-alive\n\nevent: heartbeat\ndata: 150\n\n").await;
     assert!(text.starts_with("retry: "));
 }
 

@@ -8,8 +8,8 @@ use super::contract::EVENTSOURCE_OPTIONS_DECLARATIONS as OPTIONS_DECLARATIONS;
 #[cfg(feature = "fetch")]
 use super::contract::FETCH_OPTIONS_DECLARATIONS as OPTIONS_DECLARATIONS;
 use super::contract::{
-    DECLARATIONS, DECODE_ERROR, ERROR, FAILED, FATAL_ERROR, GAP, META, NOT_CLOSED_ERROR, REASON_KIND, REASON_KINDS,
-    TERMINAL, TOO_LARGE_ERROR,
+    DECLARATIONS, DECODE_ERROR, ERROR, FAILED, FATAL_ERROR, GAP, HEARTBEAT_TIMEOUT_ERROR, META, NOT_CLOSED_ERROR,
+    REASON_KIND, REASON_KINDS, TERMINAL, TOO_LARGE_ERROR,
 };
 #[cfg(feature = "share")]
 use super::contract::{SHARE_DECLARATIONS, SHARE_ROLES};
@@ -122,6 +122,12 @@ impl JsTypedEventSource {
         JsValue::from_str(&self.inner.last_event_id())
     }
 
+    /// `offline`.
+    #[wasm_bindgen(getter)]
+    pub fn offline(&self) -> bool {
+        self.inner.offline()
+    }
+
     /// `url`.
     #[wasm_bindgen(getter)]
     pub fn url(&self) -> JsValue {
@@ -217,6 +223,10 @@ fn error_to_js(e: &Error) -> JsValue {
         Error::NotClosed { state } => {
             let [state_key] = NOT_CLOSED_ERROR;
             set(&obj, state_key, &(*state as u16).into());
+        }
+        Error::HeartbeatTimeout { timeout } => {
+            let [timeout_key] = HEARTBEAT_TIMEOUT_ERROR;
+            set(&obj, timeout_key, &(timeout.as_secs_f64() * 1000.0).into());
         }
         _ => {}
     }

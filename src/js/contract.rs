@@ -37,6 +37,7 @@ pub(crate) const OPTIONS: &[&str] = &[
     "resumeParam",
     "gapEvents",
     "dedupWindow",
+    "heartbeatTimeout",
     "maxEventBytes",
     "request",
     "share",
@@ -71,6 +72,8 @@ pub(crate) const FATAL_ERROR: [&str; 2] = ["status", "contentType"];
 /// Too-large errors add the limit; not-closed errors the readyState the browser reports.
 pub(crate) const TOO_LARGE_ERROR: [&str; 1] = ["limit"];
 pub(crate) const NOT_CLOSED_ERROR: [&str; 1] = ["readyState"];
+/// Heartbeat-timeout errors add the timeout, in milliseconds.
+pub(crate) const HEARTBEAT_TIMEOUT_ERROR: [&str; 1] = ["timeoutMs"];
 /// `CloseReason`: a kind, then per kind: terminal (event, data), client, failed (message, attempts).
 pub(crate) const REASON_KIND: &str = "kind";
 pub(crate) const REASON_KINDS: [&str; 3] = ["terminal", "client", "failed"];
@@ -207,6 +210,8 @@ mod tests {
             ErrorKind::Open,
             ErrorKind::TooLarge,
             ErrorKind::NotClosed,
+            ErrorKind::HeartbeatTimeout,
+            ErrorKind::Offline,
             ErrorKind::NotAnEnum,
         ];
         all.into_iter()
@@ -221,6 +226,8 @@ mod tests {
                 ErrorKind::Open => Error::Open { url: "x".into(), reason: "bad URL".into() },
                 ErrorKind::TooLarge => Error::TooLarge { limit: 1024 },
                 ErrorKind::NotClosed => Error::NotClosed { state: ReadyState::Open },
+                ErrorKind::HeartbeatTimeout => Error::HeartbeatTimeout { timeout: std::time::Duration::from_secs(45) },
+                ErrorKind::Offline => Error::Offline,
                 ErrorKind::NotAnEnum => Error::NotAnEnum { type_name: "T", reason: "a struct".into() },
             })
             .collect()
@@ -239,6 +246,7 @@ mod tests {
                 Error::Fatal { .. } => converted.extend(set(FATAL_ERROR)),
                 Error::TooLarge { .. } => converted.extend(set(TOO_LARGE_ERROR)),
                 Error::NotClosed { .. } => converted.extend(set(NOT_CLOSED_ERROR)),
+                Error::HeartbeatTimeout { .. } => converted.extend(set(HEARTBEAT_TIMEOUT_ERROR)),
                 _ => {}
             }
             assert_eq!(&converted, props, "{kind}: converter keys vs declaration");

@@ -58,6 +58,13 @@ export interface TypedEventSourceOptions {
   gapEvents?: string[];
   /** Drop an event whose id is among those of the last N delivered (default 64; 0 = off). */
   dedupWindow?: number;
+  /**
+   * Milliseconds without anything arriving after which the connection is presumed dead, dropped and re-opened
+   * (reconnect policy, resuming after the last id; a `heartbeat-timeout` error). 0 turns it off; otherwise at least
+   * 1000. Default: 45000 (or three heartbeat periods the server announces, if longer), applied by the fetch transport
+   * from the start and by EventSource once the server's first `heartbeat` event arrives (it cannot see comments).
+   */
+  heartbeatTimeout?: number;
 }
 
 /**
@@ -84,7 +91,9 @@ export interface ReplayGap {
 /**
  * An error: `transient` while the browser reconnects, `fatal` when it gave up, `decode` for data that is not JSON,
  * `open` for a URL the browser refuses, `too-large` for an event over `maxEventBytes` (skipped), `not-closed` if the
- * browser does not read CLOSED after a close, `not-an-enum` (Rust's whole-stream dispatch only).
+ * browser does not read CLOSED after a close, `heartbeat-timeout` when the stream went silent (it is re-opened),
+ * `offline` while the browser is offline (the source waits for the network), `not-an-enum` (Rust's whole-stream
+ * dispatch only).
  */
 export type SourceError =
   | { kind: "transient"; message: string }
@@ -93,6 +102,8 @@ export type SourceError =
   | { kind: "open"; message: string }
   | { kind: "too-large"; message: string; limit: number }
   | { kind: "not-closed"; message: string; readyState: ReadyState }
+  | { kind: "heartbeat-timeout"; message: string; timeoutMs: number }
+  | { kind: "offline"; message: string }
   | { kind: "not-an-enum"; message: string };
 
 /** Why a source closed; reported exactly once. */
@@ -137,6 +148,8 @@ export class TypedEventSource {
   readonly lastGap: ReplayGap | undefined;
   /** The last event id seen ("" before any). */
   readonly lastEventId: string;
+  /** Whether the source is waiting for the network (the browser is offline); it reconnects once back online. */
+  readonly offline: boolean;
   /** The URL given. */
   readonly url: string;
   /** Why the source closed, or `undefined` while it is not closed. */

@@ -85,6 +85,12 @@ pub(super) fn source_options(options: &JsValue) -> Result<SourceOptions, String>
     if let Some(n) = r.number(&options, "dedupWindow") {
         source = source.dedup_window(n as usize);
     }
+    if let Some(ms) = r.number(&options, "heartbeatTimeout") {
+        if ms > 0.0 && ms < crate::liveness::MIN_TIMEOUT_MS {
+            r.fail("`heartbeatTimeout` must be 0 (off) or at least 1000 (milliseconds)");
+        }
+        source = source.heartbeat_timeout(Duration::from_millis(ms as u64));
+    }
     #[cfg(feature = "share")]
     if let Some(share) = get(&options, "share") {
         match (share.as_bool(), share.as_string()) {

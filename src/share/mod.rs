@@ -169,6 +169,18 @@ impl SharedTransport for SharedLink {
         }
     }
 
+    fn sees_comments(&self) -> bool {
+        self.shared.inner.borrow().sees_comments()
+    }
+
+    fn went_silent(&mut self) {
+        if matches!(self.shared.role.get(), Role::Leader) {
+            // The followers' engines then read CONNECTING and report a transient error, as for a dropped connection.
+            self.shared.post(&Message::End(Ended::Reconnecting));
+        }
+        self.disconnect();
+    }
+
     fn role(&self) -> ShareRole {
         match self.shared.role.get() {
             Role::Leader => ShareRole::Leader,
@@ -785,6 +797,12 @@ impl Upstream for Shared {
         });
         if let Some(up) = self.forward() {
             up.event(event_type, data, last_event_id, origin);
+        }
+    }
+
+    fn alive(self: Rc<Self>) {
+        if let Some(up) = self.forward() {
+            up.alive();
         }
     }
 

@@ -186,6 +186,20 @@ impl TypedEventSourceBuilder {
         self
     }
 
+    /// How long the connection may stay silent before it is dropped and re-opened; see
+    /// [`SourceOptions::heartbeat_timeout`] (`Duration::ZERO`: never).
+    ///
+    /// ```no_run
+    /// # use typed_eventsource::TypedEventSource;
+    /// # use std::time::Duration;
+    /// let source = TypedEventSource::builder("/subscribe").heartbeat_timeout(Duration::from_secs(20)).open()?;
+    /// # Ok::<(), typed_eventsource::Error>(())
+    /// ```
+    pub fn heartbeat_timeout(mut self, timeout: std::time::Duration) -> Self {
+        self.options = self.options.heartbeat_timeout(timeout);
+        self
+    }
+
     #[cfg(feature = "share")]
     /// (Feature `share`.) Shares one connection with the other tabs of this origin that open the same stream (same
     /// absolute URL, credentials flag and transport options); see [`SourceOptions::share_across_tabs`].

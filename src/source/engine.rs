@@ -10,6 +10,7 @@ use std::rc::{Rc, Weak};
 
 use crate::handler::{GapSignal, Handlers, Incoming, RawHandler, Signal};
 use crate::interop::{Listener, Timer};
+use crate::liveness::{Timeout, Watch, HEARTBEAT_EVENT};
 use crate::recent_ids::RecentIds;
 use crate::transport::{Ended, Link, Upstream, WeakUp};
 use crate::{CloseReason, Error, EventMeta, Gap, ReadyState, ReconnectPolicy, TerminalRule};
@@ -26,6 +27,7 @@ pub(crate) struct Settings {
     pub(crate) deliver_terminal: bool,
     pub(crate) reconnect: ReconnectPolicy,
     pub(crate) resume: ResumeSettings,
+    pub(crate) heartbeat_timeout: Timeout,
 }
 
 /// How the engine resumes: the query parameter, the gap signals, the de-duplication window (see
@@ -62,7 +64,7 @@ pub(crate) struct Engine {
     url: String,
     settings: Settings,
     handlers: RefCell<Handlers>,
-    link: RefCell<Link>,
+    pub(super) link: RefCell<Link>,
     /// The last event id, owned here only: seeded from the options, set by every event, sent on every (re)connection.
     last_event_id: RefCell<String>,
     /// The state last told to the state-change handlers (the transport owns the live readyState).
@@ -70,7 +72,14 @@ pub(crate) struct Engine {
     close_reason: RefCell<Option<CloseReason>>,
     reopen_attempts: Cell<u32>,
     /// The pending re-open, if any (a `Cell`: set and taken, never borrowed).
-    reopen_timer: Cell<Option<Timer>>,
+    pub(super) reopen_timer: Cell<Option<Timer>>,
+    /// The heartbeat watchdog and its pending check (see `liveness.rs`).
+    pub(super) watch: RefCell<Watch>,
+    pub(super) watch_timer: Cell<Option<Timer>>,
+    /// The listeners of the network and the page lifecycle (see `liveness.rs`), until the source closes.
+    pub(super) page: Cell<Vec<Listener>>,
+    /// Whether the source waits for the network (the browser went offline).
+    pub(super) offline: Cell<bool>,
     /// The page-visibility listener of the hidden-page pause (see `visibility.rs`). A `Cell`: nothing borrows it.
     pub(super) visibility: Cell<Option<Listener>>,
     /// Whether the connection is closed because the page is hidden.
@@ -92,6 +101,7 @@ impl Engine {
         pause: Option<PauseHook>,
         handlers: Handlers,
     ) -> Result<Rc<Engine>, Error> {
+        let watch = Watch::new(settings.heartbeat_timeout, link.sees_comments());
         let engine = Rc::new(Engine {
             url,
             handlers: RefCell::new(handlers),
@@ -101,6 +111,10 @@ impl Engine {
             close_reason: RefCell::new(None),
             reopen_attempts: Cell::new(0),
             reopen_timer: Cell::new(None),
+            watch: RefCell::new(watch),
+            watch_timer: Cell::new(None),
+            page: Cell::new(Vec::new()),
+            offline: Cell::new(false),
             visibility: Cell::new(None),
             paused: Cell::new(false),
             recent: RefCell::new(RecentIds::new(settings.resume.dedup_window)),
@@ -111,7 +125,12 @@ impl Engine {
         if let Some(pause) = pause {
             pause(&engine);
         }
-        engine.connect()?;
+        engine.watch_page();
+        if super::liveness::offline_now() {
+            engine.wait_for_network();
+        } else {
+            engine.connect()?;
+        }
         Ok(engine)
     }
 
@@ -155,10 +174,11 @@ impl Engine {
         self.close_reason.borrow().is_some()
     }
 
-    /// The event types to listen for: those with a handler, those of terminal rules (or they could never match) and
-    /// the gap signals.
+    /// The event types to listen for: those with a handler, those of terminal rules (or they could never match), the
+    /// gap signals and the heartbeat (which the `EventSource` transport sees only if listened for).
     fn event_types(&self) -> Vec<Rc<str>> {
         let mut event_types = self.handlers.borrow().event_types();
+        event_types.push(HEARTBEAT_EVENT.into());
         let rules = self.settings.close_on.iter().filter_map(|rule| match rule {
             TerminalRule::Event { event, .. } => Some(event.as_str()),
             _ => None,
@@ -184,6 +204,7 @@ impl Engine {
             &self.up(),
         )?;
         self.set_state(ReadyState::Connecting);
+        self.watch_start();
         Ok(())
     }
 
@@ -203,18 +224,23 @@ impl Engine {
     ///
     /// The delay: the policy's backoff, whose base is the server's `retry:` once the transport knows one (fetch),
     /// else the policy's `initial_delay`.
-    fn fail(self: &Rc<Self>, error: Error, may_reopen: bool) {
+    pub(super) fn fail(self: &Rc<Self>, error: Error, may_reopen: bool) {
         let message = error.to_string();
         self.emit_error(&error);
         if self.is_closed() {
             return; // an error handler closed it
+        }
+        if super::liveness::offline_now() {
+            // Not an attempt: the source waits for the network and reconnects when it is back.
+            self.wait_for_network();
+            return;
         }
         let attempts = self.reopen_attempts.get();
         if !may_reopen || !self.settings.reconnect.allows(attempts) {
             self.finish(CloseReason::Failed { message, attempts });
             return;
         }
-        self.link.borrow_mut().disconnect();
+        self.drop_connection();
         let policy = match self.link.borrow().server_retry() {
             Some(ms) => self.settings.reconnect.clone().initial_delay(std::time::Duration::from_millis(ms.into())),
             None => self.settings.reconnect.clone(),
@@ -236,6 +262,10 @@ impl Engine {
         if self.is_closed() || self.paused.get() {
             return;
         }
+        if super::liveness::offline_now() {
+            self.wait_for_network();
+            return;
+        }
         if let Err(e) = self.connect() {
             self.fail(e, true);
         }
@@ -246,11 +276,18 @@ impl Engine {
     pub(super) fn suspend(&self) {
         let timer = self.reopen_timer.take();
         drop(timer);
-        self.link.borrow_mut().disconnect();
+        self.drop_connection();
         self.set_state(ReadyState::Connecting);
     }
 
-    fn emit_error(&self, error: &Error) {
+    /// Drops the connection, if any, and stops watching it.
+    fn drop_connection(&self) {
+        self.link.borrow_mut().disconnect();
+        self.watch.borrow_mut().stop();
+        self.watch_timer.set(None);
+    }
+
+    pub(super) fn emit_error(&self, error: &Error) {
         self.signal(Signal::Error(error));
     }
 
@@ -296,6 +333,8 @@ impl Engine {
         drop(timer);
         let visibility = self.visibility.take();
         drop(visibility);
+        self.watch_timer.set(None);
+        drop(self.page.take());
         let state = self.link.borrow_mut().close();
         if state != ReadyState::Closed {
             self.emit_error(&Error::NotClosed { state });
@@ -310,6 +349,7 @@ impl Engine {
 
 impl Upstream for Engine {
     fn opened(self: Rc<Self>) {
+        self.note_activity();
         self.reopen_attempts.set(0);
         self.set_state(ReadyState::Open);
         self.signal(Signal::Open);
@@ -321,6 +361,13 @@ impl Upstream for Engine {
         if self.is_closed() {
             return;
         }
+        if event_type == HEARTBEAT_EVENT {
+            // A sign of life only: never delivered, never counted, and it moves no id (it has none).
+            self.watch.borrow_mut().heartbeat(js_sys::Date::now(), data);
+            self.watch_check();
+            return;
+        }
+        self.note_activity();
         // The stream's last id persists across events without one: only a changed id is the event's own.
         let own_id = {
             let mut id = self.last_event_id.borrow_mut();
@@ -370,6 +417,10 @@ impl Upstream for Engine {
         self.emit_error(error);
     }
 
+    fn alive(self: Rc<Self>) {
+        self.note_activity();
+    }
+
     fn ended(self: Rc<Self>, end: Ended) {
         if self.is_closed() {
             return;
@@ -383,7 +434,7 @@ impl Upstream for Engine {
             // As a browser does: CONNECTING, `error`, wait the reconnection time, reconnect with Last-Event-ID.
             #[cfg(feature = "fetch")]
             Ended::Lost { retry_ms } => {
-                self.link.borrow_mut().disconnect();
+                self.drop_connection();
                 self.set_state(ReadyState::Connecting);
                 self.emit_error(&Error::Transient);
                 if !self.is_closed() {

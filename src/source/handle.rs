@@ -142,6 +142,21 @@ impl TypedEventSource {
         self.engine.last_event_id()
     }
 
+    /// Whether the source is waiting for the network: the browser went offline (`navigator.onLine` is false), the
+    /// connection was dropped, and it reconnects — at once, after the last event id — when the browser is back
+    /// online. Attempts are not counted meanwhile. The error handlers got [`Error::Offline`] when it started.
+    ///
+    /// ```no_run
+    /// # use typed_eventsource::TypedEventSource;
+    /// # fn show(_: &str) {}
+    /// # let source = TypedEventSource::builder("/subscribe").open()?;
+    /// if source.offline() { show("offline — waiting for the network") }
+    /// # Ok::<(), typed_eventsource::Error>(())
+    /// ```
+    pub fn offline(&self) -> bool {
+        self.engine.offline.get()
+    }
+
     #[cfg(feature = "share")]
     /// This tab's part when the source shares its connection across tabs
     /// ([`share_across_tabs`](crate::TypedEventSourceBuilder::share_across_tabs)): leader, follower, or alone (the

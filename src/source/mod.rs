@@ -5,7 +5,9 @@
 //! - `handle.rs`: [`TypedEventSource`], the handle a program keeps (dropping it closes the source);
 //! - `engine.rs`: the engine — handlers, last event id, terminal rules, reconnect policy — over a transport
 //!   [`Link`](crate::transport) (see [`crate::transport`] for the boundary);
-//! - `visibility.rs`: the hidden-page pause, linked only when asked for.
+//! - `visibility.rs`: the hidden-page pause, linked only when asked for;
+//! - `liveness.rs`: a connection that goes silent (the heartbeat watchdog), the browser going offline and online,
+//!   the page resuming after a freeze or the machine's sleep.
 //!
 //! The [`EventStream`](crate::EventStream), the JavaScript class and the Yew hooks are thin layers over the builder and
 //! the handle: they add handlers, never a second engine.
@@ -13,6 +15,7 @@
 mod builder;
 mod engine;
 mod handle;
+mod liveness;
 mod options;
 mod visibility;
 

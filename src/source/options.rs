@@ -2,6 +2,7 @@
 //! Yew options wrap it, the JavaScript options object is parsed into it.
 
 use super::engine::{Engine, PauseHook, ResumeSettings, Settings};
+use crate::liveness::Timeout;
 #[cfg(feature = "share")]
 use crate::share::Share;
 use crate::{ReconnectPolicy, TerminalRule, Transport};
@@ -51,6 +52,7 @@ impl Default for SourceOptions {
                 deliver_terminal: true,
                 reconnect: ReconnectPolicy::default(),
                 resume: ResumeSettings::default(),
+                heartbeat_timeout: Timeout::Default,
             },
             last_event_id: String::new(),
             transport: Transport::EventSource,
@@ -144,6 +146,34 @@ impl SourceOptions {
     )]
     pub fn transport(mut self, transport: impl Into<Transport>) -> Self {
         self.transport = transport.into();
+        self
+    }
+
+    /// How long the connection may stay silent before it is presumed dead — a laptop that slept, a NAT, proxy or
+    /// load balancer that forgot the connection without closing it, a Wi-Fi/cellular switch: the browser's
+    /// `EventSource` stays open for ever then, and TCP takes hours to notice. Past it the source reports
+    /// [`Error::HeartbeatTimeout`](crate::Error::HeartbeatTimeout), drops the connection and re-opens it through
+    /// the [`ReconnectPolicy`] (its delays; its `max_retries` for silences in a row without an open), resuming after
+    /// the last event id: nothing lost, nothing twice. Anything counts as a sign of life: an event, a `heartbeat`
+    /// event, and on the fetch transport any bytes (comments included). When the page resumes (Page Lifecycle
+    /// `resume`, `pageshow`, becoming visible) or a timer fires late (the machine slept) the check runs at once.
+    ///
+    /// `Duration::ZERO` turns it off; less than a second is raised to one second. The default is 45 s (or three heartbeat
+    /// periods the server announces in its `heartbeat` events, if longer): the fetch transport applies it from the
+    /// first connection, the `EventSource` transport once the first `heartbeat` event has arrived — it cannot see
+    /// comments, so against a server that sends only comments (Nchan, better-sse) a default timeout would drop every
+    /// quiet stream. A timeout set here applies on both transports from the start: set one only if the server sends
+    /// something (an event, or for fetch a comment) more often.
+    ///
+    /// ```no_run
+    /// # use typed_eventsource::{CloseReason, EventMeta, Gap, ReadyState, ReconnectPolicy, SourceOptions};
+    /// # use typed_eventsource::{TerminalRule, TypedEventSource, TypedEventSourceBuilder};
+    /// # let _ =
+    /// SourceOptions::default().heartbeat_timeout(std::time::Duration::from_secs(20))
+    /// # ;
+    /// ```
+    pub fn heartbeat_timeout(mut self, timeout: std::time::Duration) -> Self {
+        self.settings.heartbeat_timeout = Timeout::from_duration(timeout);
         self
     }
 

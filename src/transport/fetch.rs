@@ -275,6 +275,9 @@ impl Task {
             let retry = self.decoder.borrow().retry();
             return self.end(ReadEnd::Lost(retry));
         }
+        if let Some(up) = self.up.upgrade() {
+            up.alive();
+        }
         if let Ok(bytes) = Reflect::get(&chunk, &JsValue::from_str("value")).and_then(|v| v.dyn_into::<Uint8Array>()) {
             self.decoder.borrow_mut().push(&bytes.to_vec());
             if !self.deliver() {

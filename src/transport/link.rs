@@ -44,6 +44,10 @@ pub(crate) trait SharedTransport {
     fn ready_state(&self) -> ReadyState;
     /// This tab's part in the sharing.
     fn role(&self) -> crate::ShareRole;
+    /// Whether the transport sees every byte, comments included (fetch).
+    fn sees_comments(&self) -> bool;
+    /// The connection went silent: drop it, and tell the other tabs it is being re-established.
+    fn went_silent(&mut self);
 }
 
 impl fmt::Debug for Link {
@@ -110,6 +114,37 @@ impl Link {
             Link::Fetch(link) => link.disconnect(),
             #[cfg(feature = "share")]
             Link::Shared(link) => link.disconnect(),
+        }
+    }
+
+    /// Whether the transport sees every byte, comments included (fetch; `EventSource` sees events only): the
+    /// heartbeat watchdog's default applies from the start then.
+    pub fn sees_comments(&self) -> bool {
+        match self {
+            Link::EventSource(_) => false,
+            #[cfg(feature = "fetch")]
+            Link::Fetch(_) => true,
+            #[cfg(feature = "share")]
+            Link::Shared(link) => link.sees_comments(),
+        }
+    }
+
+    /// Whether this link's own connection is to be watched for silence: not that of a tab following a shared
+    /// connection (the leading tab watches it).
+    pub fn watched(&self) -> bool {
+        match self {
+            #[cfg(feature = "share")]
+            Link::Shared(link) => link.role() != crate::ShareRole::Follower,
+            _ => true,
+        }
+    }
+
+    /// Drops a connection that went silent (a shared one tells the following tabs it is being re-established).
+    pub fn went_silent(&mut self) {
+        match self {
+            #[cfg(feature = "share")]
+            Link::Shared(link) => link.went_silent(),
+            _ => self.disconnect(),
         }
     }
 

@@ -16,6 +16,9 @@ pub(crate) trait Upstream: 'static {
     /// An error that does not end the connection (the fetch decoder refusing an oversized event).
     #[cfg_attr(not(feature = "fetch"), allow(dead_code))]
     fn error(self: Rc<Self>, error: &Error);
+    /// Bytes arrived, whatever they hold (comments included): a sign of life for the heartbeat watchdog (fetch).
+    #[cfg_attr(not(feature = "fetch"), allow(dead_code))]
+    fn alive(self: Rc<Self>);
     /// The connection ended (or, for `EventSource`, dropped while the browser reconnects by itself).
     fn ended(self: Rc<Self>, end: Ended);
 }

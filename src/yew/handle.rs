@@ -24,6 +24,18 @@ pub struct Message<T> {
     pub received_at: f64,
 }
 
+/// A time the stream went silent (a [`Error::HeartbeatTimeout`]) or the browser went offline ([`Error::Offline`]),
+/// and when it recovered (the next open): what a component shows as "silent since 10:02:13, recovered at 10:02:18".
+#[derive(Debug, Clone, PartialEq)]
+pub struct Outage {
+    /// The error that began it: [`Error::HeartbeatTimeout`] or [`Error::Offline`].
+    pub cause: Error,
+    /// When it began, in milliseconds since the epoch (`Date.now()`).
+    pub since: f64,
+    /// When a connection opened again, if it has.
+    pub recovered_at: Option<f64>,
+}
+
 /// What a hook's component sees: state, history and controls of its stream. Cheap to clone; every clone controls the
 /// same stream. Read at render time, it is a snapshot of that render.
 ///
@@ -54,6 +66,8 @@ pub struct UseEventSourceHandle<T> {
     gap: Option<Gap>,
     gap_seq: u64,
     duplicates_dropped: u64,
+    outage: Option<Outage>,
+    offline: bool,
     url: String,
     inner: Rc<RefCell<Inner<T>>>,
     trigger: UseForceUpdateHandle,
@@ -71,6 +85,8 @@ impl<T> Clone for UseEventSourceHandle<T> {
             gap: self.gap.clone(),
             gap_seq: self.gap_seq,
             duplicates_dropped: self.duplicates_dropped,
+            outage: self.outage.clone(),
+            offline: self.offline,
             url: self.url.clone(),
             inner: Rc::clone(&self.inner),
             trigger: self.trigger.clone(),
@@ -90,6 +106,8 @@ impl<T> PartialEq for UseEventSourceHandle<T> {
             && self.gap == other.gap
             && self.gap_seq == other.gap_seq
             && self.duplicates_dropped == other.duplicates_dropped
+            && self.outage == other.outage
+            && self.offline == other.offline
             && self.url == other.url
     }
 }
@@ -277,6 +295,34 @@ impl<T> UseEventSourceHandle<T> {
         self.duplicates_dropped
     }
 
+    /// The last time the stream went silent or the browser went offline, and when it recovered ([`Outage`]);
+    /// `None` until it happens for this URL.
+    ///
+    /// ```no_run
+    /// # use typed_eventsource::yew::UseEventSourceHandle;
+    /// # #[derive(Clone, PartialEq, serde::Deserialize)] struct Post { text: String }
+    /// # fn demo(stream: UseEventSourceHandle<Post>) {
+    /// let recovered = stream.last_outage().is_some_and(|o| o.recovered_at.is_some());
+    /// # }
+    /// ```
+    pub fn last_outage(&self) -> Option<&Outage> {
+        self.outage.as_ref()
+    }
+
+    /// Whether the stream is waiting for the network (the browser is offline; see
+    /// [`TypedEventSource::offline`]): show "offline — waiting for the network".
+    ///
+    /// ```no_run
+    /// # use typed_eventsource::yew::UseEventSourceHandle;
+    /// # #[derive(Clone, PartialEq, serde::Deserialize)] struct Post { text: String }
+    /// # fn demo(stream: UseEventSourceHandle<Post>) {
+    /// let waiting = stream.offline();
+    /// # }
+    /// ```
+    pub fn offline(&self) -> bool {
+        self.offline
+    }
+
     /// The URL of the stream.
     ///
     /// ```no_run
@@ -383,6 +429,7 @@ struct Inner<T> {
     gap: Option<Gap>,
     gap_seq: u64,
     duplicates_before: u64,
+    outage: Option<Outage>,
     source: Option<TypedEventSource>,
 }
 
@@ -401,6 +448,7 @@ impl<T> Inner<T> {
             gap: None,
             gap_seq: 0,
             duplicates_before: 0,
+            outage: None,
             source: None,
         }
     }
@@ -465,6 +513,8 @@ pub(crate) fn use_source<T: Clone + 'static>(
             gap: None,
             gap_seq: 0,
             duplicates_dropped: 0,
+            outage: None,
+            offline: false,
             url,
             inner: Rc::clone(&inner),
             trigger,
@@ -480,6 +530,8 @@ pub(crate) fn use_source<T: Clone + 'static>(
         gap: st.gap.clone(),
         gap_seq: st.gap_seq,
         duplicates_dropped: st.duplicates_dropped(),
+        outage: st.outage.clone(),
+        offline: st.source.as_ref().is_some_and(TypedEventSource::offline),
         url,
         inner: Rc::clone(&inner),
         trigger,
@@ -517,6 +569,7 @@ fn connect<T: Clone + 'static>(
             st.gap = None;
             st.gap_seq = 0;
             st.duplicates_before = 0;
+            st.outage = None;
         }
         st.connections += 1;
         st.active = st.connections;
@@ -547,7 +600,14 @@ fn connect<T: Clone + 'static>(
     let builder = attach(builder, &options.events, sink)
         .on_open({
             let (weak, trigger) = (weak.clone(), trigger.clone());
-            move || update(&weak, &trigger, id, |st| st.error = None)
+            move || {
+                update(&weak, &trigger, id, |st| {
+                    st.error = None;
+                    if let Some(outage) = st.outage.as_mut().filter(|o| o.recovered_at.is_none()) {
+                        outage.recovered_at = Some(js_sys::Date::now());
+                    }
+                })
+            }
         })
         .on_state_change({
             let (weak, trigger) = (weak.clone(), trigger.clone());
@@ -556,7 +616,16 @@ fn connect<T: Clone + 'static>(
         })
         .on_error({
             let (weak, trigger) = (weak.clone(), trigger.clone());
-            move |e| update(&weak, &trigger, id, |st| st.error = Some(e.clone()))
+            move |e| {
+                update(&weak, &trigger, id, |st| {
+                    let began = matches!(e, Error::HeartbeatTimeout { .. } | Error::Offline);
+                    // One outage until the next open (a silence can be followed by offline: it began with the first).
+                    if began && st.outage.as_ref().is_none_or(|o| o.recovered_at.is_some()) {
+                        st.outage = Some(Outage { cause: e.clone(), since: js_sys::Date::now(), recovered_at: None });
+                    }
+                    st.error = Some(e.clone());
+                })
+            }
         })
         .on_gap({
             let (weak, trigger) = (weak.clone(), trigger.clone());

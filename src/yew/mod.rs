@@ -52,7 +52,7 @@ mod use_event_source;
 mod use_event_source_text;
 mod use_event_source_typed;
 
-pub use handle::{Message, UseEventSourceHandle};
+pub use handle::{Message, Outage, UseEventSourceHandle};
 pub use options::UseEventSourceOptions;
 pub use use_event_source::{use_event_source, use_event_source_with_options};
 pub use use_event_source_text::use_event_source_text;

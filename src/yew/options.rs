@@ -243,6 +243,20 @@ impl UseEventSourceOptions {
         self
     }
 
+    /// How long the stream may stay silent before it is dropped and re-opened ([`SourceOptions::heartbeat_timeout`];
+    /// `Duration::ZERO`: never). The handle's [`last_outage`](super::UseEventSourceHandle::last_outage) shows when.
+    ///
+    /// ```no_run
+    /// # use typed_eventsource::yew::UseEventSourceOptions;
+    /// # let _ =
+    /// UseEventSourceOptions::default().heartbeat_timeout(std::time::Duration::from_secs(20))
+    /// # ;
+    /// ```
+    pub fn heartbeat_timeout(mut self, timeout: std::time::Duration) -> Self {
+        self.source = self.source.heartbeat_timeout(timeout);
+        self
+    }
+
     /// The de-duplication window ([`SourceOptions::dedup_window`]; default 64, 0 = off).
     ///
     /// ```no_run

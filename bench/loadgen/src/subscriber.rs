@@ -92,7 +92,11 @@ pub(crate) async fn subscriber(
         let now = shared.micros();
         let mut count = 0;
         while let Some(ev) = decoder.next_ref() {
+            // The server's heartbeat event (idle streams) has no id of its own: not a delivery.
             if let Ok(ev) = ev {
+                if ev.event == "heartbeat" {
+                    continue;
+                }
                 check.event(&shared, ev.last_event_id, ev.data, now);
                 count += 1;
             }
