@@ -8,7 +8,13 @@
 //! ```text
 //! sse-loadgen run --server NAME=COMMAND ... [--peer NAME=ADDR ...] [--small 1000] [--large 10000] [--secs 4] [--rate 1000] [--md FILE] [--idle-only]
 //! sse-loadgen publish --url http://ADDR --count 100000      (fills a server's history, for the browser bench)
+//! sse-loadgen pipelined --server NAME=COMMAND ... [--streams 1000] [--rate 2000] [--secs 5] [--md FILE] [--check]
 //! ```
+//!
+//! `pipelined`: per server, `streams` open streams and ONE keep-alive connection pipelining `POST /update` at `rate`
+//! events/s for `secs` (what an application backend does): acknowledgement latency, every event delivered once,
+//! deliveries/s and server CPU per 100k deliveries, side by side. `--check` fails (exit 1) unless every publish of the
+//! first server was acknowledged and every event reached every stream once, with no gap or duplicate.
 //!
 //! `run` starts each COMMAND (through `sh -c 'exec COMMAND'`; it must print `listening on http://ADDR`), then for each
 //! server in turn: the idle-memory phase (VmRSS before and after connecting `large` streams), throughput at `large`
@@ -44,6 +50,7 @@ mod bench;
 mod check;
 mod dechunk;
 mod hist;
+mod pipelined;
 mod procfs;
 mod publisher;
 mod report;
@@ -130,6 +137,59 @@ async fn publish(args: Vec<String>) -> Res<()> {
     Ok(())
 }
 
+/// `pipelined --server NAME=COMMAND ...`: see the module docs.
+async fn pipelined(args: Vec<String>) -> Res<()> {
+    let streams = arg_value(&args, "--streams", 1000usize);
+    let rate = arg_value(&args, "--rate", 2000.0f64);
+    let secs = arg_value(&args, "--secs", 5.0f64);
+    let check = args.iter().any(|a| a == "--check");
+    let md: Option<String> = args.iter().position(|a| a == "--md").and_then(|i| args.get(i + 1)).cloned();
+    let servers: Vec<(String, String)> = args
+        .windows(2)
+        .filter(|w| w[0] == "--server")
+        .filter_map(|w| w[1].split_once('=').map(|(n, c)| (n.to_owned(), c.to_owned())))
+        .collect();
+    if servers.is_empty() {
+        return Err("give at least one --server NAME=COMMAND".into());
+    }
+    let mut rows = Vec::new();
+    for (name, command) in &servers {
+        let mut server = start_server(name, command)?;
+        let mut b = bench::Bench::new(server.addr, &[], server.child.id());
+        let r = async {
+            b.connect(streams).await?;
+            // Warm-up: one event through every stream.
+            let mut p = Publisher::new(server.addr).await?;
+            p.publish(b.shared.micros()).await?;
+            b.drain(streams as u64).await;
+            pipelined::run(&b, rate, secs).await
+        }
+        .await;
+        b.close_all().await;
+        server.stop();
+        let f = r.map_err(|e| format!("{name}: {e}"))?;
+        eprintln!("[{name}] {f:?}");
+        rows.push((name.clone(), f));
+        tokio::time::sleep(Duration::from_secs(1)).await;
+    }
+    let t = report::pipelined_table(&rows);
+    println!("{t}");
+    if let Some(path) = md {
+        std::fs::write(path, &t)?;
+    }
+    if check {
+        let (name, f) = &rows[0];
+        if f.acked < f.sent || f.sent < (rate * secs) as u64 || f.missing > 0 || f.gaps > 0 || f.dups > 0 {
+            return Err(format!(
+                "{name}: {} of {} publishes acknowledged, {} deliveries missing, {} gaps, {} duplicates",
+                f.acked, f.sent, f.missing, f.gaps, f.dups
+            )
+            .into());
+        }
+    }
+    Ok(())
+}
+
 fn main() -> std::process::ExitCode {
     let args: Vec<String> = std::env::args().skip(1).collect();
     let runtime = match tokio::runtime::Builder::new_multi_thread().enable_all().build() {
@@ -142,7 +202,8 @@ fn main() -> std::process::ExitCode {
     let r = match args.first().map(String::as_str) {
         Some("run") => runtime.block_on(run(args)),
         Some("publish") => runtime.block_on(publish(args)),
-        _ => Err("usage: sse-loadgen run --server NAME=COMMAND ... | publish --url URL --count N".into()),
+        Some("pipelined") => runtime.block_on(pipelined(args)),
+        _ => Err("usage: sse-loadgen run --server NAME=COMMAND ... | publish --url URL --count N | pipelined --server NAME=COMMAND ...".into()),
     };
     match r {
         Ok(()) => std::process::ExitCode::SUCCESS,

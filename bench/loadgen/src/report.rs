@@ -280,3 +280,66 @@ pub(crate) fn json(results: &[(String, Figures)]) -> serde_json::Value {
     }
     serde_json::to_value(m).unwrap_or_default()
 }
+
+/// The single pipelined publisher, one column per server, with ours / each other server.
+pub(crate) fn pipelined_table(rows: &[(String, crate::pipelined::Pipelined)]) -> String {
+    use crate::pipelined::Pipelined;
+    let names: Vec<&str> = rows.iter().map(|(n, _)| n.as_str()).collect();
+    let f0 = &rows[0].1;
+    let mut out = format!(
+        "One keep-alive connection pipelining `POST /update` at {:.0} events/s to {} open streams.\n\n| figure | {} |",
+        f0.rate,
+        f0.streams,
+        names.join(" | ")
+    );
+    for n in &names[1..] {
+        out.push_str(&format!(" {} / {} |", names[0], n));
+    }
+    out.push('\n');
+    out.push_str(&"|---".repeat(names.len() * 2));
+    out.push_str("|\n");
+    type Get = fn(&Pipelined) -> f64;
+    let figures: [(&str, Get, bool); 8] = [
+        ("server CPU s per 100k deliveries", |f| f.cpu_per_100k, false),
+        ("deliveries/s", |f| f.deliveries_per_sec, true),
+        ("publishes acknowledged (of sent)", |f| f.acked as f64, true),
+        ("acknowledged publishes/s", |f| f.acked_per_sec, true),
+        ("publish→acknowledge p50 ms", |f| f.ack_p50_ms, false),
+        ("publish→acknowledge p99 ms", |f| f.ack_p99_ms, false),
+        ("publish→receive p50 ms", |f| f.receive_p50_ms, false),
+        ("publish→receive p99 ms", |f| f.receive_p99_ms, false),
+    ];
+    for (label, get, _) in figures {
+        out.push_str(&format!("| {label} |"));
+        for (_, f) in rows {
+            let v = get(f);
+            let cell = match label {
+                "deliveries/s" => fmt_rate(v),
+                "publishes acknowledged (of sent)" => format!("{} of {}", f.acked, f.sent),
+                "acknowledged publishes/s" => format!("{v:.0}"),
+                "server CPU s per 100k deliveries" => format!("{v:.3}"),
+                _ => format!("{v:.2}"),
+            };
+            out.push_str(&format!(" {cell} |"));
+        }
+        let first = get(&rows[0].1);
+        for (_, f) in &rows[1..] {
+            let other = get(f);
+            if other > 0.0 {
+                out.push_str(&format!(" {:.2}× |", first / other));
+            } else {
+                out.push_str(" n/a |");
+            }
+        }
+        out.push('\n');
+    }
+    out.push_str("| missing / gaps / duplicates |");
+    for (_, f) in rows {
+        out.push_str(&format!(" {} / {} / {} (of {} delivered) |", f.missing, f.gaps, f.dups, f.delivered));
+    }
+    for _ in &rows[1..] {
+        out.push_str(" |");
+    }
+    out.push('\n');
+    out
+}
