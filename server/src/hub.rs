@@ -39,7 +39,10 @@ use tokio::sync::{broadcast, mpsc, oneshot};
 
 use crate::event_id;
 use crate::metrics::Metrics;
-use crate::store::{topic, Outcome, Payload, Retention, Snapshot, Store, StoreError, Write};
+use crate::store::{topic, LiveSink, Outcome, Payload, Retention, Snapshot, Store, StoreError, Write};
+
+pub mod feed;
+pub use feed::LiveFeed;
 
 /// One published event: its position and its encoded frame, shared by every subscriber.
 #[derive(Debug)]
@@ -74,6 +77,8 @@ pub enum GapReason {
     Unknown,
     /// Events after the id were removed by retention (or never delivered offline events were).
     Expired,
+    /// Stored events of the replay failed verification (the data file changed on disk): they are left out.
+    Corrupt,
 }
 
 impl GapReason {
@@ -84,6 +89,7 @@ impl GapReason {
             GapReason::OtherEpoch => "other-epoch",
             GapReason::Unknown => "unknown",
             GapReason::Expired => "expired",
+            GapReason::Corrupt => "corrupt",
         }
     }
 }
@@ -113,8 +119,8 @@ pub struct Subscription {
     pub replay: Vec<Arc<Event>>,
     /// The position the client is known to have: live events up to it are dropped.
     pub after: u64,
-    /// Live events.
-    pub rx: broadcast::Receiver<Arc<Event>>,
+    /// Live events, and what the stream needs to catch up from the store (see [`LiveFeed`]).
+    pub rx: LiveFeed,
 }
 
 /// A publish that was stored.
@@ -162,57 +168,106 @@ const MAX_REPLAY: usize = 100_000;
 /// Most writes in one batch.
 const MAX_BATCH: usize = 1024;
 
+/// What a topic's live channel carries: an event, or (`event: None`) the news that the epoch changed; stamped with
+/// the fan-out's epoch *generation*, so a stream tells events of an old epoch from those of the new one (see
+/// [`LiveFeed`]).
+#[derive(Debug, Clone)]
+pub struct Delivery {
+    /// The fan-out generation (one per epoch seen live) the event belongs to.
+    pub generation: u64,
+    /// The event; `None`: the epoch changed.
+    pub event: Option<Arc<Event>>,
+}
+
+/// The channels and the epoch they carry.
+#[derive(Debug)]
+struct Channels {
+    topics: HashMap<String, broadcast::Sender<Delivery>>,
+    /// Bumped on every epoch change seen live.
+    generation: u64,
+    /// The epoch of the events delivered now.
+    epoch: String,
+}
+
 /// The live side: one broadcast channel per topic with subscribers.
-#[derive(Debug, Default)]
-struct Fanout {
-    topics: Mutex<HashMap<String, broadcast::Sender<Arc<Event>>>>,
+#[derive(Debug)]
+pub(crate) struct Fanout {
+    channels: Mutex<Channels>,
 }
 
 impl Fanout {
-    fn lock(&self) -> std::sync::MutexGuard<'_, HashMap<String, broadcast::Sender<Arc<Event>>>> {
-        // Every update is one insert/remove: a panic elsewhere cannot leave the map inconsistent.
-        self.topics.lock().unwrap_or_else(std::sync::PoisonError::into_inner)
+    fn new(epoch: String) -> Self {
+        Fanout { channels: Mutex::new(Channels { topics: HashMap::new(), generation: 0, epoch }) }
     }
 
-    /// A receiver for `name`, and the new channel's sender if this created it.
+    fn lock(&self) -> std::sync::MutexGuard<'_, Channels> {
+        // Every update is one insert/remove or one epoch switch: a panic elsewhere cannot leave it inconsistent.
+        self.channels.lock().unwrap_or_else(std::sync::PoisonError::into_inner)
+    }
+
+    /// The current generation and its epoch.
+    pub(crate) fn current(&self) -> (u64, String) {
+        let c = self.lock();
+        (c.generation, c.epoch.clone())
+    }
+
+    /// A receiver for `name`, the generation it starts in, and the new channel's sender if this created it.
     fn subscribe(
         &self,
         name: &str,
         capacity: usize,
-    ) -> (broadcast::Receiver<Arc<Event>>, Option<broadcast::Sender<Arc<Event>>>) {
-        let mut topics = self.lock();
-        if let Some(tx) = topics.get(name) {
-            return (tx.subscribe(), None);
+    ) -> (broadcast::Receiver<Delivery>, u64, Option<broadcast::Sender<Delivery>>) {
+        let mut c = self.lock();
+        let generation = c.generation;
+        if let Some(tx) = c.topics.get(name) {
+            return (tx.subscribe(), generation, None);
         }
         let (tx, rx) = broadcast::channel(capacity.max(1));
-        topics.insert(name.to_owned(), tx.clone());
-        (rx, Some(tx))
+        c.topics.insert(name.to_owned(), tx.clone());
+        (rx, generation, Some(tx))
     }
 
     /// Removes `name`'s channel if nobody listens to it.
     fn remove_if_idle(&self, name: &str) -> bool {
-        let mut topics = self.lock();
-        if topics.get(name).is_some_and(|tx| tx.receiver_count() == 0) {
-            topics.remove(name);
+        let mut c = self.lock();
+        if c.topics.get(name).is_some_and(|tx| tx.receiver_count() == 0) {
+            c.topics.remove(name);
             return true;
         }
         false
     }
 
     fn subscribers(&self, name: &str) -> usize {
-        self.lock().get(name).map_or(0, broadcast::Sender::receiver_count)
+        self.lock().topics.get(name).map_or(0, broadcast::Sender::receiver_count)
     }
 
     fn deliver(&self, name: &str, event: Arc<Event>) {
-        if let Some(tx) = self.lock().get(name) {
-            let _ = tx.send(event);
+        let c = self.lock();
+        if let Some(tx) = c.topics.get(name) {
+            let _ = tx.send(Delivery { generation: c.generation, event: Some(event) });
+        }
+    }
+
+    /// The events delivered from now on are of `epoch`: a new generation, announced on every channel (in order with
+    /// the events, under the one lock).
+    fn new_epoch(&self, epoch: &str) {
+        let mut c = self.lock();
+        if c.epoch == epoch {
+            return;
+        }
+        tracing::warn!(old = %c.epoch, new = %epoch, streams = c.topics.len(), "new epoch: open streams get a replay-gap");
+        c.generation += 1;
+        c.epoch = epoch.to_owned();
+        let generation = c.generation;
+        for tx in c.topics.values() {
+            let _ = tx.send(Delivery { generation, event: None });
         }
     }
 
     /// Drops the channels nobody listens to; returns their topics.
     fn prune(&self) -> Vec<String> {
         let mut gone = Vec::new();
-        self.lock().retain(|name, tx| {
+        self.lock().topics.retain(|name, tx| {
             let keep = tx.receiver_count() > 0;
             if !keep {
                 gone.push(name.clone());
@@ -220,6 +275,16 @@ impl Fanout {
             keep
         });
         gone
+    }
+}
+
+impl LiveSink for Fanout {
+    fn event(&self, topic: &str, event: Arc<Event>) {
+        self.deliver(topic, event);
+    }
+
+    fn epoch(&self, epoch: &str) {
+        self.new_epoch(epoch);
     }
 }
 
@@ -253,10 +318,9 @@ impl Hub {
     /// A hub over `store`; starts its committer task (call within a tokio runtime).
     pub fn new(store: Arc<dyn Store>, options: HubOptions, metrics: Arc<Metrics>) -> Self {
         let (queue, rx) = mpsc::channel(MAX_BATCH * 4);
-        let fanout = Arc::new(Fanout::default());
+        let fanout = Arc::new(Fanout::new(store.epoch()));
         let health = Arc::new(Mutex::new(None));
-        let sink_fanout = Arc::clone(&fanout);
-        let shared = store.attach_live(Arc::new(move |name: &str, event: Arc<Event>| sink_fanout.deliver(name, event)));
+        let shared = store.attach_live(Arc::clone(&fanout) as Arc<dyn LiveSink>);
         let deliver = !shared;
         tokio::spawn(commit_loop(
             rx,
@@ -272,6 +336,11 @@ impl Hub {
     /// The store's epoch.
     pub fn epoch(&self) -> String {
         self.store.epoch()
+    }
+
+    /// The epoch as the data has it now (a shared store asks it: a wiped Redis shows at once).
+    pub async fn refresh_epoch(&self) -> Result<String, StoreError> {
+        self.store.refresh_epoch().await
     }
 
     /// Whether the store is shared with other server instances (they may run jobs and publish too).
@@ -340,9 +409,9 @@ impl Hub {
 
     /// Subscribes to `name` from `start`; see [`Start`] and [`Subscription`].
     pub async fn subscribe(&self, name: &str, start: Start) -> Result<Subscription, StoreError> {
-        let rx = if self.shared {
+        let (rx, generation) = if self.shared {
             let _watching = self.watching.lock().await;
-            let (rx, created) = self.fanout.subscribe(name, self.live_buffer(name));
+            let (rx, generation, created) = self.fanout.subscribe(name, self.live_buffer(name));
             if let Some(tx) = created {
                 // When the last local subscriber leaves, stop the store's delivery at once: a shared store counts
                 // the instances that receive an event to decide whether a user was offline.
@@ -351,47 +420,87 @@ impl Hub {
                 tokio::spawn(unwatch_when_idle(store, fanout, watching, name.to_owned(), tx));
             }
             self.store.watch(name).await?;
-            rx
+            (rx, generation)
         } else {
-            self.fanout.subscribe(name, self.live_buffer(name)).0
+            let (rx, generation, _) = self.fanout.subscribe(name, self.live_buffer(name));
+            (rx, generation)
         };
+        let (gap, replay, after) = self.start(name, start).await?;
+        // The epoch the replay was read in (a shared store learns a new one on reads, too).
         let epoch = self.epoch();
-        let sub = |gap, replay: Vec<Arc<Event>>, after| Subscription { gap, replay, after, rx };
+        let feed = LiveFeed::new(rx, Arc::clone(&self.store), Arc::clone(&self.fanout), name, generation, epoch);
+        Ok(Subscription { gap, replay, after, rx: feed })
+    }
+
+    /// The gap signal, replay and position a new subscription starts with.
+    async fn start(&self, name: &str, start: Start) -> Result<(Option<Gap>, Vec<Arc<Event>>, u64), StoreError> {
+        let requested = match &start {
+            Start::After(raw) => Some(raw.clone()),
+            _ => None,
+        };
+        let (gap, replay, after, corrupt) = self.start_reading(name, start).await?;
+        if corrupt.is_empty() {
+            return Ok((gap, replay, after));
+        }
+        // Records left out because they failed verification: the client must know, whatever else it is told.
+        Metrics::inc(&self.metrics.store_corrupt_records, corrupt.len() as u64);
+        let epoch = self.epoch();
+        let (requested, resume_id) = match gap {
+            Some(g) => (g.requested, g.resume_id),
+            None => (requested.unwrap_or_else(|| event_id::format(&epoch, after)), event_id::format(&epoch, after)),
+        };
+        let gap = Gap {
+            requested,
+            oldest: replay.first().map(|e| event_id::format(&epoch, e.pos)),
+            resume_id,
+            epoch,
+            reason: GapReason::Corrupt,
+        };
+        Ok((Some(gap), replay, after))
+    }
+
+    /// [`Self::start`] before the corrupt records are accounted for; also the positions of those left out.
+    async fn start_reading(
+        &self,
+        name: &str,
+        start: Start,
+    ) -> Result<(Option<Gap>, Vec<Arc<Event>>, u64, Vec<u64>), StoreError> {
         match start {
-            Start::Live => Ok(sub(None, Vec::new(), 0)),
+            Start::Live => Ok((None, Vec::new(), 0, Vec::new())),
             Start::All => {
                 let snap = self.store.read(name, 0, MAX_REPLAY).await?;
-                Ok(sub(None, snap.events, 0))
+                Ok((None, snap.events, 0, snap.corrupt))
             }
             Start::Offline => {
                 let Outcome::Offline(Some(from)) = self.commit(Write::TakeOffline { topic: name.to_owned() }).await?
                 else {
-                    return Ok(sub(None, Vec::new(), 0));
+                    return Ok((None, Vec::new(), 0, Vec::new()));
                 };
                 let snap = self.store.read(name, from - 1, MAX_REPLAY).await?;
                 let floor = snap.topic.map_or(0, |t| t.trimmed_upto);
                 // Offline notifications pushed out by retention before delivery: say so.
-                let gap =
-                    (from <= floor).then(|| self.gap(&snap, event_id::format(&epoch, from - 1), GapReason::Expired));
+                let gap = (from <= floor)
+                    .then(|| self.gap(&snap, event_id::format(&self.epoch(), from - 1), GapReason::Expired));
                 let after = gap.as_ref().map_or(from - 1, |_| floor);
-                Ok(sub(gap, snap.events, after))
+                Ok((gap, snap.events, after, snap.corrupt))
             }
             Start::After(raw) => {
-                let reason = match event_id::parse(&raw) {
-                    None => Some(GapReason::Malformed),
-                    Some((e, _)) if e != epoch => Some(GapReason::OtherEpoch),
-                    Some(_) => None,
-                };
-                let requested = event_id::parse(&raw).map_or(0, |(_, p)| p);
+                let parsed = event_id::parse(&raw);
+                let requested = parsed.as_ref().map_or(0, |(_, p)| *p);
                 let snap = self.store.read(name, requested, MAX_REPLAY).await?;
-                let reason = reason.or_else(|| judge(&snap, requested));
+                // Compared after the read: a shared store may have learnt a new epoch from it.
+                let reason = match parsed {
+                    None => Some(GapReason::Malformed),
+                    Some((e, _)) if e != self.epoch() => Some(GapReason::OtherEpoch),
+                    Some(_) => judge(&snap, requested),
+                };
                 match reason {
-                    None => Ok(sub(None, snap.events, requested)),
+                    None => Ok((None, snap.events, requested, snap.corrupt)),
                     Some(reason) => {
                         let snap = if requested == 0 { snap } else { self.store.read(name, 0, MAX_REPLAY).await? };
                         let gap = self.gap(&snap, raw, reason);
                         let after = resume_position(&snap);
-                        Ok(sub(Some(gap), snap.events, after))
+                        Ok((Some(gap), snap.events, after, snap.corrupt))
                     }
                 }
             }
@@ -437,7 +546,7 @@ async fn unwatch_when_idle(
     fanout: Arc<Fanout>,
     watching: Arc<tokio::sync::Mutex<()>>,
     name: String,
-    tx: broadcast::Sender<Arc<Event>>,
+    tx: broadcast::Sender<Delivery>,
 ) {
     loop {
         tx.closed().await;
@@ -454,7 +563,7 @@ async fn unwatch_when_idle(
 }
 
 /// Whether a client that has position `requested` of this snapshot's topic may have missed events.
-fn judge(snap: &Snapshot, requested: u64) -> Option<GapReason> {
+pub(crate) fn judge(snap: &Snapshot, requested: u64) -> Option<GapReason> {
     if requested > snap.last_position {
         return Some(GapReason::Unknown);
     }
@@ -470,7 +579,7 @@ fn judge(snap: &Snapshot, requested: u64) -> Option<GapReason> {
 }
 
 /// The position just before a snapshot's retained history.
-fn resume_position(snap: &Snapshot) -> u64 {
+pub(crate) fn resume_position(snap: &Snapshot) -> u64 {
     match (&snap.topic, snap.events.first()) {
         (Some(t), Some(_)) => t.floor(),
         (Some(t), None) => t.last.max(t.floor()),

@@ -3,8 +3,10 @@
 //! The body is a stream that first writes the *prelude* (the `retry:` frame, a replay-gap signal if any, and replayed
 //! events, coalesced into one write), then live frames from the topic's broadcast channel, several ready frames
 //! coalesced into one write, and a heartbeat comment whenever the stream is idle. A subscriber that falls
-//! `client_buffer` events behind is evicted (the stream ends), the server's shutdown ends every stream, and the
-//! [`StreamGuard`] dropped with the body updates `sse_open_streams` at once.
+//! `client_buffer` events behind catches up from the store at its own pace ([`crate::hub::LiveFeed`]); one that fell
+//! behind what the store retains is evicted (the stream ends). An epoch change seen live sends `replay-gap` and the
+//! new history. The server's shutdown ends every stream, and the [`StreamGuard`] dropped with the body updates
+//! `sse_open_streams` at once.
 
 use std::pin::Pin;
 use std::sync::Arc;
@@ -14,11 +16,12 @@ use axum::body::Body;
 use axum::http::{header, HeaderValue, StatusCode};
 use axum::response::Response;
 use bytes::{Bytes, BytesMut};
-use tokio::sync::broadcast::{self, error::RecvError, error::TryRecvError};
+use tokio::sync::broadcast::{error::RecvError, error::TryRecvError};
 use tokio::time::{Instant, Interval, MissedTickBehavior};
 use tokio_util::sync::{CancellationToken, WaitForCancellationFutureOwned};
 
-use crate::hub::{Event, Gap, Subscription};
+use crate::hub::feed::{Accepted, CatchUpError};
+use crate::hub::{Delivery, Event, Gap, LiveFeed, Subscription};
 use crate::metrics::{Metrics, StreamGuard};
 
 /// Most bytes coalesced into one write.
@@ -45,21 +48,7 @@ impl Prelude {
     /// "reason": "malformed"|"other-epoch"|"unknown"|"expired"}`, with the id just before the history that follows
     /// (so the client's `lastEventId` stays consistent).
     pub fn gap(mut self, gap: &Gap) -> Self {
-        let data = serde_json::json!({
-            "requested": gap.requested,
-            "oldest": gap.oldest,
-            "epoch": gap.epoch,
-            "reason": gap.reason.as_str(),
-        })
-        .to_string();
-        let mut out = Vec::with_capacity(data.len() + 48);
-        // The name and the JSON data are always valid and the id is ours (the client's text is only in the JSON,
-        // escaped); if encoding failed anyway, the signal would be skipped.
-        if sse_codec::encode_into(&sse_codec::Frame::message(&data).event("replay-gap").id(&gap.resume_id), &mut out)
-            .is_ok()
-        {
-            self.buf.extend_from_slice(&out);
-        }
+        self.buf.extend_from_slice(&gap_frame(gap));
         self
     }
 
@@ -90,11 +79,31 @@ impl Prelude {
     }
 }
 
+/// The `replay-gap` event of `gap` (see [`Prelude::gap`]).
+fn gap_frame(gap: &Gap) -> Vec<u8> {
+    let data = serde_json::json!({
+        "requested": gap.requested,
+        "oldest": gap.oldest,
+        "epoch": gap.epoch,
+        "reason": gap.reason.as_str(),
+    })
+    .to_string();
+    let mut out = Vec::with_capacity(data.len() + 48);
+    // The name and the JSON data are always valid and the id is ours (the client's text is only in the JSON,
+    // escaped); if encoding failed anyway, the signal would be skipped.
+    if sse_codec::encode_into(&sse_codec::Frame::message(&data).event("replay-gap").id(&gap.resume_id), &mut out)
+        .is_err()
+    {
+        out.clear();
+    }
+    out
+}
+
 /// What happens after the prelude.
 #[derive(Debug)]
 pub enum Live {
     /// Live events from a topic.
-    Topic(broadcast::Receiver<Arc<Event>>),
+    Topic(LiveFeed),
     /// Nothing but heartbeats until the client leaves or the server shuts down.
     Idle,
     /// The server closes the stream right after the prelude.
@@ -123,7 +132,16 @@ struct State {
     shutdown: Pin<Box<WaitForCancellationFutureOwned>>,
     env: StreamEnv,
     guard: StreamGuard,
-    evict_next: bool,
+    next: Pending,
+}
+
+/// What the stream does before waiting for live events again.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Pending {
+    /// Nothing: wait.
+    Wait,
+    /// Catch up from the store (the live buffer overflowed, or the epoch changed).
+    CatchUp,
 }
 
 /// The `text/event-stream` response: `prelude`, then `live`.
@@ -142,7 +160,7 @@ pub fn response(env: &StreamEnv, guard: StreamGuard, prelude: Prelude, live: Liv
         shutdown: Box::pin(env.shutdown.clone().cancelled_owned()),
         env: env.clone(),
         guard,
-        evict_next: false,
+        next: Pending::Wait,
     };
     let first = futures::stream::once(async move { Ok::<_, std::convert::Infallible>(first) });
     let rest = futures::stream::unfold(state, |mut st| async move {
@@ -170,9 +188,9 @@ pub fn busy_response(body: Bytes) -> Response {
     res
 }
 
-async fn recv(live: &mut Live) -> Result<Arc<Event>, RecvError> {
+async fn recv(live: &mut Live) -> Result<Delivery, RecvError> {
     match live {
-        Live::Topic(rx) => rx.recv().await,
+        Live::Topic(feed) => feed.recv().await,
         Live::Idle | Live::Close => std::future::pending().await,
     }
 }
@@ -187,11 +205,15 @@ async fn next_chunk(st: &mut State) -> Option<Bytes> {
     if matches!(st.live, Live::Close) || st.env.shutdown.is_cancelled() {
         return None;
     }
-    if st.evict_next {
-        evict(st);
-        return None;
-    }
     loop {
+        match st.next {
+            Pending::Wait => {}
+            Pending::CatchUp => match catch_up(st).await {
+                Ok(Some(chunk)) => return Some(chunk),
+                Ok(None) => continue,
+                Err(()) => return None,
+            },
+        }
         let step = tokio::select! {
             biased;
             () = st.shutdown.as_mut() => Step::Stop,
@@ -210,53 +232,96 @@ async fn next_chunk(st: &mut State) -> Option<Bytes> {
                 // Something was written since: the heartbeat is due one period after that write.
                 st.heartbeat.reset_at(due);
             }
-            Step::Event(Err(RecvError::Lagged(_))) => {
-                evict(st);
-                return None;
-            }
-            Step::Event(Ok(ev)) => {
-                if ev.pos <= st.last_id {
-                    continue;
+            Step::Event(Err(RecvError::Lagged(_))) => st.next = Pending::CatchUp,
+            Step::Event(Ok(delivery)) => {
+                let Live::Topic(feed) = &mut st.live else { continue };
+                match feed.accept(delivery, st.last_id) {
+                    Accepted::Skip => {}
+                    Accepted::CatchUp => st.next = Pending::CatchUp,
+                    Accepted::Event(ev) => {
+                        st.last_id = ev.pos;
+                        let chunk = coalesce(st, ev);
+                        st.last_write = Instant::now();
+                        return Some(chunk);
+                    }
                 }
-                st.last_id = ev.pos;
-                let chunk = coalesce(st, ev);
-                st.last_write = Instant::now();
-                return Some(chunk);
             }
         }
     }
 }
 
+/// One catch-up step: the bytes to send (`None`: nothing, go on live), or `Err` to end the stream.
+async fn catch_up(st: &mut State) -> Result<Option<Bytes>, ()> {
+    let Live::Topic(feed) = &mut st.live else { return Ok(None) };
+    let step = match feed.catch_up(st.last_id).await {
+        Ok(step) => step,
+        Err(CatchUpError::Behind) => {
+            evict(st);
+            return Err(());
+        }
+        Err(CatchUpError::Store(e)) => {
+            // Its client reconnects with its last id and gets exactly what it missed once the store answers.
+            tracing::warn!(error = %e, "a stream could not catch up from the store; closing it");
+            return Err(());
+        }
+    };
+    st.next = if step.done { Pending::Wait } else { Pending::CatchUp };
+    let mut buf = BytesMut::new();
+    if let (Some(gap), Some(at)) = (&step.gap, step.restart_at) {
+        buf.extend_from_slice(&gap_frame(gap));
+        st.last_id = at;
+    }
+    let mut count = 0u64;
+    for ev in &step.events {
+        if ev.pos > st.last_id {
+            buf.extend_from_slice(&ev.frame);
+            st.last_id = ev.pos;
+            count += 1;
+        }
+    }
+    Metrics::inc(&st.guard.metrics().delivered, count);
+    if buf.is_empty() {
+        return Ok(None);
+    }
+    st.last_write = Instant::now();
+    Ok(Some(buf.freeze()))
+}
+
 enum Step {
     Stop,
     Beat,
-    Event(Result<Arc<Event>, RecvError>),
+    Event(Result<Delivery, RecvError>),
 }
 
 /// Appends the frames already waiting to `first`, up to [`COALESCE_BYTES`]; one frame is sent without copying.
 fn coalesce(st: &mut State, first: Arc<Event>) -> Bytes {
     let mut count = 1u64;
     let mut buf: Option<BytesMut> = None;
-    if let Live::Topic(rx) = &mut st.live {
+    if let Live::Topic(feed) = &mut st.live {
         while buf.as_ref().map_or(first.frame.len(), BytesMut::len) < COALESCE_BYTES {
-            match rx.try_recv() {
-                Ok(ev) if ev.pos <= st.last_id => {}
-                Ok(ev) => {
-                    st.last_id = ev.pos;
-                    let b = buf.get_or_insert_with(|| {
-                        let mut b = BytesMut::with_capacity(first.frame.len() * 4);
-                        b.extend_from_slice(&first.frame);
-                        b
-                    });
-                    b.extend_from_slice(&ev.frame);
-                    count += 1;
-                }
+            let ev = match feed.try_recv() {
+                Ok(delivery) => match feed.accept(delivery, st.last_id) {
+                    Accepted::Event(ev) => ev,
+                    Accepted::Skip => continue,
+                    Accepted::CatchUp => {
+                        st.next = Pending::CatchUp;
+                        break;
+                    }
+                },
                 Err(TryRecvError::Lagged(_)) => {
-                    st.evict_next = true;
+                    st.next = Pending::CatchUp;
                     break;
                 }
                 Err(TryRecvError::Empty | TryRecvError::Closed) => break,
-            }
+            };
+            st.last_id = ev.pos;
+            let b = buf.get_or_insert_with(|| {
+                let mut b = BytesMut::with_capacity(first.frame.len() * 4);
+                b.extend_from_slice(&first.frame);
+                b
+            });
+            b.extend_from_slice(&ev.frame);
+            count += 1;
         }
     }
     Metrics::inc(&st.guard.metrics().delivered, count);

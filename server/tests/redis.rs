@@ -301,3 +301,61 @@ async fn a_wiped_redis_is_a_new_epoch_and_old_ids_get_a_replay_gap() {
     let e = next(&mut ev).await;
     assert_eq!(e.id, format!("{new}-1"));
 }
+
+/// Reads events until one whose data contains `sentinel`, keeping gap signals; `secs` at most.
+async fn collect_until(events: &mut Events, sentinel: &str, secs: u64) -> Vec<eventsource_stream::Event> {
+    tokio::time::timeout(Duration::from_secs(secs), until(events, sentinel)).await.expect("sentinel never came")
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn a_wiped_redis_is_seen_live_by_every_instance_with_a_gap_then_the_new_history() {
+    // Issue 22, finding 1: after FLUSHALL every open stream dropped every new event as already seen, silently.
+    let redis = RedisServer::start();
+    let (a, _da) = instance(&redis, &[]);
+    let (b, _db) = instance(&redis, &[]);
+    let old = epoch(&a.url).await;
+    let mut on_a = stream(&a.url, "/subscribe", None).await;
+    let mut on_b = stream(&b.url, "/subscribe", None).await;
+    let mut alice_b = stream(&b.url, "/sse/alice", None).await;
+    for i in 0..50 {
+        update(&a.url, &format!("old {i}")).await;
+    }
+    assert_eq!(post(&a.url, "/notify/alice", json!({ "data": "old" })).await.status(), 200);
+    assert_eq!(collect_until(&mut on_a, "old 49", 10).await.len(), 49);
+    assert_eq!(collect_until(&mut on_b, "old 49", 10).await.len(), 49);
+    assert_eq!(next(&mut alice_b).await.data, "\"old\"");
+
+    redis.command(&["FLUSHALL"]).await;
+    // Every instance's /healthz shows the new epoch at once, the same one.
+    let (ea, eb) = (epoch(&a.url).await, epoch(&b.url).await);
+    assert_ne!(ea, old, "A still shows the old epoch");
+    assert_eq!(eb, ea, "B shows another epoch than A");
+
+    // Nobody published yet: the idle user stream is told anyway (periodic check / subscription).
+    let gap = tokio::time::timeout(Duration::from_secs(5), next(&mut alice_b)).await.expect("no gap on an idle stream");
+    assert_eq!(gap.event, "replay-gap");
+
+    // Publishes after the wipe (positions start again) reach the open streams of both instances, after a gap.
+    let mut acked = Vec::new();
+    for i in 0..10 {
+        let url = if i % 2 == 0 { &a.url } else { &b.url };
+        acked.push(update(url, &format!("new {i}")).await["id"].as_u64().unwrap());
+    }
+    assert_eq!(acked[0], 1, "positions start again");
+    update(&b.url, "sentinel").await;
+    for (name, s) in [("A", &mut on_a), ("B", &mut on_b)] {
+        let got = collect_until(s, "sentinel", 10).await;
+        assert_eq!(got[0].event, "replay-gap", "{name}: no gap first: {got:?}");
+        let d: Value = serde_json::from_str(&got[0].data).unwrap();
+        assert_eq!(d["reason"], "other-epoch", "{name}");
+        assert_eq!(d["epoch"], ea.as_str(), "{name}");
+        assert_eq!(d["requested"], format!("{old}-50"), "{name}: the gap names the last id the stream had");
+        let ids: Vec<String> = got[1..].iter().map(|e| e.id.clone()).collect();
+        let want: Vec<String> = acked.iter().map(|p| format!("{ea}-{p}")).collect();
+        assert_eq!(ids, want, "{name}: every event after the wipe, once, in order, with new-epoch ids");
+    }
+    // A notification after the wipe reaches alice's open stream too.
+    assert_eq!(post(&a.url, "/notify/alice", json!({ "data": "new" })).await.status(), 200);
+    let e = next(&mut alice_b).await;
+    assert_eq!((e.data.as_str(), e.id.starts_with(&ea)), ("\"new\"", true));
+}

@@ -15,8 +15,15 @@ pub fn routes() -> Router<AppState> {
 }
 
 async fn healthz(State(state): State<AppState>) -> impl IntoResponse {
-    match state.hub.write_error().or_else(|| state.hub.live_error()) {
-        None => (StatusCode::OK, Json(serde_json::json!({ "status": "ok", "epoch": state.hub.epoch() }))),
+    // The epoch as the data has it now (with Redis: asked, so a wiped Redis shows at once on every instance).
+    let epoch = state.hub.refresh_epoch().await;
+    match state
+        .hub
+        .write_error()
+        .or_else(|| state.hub.live_error())
+        .or_else(|| epoch.as_ref().err().map(|e| e.to_string()))
+    {
+        None => (StatusCode::OK, Json(serde_json::json!({ "status": "ok", "epoch": epoch.unwrap_or_default() }))),
         Some(error) => {
             (StatusCode::SERVICE_UNAVAILABLE, Json(serde_json::json!({ "status": "unavailable", "error": error })))
         }

@@ -253,6 +253,9 @@ pub struct Snapshot {
     pub deleted_upto: u64,
     /// The events after the requested position, in order (at most the requested number).
     pub events: Vec<Arc<Event>>,
+    /// Positions (as stored) of records in that range that failed verification and are left out of `events`: the
+    /// reader must tell its client (a `replay-gap` with reason `corrupt`). Only the embedded store checks records.
+    pub corrupt: Vec<u64>,
 }
 
 /// Why a store operation failed.
@@ -275,8 +278,14 @@ pub enum StoreError {
     Invalid(String),
 }
 
-/// Where a store that delivers live events itself sends them: `(topic, event)`, in position order per topic.
-pub type LiveSink = Arc<dyn Fn(&str, Arc<Event>) + Send + Sync>;
+/// Where a store that delivers live events itself sends them (the hub's fan-out).
+pub trait LiveSink: Send + Sync {
+    /// An event of `topic`, in position order per topic, of the epoch last announced by [`LiveSink::epoch`].
+    fn event(&self, topic: &str, event: Arc<Event>);
+
+    /// The events delivered from now on are of `epoch` (the data was wiped or replaced: positions start again).
+    fn epoch(&self, epoch: &str);
+}
 
 /// An append-only log per topic; see the [module docs](self). Implementations are cheap to share (`Arc`).
 pub trait Store: Send + Sync + std::fmt::Debug + 'static {
@@ -296,9 +305,15 @@ pub trait Store: Send + Sync + std::fmt::Debug + 'static {
     /// One stored job.
     fn job(&self, id: &str) -> BoxFuture<'_, Result<Option<JobRecord>, StoreError>>;
 
+    /// The epoch as the data has it now: a shared store asks it (and adopts a new one, creating it if the data has
+    /// none); others answer [`Store::epoch`].
+    fn refresh_epoch(&self) -> BoxFuture<'_, Result<String, StoreError>> {
+        Box::pin(async move { Ok(self.epoch()) })
+    }
+
     /// Whether the store itself delivers every instance's committed events to `sink` (a shared networked store);
     /// if not (the default), the hub delivers what it commits.
-    fn attach_live(&self, _sink: LiveSink) -> bool {
+    fn attach_live(&self, _sink: Arc<dyn LiveSink>) -> bool {
         false
     }
 

@@ -86,7 +86,7 @@ local function append(topic, event, data, at, max_events, max_age, is_user, mark
   else
     redis.call('XADD', stream, pos .. '-0', 'e', event, 'd', data, 't', t)
   end
-  local receivers = redis.call('PUBLISH', tkey(topic, 'c'), pos .. '\n' .. event .. '\n' .. data)
+  local receivers = redis.call('PUBLISH', tkey(topic, 'c'), ARGV[2] .. '\n' .. pos .. '\n' .. event .. '\n' .. data)
   if is_user and receivers == 0 and mark_offline and num(m[3]) == 0 then
     fields[#fields + 1] = 'offline_from'
     fields[#fields + 1] = pos
@@ -154,7 +154,7 @@ end
 return out
 ";
 
-/// ARGV: prefix, topic, after, limit → {meta (flat), seq, deleted_upto, entries}.
+/// ARGV: prefix, topic, after, limit → {meta (flat), seq, deleted_upto, entries, epoch}.
 const READ: &str = r"
 local topic, after, limit = ARGV[2], ARGV[3], tonumber(ARGV[4])
 local meta = redis.call('HGETALL', tkey(topic, 'm'))
@@ -162,7 +162,7 @@ local entries = {}
 if #meta > 0 and limit > 0 then
   entries = redis.call('XRANGE', tkey(topic, 's'), '(' .. after .. '-0', '+', 'COUNT', limit)
 end
-return {meta, num(redis.call('GET', p .. 'seq')), num(redis.call('GET', p .. 'deleted_upto')), entries}
+return {meta, num(redis.call('GET', p .. 'seq')), num(redis.call('GET', p .. 'deleted_upto')), entries, redis.call('GET', p .. 'epoch')}
 ";
 
 /// ARGV: prefix, now, cursor, budget → {next cursor, events removed, topics removed}: one bounded age sweep step.
@@ -216,8 +216,12 @@ struct Inner {
     live: tokio::sync::Mutex<Option<PubSubSink>>,
     /// Topics with local subscribers → the last position delivered locally.
     watched: Mutex<HashMap<String, u64>>,
-    sink: Mutex<Option<LiveSink>>,
+    sink: Mutex<Option<Arc<dyn LiveSink>>>,
     live_error: Mutex<Option<String>>,
+    /// The epoch of the events the subscription loop delivers (it announces a new one before its first event).
+    delivered_epoch: Mutex<String>,
+    /// Wakes the subscription loop when a write, a read or the periodic check found a new epoch.
+    epoch_changed: Arc<tokio::sync::Notify>,
 }
 
 impl std::fmt::Debug for RedisStore {
@@ -260,8 +264,11 @@ impl RedisStore {
             watched: Mutex::new(HashMap::new()),
             sink: Mutex::new(None),
             live_error: Mutex::new(None),
+            delivered_epoch: Mutex::new(String::new()),
+            epoch_changed: Arc::default(),
         });
-        inner.load_epoch().await.map_err(|e| open_err(&e))?;
+        let epoch = inner.load_epoch().await.map_err(|e| open_err(&e))?;
+        *lock(&inner.delivered_epoch) = epoch;
         Ok(RedisStore { inner })
     }
 }
@@ -288,12 +295,41 @@ impl Inner {
             .await
             .map_err(|e| unavailable(&e))?;
         let epoch: String = redis::cmd("GET").arg(&key).query_async(&mut conn).await.map_err(|e| unavailable(&e))?;
+        self.adopt_epoch(&epoch);
+        Ok(epoch)
+    }
+
+    /// Takes `epoch` as the data's; a change wakes the subscription loop, which tells every open stream.
+    fn adopt_epoch(&self, epoch: &str) {
         let mut slot = self.epoch.write().unwrap_or_else(std::sync::PoisonError::into_inner);
-        if !slot.is_empty() && *slot != epoch {
+        if *slot == epoch {
+            return;
+        }
+        if !slot.is_empty() {
             tracing::warn!(old = %slot, new = %epoch, "the Redis data was replaced or lost: new epoch");
         }
-        slot.clone_from(&epoch);
-        Ok(epoch)
+        epoch.clone_into(&mut slot);
+        drop(slot);
+        self.epoch_changed.notify_one();
+    }
+
+    /// Subscription loop only: if the epoch changed since its last event, announces the new one to the sink (before
+    /// any event of it) and delivers every watched topic from its start again.
+    fn announce_epoch(&self) {
+        let epoch = self.epoch();
+        {
+            let mut delivered = lock(&self.delivered_epoch);
+            if *delivered == epoch {
+                return;
+            }
+            delivered.clone_from(&epoch);
+        }
+        for last in lock(&self.watched).values_mut() {
+            *last = 0;
+        }
+        if let Some(sink) = lock(&self.sink).clone() {
+            sink.epoch(&epoch);
+        }
     }
 
     async fn write(&self, batch: &[Write]) -> Result<Vec<Outcome>, StoreError> {
@@ -341,9 +377,14 @@ impl Inner {
             .invoke_async(&mut conn)
             .await
             .map_err(|e| unavailable(&e))?;
-        let epoch = self.epoch();
         let Value::Array(parts) = reply else { return Err(invalid("read reply")) };
-        let [meta, seq, deleted, entries] = <[Value; 4]>::try_from(parts).map_err(|_| invalid("read reply"))?;
+        let [meta, seq, deleted, entries, epoch] = <[Value; 5]>::try_from(parts).map_err(|_| invalid("read reply"))?;
+        // The events are of the epoch read with them; a new one (wiped data) is adopted at once.
+        let epoch = match epoch {
+            Value::Nil => self.load_epoch().await?,
+            v => text(v)?,
+        };
+        self.adopt_epoch(&epoch);
         let meta = flat_map(meta)?;
         let topic = (!meta.is_empty()).then(|| topic_state(&meta));
         let mut events = Vec::new();
@@ -352,7 +393,7 @@ impl Inner {
                 events.push(Arc::new(stream_entry(&epoch, entry)?));
             }
         }
-        Ok(Snapshot { topic, last_position: int(&seq)?, deleted_upto: int(&deleted)?, events })
+        Ok(Snapshot { topic, last_position: int(&seq)?, deleted_upto: int(&deleted)?, events, corrupt: Vec::new() })
     }
 
     async fn jobs(&self, only: Option<&str>) -> Result<Vec<JobRecord>, StoreError> {
@@ -396,6 +437,7 @@ impl Inner {
         Ok(out)
     }
 
+    /// Subscription loop only: `event` of `name`, unless delivered already.
     fn deliver(&self, name: &str, event: Event) {
         {
             let mut watched = lock(&self.watched);
@@ -407,7 +449,7 @@ impl Inner {
         }
         let sink = lock(&self.sink).clone();
         if let Some(sink) = sink {
-            sink(name, Arc::new(event));
+            sink.event(name, Arc::new(event));
         }
     }
 
@@ -562,59 +604,41 @@ fn appended(epoch: &str, event: Option<&str>, pair: Vec<Value>) -> Result<Outcom
     Ok(Outcome::Appended { event: Arc::new(event), data })
 }
 
-/// A published message: `<position>\n<event>\n<data>`.
-fn parse_message(epoch: &str, payload: &[u8]) -> Option<Event> {
+/// A published message: `<epoch>\n<position>\n<event>\n<data>` → its epoch and event.
+fn parse_message(payload: &[u8]) -> Option<(&str, Event)> {
     let text = std::str::from_utf8(payload).ok()?;
-    let mut parts = text.splitn(3, '\n');
+    let mut parts = text.splitn(4, '\n');
+    let epoch = parts.next()?;
     let pos = parts.next()?.parse().ok()?;
     let event = parts.next().filter(|e| !e.is_empty());
     let data = parts.next()?;
-    encode_event(epoch, pos, &Payload::new(event, data)).ok().map(|(e, _)| e)
+    encode_event(epoch, pos, &Payload::new(event, data)).ok().map(|(e, _)| (epoch, e))
 }
 
-/// Keeps the subscription connection: (re)connects, subscribes every watched topic, fills holes, delivers.
+/// Most events read at once while filling a hole after a reconnect.
+const REFILL_CHUNK: usize = 1024;
+
+/// Keeps the subscription connection: (re)connects, subscribes every watched topic, fills holes, delivers; announces a
+/// new epoch before its first event.
 async fn live_loop(inner: std::sync::Weak<Inner>) {
     let mut backoff = Duration::from_millis(50);
     loop {
         let Some(store) = inner.upgrade() else { return };
-        let connected = store.client.get_async_pubsub().await;
-        let mut stream = match connected {
+        let notify = Arc::clone(&store.epoch_changed);
+        let mut stream = match store.client.get_async_pubsub().await {
             Ok(pubsub) => {
                 let (mut sink, stream) = pubsub.split();
-                let topics: Vec<String> = lock(&store.watched).keys().cloned().collect();
-                let mut ok = true;
-                for name in &topics {
-                    if let Err(e) = sink.subscribe(store.channel(name)).await {
+                match resubscribe(&store, &mut sink).await {
+                    Ok(()) => {
+                        *store.live.lock().await = Some(sink);
+                        *lock(&store.live_error) = None;
+                        backoff = Duration::from_millis(50);
+                        Some(stream)
+                    }
+                    Err(e) => {
                         tracing::warn!(error = %e, "redis: re-subscribing failed");
-                        ok = false;
-                        break;
+                        None
                     }
-                }
-                // Fill what was published while this instance was not subscribed, before any new message.
-                if ok {
-                    for name in &topics {
-                        let after = lock(&store.watched).get(name).copied().unwrap_or(0);
-                        match store.read(name, after, 100_000).await {
-                            Ok(snap) => {
-                                for e in snap.events {
-                                    store.deliver(name, Event { pos: e.pos, frame: e.frame.clone() });
-                                }
-                            }
-                            Err(e) => {
-                                tracing::warn!(error = %e, "redis: filling the hole failed");
-                                ok = false;
-                                break;
-                            }
-                        }
-                    }
-                }
-                if ok {
-                    *store.live.lock().await = Some(sink);
-                    *lock(&store.live_error) = None;
-                    backoff = Duration::from_millis(50);
-                    Some(stream)
-                } else {
-                    None
                 }
             }
             Err(e) => {
@@ -625,12 +649,32 @@ async fn live_loop(inner: std::sync::Weak<Inner>) {
         };
         drop(store);
         if let Some(stream) = stream.as_mut() {
-            while let Some(msg) = stream.next().await {
+            loop {
+                let msg = tokio::select! {
+                    msg = stream.next() => match msg {
+                        Some(msg) => msg,
+                        None => break,
+                    },
+                    () = notify.notified() => {
+                        let Some(store) = inner.upgrade() else { return };
+                        store.announce_epoch();
+                        continue;
+                    }
+                };
                 let Some(store) = inner.upgrade() else { return };
                 let Some(name) = store.topic_of(msg.get_channel_name()) else { continue };
-                match parse_message(&store.epoch(), msg.get_payload_bytes()) {
-                    Some(event) => store.deliver(name, event),
-                    None => tracing::warn!(channel = msg.get_channel_name(), "redis: unreadable message"),
+                let Some((epoch, event)) = parse_message(msg.get_payload_bytes()) else {
+                    tracing::warn!(channel = msg.get_channel_name(), "redis: unreadable message");
+                    continue;
+                };
+                // Another epoch than ours: a new one (wiped data, seen first here), or the last message of an old
+                // one. Redis tells which.
+                if epoch != store.epoch() && store.load_epoch().await.ok().as_deref() != Some(epoch) {
+                    continue;
+                }
+                store.announce_epoch();
+                if *lock(&store.delivered_epoch) == epoch {
+                    store.deliver(name, event);
                 }
             }
             let Some(store) = inner.upgrade() else { return };
@@ -642,6 +686,50 @@ async fn live_loop(inner: std::sync::Weak<Inner>) {
         backoff = (backoff * 2).min(Duration::from_secs(2));
     }
 }
+
+/// After a (re)connect: the epoch first (Redis may have come back empty), then every watched topic subscribed and
+/// what was published while this instance was not subscribed delivered, before any new message.
+async fn resubscribe(store: &Inner, sink: &mut PubSubSink) -> Result<(), StoreError> {
+    store.load_epoch().await?;
+    store.announce_epoch();
+    let topics: Vec<String> = lock(&store.watched).keys().cloned().collect();
+    for name in &topics {
+        sink.subscribe(store.channel(name)).await.map_err(|e| unavailable(&e))?;
+    }
+    for name in &topics {
+        loop {
+            let after = lock(&store.watched).get(name).copied().unwrap_or(0);
+            let snap = store.read(name, after, REFILL_CHUNK).await?;
+            store.announce_epoch();
+            let full = snap.events.len() == REFILL_CHUNK;
+            for e in snap.events {
+                store.deliver(name, Event { pos: e.pos, frame: e.frame.clone() });
+            }
+            if !full {
+                break;
+            }
+        }
+    }
+    Ok(())
+}
+
+/// Every [`EPOCH_CHECK`]: reads the epoch (creating one if the data has none), so a wiped Redis is noticed even
+/// while nobody publishes.
+async fn epoch_check_loop(inner: std::sync::Weak<Inner>) {
+    loop {
+        tokio::time::sleep(EPOCH_CHECK).await;
+        let Some(store) = inner.upgrade() else { return };
+        if lock(&store.sink).is_none() {
+            return;
+        }
+        if let Err(e) = store.load_epoch().await {
+            tracing::debug!(error = %e, "redis: epoch check failed");
+        }
+    }
+}
+
+/// How often the epoch is checked while nothing else reads or writes it.
+pub const EPOCH_CHECK: Duration = Duration::from_secs(1);
 
 impl Store for RedisStore {
     fn epoch(&self) -> String {
@@ -683,9 +771,14 @@ impl Store for RedisStore {
         Box::pin(async move { Ok(self.inner.jobs(Some(&id)).await?.into_iter().next()) })
     }
 
-    fn attach_live(&self, sink: LiveSink) -> bool {
+    fn refresh_epoch(&self) -> BoxFuture<'_, Result<String, StoreError>> {
+        Box::pin(async move { self.inner.load_epoch().await })
+    }
+
+    fn attach_live(&self, sink: Arc<dyn LiveSink>) -> bool {
         *lock(&self.inner.sink) = Some(sink);
         tokio::spawn(live_loop(Arc::downgrade(&self.inner)));
+        tokio::spawn(epoch_check_loop(Arc::downgrade(&self.inner)));
         true
     }
 
