@@ -1,8 +1,8 @@
 //! Serving connections: plain HTTP/1.1, or TLS on which ALPN picks HTTP/2 or HTTP/1.1 on the same port.
 //!
 //! - **Admission**: at most `--max-connections` (never above the open-files limit minus a headroom) and
-//!   `--max-connections-per-ip`; past the cap a small reserve is served `/healthz` and `/metrics` only (see
-//!   [`crate::limits`]). Each request carries its connection's [`ClientAddr`].
+//!   `--max-connections-per-ip` (per address group: IPv6 by `--ipv6-prefix-len`); past the cap a small reserve,
+//!   for `--ops-allow` addresses only, is served `/healthz` and `/metrics` (see [`crate::limits`]). Each request carries its connection's [`ClientAddr`].
 //! - **HTTP/1.1** (plain, or TLS with ALPN `http/1.1`/none): event-stream requests are served without hyper's
 //!   connection buffers, and anything else by hyper's http1 server from the first other request on (see
 //!   `conn/stream_handoff.rs`); hyper's read buffer starts at 8 KiB and grows only for a larger request head, up to
@@ -114,9 +114,17 @@ pub struct ConnArgs {
     /// answering `/healthz` and `/metrics` past it.
     #[arg(long, env = "SSE_MAX_CONNECTIONS", value_parser = clap::value_parser!(u64).range(1..))]
     pub max_connections: Option<u64>,
-    /// Most open connections per client address (more are closed at once).
+    /// Most open connections per client address group (more are closed at once).
     #[arg(long, env = "SSE_MAX_CONNECTIONS_PER_IP", default_value_t = 512, value_parser = clap::value_parser!(u64).range(1..))]
     pub max_connections_per_ip: u64,
+    /// Address ranges (repeatable or comma separated, e.g. `10.0.0.0/8,2001:db8::/32`) whose connections past
+    /// `--max-connections` are still served `/healthz` and `/metrics` (the reserve); others are closed at once.
+    #[arg(long = "ops-allow", env = "SSE_OPS_ALLOW", value_delimiter = ',', default_value = "127.0.0.0/8,::1")]
+    pub ops_allow: Vec<crate::limits::IpNet>,
+    /// IPv6 addresses count against per-address budgets (connections, streams, jobs) by this prefix: one client
+    /// usually has a whole /64.
+    #[arg(long, env = "SSE_IPV6_PREFIX_LEN", default_value_t = crate::limits::IPV6_GROUP_PREFIX, value_parser = clap::value_parser!(u8).range(1..=128))]
+    pub ipv6_prefix_len: u8,
     /// Largest request head (request line and headers: HTTP/1.1 read buffer; HTTP/2 header list), in bytes (431 past it).
     #[arg(long, env = "SSE_MAX_HEADER_BYTES", default_value_t = 32 * 1024, value_parser = clap::value_parser!(u64).range(8192..=1_048_576))]
     pub max_header_bytes: u64,
@@ -135,8 +143,10 @@ pub struct ConnConfig {
     pub h2_max_streams: u32,
     /// Connection cap (`None`: from the open-files limit).
     pub max_connections: Option<usize>,
-    /// Connections per address.
+    /// Connections per address group.
     pub max_connections_per_ip: usize,
+    /// Who may use the reserve past the cap, and how addresses are grouped in per-address budgets.
+    pub addresses: crate::limits::AddressPolicy,
     /// Request head limit.
     pub max_header_bytes: usize,
 }
@@ -150,6 +160,7 @@ impl Default for ConnConfig {
             h2_max_streams: 100,
             max_connections: None,
             max_connections_per_ip: 512,
+            addresses: crate::limits::AddressPolicy::default(),
             max_header_bytes: 32 * 1024,
         }
     }
@@ -169,6 +180,7 @@ impl From<ConnArgs> for ConnConfig {
             h2_max_streams: a.h2_max_streams,
             max_connections: a.max_connections.map(|n| usize::try_from(n).unwrap_or(usize::MAX)),
             max_connections_per_ip: usize::try_from(a.max_connections_per_ip).unwrap_or(usize::MAX),
+            addresses: crate::limits::AddressPolicy { ops_allow: a.ops_allow, ipv6_prefix: a.ipv6_prefix_len },
             max_header_bytes: usize::try_from(a.max_header_bytes).unwrap_or(MIN_HEADER_BYTES).max(MIN_HEADER_BYTES),
         }
     }
@@ -239,8 +251,8 @@ async fn serve_with(
     if config.max_connections.is_some_and(|c| c > cap) {
         tracing::warn!(configured = ?config.max_connections, cap, open_files_limit = ?fds, "--max-connections lowered below the open-files limit (raise `ulimit -n` to allow more)");
     }
-    tracing::info!(max_connections = cap, per_ip = config.max_connections_per_ip, open_files_limit = ?fds, "connection cap");
-    let limiter = crate::limits::ConnLimiter::new(cap, config.max_connections_per_ip);
+    tracing::info!(max_connections = cap, per_ip = config.max_connections_per_ip, open_files_limit = ?fds, ops_allow = ?config.addresses.ops_allow, "connection cap");
+    let limiter = crate::limits::ConnLimiter::with_policy(cap, config.max_connections_per_ip, config.addresses.clone());
     let shared = Arc::new(Shared {
         app: crate::router(state.clone()),
         http1: h1,

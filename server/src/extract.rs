@@ -150,12 +150,13 @@ impl<S: Send + Sync> FromRequestParts<S> for StreamParams {
     }
 }
 
-/// The client of a request: its address (the connection's peer, set by [`crate::conn`], or the last address of the
-/// `--client-ip-header` when configured) and whether it asked for an event stream (`Accept: text/event-stream`, as
-/// every `EventSource` does).
+/// The client of a request: its address group (from the connection's peer, set by [`crate::conn`], or the last
+/// address of the `--client-ip-header` when configured; an IPv6 address by its `--ipv6-prefix-len` prefix, see
+/// [`crate::limits::address_group`]) and whether it asked for an event stream (`Accept: text/event-stream`, as every
+/// `EventSource` does).
 #[derive(Debug, Clone, Default)]
 pub struct Client {
-    /// The peer address, when known.
+    /// The peer's address group, when known: what per-address budgets count.
     pub ip: Option<std::net::IpAddr>,
     /// Whether `Accept` names `text/event-stream`.
     pub wants_event_stream: bool,
@@ -174,7 +175,9 @@ impl FromRequestParts<AppState> for Client {
 
     async fn from_request_parts(parts: &mut Parts, state: &AppState) -> Result<Self, Self::Rejection> {
         let forwarded = state.config.client_ip_header.as_deref().and_then(|h| forwarded_ip(&parts.headers, h));
-        let ip = forwarded.or_else(|| parts.extensions.get::<crate::conn::ClientAddr>().map(|a| a.0.ip()));
+        let ip = forwarded
+            .or_else(|| parts.extensions.get::<crate::conn::ClientAddr>().map(|a| a.0.ip()))
+            .map(|ip| crate::limits::address_group(ip, state.config.conn.addresses.ipv6_prefix));
         let wants_event_stream = parts
             .headers
             .get_all(header::ACCEPT)

@@ -48,6 +48,9 @@ pub struct Jobs {
     /// Running jobs per publisher, started by this instance.
     running: std::sync::Mutex<HashMap<String, usize>>,
     max_per_publisher: usize,
+    /// Held from counting the kept jobs to storing the new one: concurrent `POST /jobs` would otherwise all see room
+    /// for one more and all store theirs (check, then act).
+    admission: tokio::sync::Mutex<()>,
 }
 
 /// One running job of a publisher: gives its slot back when dropped (the job ended, or the server stops).
@@ -111,6 +114,7 @@ impl Jobs {
             seed: RandomState::new(),
             running: std::sync::Mutex::default(),
             max_per_publisher: usize::MAX,
+            admission: tokio::sync::Mutex::new(()),
         };
         let ended = jobs.reap().await?;
         if ended > 0 {
@@ -200,8 +204,9 @@ impl Jobs {
         Ok(n)
     }
 
-    /// Starts a job of `steps` steps, `interval` apart, for `publisher` (429 when it has its maximum of running jobs),
-    /// once its record is stored; stops early at `shutdown` (it then ends as interrupted at the next start, or when
+    /// Starts a job of `steps` steps, `interval` apart, for `publisher` (429 when it has its maximum of running jobs,
+    /// 503 when `max_jobs` are kept and all running), once its record is stored; admissions on this instance are one
+    /// at a time, so `max_jobs` holds under concurrent requests; stops early at `shutdown` (it then ends as interrupted at the next start, or when
     /// its lease runs out).
     pub async fn start(
         self: &Arc<Self>,
@@ -211,6 +216,7 @@ impl Jobs {
         shutdown: CancellationToken,
     ) -> Result<String, AppError> {
         let slot = self.take_slot(publisher)?;
+        let admission = self.admission.lock().await;
         let now = now_ms();
         let jobs: Vec<JobRecord> =
             self.hub.store().jobs().await?.into_iter().filter(|j| !self.expired(j, now)).collect();
@@ -233,6 +239,7 @@ impl Jobs {
             lease_until_ms: now + ms(self.lease),
         };
         self.hub.commit(Write::PutJob(record.clone())).await?;
+        drop(admission);
         let id = record.id.clone();
         tokio::spawn(Arc::clone(self).run(id.clone(), steps, interval, shutdown, slot));
         Ok(id)

@@ -17,8 +17,9 @@
 //! append-only log per topic; embedded redb by default, or memory), [`hub`] (durable publishing with group commit,
 //! live fan-out, replay and gap decisions), [`event_id`] (`<epoch>-<position>`), [`sse`] (the stream response),
 //! [`jobs`], [`limits`] (stream budgets, connection caps), [`maintenance`] (retention, job expiry, store health), [`metrics`], [`net`] (the stall-detecting
-//! listener), [`conn`] (serving connections: HTTP/1.1, or TLS with HTTP/2 and HTTP/1.1), [`tls`], [`extract`] and
-//! [`routes`] (one module per area, plus the test-only fixtures).
+//! listener), [`conn`] (serving connections: HTTP/1.1, or TLS with HTTP/2 and HTTP/1.1), [`tls`], [`host`]
+//! (strict `Host` parsing, the DNS-rebinding check), [`extract`] and [`routes`] (one module per area, plus the
+//! test-only fixtures).
 
 pub mod auth;
 pub mod config;
@@ -26,6 +27,7 @@ pub mod conn;
 pub mod error;
 pub mod event_id;
 pub mod extract;
+pub mod host;
 pub mod hub;
 pub mod jobs;
 pub mod limits;
@@ -218,22 +220,7 @@ impl AppState {
     }
 }
 
-/// Whether `origin` is `http(s)://127.0.0.1`, `localhost` or `[::1]` with any port.
-pub fn is_loopback_origin(origin: &[u8]) -> bool {
-    let Ok(origin) = std::str::from_utf8(origin) else {
-        return false;
-    };
-    let Some(rest) = origin.strip_prefix("http://").or_else(|| origin.strip_prefix("https://")) else {
-        return false;
-    };
-    let host_port_ok = |host: &str| {
-        rest.strip_prefix(host).is_some_and(|port| {
-            port.is_empty()
-                || port.strip_prefix(':').is_some_and(|p| !p.is_empty() && p.bytes().all(|b| b.is_ascii_digit()))
-        })
-    };
-    ["127.0.0.1", "localhost", "[::1]"].into_iter().any(host_port_ok)
-}
+pub use host::{is_loopback_host, is_loopback_origin};
 
 /// `uri` for logs: path and query parameter names, the value of `token` (any case) replaced by `REDACTED`.
 pub fn redacted_uri(uri: &axum::http::Uri) -> String {
@@ -250,55 +237,6 @@ pub fn redacted_uri(uri: &axum::http::Uri) -> String {
         })
         .collect();
     format!("{}?{}", uri.path(), query.join("&"))
-}
-
-/// Whether `host` (a `Host` value or URI authority, port allowed) is a loopback name: `localhost`, `*.localhost`,
-/// an address in `127.0.0.0/8`, or `[::1]`.
-pub fn is_loopback_host(host: &str) -> bool {
-    let host = host.trim().to_ascii_lowercase();
-    let name = if let Some(rest) = host.strip_prefix('[') {
-        return rest.split(']').next() == Some("::1");
-    } else {
-        host.rsplit_once(':').filter(|(_, p)| p.bytes().all(|b| b.is_ascii_digit())).map_or(host.as_str(), |(h, _)| h)
-    };
-    let name = name.trim_end_matches('.');
-    name == "localhost"
-        || name.ends_with(".localhost")
-        || name.parse::<std::net::Ipv4Addr>().is_ok_and(|ip| ip.is_loopback())
-}
-
-/// The host name of `host` (a `Host` value or URI authority), without port, lower case.
-fn host_name(host: &str) -> String {
-    let host = host.trim().to_ascii_lowercase();
-    if host.starts_with('[') {
-        return host.split(']').next().map(|h| format!("{h}]")).unwrap_or_default();
-    }
-    host.rsplit_once(':')
-        .filter(|(_, p)| p.bytes().all(|b| b.is_ascii_digit()))
-        .map_or(host.clone(), |(h, _)| h.to_owned())
-}
-
-/// The `Host` check against DNS rebinding: in `--dev` only loopback names (and `--allowed-host` ones) are served; a
-/// page on another name that resolves to 127.0.0.1 gets 403. Outside `--dev`, only `--allowed-host` names when any.
-async fn check_host(
-    axum::extract::State(config): axum::extract::State<Arc<Config>>,
-    req: axum::extract::Request,
-    next: axum::middleware::Next,
-) -> Response {
-    use axum::response::IntoResponse as _;
-    let host = req
-        .headers()
-        .get(header::HOST)
-        .and_then(|h| h.to_str().ok())
-        .or_else(|| req.uri().authority().map(|a| a.as_str()));
-    let allowed = match host {
-        None | Some("") => false,
-        Some(h) => (config.dev && is_loopback_host(h)) || config.allowed_hosts.iter().any(|a| *a == host_name(h)),
-    };
-    if !allowed {
-        return AppError::Forbidden("this host name is not served here".into()).into_response();
-    }
-    next.run(req).await
 }
 
 fn cors(config: &Config) -> CorsLayer {
@@ -328,7 +266,7 @@ pub fn router(state: AppState) -> Router {
     }
     let mut router = router.fallback_service(ServeDir::new(&config.www));
     if config.dev || !config.allowed_hosts.is_empty() {
-        router = router.layer(axum::middleware::from_fn_with_state(Arc::clone(&config), check_host));
+        router = router.layer(axum::middleware::from_fn_with_state(Arc::clone(&config), host::check_host));
     }
     router
         .layer(DefaultBodyLimit::max(config.max_body_bytes))

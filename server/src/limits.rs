@@ -6,7 +6,8 @@
 //!   `--max-streams`), **job streams** at most `--max-job-streams` (default a quarter): so at least a quarter of
 //!   `--max-streams` is always left to authenticated per-user streams, and anonymous listeners can never starve
 //!   job streams either;
-//! - at most `--max-streams-per-ip` streams per client address, and `--max-streams-per-user` per user.
+//! - at most `--max-streams-per-ip` streams per client address group (an IPv4 address, or an IPv6 /64: see
+//!   [`address_group`] and `--ipv6-prefix-len`), and `--max-streams-per-user` per user.
 //!
 //! A request over a budget is answered, when it asks for `text/event-stream` (every `EventSource` does), with a 200
 //! event stream holding only `retry: <ms>` (`--busy-retry-ms`, plus up to as much again of random jitter) that ends at
@@ -235,11 +236,99 @@ impl RateLimitedLog {
 }
 
 /// Connections past `--max-connections` that are still accepted, to answer `/healthz` and `/metrics` (one request
-/// each, everything else 503): monitoring keeps working while the server is full.
+/// each, everything else 503): monitoring keeps working while the server is full. Only addresses in `--ops-allow`
+/// (loopback by default) get one: an arbitrary client cannot hold the reserve.
 pub const RESERVE_CONNECTIONS: usize = 32;
 
-/// Reserve connections per address: idle connections from a few addresses cannot take the whole reserve.
+/// Reserve connections per address group: one monitoring host cannot take the whole reserve either.
 pub const RESERVE_PER_IP: usize = 2;
+
+/// The default IPv6 prefix length of an address group (`--ipv6-prefix-len`): one /64 is what a single host or
+/// customer is usually given, so counting exact IPv6 addresses would let one client open any number of connections.
+pub const IPV6_GROUP_PREFIX: u8 = 64;
+
+/// The address group `ip` counts against in per-address budgets: IPv4 addresses (and IPv4-mapped IPv6 ones) as they
+/// are, IPv6 addresses by their first `v6_prefix` bits.
+pub fn address_group(ip: IpAddr, v6_prefix: u8) -> IpAddr {
+    match ip.to_canonical() {
+        IpAddr::V4(v4) => IpAddr::V4(v4),
+        IpAddr::V6(v6) => IpAddr::V6(std::net::Ipv6Addr::from(u128::from(v6) & prefix_mask(v6_prefix, 128))),
+    }
+}
+
+/// The mask of the first `prefix` bits of a `bits`-bit address, in a `u128`.
+fn prefix_mask(prefix: u8, bits: u32) -> u128 {
+    let prefix = u32::from(prefix).min(bits);
+    let all = if bits == 128 { u128::MAX } else { (1u128 << bits) - 1 };
+    match prefix {
+        0 => 0,
+        p if p >= bits => all,
+        p => all & !(all >> p),
+    }
+}
+
+/// An address range (`10.0.0.0/8`, `2001:db8::/32`, or a single address), as `--ops-allow` takes them.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct IpNet {
+    addr: IpAddr,
+    prefix: u8,
+}
+
+/// Why an `--ops-allow` value is not an address range.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+#[error("{0:?} is not an address or range (like 10.0.0.0/8, 192.0.2.7 or 2001:db8::/32)")]
+pub struct BadIpNet(String);
+
+impl std::str::FromStr for IpNet {
+    type Err = BadIpNet;
+
+    fn from_str(s: &str) -> Result<Self, Self::Err> {
+        let bad = || BadIpNet(s.to_owned());
+        let (addr, prefix) = s.trim().split_once('/').map_or((s.trim(), None), |(a, p)| (a, Some(p)));
+        let addr: IpAddr = addr.parse().map_err(|_| bad())?;
+        let bits = if addr.is_ipv4() { 32 } else { 128 };
+        let prefix = match prefix {
+            None => bits,
+            Some(p) if !p.is_empty() && p.bytes().all(|b| b.is_ascii_digit()) => p.parse().map_err(|_| bad())?,
+            Some(_) => return Err(bad()),
+        };
+        if prefix > bits {
+            return Err(bad());
+        }
+        Ok(IpNet { addr, prefix })
+    }
+}
+
+impl IpNet {
+    /// Whether `ip` is in this range (an IPv4-mapped IPv6 address counts as its IPv4 address).
+    pub fn contains(&self, ip: IpAddr) -> bool {
+        match (self.addr, ip.to_canonical()) {
+            (IpAddr::V4(net), IpAddr::V4(ip)) => {
+                let mask = prefix_mask(self.prefix, 32);
+                u128::from(u32::from(net)) & mask == u128::from(u32::from(ip)) & mask
+            }
+            (IpAddr::V6(net), IpAddr::V6(ip)) => {
+                let mask = prefix_mask(self.prefix, 128);
+                u128::from(net) & mask == u128::from(ip) & mask
+            }
+            _ => false,
+        }
+    }
+
+    /// The loopback ranges (`127.0.0.0/8`, `::1`): the default of `--ops-allow`.
+    pub fn loopback() -> Vec<IpNet> {
+        vec![
+            IpNet { addr: IpAddr::V4(std::net::Ipv4Addr::new(127, 0, 0, 0)), prefix: 8 },
+            IpNet { addr: IpAddr::V6(std::net::Ipv6Addr::LOCALHOST), prefix: 128 },
+        ]
+    }
+}
+
+impl std::fmt::Display for IpNet {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(f, "{}/{}", self.addr, self.prefix)
+    }
+}
 
 /// File descriptors kept free of connections (store, listener, logs, TLS reloads...): at least this many, or 5 % of
 /// the limit.
@@ -272,15 +361,31 @@ pub enum Admission {
     Normal(ConnPermit),
     /// Over `--max-connections`: served only `/healthz` and `/metrics`, one request.
     Reserve(ConnPermit),
-    /// Closed at once: over the per-address cap, or the reserve is full too.
+    /// Closed at once: over the per-address cap, or the reserve is full or not for this address.
     Refused(&'static str),
 }
 
-/// Open connections: total, per address, and in the reserve.
+/// Who may use the connection reserve and how addresses are grouped (from the connection flags).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct AddressPolicy {
+    /// Address ranges served from the reserve past the cap (`--ops-allow`).
+    pub ops_allow: Vec<IpNet>,
+    /// IPv6 prefix length of an address group (`--ipv6-prefix-len`).
+    pub ipv6_prefix: u8,
+}
+
+impl Default for AddressPolicy {
+    fn default() -> Self {
+        AddressPolicy { ops_allow: IpNet::loopback(), ipv6_prefix: IPV6_GROUP_PREFIX }
+    }
+}
+
+/// Open connections: total, per address group, and in the reserve.
 #[derive(Debug)]
 pub struct ConnLimiter {
     max: usize,
     max_per_ip: usize,
+    policy: AddressPolicy,
     counts: Mutex<ConnCounts>,
     log: RateLimitedLog,
 }
@@ -297,7 +402,8 @@ struct ConnCounts {
 #[derive(Debug)]
 pub struct ConnPermit {
     limiter: Arc<ConnLimiter>,
-    ip: IpAddr,
+    /// The address group.
+    group: IpAddr,
     reserve: bool,
 }
 
@@ -306,18 +412,24 @@ impl Drop for ConnPermit {
         let mut c = self.limiter.lock();
         if self.reserve {
             c.reserve = c.reserve.saturating_sub(1);
-            decrement(&mut c.reserve_per_ip, &self.ip);
+            decrement(&mut c.reserve_per_ip, &self.group);
         } else {
             c.total = c.total.saturating_sub(1);
-            decrement(&mut c.per_ip, &self.ip);
+            decrement(&mut c.per_ip, &self.group);
         }
     }
 }
 
 impl ConnLimiter {
-    /// At most `max` connections (plus [`RESERVE_CONNECTIONS`]), `max_per_ip` per address.
+    /// At most `max` connections (plus [`RESERVE_CONNECTIONS`] for loopback monitoring), `max_per_ip` per address
+    /// group (IPv6 by /64).
     pub fn new(max: usize, max_per_ip: usize) -> Arc<Self> {
-        Arc::new(ConnLimiter { max, max_per_ip, counts: Mutex::default(), log: RateLimitedLog::default() })
+        Self::with_policy(max, max_per_ip, AddressPolicy::default())
+    }
+
+    /// Like [`ConnLimiter::new`], with who may use the reserve and how addresses are grouped.
+    pub fn with_policy(max: usize, max_per_ip: usize, policy: AddressPolicy) -> Arc<Self> {
+        Arc::new(ConnLimiter { max, max_per_ip, policy, counts: Mutex::default(), log: RateLimitedLog::default() })
     }
 
     /// The cap.
@@ -331,20 +443,24 @@ impl ConnLimiter {
 
     /// Admits a connection from `ip`.
     pub fn admit(self: &Arc<Self>, ip: IpAddr) -> Admission {
+        let group = address_group(ip, self.policy.ipv6_prefix);
         let mut c = self.lock();
-        let from_ip = c.per_ip.get(&ip).copied().unwrap_or(0);
-        let refused = if from_ip >= self.max_per_ip {
+        let from_group = c.per_ip.get(&group).copied().unwrap_or(0);
+        let refused = if from_group >= self.max_per_ip {
             "too many connections from this address"
         } else if c.total < self.max {
             c.total += 1;
-            *c.per_ip.entry(ip).or_insert(0) += 1;
-            return Admission::Normal(ConnPermit { limiter: Arc::clone(self), ip, reserve: false });
-        } else if c.reserve < RESERVE_CONNECTIONS && c.reserve_per_ip.get(&ip).copied().unwrap_or(0) < RESERVE_PER_IP {
+            *c.per_ip.entry(group).or_insert(0) += 1;
+            return Admission::Normal(ConnPermit { limiter: Arc::clone(self), group, reserve: false });
+        } else if !self.policy.ops_allow.iter().any(|net| net.contains(ip)) {
+            "connection cap reached (the reserve is for --ops-allow addresses)"
+        } else if c.reserve < RESERVE_CONNECTIONS && c.reserve_per_ip.get(&group).copied().unwrap_or(0) < RESERVE_PER_IP
+        {
             c.reserve += 1;
-            *c.reserve_per_ip.entry(ip).or_insert(0) += 1;
+            *c.reserve_per_ip.entry(group).or_insert(0) += 1;
             drop(c);
             self.warn(ip, "connection cap reached; serving /healthz and /metrics only");
-            return Admission::Reserve(ConnPermit { limiter: Arc::clone(self), ip, reserve: true });
+            return Admission::Reserve(ConnPermit { limiter: Arc::clone(self), group, reserve: true });
         } else {
             "connection cap reached"
         };
@@ -357,5 +473,62 @@ impl ConnLimiter {
         if let Some(suppressed) = self.log.should_log() {
             tracing::warn!(%ip, max = self.max, max_per_ip = self.max_per_ip, suppressed, "{what}");
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    #![allow(clippy::unwrap_used)]
+    use super::*;
+
+    fn ip(s: &str) -> IpAddr {
+        s.parse().unwrap()
+    }
+
+    /// Before: per-address caps counted exact IPv6 addresses, so one /64 (any number of addresses) had no cap.
+    #[test]
+    fn ipv6_addresses_of_one_64_share_a_connection_budget() {
+        let limiter = ConnLimiter::new(100, 2);
+        let a = limiter.admit(ip("2001:db8:1:2::1"));
+        let b = limiter.admit(ip("2001:db8:1:2:ffff::2"));
+        assert!(matches!((&a, &b), (Admission::Normal(_), Admission::Normal(_))));
+        assert!(matches!(limiter.admit(ip("2001:db8:1:2::3")), Admission::Refused(_)), "a third from one /64");
+        assert!(matches!(limiter.admit(ip("2001:db8:1:3::1")), Admission::Normal(_)), "another /64");
+        // IPv4 (and IPv4-mapped IPv6) addresses count one by one.
+        let _v4 = (limiter.admit(ip("192.0.2.1")), limiter.admit(ip("::ffff:192.0.2.1")));
+        assert!(matches!(limiter.admit(ip("192.0.2.1")), Admission::Refused(_)));
+        assert!(matches!(limiter.admit(ip("192.0.2.2")), Admission::Normal(_)));
+        // A place freed is given back to the group.
+        drop(a);
+        assert!(matches!(limiter.admit(ip("2001:db8:1:2::4")), Admission::Normal(_)));
+        // A /128 grouping counts exact addresses again.
+        let exact = ConnLimiter::with_policy(100, 1, AddressPolicy { ipv6_prefix: 128, ..AddressPolicy::default() });
+        let _x = exact.admit(ip("2001:db8::1"));
+        assert!(matches!(exact.admit(ip("2001:db8::2")), Admission::Normal(_)));
+    }
+
+    #[test]
+    fn the_reserve_is_only_for_allowed_addresses() {
+        let policy = AddressPolicy { ops_allow: vec!["10.1.0.0/16".parse().unwrap()], ..AddressPolicy::default() };
+        let limiter = ConnLimiter::with_policy(1, 10, policy);
+        let _full = limiter.admit(ip("192.0.2.9"));
+        assert!(matches!(limiter.admit(ip("192.0.2.10")), Admission::Refused(_)));
+        assert!(matches!(limiter.admit(ip("127.0.0.1")), Admission::Refused(_)), "loopback is not in this list");
+        assert!(matches!(limiter.admit(ip("10.1.200.3")), Admission::Reserve(_)));
+        assert!(matches!(limiter.admit(ip("::ffff:10.1.0.4")), Admission::Reserve(_)));
+    }
+
+    #[test]
+    fn address_ranges_parse_strictly() {
+        for good in ["10.0.0.0/8", "192.0.2.7", "2001:db8::/32", "::1", "0.0.0.0/0", "::/0"] {
+            assert!(good.parse::<IpNet>().is_ok(), "{good}");
+        }
+        for bad in ["10.0.0.0/33", "::/129", "10.0.0.0/", "10.0.0.0/+8", "example.com", "10.0.0/8", ""] {
+            assert!(bad.parse::<IpNet>().is_err(), "{bad}");
+        }
+        let net: IpNet = "10.0.0.0/8".parse().unwrap();
+        assert!(net.contains(ip("10.255.0.1")) && !net.contains(ip("11.0.0.1")) && !net.contains(ip("::1")));
+        let all: IpNet = "0.0.0.0/0".parse().unwrap();
+        assert!(all.contains(ip("203.0.113.5")));
     }
 }

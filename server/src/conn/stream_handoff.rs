@@ -18,6 +18,9 @@
 //!    passes the limit) goes to hyper, which gets the bytes read so far first ([`Rewind`]) and serves the rest of
 //!    the connection exactly as before (431, 400, keep-alive, pipelining). A keep-alive request after a stream that
 //!    ended is read here again.
+//! 4. Requests pipelined behind a streaming response are read while it streams (to see the client leave) and kept,
+//!    up to `--max-header-bytes`; past that, reading pauses until the response ends, as in hyper, and every request
+//!    is answered in order afterwards.
 //!
 //! Unchanged: a write blocked past `--write-stall-secs` fails in [`crate::net::StallIo`] and drops the connection;
 //! a client that closes its side is seen at once (its stream is dropped, as hyper does); at shutdown every stream
@@ -55,8 +58,6 @@ enum StreamError {
     Io(#[from] io::Error),
     #[error("the client closed the connection")]
     ClientClosed,
-    #[error("the client sent more than {0} bytes while a response was streaming")]
-    TooMuchPipelined(usize),
     #[error("the response body failed: {0}")]
     Body(axum::Error),
 }
@@ -389,7 +390,10 @@ fn chunk_size_line(buf: &mut [u8; 20], len: usize) -> usize {
 }
 
 /// Reads what the client sent while its response streams: `Ready` with the reason to stop when it closed its side
-/// (or failed, or sent more than `limit` bytes of pipelined requests), `Pending` otherwise (its waker registered).
+/// (or failed), `Pending` otherwise. Bytes it sends (pipelined requests) are kept in `pipelined` to be answered in
+/// order once this response ends; past `limit` of them reading pauses until then, as hyper does (TCP flow control
+/// holds the rest at the client), instead of dropping the connection. While paused, a client leaving is seen by the
+/// next write (a heartbeat at the latest) rather than at once.
 fn watch_client<I: AsyncRead + Unpin>(
     io: &mut I,
     cx: &mut Context<'_>,
@@ -397,18 +401,18 @@ fn watch_client<I: AsyncRead + Unpin>(
     limit: usize,
 ) -> Poll<StreamError> {
     loop {
+        if pipelined.len() >= limit {
+            // The body's poll, made next by the caller, registers the waker that resumes this task.
+            return Poll::Pending;
+        }
         let mut space = [0u8; PROBE_READ];
-        let mut read = ReadBuf::new(&mut space);
+        let room = (limit - pipelined.len()).min(PROBE_READ);
+        let mut read = ReadBuf::new(&mut space[..room]);
         match Pin::new(&mut *io).poll_read(cx, &mut read) {
             Poll::Pending => return Poll::Pending,
             Poll::Ready(Err(e)) => return Poll::Ready(e.into()),
             Poll::Ready(Ok(())) if read.filled().is_empty() => return Poll::Ready(StreamError::ClientClosed),
-            Poll::Ready(Ok(())) => {
-                pipelined.put_slice(read.filled());
-                if pipelined.len() > limit {
-                    return Poll::Ready(StreamError::TooMuchPipelined(limit));
-                }
-            }
+            Poll::Ready(Ok(())) => pipelined.put_slice(read.filled()),
         }
     }
 }
