@@ -17,7 +17,7 @@ use clap::{Args, Parser, Subcommand};
 /// The secret used in `--dev` mode when none is given. Never use it in production.
 pub const DEV_SECRET: &str = "typed-eventsource-dev-secret-do-not-use";
 
-/// The command line: `serve` (the default) or `token`.
+/// The command line: `serve` (the default), `token` or `salvage`.
 #[derive(Debug, Parser)]
 #[command(name = "typed-eventsource-server", version, about, args_conflicts_with_subcommands = true)]
 pub struct Cli {
@@ -43,6 +43,19 @@ pub enum Command {
     Serve(Box<ServeArgs>),
     /// Mint a subscriber (or publisher) token for development and print it.
     Token(TokenArgs),
+    /// Copy every event record that still verifies from a damaged data file into a new file (new epoch).
+    Salvage(SalvageArgs),
+}
+
+/// Flags of `salvage`.
+#[derive(Debug, Clone, Args)]
+pub struct SalvageArgs {
+    /// The damaged data file (read only: never changed).
+    #[arg(long)]
+    pub from: PathBuf,
+    /// The new data file to write (must not exist).
+    #[arg(long)]
+    pub to: PathBuf,
 }
 
 /// Flags of `serve`.

@@ -1,4 +1,4 @@
-//! `typed-eventsource-server`: `serve` (the default) or `token`. See the README for the flags.
+//! `typed-eventsource-server`: `serve` (the default), `token` or `salvage`. See the README for the flags.
 
 use std::io::Write as _;
 use std::process::ExitCode;
@@ -6,7 +6,7 @@ use std::process::ExitCode;
 use clap::Parser as _;
 use tracing_subscriber::EnvFilter;
 use typed_eventsource_server::auth::{now_secs, Claims, Keys, PUBLISHER_ROLE};
-use typed_eventsource_server::config::{Cli, Command, Config, ServeArgs, TokenArgs};
+use typed_eventsource_server::config::{Cli, Command, Config, SalvageArgs, ServeArgs, TokenArgs};
 use typed_eventsource_server::tls::{Tls, TlsSource};
 use typed_eventsource_server::{serve, serve_tls, AppState};
 
@@ -14,6 +14,37 @@ fn main() -> ExitCode {
     match Cli::parse().into_command() {
         Command::Token(args) => token(&args),
         Command::Serve(args) => run(*args),
+        Command::Salvage(args) => salvage(&args),
+    }
+}
+
+/// Prints what was copied and left out; exit 1 if nothing could be copied.
+fn salvage(args: &SalvageArgs) -> ExitCode {
+    match typed_eventsource_server::store::embedded::salvage::salvage(&args.from, &args.to) {
+        Ok(s) => {
+            println!(
+                "salvaged {} events ({} topics, {} jobs) into {}; left out {} that failed verification{}",
+                s.events,
+                s.topics,
+                s.jobs,
+                args.to.display(),
+                s.failed,
+                if s.unreadable { ", and the records of damaged pages that could not be read" } else { "" },
+            );
+            println!(
+                "new epoch {} (was {}): returning clients get a replay-gap (other-epoch) and the retained history. \
+                 Stop the server, keep {} for analysis, move {} to <data dir>/events.redb, start the server",
+                s.new_epoch,
+                s.old_epoch.as_deref().unwrap_or("unreadable"),
+                args.from.display(),
+                args.to.display(),
+            );
+            ExitCode::SUCCESS
+        }
+        Err(e) => {
+            eprintln!("error: {e}");
+            ExitCode::FAILURE
+        }
     }
 }
 

@@ -2,7 +2,9 @@
 //!
 //! Names: `sse_open_streams{kind="broadcast"|"user"|"job"|"fixture"}`, `sse_events_published_total`,
 //! `sse_events_delivered_total`, `sse_events_replayed_total`, `sse_slow_clients_evicted_total`,
-//! `sse_auth_denied_total`, `sse_store_write_errors_total` (failed store batches; each failed publish got a 503), `sse_store_commits_total`,
+//! `sse_auth_denied_total`, `sse_store_write_errors_total` (failed store batches; each failed publish got a 503),
+//! `sse_store_commits_total`, `sse_store_corrupt_records_total` (stored events left out of a replay: they failed
+//! verification),
 //! `sse_open_connections{protocol="http/1.1"|"h2"}`, `sse_streams_refused_total`, `sse_connections_refused_total`.
 
 use std::fmt::Write as _;
@@ -83,6 +85,8 @@ pub struct Metrics {
     pub store_errors: AtomicU64,
     /// Store write batches committed (one commit for many concurrent publishes: group commit).
     pub store_commits: AtomicU64,
+    /// Stored events left out of a replay because they failed verification (counted at each replay that met them).
+    pub store_corrupt_records: AtomicU64,
     /// Stream requests refused by a budget (busy answer or 503).
     pub streams_refused: AtomicU64,
     /// Connections closed at once by a connection cap, or served by the reserve only.
@@ -146,6 +150,11 @@ impl Metrics {
             ("sse_auth_denied_total", "Requests refused by auth.", &self.auth_denied),
             ("sse_store_write_errors_total", "Store write batches that failed.", &self.store_errors),
             ("sse_store_commits_total", "Store write batches committed.", &self.store_commits),
+            (
+                "sse_store_corrupt_records_total",
+                "Stored events left out of replays because they failed verification.",
+                &self.store_corrupt_records,
+            ),
             ("sse_streams_refused_total", "Stream requests refused by a stream budget.", &self.streams_refused),
             (
                 "sse_connections_refused_total",

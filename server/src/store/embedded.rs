@@ -5,8 +5,14 @@
 //! transaction, so concurrent publishes share one commit (group commit, see [`crate::hub`]).
 //!
 //! Tables: `store` (the epoch), `counters` (`last_position`, `deleted_upto`, `user_topics`), `topics` (each topic's
-//! [`TopicState`], JSON), `events` (`(topic, position)` → `(ms, frame)`), `activity` (`(ms, topic)` of per-user
-//! topics, least recently used first) and `jobs` ([`JobRecord`], JSON).
+//! [`TopicState`], JSON), `checked_events` (`(topic, position)` → `(ms, checksum, frame)`), `activity` (`(ms, topic)`
+//! of per-user topics, least recently used first) and `jobs` ([`JobRecord`], JSON).
+//!
+//! **Integrity.** The file is verified page by page at every open and refused if it fails ([`opening`]); each event
+//! record carries a checksum verified on every read ([`record`]): a record that fails is never replayed, the reader
+//! reports it in [`Snapshot::corrupt`] (the hub turns it into a `replay-gap` with reason `corrupt`) and logs an error.
+//! [`salvage`] copies what verifies into a new file. A file written before event checksums existed (table `events`)
+//! is converted at open, once verified.
 //!
 //! After a failed write (disk full, I/O error) redb refuses further use of the open file; the next write reopens it,
 //! which brings back the last committed state, so publishing recovers by itself once the disk works again.
@@ -31,8 +37,15 @@ use std::sync::{Arc, Mutex, RwLock};
 
 use bytes::Bytes;
 use redb::{
-    Database, ReadableDatabase as _, ReadableTable as _, ReadableTableMetadata as _, TableDefinition, WriteTransaction,
+    Database, ReadableDatabase as _, ReadableTable as _, ReadableTableMetadata as _, TableDefinition, TableHandle as _,
+    WriteTransaction,
 };
+
+mod opening;
+mod record;
+pub mod salvage;
+
+pub use opening::OpenError;
 
 use super::{
     encode_event, topic, BoxFuture, JobRecord, Outcome, Snapshot, Store, StoreError, StoreOptions, TopicState, Write,
@@ -42,7 +55,10 @@ use crate::hub::Event;
 const STORE: TableDefinition<&str, &str> = TableDefinition::new("store");
 const COUNTERS: TableDefinition<&str, u64> = TableDefinition::new("counters");
 const TOPICS: TableDefinition<&str, &[u8]> = TableDefinition::new("topics");
-const EVENTS: TableDefinition<(&str, u64), (u64, &[u8])> = TableDefinition::new("events");
+/// `(topic, position)` → `(ms, checksum, frame)`; the checksum: [`record::checksum`].
+const EVENTS: TableDefinition<(&str, u64), (u64, u64, &[u8])> = TableDefinition::new("checked_events");
+/// The events table of files written before event checksums: converted into [`EVENTS`] at open.
+const LEGACY_EVENTS: TableDefinition<(&str, u64), (u64, &[u8])> = TableDefinition::new("events");
 const ACTIVITY: TableDefinition<(u64, &str), ()> = TableDefinition::new("activity");
 const JOBS: TableDefinition<&str, &[u8]> = TableDefinition::new("jobs");
 
@@ -83,7 +99,8 @@ fn storage<E: std::fmt::Display>(e: E) -> StoreError {
 }
 
 impl EmbeddedStore {
-    /// Opens (or creates) the store in `dir`. A corrupt or foreign file is refused with a message that names it.
+    /// Opens (or creates) the store in `dir`, verified ([`opening`]). A damaged, empty, foreign, inaccessible or
+    /// busy file is refused with a message ([`OpenError`]) that names it and says what to do.
     pub fn open(dir: &Path, options: StoreOptions) -> Result<Self, StoreError> {
         let path = dir.join(FILE_NAME);
         let shown = path.display().to_string();
@@ -91,16 +108,7 @@ impl EmbeddedStore {
             path: dir.display().to_string(),
             detail: format!("cannot create the data dir: {e}"),
         })?;
-        let db = Database::create(&path).map_err(|e| {
-            let hint = match e {
-                redb::DatabaseError::DatabaseAlreadyOpen => "another server process is using it; stop it or use another --data-dir",
-                redb::DatabaseError::Storage(redb::StorageError::Io(ref io)) if io.kind() == std::io::ErrorKind::PermissionDenied => {
-                    "check that the file and its folder are readable and writable"
-                }
-                _ => "the file is damaged or not a typed-eventsource data file; move it away to start with empty data (clients then get a replay-gap), or restore it from a backup",
-            };
-            StoreError::Open { path: shown.clone(), detail: format!("{e}: {hint}") }
-        })?;
+        let db = opening::open(&path).map_err(|e| StoreError::Open { path: shown.clone(), detail: e.to_string() })?;
         Self::with_database(Source::File(path), db, options)
             .map_err(|e| StoreError::Open { path: shown, detail: e.to_string() })
     }
@@ -127,7 +135,7 @@ impl EmbeddedStore {
 
 /// Reads the epoch, or creates the tables and a new epoch in a new file.
 fn init(db: &Database) -> Result<String, StoreError> {
-    let txn = db.begin_write().map_err(storage)?;
+    let txn = begin_write(db)?;
     let epoch = {
         let mut store = txn.open_table(STORE).map_err(storage)?;
         let existing = store.get("epoch").map_err(storage)?.map(|v| v.value().to_owned());
@@ -149,8 +157,39 @@ fn init(db: &Database) -> Result<String, StoreError> {
     }
     txn.open_table(EVENTS).map_err(storage)?;
     txn.open_table(ACTIVITY).map_err(storage)?;
+    convert_legacy_events(&txn)?;
     txn.commit().map_err(storage)?;
     Ok(epoch)
+}
+
+/// A write transaction with two-phase commit: see [`opening`] for why.
+fn begin_write(db: &Database) -> Result<WriteTransaction, StoreError> {
+    let mut txn = db.begin_write().map_err(storage)?;
+    txn.set_two_phase_commit(true);
+    Ok(txn)
+}
+
+/// Moves the events of a file written before event checksums into the checked table (the file was verified by the
+/// open just before, so its bytes are the ones written).
+fn convert_legacy_events(txn: &WriteTransaction) -> Result<(), StoreError> {
+    let exists = txn.list_tables().map_err(storage)?.any(|t| t.name() == LEGACY_EVENTS.name());
+    if !exists {
+        return Ok(());
+    }
+    let mut converted = 0u64;
+    {
+        let legacy = txn.open_table(LEGACY_EVENTS).map_err(storage)?;
+        let mut events = txn.open_table(EVENTS).map_err(storage)?;
+        for item in legacy.iter().map_err(storage)? {
+            let (k, v) = item.map_err(storage)?;
+            let ((name, pos), (ms, frame)) = (k.value(), v.value());
+            events.insert((name, pos), (ms, record::checksum(name, pos, ms, frame), frame)).map_err(storage)?;
+            converted += 1;
+        }
+    }
+    txn.delete_table(LEGACY_EVENTS).map_err(storage)?;
+    tracing::info!(events = converted, "stored events converted to checksummed records");
+    Ok(())
 }
 
 impl Inner {
@@ -167,8 +206,8 @@ impl Inner {
             return Err(StoreError::Unavailable("the in-memory store failed".into()));
         };
         // Fails while a reader still holds the old handle (the file lock): the next write tries again.
-        let db = Database::create(path)
-            .map_err(|e| StoreError::Unavailable(format!("reopening {}: {e}", path.display())))?;
+        let db =
+            opening::open(path).map_err(|e| StoreError::Unavailable(format!("reopening {}: {e}", path.display())))?;
         let stored = init(&db)?;
         if stored != self.epoch {
             return Err(StoreError::Invalid(format!("{} was replaced while the server ran", path.display())));
@@ -188,7 +227,7 @@ impl Inner {
     fn write_blocking(&self, batch: Vec<Write>) -> Result<Vec<Outcome>, StoreError> {
         let db = self.database()?;
         let result = (|| {
-            let txn = db.begin_write().map_err(storage)?;
+            let txn = begin_write(&db)?;
             let outcomes = Batch::new(&txn, self)?.apply(batch)?;
             txn.commit().map_err(storage)?;
             Ok(outcomes)
@@ -213,12 +252,26 @@ impl Inner {
         };
         let counter =
             |k: &str| -> Result<u64, StoreError> { Ok(counters.get(k).map_err(storage)?.map_or(0, |v| v.value())) };
-        let mut out = Vec::new();
+        let (mut out, mut corrupt) = (Vec::new(), Vec::new());
         if state.is_some() && limit > 0 {
-            for item in events.range((name, after.saturating_add(1))..=(name, u64::MAX)).map_err(storage)?.take(limit) {
+            for item in events.range((name, after.saturating_add(1))..=(name, u64::MAX)).map_err(storage)? {
+                if out.len() + corrupt.len() >= limit {
+                    break;
+                }
                 let (k, v) = item.map_err(storage)?;
-                let (_, frame) = v.value();
-                out.push(Arc::new(Event { pos: k.value().1, frame: Bytes::copy_from_slice(frame) }));
+                let ((topic, pos), (ms, sum, frame)) = (k.value(), v.value());
+                if record::verifies(topic, pos, ms, sum, frame) && topic == name {
+                    out.push(Arc::new(Event { pos, frame: Bytes::copy_from_slice(frame) }));
+                } else {
+                    tracing::error!(
+                        topic = name,
+                        position = pos,
+                        "a stored event fails its checksum (the data file changed on disk): it is not replayed; \
+                         clients get a replay-gap (corrupt). Stop the server and run `typed-eventsource-server \
+                         salvage` (see the README)"
+                    );
+                    corrupt.push(pos);
+                }
             }
         }
         Ok(Snapshot {
@@ -226,6 +279,7 @@ impl Inner {
             last_position: counter(LAST_POSITION)?,
             deleted_upto: counter(DELETED_UPTO)?,
             events: out,
+            corrupt,
         })
     }
 
@@ -305,7 +359,15 @@ impl<'t> Batch<'t> {
     fn apply(mut self, batch: Vec<Write>) -> Result<Vec<Outcome>, StoreError> {
         let mut out = Vec::with_capacity(batch.len());
         for w in batch {
-            out.push(match w {
+            // Idempotency-Key records (store/idempotency.rs): a key seen within its window answers its first outcome.
+            let (w, key) = match super::idempotency::recall(self.txn, w, self.now)? {
+                super::idempotency::Recall::Seen(outcome) => {
+                    out.push(outcome);
+                    continue;
+                }
+                super::idempotency::Recall::Apply(w, key) => (w, key),
+            };
+            let outcome = match w {
                 Write::Append { topic: name, payload, retention, mark_offline } => {
                     self.append(&name, &payload, retention, mark_offline)?
                 }
@@ -350,7 +412,12 @@ impl<'t> Batch<'t> {
                 }
                 Write::Sweep { budget } => self.sweep(budget)?,
                 Write::Probe => Outcome::Done,
-            });
+                Write::Keyed { .. } => return Err(StoreError::Invalid("an idempotency key inside another".into())),
+            };
+            if let Some(key) = &key {
+                super::idempotency::remember(self.txn, key, &outcome, self.now)?;
+            }
+            out.push(outcome);
         }
         self.finish()?;
         Ok(out)
@@ -387,7 +454,12 @@ impl<'t> Batch<'t> {
             encode_event(&self.inner.epoch, pos, payload).map_err(|e| StoreError::Invalid(format!("event: {e}")))?;
         // Stamps never go backwards within a topic, so age trimming can stop at the first young event.
         let now = self.now.max(s.last_append_ms);
-        self.txn.open_table(EVENTS).map_err(storage)?.insert((name, pos), (now, &event.frame[..])).map_err(storage)?;
+        let sum = record::checksum(name, pos, now, &event.frame);
+        self.txn
+            .open_table(EVENTS)
+            .map_err(storage)?
+            .insert((name, pos), (now, sum, &event.frame[..]))
+            .map_err(storage)?;
         self.last_position = pos;
         let size = event.frame.len() as u64;
         s.bytes = s.bytes.saturating_add(size);
@@ -424,7 +496,7 @@ impl<'t> Batch<'t> {
                     .map_err(storage)?
                     .map(|(k, _)| k.value().1);
                 let Some(first) = first else { break };
-                let removed = events.remove((name, first)).map_err(storage)?.map_or(0, |v| v.value().1.len() as u64);
+                let removed = events.remove((name, first)).map_err(storage)?.map_or(0, |v| v.value().2.len() as u64);
                 s.bytes = s.bytes.saturating_sub(removed);
                 if is_user {
                     self.user_bytes = self.user_bytes.saturating_sub(removed);
@@ -511,7 +583,7 @@ impl<'t> Batch<'t> {
                         break;
                     }
                     old.push(k.value().1);
-                    bytes += v.value().1.len() as u64;
+                    bytes += v.value().2.len() as u64;
                 }
                 (old, bytes)
             };
