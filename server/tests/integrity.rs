@@ -295,3 +295,157 @@ async fn every_flipped_byte_is_refused_replayed_exactly_or_signalled_never_alter
     assert!(cases >= 30, "only {cases} cases ran in {budget:?}");
     assert!(counts[0] > 0, "no flip was refused: the flips never hit the data");
 }
+
+/// What a client replays of `dir`'s store, read from a copy (so that the store itself is not read yet).
+async fn replay_of_copy(dir: &Path, epoch: &str) -> [Vec<Seen>; 2] {
+    let copy = TempDir::new("copy");
+    std::fs::copy(dir.join("events.redb"), copy.path().join("events.redb")).unwrap();
+    let server = start_in(copy.path(), &args());
+    let [b, u] = replay_all(&server.url, epoch).await.unwrap();
+    assert!(b.gap.is_none() && u.gap.is_none());
+    [b.events, u.events]
+}
+
+/// Sets one byte of `file` in place (as a disk or another program would), inside the text of the record that holds
+/// `marker`.
+fn flip_in_place(file: &Path, marker: &str) -> usize {
+    use std::io::{Seek as _, SeekFrom, Write as _};
+    let bytes = std::fs::read(file).unwrap();
+    let at = find_all(&bytes, marker.as_bytes());
+    assert_eq!(at.len(), 1, "{marker} once in the file");
+    let at = at[0] + marker.len() + 10;
+    let mut f = std::fs::OpenOptions::new().write(true).open(file).unwrap();
+    f.seek(SeekFrom::Start(at as u64)).unwrap();
+    f.write_all(&[bytes[at] ^ 0x20]).unwrap();
+    f.sync_all().unwrap();
+    at
+}
+
+#[tokio::test]
+async fn a_byte_changed_on_disk_while_the_server_runs_is_never_replayed_and_is_signalled() {
+    let dir = TempDir::new("runtime-flip");
+    let epoch = write_store(dir.path(), 400, 0).await;
+    let [expected, _] = replay_of_copy(dir.path(), &epoch).await;
+    let server = start_in(dir.path(), &args());
+    wait_health(&server.url, 200, 10).await;
+    // After the open verified the file: the page is read from disk at the first replay that needs it.
+    flip_in_place(&dir.path().join("events.redb"), "update-00200-");
+
+    let [board, _] = replay_all(&server.url, &epoch).await.unwrap();
+    assert_eq!(board.gap.as_deref(), Some("corrupt"), "the replay says events are missing");
+    let want: Vec<Seen> = expected.iter().filter(|e| !e.2.contains("update-00200-")).cloned().collect();
+    assert_eq!(board.events, want, "every other event, byte for byte; the altered one not at all");
+    let metrics = reqwest::get(format!("{}/metrics", server.url)).await.unwrap().text().await.unwrap();
+    assert_eq!(metric_value(&metrics, "sse_store_corrupt_records_total"), 1);
+    let log = server.log();
+    assert!(log.contains("ERROR") && log.contains("fails its checksum") && log.contains("salvage"), "{log}");
+    // Still serving: a new event is stored and replayed.
+    assert_eq!(post(&format!("{}/update", server.url), json!({ "text": "after" })).await.unwrap().status(), 200);
+}
+
+#[tokio::test]
+async fn a_damaged_file_is_refused_at_start_and_salvage_copies_every_record_that_verifies() {
+    let dir = TempDir::new("salvage");
+    let epoch = write_store(dir.path(), 300, 40).await;
+    let [board, alice] = replay_of_copy(dir.path(), &epoch).await;
+    let file = dir.path().join("events.redb");
+    flip_in_place(&file, "update-00150-");
+    let before = std::fs::read(&file).unwrap();
+
+    let Err((code, log)) = try_start_in(dir.path(), &args()) else { panic!("started on a damaged file") };
+    assert_eq!(code, Some(1), "{log}");
+    assert!(log.contains(&file.display().to_string()) && log.contains("damaged"), "{log}");
+    assert!(log.contains("typed-eventsource-server salvage --from FILE --to NEW"), "{log}");
+    assert!(!log.contains("panicked"), "{log}");
+
+    let out_dir = TempDir::new("salvaged");
+    let to = out_dir.path().join("events.redb");
+    let out =
+        std::process::Command::new(BIN).args(["salvage", "--from"]).arg(&file).arg("--to").arg(&to).output().unwrap();
+    let stdout = String::from_utf8_lossy(&out.stdout);
+    assert!(out.status.success(), "{stdout}{}", String::from_utf8_lossy(&out.stderr));
+    assert!(stdout.contains("salvaged 339 events") && stdout.contains("left out 1 "), "{stdout}");
+    assert_eq!(std::fs::read(&file).unwrap(), before, "the damaged file is not changed");
+
+    // The new file: a new epoch, so a returning client is told (other-epoch), then gets everything that verified.
+    let server = start_in(out_dir.path(), &args());
+    let new_epoch = wait_health(&server.url, 200, 10).await["epoch"].as_str().unwrap().to_owned();
+    assert_ne!(new_epoch, epoch);
+    assert!(stdout.contains(&new_epoch), "{stdout}");
+    let [b, u] = replay_all(&server.url, &epoch).await.unwrap();
+    assert_eq!((b.gap.as_deref(), u.gap.as_deref()), (Some("other-epoch"), Some("other-epoch")));
+    let renamed = |events: &[Seen], skip: &str| -> Vec<Seen> {
+        events
+            .iter()
+            .filter(|e| !e.2.contains(skip))
+            .map(|(id, name, data)| (id.replace(&epoch, &new_epoch), name.clone(), data.clone()))
+            .collect()
+    };
+    assert_eq!(b.events, renamed(&board, "update-00150-"));
+    assert_eq!(u.events, renamed(&alice, "no such text"));
+    // A second salvage never overwrites.
+    let again = std::process::Command::new(BIN).args(["salvage", "--from"]).arg(&file).arg("--to").arg(&to).output();
+    let again = again.unwrap();
+    assert!(!again.status.success() && String::from_utf8_lossy(&again.stderr).contains("exists"));
+}
+
+#[test]
+fn an_empty_data_file_is_refused_not_started_as_a_new_epoch() {
+    let dir = TempDir::new("empty");
+    let file = dir.path().join("events.redb");
+    std::fs::write(&file, b"").unwrap();
+    let Err((code, log)) = try_start_in(dir.path(), &args()) else { panic!("started on an empty data file") };
+    assert_eq!(code, Some(1));
+    assert!(log.contains(&file.display().to_string()) && log.contains("is empty (0 bytes)"), "{log}");
+    assert!(log.contains("Restore it from a backup") && log.contains("delete the file"), "{log}");
+    assert_eq!(std::fs::metadata(&file).unwrap().len(), 0, "left as it was");
+    std::fs::remove_file(&file).unwrap();
+    drop(start_in(dir.path(), &args()));
+}
+
+/// A small tmpfs, unmounted on drop.
+struct Tmpfs(TempDir);
+
+impl Tmpfs {
+    fn mount() -> Self {
+        let dir = TempDir::new("ro-tmpfs");
+        let ok = std::process::Command::new("mount")
+            .args(["-t", "tmpfs", "-o", "size=8m", "tmpfs"])
+            .arg(dir.path())
+            .status()
+            .is_ok_and(|s| s.success());
+        assert!(ok, "mounting a tmpfs failed: this test needs root (as in CI) to make a real read-only mount");
+        Tmpfs(dir)
+    }
+
+    fn remount(&self, mode: &str) {
+        let status = std::process::Command::new("mount")
+            .args(["-o", &format!("remount,{mode}")])
+            .arg(self.0.path())
+            .status()
+            .unwrap();
+        assert!(status.success());
+    }
+}
+
+impl Drop for Tmpfs {
+    fn drop(&mut self) {
+        let _ = std::process::Command::new("umount").arg(self.0.path()).status();
+    }
+}
+
+#[tokio::test]
+async fn a_read_only_data_dir_is_an_access_problem_not_damage() {
+    let fs = Tmpfs::mount();
+    let epoch = write_store(fs.0.path(), 5, 0).await;
+    fs.remount("ro");
+    let Err((code, log)) = try_start_in(fs.0.path(), &args()) else { panic!("started on a read-only data dir") };
+    assert_eq!(code, Some(1));
+    assert!(log.contains("not damage") && log.contains("do not move or delete the file"), "{log}");
+    assert!(log.contains("mounted read-write"), "{log}");
+    assert!(!log.contains("damaged") && !log.contains("move it away"), "{log}");
+    // Following the message loses nothing: made writable again, the same data starts.
+    fs.remount("rw");
+    let server = start_in(fs.0.path(), &args());
+    assert_eq!(wait_health(&server.url, 200, 10).await["epoch"], epoch.as_str());
+}
