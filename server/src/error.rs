@@ -38,6 +38,12 @@ pub enum AppError {
     /// 503 with a reason.
     #[error("{0}")]
     Unavailable(String),
+    /// 422: an `Idempotency-Key` used again with another request.
+    #[error("{0}")]
+    Unprocessable(String),
+    /// 504: the store did not answer in time; the publish may or may not have been stored.
+    #[error("{0}")]
+    OutcomeUnknown(String),
     /// 500: something went wrong on our side (details are logged, not sent).
     #[error("internal error")]
     Internal(String),
@@ -56,6 +62,8 @@ impl AppError {
             AppError::TooManyRequests(_) => StatusCode::TOO_MANY_REQUESTS,
             AppError::UnsupportedMediaType => StatusCode::UNSUPPORTED_MEDIA_TYPE,
             AppError::TooManyStreams | AppError::Unavailable(_) => StatusCode::SERVICE_UNAVAILABLE,
+            AppError::Unprocessable(_) => StatusCode::UNPROCESSABLE_ENTITY,
+            AppError::OutcomeUnknown(_) => StatusCode::GATEWAY_TIMEOUT,
             AppError::Internal(_) => StatusCode::INTERNAL_SERVER_ERROR,
         }
     }
@@ -69,7 +77,7 @@ impl IntoResponse for AppError {
         let mut res = (self.status(), Json(serde_json::json!({ "error": self.to_string() }))).into_response();
         use axum::http::{header, HeaderValue};
         match res.status() {
-            StatusCode::SERVICE_UNAVAILABLE => {
+            StatusCode::SERVICE_UNAVAILABLE | StatusCode::GATEWAY_TIMEOUT => {
                 res.headers_mut().insert(header::RETRY_AFTER, HeaderValue::from_static("1"));
             }
             StatusCode::TOO_MANY_REQUESTS => {
@@ -87,6 +95,13 @@ impl IntoResponse for AppError {
 
 impl From<crate::store::StoreError> for AppError {
     fn from(e: crate::store::StoreError) -> Self {
+        if let crate::store::StoreError::OutcomeUnknown(_) = e {
+            tracing::warn!(error = %e, "store timeout answered with 504 (outcome unknown)");
+            return AppError::OutcomeUnknown(format!(
+                "{e}: the outcome is unknown, the event may or may not have been stored; retry with the same \
+                 Idempotency-Key (a retry with it publishes at most once; without one, a retry may publish twice)"
+            ));
+        }
         tracing::warn!(error = %e, "store error answered with 503");
         AppError::Unavailable(format!("{e} (nothing was stored); try again later"))
     }
@@ -97,6 +112,9 @@ impl From<crate::hub::PublishError> for AppError {
         match e {
             crate::hub::PublishError::Encode(e) => e.into(),
             crate::hub::PublishError::Store(e) => e.into(),
+            crate::hub::PublishError::KeyReused => AppError::Unprocessable(
+                "this Idempotency-Key was already used with another request; use a new key for a new request".into(),
+            ),
         }
     }
 }

@@ -132,6 +132,8 @@ pub struct Published {
     pub id: String,
     /// Its data, as sent.
     pub data: String,
+    /// Its `Idempotency-Key` had been seen: this is the first publish's answer, and nothing was published now.
+    pub repeated: bool,
 }
 
 /// Why publishing failed; nothing was stored or sent.
@@ -144,6 +146,9 @@ pub enum PublishError {
     /// The store failed.
     #[error(transparent)]
     Store(#[from] StoreError),
+    /// The `Idempotency-Key` was used with another request within its window.
+    #[error("this Idempotency-Key was already used with another request")]
+    KeyReused,
 }
 
 /// Retention and buffers per kind of topic.
@@ -395,14 +400,42 @@ impl Hub {
 
     /// Publishes `payload` to `name`; returns once it is stored (and sent to live subscribers).
     pub async fn publish(&self, name: &str, payload: Payload) -> Result<Published, PublishError> {
+        self.publish_keyed(name, payload, None).await
+    }
+
+    /// [`Hub::publish`] under an `Idempotency-Key` ([`idempotency`](crate::store::idempotency)): a key seen within its
+    /// window answers the first publish again and publishes nothing ([`Published::repeated`]); with another request,
+    /// [`PublishError::KeyReused`]. Without a key, exactly [`Hub::publish`] (no extra store work).
+    pub async fn publish_keyed(
+        &self,
+        name: &str,
+        payload: Payload,
+        key: Option<crate::store::idempotency::Key>,
+    ) -> Result<Published, PublishError> {
         payload.validate()?;
-        let write =
+        let event_name = payload.event.clone();
+        let append =
             Write::Append { topic: name.to_owned(), payload, retention: self.retention(name), mark_offline: false };
+        let write = match key {
+            Some(key) => Write::Keyed { key, write: Box::new(append) },
+            None => append,
+        };
         match self.commit(write).await? {
             Outcome::Appended { event, data } => {
                 let id = event_id::format(&self.epoch(), event.pos);
-                Ok(Published { event, id, data })
+                Ok(Published { event, id, data, repeated: false })
             }
+            Outcome::Repeated(first) => {
+                let epoch = self.epoch();
+                let (event, data) = crate::store::encode_event(
+                    &epoch,
+                    first.position,
+                    &Payload::new(event_name.as_deref(), first.data),
+                )?;
+                let id = event_id::format(&epoch, event.pos);
+                Ok(Published { event: Arc::new(event), id, data, repeated: true })
+            }
+            Outcome::KeyReused => Err(PublishError::KeyReused),
             other => Err(StoreError::Invalid(format!("append answered {other:?}")).into()),
         }
     }
@@ -609,6 +642,13 @@ async fn commit_loop(
                     Some(name.clone())
                 }
                 Write::EndJob { id, .. } => Some(topic::job(id)),
+                Write::Keyed { write, .. } => match &mut **write {
+                    Write::Append { topic: name, mark_offline, .. } => {
+                        *mark_offline = topic::is_user(name) && fanout.subscribers(name) == 0;
+                        Some(name.clone())
+                    }
+                    _ => None,
+                },
                 _ => None,
             };
             topics.push(appended_to);

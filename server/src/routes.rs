@@ -4,4 +4,5 @@ pub mod broadcast;
 pub mod fixtures;
 pub mod jobs;
 pub mod ops;
+pub mod publish;
 pub mod users;

@@ -1,7 +1,7 @@
 //! Scenario 5 / 1: `GET /subscribe` (the broadcast stream) and `POST /update` (publish `{"text": ...}`).
 
 use axum::extract::State;
-use axum::http::header;
+use axum::http::{header, HeaderMap};
 use axum::response::{IntoResponse, Response};
 use axum::routing::{get, post};
 use axum::Router;
@@ -27,10 +27,12 @@ async fn subscribe(State(state): State<AppState>, client: Client, params: Stream
 }
 
 /// Publishes `{id, text, timestamp}` (`id`: the event's position) as a `message` event once it is stored, and
-/// answers with the same JSON.
+/// answers with the same JSON. With an `Idempotency-Key` seen before (same text), the first answer again and nothing
+/// published (see [`super::publish`]).
 async fn update(
     State(state): State<AppState>,
     _: Publisher,
+    headers: HeaderMap,
     JsonObject(body): JsonObject,
 ) -> Result<Response, AppError> {
     let text = match body.get("text") {
@@ -39,9 +41,11 @@ async fn update(
         Some(_) => return Err(AppError::BadRequest("\"text\" must be a string".into())),
         None => return Err(AppError::BadRequest("missing field \"text\"".into())),
     };
+    let key = super::publish::key(&headers, topic::BROADCAST, text.as_bytes())?;
     let timestamp = crate::store::now_ms();
     let text = serde_json::to_string(text).map_err(|e| AppError::Internal(e.to_string()))?;
     let payload = Payload::around_position(None, r#"{"id":"#, &format!(r#","text":{text},"timestamp":{timestamp}}}"#));
-    let published = state.hub.publish(topic::BROADCAST, payload).await?;
-    Ok(([(header::CONTENT_TYPE, "application/json")], published.data).into_response())
+    let published = state.hub.publish_keyed(topic::BROADCAST, payload, key).await?;
+    let res = ([(header::CONTENT_TYPE, "application/json")], published.data).into_response();
+    Ok(super::publish::mark_repeated(res, published.repeated))
 }

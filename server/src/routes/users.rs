@@ -6,7 +6,7 @@
 
 use axum::extract::{Path, State};
 use axum::http::HeaderMap;
-use axum::response::Response;
+use axum::response::{IntoResponse as _, Response};
 use axum::routing::{get, post};
 use axum::{Json, Router};
 use serde_json::Value;
@@ -51,13 +51,14 @@ async fn stream(
 }
 
 /// `{"event"?: string, "data": any}` → `{"id": "<SSE id>"}` once stored; the event's data is `data` serialized as
-/// JSON.
+/// JSON. With an `Idempotency-Key` seen before (same event and data), the first id again and nothing published.
 async fn notify(
     State(state): State<AppState>,
     Path(user): Path<String>,
     _: Publisher,
+    headers: HeaderMap,
     JsonObject(body): JsonObject,
-) -> Result<Json<Value>, AppError> {
+) -> Result<Response, AppError> {
     check_user_id(&user)?;
     let event = match body.get("event") {
         None | Some(Value::Null) => None,
@@ -69,6 +70,10 @@ async fn notify(
     };
     let data = body.get("data").ok_or_else(|| AppError::BadRequest("missing field \"data\"".into()))?;
     let data = serde_json::to_string(data).map_err(|e| AppError::Internal(e.to_string()))?;
-    let published = state.hub.publish(&topic::user(&user), Payload::new(event, data)).await?;
-    Ok(Json(serde_json::json!({ "id": published.id })))
+    let name = topic::user(&user);
+    let request = format!("{}\n{data}", event.unwrap_or(""));
+    let key = super::publish::key(&headers, &name, request.as_bytes())?;
+    let published = state.hub.publish_keyed(&name, Payload::new(event, data), key).await?;
+    let res = Json(serde_json::json!({ "id": published.id })).into_response();
+    Ok(super::publish::mark_repeated(res, published.repeated))
 }

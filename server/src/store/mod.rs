@@ -17,6 +17,7 @@
 //! delivers live events itself, from whichever instance published them).
 
 pub mod embedded;
+pub mod idempotency;
 pub mod memory;
 pub mod redis;
 
@@ -186,6 +187,16 @@ pub enum Write {
     },
     /// A write that changes nothing but must reach the disk (health probe while the store is failing).
     Probe,
+    /// `write` (an [`Write::Append`]) under an `Idempotency-Key` ([`idempotency`]): if the key was seen within its
+    /// window, nothing is written and the first outcome is answered again ([`Outcome::Repeated`], or
+    /// [`Outcome::KeyReused`] if it came with another request); otherwise `write` is applied and its outcome kept
+    /// under the key, in the same atomic batch.
+    Keyed {
+        /// The key, scoped and fingerprinted.
+        key: idempotency::Key,
+        /// The write.
+        write: Box<Write>,
+    },
 }
 
 /// The result of one [`Write`].
@@ -209,6 +220,10 @@ pub enum Outcome {
     },
     /// Nothing to report.
     Done,
+    /// A [`Write::Keyed`] whose key was seen: nothing was written; the first publish's position and data.
+    Repeated(idempotency::Remembered),
+    /// A [`Write::Keyed`] whose key was seen with another request: nothing was written.
+    KeyReused,
 }
 
 /// What a topic's log looks like now.
@@ -273,6 +288,10 @@ pub enum StoreError {
     /// A read or write failed (disk full, read-only, I/O error): nothing of the batch was stored.
     #[error("storage unavailable: {0}")]
     Unavailable(String),
+    /// A write whose outcome is unknown (Redis did not answer in time, or the connection dropped after the batch was
+    /// sent): it may or may not have been stored.
+    #[error("storage did not answer in time: {0}")]
+    OutcomeUnknown(String),
     /// Stored data could not be understood.
     #[error("stored data is invalid: {0}")]
     Invalid(String),

@@ -106,9 +106,29 @@ local function append(topic, event, data, at, max_events, max_age, is_user, mark
 end
 local out = {}
 local i = 5
+-- Arguments per op (to skip the op of a key seen already).
+local widths = {A = 8, T = 2, J = 4, D = 2, E = 4, R = 3, P = 1}
+-- A key to keep the next op's outcome under: {redis key, fingerprint, window ms}.
+local keyed = nil
 while i <= #ARGV do
   local op = ARGV[i]
-  if op == 'A' then
+  if op == 'K' then
+    local k, fp, window = p .. 'idem:' .. ARGV[i + 1], ARGV[i + 2], ARGV[i + 3]
+    i = i + 4
+    local seen = redis.call('GET', k)
+    if seen then
+      i = i + (widths[ARGV[i]] or 1)
+      if string.sub(seen, 1, #fp + 1) == fp .. '\n' then
+        local rest = string.sub(seen, #fp + 2)
+        local nl = string.find(rest, '\n', 1, true)
+        out[#out + 1] = {'seen', tonumber(string.sub(rest, 1, nl - 1)), string.sub(rest, nl + 1)}
+      else
+        out[#out + 1] = {'reused'}
+      end
+    else
+      keyed = {k, fp, window}
+    end
+  elseif op == 'A' then
     out[#out + 1] = append(ARGV[i + 1], ARGV[i + 2], ARGV[i + 3], num(ARGV[i + 4]), num(ARGV[i + 5]), num(ARGV[i + 6]), ARGV[i + 7] == '1', true)
     i = i + 8
   elseif op == 'T' then
@@ -149,6 +169,13 @@ while i <= #ARGV do
     i = i + 1
   else
     return redis.error_reply('unknown op ' .. tostring(op))
+  end
+  if keyed and op ~= 'K' then
+    local r = out[#out]
+    if type(r) == 'table' and #r == 2 then
+      redis.call('SET', keyed[1], keyed[2] .. '\n' .. r[1] .. '\n' .. r[2], 'PX', keyed[3])
+    end
+    keyed = nil
   end
 end
 return out
@@ -235,6 +262,16 @@ impl std::fmt::Debug for RedisStore {
 
 fn unavailable(e: &redis::RedisError) -> StoreError {
     StoreError::Unavailable(format!("redis: {e}"))
+}
+
+/// A failed write script: refused before it was sent (nothing stored), or sent and not answered (outcome unknown:
+/// Redis may have run it).
+fn write_failed(e: &redis::RedisError) -> StoreError {
+    if !e.is_connection_refusal() && (e.is_timeout() || e.is_connection_dropped() || e.is_io_error()) {
+        StoreError::OutcomeUnknown(format!("redis: {e}"))
+    } else {
+        unavailable(e)
+    }
 }
 
 impl RedisStore {
@@ -344,7 +381,7 @@ impl Inner {
                 Err(e) if attempt == 0 && e.to_string().contains("EPOCH") => {
                     self.load_epoch().await?;
                 }
-                Err(e) => return Err(unavailable(&e)),
+                Err(e) => return Err(write_failed(&e)),
             }
         }
         Err(StoreError::Unavailable("redis: the epoch keeps changing".into()))
@@ -541,40 +578,48 @@ fn signed(v: Option<u64>) -> i64 {
 /// The ops of a batch as script arguments (Sweep runs as its own script).
 fn encode_batch(inv: &mut redis::ScriptInvocation<'_>, batch: &[Write]) {
     for w in batch {
-        match w {
-            Write::Append { topic: name, payload, retention, mark_offline: _ } => {
-                let at = payload.position_at.and_then(|a| i64::try_from(a).ok()).unwrap_or(-1);
-                inv.arg("A")
-                    .arg(name)
-                    .arg(payload.event.as_deref().unwrap_or(""))
-                    .arg(&payload.data)
-                    .arg(at)
-                    .arg(signed(retention.max_events))
-                    .arg(signed(retention.max_age_ms))
-                    .arg(if topic::is_user(name) { "1" } else { "0" });
-            }
-            Write::TakeOffline { topic: name } => {
-                inv.arg("T").arg(name);
-            }
-            Write::PutJob(job) => {
-                let mut record = job.clone();
-                // Ends and leases live in their own hashes, so that ending a job is one atomic HSETNX-like step.
-                record.ended = None;
-                let json = serde_json::to_string(&record).unwrap_or_default();
-                inv.arg("J").arg(&job.id).arg(json).arg(job.lease_until_ms);
-            }
-            Write::DeleteJob { id } => {
-                inv.arg("D").arg(id);
-            }
-            Write::EndJob { id, outcome, only_if_lease_before } => {
-                inv.arg("E").arg(id).arg(outcome).arg(signed(*only_if_lease_before));
-            }
-            Write::RenewJob { id, until_ms } => {
-                inv.arg("R").arg(id).arg(until_ms);
-            }
-            Write::Probe | Write::Sweep { .. } => {
-                inv.arg("P");
-            }
+        encode_write(inv, w);
+    }
+}
+
+fn encode_write(inv: &mut redis::ScriptInvocation<'_>, w: &Write) {
+    match w {
+        Write::Keyed { key, write } => {
+            inv.arg("K").arg(&key.scoped).arg(&key.fingerprint).arg(key.window_ms.max(1));
+            encode_write(inv, write);
+        }
+        Write::Append { topic: name, payload, retention, mark_offline: _ } => {
+            let at = payload.position_at.and_then(|a| i64::try_from(a).ok()).unwrap_or(-1);
+            inv.arg("A")
+                .arg(name)
+                .arg(payload.event.as_deref().unwrap_or(""))
+                .arg(&payload.data)
+                .arg(at)
+                .arg(signed(retention.max_events))
+                .arg(signed(retention.max_age_ms))
+                .arg(if topic::is_user(name) { "1" } else { "0" });
+        }
+        Write::TakeOffline { topic: name } => {
+            inv.arg("T").arg(name);
+        }
+        Write::PutJob(job) => {
+            let mut record = job.clone();
+            // Ends and leases live in their own hashes, so that ending a job is one atomic HSETNX-like step.
+            record.ended = None;
+            let json = serde_json::to_string(&record).unwrap_or_default();
+            inv.arg("J").arg(&job.id).arg(json).arg(job.lease_until_ms);
+        }
+        Write::DeleteJob { id } => {
+            inv.arg("D").arg(id);
+        }
+        Write::EndJob { id, outcome, only_if_lease_before } => {
+            inv.arg("E").arg(id).arg(outcome).arg(signed(*only_if_lease_before));
+        }
+        Write::RenewJob { id, until_ms } => {
+            inv.arg("R").arg(id).arg(until_ms);
+        }
+        Write::Probe | Write::Sweep { .. } => {
+            inv.arg("P");
         }
     }
 }
@@ -586,14 +631,27 @@ fn decode_outcomes(epoch: &str, batch: &[Write], reply: Value) -> Result<Vec<Out
     }
     let mut out = Vec::with_capacity(batch.len());
     for (w, r) in batch.iter().zip(replies) {
-        out.push(match (w, r) {
-            (Write::Append { payload, .. }, Value::Array(pair)) => appended(epoch, payload.event.as_deref(), pair)?,
-            (Write::EndJob { .. }, Value::Array(pair)) => appended(epoch, Some("ping"), pair)?,
-            (Write::TakeOffline { .. }, v) => Outcome::Offline(Some(int(&v)?).filter(|&f| f > 0)),
-            _ => Outcome::Done,
-        });
+        out.push(decode_outcome(epoch, w, r)?);
     }
     Ok(out)
+}
+
+fn decode_outcome(epoch: &str, w: &Write, r: Value) -> Result<Outcome, StoreError> {
+    Ok(match (w, r) {
+        (Write::Keyed { write, .. }, Value::Array(parts)) => match parts.first() {
+            Some(Value::BulkString(b)) if b == b"seen" => {
+                let [_, pos, data] = <[Value; 3]>::try_from(parts).map_err(|_| invalid("repeat reply"))?;
+                Outcome::Repeated(super::idempotency::Remembered { position: int(&pos)?, data: text(data)? })
+            }
+            Some(Value::BulkString(b)) if b == b"reused" => Outcome::KeyReused,
+            _ => decode_outcome(epoch, write, Value::Array(parts))?,
+        },
+        (Write::Keyed { write, .. }, v) => decode_outcome(epoch, write, v)?,
+        (Write::Append { payload, .. }, Value::Array(pair)) => appended(epoch, payload.event.as_deref(), pair)?,
+        (Write::EndJob { .. }, Value::Array(pair)) => appended(epoch, Some("ping"), pair)?,
+        (Write::TakeOffline { .. }, v) => Outcome::Offline(Some(int(&v)?).filter(|&f| f > 0)),
+        _ => Outcome::Done,
+    })
 }
 
 fn appended(epoch: &str, event: Option<&str>, pair: Vec<Value>) -> Result<Outcome, StoreError> {

@@ -1,0 +1,41 @@
+//! What every publishing route shares: the `Idempotency-Key` request header (IETF draft "The Idempotency-Key HTTP
+//! Header Field") and the answer to a repeated publish.
+
+use axum::http::{HeaderMap, HeaderName, HeaderValue};
+use axum::response::Response;
+
+use crate::error::AppError;
+use crate::store::idempotency::{Key, MAX_KEY_BYTES};
+
+/// The request header.
+pub const IDEMPOTENCY_KEY: HeaderName = HeaderName::from_static("idempotency-key");
+/// Set on the answer to a repeated publish (the key was seen: nothing was published now).
+pub const IDEMPOTENT_REPLAYED: HeaderName = HeaderName::from_static("idempotent-replayed");
+
+/// The request's `Idempotency-Key` for `topic`, fingerprinted with `request` (what makes two requests the same):
+/// `None` without the header; 400 if it is not 1 to 255 visible ASCII characters (an sf-string's quotes allowed) or
+/// sent twice.
+pub fn key(headers: &HeaderMap, topic: &str, request: &[u8]) -> Result<Option<Key>, AppError> {
+    let mut values = headers.get_all(&IDEMPOTENCY_KEY).iter();
+    let Some(value) = values.next() else { return Ok(None) };
+    if values.next().is_some() {
+        return Err(AppError::BadRequest("only one Idempotency-Key header is allowed".into()));
+    }
+    let raw = value.as_bytes();
+    let raw = raw.strip_prefix(b"\"").and_then(|r| r.strip_suffix(b"\"")).unwrap_or(raw);
+    if raw.is_empty() || raw.len() > MAX_KEY_BYTES || !raw.iter().all(|b| (0x21..=0x7e).contains(b)) {
+        return Err(AppError::BadRequest(format!(
+            "Idempotency-Key must be 1 to {MAX_KEY_BYTES} visible ASCII characters (e.g. a UUID)"
+        )));
+    }
+    let client_key = String::from_utf8_lossy(raw);
+    Ok(Some(Key::new(topic, &client_key, request)))
+}
+
+/// Marks `res` as the answer of a repeated publish, if it is one.
+pub fn mark_repeated(mut res: Response, repeated: bool) -> Response {
+    if repeated {
+        res.headers_mut().insert(IDEMPOTENT_REPLAYED, HeaderValue::from_static("true"));
+    }
+    res
+}

@@ -1,0 +1,87 @@
+//! Idempotent publishing with the embedded store (issue 22, finding 3): an `Idempotency-Key` answers the first
+//! publish again and publishes nothing — also after a `kill -9` and a restart on the same data file.
+#![allow(clippy::unwrap_used)]
+#![cfg(unix)]
+
+mod common;
+
+use common::process::{start_in, wait_health, TempDir};
+use common::{open, until};
+use serde_json::{json, Value};
+
+const DEV: [&str; 4] = ["serve", "--listen", "127.0.0.1:0", "--dev"];
+
+async fn publish(url: &str, path: &str, key: Option<&str>, body: Value) -> reqwest::Response {
+    let mut req = reqwest::Client::new()
+        .post(format!("{url}{path}"))
+        .header("content-type", "application/json")
+        .body(body.to_string());
+    if let Some(k) = key {
+        req = req.header("idempotency-key", k);
+    }
+    req.send().await.unwrap()
+}
+
+/// Every event of `path` from the start up to a sentinel published now: their data.
+async fn history(url: &str, path: &str) -> Vec<String> {
+    let epoch = wait_health(url, 200, 10).await["epoch"].as_str().unwrap().to_owned();
+    let mut events =
+        open(reqwest::Client::new().get(format!("{url}{path}")).header("last-event-id", format!("{epoch}-0"))).await;
+    let sentinel = match path {
+        "/subscribe" => publish(url, "/update", None, json!({ "text": "sentinel" })).await,
+        _ => publish(url, &path.replace("/sse/", "/notify/"), None, json!({ "data": "sentinel" })).await,
+    };
+    assert_eq!(sentinel.status(), 200);
+    until(&mut events, "sentinel").await.into_iter().map(|e| e.data).collect()
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_repeated_key_answers_the_first_publish_again_across_a_kill_9_and_restart() {
+    let dir = TempDir::new("idempotency");
+    let server = start_in(dir.path(), &DEV);
+    let first = publish(&server.url, "/update", Some("k-1"), json!({ "text": "hello" })).await;
+    assert_eq!(first.status(), 200);
+    assert!(first.headers().get("idempotent-replayed").is_none());
+    let first: Value = first.json().await.unwrap();
+    let again = publish(&server.url, "/update", Some("k-1"), json!({ "text": "hello" })).await;
+    assert_eq!(again.status(), 200);
+    assert_eq!(again.headers()["idempotent-replayed"], "true");
+    assert_eq!(again.json::<Value>().await.unwrap(), first, "the first answer, timestamp included");
+    let note = publish(&server.url, "/notify/alice", Some("\"n-1\""), json!({ "event": "card", "data": 1 })).await;
+    let note: Value = note.json().await.unwrap();
+
+    server.kill9();
+    let server = start_in(dir.path(), &DEV);
+    let after = publish(&server.url, "/update", Some("k-1"), json!({ "text": "hello" })).await;
+    assert_eq!((after.status().as_u16(), after.headers()["idempotent-replayed"].to_str().unwrap()), (200, "true"));
+    assert_eq!(after.json::<Value>().await.unwrap(), first, "remembered across the restart");
+    let note_again = publish(&server.url, "/notify/alice", Some("n-1"), json!({ "event": "card", "data": 1 })).await;
+    assert_eq!(note_again.json::<Value>().await.unwrap(), note, "the same SSE id");
+    // The same key with another request is refused, and publishes nothing.
+    let other = publish(&server.url, "/update", Some("k-1"), json!({ "text": "something else" })).await;
+    assert_eq!(other.status(), 422);
+    assert!(other.json::<Value>().await.unwrap()["error"].as_str().unwrap().contains("Idempotency-Key"));
+    // A key is per stream: the same key on another stream is another publish.
+    let elsewhere = publish(&server.url, "/notify/bob", Some("k-1"), json!({ "data": "hello" })).await;
+    assert!(elsewhere.headers().get("idempotent-replayed").is_none());
+
+    let texts: Vec<String> = history(&server.url, "/subscribe")
+        .await
+        .iter()
+        .map(|d| serde_json::from_str::<Value>(d).unwrap()["text"].as_str().unwrap().to_owned())
+        .collect();
+    assert_eq!(texts, ["hello"], "published once");
+    assert_eq!(history(&server.url, "/sse/alice").await, ["1"], "notified once");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_malformed_key_is_refused_and_publishes_nothing() {
+    let dir = TempDir::new("idempotency-bad");
+    let server = start_in(dir.path(), &DEV);
+    let long = "x".repeat(256);
+    for bad in ["", "with space", long.as_str(), "\"\""] {
+        let res = publish(&server.url, "/update", Some(bad), json!({ "text": "never" })).await;
+        assert_eq!(res.status(), 400, "{bad:?}");
+    }
+    assert!(history(&server.url, "/subscribe").await.is_empty());
+}
