@@ -13,7 +13,7 @@ use std::path::Path;
 use std::time::{Duration, Instant};
 
 use common::process::{start_in, try_start_in, wait_health, Child, TempDir, BIN};
-use common::{metric_value, next, open, Events};
+use common::{metric_value, Events};
 use futures::StreamExt as _;
 use serde_json::{json, Value};
 
@@ -49,6 +49,19 @@ async fn write_store(dir: &Path, updates: usize, notes: usize) -> String {
         assert_eq!(post(&format!("{}/notify/alice", server.url), body).await.unwrap().status(), 200);
     }
     server.terminate();
+    epoch
+}
+
+/// Like [`write_store`], but the server is killed (SIGKILL) after the last acknowledged publish: the file's last
+/// commit is then a publish batch, not the clean shutdown's.
+async fn write_store_killed(dir: &Path, updates: usize) -> String {
+    let server = start_in(dir, &args());
+    let epoch = wait_health(&server.url, 200, 10).await["epoch"].as_str().unwrap().to_owned();
+    for i in 0..updates {
+        let body = json!({ "text": format!("update-{i:05}-{}", "u".repeat(120)) });
+        assert_eq!(post(&format!("{}/update", server.url), body).await.unwrap().status(), 200);
+    }
+    server.kill9();
     epoch
 }
 
@@ -218,18 +231,26 @@ async fn every_flipped_byte_is_refused_replayed_exactly_or_signalled_never_alter
     let pristine = TempDir::new("flip-src");
     let epoch = write_store(pristine.path(), 400, 150).await;
     let file = std::fs::read(pristine.path().join("events.redb")).unwrap();
-    // What a client replays from the undamaged file.
-    let expected = {
-        let server = start_in(pristine.path(), &args());
-        let [b, u] = replay_all(&server.url, &epoch).await.unwrap();
-        assert!(b.gap.is_none() && u.gap.is_none());
-        assert_eq!((b.events.len(), u.events.len()), (400, 150));
-        server.terminate();
-        [b.events, u.events]
-    };
-    // The sentinels of that replay are in the file now: start from the file as written above.
+    let expected = replay_of_copy(pristine.path(), &epoch).await;
+    assert_eq!((expected[0].len(), expected[1].len()), (400, 150));
+    flip_many("closed cleanly", &file, &epoch, &expected, Duration::from_secs(30), 90).await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn every_flipped_byte_of_a_file_left_by_kill_9_is_refused_replayed_exactly_or_signalled() {
+    let pristine = TempDir::new("flip-killed");
+    let epoch = write_store_killed(pristine.path(), 300).await;
+    let file = std::fs::read(pristine.path().join("events.redb")).unwrap();
+    let expected = replay_of_copy(pristine.path(), &epoch).await;
+    assert_eq!(expected[0].len(), 300);
+    flip_many("left by kill -9", &file, &epoch, &expected, Duration::from_secs(20), 60).await;
+}
+
+/// Starts the server on copies of `file` with one byte changed each, until `budget` or `max` cases; panics on the
+/// first broken promise (keeping the files: see the message).
+async fn flip_many(label: &str, file: &[u8], epoch: &str, expected: &[Vec<Seen>; 2], budget: Duration, max: usize) {
     let markers: Vec<usize> =
-        [&b"update-0"[..], b"note-001", b"note-0", b"update-03"].iter().flat_map(|m| find_all(&file, m)).collect();
+        [&b"update-0"[..], b"note-001", b"note-0", b"update-02"].iter().flat_map(|m| find_all(file, m)).collect();
     assert!(!markers.is_empty());
     let mut rng = Rng::new();
     // `INTEGRITY_CASE=offset:value` runs that one flip (to look at a failure).
@@ -237,9 +258,9 @@ async fn every_flipped_byte_is_refused_replayed_exactly_or_signalled_never_alter
         let (at, value) = c.split_once(':').unwrap();
         (at.parse().unwrap(), value.parse().unwrap())
     });
-    let (mut counts, started, budget) = ([0usize; 3], Instant::now(), Duration::from_secs(45));
+    let (mut counts, started) = ([0usize; 3], Instant::now());
     let mut cases = 0;
-    while started.elapsed() < budget && cases < 120 {
+    while started.elapsed() < budget && cases < max {
         // A third anywhere in the file, a third near stored events (their pages' structure and contents), a third
         // in the first pages (redb's header and the trees' upper pages).
         let at = match cases % 3 {
@@ -261,19 +282,19 @@ async fn every_flipped_byte_is_refused_replayed_exactly_or_signalled_never_alter
             None => at,
         };
         let dir = TempDir::new("flip");
-        let mut damaged = file.clone();
+        let mut damaged = file.to_vec();
         damaged[at] = value;
         std::fs::write(dir.path().join("events.redb"), &damaged).unwrap();
-        match judge(dir.path(), &epoch, &expected).await {
+        match judge(dir.path(), epoch, expected).await {
             Ok(outcome) => counts[outcome as usize] += 1,
             Err(e) => {
                 // Kept for a look: the damaged file and the one it came from.
                 let kept = std::env::temp_dir().join(format!("tes-integrity-failure-{}", std::process::id()));
                 std::fs::create_dir_all(&kept).unwrap();
                 std::fs::write(kept.join("damaged.redb"), &damaged).unwrap();
-                std::fs::write(kept.join("pristine.redb"), &file).unwrap();
+                std::fs::write(kept.join("pristine.redb"), file).unwrap();
                 panic!(
-                    "byte {at} of {} set to {value:#04x} (was {:#04x}): {e}; files in {}",
+                    "{label}: byte {at} of {} set to {value:#04x} (was {:#04x}): {e}; files in {}",
                     file.len(),
                     file[at],
                     kept.display()
@@ -286,13 +307,14 @@ async fn every_flipped_byte_is_refused_replayed_exactly_or_signalled_never_alter
         }
     }
     println!(
-        "{cases} flips over a {} byte file: {} refused at start, {} replayed exactly, {} replayed with a corrupt gap",
+        "{label}: {cases} flips over a {} byte file: {} refused at start, {} replayed exactly, {} replayed with a \
+         corrupt gap",
         file.len(),
         counts[0],
         counts[1],
         counts[2]
     );
-    assert!(cases >= 30, "only {cases} cases ran in {budget:?}");
+    assert!(cases >= 20, "only {cases} cases ran in {budget:?}");
     assert!(counts[0] > 0, "no flip was refused: the flips never hit the data");
 }
 

@@ -83,6 +83,9 @@ pub enum SalvageError {
 /// One event record read back: `(topic, position)` → `(ms, frame)`, verified.
 type Records = BTreeMap<(String, u64), (u64, Vec<u8>)>;
 
+/// One entry of an events table, as redb's iterators yield it.
+type Item<'a, V> = Result<(redb::AccessGuard<'a, (&'static str, u64)>, redb::AccessGuard<'a, V>), redb::StorageError>;
+
 /// Copies what verifies of `from` into the new file `to`; see the [module docs](self).
 pub fn salvage(from: &Path, to: &Path) -> Result<Salvaged, SalvageError> {
     if to.exists() {
@@ -157,21 +160,18 @@ fn scan<V: redb::Value + 'static>(
     report: &mut Salvaged,
     check: impl for<'a> Fn((&'a str, u64), V::SelfType<'a>) -> Option<(u64, Vec<u8>)>,
 ) {
-    let mut take =
-        |item: Result<(redb::AccessGuard<'_, (&str, u64)>, redb::AccessGuard<'_, V>), redb::StorageError>,
-         out: &mut Records|
-         -> Result<Option<(String, u64)>, ()> {
-            let (k, v) = item.map_err(|_| ())?;
-            let (name, pos) = k.value();
-            let key = (name.to_owned(), pos);
-            match check((name, pos), v.value()) {
-                Some(value) => {
-                    out.insert(key.clone(), value);
-                }
-                None => report.failed += 1,
+    let mut take = |item: Item<'_, V>, out: &mut Records| -> Result<Option<(String, u64)>, ()> {
+        let (k, v) = item.map_err(|_| ())?;
+        let (name, pos) = k.value();
+        let key = (name.to_owned(), pos);
+        match check((name, pos), v.value()) {
+            Some(value) => {
+                out.insert(key.clone(), value);
             }
-            Ok(Some(key))
-        };
+            None => report.failed += 1,
+        }
+        Ok(Some(key))
+    };
     let Ok(forward) = table.iter() else {
         report.unreadable = true;
         return;
