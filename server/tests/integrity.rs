@@ -471,3 +471,22 @@ async fn a_read_only_data_dir_is_an_access_problem_not_damage() {
     let server = start_in(fs.0.path(), &args());
     assert_eq!(wait_health(&server.url, 200, 10).await["epoch"], epoch.as_str());
 }
+
+#[tokio::test]
+async fn a_damaged_last_commit_is_refused_never_rolled_back_silently() {
+    // Left by kill -9 after the last acknowledged publish: its page is written by the last commit only.
+    let dir = TempDir::new("last-commit");
+    let epoch = write_store_killed(dir.path(), 300).await;
+    flip_in_place(&dir.path().join("events.redb"), "update-00299-");
+    match try_start_in(dir.path(), &args()) {
+        Err((code, log)) => {
+            assert_eq!(code, Some(1), "{log}");
+            assert!(log.contains("damaged") && !log.contains("panicked"), "{log}");
+        }
+        Ok(server) => {
+            // Starting is fine only if the damaged event is signalled, never silently gone.
+            let [board, _] = replay_all(&server.url, &epoch).await.unwrap();
+            panic!("started: gap {:?}, {} events (299 verify); log: {}", board.gap, board.events.len(), server.log());
+        }
+    }
+}
