@@ -489,4 +489,16 @@ async fn a_damaged_last_commit_is_refused_never_rolled_back_silently() {
             panic!("started: gap {:?}, {} events (299 verify); log: {}", board.gap, board.events.len(), server.log());
         }
     }
+    // Salvage keeps the 299 events that verify.
+    let out_dir = TempDir::new("last-commit-salvaged");
+    let out = std::process::Command::new(BIN)
+        .args(["salvage", "--from"])
+        .arg(dir.path().join("events.redb"))
+        .arg("--to")
+        .arg(out_dir.path().join("events.redb"))
+        .output()
+        .unwrap();
+    let stdout = String::from_utf8_lossy(&out.stdout);
+    assert!(out.status.success(), "{stdout}{}", String::from_utf8_lossy(&out.stderr));
+    assert!(stdout.contains("salvaged 299 events") && stdout.contains("left out 1 "), "{stdout}");
 }

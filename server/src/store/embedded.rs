@@ -162,10 +162,13 @@ fn init(db: &Database) -> Result<String, StoreError> {
     Ok(epoch)
 }
 
-/// A write transaction with two-phase commit: see [`opening`] for why.
+/// A write transaction with two-phase commit (see [`opening`] for why) and quick repair: each commit records the
+/// allocator state, so that [`salvage`] can open a file left by a crash without redb's repair (which refuses a
+/// damaged file as a whole).
 fn begin_write(db: &Database) -> Result<WriteTransaction, StoreError> {
     let mut txn = db.begin_write().map_err(storage)?;
     txn.set_two_phase_commit(true);
+    txn.set_quick_repair(true);
     Ok(txn)
 }
 

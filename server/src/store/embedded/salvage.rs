@@ -11,9 +11,10 @@
 //!   that comes back gets a `replay-gap` (`other-epoch`) and the whole retained history, never a silent hole.
 //!   Positions continue after the old ones. Topic states are rebuilt from the events kept; jobs whose record decodes
 //!   are kept.
-//! - What cannot be done: redb must be able to open the copy without a repair (a file last closed by a clean
-//!   shutdown), and damage to redb's own structure (rather than to event bytes) can stop the read with an error.
-//!   Then restore a backup.
+//! - What cannot be done: redb must be able to open the copy without a repair (every commit of this server records
+//!   what that needs, see `begin_write`; a file of an older version must have been closed cleanly), and damage to
+//!   redb's own structure (rather than to event bytes) can stop the read with an error or make redb panic (the
+//!   salvage then stops; the damaged file is untouched either way). Then restore a backup.
 
 use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
