@@ -71,7 +71,7 @@ pub enum Error {
     /// dead (a sleeping laptop, a NAT or proxy that dropped it without closing it). The source drops it and re-opens
     /// through the [`ReconnectPolicy`](crate::ReconnectPolicy), resuming after the last event id.
     // A fixed message (the timeout is in the field): formatting a duration would link float formatting.
-    #[error("the stream went silent for longer than the heartbeat timeout; reconnecting after the last event id")]
+    #[error("heartbeat timeout: the stream went silent")]
     HeartbeatTimeout {
         /// The timeout that passed without anything arriving.
         timeout: std::time::Duration,

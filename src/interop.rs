@@ -67,9 +67,9 @@ extern "C" {
     /// `globalThis` itself (the window, or the worker's global scope), read as `globalThis.globalThis`.
     #[wasm_bindgen(static_method_of = Global, js_class = "globalThis", getter, js_name = globalThis)]
     pub(crate) fn this() -> JsValue;
-    /// `globalThis.navigator`.
-    #[wasm_bindgen(static_method_of = Global, js_class = "globalThis", getter)]
-    pub(crate) fn navigator() -> JsValue;
+    /// `globalThis.navigator.onLine` (`undefined` where there is none).
+    #[wasm_bindgen(static_method_of = Global, js_class = "globalThis.navigator", getter, js_name = onLine)]
+    pub(crate) fn on_line() -> JsValue;
 
     #[wasm_bindgen(js_name = "setTimeout")]
     fn set_timeout(handler: &js_sys::Function, millis: u32) -> JsValue;
@@ -88,6 +88,9 @@ extern "C" {
 #[cfg(feature = "share")]
 #[wasm_bindgen]
 extern "C" {
+    /// `globalThis.navigator`.
+    #[wasm_bindgen(static_method_of = Global, js_class = "globalThis", getter)]
+    pub(crate) fn navigator() -> JsValue;
     /// `globalThis.location` (`undefined` outside a page or a worker).
     #[wasm_bindgen(static_method_of = Global, js_class = "globalThis", getter)]
     pub(crate) fn location() -> JsValue;

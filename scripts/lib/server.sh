@@ -27,6 +27,18 @@ start_server() {
   export SERVER_URL
 }
 
+# start_blackhole HOST:PORT LOGFILE: the silencing TCP proxy (tests/support/blackhole.mjs) in front of HOST:PORT; sets
+# BLACKHOLE_URL and BLACKHOLE_CONTROL_URL.
+start_blackhole() {
+  node tests/support/blackhole.mjs "$1" >"$2" 2>&1 &
+  SERVER_PIDS+=($!)
+  for _ in $(seq 100); do grep -q "^listening on" "$2" && break; sleep 0.1; done
+  local line
+  line=$(grep -m1 "^listening on" "$2") || { echo "the blackhole proxy did not start:" >&2; cat "$2" >&2; return 1; }
+  BLACKHOLE_URL=$(awk '{print $3}' <<<"$line")
+  BLACKHOLE_CONTROL_URL=$(awk '{print $5}' <<<"$line")
+}
+
 # A free loopback port (bound, then released: the caller uses it at once).
 free_port() {
   python3 -c 'import socket; s = socket.socket(); s.bind(("127.0.0.1", 0)); print(s.getsockname()[1])'
@@ -58,8 +70,15 @@ start_test_servers() {
   for _ in $(seq 100); do grep -q "^listening on" artifacts/server-foreign.log && break; sleep 0.1; done
   grep -q "^listening on" artifacts/server-foreign.log \
     || { echo "the foreign SSE server did not start:" >&2; cat artifacts/server-foreign.log >&2; return 1; }
+  # tests/liveness.rs: a dev server with 1 s heartbeats, and in front of it a TCP proxy the tests can make silent
+  # (tests/support/blackhole.mjs: forwards new connections, silences the open ones without closing them).
+  start_server artifacts/server-quick.log --listen 127.0.0.1:0 --dev --fixtures --heartbeat-secs 1 \
+    --data-dir "$(mktemp -d)"
+  export SSE_QUICK_URL=$SERVER_URL
+  start_blackhole "${SSE_QUICK_URL#http://}" artifacts/blackhole.log
+  export SSE_BLACKHOLE_URL=$BLACKHOLE_URL SSE_BLACKHOLE_CONTROL_URL=$BLACKHOLE_CONTROL_URL
   echo "dev server at $SSE_SERVER_URL, auth server at $SSE_AUTH_SERVER_URL, foreign server at $SSE_FOREIGN_URL," \
-    "test page on port $page_port"
+    "1 s heartbeats at $SSE_QUICK_URL behind the blackhole proxy $SSE_BLACKHOLE_URL, test page on port $page_port"
   # .cargo/config.toml makes wasm-bindgen-test-runner the runner; it drives Chromium through chromedriver, with the
   # flags in webdriver.json. The URLs and tokens are read at compile time by the tests.
   export CHROMEDRIVER=/usr/bin/chromedriver

@@ -76,8 +76,6 @@ pub(crate) struct Engine {
     /// The heartbeat watchdog and its pending check (see `liveness.rs`).
     pub(super) watch: RefCell<Watch>,
     pub(super) watch_timer: Cell<Option<Timer>>,
-    /// The listeners of the network and the page lifecycle (see `liveness.rs`), until the source closes.
-    pub(super) page: Cell<Vec<Listener>>,
     /// Whether the source waits for the network (the browser went offline).
     pub(super) offline: Cell<bool>,
     /// The page-visibility listener of the hidden-page pause (see `visibility.rs`). A `Cell`: nothing borrows it.
@@ -113,7 +111,6 @@ impl Engine {
             reopen_timer: Cell::new(None),
             watch: RefCell::new(watch),
             watch_timer: Cell::new(None),
-            page: Cell::new(Vec::new()),
             offline: Cell::new(false),
             visibility: Cell::new(None),
             paused: Cell::new(false),
@@ -125,7 +122,6 @@ impl Engine {
         if let Some(pause) = pause {
             pause(&engine);
         }
-        engine.watch_page();
         if super::liveness::offline_now() {
             engine.wait_for_network();
         } else {
@@ -252,10 +248,15 @@ impl Engine {
         self.schedule_connect((delay.as_secs_f64() * 1000.0) as u32);
     }
 
-    fn schedule_connect(self: &Rc<Self>, millis: u32) {
+    pub(super) fn schedule_connect(self: &Rc<Self>, millis: u32) {
+        self.reopen_timer.set(Some(self.timer(millis, Engine::reconnect_now)));
+    }
+
+    /// Calls `f` on this engine after `millis`, unless the timer is dropped first (or the engine is gone). One
+    /// closure type for every timer of the engine: its code is linked once.
+    pub(super) fn timer(self: &Rc<Self>, millis: u32, f: fn(&Rc<Engine>)) -> Timer {
         let weak = Rc::downgrade(self);
-        let timer = Timer::new(millis, move || with(&weak, |s| s.reconnect_now()));
-        self.reopen_timer.set(Some(timer));
+        Timer::new(millis, move || with(&weak, f))
     }
 
     pub(super) fn reconnect_now(self: &Rc<Self>) {
@@ -266,6 +267,7 @@ impl Engine {
             self.wait_for_network();
             return;
         }
+        self.offline.set(false);
         if let Err(e) = self.connect() {
             self.fail(e, true);
         }
@@ -334,7 +336,6 @@ impl Engine {
         let visibility = self.visibility.take();
         drop(visibility);
         self.watch_timer.set(None);
-        drop(self.page.take());
         let state = self.link.borrow_mut().close();
         if state != ReadyState::Closed {
             self.emit_error(&Error::NotClosed { state });
@@ -430,6 +431,10 @@ impl Upstream for Engine {
             Ended::Reconnecting => {
                 self.set_state(ReadyState::Connecting);
                 self.emit_error(&Error::Transient);
+                if super::liveness::offline_now() {
+                    // Rather than the browser's retries, which fail until the network is back.
+                    self.wait_for_network();
+                }
             }
             // As a browser does: CONNECTING, `error`, wait the reconnection time, reconnect with Last-Event-ID.
             #[cfg(feature = "fetch")]
@@ -437,7 +442,9 @@ impl Upstream for Engine {
                 self.drop_connection();
                 self.set_state(ReadyState::Connecting);
                 self.emit_error(&Error::Transient);
-                if !self.is_closed() {
+                if super::liveness::offline_now() {
+                    self.wait_for_network();
+                } else if !self.is_closed() {
                     self.schedule_connect(retry_ms);
                 }
             }

@@ -278,3 +278,51 @@ pub fn foreign_url(path: &str) -> String {
     let base = compile_time(option_env!("SSE_FOREIGN_URL"), "SSE_FOREIGN_URL");
     format!("{}{path}", base.trim_end_matches('/'))
 }
+
+/// The server with 1 s heartbeats (`SSE_QUICK_URL`, for tests/liveness.rs) + `path`.
+pub fn quick_url(path: &str) -> String {
+    let base = compile_time(option_env!("SSE_QUICK_URL"), "SSE_QUICK_URL");
+    format!("{}{path}", base.trim_end_matches('/'))
+}
+
+/// The same server through the blackhole proxy (tests/support/blackhole.mjs) + `path`.
+pub fn blackhole_url(path: &str) -> String {
+    let base = compile_time(option_env!("SSE_BLACKHOLE_URL"), "SSE_BLACKHOLE_URL");
+    format!("{}{path}", base.trim_end_matches('/'))
+}
+
+/// What the blackhole proxy holds: connections open, of which silent, and accepted since it started.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct ProxyStats {
+    pub open: u32,
+    pub silent: u32,
+    pub accepted: u32,
+}
+
+async fn proxy_control(method: &str, path: &str) -> JsValue {
+    let base = compile_time(option_env!("SSE_BLACKHOLE_CONTROL_URL"), "SSE_BLACKHOLE_CONTROL_URL");
+    let init = RequestInit::new();
+    init.set_method(method);
+    let window = web_sys::window().expect("a window");
+    let url = format!("{}{path}", base.trim_end_matches('/'));
+    let resp = JsFuture::from(window.fetch_with_str_and_init(&url, &init)).await.expect("the proxy's control server");
+    let resp = resp.dyn_into::<Response>().expect("a Response");
+    assert!(resp.ok(), "{method} {path} -> {}", resp.status());
+    JSON::parse(&text(&resp).await).expect("JSON")
+}
+
+/// Makes every connection the proxy holds now go silent (both ways, left open); later ones are forwarded.
+/// Returns how many were silenced.
+pub async fn silence_proxy() -> u32 {
+    let answer = proxy_control("POST", "/silence").await;
+    js_sys::Reflect::get(&answer, &JsValue::from_str("silenced")).ok().and_then(|v| v.as_f64()).unwrap_or(0.0) as u32
+}
+
+/// The proxy's counts.
+pub async fn proxy_stats() -> ProxyStats {
+    let answer = proxy_control("GET", "/stats").await;
+    let n = |k: &str| {
+        js_sys::Reflect::get(&answer, &JsValue::from_str(k)).ok().and_then(|v| v.as_f64()).unwrap_or(0.0) as u32
+    };
+    ProxyStats { open: n("open"), silent: n("silent"), accepted: n("accepted") }
+}
