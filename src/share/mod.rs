@@ -21,6 +21,9 @@
 //!   dead). A follower that hears nothing for a second and a bit (with jitter) steals the lock
 //!   (`navigator.locks.request(name, { steal: true })`); the old leader, once it runs again, learns it from its lock
 //!   request's rejection (or the new leader's announcement) and becomes a follower.
+//! - **Messages from other tabs** are checked (shape, sender, sequence: [`follow`]): any script of the origin can
+//!   post on the channel. A leader takes nothing from it (its own connection is the truth, and only its lock request
+//!   tells it that it lost the lock); a follower takes leader messages only from the tab it follows.
 //! - **Leaving**: `close()` in a follower detaches that tab only; the last tab leaving closes the connection; a
 //!   terminal message reaches every tab, whose engine closes itself.
 //! - **Fallback**: without Web Locks or `BroadcastChannel` the tab opens a connection of its own
@@ -32,6 +35,7 @@
 //! [Web Locks API]: https://developer.mozilla.org/en-US/docs/Web/API/Web_Locks_API
 //! [`BroadcastChannel`]: https://developer.mozilla.org/en-US/docs/Web/API/BroadcastChannel
 
+mod follow;
 mod protocol;
 
 use std::cell::{Cell, RefCell};
@@ -49,6 +53,7 @@ use crate::interop::Listener;
 use crate::recent_ids::RecentIds;
 use crate::transport::{Ended, Link, SharedTransport, Upstream, WeakUp};
 use crate::{Error, ReadyState, Transport};
+use follow::Follow;
 use protocol::Message;
 
 /// How often a follower checks on its leader.
@@ -62,6 +67,8 @@ const SYNC_MS: u32 = 150;
 /// How many recent event ids a tab remembers to drop duplicates (a hand-off repeats at most what a frozen leader
 /// relays late; scanned linearly, which keeps a hasher out of the wasm).
 const RECENT_IDS: usize = 512;
+/// Most event types the members of a stream may listen for together.
+const MAX_MEMBER_TYPES: usize = 4 * protocol::MAX_TYPES;
 /// The prefix of the lock and channel names.
 const PREFIX: &str = "typed-eventsource/share/";
 
@@ -233,6 +240,13 @@ impl Seen {
         self.recent.insert(id)
     }
 
+    /// Forgets the ids delivered so far for duplicate checks (they may have come over the channel); keeps the resume
+    /// point. Called when this tab starts leading: it resumes after them, so its connection does not repeat them.
+    fn own_ids_only(&mut self) {
+        self.previous.clear();
+        self.recent = RecentIds::new(RECENT_IDS);
+    }
+
     /// Records the sequence number of a delivered event.
     fn sequenced(&mut self, seq: f64, id: &str) {
         if seq > self.seq {
@@ -315,6 +329,8 @@ struct Shared {
     awaiting_since: Cell<Option<f64>>,
     /// Whether another member has been heard (a new leader then syncs before connecting).
     heard_peer: Cell<bool>,
+    /// Follower: which tab it takes leader messages from ([`follow`]).
+    follow: RefCell<Follow>,
     sync: RefCell<Option<Sync>>,
 }
 
@@ -401,6 +417,7 @@ impl Shared {
             watchdog: RefCell::new(None),
             awaiting_since: Cell::new(None),
             heard_peer: Cell::new(false),
+            follow: RefCell::new(Follow::new()),
             sync: RefCell::new(None),
         })
     }
@@ -448,8 +465,8 @@ impl Shared {
         let weak = Rc::downgrade(self);
         let listener = Listener::new(&channel, "message", move |event| {
             let Some(event) = event.dyn_ref::<MessageEvent>() else { return };
-            if let (Some(shared), Some(message)) = (weak.upgrade(), Message::from_js(&event.data())) {
-                shared.on_message(message);
+            if let (Some(shared), Some((from, message))) = (weak.upgrade(), Message::from_js(&event.data())) {
+                shared.on_message(from, message);
             }
         });
         *self.channel.borrow_mut() = Some(Channel { channel, _listener: listener });
@@ -615,6 +632,11 @@ impl Shared {
         if let Some(sync) = self.sync.borrow_mut().take() {
             self.seen.borrow_mut().sequenced(sync.seq, &sync.id);
         }
+        // From now on this tab's own connection is the truth: it resumes after every id delivered here, and what it
+        // receives is checked against its own ids only, never against ids that came over the channel (which any
+        // script of the origin can post).
+        self.seen.borrow_mut().own_ids_only();
+        self.follow.borrow_mut().forget();
         self.role.set(Role::Leader);
         if let Err(e) = self.connect_inner() {
             self.clone().ended(Ended::Failed { message: e.to_string(), status: None, content_type: None });
@@ -654,6 +676,7 @@ impl Shared {
         }
         self.relayed_open.set(was_open);
         self.awaiting_since.set(None);
+        self.follow.borrow_mut().forget();
         self.watch();
         if self.locks.borrow().queued.is_none() {
             self.request_lock(false);
@@ -674,14 +697,34 @@ impl Shared {
         }
     }
 
-    fn on_message(self: &Rc<Self>, message: Message) {
+    /// A message from tab `from`. Leader messages: ignored while this tab leads (its own connection is the truth,
+    /// and it learns that another tab took the lock from its lock request, not from a message anyone can post);
+    /// otherwise taken only from the leader this tab follows ([`follow`]).
+    fn on_message(self: &Rc<Self>, from: f64, message: Message) {
         let role = self.role.get();
         if role == Role::Left {
             return;
         }
         self.heard_peer.set(true);
-        if message.is_leaders() {
+        if !message.is_leaders() {
+            self.handle(role, message);
+            return;
+        }
+        if role == Role::Leader {
+            return;
+        }
+        let taken = self.follow.borrow_mut().admit(from, message, js_sys::Date::now());
+        if !taken.is_empty() {
             self.awaiting_since.set(None);
+        }
+        for message in taken {
+            self.handle(self.role.get(), message);
+        }
+    }
+
+    fn handle(self: &Rc<Self>, role: Role, message: Message) {
+        if role == Role::Left {
+            return;
         }
         let following = role == Role::Follower;
         match message {
@@ -720,11 +763,8 @@ impl Shared {
                     }
                 }
             }
-            Message::Leader => {
-                if matches!(role, Role::Leader | Role::Syncing) {
-                    self.step_down(); // it stole the lock from this tab
-                }
-            }
+            // Followed from now on (see `on_message`); a leader that lost its lock learns it from its lock request.
+            Message::Leader => {}
             Message::Heartbeat { open } => {
                 if following && open && !self.relayed_open.replace(true) {
                     if let Some(up) = self.forward() {
@@ -733,7 +773,9 @@ impl Shared {
                 }
             }
             Message::Event { event, data, id, origin, seq } => {
-                self.deliver(&event, &data, &id, origin, seq);
+                if self.follow.borrow_mut().in_sequence(seq) {
+                    self.deliver(&event, &data, &id, origin, seq);
+                }
             }
             Message::Open => {
                 if following && !self.relayed_open.replace(true) {
@@ -832,7 +874,8 @@ impl Upstream for Shared {
 /// Adds `t` to `types` unless there; returns whether it was added.
 fn add_type(types: &RefCell<Vec<Rc<str>>>, t: &Rc<str>) -> bool {
     let mut types = types.borrow_mut();
-    if types.iter().any(|known| **known == **t) {
+    // Bounded: types come from other tabs too, and any script of the origin can post some.
+    if types.len() >= MAX_MEMBER_TYPES || types.iter().any(|known| **known == **t) {
         return false;
     }
     types.push(t.clone());

@@ -109,48 +109,84 @@ impl Message {
         o.into()
     }
 
-    /// The message in `value`, if it is one (anything else on the channel is ignored).
-    pub(super) fn from_js(value: &JsValue) -> Option<Message> {
+    /// The sender and the message in `value`, if it is exactly one of ours: a plain object with a finite number
+    /// `from`, a known `k` and every field of that kind with its type (a string is a string, `seq` a positive whole
+    /// number, `types` an array of at most [`MAX_TYPES`] short strings). Anything else on the channel is ignored
+    /// (another version, another library, a script posting junk): a missing field is never read as a default.
+    pub(super) fn from_js(value: &JsValue) -> Option<(f64, Message)> {
+        if !value.is_object() || Array::is_array(value) {
+            return None;
+        }
         let get = |k: &str| Reflect::get(value, &JsValue::from_str(k)).ok().filter(|v| !v.is_undefined());
-        let text = |k: &str| get(k).and_then(|v| v.as_string()).unwrap_or_default();
-        let number = |k: &str| get(k).and_then(|v| v.as_f64()).unwrap_or(0.0);
+        let text = |k: &str| get(k)?.as_string();
+        let number = |k: &str| get(k)?.as_f64().filter(|n| n.is_finite());
+        let seq = || number("seq").filter(|n| *n >= 1.0 && n.fract() == 0.0);
         let types = || {
-            get("types").map_or_else(Vec::new, |t| {
-                Array::from(&t).iter().filter_map(|v| v.as_string()).map(|s| Rc::from(s.as_str())).collect()
-            })
+            let list = get("types").filter(Array::is_array).map(|v| Array::from(&v))?;
+            if list.length() as usize > MAX_TYPES {
+                return None;
+            }
+            list.iter()
+                .map(|v| {
+                    v.as_string().filter(|s| !s.is_empty() && s.len() <= MAX_TYPE_LEN).map(|s| Rc::from(s.as_str()))
+                })
+                .collect::<Option<Vec<Rc<str>>>>()
         };
-        Some(match get("k")?.as_string()?.as_str() {
-            "ping" => Message::Ping { types: types() },
-            "hb" => Message::Heartbeat { open: get("open").and_then(|v| v.as_bool()).unwrap_or(false) },
+        let from = number("from")?;
+        let message = match text("k")?.as_str() {
+            "ping" => Message::Ping { types: types()? },
+            "hb" => Message::Heartbeat { open: get("open")?.as_bool()? },
             "sync" => Message::Sync,
-            "seen" => Message::Seen { seq: number("seq"), id: text("id"), types: types() },
+            // `seq` 0 and an empty id: a member that has seen nothing yet.
+            "seen" => Message::Seen {
+                seq: number("seq").filter(|n| *n >= 0.0 && n.fract() == 0.0)?,
+                id: text("id")?,
+                types: types()?,
+            },
             "leader" => Message::Leader,
             "open" => Message::Open,
             "ev" => Message::Event {
-                event: text("event"),
-                data: text("data"),
-                id: text("id"),
-                origin: text("origin"),
-                seq: number("seq"),
+                event: text("event").filter(|e| !e.is_empty())?,
+                data: text("data")?,
+                id: text("id")?,
+                origin: text("origin")?,
+                seq: seq()?,
             },
-            "end" => Message::End(match get("how")?.as_string()?.as_str() {
+            "end" => Message::End(match text("how")?.as_str() {
                 "reconnecting" => Ended::Reconnecting,
                 #[cfg(feature = "fetch")]
-                "lost" => Ended::Lost { retry_ms: number("retry") as u32 },
+                "lost" => {
+                    Ended::Lost { retry_ms: number("retry").filter(|n| *n >= 0.0 && *n <= f64::from(u32::MAX))? as u32 }
+                }
                 #[cfg(feature = "fetch")]
                 "nocontent" => Ended::NoContent,
-                _ => Ended::Failed {
-                    message: text("message"),
-                    status: get("status").and_then(|v| v.as_f64()).map(|s| s as u16),
-                    content_type: get("contentType").and_then(|v| v.as_string()),
+                "failed" => Ended::Failed {
+                    message: text("message")?,
+                    status: match get("status") {
+                        None => None,
+                        Some(s) => Some(s.as_f64().filter(|n| (100.0..=999.0).contains(n) && n.fract() == 0.0)? as u16),
+                    },
+                    content_type: match get("contentType") {
+                        None => None,
+                        Some(c) => Some(c.as_string()?),
+                    },
                 },
+                _ => return None,
             }),
-            "err" => Message::Error(Error::Decode { event: text("event"), data: text("data"), reason: text("reason") }),
+            "err" => {
+                Message::Error(Error::Decode { event: text("event")?, data: text("data")?, reason: text("reason")? })
+            }
             "bye" => Message::Bye,
             _ => return None,
-        })
+        };
+        Some((from, message))
     }
 }
+
+/// Most event types one message may carry (an app listens for a handful).
+pub(super) const MAX_TYPES: usize = 64;
+/// Longest event type name accepted from another tab.
+const MAX_TYPE_LEN: usize = 256;
 
 fn strings(types: &[Rc<str>]) -> JsValue {
     types.iter().map(|t| JsValue::from_str(t)).collect::<Array>().into()

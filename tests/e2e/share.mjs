@@ -55,7 +55,8 @@ async function openTabs(context, base, n, errors) {
 
 const start = (page, url, options) => page.evaluate(([u, o]) => window.t.start(u, o), [url, options]);
 const roles = (pages) => Promise.all(pages.map((p) => p.evaluate(() => window.t.role())));
-const texts = (page) => page.evaluate(() => window.t.events.filter((e) => !e.event).map((e) => JSON.parse(e.data).text));
+// A data that is not JSON (a forged event) reads as no text.
+const texts = (page) => page.evaluate(() => window.t.events.filter((e) => !e.event).map((e) => { try { return JSON.parse(e.data).text; } catch { return undefined; } }));
 const ids = (page) => page.evaluate(() => window.t.events.map((e) => e.id));
 
 /** Waits until exactly one page leads and every other follows and all read readyState 1; returns the leader's index. */
@@ -82,6 +83,43 @@ async function expectAll(pages, published, who = (i) => `tab ${i}`) {
     check(new Set(all).size === all.length, `${who(i)} delivered an event id twice: ${JSON.stringify(all)}`);
   }
 }
+
+/** The channel name the library uses for `url` with `share: true` (EventSource, no credentials), in the page. */
+function sharedChannelName(url) {
+  const description = `${new URL(url, location.href).href}\n0\neventsource`;
+  let h = 0xcbf29ce484222325n;
+  for (const b of new TextEncoder().encode(description)) h = ((h ^ BigInt(b)) * 0x100000001b3n) & 0xffffffffffffffffn;
+  return `typed-eventsource/share/stream/${h.toString(16).padStart(16, "0")}`;
+}
+
+/** In the attacker's page: announces `nextId` with a forged event (and posts malformed messages) on the channel. */
+async function forgeOnChannel({ url, nextId, namer }) {
+  const name = (0, eval)(`(${namer})`)(url);
+  const channel = new BroadcastChannel(name);
+  const from = Math.random();
+  const forged = { k: "ev", from, event: "message", data: JSON.stringify({ text: "forged" }), id: nextId, origin: location.origin };
+  for (const seq of [1, 2, 1e6]) channel.postMessage({ ...forged, seq });
+  for (const junk of [null, "ev", [1, 2], { k: "ev", from }, { k: "ev", from, event: "message", data: 5, id: "x", origin: "", seq: 3 }, { k: "hb", from }, { k: "end", from }]) channel.postMessage(junk);
+  await new Promise((r) => setTimeout(r, 300));
+  channel.close();
+}
+
+/** In the attacker's page: posts leader messages as another tab for a second. */
+async function forgeLeader({ url, namer }) {
+  const name = (0, eval)(`(${namer})`)(url);
+  const channel = new BroadcastChannel(name);
+  const from = Math.random();
+  for (let i = 0; i < 20; i++) {
+    channel.postMessage({ k: "leader", from });
+    channel.postMessage({ k: "bye", from });
+    channel.postMessage({ k: "end", from, how: "failed", message: "forged failure" });
+    channel.postMessage({ k: "hb", from, open: true });
+    await new Promise((r) => setTimeout(r, 50));
+  }
+  channel.close();
+}
+
+const SHARED_CHANNEL_NAME = sharedChannelName.toString();
 
 const tests = {
   async "8 tabs share one connection: the server sees 1 stream, every tab gets every event once, in order, same ids"({ base, errors, context }) {
@@ -242,6 +280,55 @@ const tests = {
     for (const text of published) await publish(base, text);
     await expectAll(pages, published);
     log("no Web Locks, no BroadcastChannel: 3 tabs, role \"alone\", 3 connections, every event once in each");
+  },
+
+  // Issue 22, finding 10: the channel of a shared stream is computable by any script of the origin. The attacker
+  // below is such a script in another tab: it names the channel as the library does (FNV-1a of the absolute URL,
+  // credentials flag and transport) and posts on it as a tab that does not hold the lock.
+  async "a script posting on the channel cannot make the leader drop an event, nor reach the tabs' handlers"({ base, errors, context }) {
+    const pages = await openTabs(context, base, 3, errors);
+    for (const page of pages) await start(page, "/subscribe", { share: true });
+    await settled(pages);
+    const first = unique("real0");
+    await publish(base, first);
+    await expectAll(pages, [first]);
+    const lastId = (await ids(pages[0])).at(-1);
+    const cut = lastId.lastIndexOf("-");
+    const nextId = `${lastId.slice(0, cut)}-${Number(lastId.slice(cut + 1)) + 1}`;
+    const attacker = await context.newPage();
+    await attacker.goto(`${base}/share-test.html`);
+    await attacker.evaluate(forgeOnChannel, { url: "/subscribe", nextId, namer: SHARED_CHANNEL_NAME });
+    const real = unique("real1");
+    const position = await publish(base, real);
+    check(nextId.endsWith(`-${position}`), `the server stored the event at ${position}, the attacker announced ${nextId}`);
+    await expectAll(pages, [first, real]);
+    for (const [i, page] of pages.entries()) {
+      const events = await page.evaluate(() => window.t.events);
+      check(events.length === 2, `tab ${i} delivered ${events.length} events (2 published): ${JSON.stringify(events)}`);
+    }
+    await settled(pages);
+    await expectStreams(base, "broadcast", 1);
+    log(`the attacker announced ${nextId} (and posted malformed messages): every tab still got the real event, no forged one`);
+  },
+
+  async "forged leader messages demote no tab and close no stream"({ base, errors, context }) {
+    const pages = await openTabs(context, base, 3, errors);
+    for (const page of pages) await start(page, "/subscribe", { share: true });
+    const leader = await settled(pages);
+    const attacker = await context.newPage();
+    await attacker.goto(`${base}/share-test.html`);
+    await attacker.evaluate(forgeLeader, { url: "/subscribe", namer: SHARED_CHANNEL_NAME });
+    const after = await roles(pages);
+    check(after[leader] === "leader" && after.filter((r) => r === "leader").length === 1, `roles after the forged messages: ${JSON.stringify(after)} (leader was tab ${leader})`);
+    for (const [i, page] of pages.entries()) {
+      const { reasons, state } = await page.evaluate(() => ({ reasons: window.t.reasons, state: window.t.readyState() }));
+      check(reasons.length === 0 && state === 1, `tab ${i} reads readyState ${state}, close reasons ${JSON.stringify(reasons)}`);
+    }
+    const text = unique("after-forgery");
+    await publish(base, text);
+    await expectAll(pages, [text]);
+    await expectStreams(base, "broadcast", 1);
+    log("forged leader, bye, end and open messages for 1 s: the leader kept its place, no tab closed, events still reach every tab once");
   },
 };
 
