@@ -107,6 +107,7 @@ impl AppState {
             max_user_topics: config.max_user_topics,
             max_user_topic_bytes: config.max_user_topic_bytes,
             max_user_history_bytes: config.max_user_history_bytes,
+            deployment: deployment_settings(&config),
             ..StoreOptions::default()
         };
         let store: Arc<dyn Store> = match &config.store {
@@ -239,6 +240,21 @@ pub fn redacted_uri(uri: &axum::http::Uri) -> String {
     format!("{}?{}", uri.path(), query.join("&"))
 }
 
+/// The settings every instance sharing one Redis prefix must agree on: another value trims or deletes the others'
+/// streams and jobs (the deployment marker, see `store::redis`).
+fn deployment_settings(config: &Config) -> Vec<(String, String)> {
+    let max_age = config.history_max_age.map_or(0, |d| d.as_millis());
+    [
+        ("history", config.history.to_string()),
+        ("history-max-age-ms", max_age.to_string()),
+        ("max-user-topics", config.max_user_topics.to_string()),
+        ("job-ttl-secs", config.job_ttl.as_secs().to_string()),
+    ]
+    .into_iter()
+    .map(|(k, v)| (k.to_owned(), v))
+    .collect()
+}
+
 fn cors(config: &Config) -> CorsLayer {
     let allowed: Vec<HeaderValue> = config.cors_origins.iter().filter_map(|o| HeaderValue::from_str(o).ok()).collect();
     let dev = config.dev;
@@ -248,7 +264,12 @@ fn cors(config: &Config) -> CorsLayer {
         }))
         .allow_credentials(true)
         .allow_methods([Method::GET, Method::POST, Method::OPTIONS])
-        .allow_headers([header::CONTENT_TYPE, header::AUTHORIZATION, HeaderName::from_static("last-event-id")])
+        .allow_headers([
+            header::CONTENT_TYPE,
+            header::AUTHORIZATION,
+            HeaderName::from_static("last-event-id"),
+            HeaderName::from_static("idempotency-key"),
+        ])
         .max_age(Duration::from_secs(600))
 }
 

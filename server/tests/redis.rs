@@ -462,3 +462,90 @@ async fn the_refill_after_a_subscription_loss_is_caught_up_by_every_stream_witho
         assert_eq!(got, acked, "every event once, in order, without eviction");
     }
 }
+
+fn serve_args<'a>(url: &'a str, extra: &[&'a str]) -> Vec<&'a str> {
+    let mut args = vec!["serve", "--listen", "127.0.0.1:0", "--dev", "--store", "redis", "--redis-url", url];
+    args.extend_from_slice(extra);
+    args
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn a_second_deployment_with_other_settings_on_the_same_prefix_is_refused_loudly() {
+    // Issue 22, finding 9: two deployments on one prefix silently trimmed and deleted each other's streams.
+    let redis = RedisServer::start();
+    let (a, _da) = instance(&redis, &["--history", "100"]);
+    let url = redis.url();
+    let dir = TempDir::new("redis-second");
+    let Err((code, log)) = common::process::try_start_in(dir.path(), &serve_args(&url, &["--history", "50"])) else {
+        panic!("a server with other settings joined the deployment");
+    };
+    assert_eq!(code, Some(1), "{log}");
+    assert!(log.contains("--history 100 there, 50 here"), "{log}");
+    assert!(log.contains("--redis-prefix") && log.contains("DEL tes:deployment"), "{log}");
+    // Same settings: one more instance of the deployment; another prefix: a deployment of its own.
+    let (b, _db) = instance(&redis, &["--history", "100"]);
+    let (c, _dc) = instance(&redis, &["--history", "50", "--redis-prefix", "other:"]);
+    let first = update(&a.url, "a").await;
+    assert!(update(&b.url, "b").await["id"].as_u64() > first["id"].as_u64());
+    assert_eq!(update(&c.url, "c").await["id"], 1, "its own positions");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn an_unreachable_redis_is_named_as_redis_without_its_password() {
+    // Issue 22, item 8: the error said "cannot open the data file redis://...".
+    let port = std::net::TcpListener::bind("127.0.0.1:0").unwrap().local_addr().unwrap().port();
+    let url = format!("redis://user:s3cret@127.0.0.1:{port}");
+    let dir = TempDir::new("redis-unreachable");
+    let Err((code, log)) = common::process::try_start_in(dir.path(), &serve_args(&url, &[])) else {
+        panic!("started without Redis");
+    };
+    assert_eq!(code, Some(1), "{log}");
+    assert!(log.contains(&format!("cannot use Redis at redis://127.0.0.1:{port}")), "{log}");
+    assert!(!log.contains("s3cret") && !log.contains("data file"), "{log}");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn a_server_started_while_redis_loads_its_data_waits_for_it() {
+    // Issue 22, item 8: Redis still loading at start → exit 1, no retry.
+    let mut redis = RedisServer::start();
+    redis.command(&["DEBUG", "POPULATE", "20000"]).await;
+    redis.command(&["BGREWRITEAOF"]).await;
+    let deadline = std::time::Instant::now() + Duration::from_secs(20);
+    loop {
+        let info = redis.command(&["INFO", "persistence"]).await;
+        let text = match info {
+            redis::Value::BulkString(b) => String::from_utf8(b).unwrap(),
+            redis::Value::VerbatimString { text, .. } => text,
+            other => panic!("{other:?}"),
+        };
+        if text.contains("aof_rewrite_in_progress:0") && text.contains("aof_rewrite_scheduled:0") {
+            break;
+        }
+        assert!(std::time::Instant::now() < deadline, "the AOF rewrite never ended");
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+    redis.kill9();
+    // The same data, loaded slowly (200 µs per key: about 4 s).
+    let port = redis.port.to_string();
+    let mut slow = std::process::Command::new("redis-server")
+        .args(["--port", &port, "--bind", "127.0.0.1", "--save", "", "--appendonly", "yes", "--appendfsync", "always"])
+        .args(["--key-load-delay", "200", "--loading-process-events-interval-bytes", "1024"])
+        .args(["--logfile", "redis.log", "--dir"])
+        .arg(redis.dir.path())
+        .stdout(std::process::Stdio::null())
+        .spawn()
+        .unwrap();
+    tokio::time::sleep(Duration::from_millis(300)).await;
+    let t = std::time::Instant::now();
+    let url = redis.url();
+    let dir = TempDir::new("redis-loading");
+    let started = common::process::try_start_in(dir.path(), &serve_args(&url, &[]));
+    let waited = t.elapsed();
+    let server = started.unwrap_or_else(|(code, log)| panic!("refused to start ({code:?}): {log}"));
+    assert!(server.log().contains("Redis is still loading its data; waiting"), "{}", server.log());
+    assert!(waited > Duration::from_millis(500), "did not wait: {waited:?}");
+    assert_eq!(post(&server.url, "/update", json!({ "text": "after loading" })).await.status(), 200);
+    drop(server);
+    let _ = slow.kill();
+    let _ = slow.wait();
+}

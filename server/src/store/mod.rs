@@ -285,6 +285,15 @@ pub enum StoreError {
         /// What went wrong, and what to do.
         detail: String,
     },
+    /// Redis cannot be used (unreachable, refused, or its data belongs to another deployment); `url` without
+    /// credentials.
+    #[error("cannot use Redis at {url}: {detail}")]
+    Redis {
+        /// The Redis URL, credentials removed.
+        url: String,
+        /// What went wrong, and what to do.
+        detail: String,
+    },
     /// A read or write failed (disk full, read-only, I/O error): nothing of the batch was stored.
     #[error("storage unavailable: {0}")]
     Unavailable(String),
@@ -433,6 +442,9 @@ pub struct StoreOptions {
     /// Most bytes (event frames) kept across all user topics: past it the least recently used user topics are deleted
     /// with their events (never the one just appended to). Embedded and memory stores.
     pub max_user_history_bytes: u64,
+    /// The settings every server sharing the data must agree on (`(name, value)`: retention, caps); a shared store
+    /// keeps them as a deployment marker and refuses a server with other ones ([`redis`]).
+    pub deployment: Vec<(String, String)>,
 }
 
 impl Default for StoreOptions {
@@ -442,6 +454,7 @@ impl Default for StoreOptions {
             max_user_topics: 100_000,
             max_user_topic_bytes: 1024 * 1024,
             max_user_history_bytes: 256 * 1024 * 1024,
+            deployment: Vec::new(),
         }
     }
 }

@@ -276,9 +276,11 @@ fn write_failed(e: &redis::RedisError) -> StoreError {
 
 impl RedisStore {
     /// Connects to `url` (e.g. `redis://127.0.0.1:6379`), with keys under `prefix`; creates the epoch if the data
-    /// has none. Fails if Redis cannot be reached.
+    /// has none. Waits (with backoff) while Redis is still loading its data; fails if Redis cannot be reached, or if
+    /// the prefix holds the deployment marker of servers with other settings ([`StoreOptions::deployment`]).
     pub async fn open(url: &str, prefix: &str, options: StoreOptions) -> Result<Self, StoreError> {
-        let open_err = |e: &dyn std::fmt::Display| StoreError::Open { path: url.to_owned(), detail: e.to_string() };
+        let shown = redact(url);
+        let open_err = |e: &dyn std::fmt::Display| StoreError::Redis { url: shown.clone(), detail: e.to_string() };
         let client = redis::Client::open(url).map_err(|e| open_err(&e))?;
         // Commands only (no blocking ones): a response timeout detects a dead server; reconnects are automatic.
         let config = ConnectionManagerConfig::new()
@@ -286,7 +288,9 @@ impl RedisStore {
             .set_response_timeout(Some(Duration::from_secs(1)))
             .set_number_of_retries(1)
             .set_max_delay(Duration::from_millis(200));
-        let conn = client.get_connection_manager_with_config(config).await.map_err(|e| open_err(&e))?;
+        let conn = until_loaded(&shown, || client.get_connection_manager_with_config(config.clone()))
+            .await
+            .map_err(|e| open_err(&e))?;
         let inner = Arc::new(Inner {
             client,
             conn,
@@ -304,11 +308,56 @@ impl RedisStore {
             delivered_epoch: Mutex::new(String::new()),
             epoch_changed: Arc::default(),
         });
-        let epoch = inner.load_epoch().await.map_err(|e| open_err(&e))?;
+        let epoch = until_loaded(&shown, || inner.load_epoch()).await.map_err(|e| open_err(&e))?;
         *lock(&inner.delivered_epoch) = epoch;
+        inner.claim_deployment().await.map_err(|detail| StoreError::Redis { url: shown.clone(), detail })?;
         Ok(RedisStore { inner })
     }
 }
+
+/// `url` without its user and password (for messages and logs).
+fn redact(url: &str) -> String {
+    match url.split_once("://") {
+        Some((scheme, rest)) => {
+            let (authority, path) = rest.split_once('/').map_or((rest, ""), |(a, p)| (a, p));
+            let host = authority.rsplit_once('@').map_or(authority, |(_, h)| h);
+            if path.is_empty() {
+                format!("{scheme}://{host}")
+            } else {
+                format!("{scheme}://{host}/{path}")
+            }
+        }
+        None => "(an invalid Redis URL)".to_owned(),
+    }
+}
+
+/// Runs `attempt` until Redis is done loading its data (`LOADING` after a restart with a large data set), waiting
+/// with backoff from 100 ms to 2 s; any other outcome is returned.
+async fn until_loaded<T, E, F, Fut>(url: &str, mut attempt: F) -> Result<T, E>
+where
+    E: std::fmt::Display,
+    F: FnMut() -> Fut,
+    Fut: std::future::Future<Output = Result<T, E>>,
+{
+    let mut backoff = Duration::from_millis(100);
+    loop {
+        match attempt().await {
+            Err(e) if e.to_string().to_ascii_lowercase().contains("loading") => {
+                tracing::warn!(%url, retry_in = ?backoff, "Redis is still loading its data; waiting");
+                tokio::time::sleep(backoff).await;
+                backoff = (backoff * 2).min(Duration::from_secs(2));
+            }
+            other => return other,
+        }
+    }
+}
+
+/// ARGV: prefix, then setting, value, ... → the marker's fields (flat), created with these if there is none.
+const DEPLOYMENT: &str = r"
+local key = ARGV[1] .. 'deployment'
+if redis.call('EXISTS', key) == 0 and #ARGV > 1 then redis.call('HSET', key, unpack(ARGV, 2)) end
+return redis.call('HGETALL', key)
+";
 
 fn lock<T>(m: &Mutex<T>) -> std::sync::MutexGuard<'_, T> {
     m.lock().unwrap_or_else(std::sync::PoisonError::into_inner)
@@ -334,6 +383,40 @@ impl Inner {
         let epoch: String = redis::cmd("GET").arg(&key).query_async(&mut conn).await.map_err(|e| unavailable(&e))?;
         self.adopt_epoch(&epoch);
         Ok(epoch)
+    }
+
+    /// Writes the deployment marker (`<p>deployment`: the settings every server on this prefix must share) if there is
+    /// none, or checks ours against it: a difference is refused with what differs and what to do.
+    async fn claim_deployment(&self) -> Result<(), String> {
+        let mut conn = self.conn.clone();
+        let script = Script::new(DEPLOYMENT);
+        let mut inv = script.prepare_invoke();
+        inv.arg(&self.prefix);
+        for (name, value) in &self.options.deployment {
+            inv.arg(name).arg(value);
+        }
+        let marker =
+            flat_map(inv.invoke_async(&mut conn).await.map_err(|e| e.to_string())?).map_err(|e| e.to_string())?;
+        let differences: Vec<String> = self
+            .options
+            .deployment
+            .iter()
+            .filter(|(name, value)| marker.get(name) != Some(value))
+            .map(|(name, value)| {
+                format!("--{name} {} there, {value} here", marker.get(name).map_or("(not set)", String::as_str))
+            })
+            .collect();
+        if differences.is_empty() {
+            return Ok(());
+        }
+        Err(format!(
+            "the prefix {:?} is used by another deployment with other settings ({}): servers with other settings would \
+             trim and delete each other's streams. Give this deployment its own --redis-prefix, or the same settings; \
+             to change the settings of a deployment, stop all of its servers and delete the marker (DEL {}deployment)",
+            self.prefix,
+            differences.join("; "),
+            self.prefix
+        ))
     }
 
     /// Takes `epoch` as the data's; a change wakes the subscription loop, which tells every open stream.
