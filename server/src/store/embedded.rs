@@ -44,6 +44,8 @@ use redb::{
 mod opening;
 mod record;
 pub mod salvage;
+#[cfg(test)]
+mod tests;
 
 pub use opening::OpenError;
 
