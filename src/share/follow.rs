@@ -75,6 +75,18 @@ impl Follow {
         taken
     }
 
+    /// When the followed leader has been silent for [`SILENT_MS`] and a tab has announced itself (`leader`) since:
+    /// follows the latest such tab and returns what it sent, in order (so a new leader that has nothing to relay
+    /// yet is followed before this member would take the lock itself).
+    pub(super) fn promote(&mut self, now: f64) -> Vec<Message> {
+        let free = self.leader.is_none() || self.left || now - self.heard_at >= SILENT_MS;
+        let announced = self.held.iter().rev().find(|(_, m)| matches!(m, Message::Leader)).map(|(from, _)| *from);
+        match announced {
+            Some(from) if free => self.admit(from, Message::Leader, now),
+            _ => Vec::new(),
+        }
+    }
+
     /// Whether an event with sequence number `seq` from the followed leader is in order (each is greater than the
     /// one before; a repeat or an older one is dropped).
     pub(super) fn in_sequence(&mut self, seq: f64) -> bool {

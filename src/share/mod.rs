@@ -528,6 +528,8 @@ impl Shared {
         if self.role.get() != Role::Follower {
             return;
         }
+        let taken = self.follow.borrow_mut().promote(js_sys::Date::now());
+        self.handle_leaders(taken);
         match self.awaiting_since.get() {
             Some(since) if js_sys::Date::now() - since > self.silence_ms => {
                 self.awaiting_since.set(None);
@@ -714,6 +716,11 @@ impl Shared {
             return;
         }
         let taken = self.follow.borrow_mut().admit(from, message, js_sys::Date::now());
+        self.handle_leaders(taken);
+    }
+
+    /// Handles leader messages [`Follow`] let through (each a sign of life of the followed leader).
+    fn handle_leaders(self: &Rc<Self>, taken: Vec<Message>) {
         if !taken.is_empty() {
             self.awaiting_since.set(None);
         }
