@@ -63,6 +63,8 @@ step "end-to-end: the demo, the plain-JS page and the npm package in Chromium (s
 step "end-to-end: HTTP/2 over TLS in Chromium (12 EventSources on one connection)" node tests/e2e/h2.mjs
 step "end-to-end: one connection for every tab (pages of one browser context sharing a stream)" \
   node tests/e2e/share.mjs
+step "end-to-end: a source while the browser is offline (CDP network emulation), both transports" \
+  node tests/e2e/liveness.mjs
 
 step "wasm size budgets (bench/wasm-size, the package built above): typed app ≤ gloo-net app, each npm entry point" \
   bench/wasm-size/measure.sh --check --pkg pkg

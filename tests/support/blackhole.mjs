@@ -9,6 +9,7 @@
 //   POST /silence  every connection open now stops forwarding, both ways, and stays open (what arrives is dropped;
 //                  the target closing its side is not passed on); connections made later are forwarded as usual.
 //                  Answers {"silenced": n}.
+//   POST /drop     closes every connection open now (both sides): a path that broke outright. {"dropped": n}.
 //   GET  /stats    {"open": n, "silent": n, "accepted": n} (accepted: connections since start).
 // A connection closes when the client closes it (or, while not silent, when the target does).
 import http from "node:http";
@@ -59,11 +60,19 @@ const control = http.createServer((req, res) => {
       }
     }
     res.end(JSON.stringify({ silenced }));
+  } else if (req.method === "POST" && req.url === "/drop") {
+    const dropped = connections.size;
+    for (const conn of [...connections]) {
+      connections.delete(conn);
+      conn.client.destroy();
+      conn.upstream.destroy();
+    }
+    res.end(JSON.stringify({ dropped }));
   } else if (req.method === "GET" && req.url === "/stats") {
     const silent = [...connections].filter((c) => c.silent).length;
     res.end(JSON.stringify({ open: connections.size, silent, accepted }));
   } else {
-    res.writeHead(404).end(JSON.stringify({ error: "POST /silence or GET /stats" }));
+    res.writeHead(404).end(JSON.stringify({ error: "POST /silence, POST /drop or GET /stats" }));
   }
 });
 

@@ -1,7 +1,11 @@
-//! A stream's connection badge: readyState, close reason, last error, and close / reconnect buttons.
+//! A stream's connection badge: readyState, close reason, last error, when it last went silent or offline and
+//! recovered, and close / reconnect buttons.
 
-use typed_eventsource::{CloseReason, ReadyState};
+use typed_eventsource::yew::Outage;
+use typed_eventsource::{CloseReason, Error, ReadyState};
 use yew::prelude::*;
+
+use crate::api;
 
 /// Props of [`ConnectionBadge`].
 #[derive(PartialEq, Properties)]
@@ -14,6 +18,12 @@ pub struct BadgeProps {
     pub close_reason: Option<CloseReason>,
     /// The latest error, if any.
     pub error: Option<AttrValue>,
+    /// When the stream last went silent or offline, and when it recovered.
+    #[prop_or_default]
+    pub outage: Option<Outage>,
+    /// Whether it waits for the network now.
+    #[prop_or_default]
+    pub offline: bool,
     /// Called by the close button.
     pub on_close: Callback<()>,
     /// Called by the reconnect button.
@@ -30,6 +40,21 @@ pub fn status_text(state: ReadyState, reason: Option<&CloseReason>) -> String {
         (ReadyState::Closed, Some(CloseReason::Client)) => format!("closed — by the client, readyState {n}"),
         (ReadyState::Closed, Some(CloseReason::Failed { .. })) => format!("closed — failed, readyState {n}"),
         (state, _) => format!("{state}, readyState {n}"),
+    }
+}
+
+/// The text of an outage, e.g. "silent since 10:02:13 (heartbeat timeout 45 s), recovered at 10:02:18".
+pub fn outage_text(outage: &Outage, offline_now: bool) -> String {
+    let what = match &outage.cause {
+        Error::HeartbeatTimeout { timeout } => {
+            format!("silent since {} (heartbeat timeout {} s)", api::clock(outage.since), timeout.as_secs())
+        }
+        _ => format!("offline since {}", api::clock(outage.since)),
+    };
+    match outage.recovered_at {
+        Some(at) => format!("{what}, recovered at {}", api::clock(at)),
+        None if offline_now => format!("{what} — waiting for the network"),
+        None => format!("{what} — reconnecting"),
     }
 }
 
@@ -51,6 +76,9 @@ pub fn ConnectionBadge(props: &BadgeProps) -> Html {
             <span class="status" data-test="status">{ status_text(props.state, props.close_reason.as_ref()) }</span>
             if let Some(detail) = detail { <span class="detail" title="close reason">{ detail }</span> }
             if let Some(error) = &props.error { <span class="error" title="last error">{ error }</span> }
+            if let Some(outage) = &props.outage {
+                <span class="outage" data-test="outage" title="liveness">{ outage_text(outage, props.offline) }</span>
+            }
             <span class="actions">
                 <button class="ghost" onclick={close} disabled={props.state == ReadyState::Closed}>{ "Close" }</button>
                 <button class="ghost" onclick={reconnect}>{ "Reconnect" }</button>

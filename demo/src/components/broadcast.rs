@@ -79,6 +79,8 @@ pub fn BroadcastBoard() -> Html {
             <ConnectionBadge
                 label="GET /subscribe"
                 state={board.state()}
+                outage={board.last_outage().cloned()}
+                offline={board.offline()}
                 close_reason={board.close_reason().cloned()}
                 error={board.error().map(|e| AttrValue::from(e.to_string()))}
                 on_close={Callback::from(move |()| b1.close())}

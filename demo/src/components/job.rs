@@ -153,6 +153,8 @@ fn JobProgress(props: &JobProps) -> Html {
             <ConnectionBadge
                 label={AttrValue::from(format!("GET /jobs/{}/events", props.id))}
                 state={job.state()}
+                outage={job.last_outage().cloned()}
+                offline={job.offline()}
                 close_reason={job.close_reason().cloned()}
                 error={job.error().map(|e| AttrValue::from(e.to_string()))}
                 on_close={Callback::from(move |()| j1.close())}

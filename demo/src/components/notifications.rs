@@ -136,6 +136,8 @@ pub fn Notifications() -> Html {
             <ConnectionBadge
                 label={AttrValue::from(format!("GET /sse/{}", form.me))}
                 state={inbox.state()}
+                outage={inbox.last_outage().cloned()}
+                offline={inbox.offline()}
                 close_reason={inbox.close_reason().cloned()}
                 error={inbox.error().map(|e| AttrValue::from(e.to_string()))}
                 on_close={Callback::from(move |()| i1.close())}
