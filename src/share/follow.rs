@@ -97,3 +97,75 @@ impl Follow {
         true
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn ev(seq: f64) -> Message {
+        Message::Event {
+            event: "message".into(),
+            data: format!("{seq}"),
+            id: String::new(),
+            origin: String::new(),
+            seq,
+        }
+    }
+
+    fn seqs(messages: &[Message]) -> Vec<f64> {
+        messages.iter().filter_map(|m| if let Message::Event { seq, .. } = m { Some(*seq) } else { None }).collect()
+    }
+
+    const A: f64 = 0.1;
+    const B: f64 = 0.2;
+    const FORGER: f64 = 0.9;
+
+    #[cfg_attr(target_arch = "wasm32", wasm_bindgen_test::wasm_bindgen_test)]
+    #[cfg_attr(not(target_arch = "wasm32"), test)]
+    fn another_tab_is_held_back_while_the_leader_lives() {
+        let mut f = Follow::new();
+        assert_eq!(f.admit(A, Message::Leader, 0.0).len(), 1, "the first leader heard is followed");
+        assert!(f.admit(FORGER, Message::Leader, 10.0).is_empty());
+        assert!(f.admit(FORGER, ev(1.0), 20.0).is_empty());
+        assert!(f.admit(FORGER, Message::Bye, 30.0).is_empty(), "a bye under another identity ends nothing");
+        assert_eq!(seqs(&f.admit(A, ev(1.0), 100.0)), [1.0]);
+        // The leader answered recently: the forger's announcement is not promoted.
+        assert!(f.promote(100.0 + SILENT_MS - 1.0).is_empty());
+    }
+
+    #[cfg_attr(target_arch = "wasm32", wasm_bindgen_test::wasm_bindgen_test)]
+    #[cfg_attr(not(target_arch = "wasm32"), test)]
+    fn after_bye_or_silence_the_next_leader_is_followed_with_what_it_sent() {
+        let mut f = Follow::new();
+        f.admit(A, Message::Leader, 0.0);
+        f.admit(A, Message::Bye, 10.0);
+        assert_eq!(f.admit(B, Message::Leader, 20.0).len(), 1, "followed at once after bye");
+        // B dies without bye; C announces itself and relays before B has been silent long enough.
+        const C: f64 = 0.3;
+        assert!(f.admit(C, Message::Leader, 30.0).is_empty());
+        assert!(f.admit(C, ev(5.0), 40.0).is_empty());
+        assert!(f.admit(C, ev(6.0), 50.0).is_empty());
+        // Silent long enough: C is followed and its held events come first, in order.
+        assert_eq!(seqs(&f.admit(C, ev(7.0), 20.0 + SILENT_MS)), [5.0, 6.0, 7.0]);
+        // Or, with nothing more sent, the watchdog promotes the tab that announced itself.
+        let mut g = Follow::new();
+        g.admit(A, Message::Leader, 0.0);
+        assert!(g.admit(B, Message::Leader, 100.0).is_empty());
+        assert!(g.promote(SILENT_MS - 1.0).is_empty());
+        assert_eq!(g.promote(SILENT_MS).len(), 2);
+        assert_eq!(seqs(&g.admit(B, ev(1.0), SILENT_MS + 1.0)), [1.0], "B is followed now");
+    }
+
+    #[cfg_attr(target_arch = "wasm32", wasm_bindgen_test::wasm_bindgen_test)]
+    #[cfg_attr(not(target_arch = "wasm32"), test)]
+    fn events_must_come_in_sequence() {
+        let mut f = Follow::new();
+        f.admit(A, Message::Leader, 0.0);
+        assert!(f.in_sequence(3.0) && f.in_sequence(4.0));
+        assert!(!f.in_sequence(4.0) && !f.in_sequence(2.0), "a repeat or an older one is dropped");
+        // A new leader starts its own sequence.
+        f.admit(A, Message::Bye, 1.0);
+        f.admit(B, Message::Leader, 2.0);
+        assert!(f.in_sequence(1.0));
+    }
+}
