@@ -242,8 +242,11 @@ async fn reconnect_policy_resumes_after_the_last_id_without_loss_or_duplicate() 
     struct N {
         n: u32,
     }
-    let _source = TypedEventSource::builder(server_url(&format!("/fixtures/flaky/{key}")))
+    // No de-duplication: a re-open without the last id (the `lastEventId` query parameter) gets ids 1..5 again (the
+    // fixture starts from 0), and they must show here instead of being dropped by the window.
+    let source = TypedEventSource::builder(server_url(&format!("/fixtures/flaky/{key}")))
         .reconnect(ReconnectPolicy::default().initial_delay(Duration::from_millis(50)).max_retries(3))
+        .dedup_window(0)
         .close_on(TerminalRule::event("done"))
         .on::<N>("message", numbers.push_with(|n: N, _| n.n))
         .on_error(errors.push_with_ref(|e: &Error| e.kind()))
@@ -251,7 +254,8 @@ async fn reconnect_policy_resumes_after_the_last_id_without_loss_or_duplicate() 
         .open()
         .expect("open");
     reasons.wait_len(1, "the terminal event after the re-open").await;
-    assert_eq!(numbers.take(), (1..=10).collect::<Vec<_>>());
+    assert_eq!(numbers.take(), (1..=10).collect::<Vec<_>>(), "no loss, no duplicate");
+    assert_eq!(source.duplicates_dropped(), 0, "the server sent nothing twice: the re-open carried the last id");
     let kinds = errors.take();
     assert!(kinds.contains(&typed_eventsource::ErrorKind::Fatal), "the browser gave up once: {kinds:?}");
     assert_eq!(reasons.take(), vec![CloseReason::Terminal { event: "done".into(), data: "end".into() }]);
@@ -346,6 +350,17 @@ async fn pause_when_hidden_disconnects_and_resumes_after_the_last_id() {
     let _turn = Turn::take().await;
     let user = unique("hidden");
     let before = settled_streams("user").await;
+    // A second stream of the same user stays open throughout: the note sent while the page is hidden reaches it live,
+    // so the server does not keep that note as an offline notification for the next connection. The paused source
+    // gets it back only by resuming after its last id.
+    let witnessed = Log::new();
+    let witness_open = Flag::new();
+    let _witness = TypedEventSource::builder(server_url(&format!("/sse/{user}")))
+        .on::<Note>("message", witnessed.push_with(|n: Note, _| n.n))
+        .on_open(witness_open.setter())
+        .open()
+        .expect("open");
+    witness_open.wait("the witness open").await;
     let notes = Log::new();
     let states = Log::new();
     let source = TypedEventSource::builder(server_url(&format!("/sse/{user}")))
@@ -355,14 +370,17 @@ async fn pause_when_hidden_disconnects_and_resumes_after_the_last_id() {
         .open()
         .expect("open");
     states.wait_until(|s| s.contains(&ReadyState::Open), "open").await;
+    wait_for_streams("user", before + 2, "the server counts both streams").await;
     post_json(&format!("/notify/{user}"), r#"{"data": {"text": "a", "n": 1}}"#).await;
     notes.wait_len(1, "the first note").await;
     set_hidden(true);
     assert_eq!(source.state(), ReadyState::Connecting, "paused while hidden");
-    wait_for_streams("user", before, "the server sees the paused stream go").await;
+    wait_for_streams("user", before + 1, "the server sees the paused stream go").await;
     post_json(&format!("/notify/{user}"), r#"{"data": {"text": "b", "n": 2}}"#).await;
-    // The server has no stream for this user: nothing can arrive, and the page has not reconnected.
-    assert_eq!(open_streams("user").await, before, "no connection while hidden");
+    // The witness has the note: had the paused source a connection, the note would have reached it by now too.
+    witnessed.wait_len(2, "the witness's copy of the note sent while hidden").await;
+    assert_eq!(witnessed.take(), [1, 2]);
+    assert_eq!(open_streams("user").await, before + 1, "no connection while hidden");
     assert_eq!(notes.len(), 1, "nothing arrives while hidden");
     set_hidden(false);
     notes.wait_len(2, "the note sent while hidden, replayed after the last id").await;

@@ -107,9 +107,12 @@ async fn reconnects_resume_with_the_last_event_id_header() {
     let numbers = Log::new();
     let errors = Log::new();
     let reasons = Log::new();
-    let _source = TypedEventSource::builder(server_url(&format!("/fixtures/flaky/{key}")))
+    // No de-duplication: a re-open without `Last-Event-ID` gets ids 1..5 again (the fixture starts from 0), and they
+    // must show here instead of being dropped by the window.
+    let source = TypedEventSource::builder(server_url(&format!("/fixtures/flaky/{key}")))
         .transport(FetchRequest::new())
         .reconnect(ReconnectPolicy::default().initial_delay(Duration::from_millis(50)))
+        .dedup_window(0)
         .close_on(TerminalRule::event("done"))
         .on::<N>("message", numbers.push_with(|n: N, _| n.n))
         .on_error(errors.push_with_ref(|e: &Error| (e.kind(), fatal_status(e))))
@@ -118,6 +121,7 @@ async fn reconnects_resume_with_the_last_event_id_header() {
         .expect("open");
     reasons.wait_len(1, "the terminal event").await;
     assert_eq!(numbers.take(), (1..=10).collect::<Vec<_>>(), "no loss, no duplicate");
+    assert_eq!(source.duplicates_dropped(), 0, "the server sent nothing twice: the re-opens carried the last id");
     assert_eq!(
         errors.take(),
         [(ErrorKind::Transient, None), (ErrorKind::Fatal, Some(503))],

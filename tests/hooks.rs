@@ -233,17 +233,30 @@ async fn close_then_reconnect_resumes_after_the_last_event_id() {
     let _turn = Turn::take().await;
     let user = unique("hook-close");
     let baseline = settled_streams("user").await;
+    // A plain source on the same user stays open throughout: the note sent while the hook is closed reaches it live,
+    // so the server does not keep that note as an offline notification for the next connection. The hook gets it
+    // back only by resuming after its last id.
+    let witnessed = Log::new();
+    let witness_open = Flag::new();
+    let _witness = typed_eventsource::TypedEventSource::builder(server_url(&format!("/sse/{user}")))
+        .on::<Note>("message", witnessed.push_with(|n: Note, _| n.text))
+        .on_open(witness_open.setter())
+        .open()
+        .expect("open");
+    witness_open.wait("the witness open").await;
     let (app, seen) = mount_notes(&user);
     seen.wait("open", |h| h.state() == ReadyState::Open).await;
+    wait_for_streams("user", baseline + 2, "the server to see the hook's stream and the witness").await;
     for text in ["one", "two"] {
         post_json(&format!("/notify/{user}"), &format!(r#"{{"data": {{"text": "{text}"}}}}"#)).await;
     }
     seen.wait("two notes", |h| h.messages().len() == 2).await.close();
     let closed = seen.wait("closed", |h| h.state() == ReadyState::Closed).await;
     assert_eq!(closed.close_reason(), Some(&CloseReason::Client));
-    wait_for_streams("user", baseline, "the server to see the close").await;
+    wait_for_streams("user", baseline + 1, "the server to see the close").await;
 
     post_json(&format!("/notify/{user}"), r#"{"data": {"text": "three"}}"#).await;
+    witnessed.wait_len(3, "the witness's copy of the note sent while closed").await;
     closed.reconnect();
     seen.wait("open again", |h| h.state() == ReadyState::Open).await;
     let notes = seen.wait("the missed note", |h| h.messages().len() >= 3).await;
@@ -254,7 +267,7 @@ async fn close_then_reconnect_resumes_after_the_last_event_id() {
     assert_eq!(texts, ["one", "two", "three", "four"], "the missed note once, nothing repeated");
     assert!(notes.close_reason().is_none(), "a reconnected stream has no close reason");
     app.destroy();
-    wait_for_streams("user", baseline, "the stream to close on unmount").await;
+    wait_for_streams("user", baseline + 1, "the stream to close on unmount").await;
 }
 
 #[wasm_bindgen_test]

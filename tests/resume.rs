@@ -271,19 +271,25 @@ async fn delays_between_failures(via: Via, policy: ReconnectPolicy) -> Vec<f64> 
 #[wasm_bindgen_test]
 async fn reconnect_delays_grow_by_the_multiplier_up_to_the_maximum() {
     let _turn = Turn::take().await;
+    // Bases 100, 300, 900 (the cap), 900 (not 2700). Each failure comes one delay plus one request after the one
+    // before: never sooner (browser timers do not fire early), so each delay is at least its base. The upper bounds
+    // only need to tell these bases apart, so they leave wide margins for a loaded machine: a constant delay (which
+    // must be >= 898 ms to pass the third) fails the first below 600 ms (500 ms to spare), and a delay that grows past
+    // the cap (2700 ms) fails the last below 1800 ms (900 ms to spare).
     let policy = ReconnectPolicy::default()
         .initial_delay(Duration::from_millis(100))
-        .multiplier(2.0)
-        .max_delay(Duration::from_millis(400))
+        .multiplier(3.0)
+        .max_delay(Duration::from_millis(900))
         .jitter(0.0)
         .max_retries(4);
     for via in BOTH {
         let delays = delays_between_failures(via, policy.clone()).await;
-        // Each failure comes one delay plus one request after the one before: never sooner, and (on a loaded
-        // machine) not much later.
-        for (delay, base) in delays.iter().zip([100.0, 200.0, 400.0, 400.0]) {
-            assert!(*delay >= base - 2.0 && *delay < base + 600.0, "{via:?}: {delays:?} against 100, 200, 400, 400");
+        let what = format!("{via:?}: {delays:?} against 100, 300, 900, 900");
+        for (delay, base) in delays.iter().zip([100.0, 300.0, 900.0, 900.0]) {
+            assert!(*delay >= base - 2.0, "{what}: a re-open came before its delay");
         }
+        assert!(delays[0] < 600.0, "{what}: the first delay is not the initial one (constant delays?)");
+        assert!(delays[3] < 1800.0, "{what}: the delay grew past the maximum");
     }
 }
 
