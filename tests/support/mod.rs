@@ -115,21 +115,27 @@ pub async fn login(user: &str) {
     assert!(resp.ok(), "login -> {}", resp.status());
 }
 
-/// The server's `sse_open_streams{kind="..."}` gauge.
+/// The server's `sse_open_streams{kind="..."}` gauge; fails the test if `/metrics` has no such line (the server
+/// always writes one per kind, 0 included), so that a lost gauge cannot read as "no stream open".
 pub async fn open_streams(kind: &str) -> u64 {
-    let body = text(&fetch("/metrics", "GET", None).await).await;
+    let resp = fetch("/metrics", "GET", None).await;
+    let body = text(&resp).await;
+    assert!(resp.ok(), "GET /metrics -> {}: {body}", resp.status());
     let prefix = format!("sse_open_streams{{kind=\"{kind}\"}} ");
-    body.lines()
+    let value = body
+        .lines()
         .find_map(|l| l.strip_prefix(&prefix))
-        .and_then(|v| v.trim().parse::<f64>().ok())
-        .map_or(0, |v| v as u64)
+        .unwrap_or_else(|| panic!("no sse_open_streams{{kind=\"{kind}\"}} line in /metrics:\n{body}"));
+    let value: f64 =
+        value.trim().parse().unwrap_or_else(|e| panic!("sse_open_streams{{kind=\"{kind}\"}} {value}: {e}"));
+    value as u64
 }
 
 /// Waits until the streams of `kind` that earlier tests opened are gone (the server notices a client leaving
-/// asynchronously), and returns the count then: 0, since tests take turns ([`Turn`]) and drop their sources.
+/// asynchronously), and returns the gauge read then (0, since tests take turns ([`Turn`]) and drop their sources).
 pub async fn settled_streams(kind: &str) -> u64 {
     wait_for_streams(kind, 0, "earlier tests' streams to close").await;
-    0
+    open_streams(kind).await
 }
 
 /// Waits until the gauge for `kind` reads `expected`.
@@ -252,17 +258,32 @@ pub async fn post_to(url: &str, body: &str, headers: &[(&str, &str)]) -> u16 {
 
 thread_local! {
     static BUSY: Cell<bool> = const { Cell::new(false) };
+    /// How many times the turn was taken: a waiter's deadline counts from the last hand-over, not from its start.
+    static TAKEN: Cell<u64> = const { Cell::new(0) };
 }
 
 /// Held by a running test. wasm-bindgen-test interleaves async tests, and tests read the server's global stream
 /// gauges (and count the events their streams get), so each test takes its turn.
 pub struct Turn;
 
+/// How long one test may hold the turn while another waits: longer than any one test takes (the slowest ~35 s),
+/// so that a test that never gives the turn back fails the next one by name instead of hanging the file.
+const TURN_WAIT_MS: u32 = 60_000;
+
 impl Turn {
     pub async fn take() -> Turn {
+        let mut holder = TAKEN.with(Cell::get);
+        let mut waited = 0;
         while BUSY.with(|b| b.replace(true)) {
+            let now = TAKEN.with(Cell::get);
+            if now != holder {
+                (holder, waited) = (now, 0);
+            }
+            assert!(waited < TURN_WAIT_MS, "timed out after {TURN_WAIT_MS} ms waiting for the turn: a test holds it");
             sleep(20).await;
+            waited += 20;
         }
+        TAKEN.with(|t| t.set(t.get() + 1));
         Turn
     }
 }
