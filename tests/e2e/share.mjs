@@ -26,6 +26,14 @@ async function openStreams(base, kind) {
   return Number(m[1]);
 }
 
+/** A counter without labels on the server's /metrics. */
+async function counter(base, name) {
+  const text = await (await fetch(`${base}/metrics`)).text();
+  const m = new RegExp(`^${name} (\\d+)$`, "m").exec(text);
+  check(m, `no ${name} in /metrics`);
+  return Number(m[1]);
+}
+
 async function expectStreams(base, kind, n) {
   await until(async () => (await openStreams(base, kind)) === n, async () => `the server has ${await openStreams(base, kind)} ${kind} stream(s) open, expected ${n}`);
 }
@@ -127,6 +135,9 @@ const tests = {
     for (const page of pages) await start(page, "/subscribe", { share: true });
     await settled(pages);
     await expectStreams(base, "broadcast", 1);
+    // Counted on the server: 20 events written to client streams in all (160 if each tab had its own connection; the
+    // gauge alone would also read 1 with 8 connections of which 7 had closed again).
+    const delivered0 = await counter(base, "sse_events_delivered_total");
     const published = [];
     for (let i = 0; i < 20; i++) {
       const text = unique(`m${i}`);
@@ -134,6 +145,8 @@ const tests = {
       published.push(text);
     }
     await expectAll(pages, published);
+    const delivered = (await counter(base, "sse_events_delivered_total")) - delivered0;
+    check(delivered === published.length, `the server wrote ${delivered} events to streams for ${published.length} published: not one connection`);
     const idLists = await Promise.all(pages.map(ids));
     check(idLists.every((l) => JSON.stringify(l) === JSON.stringify(idLists[0])), "the tabs saw different event ids");
     check((await openStreams(base, "broadcast")) === 1, "more than one broadcast stream is open");
@@ -167,7 +180,10 @@ const tests = {
     await publisher;
     await expectAll(rest, published);
     await expectStreams(base, "broadcast", 1);
-    check(handOff < 1000, `the hand-off took ${handOff} ms (goal < 1 s)`);
+    // Not the < 1 s goal (bench/browser/share-handoff.mjs measures it): that the tabs recover at all, in time. A closed
+    // tab releases its Web Lock at once; even the fallback (followers hearing nothing for 1 s + up to 0.5 s jitter,
+    // checked every 250 ms) is in by ~1.8 s. 5 s leaves >3 s for a loaded machine's page and polling overhead.
+    check(handOff < 5000, `the hand-off took ${handOff} ms (no recovery within 5 s)`);
     log(`leader closed: a new tab led after ${handOff} ms; ${published.length} events published meanwhile, each once in order in the 3 other tabs`);
   },
 
@@ -192,6 +208,9 @@ const tests = {
       return (await roles(rest)).indexOf("leader") + 1;
     }, "a follower taking over from the stalled leader", 10_000)) - 1;
     const takeOver = Date.now() - stalledAt;
+    // The point is that a follower steals the lock from a live-but-stalled leader, i.e. before the stall ends: the
+    // fallback takes over after 1 s of silence + up to 0.5 s jitter, checked every 250 ms (~1.8 s at most), which
+    // leaves ~2.2 s of the 4 s stall for a loaded machine; a takeover after the stall would prove nothing.
     check(takeOver < STALL_MS, `the takeover (${takeOver} ms) came after the stall ended`);
     for (let i = 0; i < 5; i++) {
       published.push(unique("after"));
