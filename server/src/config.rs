@@ -45,6 +45,26 @@ pub enum Command {
     Token(TokenArgs),
     /// Copy every event record that still verifies from a damaged data file into a new file (new epoch).
     Salvage(SalvageArgs),
+    /// One reading pass of `salvage`, run by it in a child process.
+    #[command(hide = true)]
+    SalvagePass(SalvagePassArgs),
+}
+
+/// Flags of the internal `salvage-pass`.
+#[derive(Debug, Clone, Args)]
+pub struct SalvagePassArgs {
+    /// The copy of the damaged file.
+    #[arg(long)]
+    pub copy: PathBuf,
+    /// `meta`, `forward` or `backward`.
+    #[arg(long)]
+    pub pass: String,
+    /// Backward: the topic of the last key the forward pass reached.
+    #[arg(long)]
+    pub until_topic: Option<String>,
+    /// Backward: the position of that key.
+    #[arg(long)]
+    pub until_position: Option<u64>,
 }
 
 /// Flags of `salvage`.

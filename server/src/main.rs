@@ -6,7 +6,8 @@ use std::process::ExitCode;
 use clap::Parser as _;
 use tracing_subscriber::EnvFilter;
 use typed_eventsource_server::auth::{now_secs, Claims, Keys, PUBLISHER_ROLE};
-use typed_eventsource_server::config::{Cli, Command, Config, SalvageArgs, ServeArgs, TokenArgs};
+use typed_eventsource_server::config::{Cli, Command, Config, SalvageArgs, SalvagePassArgs, ServeArgs, TokenArgs};
+use typed_eventsource_server::store::embedded::salvage::{self, Pass};
 use typed_eventsource_server::tls::{Tls, TlsSource};
 use typed_eventsource_server::{serve, serve_tls, AppState};
 
@@ -15,12 +16,53 @@ fn main() -> ExitCode {
         Command::Token(args) => token(&args),
         Command::Serve(args) => run(*args),
         Command::Salvage(args) => salvage(&args),
+        Command::SalvagePass(args) => salvage_pass(&args),
+    }
+}
+
+/// One reading pass of `salvage` (see [`salvage::read_pass`]), its findings on stdout.
+fn salvage_pass(args: &SalvagePassArgs) -> ExitCode {
+    let pass = match (args.pass.as_str(), &args.until_topic, args.until_position) {
+        ("meta", ..) => Pass::Meta,
+        ("forward", ..) => Pass::Forward,
+        ("backward", Some(topic), Some(position)) => Pass::Backward { until: Some((topic.clone(), position)) },
+        ("backward", ..) => Pass::Backward { until: None },
+        (other, ..) => {
+            eprintln!("error: unknown pass {other}");
+            return ExitCode::from(2);
+        }
+    };
+    match salvage::read_pass(&args.copy, &pass, &mut std::io::stdout().lock()) {
+        Ok(()) => ExitCode::SUCCESS,
+        Err(e) => {
+            eprintln!("error: {e}");
+            ExitCode::FAILURE
+        }
     }
 }
 
 /// Prints what was copied and left out; exit 1 if nothing could be copied.
 fn salvage(args: &SalvageArgs) -> ExitCode {
-    match typed_eventsource_server::store::embedded::salvage::salvage(&args.from, &args.to) {
+    // Each reading pass in a child process: redb panicking on a damaged page ends that pass, not the salvage.
+    let mut run = |copy: &std::path::Path, pass: &Pass| -> Vec<u8> {
+        let Ok(exe) = std::env::current_exe() else { return Vec::new() };
+        let mut cmd = std::process::Command::new(exe);
+        cmd.arg("salvage-pass").arg("--copy").arg(copy);
+        match pass {
+            Pass::Meta => cmd.args(["--pass", "meta"]),
+            Pass::Forward => cmd.args(["--pass", "forward"]),
+            Pass::Backward { until } => {
+                cmd.args(["--pass", "backward"]);
+                if let Some((topic, position)) = until {
+                    cmd.arg("--until-topic").arg(topic).arg("--until-position").arg(position.to_string());
+                }
+                &mut cmd
+            }
+        };
+        // Its stderr (a panic message from redb) is not the operator's business: the summary says what was lost.
+        cmd.stdin(std::process::Stdio::null()).output().map(|o| o.stdout).unwrap_or_default()
+    };
+    match salvage::salvage_with(&args.from, &args.to, &mut run) {
         Ok(s) => {
             println!(
                 "salvaged {} events ({} topics, {} jobs) into {}; left out {} that failed verification{}",

@@ -146,7 +146,11 @@ async fn judge(dir: &Path, epoch: &str, expected: &[Vec<Seen>; 2]) -> Result<Out
                 return Err(format!("the refusal was a crash ({code:?}): {log}"));
             }
             let says = log.contains("events.redb") && (log.contains("damaged") || log.contains("empty"));
-            return if says { Ok(Outcome::Refused) } else { Err(format!("refused without a clear message: {log}")) };
+            if !says {
+                return Err(format!("refused without a clear message: {log}"));
+            }
+            salvage_judge(dir, epoch, expected).await?;
+            return Ok(Outcome::Refused);
         }
         Ok(child) => child,
     };
@@ -176,6 +180,44 @@ async fn judge(dir: &Path, epoch: &str, expected: &[Vec<Seen>; 2]) -> Result<Out
         }
     }
     Ok(outcome)
+}
+
+/// Salvages a refused file: the salvage ends with a summary or a clear error, never a crash; what it kept starts,
+/// and replays (after the `other-epoch` gap) only events that were written, byte for byte, in order.
+async fn salvage_judge(dir: &Path, epoch: &str, expected: &[Vec<Seen>; 2]) -> Result<(), String> {
+    let out_dir = TempDir::new("flip-salvaged");
+    let to = out_dir.path().join("events.redb");
+    let out = std::process::Command::new(BIN)
+        .args(["salvage", "--from"])
+        .arg(dir.join("events.redb"))
+        .arg("--to")
+        .arg(&to)
+        .output()
+        .map_err(|e| e.to_string())?;
+    let (stdout, stderr) = (String::from_utf8_lossy(&out.stdout), String::from_utf8_lossy(&out.stderr));
+    if !out.status.success() {
+        let clear = out.status.code() == Some(1) && stderr.starts_with("error: ") && !stderr.contains("panicked");
+        return if clear { Ok(()) } else { Err(format!("salvage crashed ({:?}): {stderr}", out.status)) };
+    }
+    if !stdout.starts_with("salvaged ") || !stderr.is_empty() {
+        return Err(format!("salvage said: {stdout}{stderr}"));
+    }
+    let server = try_start_in(out_dir.path(), &args()).map_err(|e| format!("the salvaged file is refused: {e:?}"))?;
+    let new_epoch = wait_health(&server.url, 200, 10).await["epoch"].as_str().unwrap_or_default().to_owned();
+    let replays = replay_all(&server.url, epoch).await.map_err(|e| format!("salvaged file: {e}"))?;
+    for (replay, expected) in replays.iter().zip(expected) {
+        if replay.gap.as_deref() != Some("other-epoch") {
+            return Err(format!("salvaged file replays with gap {:?}, not other-epoch", replay.gap));
+        }
+        let mut rest = expected.iter();
+        for (id, name, data) in &replay.events {
+            let old = (id.replace(&new_epoch, epoch), name.clone(), data.clone());
+            if !rest.any(|x| *x == old) {
+                return Err(format!("salvage kept an altered or misplaced event: {old:?}"));
+            }
+        }
+    }
+    check_alive(&server)
 }
 
 fn check_alive(child: &Child) -> Result<(), String> {

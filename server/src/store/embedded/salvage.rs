@@ -2,19 +2,20 @@
 //! verifies into a new file, for a file the server refuses ([`super::OpenError::Damaged`]).
 //!
 //! - The damaged file is never written: redb reads a copy of it (`NEW.reading`, removed at the end).
-//! - It is read without redb's integrity check (which is what refused it): each event record is checked by its own
-//!   checksum ([`super::record`]); records of a file written before checksums existed are checked by their content
-//!   (the frame decodes and its id is the record's `<epoch>-<position>`). A record that fails is left out and
-//!   counted. When redb reports a damaged page in the middle of the events, the rest is read backwards from the end,
-//!   so only the records of the damaged pages are lost.
+//! - It is read without redb's integrity check (which is what refused it), in passes ([`read_pass`]: the epoch,
+//!   counters, topic states and jobs; the events forwards; if a damaged page stopped that, the events backwards from
+//!   the end down to where it stopped), so only the records of damaged pages are lost. The binary runs each pass in
+//!   a child process ([`salvage_with`]): redb trusts the pages it reads and may panic on a damaged one, which then
+//!   ends that pass only. Each event record is checked by its own checksum ([`super::record`]); records of a file
+//!   written before checksums existed by their content (the frame decodes and its id is the record's
+//!   `<epoch>-<position>`). A record that fails is left out and counted.
 //! - The new file gets a **new epoch** (every frame is re-encoded with it): events may be missing, so every client
 //!   that comes back gets a `replay-gap` (`other-epoch`) and the whole retained history, never a silent hole.
 //!   Positions continue after the old ones. Topic states are rebuilt from the events kept; jobs whose record decodes
 //!   are kept.
 //! - What cannot be done: redb must be able to open the copy without a repair (every commit of this server records
-//!   what that needs, see `begin_write`; a file of an older version must have been closed cleanly), and damage to
-//!   redb's own structure (rather than to event bytes) can stop the read with an error or make redb panic (the
-//!   salvage then stops; the damaged file is untouched either way). Then restore a backup.
+//!   what that needs, see `begin_write`; a file of an older version must have been closed cleanly), and records
+//!   between two damaged pages of the events are lost. When nothing can be opened it says so: restore a backup.
 
 use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
@@ -87,15 +88,31 @@ type Records = BTreeMap<(String, u64), (u64, Vec<u8>)>;
 /// One entry of an events table, as redb's iterators yield it.
 type Item<'a, V> = Result<(redb::AccessGuard<'a, (&'static str, u64)>, redb::AccessGuard<'a, V>), redb::StorageError>;
 
-/// Copies what verifies of `from` into the new file `to`; see the [module docs](self).
+/// Copies what verifies of `from` into the new file `to`, reading in this process; see the [module docs](self).
+/// The binary reads in child processes instead ([`salvage_with`]), so that redb panicking on a damaged page ends one
+/// reading pass, not the salvage.
 pub fn salvage(from: &Path, to: &Path) -> Result<Salvaged, SalvageError> {
+    salvage_with(from, to, &mut |copy, pass| {
+        let mut out = Vec::new();
+        // An I/O error writing into a Vec cannot happen; what was found until then is kept either way.
+        let _ = read_pass(copy, pass, &mut out);
+        out
+    })
+}
+
+/// [`salvage`] with each reading pass run by `run` (which returns what [`read_pass`] wrote, complete or not).
+pub fn salvage_with(
+    from: &Path,
+    to: &Path,
+    run: &mut dyn FnMut(&Path, &Pass) -> Vec<u8>,
+) -> Result<Salvaged, SalvageError> {
     if to.exists() {
         return Err(SalvageError::TargetExists(to.to_owned()));
     }
     let source = |detail: String| SalvageError::Source { path: from.to_owned(), detail };
     let copy = PathBuf::from(format!("{}.reading", to.display()));
     std::fs::copy(from, &copy).map_err(|e| source(format!("copying it to {}: {e}", copy.display())))?;
-    let result = salvage_copy(from, &copy, to);
+    let result = salvage_copy(from, &copy, to, run);
     let _ = std::fs::remove_file(&copy);
     if result.is_err() {
         let _ = std::fs::remove_file(to);
@@ -103,27 +120,72 @@ pub fn salvage(from: &Path, to: &Path) -> Result<Salvaged, SalvageError> {
     result
 }
 
-fn salvage_copy(from: &Path, copy: &Path, to: &Path) -> Result<Salvaged, SalvageError> {
-    let unopenable = |detail: String| SalvageError::Unopenable { path: from.to_owned(), detail };
-    // No integrity check: it is what refused the file. Records are checked one by one below.
-    let db = Database::builder().create(copy).map_err(|e| unopenable(e.to_string()))?;
-    let txn = db.begin_read().map_err(|e| unopenable(e.to_string()))?;
-    let mut report = Salvaged { new_epoch: new_epoch().map_err(|e| unopenable(e.to_string()))?, ..Salvaged::default() };
-    report.old_epoch = read_epoch(&txn);
-    let old_epoch = report.old_epoch.clone();
-    let records = read_events(&txn, old_epoch.as_deref(), &mut report);
-    let states = read_states(&txn);
-    let jobs = read_jobs(&txn);
-    let counter = |key: &str| -> u64 {
-        txn.open_table(COUNTERS).ok().and_then(|t| t.get(key).ok().flatten().map(|v| v.value())).unwrap_or(0)
-    };
-    let last_position = counter(LAST_POSITION).max(records.keys().map(|(_, p)| *p).max().unwrap_or(0));
-    let deleted_upto = counter(DELETED_UPTO);
-    drop(txn);
-    drop(db);
-    write_new(to, &report.new_epoch.clone(), records, states, jobs, last_position, deleted_upto, &mut report)?;
-    Ok(report)
+/// One thing a reading pass found: one JSON line each, written as it is found.
+#[derive(Debug, Clone, PartialEq, serde::Serialize, serde::Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum Found {
+    /// redb cannot open the file.
+    Unopenable(String),
+    /// The old epoch.
+    Epoch(String),
+    /// A counter.
+    Counter(String, u64),
+    /// A topic's state.
+    Topic(String, TopicState),
+    /// A job.
+    Job(String, JobRecord),
+    /// An event record that verifies: topic, position, time stamp (ms), frame.
+    Event(String, u64, u64, String),
+    /// An event record that fails verification, at this key (as stored).
+    Failed(String, u64),
+    /// The pass read everything it had to.
+    Done,
 }
+
+/// What one reading pass reads.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Pass {
+    /// The epoch, counters, topic states and jobs.
+    Meta,
+    /// The event records, first to last.
+    Forward,
+    /// The event records, last to first, stopping at the first key at or before `until`.
+    Backward {
+        /// The last key a forward pass reached.
+        until: Option<(String, u64)>,
+    },
+}
+
+/// Reads `copy` without redb's integrity check (it is what refused the file) and writes what `pass` finds to `out`,
+/// one [`Found`] per line; event records are checked one by one. Ends with [`Found::Done`] unless a damaged page
+/// stops it (an error, or a redb panic that ends the process running it).
+pub fn read_pass(copy: &Path, pass: &Pass, out: &mut dyn std::io::Write) -> std::io::Result<()> {
+    let mut emit = |found: &Found| -> std::io::Result<()> {
+        let mut line = serde_json::to_vec(found).map_err(std::io::Error::other)?;
+        line.push(b'\n');
+        out.write_all(&line)?;
+        out.flush()
+    };
+    // The database must outlive the transaction: a closed one answers every read with an error.
+    let db = match Database::builder().create(copy) {
+        Ok(db) => db,
+        Err(e) => return emit(&Found::Unopenable(e.to_string())),
+    };
+    let txn = match db.begin_read() {
+        Ok(txn) => txn,
+        Err(e) => return emit(&Found::Unopenable(e.to_string())),
+    };
+    let complete = match pass {
+        Pass::Meta => read_meta(&txn, &mut emit)?,
+        Pass::Forward | Pass::Backward { .. } => read_events(&txn, pass, &mut emit)?,
+    };
+    if complete {
+        emit(&Found::Done)?;
+    }
+    Ok(())
+}
+
+type Emit<'e> = dyn FnMut(&Found) -> std::io::Result<()> + 'e;
 
 fn read_epoch(txn: &ReadTransaction) -> Option<String> {
     let store = txn.open_table(STORE).ok()?;
@@ -131,73 +193,126 @@ fn read_epoch(txn: &ReadTransaction) -> Option<String> {
     Some(epoch)
 }
 
-/// The verified event records; counts the others in `report`.
-fn read_events(txn: &ReadTransaction, old_epoch: Option<&str>, report: &mut Salvaged) -> Records {
-    let mut out = Records::new();
-    match txn.open_table(EVENTS) {
-        Ok(table) => scan(&table, &mut out, report, |(name, pos), (ms, sum, frame)| {
-            record::verifies(name, pos, ms, sum, frame).then(|| (ms, frame.to_vec()))
-        }),
-        Err(TableError::TableDoesNotExist(_)) => {}
-        Err(_) => report.unreadable = true,
+/// Epoch, counters, states and jobs; whether all could be read.
+fn read_meta(txn: &ReadTransaction, emit: &mut Emit<'_>) -> std::io::Result<bool> {
+    if let Some(epoch) = read_epoch(txn) {
+        emit(&Found::Epoch(epoch))?;
     }
-    // A file written before event checksums: the record's own content is the check.
-    match txn.open_table(LEGACY_EVENTS) {
-        Ok(table) => scan(&table, &mut out, report, |(name, pos), (ms, frame)| {
-            let expected = crate::event_id::format(old_epoch?, pos);
-            (!name.is_empty() && decode(frame).is_some_and(|e| e.last_event_id == expected))
-                .then(|| (ms, frame.to_vec()))
-        }),
-        Err(TableError::TableDoesNotExist(_)) => {}
-        Err(_) => report.unreadable = true,
+    let mut complete = true;
+    if let Ok(counters) = txn.open_table(COUNTERS) {
+        for key in [LAST_POSITION, DELETED_UPTO] {
+            match counters.get(key) {
+                Ok(Some(v)) => emit(&Found::Counter(key.to_owned(), v.value()))?,
+                Ok(None) => {}
+                Err(_) => complete = false,
+            }
+        }
     }
-    out
+    complete &= read_json(txn, TOPICS, &mut |name, state| emit(&Found::Topic(name, state)))?;
+    complete &= read_json(txn, JOBS, &mut |id, job| emit(&Found::Job(id, job)))?;
+    Ok(complete)
 }
 
-/// Reads `table` forwards; if a damaged page stops it, backwards from the end down to where it stopped.
+/// Every entry of a JSON table that decodes; whether the whole table could be read.
+fn read_json<T: serde::de::DeserializeOwned>(
+    txn: &ReadTransaction,
+    table: TableDefinition<&str, &[u8]>,
+    emit: &mut dyn FnMut(String, T) -> std::io::Result<()>,
+) -> std::io::Result<bool> {
+    let table = match txn.open_table(table) {
+        Ok(t) => t,
+        Err(TableError::TableDoesNotExist(_)) => return Ok(true),
+        Err(_) => return Ok(false),
+    };
+    let Ok(iter) = table.iter() else { return Ok(false) };
+    for item in iter {
+        let Ok((k, v)) = item else { return Ok(false) };
+        if let Ok(value) = serde_json::from_slice(v.value()) {
+            emit(k.value().to_owned(), value)?;
+        }
+    }
+    Ok(true)
+}
+
+/// The event records of `pass`, checked; whether it read all it had to.
+fn read_events(txn: &ReadTransaction, pass: &Pass, emit: &mut Emit<'_>) -> std::io::Result<bool> {
+    let old_epoch = read_epoch(txn);
+    let checked = match txn.open_table(EVENTS) {
+        Ok(t) => Some(t),
+        Err(TableError::TableDoesNotExist(_)) => None,
+        Err(_) => return Ok(false),
+    };
+    let legacy = match txn.open_table(LEGACY_EVENTS) {
+        Ok(t) => Some(t),
+        Err(TableError::TableDoesNotExist(_)) => None,
+        Err(_) => return Ok(false),
+    };
+    let check = |name: &str, pos: u64, ms: u64, sum: u64, frame: &[u8]| {
+        record::verifies(name, pos, ms, sum, frame).then(|| (ms, frame.to_vec()))
+    };
+    // A file written before event checksums: the record's own content is the check.
+    let legacy_check = |name: &str, pos: u64, ms: u64, frame: &[u8]| {
+        let expected = crate::event_id::format(old_epoch.as_deref()?, pos);
+        (!name.is_empty() && decode(frame).is_some_and(|e| e.last_event_id == expected)).then(|| (ms, frame.to_vec()))
+    };
+    let scan_checked = |backward: bool, emit: &mut Emit<'_>| match &checked {
+        Some(t) => scan(t, pass, backward, emit, |(name, pos), (ms, sum, frame)| check(name, pos, ms, sum, frame)),
+        None => Ok(Scan::Complete),
+    };
+    let scan_legacy = |backward: bool, emit: &mut Emit<'_>| match &legacy {
+        Some(t) => scan(t, pass, backward, emit, |(name, pos), (ms, frame)| legacy_check(name, pos, ms, frame)),
+        None => Ok(Scan::Complete),
+    };
+    // Forward: checked then legacy; backward the other way round; a backward pass ends where the forward one stopped.
+    let backward = matches!(pass, Pass::Backward { .. });
+    let first = if backward { scan_legacy(true, emit)? } else { scan_checked(false, emit)? };
+    let last = match first {
+        Scan::Complete if backward => scan_checked(true, emit)?,
+        Scan::Complete => scan_legacy(false, emit)?,
+        other => other,
+    };
+    Ok(matches!(last, Scan::Complete | Scan::ReachedUntil))
+}
+
+/// How a scan of one table ended.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Scan {
+    Complete,
+    /// A backward pass reached the key where the forward pass stopped.
+    ReachedUntil,
+    /// A damaged page stopped it.
+    Stopped,
+}
+
 fn scan<V: redb::Value + 'static>(
     table: &redb::ReadOnlyTable<(&'static str, u64), V>,
-    out: &mut Records,
-    report: &mut Salvaged,
+    pass: &Pass,
+    backward: bool,
+    emit: &mut Emit<'_>,
     check: impl for<'a> Fn((&'a str, u64), V::SelfType<'a>) -> Option<(u64, Vec<u8>)>,
-) {
-    let mut take = |item: Item<'_, V>, out: &mut Records| -> Result<Option<(String, u64)>, ()> {
-        let (k, v) = item.map_err(|_| ())?;
+) -> std::io::Result<Scan> {
+    let Ok(iter) = table.iter() else { return Ok(Scan::Stopped) };
+    let items: Box<dyn Iterator<Item = Item<'_, V>>> = if backward { Box::new(iter.rev()) } else { Box::new(iter) };
+    let until = match pass {
+        Pass::Backward { until } => until.as_ref(),
+        _ => None,
+    };
+    for item in items {
+        let Ok((k, v)) = item else { return Ok(Scan::Stopped) };
         let (name, pos) = k.value();
-        let key = (name.to_owned(), pos);
-        match check((name, pos), v.value()) {
-            Some(value) => {
-                out.insert(key.clone(), value);
-            }
-            None => report.failed += 1,
+        if until.is_some_and(|(t, p)| (name, pos) <= (t.as_str(), *p)) {
+            return Ok(Scan::ReachedUntil);
         }
-        Ok(Some(key))
-    };
-    let Ok(forward) = table.iter() else {
-        report.unreadable = true;
-        return;
-    };
-    let mut stopped_after: Option<Option<(String, u64)>> = None;
-    let mut last = None;
-    for item in forward {
-        match take(item, out) {
-            Ok(key) => last = key,
-            Err(()) => {
-                stopped_after = Some(last.clone());
-                break;
-            }
-        }
+        let found = match check((name, pos), v.value()) {
+            Some((ms, frame)) => match String::from_utf8(frame) {
+                Ok(frame) => Found::Event(name.to_owned(), pos, ms, frame),
+                Err(_) => Found::Failed(name.to_owned(), pos),
+            },
+            None => Found::Failed(name.to_owned(), pos),
+        };
+        emit(&found)?;
     }
-    let Some(stopped_after) = stopped_after else { return };
-    report.unreadable = true;
-    let Ok(backward) = table.iter() else { return };
-    for item in backward.rev() {
-        match take(item, out) {
-            Ok(Some(key)) if stopped_after.as_ref().is_some_and(|s| &key <= s) => break,
-            Ok(_) => {}
-            Err(()) => break,
-        }
-    }
+    Ok(Scan::Complete)
 }
 
 fn decode(frame: &[u8]) -> Option<sse_codec::Event> {
@@ -206,29 +321,58 @@ fn decode(frame: &[u8]) -> Option<sse_codec::Event> {
     decoder.next_event()?.ok()
 }
 
-fn read_states(txn: &ReadTransaction) -> BTreeMap<String, TopicState> {
-    read_json(txn, TOPICS)
+/// The lines of a pass's output that parse (a pass cut short may end in half a line); whether it was complete.
+fn parse(out: &[u8]) -> (Vec<Found>, bool) {
+    let found: Vec<Found> =
+        out.split(|b| *b == b'\n').map_while(|line| serde_json::from_slice::<Found>(line).ok()).collect();
+    let done = found.last() == Some(&Found::Done);
+    (found, done)
 }
 
-fn read_jobs(txn: &ReadTransaction) -> BTreeMap<String, JobRecord> {
-    read_json(txn, JOBS)
-}
-
-/// Every entry of a JSON table that decodes (stopping at a damaged page).
-fn read_json<T: serde::de::DeserializeOwned>(
-    txn: &ReadTransaction,
-    table: TableDefinition<&str, &[u8]>,
-) -> BTreeMap<String, T> {
-    let mut out = BTreeMap::new();
-    let Ok(table) = txn.open_table(table) else { return out };
-    let Ok(iter) = table.iter() else { return out };
-    for item in iter {
-        let Ok((k, v)) = item else { break };
-        if let Ok(value) = serde_json::from_slice(v.value()) {
-            out.insert(k.value().to_owned(), value);
+fn salvage_copy(
+    from: &Path,
+    copy: &Path,
+    to: &Path,
+    run: &mut dyn FnMut(&Path, &Pass) -> Vec<u8>,
+) -> Result<Salvaged, SalvageError> {
+    let unopenable = |detail: String| SalvageError::Unopenable { path: from.to_owned(), detail };
+    let mut report = Salvaged { new_epoch: new_epoch().map_err(|e| unopenable(e.to_string()))?, ..Salvaged::default() };
+    let (meta, meta_done) = parse(&run(copy, &Pass::Meta));
+    let (mut events, forward_done) = parse(&run(copy, &Pass::Forward));
+    report.unreadable = !meta_done || !forward_done;
+    if !forward_done {
+        let until = events.iter().rev().find_map(|f| match f {
+            Found::Event(t, p, ..) | Found::Failed(t, p) => Some((t.clone(), *p)),
+            _ => None,
+        });
+        events.extend(parse(&run(copy, &Pass::Backward { until })).0);
+    }
+    let (mut states, mut jobs, mut counters) = (BTreeMap::new(), BTreeMap::new(), BTreeMap::new());
+    for found in meta {
+        match found {
+            Found::Unopenable(detail) => return Err(unopenable(detail)),
+            Found::Epoch(e) => report.old_epoch = Some(e),
+            Found::Counter(k, v) => drop(counters.insert(k, v)),
+            Found::Topic(name, state) => drop(states.insert(name, state)),
+            Found::Job(id, job) => drop(jobs.insert(id, job)),
+            Found::Event(..) | Found::Failed(..) | Found::Done => {}
         }
     }
-    out
+    let (mut records, mut failed) = (Records::new(), std::collections::BTreeSet::new());
+    for found in events {
+        match found {
+            Found::Unopenable(detail) => return Err(unopenable(detail)),
+            Found::Event(t, p, ms, frame) => drop(records.insert((t, p), (ms, frame.into_bytes()))),
+            Found::Failed(t, p) => drop(failed.insert((t, p))),
+            _ => {}
+        }
+    }
+    report.failed = failed.len() as u64;
+    let last_position =
+        counters.get(LAST_POSITION).copied().unwrap_or(0).max(records.keys().map(|(_, p)| *p).max().unwrap_or(0));
+    let deleted_upto = counters.get(DELETED_UPTO).copied().unwrap_or(0);
+    write_new(to, &report.new_epoch.clone(), records, states, jobs, last_position, deleted_upto, &mut report)?;
+    Ok(report)
 }
 
 #[allow(clippy::too_many_arguments)]
