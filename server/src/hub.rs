@@ -192,6 +192,8 @@ struct Channels {
     generation: u64,
     /// The epoch of the events delivered now.
     epoch: String,
+    /// The highest position delivered (any topic) in this epoch: a stream joining now has seen nothing after it.
+    last_pos: u64,
 }
 
 /// The live side: one broadcast channel per topic with subscribers.
@@ -202,7 +204,7 @@ pub(crate) struct Fanout {
 
 impl Fanout {
     fn new(epoch: String) -> Self {
-        Fanout { channels: Mutex::new(Channels { topics: HashMap::new(), generation: 0, epoch }) }
+        Fanout { channels: Mutex::new(Channels { topics: HashMap::new(), generation: 0, epoch, last_pos: 0 }) }
     }
 
     fn lock(&self) -> std::sync::MutexGuard<'_, Channels> {
@@ -216,20 +218,21 @@ impl Fanout {
         (c.generation, c.epoch.clone())
     }
 
-    /// A receiver for `name`, the generation it starts in, and the new channel's sender if this created it.
+    /// A receiver for `name`, where it joins (generation, last position delivered), and the new channel's sender if
+    /// this created it.
     fn subscribe(
         &self,
         name: &str,
         capacity: usize,
-    ) -> (broadcast::Receiver<Delivery>, u64, Option<broadcast::Sender<Delivery>>) {
+    ) -> (broadcast::Receiver<Delivery>, (u64, u64), Option<broadcast::Sender<Delivery>>) {
         let mut c = self.lock();
-        let generation = c.generation;
+        let joined = (c.generation, c.last_pos);
         if let Some(tx) = c.topics.get(name) {
-            return (tx.subscribe(), generation, None);
+            return (tx.subscribe(), joined, None);
         }
         let (tx, rx) = broadcast::channel(capacity.max(1));
         c.topics.insert(name.to_owned(), tx.clone());
-        (rx, generation, Some(tx))
+        (rx, joined, Some(tx))
     }
 
     /// Removes `name`'s channel if nobody listens to it.
@@ -247,7 +250,8 @@ impl Fanout {
     }
 
     fn deliver(&self, name: &str, event: Arc<Event>) {
-        let c = self.lock();
+        let mut c = self.lock();
+        c.last_pos = c.last_pos.max(event.pos);
         if let Some(tx) = c.topics.get(name) {
             let _ = tx.send(Delivery { generation: c.generation, event: Some(event) });
         }
@@ -263,6 +267,7 @@ impl Fanout {
         tracing::warn!(old = %c.epoch, new = %epoch, streams = c.topics.len(), "new epoch: open streams get a replay-gap");
         c.generation += 1;
         c.epoch = epoch.to_owned();
+        c.last_pos = 0;
         let generation = c.generation;
         for tx in c.topics.values() {
             let _ = tx.send(Delivery { generation, event: None });
@@ -442,9 +447,9 @@ impl Hub {
 
     /// Subscribes to `name` from `start`; see [`Start`] and [`Subscription`].
     pub async fn subscribe(&self, name: &str, start: Start) -> Result<Subscription, StoreError> {
-        let (rx, generation) = if self.shared {
+        let (rx, (generation, joined)) = if self.shared {
             let _watching = self.watching.lock().await;
-            let (rx, generation, created) = self.fanout.subscribe(name, self.live_buffer(name));
+            let (rx, joined, created) = self.fanout.subscribe(name, self.live_buffer(name));
             if let Some(tx) = created {
                 // When the last local subscriber leaves, stop the store's delivery at once: a shared store counts
                 // the instances that receive an event to decide whether a user was offline.
@@ -453,12 +458,14 @@ impl Hub {
                 tokio::spawn(unwatch_when_idle(store, fanout, watching, name.to_owned(), tx));
             }
             self.store.watch(name).await?;
-            (rx, generation)
+            (rx, joined)
         } else {
-            let (rx, generation, _) = self.fanout.subscribe(name, self.live_buffer(name));
-            (rx, generation)
+            let (rx, joined, _) = self.fanout.subscribe(name, self.live_buffer(name));
+            (rx, joined)
         };
         let (gap, replay, after) = self.start(name, start).await?;
+        // A live-only stream has seen nothing after what was delivered when it joined (so a catch-up starts there).
+        let after = if replay.is_empty() && gap.is_none() { after.max(joined) } else { after };
         // The epoch the replay was read in (a shared store learns a new one on reads, too).
         let epoch = self.epoch();
         let feed = LiveFeed::new(rx, Arc::clone(&self.store), Arc::clone(&self.fanout), name, generation, epoch);

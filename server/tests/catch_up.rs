@@ -14,6 +14,10 @@ use typed_eventsource_server::store::{topic, Payload};
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_burst_past_the_live_buffer_is_caught_up_from_the_store_by_every_stream() {
     let s = spawn(Config { client_buffer: 8, history: 10_000, ..dev_config() }).await;
+    // Published before the streams join: never theirs, even when they catch up.
+    for i in 0..50 {
+        s.publish(&format!("before {i}")).await;
+    }
     let mut streams = Vec::new();
     for _ in 0..3 {
         streams.push(open_url(&format!("{}/subscribe", s.url)).await);
@@ -34,9 +38,37 @@ async fn a_burst_past_the_live_buffer_is_caught_up_from_the_store_by_every_strea
     s.publish("sentinel").await;
     for stream in &mut streams {
         let got: Vec<u64> = until(stream, "sentinel").await.iter().map(|e| pos(&e.id)).collect();
-        assert_eq!(got, acked, "every event once, in order, on every stream");
+        assert_eq!(got, acked, "every event since it joined once, in order, on every stream; nothing from before");
     }
     assert_eq!(s.metric("sse_slow_clients_evicted_total").await, 0, "nobody was evicted");
     let distinct: HashSet<u64> = acked.iter().copied().collect();
     assert_eq!(distinct.len(), 400);
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_live_stream_that_overflows_before_its_first_event_catches_up_from_where_it_joined() {
+    use futures::StreamExt as _;
+    use typed_eventsource_server::hub::Start;
+    use typed_eventsource_server::metrics::StreamKind;
+    let s = spawn(Config { client_buffer: 8, history: 10_000, ..dev_config() }).await;
+    for i in 0..50 {
+        s.publish(&format!("before {i}")).await;
+    }
+    // Joins live, then 30 events overflow its 8-event buffer before its body is read at all.
+    let sub = s.state.hub.subscribe(topic::BROADCAST, Start::Live).await.unwrap();
+    let guard = s.state.open_stream(StreamKind::Broadcast).unwrap();
+    let mut body = s.state.topic_stream(guard, sub).into_body().into_data_stream();
+    let mut ids = Vec::new();
+    for i in 0..30 {
+        ids.push(s.publish(&format!("after {i}")).await.id);
+    }
+    let mut text = String::new();
+    while !text.contains(&format!("id: {}\n", ids[29])) {
+        let chunk =
+            tokio::time::timeout(std::time::Duration::from_secs(5), body.next()).await.unwrap().unwrap().unwrap();
+        text.push_str(std::str::from_utf8(&chunk).unwrap());
+    }
+    assert!(!text.contains("before"), "events from before it joined: {text}");
+    let got: Vec<&str> = text.lines().filter_map(|l| l.strip_prefix("id: ")).collect();
+    assert_eq!(got, ids.iter().map(String::as_str).collect::<Vec<_>>(), "each event since it joined, once");
 }

@@ -17,8 +17,9 @@ use tokio::sync::broadcast::{
     error::{RecvError, TryRecvError},
 };
 
-use super::{judge, resume_position, Delivery, Event, Fanout, Gap, GapReason, MAX_REPLAY};
+use super::{resume_position, Delivery, Event, Fanout, Gap, GapReason, MAX_REPLAY};
 use crate::event_id;
+use crate::store::Snapshot;
 use crate::store::{Store, StoreError};
 
 /// Most events read from the store per catch-up step (bounds a stream's memory during catch-up).
@@ -141,7 +142,7 @@ impl LiveFeed {
         }
         // A record that failed verification (logged by the store) cannot be caught up past silently: the stream
         // ends like one that fell behind, and its reconnect's replay carries the `corrupt` gap.
-        if judge(&snap, last).is_some() || !snap.corrupt.is_empty() {
+        if behind(&snap, last) || !snap.corrupt.is_empty() {
             return Err(CatchUpError::Behind);
         }
         let done = snap.events.len() < CATCH_UP_EVENTS;
@@ -169,5 +170,13 @@ impl LiveFeed {
         tracing::info!(topic = %self.topic, old = %self.epoch, new = %epoch, "stream switched to a new epoch");
         self.epoch = epoch;
         Ok(CatchUp { gap: Some(gap), restart_at: Some(restart_at), events: snap.events, done: true })
+    }
+}
+
+/// Whether events after `last` were removed (retention, or the topic was deleted) before the stream read them.
+fn behind(snap: &Snapshot, last: u64) -> bool {
+    match &snap.topic {
+        Some(t) => last < t.trimmed_upto,
+        None => last < snap.deleted_upto,
     }
 }
