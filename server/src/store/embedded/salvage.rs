@@ -39,9 +39,9 @@ pub struct Salvaged {
     pub events: u64,
     /// Event records left out: they failed verification.
     pub failed: u64,
-    /// Whether a part of the events could not be read at all (a damaged page): its records are lost, uncounted.
+    /// Whether a part of the file could not be read at all (a damaged page): its records are lost, uncounted.
     pub unreadable: bool,
-    /// Topics and jobs in the new file.
+    /// Topics in the new file (those with events kept).
     pub topics: u64,
     /// Jobs whose record decoded.
     pub jobs: u64,
