@@ -328,7 +328,7 @@ async fn chaos_nothing_acknowledged_is_lost_or_duplicated_and_every_break_is_sig
         tokio::time::sleep(Duration::from_secs(3)).await;
         stalled.store(false, Ordering::Relaxed);
 
-        if round % 2 == 0 {
+        if round.is_multiple_of(2) {
             redis.command(&["FLUSHALL"]).await;
             faults.push("FLUSHALL".into());
         }
