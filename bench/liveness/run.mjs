@@ -45,8 +45,21 @@ function percentile(sorted, p) {
 async function silenceRuns(browser, server, name, options, tabs) {
   const proxy = await startProxy(server.listen);
   const context = await browser.newContext();
+  try {
+    return await measureSilences(proxy, context, server, name, options, tabs);
+  } finally {
+    await context.close();
+    proxy.stop();
+  }
+}
+
+async function measureSilences(proxy, context, server, name, options, tabs) {
   const pages = [];
   for (let i = 0; i < tabs; i++) pages.push(await tab(context, server.url, `${proxy.url}/subscribe`, options));
+  // A first event: a stream resumes after the last id it has seen, and before any it has none to resume after.
+  const warmUp = unique(`${name}-warm-up`);
+  await publish(server.url, warmUp);
+  await Promise.all(pages.map((p) => deliveredAt(p, warmUp)));
   const times = [];
   let timeouts = 0;
   for (let run = 0; run < runs; run++) {
@@ -56,15 +69,19 @@ async function silenceRuns(browser, server, name, options, tabs) {
     const t0 = Date.now();
     await proxy.silence();
     await publish(server.url, text);
-    const at = Math.max(...(await Promise.all(pages.map((p) => deliveredAt(p, text)))));
+    let at;
+    try {
+      at = Math.max(...(await Promise.all(pages.map((p) => deliveredAt(p, text)))));
+    } catch (e) {
+      const state = await Promise.all(pages.map((p) => p.evaluate(() => ({ role: window.t.role(), readyState: window.t.readyState(), errors: window.t.errors.map((x) => x.kind), events: window.t.events.length, opens: window.t.opens }))));
+      throw new Error(`${name}, run ${run}: the event published during the silence did not arrive in 20 s: ${JSON.stringify(state)}; proxy ${JSON.stringify(await proxy.stats())}`);
+    }
     times.push(at - t0);
   }
   for (const page of pages) timeouts += await page.evaluate(() => window.t.errors.filter((e) => e.kind === "heartbeat-timeout").length);
   const ids = await Promise.all(pages.map((p) => p.evaluate(() => window.t.events.map((e) => e.id))));
   const duplicates = ids.reduce((n, l) => n + (l.length - new Set(l).size), 0);
   const accepted = (await proxy.stats()).accepted;
-  await context.close();
-  proxy.stop();
   times.sort((a, b) => a - b);
   return { name, p50: percentile(times, 50), p99: percentile(times, 99), min: times[0], max: times[times.length - 1], timeouts, duplicates, connections: accepted };
 }
