@@ -32,6 +32,21 @@ async fn try_stream(req: reqwest::RequestBuilder) -> Result<reqwest::Response, (
     Ok(res)
 }
 
+/// Asserts that a stream budget refuses `req`: the busy answer an `EventSource` reconnects after (200, `retry:` and
+/// the over-capacity comment, then the end; see `try_stream`), counted in `sse_streams_refused_total` — not any
+/// other failure (a 401, a 404, a 503 a browser would never retry after).
+async fn assert_refused(s: &TestServer, req: reqwest::RequestBuilder, what: &str) {
+    let before = s.metric("sse_streams_refused_total").await;
+    match try_stream(req).await {
+        Err((200, body)) => {
+            assert!(body.starts_with("retry: ") && body.contains(": over capacity"), "{what}: {body:?}")
+        }
+        Err(other) => panic!("{what}: refused, but not with the busy answer: {other:?}"),
+        Ok(_) => panic!("{what}: accepted"),
+    }
+    assert_eq!(s.metric("sse_streams_refused_total").await, before + 1, "{what}: counted as refused by a budget");
+}
+
 fn client_from(ip: &str) -> reqwest::Client {
     reqwest::Client::builder().local_address(ip.parse::<IpAddr>().unwrap()).build().unwrap()
 }
@@ -51,7 +66,8 @@ async fn anonymous_streams_cannot_starve_user_and_job_streams() {
         let ip = format!("127.0.1.{}", anonymous.len() + 1);
         match try_stream(client_from(&ip).get(format!("{}/subscribe", s.url))).await {
             Ok(res) => anonymous.push(res),
-            Err(busy) => break busy,
+            Err(busy @ (200, _)) => break busy,
+            Err(other) => panic!("an anonymous stream refused, but not with the busy answer: {other:?}"),
         }
     };
     assert_eq!(anonymous.len(), 4, "anonymous budget: half of --max-streams");
@@ -77,7 +93,7 @@ async fn anonymous_streams_cannot_starve_user_and_job_streams() {
     let _j1 = try_stream(c.get(&url)).await.unwrap();
     let _j2 = try_stream(c.get(&url)).await.unwrap();
     // Job streams have their own budget (a quarter): the third is refused, alice's second tab is not.
-    assert!(try_stream(c.get(&url)).await.is_err());
+    assert_refused(&s, c.get(&url), "a third job stream").await;
     let _alice2 = try_stream(c.get(format!("{}/sse/alice?token={}", s.url, s.token("alice")))).await.unwrap();
     assert_eq!(s.metric("sse_open_streams{kind=\"user\"}").await, 2);
     assert_eq!(s.metric("sse_streams_refused_total").await, 3);
@@ -91,14 +107,14 @@ async fn per_address_and_per_user_stream_budgets() {
     for _ in 0..3 {
         held.push(try_stream(a.get(format!("{}/subscribe", s.url))).await.unwrap());
     }
-    assert!(try_stream(a.get(format!("{}/subscribe", s.url))).await.is_err(), "4th stream from one address");
+    assert_refused(&s, a.get(format!("{}/subscribe", s.url)), "4th stream from one address").await;
     // Another address is not affected.
     held.push(try_stream(client_from("127.0.2.2").get(format!("{}/subscribe", s.url))).await.unwrap());
     // Per user: alice's third tab (from other addresses) is refused, bob's first is not.
     let alice = |ip: &str| client_from(ip).get(format!("{}/sse/alice?token={}", s.url, s.token("alice")));
     held.push(try_stream(alice("127.0.2.3")).await.unwrap());
     held.push(try_stream(alice("127.0.2.4")).await.unwrap());
-    assert!(try_stream(alice("127.0.2.5")).await.is_err());
+    assert_refused(&s, alice("127.0.2.5"), "alice's third stream").await;
     held.push(
         try_stream(client_from("127.0.2.5").get(format!("{}/sse/bob?token={}", s.url, s.token("bob")))).await.unwrap(),
     );
@@ -643,9 +659,9 @@ async fn per_address_budgets_behind_a_proxy() {
         try_stream(sub("203.0.113.7")).await.unwrap(),
         try_stream(sub("198.51.100.1, 203.0.113.7")).await.unwrap(),
     ];
-    assert!(try_stream(sub("203.0.113.7")).await.is_err(), "third stream of one forwarded address");
+    assert_refused(&s, sub("203.0.113.7"), "third stream of one forwarded address").await;
     // A forged first entry does not help: the proxy's (last) entry counts.
-    assert!(try_stream(sub("192.0.2.99, 203.0.113.7")).await.is_err());
+    assert_refused(&s, sub("192.0.2.99, 203.0.113.7"), "a forged first X-Forwarded-For entry").await;
     held.push(try_stream(sub("203.0.113.8")).await.unwrap());
     assert_eq!(held.len(), 3);
 }
