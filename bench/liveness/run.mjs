@@ -9,7 +9,8 @@
 // 2. Reconnects on a quiet stream with the defaults (45 s timeout, 15 s server heartbeats), both transports, over
 //    `quietSeconds`, extrapolated to an hour.
 // 3. What the heartbeats cost an idle stream: the bytes on the wire (HTTP/1.1 chunked) of an idle stream of a server
-//    with 1 s heartbeats, per heartbeat, times 240 (one per 15 s for an hour), against the comment alone.
+//    with 1 s heartbeats on which nothing is published, per heartbeat, times 240 (one per 15 s for an hour), against
+//    the comment alone.
 import net from "node:net";
 import { startProxy } from "../../tests/e2e/blackhole.mjs";
 import { launchBrowser, requireFile, startServer, unique } from "../../tests/e2e/lib.mjs";
@@ -129,6 +130,8 @@ function idleBytes(listen, seconds) {
 requireFile("www/pkg/full/typed_eventsource.js", "run `npm run build:pkg`");
 const fast = await startServer({ extraArgs: ["--heartbeat-secs", "1"] });
 const normal = await startServer();
+// Its own server: nothing is published on it, so its stream carries heartbeats only.
+const idle = await startServer({ extraArgs: ["--heartbeat-secs", "1"] });
 const browser = await launchBrowser();
 try {
   const started = Date.now();
@@ -137,9 +140,10 @@ try {
     silenceRuns(browser, fast, "fetch", { transport: "fetch", heartbeatTimeout: 4000 }, 1),
     silenceRuns(browser, fast, "EventSource, shared by 2 tabs", { heartbeatTimeout: 4000, share: true }, 2),
     quiet(browser, normal),
-    idleBytes(fast.listen, 10),
+    idleBytes(idle.listen, 10),
   ]);
-  const perBeat = wire.bytes / wire.heartbeats;
+  // Measured with a 1 s period (data "1000"); at 15 s the data is "15000", one byte more.
+  const perBeat = wire.bytes / wire.heartbeats + 1;
   // The comment alone, as the server sent it before: 14 bytes in one chunk (`e\r\n` … `\r\n`).
   const commentOnly = 14 + 5;
   console.log(`### Liveness (${new Date().toISOString().slice(0, 16).replace("T", " ")} UTC, ${Math.round((Date.now() - started) / 1000)} s)\n`);
@@ -147,16 +151,18 @@ try {
   console.log("| stream | p50 | p99 | min | max | heartbeat-timeout errors | duplicates | connections made |");
   console.log("|---|---|---|---|---|---|---|---|");
   for (const r of [es, fetchT, shared]) {
-    console.log(`| ${r.name} | ${r.p50} ms | ${r.p99} ms | ${r.min} ms | ${r.max} ms | ${r.timeouts} | ${r.duplicates} | ${r.connections} |`);
+    const ms = (x) => `${Math.round(x)} ms`;
+    console.log(`| ${r.name} | ${ms(r.p50)} | ${ms(r.p99)} | ${ms(r.min)} | ${ms(r.max)} | ${r.timeouts} | ${r.duplicates} | ${r.connections} |`);
   }
   console.log(`\nQuiet stream with the defaults (heartbeatTimeout 45 s; server heartbeats every 15 s), ${quietSeconds} s:\n`);
   for (const q of quietResult) {
     const perHour = (q.reconnects * 3600) / quietSeconds;
     console.log(`- ${q.transport}: ${q.reconnects} reconnects, ${q.timeouts} heartbeat-timeout errors, ${q.delivered} events delivered → ${perHour} reconnects per hour (extrapolated)`);
   }
-  console.log(`\nHeartbeat cost of an idle stream: ${wire.bytes} bytes on the wire for ${wire.heartbeats} heartbeats (${perBeat.toFixed(1)} B each, HTTP/1.1 chunked: the comment and the heartbeat event in one chunk) → ${Math.round(perBeat * 240)} B per hour at 15 s; the comment alone was ${commentOnly} B → ${commentOnly * 240} B per hour: +${Math.round((perBeat - commentOnly) * 240)} B per hour per idle stream.`);
+  console.log(`\nHeartbeat cost of an idle stream: ${wire.bytes} bytes on the wire for ${wire.heartbeats} heartbeats (${(perBeat - 1).toFixed(1)} B each; ${perBeat.toFixed(1)} B with a 15 s period, HTTP/1.1 chunked: the comment and the heartbeat event in one chunk) → ${Math.round(perBeat * 240)} B per hour at 15 s; the comment alone was ${commentOnly} B → ${commentOnly * 240} B per hour: +${Math.round((perBeat - commentOnly) * 240)} B per hour per idle stream.`);
 } finally {
   await browser.close();
   await fast.stop();
   await normal.stop();
+  await idle.stop();
 }
