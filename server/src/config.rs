@@ -129,6 +129,9 @@ pub struct ServeArgs {
     /// Largest accepted request body in bytes (413 past it).
     #[arg(long, env = "SSE_MAX_BODY_BYTES", default_value_t = 64 * 1024, value_parser = clap::value_parser!(u64).range(1..=64 * 1024 * 1024))]
     pub max_body_bytes: u64,
+    /// Most events in one batch publish (a JSON array or NDJSON body; 413 past it).
+    #[arg(long, env = "SSE_MAX_BATCH_EVENTS", default_value_t = 1000, value_parser = clap::value_parser!(u64).range(1..=100_000))]
+    pub max_batch_events: u64,
     /// Most concurrent event streams (503 past it).
     #[arg(long, env = "SSE_MAX_STREAMS", default_value_t = 10_000)]
     pub max_streams: usize,
@@ -287,6 +290,8 @@ pub struct Config {
     pub client_buffer: usize,
     /// Body limit in bytes.
     pub max_body_bytes: usize,
+    /// Most events in one batch publish.
+    pub max_batch_events: usize,
     /// Concurrent streams limit.
     pub max_streams: usize,
     /// Anonymous streams limit (`None`: half of `max_streams`).
@@ -345,6 +350,7 @@ impl Default for Config {
             max_user_history_bytes: 256 * 1024 * 1024,
             client_buffer: 1024,
             max_body_bytes: 64 * 1024,
+            max_batch_events: 1000,
             max_streams: 10_000,
             max_anonymous_streams: None,
             max_job_streams: None,
@@ -427,6 +433,7 @@ impl TryFrom<ServeArgs> for Config {
             max_user_history_bytes: a.max_user_history_bytes,
             client_buffer: usize::try_from(a.client_buffer).unwrap_or(1024),
             max_body_bytes: usize::try_from(a.max_body_bytes).unwrap_or(64 * 1024),
+            max_batch_events: usize::try_from(a.max_batch_events).unwrap_or(1000),
             max_streams: a.max_streams,
             max_anonymous_streams: a.max_anonymous_streams,
             max_job_streams: a.max_job_streams,

@@ -1,5 +1,5 @@
-//! Request extractors whose rejections are [`AppError`]s (JSON bodies): a JSON object body, the stream query, and
-//! the `Last-Event-ID`.
+//! Request extractors whose rejections are [`AppError`]s (JSON bodies): a JSON object body, a publish body (one
+//! object or a batch), the stream query, and the `Last-Event-ID`.
 
 use std::time::Duration;
 
@@ -38,6 +38,94 @@ impl FromRequest<AppState> for JsonObject {
         match serde_json::from_slice::<serde_json::Value>(&bytes) {
             Ok(serde_json::Value::Object(map)) => Ok(JsonObject(map)),
             Ok(_) => Err(AppError::BadRequest("body must be a JSON object".into())),
+            Err(e) => Err(AppError::BadRequest(format!("invalid JSON: {e}"))),
+        }
+    }
+}
+
+/// The body of a publishing route: one JSON object, or a batch — a JSON array of objects, or NDJSON
+/// (`Content-Type: application/x-ndjson`, one object per line, blank lines ignored) — of at most
+/// `--max-batch-events` objects.
+///
+/// Wrong content type → 415, over the body limit or the event limit → 413, invalid JSON, an empty batch or an element
+/// that is not an object → 400 naming the element's index.
+#[derive(Debug)]
+pub enum PublishBody {
+    /// A single JSON object: answered as before batches existed.
+    One(serde_json::Map<String, serde_json::Value>),
+    /// A batch, in order.
+    Many(Vec<serde_json::Map<String, serde_json::Value>>),
+}
+
+fn is_ndjson(headers: &HeaderMap) -> bool {
+    let Some(ct) = headers.get(header::CONTENT_TYPE).and_then(|v| v.to_str().ok()) else {
+        return false;
+    };
+    let mime = ct.split(';').next().unwrap_or("").trim().to_ascii_lowercase();
+    mime == "application/x-ndjson" || mime == "application/jsonl"
+}
+
+fn batch_element(
+    index: usize,
+    value: serde_json::Value,
+) -> Result<serde_json::Map<String, serde_json::Value>, AppError> {
+    match value {
+        serde_json::Value::Object(map) => Ok(map),
+        _ => Err(AppError::BadRequest(format!("event {index}: must be a JSON object"))),
+    }
+}
+
+fn check_batch_len(len: usize, max: usize) -> Result<(), AppError> {
+    if len == 0 {
+        return Err(AppError::BadRequest("a batch must carry at least one event".into()));
+    }
+    if len > max {
+        return Err(AppError::TooManyEvents(max));
+    }
+    Ok(())
+}
+
+/// Parses an NDJSON body: one object per non-blank line.
+fn parse_ndjson(bytes: &[u8], max: usize) -> Result<Vec<serde_json::Map<String, serde_json::Value>>, AppError> {
+    let mut out = Vec::new();
+    for line in bytes.split(|&b| b == b'\n') {
+        if line.iter().all(u8::is_ascii_whitespace) {
+            continue;
+        }
+        let index = out.len();
+        if index >= max {
+            return Err(AppError::TooManyEvents(max));
+        }
+        let value = serde_json::from_slice(line)
+            .map_err(|e| AppError::BadRequest(format!("event {index}: invalid JSON: {e}")))?;
+        out.push(batch_element(index, value)?);
+    }
+    check_batch_len(out.len(), max)?;
+    Ok(out)
+}
+
+impl FromRequest<AppState> for PublishBody {
+    type Rejection = AppError;
+
+    async fn from_request(req: Request, state: &AppState) -> Result<Self, Self::Rejection> {
+        let ndjson = is_ndjson(req.headers());
+        if !ndjson && !is_json(req.headers()) {
+            return Err(AppError::UnsupportedMediaType);
+        }
+        let max = state.config.max_batch_events;
+        let bytes = read_body(req, state.config.max_body_bytes, state.config.body_timeout).await?;
+        if ndjson {
+            return parse_ndjson(&bytes, max).map(PublishBody::Many);
+        }
+        match serde_json::from_slice::<serde_json::Value>(&bytes) {
+            Ok(serde_json::Value::Object(map)) => Ok(PublishBody::One(map)),
+            Ok(serde_json::Value::Array(items)) => {
+                check_batch_len(items.len(), max)?;
+                let events =
+                    items.into_iter().enumerate().map(|(i, v)| batch_element(i, v)).collect::<Result<_, _>>()?;
+                Ok(PublishBody::Many(events))
+            }
+            Ok(_) => Err(AppError::BadRequest("body must be a JSON object or an array of objects".into())),
             Err(e) => Err(AppError::BadRequest(format!("invalid JSON: {e}"))),
         }
     }

@@ -170,7 +170,7 @@ impl Default for HubOptions {
 
 /// Most events replayed at once (jobs keep up to 2,001; other topics `history`).
 const MAX_REPLAY: usize = 100_000;
-/// Most writes in one batch.
+/// Most writes in one store batch, unless one request alone has more (a batch publish is never split).
 const MAX_BATCH: usize = 1024;
 
 /// What a topic's live channel carries: an event, or (`event: None`) the news that the epoch changed; stamped with
@@ -298,9 +298,10 @@ impl LiveSink for Fanout {
     }
 }
 
+/// One publisher's writes: always committed together, in one store batch (a batch publish is all or nothing).
 struct Request {
-    write: Write,
-    reply: oneshot::Sender<Result<Outcome, StoreError>>,
+    writes: Vec<Write>,
+    reply: oneshot::Sender<Result<Vec<Outcome>, StoreError>>,
 }
 
 /// Broadcast, per-user and job topics over one store; see the [module docs](self).
@@ -320,7 +321,7 @@ pub struct Hub {
 
 impl std::fmt::Debug for Request {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.debug_struct("Request").field("write", &self.write).finish_non_exhaustive()
+        f.debug_struct("Request").field("writes", &self.writes).finish_non_exhaustive()
     }
 }
 
@@ -395,12 +396,24 @@ impl Hub {
 
     /// Queues `write` for the next batch and waits until it is committed.
     pub async fn commit(&self, write: Write) -> Result<Outcome, StoreError> {
+        let mut outcomes = self.commit_all(vec![write]).await?;
+        outcomes.pop().ok_or_else(|| StoreError::Invalid("the store answered no outcome".into()))
+    }
+
+    /// Queues `writes` for the next batch — all of them in the same one, in order (one commit: all or nothing) — and
+    /// waits until they are committed; one outcome per write.
+    pub async fn commit_all(&self, writes: Vec<Write>) -> Result<Vec<Outcome>, StoreError> {
         let (reply, answer) = oneshot::channel();
+        let expected = writes.len();
         self.queue
-            .send(Request { write, reply })
+            .send(Request { writes, reply })
             .await
             .map_err(|_| StoreError::Unavailable("the committer has stopped".into()))?;
-        answer.await.map_err(|_| StoreError::Unavailable("the committer has stopped".into()))?
+        let outcomes = answer.await.map_err(|_| StoreError::Unavailable("the committer has stopped".into()))??;
+        if outcomes.len() != expected {
+            return Err(StoreError::Invalid(format!("{} outcomes for {expected} writes", outcomes.len())));
+        }
+        Ok(outcomes)
     }
 
     /// Publishes `payload` to `name`; returns once it is stored (and sent to live subscribers).
@@ -417,15 +430,52 @@ impl Hub {
         payload: Payload,
         key: Option<crate::store::idempotency::Key>,
     ) -> Result<Published, PublishError> {
-        payload.validate()?;
-        let event_name = payload.event.clone();
-        let append =
-            Write::Append { topic: name.to_owned(), payload, retention: self.retention(name), mark_offline: false };
-        let write = match key {
-            Some(key) => Write::Keyed { key, write: Box::new(append) },
-            None => append,
+        let keys = key.map(|k| vec![k]);
+        let mut published = self.publish_batch(name, vec![payload], keys).await?;
+        published.pop().ok_or_else(|| StoreError::Invalid("the store answered no outcome".into()).into())
+    }
+
+    /// Publishes every payload of `payloads` to `name`, in order, as one commit: all are stored or none (nothing is
+    /// stored if one is invalid). With `keys` (one per payload, see [`crate::store::idempotency`]), all written in the
+    /// same commit: a batch whose keys were seen answers the first publishes again ([`Published::repeated`]).
+    pub async fn publish_batch(
+        &self,
+        name: &str,
+        payloads: Vec<Payload>,
+        keys: Option<Vec<crate::store::idempotency::Key>>,
+    ) -> Result<Vec<Published>, PublishError> {
+        for payload in &payloads {
+            payload.validate()?;
+        }
+        let names: Vec<Option<String>> = payloads.iter().map(|p| p.event.clone()).collect();
+        let retention = self.retention(name);
+        let appends = payloads.into_iter().map(|payload| Write::Append {
+            topic: name.to_owned(),
+            payload,
+            retention,
+            mark_offline: false,
+        });
+        let writes: Vec<Write> = match keys {
+            Some(keys) if keys.len() == names.len() => {
+                appends.zip(keys).map(|(append, key)| Write::Keyed { key, write: Box::new(append) }).collect()
+            }
+            Some(keys) => {
+                return Err(StoreError::Invalid(format!("{} keys for {} events", keys.len(), names.len())).into())
+            }
+            None => appends.collect(),
         };
-        match self.commit(write).await? {
+        let outcomes = self.commit_all(writes).await?;
+        // The keys of one batch are written and expire together: seen all or none. A mix would be a store bug: said.
+        let appended = outcomes.iter().filter(|o| matches!(o, Outcome::Appended { .. })).count();
+        if appended != 0 && appended != outcomes.len() {
+            return Err(StoreError::Invalid("a batch's idempotency keys were found in part".into()).into());
+        }
+        outcomes.into_iter().zip(names).map(|(outcome, event_name)| self.published(outcome, event_name)).collect()
+    }
+
+    /// The answer to one append of a publish.
+    fn published(&self, outcome: Outcome, event_name: Option<String>) -> Result<Published, PublishError> {
+        match outcome {
             Outcome::Appended { event, data } => {
                 let id = event_id::format(&self.epoch(), event.pos);
                 Ok(Published { event, id, data, repeated: false })
@@ -635,53 +685,96 @@ async fn commit_loop(
     metrics: Arc<Metrics>,
     deliver: bool,
 ) {
-    let mut requests = Vec::with_capacity(MAX_BATCH);
-    while rx.recv_many(&mut requests, MAX_BATCH).await > 0 {
-        let mut writes = Vec::with_capacity(requests.len());
-        let mut topics = Vec::with_capacity(requests.len());
-        let mut replies = Vec::with_capacity(requests.len());
-        for Request { mut write, reply } in requests.drain(..) {
-            let appended_to = match &mut write {
-                Write::Append { topic: name, mark_offline, .. } => {
-                    // Decided here, in queue order with the subscribers' TakeOffline, so no notification is both
-                    // delivered live and kept as offline (or neither). A shared store decides by itself.
-                    *mark_offline = topic::is_user(name) && fanout.subscribers(name) == 0;
-                    Some(name.clone())
+    // A request that did not fit the last batch: it opens the next one (a request is never split).
+    let mut held: Option<Request> = None;
+    loop {
+        let first = match held.take() {
+            Some(r) => r,
+            None => match rx.recv().await {
+                Some(r) => r,
+                None => return,
+            },
+        };
+        let mut requests = vec![first];
+        let mut count = requests[0].writes.len();
+        while count < MAX_BATCH {
+            match rx.try_recv() {
+                Ok(r) if count + r.writes.len() > MAX_BATCH => {
+                    held = Some(r);
+                    break;
                 }
-                Write::EndJob { id, .. } => Some(topic::job(id)),
-                Write::Keyed { write, .. } => match &mut **write {
-                    Write::Append { topic: name, mark_offline, .. } => {
-                        *mark_offline = topic::is_user(name) && fanout.subscribers(name) == 0;
-                        Some(name.clone())
-                    }
-                    _ => None,
-                },
-                _ => None,
-            };
-            topics.push(appended_to);
-            writes.push(write);
-            replies.push(reply);
+                Ok(r) => {
+                    count += r.writes.len();
+                    requests.push(r);
+                }
+                Err(_) => break,
+            }
         }
-        match store.write(writes).await {
-            Ok(outcomes) => {
-                Metrics::inc(&metrics.store_commits, 1);
-                *health.lock().unwrap_or_else(std::sync::PoisonError::into_inner) = None;
-                for ((outcome, name), reply) in outcomes.into_iter().zip(topics).zip(replies) {
-                    if let (Outcome::Appended { event, .. }, Some(name)) = (&outcome, &name) {
-                        Metrics::inc(&metrics.published, 1);
-                        if deliver {
-                            fanout.deliver(name, Arc::clone(event));
-                        }
+        commit_batch(requests, count, &*store, &fanout, &health, &metrics, deliver).await;
+    }
+}
+
+/// The topic a write appends to, if any; decides an append's offline mark on the way.
+fn appended_topic(write: &mut Write, fanout: &Fanout) -> Option<String> {
+    match write {
+        Write::Append { topic: name, mark_offline, .. } => {
+            // Decided here, in queue order with the subscribers' TakeOffline, so no notification is both delivered
+            // live and kept as offline (or neither). A shared store decides by itself.
+            *mark_offline = topic::is_user(name) && fanout.subscribers(name) == 0;
+            Some(name.clone())
+        }
+        Write::EndJob { id, .. } => Some(topic::job(id)),
+        Write::Keyed { write, .. } => appended_topic(write, fanout),
+        _ => None,
+    }
+}
+
+/// Commits the writes of `requests` as one store batch, delivers what was appended, and answers each request.
+async fn commit_batch(
+    requests: Vec<Request>,
+    count: usize,
+    store: &dyn Store,
+    fanout: &Fanout,
+    health: &Mutex<Option<String>>,
+    metrics: &Metrics,
+    deliver: bool,
+) {
+    let mut writes = Vec::with_capacity(count);
+    let mut topics = Vec::with_capacity(count);
+    let mut replies = Vec::with_capacity(requests.len());
+    for Request { writes: mut ws, reply } in requests {
+        replies.push((reply, ws.len()));
+        for w in &mut ws {
+            topics.push(appended_topic(w, fanout));
+        }
+        writes.append(&mut ws);
+    }
+    match store.write(writes).await {
+        Ok(outcomes) if outcomes.len() == topics.len() => {
+            Metrics::inc(&metrics.store_commits, 1);
+            *health.lock().unwrap_or_else(std::sync::PoisonError::into_inner) = None;
+            for (outcome, name) in outcomes.iter().zip(&topics) {
+                if let (Outcome::Appended { event, .. }, Some(name)) = (outcome, name) {
+                    Metrics::inc(&metrics.published, 1);
+                    if deliver {
+                        fanout.deliver(name, Arc::clone(event));
                     }
-                    let _ = reply.send(Ok(outcome));
                 }
             }
-            Err(e) => {
-                *health.lock().unwrap_or_else(std::sync::PoisonError::into_inner) = Some(e.to_string());
-                Metrics::inc(&metrics.store_errors, 1);
-                for reply in replies {
-                    let _ = reply.send(Err(e.clone()));
-                }
+            let mut outcomes = outcomes.into_iter();
+            for (reply, n) in replies {
+                let _ = reply.send(Ok(outcomes.by_ref().take(n).collect()));
+            }
+        }
+        result => {
+            let e = match result {
+                Err(e) => e,
+                Ok(o) => StoreError::Invalid(format!("the store answered {} outcomes for {} writes", o.len(), count)),
+            };
+            *health.lock().unwrap_or_else(std::sync::PoisonError::into_inner) = Some(e.to_string());
+            Metrics::inc(&metrics.store_errors, 1);
+            for (reply, _) in replies {
+                let _ = reply.send(Err(e.clone()));
             }
         }
     }

@@ -16,6 +16,27 @@ pub const IDEMPOTENT_REPLAYED: HeaderName = HeaderName::from_static("idempotent-
 /// `None` without the header; 400 if it is not 1 to 255 visible ASCII characters (an sf-string's quotes allowed) or
 /// sent twice.
 pub fn key(headers: &HeaderMap, topic: &str, request: &[u8]) -> Result<Option<Key>, AppError> {
+    Ok(client_key(headers)?.map(|client| Key::new(topic, &client, request)))
+}
+
+/// The keys of a batch of `events` events under the request's `Idempotency-Key` (see [`key`]), one per event, all
+/// fingerprinted with the whole batch (`request`). An event's key is the client's key + ` <events> <index>`: a space
+/// cannot occur in a client's key, so batch keys never meet a single publish's, and a batch of another length under
+/// the same key is another set of keys (all new: it is published whole, never in part).
+pub fn batch_keys(
+    headers: &HeaderMap,
+    topic: &str,
+    request: &[u8],
+    events: usize,
+) -> Result<Option<Vec<Key>>, AppError> {
+    let Some(client) = client_key(headers)? else { return Ok(None) };
+    // Hashed once here; each key then fingerprints this digest.
+    let digest = ring::digest::digest(&ring::digest::SHA256, request);
+    Ok(Some((0..events).map(|i| Key::new(topic, &format!("{client} {events} {i}"), digest.as_ref())).collect()))
+}
+
+/// The request's `Idempotency-Key` value, validated.
+fn client_key(headers: &HeaderMap) -> Result<Option<String>, AppError> {
     let mut values = headers.get_all(&IDEMPOTENCY_KEY).iter();
     let Some(value) = values.next() else { return Ok(None) };
     if values.next().is_some() {
@@ -28,8 +49,7 @@ pub fn key(headers: &HeaderMap, topic: &str, request: &[u8]) -> Result<Option<Ke
             "Idempotency-Key must be 1 to {MAX_KEY_BYTES} visible ASCII characters (e.g. a UUID)"
         )));
     }
-    let client_key = String::from_utf8_lossy(raw);
-    Ok(Some(Key::new(topic, &client_key, request)))
+    Ok(Some(String::from_utf8_lossy(raw).into_owned()))
 }
 
 /// Marks `res` as the answer of a repeated publish, if it is one.
