@@ -215,6 +215,19 @@ impl Jobs {
         interval: Duration,
         shutdown: CancellationToken,
     ) -> Result<String, AppError> {
+        Ok(self.start_keyed(publisher, steps, interval, shutdown, None).await?.0)
+    }
+
+    /// [`Jobs::start`] under an `Idempotency-Key` (store/idempotency.rs): a key seen within its window answers the
+    /// job it created (`true`: nothing was started now).
+    pub async fn start_keyed(
+        self: &Arc<Self>,
+        publisher: &str,
+        steps: u64,
+        interval: Duration,
+        shutdown: CancellationToken,
+        key: Option<crate::store::idempotency::Key>,
+    ) -> Result<(String, bool), AppError> {
         let slot = self.take_slot(publisher)?;
         let admission = self.admission.lock().await;
         let now = now_ms();
@@ -238,11 +251,20 @@ impl Jobs {
             ended: None,
             lease_until_ms: now + ms(self.lease),
         };
-        self.hub.commit(Write::PutJob(record.clone())).await?;
+        let put = Write::PutJob(record.clone());
+        let write = match key {
+            Some(key) => Write::Keyed { key, write: Box::new(put) },
+            None => put,
+        };
+        match self.hub.commit(write).await? {
+            Outcome::Repeated(first) => return Ok((first.data, true)),
+            Outcome::KeyReused => return Err(crate::hub::PublishError::KeyReused.into()),
+            _ => {}
+        }
         drop(admission);
         let id = record.id.clone();
         tokio::spawn(Arc::clone(self).run(id.clone(), steps, interval, shutdown, slot));
-        Ok(id)
+        Ok((id, false))
     }
 
     /// Publishes `payload` to the job's topic, trying again while the store refuses; `false` at shutdown.

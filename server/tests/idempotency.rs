@@ -49,6 +49,9 @@ async fn a_repeated_key_answers_the_first_publish_again_across_a_kill_9_and_rest
     assert_eq!(again.json::<Value>().await.unwrap(), first, "the first answer, timestamp included");
     let note = publish(&server.url, "/notify/alice", Some("\"n-1\""), json!({ "event": "card", "data": 1 })).await;
     let note: Value = note.json().await.unwrap();
+    let job = publish(&server.url, "/jobs", Some("j-1"), json!({ "steps": 2, "intervalMs": 0 })).await;
+    assert!(job.headers().get("idempotent-replayed").is_none());
+    let job: Value = job.json().await.unwrap();
 
     server.kill9();
     let server = start_in(dir.path(), &DEV);
@@ -57,6 +60,11 @@ async fn a_repeated_key_answers_the_first_publish_again_across_a_kill_9_and_rest
     assert_eq!(after.json::<Value>().await.unwrap(), first, "remembered across the restart");
     let note_again = publish(&server.url, "/notify/alice", Some("n-1"), json!({ "event": "card", "data": 1 })).await;
     assert_eq!(note_again.json::<Value>().await.unwrap(), note, "the same SSE id");
+    let job_again = publish(&server.url, "/jobs", Some("j-1"), json!({ "steps": 2, "intervalMs": 0 })).await;
+    assert_eq!(job_again.headers()["idempotent-replayed"], "true");
+    assert_eq!(job_again.json::<Value>().await.unwrap(), job, "the same job, not a new one");
+    let other_job = publish(&server.url, "/jobs", Some("j-1"), json!({ "steps": 3, "intervalMs": 0 })).await;
+    assert_eq!(other_job.status(), 422);
     // The same key with another request is refused, and publishes nothing.
     let other = publish(&server.url, "/update", Some("k-1"), json!({ "text": "something else" })).await;
     assert_eq!(other.status(), 422);

@@ -415,6 +415,21 @@ async fn a_timed_out_publish_says_unknown_and_its_retry_with_the_key_publishes_i
     let again = keyed_update(&a.url, "order-17", "pay").await;
     assert_eq!(again.json::<Value>().await.unwrap(), first);
     assert_eq!(keyed_update(&b.url, "order-17", "refund").await.status(), 422);
+    // A job created with a key on A is that job on B too: created once.
+    let create = |url: String| async move {
+        reqwest::Client::new()
+            .post(format!("{url}/jobs"))
+            .header("content-type", "application/json")
+            .header("idempotency-key", "job-1")
+            .body(json!({ "steps": 1, "intervalMs": 0 }).to_string())
+            .send()
+            .await
+            .unwrap()
+    };
+    let job: Value = create(a.url.clone()).await.json().await.unwrap();
+    let job_b = create(b.url.clone()).await;
+    assert_eq!(job_b.headers()["idempotent-replayed"], "true");
+    assert_eq!(job_b.json::<Value>().await.unwrap(), job);
     let mut all = stream(&b.url, "/subscribe", Some(&format!("{ep}-0"))).await;
     update(&a.url, "sentinel").await;
     let got: Vec<_> = until(&mut all, "sentinel").await.into_iter().filter(|e| e.data.contains("\"pay\"")).collect();

@@ -4,7 +4,8 @@
 use std::time::Duration;
 
 use axum::extract::{Path, State};
-use axum::response::Response;
+use axum::http::HeaderMap;
+use axum::response::{IntoResponse as _, Response};
 use axum::routing::{get, post};
 use axum::{Json, Router};
 use serde_json::Value;
@@ -42,15 +43,17 @@ fn bounded(
     }
 }
 
-/// `{"steps": 1..=1000, "intervalMs"?: 0..=60000}` → `{"id": "<job id>"}`.
+/// `{"steps": 1..=1000, "intervalMs"?: 0..=60000}` → `{"id": "<job id>"}`. With an `Idempotency-Key` seen before
+/// (same steps and interval), the job it created and nothing started (see [`super::publish`]).
 /// A job's total run time (`steps × intervalMs`) may not exceed `--max-job-secs` (400), and a publisher may have
 /// `--max-jobs-per-publisher` running at once (429).
 async fn create(
     State(state): State<AppState>,
     Publisher(publisher): Publisher,
     client: Client,
+    headers: HeaderMap,
     JsonObject(body): JsonObject,
-) -> Result<Json<Value>, AppError> {
+) -> Result<Response, AppError> {
     let steps = bounded(&body, "steps", 1, MAX_STEPS, None)?;
     let interval = bounded(&body, "intervalMs", 0, MAX_INTERVAL_MS, Some(DEFAULT_INTERVAL_MS))?;
     let max = state.config.max_job_duration;
@@ -60,8 +63,12 @@ async fn create(
     // In `--dev` without a token, publishers are told apart by address.
     let publisher =
         publisher.unwrap_or_else(|| client.ip.map_or_else(|| "anonymous".to_owned(), |ip| format!("address {ip}")));
-    let id = state.jobs.start(&publisher, steps, Duration::from_millis(interval), state.env.shutdown.clone()).await?;
-    Ok(Json(serde_json::json!({ "id": id })))
+    let key = super::publish::key(&headers, "jobs", format!("{steps}\n{interval}").as_bytes())?;
+    let shutdown = state.env.shutdown.clone();
+    let (id, repeated) =
+        state.jobs.start_keyed(&publisher, steps, Duration::from_millis(interval), shutdown, key).await?;
+    let res = Json(serde_json::json!({ "id": id })).into_response();
+    Ok(super::publish::mark_repeated(res, repeated))
 }
 
 /// `{"id", "steps", "intervalMs", "createdMs", "state": "running" | "finished" | "interrupted", "endedMs"?}`. Once

@@ -28,6 +28,8 @@ pub struct Key {
     pub fingerprint: String,
     /// How long it is remembered, in ms (from the store's clock at the write).
     pub window_ms: u64,
+    /// Embedded store, set by [`recall`]: the id of the job a keyed [`Write::PutJob`] creates.
+    pub job: Option<String>,
 }
 
 impl Key {
@@ -36,16 +38,16 @@ impl Key {
         let digest = ring::digest::digest(&ring::digest::SHA256, request);
         let fingerprint = digest.as_ref().iter().map(|b| format!("{b:02x}")).collect();
         let window_ms = u64::try_from(WINDOW.as_millis()).unwrap_or(u64::MAX);
-        Key { scoped: format!("{}:{topic}:{client_key}", topic.len()), fingerprint, window_ms }
+        Key { scoped: format!("{}:{topic}:{client_key}", topic.len()), fingerprint, window_ms, job: None }
     }
 }
 
-/// What a key's first publish answered.
+/// What a key's first publish answered: an event's position and data, or (position 0) the id of the job it created.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct Remembered {
-    /// The event's position.
+    /// The event's position (0 for a job).
     pub position: u64,
-    /// Its data as published.
+    /// Its data as published (the job id for a job).
     pub data: String,
 }
 
@@ -94,19 +96,25 @@ pub fn recall(txn: &WriteTransaction, write: Write, now_ms: u64) -> Result<Recal
             Recall::Seen(Outcome::Repeated(r.remembered))
         }
         Some(r) if r.expires_ms > now_ms => Recall::Seen(Outcome::KeyReused),
-        _ => Recall::Apply(*write, Some(key)),
+        _ => {
+            let mut key = key;
+            if let Write::PutJob(job) = &*write {
+                key.job = Some(job.id.clone());
+            }
+            Recall::Apply(*write, Some(key))
+        }
     })
 }
 
-/// Keeps `outcome` (of an append) under `key`, until `now_ms` + its window.
+/// Keeps `outcome` (of an append, or the job of a keyed [`Write::PutJob`]) under `key`, until `now_ms` + its window.
 pub fn remember(txn: &WriteTransaction, key: &Key, outcome: &Outcome, now_ms: u64) -> Result<(), StoreError> {
-    let Outcome::Appended { event, data } = outcome else { return Ok(()) };
-    let expires_ms = now_ms.saturating_add(key.window_ms);
-    let record = Record {
-        fingerprint: key.fingerprint.clone(),
-        expires_ms,
-        remembered: Remembered { position: event.pos, data: data.clone() },
+    let remembered = match (outcome, &key.job) {
+        (Outcome::Appended { event, data }, _) => Remembered { position: event.pos, data: data.clone() },
+        (Outcome::Done, Some(job)) => Remembered { position: 0, data: job.clone() },
+        _ => return Ok(()),
     };
+    let expires_ms = now_ms.saturating_add(key.window_ms);
+    let record = Record { fingerprint: key.fingerprint.clone(), expires_ms, remembered };
     let bytes = serde_json::to_vec(&record).map_err(|e| StoreError::Invalid(e.to_string()))?;
     let mut keys = txn.open_table(KEYS).map_err(storage)?;
     if let Some(old) = keys.insert(key.scoped.as_str(), bytes.as_slice()).map_err(storage)? {

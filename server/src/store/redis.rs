@@ -110,6 +110,8 @@ local i = 5
 local widths = {A = 8, T = 2, J = 4, D = 2, E = 4, R = 3, P = 1}
 -- A key to keep the next op's outcome under: {redis key, fingerprint, window ms}.
 local keyed = nil
+-- The job id of the last 'J' op (a keyed job creation remembers it).
+local last_job = nil
 while i <= #ARGV do
   local op = ARGV[i]
   if op == 'K' then
@@ -138,6 +140,7 @@ while i <= #ARGV do
     out[#out + 1] = from
     i = i + 2
   elseif op == 'J' then
+    last_job = ARGV[i + 1]
     redis.call('HSET', p .. 'jobs', ARGV[i + 1], ARGV[i + 2])
     redis.call('HSET', p .. 'job_lease', ARGV[i + 1], ARGV[i + 3])
     out[#out + 1] = 0
@@ -174,6 +177,8 @@ while i <= #ARGV do
     local r = out[#out]
     if type(r) == 'table' and #r == 2 then
       redis.call('SET', keyed[1], keyed[2] .. '\n' .. r[1] .. '\n' .. r[2], 'PX', keyed[3])
+    elseif op == 'J' then
+      redis.call('SET', keyed[1], keyed[2] .. '\n0\n' .. last_job, 'PX', keyed[3])
     end
     keyed = nil
   end
