@@ -164,10 +164,17 @@ async fn a_stream_whose_client_stops_reading_is_dropped_after_the_write_stall_ti
         }
         tokio::time::sleep(Duration::from_millis(100)).await;
     }
-    assert!(s.metric("sse_slow_clients_evicted_total").await >= 1);
-    // The stalled client finds its connection closed (not ended cleanly) once it reads again.
-    let (_, eof) = read_until(&mut slow, |_| false).await;
-    assert!(eof);
+    // Exactly the stalled stream was evicted: the fast one, which read every event, is still there.
+    assert_eq!(s.metric("sse_slow_clients_evicted_total").await, 1);
+    assert_eq!(s.metric("sse_open_streams{kind=\"broadcast\"}").await, 1);
+    // The stalled client finds its connection closed (not ended cleanly: no last chunk) once it reads again.
+    let (text, eof) = read_until(&mut slow, |_| false).await;
+    assert!(eof, "the evicted connection is closed");
+    assert!(
+        !text.ends_with("0\r\n\r\n"),
+        "an evicted stream must not look like a clean end: {:?}",
+        &text[text.len().saturating_sub(40)..]
+    );
     s.publish("after").await;
     assert_eq!(next(&mut fast).await.data, "after");
 }
