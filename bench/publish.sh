@@ -2,13 +2,15 @@
 # Acknowledged publishes: typed-eventsource-server with the embedded store (redb on this disk) and with the memory
 # store, driven by bench/publish (1, 8, 64 keep-alive HTTP publishers), against redis-server's XADD with
 # `appendonly yes` + `appendfsync always` driven by redis-benchmark (1, 8, 64 clients) — the same machine, the same run.
-# Then publish→ack latency at 1,000 publishes/s. Writes the markdown table to $1.
+# Then publish→ack latency at 1,000 publishes/s, and batch publishing (8 publishers, BATCH=100 events per request:
+# one commit each) against XADD pipelined BATCH deep. Writes the markdown table to $1. BIN_DIR: where the native
+# binaries are (default target/native; e.g. /work/target-perf/native with another CARGO_TARGET_DIR).
 # Installs Debian's redis-server (for redis-benchmark) if missing; never uses a system service or a fixed port.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 out=$1
-SECS=${SECS:-4}
-bin=target/native
+SECS=${SECS:-4} BATCH=${BATCH:-100}
+bin=${BIN_DIR:-target/native}
 step() { printf '\033[1m[bench]\033[0m %s\n' "$*" >&2; }
 free_port() { python3 -c 'import socket; s = socket.socket(); s.bind(("127.0.0.1", 0)); print(s.getsockname()[1])'; }
 as_root() { if [ "$(id -u)" -eq 0 ]; then "$@"; else sudo "$@"; fi; }
@@ -41,6 +43,8 @@ for store in embedded memory; do
     step "ours ($store): $c publishers"
     fig[$store,$c]=$("$bin/sse-publish-bench" --url "$url" --publishers "$c" --secs "$SECS" | python3 -c 'import json,sys; print(round(json.load(sys.stdin)["acked_per_sec"]))')
   done
+  step "ours ($store): 8 publishers, batches of $BATCH events"
+  fig[$store,batch]=$("$bin/sse-publish-bench" --url "$url" --publishers 8 --batch "$BATCH" --secs "$SECS" | python3 -c 'import json,sys; print(round(json.load(sys.stdin)["acked_per_sec"]))')
   step "ours ($store): publish→ack latency at 1000/s"
   fig[$store,lat]=$("$bin/sse-publish-bench" --url "$url" --publishers 16 --secs "$SECS" --rate 1000 | python3 -c 'import json,sys; d=json.load(sys.stdin); print("%.2f / %.2f ms (%.0f/s)" % (d["p50_ms"], d["p99_ms"], d["acked_per_sec"]))')
 done
@@ -55,6 +59,9 @@ for c in 1 8 64; do
   n=$(( c == 1 ? 5000 : 40000 ))
   fig[redis,$c]=$(redis-benchmark -p "$port" -c "$c" -n "$n" -q --csv XADD bench '*' text 'bench message' | tail -1 | python3 -c 'import csv,sys; r=next(csv.reader(sys.stdin)); print(round(float(r[1])))')
 done
+
+step "redis XADD (appendfsync always): 8 clients pipelining $BATCH commands"
+fig[redis,batch]=$(redis-benchmark -p "$port" -c 8 -P "$BATCH" -n 400000 -q --csv XADD bench '*' text 'bench message' | tail -1 | python3 -c 'import csv,sys; r=next(csv.reader(sys.stdin)); print(round(float(r[1])))')
 
 # Ours on the same Redis (its own key prefix): acknowledged publishes, and Redis commands per published event.
 url=$(start_ours redis --store redis --redis-url "redis://127.0.0.1:$port" --redis-prefix bench-ours:)
@@ -85,6 +92,10 @@ ratio() { python3 -c "import sys; a,b=float(sys.argv[1]),float(sys.argv[2]); pri
   for c in 1 8 64; do
     echo "| $c publisher(s) | ${fig[embedded,$c]} | ${fig[memory,$c]} | ${fig[oursredis,$c]} | ${fig[redis,$c]} | $(ratio "${fig[embedded,$c]}" "${fig[redis,$c]}") | $(ratio "${fig[embedded,$c]}" "${fig[memory,$c]}") |"
   done
+  echo
+  echo "| batch publishing: acknowledged events/s, 8 publishers, $BATCH events per request | ours, embedded (one commit + fsync per request or group) | ours, memory | redis XADD, 8 clients pipelining $BATCH (appendfsync always) | redis XADD, 8 clients, no pipelining | embedded / XADD pipelined | embedded / XADD |"
+  echo "|---|---|---|---|---|---|---|"
+  echo "| 8 publishers | ${fig[embedded,batch]} | ${fig[memory,batch]} | ${fig[redis,batch]} | ${fig[redis,8]} | $(ratio "${fig[embedded,batch]}" "${fig[redis,batch]}") | $(ratio "${fig[embedded,batch]}" "${fig[redis,8]}") |"
   echo
   echo "Publish→ack p50 / p99 at 1,000 publishes/s (16 connections, measured from each request's scheduled time; goal p99 < 5 ms): embedded ${fig[embedded,lat]}, memory ${fig[memory,lat]}."
   echo "Redis store: ${fig[redisops]}; independent of the number of subscribers (one PUBLISH per event, fanned out by each instance)."

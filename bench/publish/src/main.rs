@@ -1,9 +1,11 @@
-//! `sse-publish-bench --url http://127.0.0.1:PORT --publishers N --secs S [--rate R]`
+//! `sse-publish-bench --url http://127.0.0.1:PORT --publishers N --secs S [--rate R] [--batch B]`
 //!
 //! Without `--rate`: N keep-alive HTTP/1.1 connections each POST `/update` back to back for S seconds; prints the
 //! acknowledged (200) publishes per second. With `--rate R`: R publishes per second in all, spread over the N
 //! connections on a fixed schedule; latency is measured from each request's *scheduled* time to its answer (no
-//! coordinated omission), p50/p99 printed. Output: one JSON line.
+//! coordinated omission), p50/p99 printed. With `--batch B`, each POST carries B events (a JSON array: one commit
+//! on the server) and `acked_per_sec` counts acknowledged *events* (`requests_per_sec`: requests). Output: one JSON
+//! line.
 
 use std::time::{Duration, Instant};
 
@@ -26,6 +28,9 @@ struct Args {
     /// Total publishes per second (latency mode); none = as fast as acknowledged.
     #[arg(long)]
     rate: Option<f64>,
+    /// Events per request (a JSON array body); 1 = a single JSON object, as a plain publish.
+    #[arg(long, default_value_t = 1, value_parser = clap::value_parser!(u64).range(1..=100_000))]
+    batch: u64,
 }
 
 type Sender = hyper::client::conn::http1::SendRequest<Full<Bytes>>;
@@ -39,8 +44,18 @@ async fn connect(addr: &str) -> std::io::Result<Sender> {
     Ok(sender)
 }
 
-async fn post(sender: &mut Sender, host: &str, n: u64) -> Result<bool, Box<dyn std::error::Error + Send + Sync>> {
-    let body = format!(r#"{{"text":"bench {n}"}}"#);
+async fn post(
+    sender: &mut Sender,
+    host: &str,
+    n: u64,
+    batch: u64,
+) -> Result<bool, Box<dyn std::error::Error + Send + Sync>> {
+    let body = if batch == 1 {
+        format!(r#"{{"text":"bench {n}"}}"#)
+    } else {
+        let items: Vec<String> = (0..batch).map(|i| format!(r#"{{"text":"bench {n}.{i}"}}"#)).collect();
+        format!("[{}]", items.join(","))
+    };
     let req = hyper::Request::post("/update")
         .header("host", host)
         .header("content-type", "application/json")
@@ -80,7 +95,7 @@ async fn publisher(addr: String, index: usize, args: std::sync::Arc<Args>, start
         if scheduled >= end {
             return tally;
         }
-        match post(&mut sender, &addr, n).await {
+        match post(&mut sender, &addr, n, args.batch).await {
             Ok(true) => {
                 tally.acked += 1;
                 tally.latencies_us.push(u64::try_from(scheduled.elapsed().as_micros()).unwrap_or(u64::MAX));
@@ -117,8 +132,10 @@ async fn main() -> Result<(), Box<dyn std::error::Error>> {
     total.latencies_us.sort_unstable();
     let out = serde_json::json!({
         "publishers": args.publishers,
-        "acked_per_sec": total.acked as f64 / args.secs,
-        "acked": total.acked,
+        "batch": args.batch,
+        "acked_per_sec": (total.acked * args.batch) as f64 / args.secs,
+        "acked": total.acked * args.batch,
+        "requests_per_sec": total.acked as f64 / args.secs,
         "errors": total.errors,
         "p50_ms": percentile(&total.latencies_us, 0.50),
         "p99_ms": percentile(&total.latencies_us, 0.99),
