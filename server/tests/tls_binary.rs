@@ -61,10 +61,11 @@ async fn peer_certificate(client: &Client, url: &str) -> (Vec<u8>, Version) {
 async fn dev_tls_serves_h2_with_a_generated_certificate_whose_fingerprint_is_logged_and_sigterm_ends_it() {
     let (mut child, url, stderr) = start(&["--listen", "127.0.0.1:0", "--dev", "--dev-tls"]);
     assert!(url.starts_with("https://127.0.0.1:"), "{url}");
-    let logged = stderr
-        .iter()
+    // The log goes on while the server runs: read it with a deadline instead of until it ends.
+    let deadline = Instant::now() + Duration::from_secs(10);
+    let logged = std::iter::from_fn(|| stderr.recv_timeout(deadline.saturating_duration_since(Instant::now())).ok())
         .find_map(|l| l.split_once("SHA-256 ").map(|(_, f)| f.trim().to_owned()))
-        .expect("the fingerprint is logged");
+        .expect("the fingerprint is logged within 10 s");
     let client = Client::builder().use_rustls_tls().danger_accept_invalid_certs(true).tls_info(true).build().unwrap();
     let (der, version) = peer_certificate(&client, &url).await;
     assert_eq!(version, Version::HTTP_2);
