@@ -92,9 +92,10 @@ async fn unknown_or_too_old_last_event_id_gets_a_replay_gap_event() {
     // The oldest trimmed id itself was seen by the client: nothing is missing, no signal.
     let mut ev = open_url(&format!("{}/subscribe?lastEventId={}", s.url, s.id(5))).await;
     assert_eq!(next(&mut ev).await.id, s.id(6));
-    // The current last id: nothing to replay, no signal.
+    // The current last id: nothing to replay, no signal — the next event is the one published after it.
     let mut ev = open_url(&format!("{}/subscribe?lastEventId={}", s.url, s.id(10))).await;
-    assert_quiet(&mut ev, 200).await;
+    s.publish("sentinel").await;
+    next_is_sentinel(&mut ev, "sentinel").await;
 }
 
 // ---- Slow clients and cleanup ----

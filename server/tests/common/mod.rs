@@ -128,11 +128,19 @@ pub async fn until(events: &mut Events, sentinel: &str) -> Vec<Event> {
     }
 }
 
-/// No event within `ms`.
+/// No event within `ms`, and the stream neither ends nor fails meanwhile. A wait proves little on its own: prefer
+/// [`next_is_sentinel`] (a later event, arriving first, shows nothing came before it).
 pub async fn assert_quiet(events: &mut Events, ms: u64) {
-    if let Ok(Some(e)) = tokio::time::timeout(Duration::from_millis(ms), events.next()).await {
-        panic!("unexpected event {e:?}");
+    if let Ok(e) = tokio::time::timeout(Duration::from_millis(ms), events.next()).await {
+        panic!("expected nothing within {ms} ms, got {e:?}");
     }
+}
+
+/// The next event on `events` carries `sentinel` in its data: one stream keeps order, so nothing unexpected was
+/// delivered before the sentinel (published after whatever must not arrive).
+pub async fn next_is_sentinel(events: &mut Events, sentinel: &str) {
+    let e = next(events).await;
+    assert!(e.data.contains(sentinel), "expected the sentinel {sentinel:?} next, got {e:?}");
 }
 
 pub async fn post_json(url: &str, token: Option<&str>, body: &str) -> reqwest::Response {
