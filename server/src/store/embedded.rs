@@ -8,8 +8,8 @@
 //! [`TopicState`], JSON), `checked_events` (`(topic, position)` → `(ms, checksum, frame)`), `activity` (`(ms, topic)`
 //! of per-user topics, least recently used first) and `jobs` ([`JobRecord`], JSON).
 //!
-//! **Integrity.** The file is verified page by page at every open and refused if it fails ([`opening`]); each event
-//! record carries a checksum verified on every read ([`record`]): a record that fails is never replayed, the reader
+//! **Integrity.** The file is verified page by page at every open and refused if it fails (module `opening`); each event
+//! record carries a checksum verified on every read (module `record`): a record that fails is never replayed, the reader
 //! reports it in [`Snapshot::corrupt`] (the hub turns it into a `replay-gap` with reason `corrupt`) and logs an error.
 //! [`salvage`] copies what verifies into a new file. A file written before event checksums existed (table `events`)
 //! is converted at open, once verified.
@@ -101,7 +101,7 @@ fn storage<E: std::fmt::Display>(e: E) -> StoreError {
 }
 
 impl EmbeddedStore {
-    /// Opens (or creates) the store in `dir`, verified ([`opening`]). A damaged, empty, foreign, inaccessible or
+    /// Opens (or creates) the store in `dir`, verified (module `opening`). A damaged, empty, foreign, inaccessible or
     /// busy file is refused with a message ([`OpenError`]) that names it and says what to do.
     pub fn open(dir: &Path, options: StoreOptions) -> Result<Self, StoreError> {
         let path = dir.join(FILE_NAME);

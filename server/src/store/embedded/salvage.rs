@@ -6,7 +6,7 @@
 //!   counters, topic states and jobs; the events forwards; if a damaged page stopped that, the events backwards from
 //!   the end down to where it stopped), so only the records of damaged pages are lost. The binary runs each pass in
 //!   a child process ([`salvage_with`]): redb trusts the pages it reads and may panic on a damaged one, which then
-//!   ends that pass only. Each event record is checked by its own checksum ([`super::record`]); records of a file
+//!   ends that pass only. Each event record is checked by its own checksum (module `record`); records of a file
 //!   written before checksums existed by their content (the frame decodes and its id is the record's
 //!   `<epoch>-<position>`). A record that fails is left out and counted.
 //! - The new file gets a **new epoch** (every frame is re-encoded with it): events may be missing, so every client
