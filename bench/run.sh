@@ -3,7 +3,7 @@
 # the first build). Writes bench/results/latest.md (git-ignored) and the committed copy bench/RESULTS.md.
 #
 # Knobs (environment): SMALL=1000 LARGE=10000 streams, SECS=4 per throughput phase, RATE=1000 events/s in the
-# latency phase, BROWSER_EVENTS=100000, BROWSER_ROUNDS=3, SKIP_WASM=1 / SKIP_BROWSER=1 / SKIP_SERVERS=1 / SKIP_PUBLISH=1,
+# latency phase, BROWSER_EVENTS=100000, BROWSER_ROUNDS=3, SKIP_WASM=1 / SKIP_BROWSER=1 / SKIP_SERVERS=1 / SKIP_PIPELINED=1 / SKIP_PUBLISH=1,
 # PIN=both (fan-out unpinned, then pinned: servers on core 0, load generator on core 1) / PIN=no / PIN=only.
 # Needs what scripts/setup.sh installs (wasm target, wasm-bindgen-cli, wasm-pack, chromium, npm dev packages).
 set -euo pipefail
@@ -88,6 +88,21 @@ if [ -z "${SKIP_SERVERS:-}" ]; then
     fanout servers-pinned "taskset -c 0" "taskset -c 1"
   fi
 fi
+if [ -z "${SKIP_PIPELINED:-}" ]; then
+  # Issue 23 goal 1: ONE keep-alive connection pipelining POST /update at 2,000 events/s for 5 s to 1,000 open streams.
+  rm -f "$results/pipelined.md"
+  bench/nchan/install.sh
+  step "single pipelined publisher: ours (durable, memory) vs axum floor, Nchan (1,000 streams, 2,000 ev/s for 5 s)"
+  data=$(mktemp -d -p "$root/$results" data.XXXXXX)
+  lift="--max-streams 20000 --max-anonymous-streams 20000 --max-streams-per-ip 20000 --max-connections-per-ip 20000"
+  "$bin/sse-loadgen" pipelined --streams 1000 --rate 2000 --secs 5 \
+    --server "typed-eventsource-server=$bin/typed-eventsource-server serve --listen 127.0.0.1:0 --dev $lift --data-dir $data" \
+    --server "ours, memory store=$bin/typed-eventsource-server serve --listen 127.0.0.1:0 --dev $lift --store memory" \
+    --server "axum floor=$bin/axum-floor --listen 127.0.0.1:0" \
+    --server "nginx + Nchan=bench/nchan/serve.sh $data/nchan" \
+    --md "$results/pipelined.md" >/dev/null
+  rm -rf "$data"
+fi
 if [ -z "${SKIP_PUBLISH:-}" ]; then
   step "acknowledged publishes: embedded vs memory vs redis XADD (appendfsync always)"
   bench/publish.sh "$results/publish.md" >/dev/null
@@ -98,8 +113,9 @@ fi
   echo
   echo "$(date -u '+%Y-%m-%d %H:%M UTC'), commit $(git rev-parse --short HEAD 2>/dev/null || echo '?'), $(nproc) × $(grep -m1 'model name' /proc/cpuinfo | cut -d: -f2 | sed 's/^ *//'), $(awk '/MemTotal/ {printf "%.0f GB", $2/1048576}' /proc/meminfo) RAM, Linux $(uname -r), load average before: $(cut -d' ' -f1-3 /proc/loadavg). Shared machine: compare the ratios, not the absolute figures. Produced by \`bench/run.sh\` in $(( $(date +%s) - started )) s."
   echo
-  for part in servers servers-pinned publish browser wasm; do
+  for part in servers servers-pinned pipelined publish browser wasm; do
     case $part in
+      pipelined) title="## One pipelined publisher under fan-out (1,000 streams, 2,000 ev/s for 5 s; same run)" ;;
       publish) title="## Acknowledged publishes (durable store vs memory vs Redis, same machine, same run)" ;;
       servers) title="## Server fan-out, unpinned (same load generator, same run; ratios: how many times better ours is)" ;;
       servers-pinned) title="## Server fan-out, pinned: each server on core 0, the load generator on core 1 (taskset; same ratios)" ;;
