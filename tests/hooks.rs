@@ -324,6 +324,11 @@ async fn data_that_does_not_decode_is_the_handle_error() {
     }
     assert!(h.messages().is_empty());
     assert_eq!(h.state(), ReadyState::Open, "a decode error does not close the stream");
+    // The stream goes on: a later note arrives on it.
+    post_json(&format!("/notify/{user}"), r#"{"data": {"text": "after"}}"#).await;
+    let h = seen.wait("the note after the bad one", |h| !h.messages().is_empty()).await;
+    let texts: Vec<String> = h.messages().iter().map(|m| m.data.text.clone()).collect();
+    assert_eq!(texts, ["after"]);
     app.destroy();
     wait_for_streams("user", baseline, "the stream to close on unmount").await;
 }

@@ -73,6 +73,8 @@ async fn js_handlers_get_decoded_data_meta_and_a_terminal_reason() {
     assert_eq!(es.ready_state(), 2);
     assert_eq!(json(&es.close_reason()), r#"{"kind":"terminal","event":"ping","data":"finished"}"#);
     es.close();
+    // Anything close() queued (a task) has run after this wait.
+    sleep(50).await;
     assert_eq!(closes.length(), 1, "onClose is called once");
 }
 
@@ -227,8 +229,10 @@ async fn resume_param_dedup_window_and_app_named_gap_events_from_js() {
 #[wasm_bindgen_test]
 async fn on_gap_gets_the_servers_replay_gap_and_duplicates_are_counted() {
     let _turn = Turn::take().await;
+    // A user's stream (its id check is the broadcast one's) whose witness event leaves the broadcast history alone.
+    let user = unique("js-no-param");
     let es = JsTypedEventSource::new(
-        server_url("/subscribe"),
+        server_url(&format!("/sse/{user}")),
         options(r#"{"lastEventId": "0badc0de-1", "resumeParam": null}"#),
     )
     .expect("constructed");
@@ -236,8 +240,13 @@ async fn on_gap_gets_the_servers_replay_gap_and_duplicates_are_counted() {
     let (on_gap, gaps) = recorder();
     es.on_gap(on_gap);
     let (on_open, opens) = recorder();
+    let (on_message, messages) = recorder();
     es.on_open(on_open);
+    es.on("message", on_message);
     wait_for(&opens, 1, "open").await;
+    // A gap would be the stream's first event: a live one arriving with no gap before it shows there was none.
+    post_json(&format!("/notify/{user}"), r#"{"data": {"text": "witness"}}"#).await;
+    wait_for(&messages, 1, "the live event").await;
     es.close();
     assert_eq!(gaps.length(), 0, "resumeParam: null sent no id: {}", json(&gaps));
     let es = JsTypedEventSource::new(server_url("/subscribe"), options(r#"{"lastEventId": "0badc0de-1"}"#))
@@ -292,17 +301,27 @@ async fn a_request_callback_may_return_a_promise_and_is_asked_per_attempt() {
 #[wasm_bindgen_test]
 async fn an_oversize_event_is_a_too_large_error_with_the_limit() {
     let _turn = Turn::take().await;
-    let body = "x".repeat(300);
-    let es = JsTypedEventSource::new(
-        server_url("/fixtures/echo"),
-        options(&format!(r#"{{"transport": "fetch", "method": "POST", "body": "{body}", "maxEventBytes": 100}}"#)),
-    )
-    .expect("constructed");
+    // A user's stream of its own (so that the broadcast history other tests read stays as it was).
+    let user = unique("js-oversize");
+    let url = server_url(&format!("/sse/{user}"));
+    let es =
+        JsTypedEventSource::new(url, options(r#"{"transport": "fetch", "maxEventBytes": 100}"#)).expect("constructed");
     let (on_error, errors) = recorder();
+    let (on_open, opens) = recorder();
+    let (on_message, messages) = recorder();
     es.on_error(on_error);
+    es.on_open(on_open);
+    es.on("message", on_message);
+    wait_for(&opens, 1, "open").await;
+    post_json(&format!("/notify/{user}"), &format!(r#"{{"data": {{"text": "{}"}}}}"#, "x".repeat(300))).await;
     wait_for(&errors, 1, "the error").await;
     let error = get(&errors.get(0), "0");
     assert_eq!(get(&error, "kind").as_string().as_deref(), Some("too-large"));
     assert_eq!(get(&error, "limit").as_f64(), Some(100.0));
-    assert_eq!(es.ready_state(), 1, "the stream goes on");
+    // The stream goes on: the next event arrives on it, and the oversize one was skipped.
+    post_json(&format!("/notify/{user}"), r#"{"data": {"text": "small"}}"#).await;
+    wait_for(&messages, 1, "the event after the oversize one").await;
+    assert_eq!(get(&get(&messages.get(0), "0"), "text").as_string().as_deref(), Some("small"));
+    assert_eq!(messages.length(), 1);
+    assert_eq!(es.ready_state(), 1);
 }
