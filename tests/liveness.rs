@@ -236,3 +236,81 @@ mod js {
         }
     }
 }
+
+/// The Yew hook: heartbeats never enter the history or the count (not even with `heartbeat` among the hook's event
+/// types), and the handle shows when the stream went silent and when it recovered.
+#[cfg(feature = "yew")]
+mod hook {
+    use std::cell::RefCell;
+    use std::rc::Rc;
+
+    use typed_eventsource::yew::{use_event_source_text, UseEventSourceHandle, UseEventSourceOptions};
+    use typed_eventsource::Error;
+    use wasm_bindgen_test::*;
+    use yew::prelude::*;
+
+    use super::support::*;
+    use super::{publish, quick_policy, TIMEOUT};
+
+    #[derive(Clone, Properties)]
+    struct ProbeProps {
+        seen: Rc<RefCell<Option<UseEventSourceHandle<String>>>>,
+    }
+
+    impl PartialEq for ProbeProps {
+        fn eq(&self, other: &Self) -> bool {
+            Rc::ptr_eq(&self.seen, &other.seen)
+        }
+    }
+
+    #[component]
+    fn Probe(props: &ProbeProps) -> Html {
+        let options = UseEventSourceOptions::default()
+            .events(["message", "heartbeat"])
+            .heartbeat_timeout(TIMEOUT)
+            .reconnect(quick_policy());
+        let stream = use_event_source_text(blackhole_url("/subscribe"), options);
+        *props.seen.borrow_mut() = Some(stream.clone());
+        html! { <p>{ stream.received() }</p> }
+    }
+
+    async fn wait(
+        seen: &Rc<RefCell<Option<UseEventSourceHandle<String>>>>,
+        what: &str,
+        done: impl Fn(&UseEventSourceHandle<String>) -> bool,
+    ) -> UseEventSourceHandle<String> {
+        for _ in 0..1000 {
+            if let Some(h) = seen.borrow().as_ref().filter(|h| done(h)) {
+                return h.clone();
+            }
+            sleep(10).await;
+        }
+        panic!("timed out waiting for {what}: {:?}", seen.borrow());
+    }
+
+    #[wasm_bindgen_test]
+    async fn heartbeats_stay_out_of_the_history_and_the_handle_shows_the_outage() {
+        let _turn = Turn::take().await;
+        let document = web_sys::window().and_then(|w| w.document()).expect("a document");
+        let root = document.create_element("div").expect("a div");
+        document.body().expect("a body").append_child(&root).expect("appended");
+        let seen = Rc::new(RefCell::new(None));
+        let app = yew::Renderer::<Probe>::with_root_and_props(root, ProbeProps { seen: seen.clone() }).render();
+        wait(&seen, "open", |h| h.state() == typed_eventsource::ReadyState::Open).await;
+        let seed = unique("seed");
+        publish(&seed).await;
+        wait(&seen, "the seed event", |h| h.received() == 1).await;
+        sleep(2_500).await; // two heartbeats of the quick server
+        let before = wait(&seen, "a render", |_| true).await;
+        assert_eq!(before.received(), 1, "heartbeats are not counted");
+        assert!(before.messages().iter().all(|m| m.meta.event == "message"), "no heartbeat in the history");
+        assert_eq!(before.last_outage(), None);
+        silence_proxy().await;
+        let after = wait(&seen, "the recovery", |h| h.last_outage().is_some_and(|o| o.recovered_at.is_some())).await;
+        let outage = after.last_outage().expect("an outage");
+        assert!(matches!(outage.cause, Error::HeartbeatTimeout { timeout } if timeout == TIMEOUT), "{outage:?}");
+        assert!(outage.recovered_at.unwrap_or_default() >= outage.since);
+        assert_eq!(after.received(), 1);
+        app.destroy();
+    }
+}
