@@ -66,10 +66,9 @@ pub enum Error {
         /// What the browser reports.
         state: crate::ReadyState,
     },
-    /// Nothing arrived for longer than the heartbeat timeout
-    /// ([`SourceOptions::heartbeat_timeout`](crate::SourceOptions::heartbeat_timeout)): the connection is presumed
-    /// dead (a sleeping laptop, a NAT or proxy that dropped it without closing it). The source drops it and re-opens
-    /// through the [`ReconnectPolicy`](crate::ReconnectPolicy), resuming after the last event id.
+    /// Nothing arrived for longer than the heartbeat timeout (`SourceOptions::heartbeat_timeout`): the connection is
+    /// presumed dead (a sleeping laptop, a NAT or proxy that dropped it without closing it). The source drops it and
+    /// re-opens through the [`ReconnectPolicy`](crate::ReconnectPolicy), resuming after the last event id.
     // A fixed message (the timeout is in the field): formatting a duration would link float formatting.
     #[error("heartbeat timeout: the stream went silent")]
     HeartbeatTimeout {
