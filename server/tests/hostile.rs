@@ -516,25 +516,34 @@ async fn large_cookie_heads_are_accepted_up_to_the_header_limit() {
 fn flag_ranges_are_checked_at_start() {
     use clap::Parser as _;
     use typed_eventsource_server::config::Cli;
-    let max = u64::MAX.to_string();
-    for flag in [
-        "--heartbeat-secs",
-        "--idle-timeout-secs",
-        "--tls-handshake-timeout-secs",
-        "--write-stall-secs",
-        "--body-timeout-secs",
-        "--busy-retry-ms",
-        "--retry-ms",
-        "--max-job-secs",
-        "--job-ttl-secs",
-        "--max-header-bytes",
-    ] {
-        assert!(Cli::try_parse_from(["x", "serve", "--dev", flag, &max]).is_err(), "{flag} {max} was accepted");
+    // Every duration (and the header size) flag with its range: both ends accepted, one past either end and the
+    // largest u64 refused with a message naming the flag.
+    let flags: [(&str, u64, u64); 12] = [
+        ("--heartbeat-secs", 1, 3600),
+        ("--idle-timeout-secs", 1, 86_400),
+        ("--tls-handshake-timeout-secs", 1, 3600),
+        ("--write-stall-secs", 1, 3600),
+        ("--body-timeout-secs", 1, 3600),
+        ("--busy-retry-ms", 1, 3_600_000),
+        ("--retry-ms", 0, 86_400_000),
+        ("--max-job-secs", 1, 604_800),
+        ("--job-ttl-secs", 0, 31_536_000),
+        ("--job-lease-secs", 1, 3600),
+        // Below 8 KiB is below hyper's minimum.
+        ("--max-header-bytes", 8192, 1_048_576),
+        ("--client-buffer", 1, 1_000_000),
+    ];
+    let parse = |flag: &str, value: u64| Cli::try_parse_from(["x", "serve", "--dev", flag, &value.to_string()]);
+    for (flag, min, max) in flags {
+        for ok in [min, max] {
+            assert!(parse(flag, ok).is_ok(), "{flag} {ok} was refused: {:?}", parse(flag, ok).err());
+        }
+        let past = [min.checked_sub(1), max.checked_add(1), Some(u64::MAX)];
+        for bad in past.into_iter().flatten() {
+            let err = parse(flag, bad).err().unwrap_or_else(|| panic!("{flag} {bad} was accepted")).to_string();
+            assert!(err.contains(flag) && err.contains(&bad.to_string()), "{flag} {bad}: {err}");
+        }
     }
-    assert!(
-        Cli::try_parse_from(["x", "serve", "--dev", "--max-header-bytes", "4096"]).is_err(),
-        "below hyper's minimum"
-    );
     assert!(Cli::try_parse_from(["x", "serve", "--dev", "--heartbeat-secs", "3600"]).is_ok());
 }
 
