@@ -170,8 +170,11 @@ impl Default for HubOptions {
 
 /// Most events replayed at once (jobs keep up to 2,001; other topics `history`).
 const MAX_REPLAY: usize = 100_000;
-/// Most writes in one store batch, unless one request alone has more (a batch publish is never split).
-const MAX_BATCH: usize = 1024;
+/// Most writes in one store batch, unless one request alone has more (a batch publish is never split): room for
+/// several batch publishes per commit, so they share its fsync.
+const MAX_BATCH: usize = 8192;
+/// Requests waiting for the committer.
+const QUEUE: usize = 4096;
 
 /// What a topic's live channel carries: an event, or (`event: None`) the news that the epoch changed; stamped with
 /// the fan-out's epoch *generation*, so a stream tells events of an old epoch from those of the new one (see
@@ -328,7 +331,7 @@ impl std::fmt::Debug for Request {
 impl Hub {
     /// A hub over `store`; starts its committer task (call within a tokio runtime).
     pub fn new(store: Arc<dyn Store>, options: HubOptions, metrics: Arc<Metrics>) -> Self {
-        let (queue, rx) = mpsc::channel(MAX_BATCH * 4);
+        let (queue, rx) = mpsc::channel(QUEUE);
         let fanout = Arc::new(Fanout::new(store.epoch()));
         let health = Arc::new(Mutex::new(None));
         let shared = store.attach_live(Arc::clone(&fanout) as Arc<dyn LiveSink>);

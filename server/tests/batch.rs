@@ -200,20 +200,23 @@ async fn one_key_covers_a_batch_across_a_kill_9_and_restart() {
     assert_eq!(history(&server.url, "/sse/alice").await.len(), 2, "notified once");
 }
 
-/// Batches larger than the committer's usual batch (1,024 writes), sent by 8 publishers at once: each is stored
-/// whole in one commit, so its events have consecutive positions — never interleaved with another batch's.
+/// Batches that together exceed the committer's usual batch (8,192 writes), sent by 8 publishers at once: each is
+/// stored whole in one commit, so its events have consecutive positions — never interleaved with another batch's.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn concurrent_batches_are_never_split_or_interleaved() {
     let dir = TempDir::new("batch-concurrent");
-    let server = start_in(dir.path(), &["serve", "--listen", "127.0.0.1:0", "--dev", "--max-body-bytes", "1000000"]);
+    let server = start_in(
+        dir.path(),
+        &["serve", "--listen", "127.0.0.1:0", "--dev", "--max-body-bytes", "1000000", "--max-batch-events", "2500"],
+    );
     wait_health(&server.url, 200, 10).await;
     let mut tasks = Vec::new();
     for publisher in 0..8 {
         let url = server.url.clone();
         tasks.push(tokio::spawn(async move {
             let mut answers = Vec::new();
-            for round in 0..3 {
-                let ndjson: String = (0..600).map(|i| format!("{{\"data\":\"{publisher}-{round}-{i}\"}}\n")).collect();
+            for round in 0..2 {
+                let ndjson: String = (0..2500).map(|i| format!("{{\"data\":\"{publisher}-{round}-{i}\"}}\n")).collect();
                 let res = post(&url, "/notify/bob", "application/x-ndjson", None, ndjson).await;
                 assert_eq!(res.status(), 200);
                 let ids: Vec<u64> =
@@ -225,7 +228,7 @@ async fn concurrent_batches_are_never_split_or_interleaved() {
     }
     for task in tasks {
         for ids in task.await.unwrap() {
-            assert_eq!(ids.len(), 600);
+            assert_eq!(ids.len(), 2500);
             assert!(ids.windows(2).all(|w| w[1] == w[0] + 1), "one batch's positions are consecutive: {ids:?}");
         }
     }
