@@ -170,9 +170,10 @@ impl Default for HubOptions {
 
 /// Most events replayed at once (jobs keep up to 2,001; other topics `history`).
 const MAX_REPLAY: usize = 100_000;
-/// Most writes in one store batch, unless one request alone has more (a batch publish is never split): room for
-/// several batch publishes per commit, so they share its fsync.
-const MAX_BATCH: usize = 8192;
+/// Most writes in one store batch, unless one request alone has more (a batch publish is never split). 8,192 was
+/// tried for batch publishing: no gain measurable on the shared machine, and a single publish would wait behind a
+/// larger commit.
+const MAX_BATCH: usize = 1024;
 /// Requests waiting for the committer.
 const QUEUE: usize = 4096;
 

@@ -200,7 +200,7 @@ async fn one_key_covers_a_batch_across_a_kill_9_and_restart() {
     assert_eq!(history(&server.url, "/sse/alice").await.len(), 2, "notified once");
 }
 
-/// Batches that together exceed the committer's usual batch (8,192 writes), sent by 8 publishers at once: each is
+/// Batches that together exceed the committer's usual batch (1,024 writes), sent by 8 publishers at once: each is
 /// stored whole in one commit, so its events have consecutive positions — never interleaved with another batch's.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn concurrent_batches_are_never_split_or_interleaved() {
