@@ -37,7 +37,7 @@ impl Follow {
     }
 
     /// Follows no one (this tab leads, or has just stopped leading): the next leader heard is followed.
-    pub(super) fn forget(&mut self) {
+    pub(super) fn reset(&mut self) {
         *self = Follow::new();
     }
 

@@ -638,7 +638,7 @@ impl Shared {
         // receives is checked against its own ids only, never against ids that came over the channel (which any
         // script of the origin can post).
         self.seen.borrow_mut().own_ids_only();
-        self.follow.borrow_mut().forget();
+        self.follow.borrow_mut().reset();
         self.role.set(Role::Leader);
         if let Err(e) = self.connect_inner() {
             self.clone().ended(Ended::Failed { message: e.to_string(), status: None, content_type: None });
@@ -678,7 +678,7 @@ impl Shared {
         }
         self.relayed_open.set(was_open);
         self.awaiting_since.set(None);
-        self.follow.borrow_mut().forget();
+        self.follow.borrow_mut().reset();
         self.watch();
         if self.locks.borrow().queued.is_none() {
             self.request_lock(false);

@@ -17,6 +17,24 @@ export function check(cond, message) {
   if (!cond) throw new Failure(message);
 }
 
+/** Polls `probe` (async) until it returns a truthy value; fails with `what` (or `what()`) after `ms`. */
+export async function until(probe, what, ms = 15_000) {
+  const deadline = Date.now() + ms;
+  for (;;) {
+    const value = await probe();
+    if (value) return value;
+    if (Date.now() > deadline) throw new Failure(`timed out after ${ms} ms: ${typeof what === "function" ? await what() : what}`);
+    await new Promise((r) => setTimeout(r, 10));
+  }
+}
+
+/** `POST /update {"text": text}` on the server at `base`; fails unless 200; answers the event's id. */
+export async function publish(base, text) {
+  const res = await fetch(`${base}/update`, { method: "POST", headers: { "content-type": "application/json" }, body: JSON.stringify({ text }) });
+  check(res.status === 200, `POST /update answered ${res.status}`);
+  return (await res.json()).id;
+}
+
 /**
  * Runs one named test: prints `test NAME`, then `ok`, or `FAILED: why` and records NAME in `failures`. `body` gets
  * an array for the pages' errors, which must be empty when it returns.

@@ -5,26 +5,11 @@
 // stream flowing, so the proxy then drops the stream: the browser cannot reconnect until it is back online.
 // Needs `npm run build:pkg` and `cargo build -p typed-eventsource-server`.
 import { startProxy } from "./blackhole.mjs";
-import { Failure, check, launchBrowser, requireFile, runCase, startServer, unique } from "./lib.mjs";
+import { Failure, check, launchBrowser, publish, requireFile, runCase, startServer, unique, until } from "./lib.mjs";
 
 const TIMEOUT = 15_000;
 const log = (line) => console.log(`  ${line}`);
 const sleep = (ms) => new Promise((r) => setTimeout(r, ms));
-
-async function until(probe, what, ms = TIMEOUT) {
-  const deadline = Date.now() + ms;
-  for (;;) {
-    const value = await probe();
-    if (value) return value;
-    if (Date.now() > deadline) throw new Failure(`timed out after ${ms} ms: ${typeof what === "function" ? await what() : what}`);
-    await sleep(10);
-  }
-}
-
-async function publish(base, text) {
-  const res = await fetch(`${base}/update`, { method: "POST", headers: { "content-type": "application/json" }, body: JSON.stringify({ text }) });
-  check(res.status === 200, `POST /update answered ${res.status}`);
-}
 
 const texts = (page) => page.evaluate(() => window.t.events.filter((e) => !e.event).map((e) => JSON.parse(e.data).text));
 const seen = (page) => page.evaluate(() => ({

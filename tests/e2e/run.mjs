@@ -3,7 +3,7 @@
 // land in artifacts/e2e/. Needs `npm run build` and `cargo build -p typed-eventsource-server` first (scripts/test.sh).
 import { mkdirSync } from "node:fs";
 import { join } from "node:path";
-import { ARTIFACTS, Failure, check, launchBrowser, openPage, requireFile, runCase, startServer, unique } from "./lib.mjs";
+import { ARTIFACTS, Failure, check, launchBrowser, openPage, publish, requireFile, runCase, startServer, unique } from "./lib.mjs";
 import { packCheck } from "./pack-check.mjs";
 
 const TIMEOUT = 15_000;
@@ -34,11 +34,6 @@ async function expectItem(panel, itemTest, needle, who) {
 }
 
 /** POST /update {text} on `base`; fails unless 200. */
-async function publish(base, text) {
-  const res = await fetch(`${base}/update`, { method: "POST", headers: { "content-type": "application/json" }, body: JSON.stringify({ text }) });
-  check(res.status === 200, `POST /update answered ${res.status}`);
-}
-
 const tests = {
   async "the demo page stays open while its server restarts and gets what was published meanwhile, once"({ browser, errors }) {
     // Its own server and data dir: this test restarts it.

@@ -2,21 +2,10 @@
 // BroadcastChannel and Web Locks, as the tabs of a browser do) open the same stream with `share`, from the npm
 // package (www/share-test.html), against the real server started here. The server's `sse_open_streams` gauge
 // (GET /metrics) counts the connections. Needs `npm run build:pkg` and `cargo build -p typed-eventsource-server`.
-import { Failure, check, launchBrowser, requireFile, runCase, startServer, unique } from "./lib.mjs";
+import { Failure, check, launchBrowser, publish, requireFile, runCase, startServer, unique, until } from "./lib.mjs";
 
 const TIMEOUT = 15_000;
 const log = (line) => console.log(`  ${line}`);
-
-/** Polls `probe` (async) until it returns a truthy value; fails with `what()` after `ms`. */
-async function until(probe, what, ms = TIMEOUT) {
-  const deadline = Date.now() + ms;
-  for (;;) {
-    const value = await probe();
-    if (value) return value;
-    if (Date.now() > deadline) throw new Failure(`timed out after ${ms} ms: ${typeof what === "function" ? await what() : what}`);
-    await new Promise((r) => setTimeout(r, 20));
-  }
-}
 
 /** `sse_open_streams{kind}` on the server. */
 async function openStreams(base, kind) {
@@ -39,12 +28,6 @@ async function expectStreams(base, kind, n) {
 }
 
 /** POST /update {text}; resolves with the published event's id. */
-async function publish(base, text) {
-  const res = await fetch(`${base}/update`, { method: "POST", headers: { "content-type": "application/json" }, body: JSON.stringify({ text }) });
-  check(res.status === 200, `POST /update answered ${res.status}`);
-  return (await res.json()).id;
-}
-
 /** `n` pages of one context (the same "browser": shared channels and locks), each on the test page. */
 async function openTabs(context, base, n, errors) {
   const pages = [];

@@ -61,14 +61,8 @@ fn arg_value<T: std::str::FromStr>(args: &[String], name: &str, default: T) -> T
     args.iter().position(|a| a == name).and_then(|i| args.get(i + 1)).and_then(|v| v.parse().ok()).unwrap_or(default)
 }
 
-async fn run(args: Vec<String>) -> Res<()> {
-    let small = arg_value(&args, "--small", 1000usize);
-    let large = arg_value(&args, "--large", 10_000usize);
-    let secs = arg_value(&args, "--secs", 4.0f64);
-    let rate = arg_value(&args, "--rate", 1000u64);
-    let md: Option<String> = args.iter().position(|a| a == "--md").and_then(|i| args.get(i + 1)).cloned();
-    let json_out: Option<String> = args.iter().position(|a| a == "--json").and_then(|i| args.get(i + 1)).cloned();
-    let idle_only = args.iter().any(|a| a == "--idle-only");
+/// The `--server NAME=COMMAND` arguments, at least one.
+fn server_args(args: &[String]) -> Res<Vec<(String, String)>> {
     let servers: Vec<(String, String)> = args
         .windows(2)
         .filter(|w| w[0] == "--server")
@@ -77,6 +71,18 @@ async fn run(args: Vec<String>) -> Res<()> {
     if servers.is_empty() {
         return Err("give at least one --server NAME=COMMAND".into());
     }
+    Ok(servers)
+}
+
+async fn run(args: Vec<String>) -> Res<()> {
+    let small = arg_value(&args, "--small", 1000usize);
+    let large = arg_value(&args, "--large", 10_000usize);
+    let secs = arg_value(&args, "--secs", 4.0f64);
+    let rate = arg_value(&args, "--rate", 1000u64);
+    let md: Option<String> = args.iter().position(|a| a == "--md").and_then(|i| args.get(i + 1)).cloned();
+    let json_out: Option<String> = args.iter().position(|a| a == "--json").and_then(|i| args.get(i + 1)).cloned();
+    let idle_only = args.iter().any(|a| a == "--idle-only");
+    let servers = server_args(&args)?;
     // `--peer NAME=ADDR`: another instance serving the same streams (e.g. through Redis); NAME's subscribers are
     // spread over it and the server, while publishing goes to the server only.
     let peers: Vec<(String, std::net::SocketAddr)> = args
@@ -144,14 +150,7 @@ async fn pipelined(args: Vec<String>) -> Res<()> {
     let secs = arg_value(&args, "--secs", 5.0f64);
     let check = args.iter().any(|a| a == "--check");
     let md: Option<String> = args.iter().position(|a| a == "--md").and_then(|i| args.get(i + 1)).cloned();
-    let servers: Vec<(String, String)> = args
-        .windows(2)
-        .filter(|w| w[0] == "--server")
-        .filter_map(|w| w[1].split_once('=').map(|(n, c)| (n.to_owned(), c.to_owned())))
-        .collect();
-    if servers.is_empty() {
-        return Err("give at least one --server NAME=COMMAND".into());
-    }
+    let servers = server_args(&args)?;
     let mut rows = Vec::new();
     for (name, command) in &servers {
         let mut server = start_server(name, command)?;

@@ -43,11 +43,7 @@ async fn update(
         PublishBody::One(body) => return update_one(&state, &headers, &body).await,
         PublishBody::Many(events) => events,
     };
-    let texts = events
-        .iter()
-        .enumerate()
-        .map(|(i, e)| text_of(e).map_err(|m| AppError::BadRequest(format!("event {i}: {m}"))))
-        .collect::<Result<Vec<_>, _>>()?;
+    let texts = super::publish::read_batch(&events, text_of)?;
     let request = serde_json::to_vec(&texts).map_err(|e| AppError::Internal(e.to_string()))?;
     let keys = super::publish::batch_keys(&headers, topic::BROADCAST, &request, texts.len())?;
     let payloads = texts.iter().map(|t| payload(t)).collect::<Result<Vec<_>, _>>()?;

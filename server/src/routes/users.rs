@@ -76,11 +76,7 @@ async fn notify(
         }
         PublishBody::Many(events) => events,
     };
-    let notes = events
-        .iter()
-        .enumerate()
-        .map(|(i, e)| notification(e).map_err(|m| AppError::BadRequest(format!("event {i}: {m}"))))
-        .collect::<Result<Vec<_>, _>>()?;
+    let notes = super::publish::read_batch(&events, notification)?;
     let request = serde_json::to_vec(&notes).map_err(|e| AppError::Internal(e.to_string()))?;
     let keys = super::publish::batch_keys(&headers, &name, &request, notes.len())?;
     let payloads = notes.into_iter().map(|(event, data)| Payload::new(event, data)).collect();
