@@ -12,7 +12,7 @@ use super::protocol::Message;
 
 /// How long the followed leader must have been silent before another tab's leader messages are taken: two ping
 /// periods (a living leader answers every ping at once).
-pub(super) const SILENT_MS: f64 = 2.0 * super::PING_MS as f64;
+pub(super) const SILENT_MS: f64 = 2.0 * super::watchdog::PING_MS as f64;
 
 /// Leader messages held back from tabs not followed, at most (the oldest go first).
 const HELD: usize = 256;
