@@ -1,7 +1,6 @@
 //! Leader election with the Web Locks API: queueing for the lock, stealing it from a silent leader, the hand-off
 //! sync of a new leader, and stepping down.
 
-use std::cell::RefCell;
 use std::rc::Rc;
 
 use gloo_timers::callback::Timeout;
@@ -13,6 +12,7 @@ use web_sys::AbortController;
 
 use super::protocol::Message;
 use super::{Role, Shared};
+use crate::interop::on_settled;
 use crate::transport::{Ended, Upstream};
 use crate::ReadyState;
 
@@ -25,13 +25,6 @@ pub(super) struct Locks {
     next: u32,
     queued: Option<(u32, AbortController)>,
     held: Option<(u32, Function)>,
-}
-
-/// The callbacks of a pending lock request.
-struct Pending {
-    _granted: Closure<dyn FnMut(JsValue) -> Promise>,
-    _settled: Closure<dyn FnMut(JsValue)>,
-    _failed: Closure<dyn FnMut(JsValue)>,
 }
 
 /// What a new leader collects before it connects.
@@ -112,25 +105,16 @@ impl Shared {
             }
             held
         });
-        // The request settles when the lock is released, stolen, or the queued request aborted; its callbacks are
-        // kept until then (by the settle callbacks themselves, which drop them all), as the lock manager may call
-        // `granted` until then.
-        let pending: Rc<RefCell<Option<Pending>>> = Rc::new(RefCell::new(None));
-        let settle = |ok: bool| {
-            let (pending, weak) = (pending.clone(), Rc::downgrade(self));
-            Closure::<dyn FnMut(JsValue)>::new(move |_: JsValue| {
-                let callbacks = pending.borrow_mut().take();
-                if let Some(shared) = weak.upgrade() {
-                    shared.lock_settled(id, ok);
-                }
-                drop(callbacks); // wasm-bindgen frees a closure dropped during its own call once the call returns
-            })
-        };
-        let (settled, failed) = (settle(true), settle(false));
         let request = manager.request(&self.name, &options, granted.as_ref().unchecked_ref());
-        // `then` with a rejection handler: an aborted or stolen request is not an unhandled rejection.
-        let _ = request.then2(&settled, &failed);
-        *pending.borrow_mut() = Some(Pending { _granted: granted, _settled: settled, _failed: failed });
+        // The request settles when the lock is released, stolen, or the queued request aborted (a rejection, then
+        // handled); `granted` is kept until then, as the lock manager may call it until then.
+        let weak = Rc::downgrade(self);
+        on_settled(&request, move |outcome| {
+            let _granted = granted;
+            if let Some(shared) = weak.upgrade() {
+                shared.lock_settled(id, outcome.is_ok());
+            }
+        });
     }
 
     /// The lock is ours: collect what the others have seen, then lead.

@@ -6,14 +6,14 @@ use web_sys::BroadcastChannel;
 
 use super::protocol::Message;
 use super::{add_type, Role, Shared};
-use crate::interop::Listener;
+use gloo_events::EventListener;
 use crate::transport::{Ended, Upstream};
 use crate::{Error, ReadyState};
 
 /// The `BroadcastChannel` and its listener; dropping it closes the channel.
 pub(super) struct Channel {
     pub(super) channel: BroadcastChannel,
-    pub(super) _listener: Listener,
+    pub(super) _listener: EventListener,
 }
 
 impl Drop for Channel {

@@ -8,8 +8,10 @@
 use std::cell::{Cell, RefCell, RefMut};
 use std::rc::{Rc, Weak};
 
+use gloo_events::EventListener;
+use gloo_timers::callback as timers;
+
 use crate::handler::{GapSignal, Handlers, Incoming, RawHandler, Signal};
-use crate::interop::{Listener, Timer};
 use crate::liveness::{Timeout, Watch, HEARTBEAT_EVENT};
 use crate::recent_ids::RecentIds;
 use crate::transport::{Ended, Link, Upstream, WeakUp};
@@ -72,14 +74,14 @@ pub(crate) struct Engine {
     close_reason: RefCell<Option<CloseReason>>,
     reopen_attempts: Cell<u32>,
     /// The pending re-open, if any (a `Cell`: set and taken, never borrowed).
-    pub(super) reopen_timer: Cell<Option<Timer>>,
+    pub(super) reopen_timer: Cell<Option<timers::Timeout>>,
     /// The heartbeat watchdog and its pending check (see `liveness.rs`).
     pub(super) watch: RefCell<Watch>,
-    pub(super) watch_timer: Cell<Option<Timer>>,
+    pub(super) watch_timer: Cell<Option<timers::Timeout>>,
     /// Whether the source waits for the network (the browser went offline).
     pub(super) offline: Cell<bool>,
     /// The page-visibility listener of the hidden-page pause (see `visibility.rs`). A `Cell`: nothing borrows it.
-    pub(super) visibility: Cell<Option<Listener>>,
+    pub(super) visibility: Cell<Option<EventListener>>,
     /// Whether the connection is closed because the page is hidden.
     pub(super) paused: Cell<bool>,
     /// The ids of the last events delivered, and how many duplicates were dropped.
@@ -254,9 +256,9 @@ impl Engine {
 
     /// Calls `f` on this engine after `millis`, unless the timer is dropped first (or the engine is gone). One
     /// closure type for every timer of the engine: its code is linked once.
-    pub(super) fn timer(self: &Rc<Self>, millis: u32, f: fn(&Rc<Engine>)) -> Timer {
+    pub(super) fn timer(self: &Rc<Self>, millis: u32, f: fn(&Rc<Engine>)) -> timers::Timeout {
         let weak = Rc::downgrade(self);
-        Timer::new(millis, move || with(&weak, f))
+        timers::Timeout::new(millis, move || with(&weak, f))
     }
 
     pub(super) fn reconnect_now(self: &Rc<Self>) {

@@ -8,7 +8,9 @@ use wasm_bindgen::JsCast;
 use web_sys::Document;
 
 use super::engine::{with, Engine};
-use crate::interop::{Global, Listener};
+use gloo_events::EventListener;
+
+use crate::interop::Global;
 
 /// The page's document, if any (none in a worker).
 fn document() -> Option<Document> {
@@ -21,7 +23,7 @@ impl Engine {
         let Some(document) = document() else { return };
         let weak = Rc::downgrade(self);
         let target = document.clone();
-        let listener = Listener::new(&target, "visibilitychange", move |_| {
+        let listener = EventListener::new(&target, "visibilitychange", move |_| {
             with(&weak, |s| {
                 let hidden = document.hidden();
                 if s.is_closed() || hidden == s.paused.get() {

@@ -5,11 +5,12 @@
 
 use std::rc::Rc;
 
+use gloo_events::EventListener;
 use wasm_bindgen::JsCast;
 use web_sys::{EventSource, EventSourceInit, MessageEvent};
 
 use super::upstream::{Ended, WeakUp};
-use crate::interop::{js_message, Listener};
+use crate::interop::js_message;
 use crate::{Error, ReadyState};
 
 /// What the browser tells of a fatal `EventSource` error: nothing but the fact. Say what it can be.
@@ -106,7 +107,7 @@ fn resume_url(url: &str, param: &str, last_event_id: &str) -> String {
 /// One browser `EventSource` and its listeners; dropping it closes the source and detaches them all.
 struct EventSourceConnection {
     source: EventSource,
-    listeners: Vec<Listener>,
+    listeners: Vec<EventListener>,
     event_types: Vec<Rc<str>>,
 }
 
@@ -118,7 +119,7 @@ impl EventSourceConnection {
         let source = EventSource::new_with_event_source_init_dict(url, &init)
             .map_err(|e| Error::Open { url: url.to_owned(), reason: js_message(&e) })?;
         let mut conn = EventSourceConnection { source, listeners: Vec::new(), event_types: Vec::new() };
-        conn.listeners.push(Listener::new(&conn.source, "open", {
+        conn.listeners.push(EventListener::new(&conn.source, "open", {
             let weak = up.clone();
             move |_| {
                 if let Some(up) = weak.upgrade() {
@@ -126,7 +127,7 @@ impl EventSourceConnection {
                 }
             }
         }));
-        conn.listeners.push(Listener::new(&conn.source, "error", {
+        conn.listeners.push(EventListener::new(&conn.source, "error", {
             let weak = up.clone();
             let source = conn.source.clone();
             move |_| {
@@ -153,7 +154,7 @@ impl EventSourceConnection {
         }
         let weak = up.clone();
         let name = event_type.clone();
-        self.listeners.push(Listener::new(&self.source, String::from(&*event_type), move |ev| {
+        self.listeners.push(EventListener::new(&self.source, String::from(&*event_type), move |ev| {
             if let Some(ev) = ev.dyn_ref::<MessageEvent>() {
                 let data = ev.data().as_string().unwrap_or_default();
                 if let Some(up) = weak.upgrade() {
