@@ -80,7 +80,7 @@ mod snippets {
     /// "Yew".
     #[rustfmt::skip]
     mod yew_hook {
-        use typed_eventsource::TerminalRule;
+        use typed_eventsource::{SourceOptions, TerminalRule};
         use yew::prelude::*;
 
         #[derive(PartialEq, Properties)]
@@ -100,8 +100,7 @@ mod snippets {
         fn Job(props: &JobProps) -> Html {
             let job = use_event_source_with_options::<JobEvent>(
                 props.url.clone(),
-                UseEventSourceOptions::default()
-                    .close_on(TerminalRule::event_with_data("ping", "finished"))
+                UseEventSourceOptions::from(SourceOptions::default().close_on(TerminalRule::event_with_data("ping", "finished")))
                     .capacity(500),
             );
             html! {

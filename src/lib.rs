@@ -106,7 +106,7 @@
 //! # #[cfg(all(target_arch = "wasm32", feature = "yew"))]
 //! # mod example {
 //! # use typed_eventsource::yew::{use_event_source_with_options, UseEventSourceOptions};
-//! # use typed_eventsource::TerminalRule;
+//! # use typed_eventsource::{SourceOptions, TerminalRule};
 //! # use yew::prelude::*;
 //! # #[derive(Clone, PartialEq, serde::Deserialize)] enum JobEvent { Ping(String) }
 //! # #[component]
@@ -114,7 +114,8 @@
 //! # let id = 7;
 //! let job = use_event_source_with_options::<JobEvent>(
 //!     format!("/jobs/{id}/events"),
-//!     UseEventSourceOptions::default().capacity(1_000).close_on(TerminalRule::event_with_data("ping", "finished")),
+//!     UseEventSourceOptions::from(SourceOptions::default().close_on(TerminalRule::event_with_data("ping", "finished")))
+//!         .capacity(1_000),
 //! );
 //! html! { <p>{ format!("{} — {} events", job.state(), job.received()) }</p> }
 //! # }
@@ -135,7 +136,7 @@
 //! ## One connection for every tab
 //!
 //! Browsers allow 6 HTTP/1.1 connections per origin: a 7th tab of an app with a stream per tab waits forever.
-//! `TypedEventSourceBuilder::share_across_tabs` (Yew: `UseEventSourceOptions::share_across_tabs`, JavaScript:
+//! `TypedEventSourceBuilder::share_across_tabs` (hooks: `SourceOptions::share_across_tabs`, JavaScript:
 //! `share: true`) makes the tabs of an origin that open the same stream share one connection: one tab leads (Web
 //! Locks), relays every event to the others (`BroadcastChannel`), and hands over — resuming after the last event id —
 //! when it closes or stops answering; each tab still runs its own handlers, rules, states and close reasons. Without
@@ -222,6 +223,8 @@ mod source;
 #[cfg(target_arch = "wasm32")]
 mod stream;
 #[cfg(all(target_arch = "wasm32", feature = "yew"))]
+mod live;
+#[cfg(all(target_arch = "wasm32", feature = "yew"))]
 pub mod yew;
 
 pub use close_reason::CloseReason;
@@ -244,6 +247,8 @@ pub use share::ShareRole;
 pub use source::{SourceOptions, TypedEventSource, TypedEventSourceBuilder};
 #[cfg(target_arch = "wasm32")]
 pub use stream::{EventStream, Received};
+#[cfg(all(target_arch = "wasm32", feature = "yew"))]
+pub use live::UseEventSourceOptions;
 
 // The decoder of typed handlers, for the crate's own tests (tests/de.rs); not part of the API.
 #[cfg(target_arch = "wasm32")]

@@ -8,12 +8,12 @@ use std::cell::RefCell;
 use std::rc::Rc;
 
 use serde::Deserialize;
-use typed_eventsource::yew::{
-    use_event_source_typed, use_event_source_with_options, UseEventSourceHandle, UseEventSourceOptions,
-};
+use typed_eventsource::yew::{use_event_source_typed, use_event_source_with_options, UseEventSourceHandle};
 #[cfg(feature = "share")]
 use typed_eventsource::ShareRole;
-use typed_eventsource::{CloseReason, Error, ReadyState, ReconnectPolicy, TerminalRule};
+use typed_eventsource::{
+    CloseReason, Error, ReadyState, ReconnectPolicy, SourceOptions, TerminalRule, UseEventSourceOptions,
+};
 use wasm_bindgen_test::*;
 use yew::prelude::*;
 use yew::AppHandle;
@@ -105,10 +105,12 @@ struct JobProbeProps {
 /// The job stream as one enum, closing itself on `ping`/`finished`.
 #[component]
 fn JobProbe(props: &JobProbeProps) -> Html {
-    let options = UseEventSourceOptions::default()
-        .capacity(props.capacity)
-        .close_on(TerminalRule::event_with_data("ping", "finished"))
-        .reconnect(ReconnectPolicy::never());
+    let options = UseEventSourceOptions::from(
+        SourceOptions::default()
+            .close_on(TerminalRule::event_with_data("ping", "finished"))
+            .reconnect(ReconnectPolicy::never()),
+    )
+    .capacity(props.capacity);
     let job = use_event_source_with_options::<JobEvent>(props.url.clone(), options);
     props.seen.0.borrow_mut().push(job.clone());
     html! { <p>{ format!("{} {}", job.state(), job.messages().len()) }</p> }
@@ -123,7 +125,7 @@ struct NoteProbeProps {
 /// A user's notifications as one struct type.
 #[component]
 fn NoteProbe(props: &NoteProbeProps) -> Html {
-    let notes = use_event_source_typed::<Note>(props.url.clone(), UseEventSourceOptions::default());
+    let notes = use_event_source_typed::<Note>(props.url.clone());
     props.seen.0.borrow_mut().push(notes.clone());
     html! { <p>{ format!("{} {}", notes.state(), notes.messages().len()) }</p> }
 }
@@ -132,7 +134,10 @@ fn NoteProbe(props: &NoteProbeProps) -> Html {
 #[cfg(feature = "share")]
 #[component]
 fn SharedNoteProbe(props: &NoteProbeProps) -> Html {
-    let notes = use_event_source_typed::<Note>(props.url.clone(), UseEventSourceOptions::default().share_across_tabs());
+    let notes = typed_eventsource::yew::use_event_source_typed_with_options::<Note>(
+        props.url.clone(),
+        SourceOptions::default().share_across_tabs().into(),
+    );
     props.seen.0.borrow_mut().push(notes.clone());
     html! { <p>{ format!("{} {}", notes.state(), notes.messages().len()) }</p> }
 }
@@ -343,11 +348,11 @@ struct ResumeProbeProps {
 /// A text stream resuming after a given id, closing on `done`.
 #[component]
 fn ResumeProbe(props: &ResumeProbeProps) -> Html {
-    let options = UseEventSourceOptions::default()
-        .source(typed_eventsource::SourceOptions::default().last_event_id(props.last_event_id.clone()))
+    let options = SourceOptions::default()
+        .last_event_id(props.last_event_id.clone())
         .close_on(TerminalRule::event("done"))
         .deliver_terminal(false);
-    let stream = typed_eventsource::yew::use_event_source_text(props.url.clone(), options);
+    let stream = typed_eventsource::yew::use_event_source_text_with_options(props.url.clone(), options.into());
     props.seen.0.borrow_mut().push(stream.clone());
     html! { <p>{ format!("{} {}", stream.state(), stream.messages().len()) }</p> }
 }

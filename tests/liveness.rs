@@ -244,8 +244,8 @@ mod hook {
     use std::cell::RefCell;
     use std::rc::Rc;
 
-    use typed_eventsource::yew::{use_event_source_text, UseEventSourceHandle, UseEventSourceOptions};
-    use typed_eventsource::Error;
+    use typed_eventsource::yew::{use_event_source_text_with_options, UseEventSourceHandle};
+    use typed_eventsource::{Error, SourceOptions, UseEventSourceOptions};
     use wasm_bindgen_test::*;
     use yew::prelude::*;
 
@@ -265,11 +265,10 @@ mod hook {
 
     #[component]
     fn Probe(props: &ProbeProps) -> Html {
-        let options = UseEventSourceOptions::default()
-            .events(["message", "heartbeat"])
-            .heartbeat_timeout(TIMEOUT)
-            .reconnect(quick_policy());
-        let stream = use_event_source_text(blackhole_url("/subscribe"), options);
+        let options =
+            UseEventSourceOptions::from(SourceOptions::default().heartbeat_timeout(TIMEOUT).reconnect(quick_policy()))
+                .events(["message", "heartbeat"]);
+        let stream = use_event_source_text_with_options(blackhole_url("/subscribe"), options);
         *props.seen.borrow_mut() = Some(stream.clone());
         html! { <p>{ stream.received() }</p> }
     }

@@ -2,8 +2,13 @@
 //!
 //! - [`use_event_source`] / [`use_event_source_with_options`]: the whole stream as one enum `E` (one variant per event
 //!   type, as in [`TypedEventSourceBuilder::on_enum`](crate::TypedEventSourceBuilder::on_enum));
-//! - [`use_event_source_typed`]: one struct type `T` for the event types listed in [`UseEventSourceOptions::events`];
-//! - [`use_event_source_text`]: raw text of those event types.
+//! - [`use_event_source_typed`] / [`use_event_source_typed_with_options`]: one struct type `T` for the event types
+//!   listed in [`UseEventSourceOptions::events`];
+//! - [`use_event_source_text`] / [`use_event_source_text_with_options`]: raw text of those event types.
+//!
+//! A thin adapter over the framework-free live core the Leptos and Dioxus hooks share: the same options
+//! ([`UseEventSourceOptions`]: capacity, event types, and the [`SourceOptions`](crate::SourceOptions) — every source
+//! setting is set there), the same history and counts.
 //!
 //! Each returns a [`UseEventSourceHandle`]: the [`ReadyState`](crate::ReadyState), a bounded history of
 //! [`Message`]s (a burst of events arriving together is kept whole, up to the capacity), the last message, the last
@@ -13,7 +18,7 @@
 //!
 //! ```no_run
 //! use typed_eventsource::yew::{use_event_source_with_options, UseEventSourceOptions};
-//! use typed_eventsource::TerminalRule;
+//! use typed_eventsource::{SourceOptions, TerminalRule};
 //! use yew::prelude::*;
 //!
 //! #[derive(Clone, PartialEq, serde::Deserialize)]
@@ -27,7 +32,7 @@
 //! fn JobProgress(props: &JobProps) -> Html {
 //!     let job = use_event_source_with_options::<Job>(
 //!         format!("/jobs/{}/events", props.id),
-//!         UseEventSourceOptions::default().close_on(TerminalRule::event_with_data("ping", "finished")),
+//!         SourceOptions::default().close_on(TerminalRule::event_with_data("ping", "finished")).into(),
 //!     );
 //!     let done = job.messages().iter().rev().find_map(|m| match &m.data {
 //!         Job::Progress(p) => Some(p.step * 100 / p.steps),
@@ -47,13 +52,12 @@
 //! ```
 
 mod handle;
-mod options;
 mod use_event_source;
 mod use_event_source_text;
 mod use_event_source_typed;
 
-pub use handle::{Message, Outage, UseEventSourceHandle};
-pub use options::UseEventSourceOptions;
+pub use crate::live::{Message, Outage, UseEventSourceOptions};
+pub use handle::UseEventSourceHandle;
 pub use use_event_source::{use_event_source, use_event_source_with_options};
-pub use use_event_source_text::use_event_source_text;
-pub use use_event_source_typed::use_event_source_typed;
+pub use use_event_source_text::{use_event_source_text, use_event_source_text_with_options};
+pub use use_event_source_typed::{use_event_source_typed, use_event_source_typed_with_options};

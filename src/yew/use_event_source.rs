@@ -3,12 +3,12 @@
 use ::yew::functional::hook;
 use serde::de::DeserializeOwned;
 
-use super::handle::{use_source, Sink};
+use super::handle::use_source;
 use super::{UseEventSourceHandle, UseEventSourceOptions};
-use crate::TypedEventSourceBuilder;
+use crate::live::decode::attach_enum;
 
 /// A stream whose events decode into one enum `E`, one variant per event type (serde renames respected; see
-/// [`TypedEventSourceBuilder::on_enum`]), with the default [`UseEventSourceOptions`].
+/// [`TypedEventSourceBuilder::on_enum`](crate::TypedEventSourceBuilder::on_enum)), with the default [`UseEventSourceOptions`].
 ///
 /// Opens when the component mounts, closes when it unmounts; a new `url` closes the old stream and opens the new one.
 ///
@@ -39,7 +39,7 @@ where
 ///
 /// ```no_run
 /// # use typed_eventsource::yew::*;
-/// # use typed_eventsource::TerminalRule;
+/// # use typed_eventsource::{SourceOptions, TerminalRule};
 /// # use yew::prelude::*;
 /// # #[derive(Clone, PartialEq, serde::Deserialize)] enum Job { Ping(String) }
 /// # #[component]
@@ -47,7 +47,8 @@ where
 /// # let id = 7;
 /// let job = use_event_source_with_options::<Job>(
 ///     format!("/jobs/{id}/events"),
-///     UseEventSourceOptions::default().capacity(1_000).close_on(TerminalRule::event_with_data("ping", "finished")),
+///     UseEventSourceOptions::from(SourceOptions::default().close_on(TerminalRule::event_with_data("ping", "finished")))
+///         .capacity(1_000),
 /// );
 /// # html! {}
 /// # }
@@ -59,12 +60,4 @@ where
     E: DeserializeOwned + Clone + 'static,
 {
     use_source::<E>(url, options, attach_enum::<E>)
-}
-
-fn attach_enum<E: DeserializeOwned + 'static>(
-    builder: TypedEventSourceBuilder,
-    _events: &[String],
-    sink: Sink<E>,
-) -> TypedEventSourceBuilder {
-    builder.on_enum::<E>(move |event, meta| sink(event, meta))
 }

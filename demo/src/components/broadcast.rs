@@ -1,8 +1,9 @@
 //! Scenarios 1 and 5: a broadcast board on `GET /subscribe`; the form publishes with `POST /update`.
 
 use serde::Deserialize;
-use typed_eventsource::yew::{use_event_source_typed, UseEventSourceOptions};
+use typed_eventsource::yew::{use_event_source_typed_with_options, UseEventSourceOptions};
 use typed_eventsource::ShareRole;
+use typed_eventsource::SourceOptions;
 use web_sys::HtmlTextAreaElement;
 use yew::platform::spawn_local;
 use yew::prelude::*;
@@ -22,9 +23,9 @@ struct Post {
 #[component]
 pub fn BroadcastBoard() -> Html {
     // One connection for every tab of this browser (issue 14): one tab leads, the others get its events.
-    let board = use_event_source_typed::<Post>(
+    let board = use_event_source_typed_with_options::<Post>(
         "/subscribe".to_owned(),
-        UseEventSourceOptions::default().capacity(200).share_across_tabs(),
+        UseEventSourceOptions::from(SourceOptions::default().share_across_tabs()).capacity(200),
     );
     let draft = use_state(String::new);
     let problem = use_state(|| None::<String>);

@@ -4,7 +4,7 @@ use std::rc::Rc;
 
 use serde::Deserialize;
 use typed_eventsource::yew::{use_event_source_with_options, UseEventSourceOptions};
-use typed_eventsource::{ReconnectPolicy, TerminalRule};
+use typed_eventsource::{ReconnectPolicy, SourceOptions, TerminalRule};
 use web_sys::HtmlInputElement;
 use yew::platform::spawn_local;
 use yew::prelude::*;
@@ -130,12 +130,14 @@ struct JobProps {
 fn JobProgress(props: &JobProps) -> Html {
     let job = use_event_source_with_options::<JobEvent>(
         format!("/jobs/{}/events", props.id),
-        UseEventSourceOptions::default()
-            .capacity(3_000)
-            .close_on(TerminalRule::event_with_data("ping", "finished"))
-            // A job that was running when the server stopped ends with this after the restart (server README).
-            .close_on(TerminalRule::event_with_data("ping", "interrupted"))
-            .reconnect(ReconnectPolicy::never()),
+        UseEventSourceOptions::from(
+            SourceOptions::default()
+                .close_on(TerminalRule::event_with_data("ping", "finished"))
+                // A job that was running when the server stopped ends with this after the restart (server README).
+                .close_on(TerminalRule::event_with_data("ping", "interrupted"))
+                .reconnect(ReconnectPolicy::never()),
+        )
+        .capacity(3_000),
     );
     let latest = job.messages().iter().rev().find_map(|m| match &m.data {
         JobEvent::Progress(p) => Some(p.clone()),
