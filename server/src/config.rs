@@ -178,14 +178,17 @@ pub struct ServeArgs {
     /// Enable the `/fixtures` routes for the browser test suite. Never enable in production.
     #[arg(long, env = "SSE_FIXTURES")]
     pub fixtures: bool,
-    /// Most jobs kept at once (finished ones are dropped first).
+    /// Most jobs running at once in the deployment: with `--store redis`, across every instance sharing the Redis
+    /// prefix (admission is one atomic Redis script; a killed instance's jobs stop counting when their lease runs
+    /// out, see `--job-lease-secs`); otherwise on this server. Past it `POST /jobs` answers 503 with `Retry-After`.
+    /// Also the most jobs kept: finished ones make room, the one that ended first goes first.
     #[arg(long, env = "SSE_MAX_JOBS", default_value_t = 256)]
     pub max_jobs: usize,
     /// Longest total run time of a job (steps × interval), in seconds; longer ones are refused (400).
     #[arg(long, env = "SSE_MAX_JOB_SECS", default_value_t = 900, value_parser = clap::value_parser!(u64).range(1..=604_800))]
     pub max_job_secs: u64,
-    /// Most jobs one publisher (token `sub`; client address in `--dev` without a token) may have running at once
-    /// (429 past it).
+    /// Most jobs one publisher (token `sub`; client address in `--dev` without a token) may have running at once on
+    /// this server (429 past it; counted per instance).
     #[arg(long, env = "SSE_MAX_JOBS_PER_PUBLISHER", default_value_t = 32, value_parser = clap::value_parser!(u64).range(1..))]
     pub max_jobs_per_publisher: u64,
     /// Seconds a client has to send a whole request body (408 past it).
@@ -197,6 +200,10 @@ pub struct ServeArgs {
     /// Seconds a running job's lease lasts (shared stores: a job whose instance died ends as interrupted after it).
     #[arg(long, env = "SSE_JOB_LEASE_SECS", default_value_t = 15, value_parser = clap::value_parser!(u64).range(1..=3600))]
     pub job_lease_secs: u64,
+    /// How long an `Idempotency-Key` is remembered: a publish repeated with the same key within it answers the first
+    /// one and publishes nothing; after it, the key is new. From `1s` to `30d`, e.g. `24h`, `90m`.
+    #[arg(long, env = "SSE_IDEMPOTENCY_WINDOW", default_value = "24h", value_parser = parse_idempotency_window)]
+    pub idempotency_window: Duration,
     /// Seconds a write to a client may stay blocked (client not reading) before the connection is dropped.
     #[arg(long, env = "SSE_WRITE_STALL_SECS", default_value_t = 10, value_parser = clap::value_parser!(u64).range(1..=3600))]
     pub write_stall_secs: u64,
@@ -221,6 +228,19 @@ fn parse_duration(s: &str) -> Result<Duration, String> {
         return Ok(Duration::ZERO);
     }
     humantime::parse_duration(s.trim()).map_err(|e| format!("{e} (examples: 7d, 12h, 90s, 0)"))
+}
+
+/// Shortest and longest `--idempotency-window`: a key must outlive a client's retries, and the store keeps every key
+/// for the whole window.
+const IDEMPOTENCY_WINDOW_BOUNDS: (Duration, Duration) = (Duration::from_secs(1), Duration::from_secs(30 * 24 * 3600));
+
+fn parse_idempotency_window(s: &str) -> Result<Duration, String> {
+    let d = humantime::parse_duration(s.trim()).map_err(|e| format!("{e} (examples: 24h, 90m, 30s)"))?;
+    let (min, max) = IDEMPOTENCY_WINDOW_BOUNDS;
+    if d < min || d > max {
+        return Err(format!("must be from 1s to 30d, got {}", humantime::format_duration(d)));
+    }
+    Ok(d)
 }
 
 /// Where a server keeps its events.
@@ -318,7 +338,7 @@ pub struct Config {
     pub allowed_hosts: Vec<String>,
     /// Whether the `/fixtures` routes exist.
     pub fixtures: bool,
-    /// Jobs kept at once.
+    /// Jobs running at once in the store (every instance sharing it), and jobs kept.
     pub max_jobs: usize,
     /// Longest total run time of a job.
     pub max_job_duration: Duration,
@@ -332,6 +352,8 @@ pub struct Config {
     pub job_lease: Duration,
     /// How long a blocked write may last before the connection is dropped.
     pub write_stall: Duration,
+    /// How long an `Idempotency-Key` is remembered.
+    pub idempotency_window: Duration,
     /// TLS, HTTP/2 limits and connection timeouts.
     pub conn: crate::conn::ConnConfig,
 }
@@ -371,6 +393,7 @@ impl Default for Config {
             job_ttl: Duration::from_secs(600),
             job_lease: crate::jobs::LEASE,
             write_stall: Duration::from_secs(10),
+            idempotency_window: crate::store::idempotency::DEFAULT_WINDOW,
             conn: crate::conn::ConnConfig::default(),
         }
     }
@@ -459,6 +482,7 @@ impl TryFrom<ServeArgs> for Config {
             job_ttl: Duration::from_secs(a.job_ttl_secs),
             job_lease: Duration::from_secs(a.job_lease_secs),
             write_stall: Duration::from_secs(a.write_stall_secs),
+            idempotency_window: a.idempotency_window,
             conn: a.conn.into(),
         })
     }

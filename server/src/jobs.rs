@@ -4,7 +4,9 @@
 //! Per step `i` of `n`: a `message` event with data
 //! `{"target": {"db": "<table>", "operation": "READ"|"UPDATE"}, "status": "READY"|"RUNNING"|"DONE",
 //! "message": "...", "step": i, "steps": n}`, then a `ping` event with plain text `step i/n`. At the end:
-//! `event: ping` / `data: finished`. Jobs are kept at most `max_jobs` at once and `job_ttl` after they finish.
+//! `event: ping` / `data: finished`. At most `max_jobs` jobs run at once in the whole store (every instance sharing it:
+//! the store admits a job in one conditional write, see [`Write::StartJob`]); finished jobs are kept `job_ttl`, and the
+//! one that ended first makes room for a new one when `max_jobs` are kept.
 //!
 //! Jobs are stored ([`JobRecord`]), so they outlive a restart: a job known before is streamable after (its history
 //! is replayed from the store), and a job that was running when the server stopped ends, at the next start, with
@@ -48,9 +50,6 @@ pub struct Jobs {
     /// Running jobs per publisher, started by this instance.
     running: std::sync::Mutex<HashMap<String, usize>>,
     max_per_publisher: usize,
-    /// Held from counting the kept jobs to storing the new one: concurrent `POST /jobs` would otherwise all see room
-    /// for one more and all store theirs (check, then act).
-    admission: tokio::sync::Mutex<()>,
 }
 
 /// One running job of a publisher: gives its slot back when dropped (the job ended, or the server stops).
@@ -114,7 +113,6 @@ impl Jobs {
             seed: RandomState::new(),
             running: std::sync::Mutex::default(),
             max_per_publisher: usize::MAX,
-            admission: tokio::sync::Mutex::new(()),
         };
         let ended = jobs.reap().await?;
         if ended > 0 {
@@ -204,10 +202,11 @@ impl Jobs {
         Ok(n)
     }
 
-    /// Starts a job of `steps` steps, `interval` apart, for `publisher` (429 when it has its maximum of running jobs,
-    /// 503 when `max_jobs` are kept and all running), once its record is stored; admissions on this instance are one
-    /// at a time, so `max_jobs` holds under concurrent requests; stops early at `shutdown` (it then ends as interrupted at the next start, or when
-    /// its lease runs out).
+    /// Starts a job of `steps` steps, `interval` apart, for `publisher` (429 when it has its maximum of running jobs
+    /// on this instance), once its record is stored; 503 when the store runs `max_jobs` jobs already — counted by the
+    /// store in the same atomic write that admits the job ([`Write::StartJob`]), so the cap holds for every instance
+    /// sharing it. Stops early at `shutdown` (it then ends as interrupted at the next start, or when its lease runs
+    /// out).
     pub async fn start(
         self: &Arc<Self>,
         publisher: &str,
@@ -229,20 +228,7 @@ impl Jobs {
         key: Option<crate::store::idempotency::Key>,
     ) -> Result<(String, bool), AppError> {
         let slot = self.take_slot(publisher)?;
-        let admission = self.admission.lock().await;
         let now = now_ms();
-        let jobs: Vec<JobRecord> =
-            self.hub.store().jobs().await?.into_iter().filter(|j| !self.expired(j, now)).collect();
-        if jobs.len() >= self.max_jobs {
-            let oldest_ended =
-                jobs.iter().filter(|r| r.ended.is_some()).min_by_key(|r| r.created_ms).map(|r| r.id.clone());
-            match oldest_ended {
-                Some(id) => {
-                    self.hub.commit(Write::DeleteJob { id }).await?;
-                }
-                None => return Err(AppError::Unavailable("too many running jobs, try again later".into())),
-            }
-        }
         let record = JobRecord {
             id: self.new_id(),
             steps,
@@ -251,17 +237,24 @@ impl Jobs {
             ended: None,
             lease_until_ms: now + ms(self.lease),
         };
-        let put = Write::PutJob(record.clone());
+        let max_running = u64::try_from(self.max_jobs).unwrap_or(u64::MAX);
+        let start = Write::StartJob { job: record.clone(), max_running };
         let write = match key {
-            Some(key) => Write::Keyed { key, write: Box::new(put) },
-            None => put,
+            Some(key) => Write::Keyed { key, write: Box::new(start) },
+            None => start,
         };
         match self.hub.commit(write).await? {
             Outcome::Repeated(first) => return Ok((first.data, true)),
             Outcome::KeyReused => return Err(crate::hub::PublishError::KeyReused.into()),
+            Outcome::Busy => {
+                return Err(AppError::Unavailable(format!(
+                    "too many running jobs: {} run already (--max-jobs, for every server sharing the store); try \
+                     again later",
+                    self.max_jobs
+                )))
+            }
             _ => {}
         }
-        drop(admission);
         let id = record.id.clone();
         tokio::spawn(Arc::clone(self).run(id.clone(), steps, interval, shutdown, slot));
         Ok((id, false))
@@ -281,21 +274,31 @@ impl Jobs {
         }
     }
 
-    /// Waits `interval`, renewing the job's lease meanwhile; `false` at shutdown.
-    async fn wait(&self, id: &str, interval: Duration, shutdown: &CancellationToken) -> bool {
+    /// Waits `interval`, renewing the job's lease whenever a third of it has passed since `renewed` (however short
+    /// the interval: a lease must never run out while its job runs); `false` at shutdown.
+    async fn wait(
+        &self,
+        id: &str,
+        interval: Duration,
+        shutdown: &CancellationToken,
+        renewed: &mut tokio::time::Instant,
+    ) -> bool {
         let until = tokio::time::Instant::now() + interval;
         loop {
-            let renew_at = tokio::time::Instant::now() + self.lease / 3;
-            tokio::select! {
-                () = shutdown.cancelled() => return false,
-                () = tokio::time::sleep_until(until.min(renew_at)) => {}
+            let now = tokio::time::Instant::now();
+            if now >= *renewed + self.lease / 3 {
+                *renewed = now;
+                let renew = Write::RenewJob { id: id.to_owned(), until_ms: now_ms() + ms(self.lease) };
+                if let Err(e) = self.hub.commit(renew).await {
+                    tracing::warn!(job = id, error = %e, "job lease not renewed");
+                }
             }
             if tokio::time::Instant::now() >= until {
                 return true;
             }
-            let renew = Write::RenewJob { id: id.to_owned(), until_ms: now_ms() + ms(self.lease) };
-            if let Err(e) = self.hub.commit(renew).await {
-                tracing::warn!(job = id, error = %e, "job lease not renewed");
+            tokio::select! {
+                () = shutdown.cancelled() => return false,
+                () = tokio::time::sleep_until(until.min(*renewed + self.lease / 3)) => {}
             }
         }
     }
@@ -309,15 +312,14 @@ impl Jobs {
         _slot: Slot,
     ) {
         let name = topic::job(&id);
+        // The lease was set with the record.
+        let mut renewed = tokio::time::Instant::now();
         for i in 1..=steps {
-            if !self.wait(&id, interval, &shutdown).await
+            if !self.wait(&id, interval, &shutdown, &mut renewed).await
                 || !self.publish(&name, Payload::new(None, step_data(i, steps)), &shutdown).await
                 || !self.publish(&name, Payload::new(Some("ping"), format!("step {i}/{steps}")), &shutdown).await
             {
                 return;
-            }
-            if interval < self.lease / 3 && i % 64 == 0 {
-                let _ = self.hub.commit(Write::RenewJob { id: id.clone(), until_ms: now_ms() + ms(self.lease) }).await;
             }
         }
         // The terminal event and the job's end in one step.

@@ -108,6 +108,7 @@ impl AppState {
             max_user_topic_bytes: config.max_user_topic_bytes,
             max_user_history_bytes: config.max_user_history_bytes,
             deployment: deployment_settings(&config),
+            idempotency_window: config.idempotency_window,
             ..StoreOptions::default()
         };
         let store: Arc<dyn Store> = match &config.store {

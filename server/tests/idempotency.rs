@@ -1,5 +1,6 @@
-//! Idempotent publishing with the embedded store (issue 22, finding 3): an `Idempotency-Key` answers the first
-//! publish again and publishes nothing — also after a `kill -9` and a restart on the same data file.
+//! Idempotent publishing (issue 22, finding 3): an `Idempotency-Key` answers the first publish again and publishes
+//! nothing — also after a `kill -9` and a restart on the same data file — for `--idempotency-window` (embedded store
+//! and Redis), after which the key is new.
 #![allow(clippy::unwrap_used)]
 #![cfg(unix)]
 
@@ -92,4 +93,54 @@ async fn a_malformed_key_is_refused_and_publishes_nothing() {
         assert_eq!(res.status(), 400, "{bad:?}");
     }
     assert!(history(&server.url, "/subscribe").await.is_empty());
+}
+
+/// `--idempotency-window`: a key is honoured within the window and is a new key after it — with the embedded store and
+/// with Redis (each backend keeps its keys itself).
+async fn a_key_is_new_after_the_window(url: &str) {
+    const WINDOW: std::time::Duration = std::time::Duration::from_secs(2);
+    let first = publish(url, "/update", Some("w-1"), json!({ "text": "windowed" })).await;
+    let published_at = std::time::Instant::now();
+    let first: Value = first.json().await.unwrap();
+    let again = publish(url, "/update", Some("w-1"), json!({ "text": "windowed" })).await;
+    // Only a repeat that reached the server within the window proves anything (a loaded machine may be slower).
+    if published_at.elapsed() < WINDOW {
+        assert_eq!(again.headers()["idempotent-replayed"], "true");
+        assert_eq!(again.json::<Value>().await.unwrap(), first);
+    }
+    tokio::time::sleep(WINDOW.saturating_sub(published_at.elapsed()) + std::time::Duration::from_millis(300)).await;
+    let after = publish(url, "/update", Some("w-1"), json!({ "text": "windowed" })).await;
+    assert_eq!(after.status(), 200);
+    assert!(after.headers().get("idempotent-replayed").is_none(), "the window is over: a new publish");
+    assert_ne!(after.json::<Value>().await.unwrap()["id"], first["id"]);
+    let texts: Vec<String> = history(url, "/subscribe").await;
+    assert_eq!(texts.len(), 2, "published twice, once per window: {texts:?}");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_key_is_honoured_within_the_idempotency_window_and_new_after_it_embedded() {
+    let dir = TempDir::new("idempotency-window");
+    let server = start_in(dir.path(), &[&DEV[..], &["--idempotency-window", "2s"]].concat());
+    a_key_is_new_after_the_window(&server.url).await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_key_is_honoured_within_the_idempotency_window_and_new_after_it_redis() {
+    let redis = common::redis_server::RedisServer::start();
+    let dir = TempDir::new("idempotency-window-redis");
+    let url = redis.url();
+    let args = [&DEV[..], &["--store", "redis", "--redis-url", &url, "--idempotency-window", "2s"]].concat();
+    let server = start_in(dir.path(), &args);
+    a_key_is_new_after_the_window(&server.url).await;
+}
+
+#[test]
+fn an_idempotency_window_out_of_bounds_is_refused_at_start() {
+    let dir = TempDir::new("idempotency-window-bad");
+    for bad in ["0s", "500ms", "31d", "soon"] {
+        let refused = common::process::try_start_in(dir.path(), &[&DEV[..], &["--idempotency-window", bad]].concat());
+        let (code, log) = refused.err().unwrap_or_else(|| panic!("--idempotency-window {bad} was accepted"));
+        assert_eq!(code, Some(2), "{log}");
+        assert!(log.contains("--idempotency-window"), "{log}");
+    }
 }

@@ -387,13 +387,9 @@ impl<'t> Batch<'t> {
                     };
                     Outcome::Offline(taken)
                 }
-                Write::PutJob(record) => {
-                    self.put_job(&record)?;
-                    Outcome::Done
-                }
+                Write::StartJob { job, max_running } => self.start_job(&job, max_running)?,
                 Write::DeleteJob { id } => {
-                    self.txn.open_table(JOBS).map_err(storage)?.remove(id.as_str()).map_err(storage)?;
-                    self.delete_topic(&topic::job(&id))?;
+                    self.delete_job(&id)?;
                     Outcome::Done
                 }
                 Write::EndJob { id, outcome, only_if_lease_before } => match self.job(&id)? {
@@ -420,7 +416,7 @@ impl<'t> Batch<'t> {
                 Write::Keyed { .. } => return Err(StoreError::Invalid("an idempotency key inside another".into())),
             };
             if let Some(key) = &key {
-                super::idempotency::remember(self.txn, key, &outcome, self.now)?;
+                super::idempotency::remember(self.txn, key, &outcome, self.now, self.inner.options.idempotency_window)?;
             }
             out.push(outcome);
         }
@@ -433,6 +429,37 @@ impl<'t> Batch<'t> {
         let raw = jobs.get(id).map_err(storage)?;
         raw.map(|v| serde_json::from_slice(v.value()).map_err(|e| StoreError::Invalid(format!("job record: {e}"))))
             .transpose()
+    }
+
+    /// See [`Write::StartJob`]: counted and stored in this write transaction, so admissions are one at a time.
+    fn start_job(&mut self, job: &JobRecord, max_running: u64) -> Result<Outcome, StoreError> {
+        let (mut running, mut kept, mut ended_first) = (0u64, 0u64, None::<(u64, String)>);
+        for item in self.txn.open_table(JOBS).map_err(storage)?.iter().map_err(storage)? {
+            let (_, v) = item.map_err(storage)?;
+            let stored: JobRecord =
+                serde_json::from_slice(v.value()).map_err(|e| StoreError::Invalid(format!("job record: {e}")))?;
+            kept += 1;
+            match &stored.ended {
+                None if stored.lease_until_ms >= self.now => running += 1,
+                Some(end) if ended_first.as_ref().is_none_or(|(at, _)| end.at_ms < *at) => {
+                    ended_first = Some((end.at_ms, stored.id));
+                }
+                _ => {}
+            }
+        }
+        if running >= max_running {
+            return Ok(Outcome::Busy);
+        }
+        if let (true, Some((_, id))) = (kept >= max_running, ended_first) {
+            self.delete_job(&id)?;
+        }
+        self.put_job(job)?;
+        Ok(Outcome::Done)
+    }
+
+    fn delete_job(&mut self, id: &str) -> Result<(), StoreError> {
+        self.txn.open_table(JOBS).map_err(storage)?.remove(id).map_err(storage)?;
+        self.delete_topic(&topic::job(id))
     }
 
     fn put_job(&self, job: &JobRecord) -> Result<(), StoreError> {

@@ -1,5 +1,6 @@
 //! Idempotent publishing: an `Idempotency-Key` (the IETF draft's header) makes a publish safe to retry. Within
-//! [`WINDOW`] the same key (per topic) answers the first publish's id and data again and publishes nothing; the same
+//! the window (`--idempotency-window`, [`StoreOptions::idempotency_window`](super::StoreOptions), default
+//! [`DEFAULT_WINDOW`]) the same key (per topic) answers the first publish's id and data again and publishes nothing; the same
 //! key with another request is refused. The record is written in the same atomic batch as the event it names — so
 //! it survives exactly what the event survives: restarts (embedded store), other instances (Redis).
 //!
@@ -13,8 +14,8 @@ use serde::{Deserialize, Serialize};
 
 use super::{Outcome, StoreError, Write};
 
-/// How long a key is remembered.
-pub const WINDOW: Duration = Duration::from_secs(24 * 3600);
+/// How long a key is remembered unless configured otherwise.
+pub const DEFAULT_WINDOW: Duration = Duration::from_secs(24 * 3600);
 
 /// Longest key accepted, in bytes.
 pub const MAX_KEY_BYTES: usize = 255;
@@ -26,9 +27,7 @@ pub struct Key {
     pub scoped: String,
     /// SHA-256 (hex) of what the request asked for: the same key with another request is refused.
     pub fingerprint: String,
-    /// How long it is remembered, in ms (from the store's clock at the write).
-    pub window_ms: u64,
-    /// Embedded store, set by [`recall`]: the id of the job a keyed [`Write::PutJob`] creates.
+    /// Embedded store, set by [`recall`]: the id of the job a keyed [`Write::StartJob`] creates.
     pub job: Option<String>,
 }
 
@@ -37,8 +36,7 @@ impl Key {
     pub fn new(topic: &str, client_key: &str, request: &[u8]) -> Self {
         let digest = ring::digest::digest(&ring::digest::SHA256, request);
         let fingerprint = digest.as_ref().iter().map(|b| format!("{b:02x}")).collect();
-        let window_ms = u64::try_from(WINDOW.as_millis()).unwrap_or(u64::MAX);
-        Key { scoped: format!("{}:{topic}:{client_key}", topic.len()), fingerprint, window_ms, job: None }
+        Key { scoped: format!("{}:{topic}:{client_key}", topic.len()), fingerprint, job: None }
     }
 }
 
@@ -98,7 +96,7 @@ pub fn recall(txn: &WriteTransaction, write: Write, now_ms: u64) -> Result<Recal
         Some(r) if r.expires_ms > now_ms => Recall::Seen(Outcome::KeyReused),
         _ => {
             let mut key = key;
-            if let Write::PutJob(job) = &*write {
+            if let Write::StartJob { job, .. } = &*write {
                 key.job = Some(job.id.clone());
             }
             Recall::Apply(*write, Some(key))
@@ -106,14 +104,20 @@ pub fn recall(txn: &WriteTransaction, write: Write, now_ms: u64) -> Result<Recal
     })
 }
 
-/// Keeps `outcome` (of an append, or the job of a keyed [`Write::PutJob`]) under `key`, until `now_ms` + its window.
-pub fn remember(txn: &WriteTransaction, key: &Key, outcome: &Outcome, now_ms: u64) -> Result<(), StoreError> {
+/// Keeps `outcome` (of an append, or the job of a keyed [`Write::StartJob`]) under `key`, until `now_ms` + `window`.
+pub fn remember(
+    txn: &WriteTransaction,
+    key: &Key,
+    outcome: &Outcome,
+    now_ms: u64,
+    window: Duration,
+) -> Result<(), StoreError> {
     let remembered = match (outcome, &key.job) {
         (Outcome::Appended { event, data }, _) => Remembered { position: event.pos, data: data.clone() },
         (Outcome::Done, Some(job)) => Remembered { position: 0, data: job.clone() },
         _ => return Ok(()),
     };
-    let expires_ms = now_ms.saturating_add(key.window_ms);
+    let expires_ms = now_ms.saturating_add(window_ms(window));
     let record = Record { fingerprint: key.fingerprint.clone(), expires_ms, remembered };
     let bytes = serde_json::to_vec(&record).map_err(|e| StoreError::Invalid(e.to_string()))?;
     let mut keys = txn.open_table(KEYS).map_err(storage)?;
@@ -125,6 +129,11 @@ pub fn remember(txn: &WriteTransaction, key: &Key, outcome: &Outcome, now_ms: u6
     }
     txn.open_table(EXPIRY).map_err(storage)?.insert((expires_ms, key.scoped.as_str()), ()).map_err(storage)?;
     Ok(())
+}
+
+/// `window` in ms (at least 1: Redis refuses `PX 0`).
+pub fn window_ms(window: Duration) -> u64 {
+    u64::try_from(window.as_millis()).unwrap_or(u64::MAX).max(1)
 }
 
 fn forget_expired(txn: &WriteTransaction, now_ms: u64) -> Result<(), StoreError> {

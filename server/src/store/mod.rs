@@ -152,8 +152,17 @@ pub enum Write {
         /// The topic.
         topic: String,
     },
-    /// Stores or replaces a job record.
-    PutJob(JobRecord),
+    /// Admits a new job if fewer than `max_running` jobs of the store run now (not ended, lease not run out), in one
+    /// atomic step: stores its record → [`Outcome::Done`], or changes nothing → [`Outcome::Busy`]. With `max_running`
+    /// jobs kept already, the one that ended first is deleted to make room. One conditional write, so the cap holds
+    /// across every instance sharing the store (no check, then act); a dead instance's jobs stop counting when their
+    /// leases run out.
+    StartJob {
+        /// The new job.
+        job: JobRecord,
+        /// Most jobs running at once in the whole store.
+        max_running: u64,
+    },
     /// Deletes a job record and its topic.
     DeleteJob {
         /// The job id.
@@ -224,6 +233,8 @@ pub enum Outcome {
     Repeated(idempotency::Remembered),
     /// A [`Write::Keyed`] whose key was seen with another request: nothing was written.
     KeyReused,
+    /// A [`Write::StartJob`] refused: the store runs its maximum of jobs already.
+    Busy,
 }
 
 /// What a topic's log looks like now.
@@ -445,6 +456,8 @@ pub struct StoreOptions {
     /// The settings every server sharing the data must agree on (`(name, value)`: retention, caps); a shared store
     /// keeps them as a deployment marker and refuses a server with other ones ([`redis`]).
     pub deployment: Vec<(String, String)>,
+    /// How long an `Idempotency-Key` is remembered ([`idempotency`]).
+    pub idempotency_window: std::time::Duration,
 }
 
 impl Default for StoreOptions {
@@ -455,6 +468,7 @@ impl Default for StoreOptions {
             max_user_topic_bytes: 1024 * 1024,
             max_user_history_bytes: 256 * 1024 * 1024,
             deployment: Vec::new(),
+            idempotency_window: idempotency::DEFAULT_WINDOW,
         }
     }
 }

@@ -17,7 +17,8 @@
 //!   promoted after a failover can lack the last writes without changing the epoch (see server README).
 //!
 //! Keys (prefix `<p>`, default `tes:`): `epoch`, `seq`, `deleted_upto`, `topics` (set), `users` (sorted set by last
-//! append, for the per-user cap), `jobs` (hash of job records), `job_end`, `job_lease`, and per topic
+//! append, for the per-user cap), `jobs` (hash of job records), `job_end`, `job_lease` (job admission counts the jobs
+//! not ended whose lease has not run out: `--max-jobs` holds for the deployment), and per topic
 //! `t:<topic>:m` (meta hash), `t:<topic>:s` (stream), channel `t:<topic>:c`. One Redis primary (scripts derive
 //! key names, so Redis Cluster is not supported).
 
@@ -104,10 +105,35 @@ local function append(topic, event, data, at, max_events, max_age, is_user, mark
   end
   return {pos, data}
 end
+local function delete_job(id)
+  redis.call('HDEL', p .. 'jobs', id)
+  redis.call('HDEL', p .. 'job_end', id)
+  redis.call('HDEL', p .. 'job_lease', id)
+  delete_topic('j:' .. id)
+end
+-- Job admission: fewer than `cap` jobs running now (not ended, lease not run out); with `cap` kept, the job that
+-- ended first makes room.
+local function admit_job(cap)
+  local ended, first, first_at = {}, nil, nil
+  local ends = redis.call('HGETALL', p .. 'job_end')
+  for j = 1, #ends, 2 do
+    ended[ends[j]] = true
+    local at = num(string.match(ends[j + 1], '^(%d+)'))
+    if not first_at or at < first_at then first, first_at = ends[j], at end
+  end
+  local leases = redis.call('HGETALL', p .. 'job_lease')
+  local running = 0
+  for j = 1, #leases, 2 do
+    if not ended[leases[j]] and num(leases[j + 1]) >= now then running = running + 1 end
+  end
+  if running >= cap then return false end
+  if first and redis.call('HLEN', p .. 'jobs') >= cap then delete_job(first) end
+  return true
+end
 local out = {}
 local i = 5
 -- Arguments per op (to skip the op of a key seen already).
-local widths = {A = 8, T = 2, J = 4, D = 2, E = 4, R = 3, P = 1}
+local widths = {A = 8, T = 2, J = 5, D = 2, E = 4, R = 3, P = 1}
 -- A key to keep the next op's outcome under: {redis key, fingerprint, window ms}.
 local keyed = nil
 -- The job id of the last 'J' op (a keyed job creation remembers it).
@@ -141,15 +167,16 @@ while i <= #ARGV do
     i = i + 2
   elseif op == 'J' then
     last_job = ARGV[i + 1]
-    redis.call('HSET', p .. 'jobs', ARGV[i + 1], ARGV[i + 2])
-    redis.call('HSET', p .. 'job_lease', ARGV[i + 1], ARGV[i + 3])
-    out[#out + 1] = 0
-    i = i + 4
+    if admit_job(num(ARGV[i + 4])) then
+      redis.call('HSET', p .. 'jobs', ARGV[i + 1], ARGV[i + 2])
+      redis.call('HSET', p .. 'job_lease', ARGV[i + 1], ARGV[i + 3])
+      out[#out + 1] = 0
+    else
+      out[#out + 1] = -1
+    end
+    i = i + 5
   elseif op == 'D' then
-    redis.call('HDEL', p .. 'jobs', ARGV[i + 1])
-    redis.call('HDEL', p .. 'job_end', ARGV[i + 1])
-    redis.call('HDEL', p .. 'job_lease', ARGV[i + 1])
-    delete_topic('j:' .. ARGV[i + 1])
+    delete_job(ARGV[i + 1])
     out[#out + 1] = 0
     i = i + 2
   elseif op == 'E' then
@@ -177,7 +204,7 @@ while i <= #ARGV do
     local r = out[#out]
     if type(r) == 'table' and #r == 2 then
       redis.call('SET', keyed[1], keyed[2] .. '\n' .. r[1] .. '\n' .. r[2], 'PX', keyed[3])
-    elseif op == 'J' then
+    elseif op == 'J' and r == 0 then
       redis.call('SET', keyed[1], keyed[2] .. '\n0\n' .. last_job, 'PX', keyed[3])
     end
     keyed = nil
@@ -463,7 +490,7 @@ impl Inner {
             let epoch = self.epoch();
             let mut inv = self.write.prepare_invoke();
             inv.arg(&self.prefix).arg(&epoch).arg(self.options.clock.now_ms()).arg(self.options.max_user_topics);
-            encode_batch(&mut inv, batch);
+            encode_batch(&mut inv, batch, super::idempotency::window_ms(self.options.idempotency_window));
             match inv.invoke_async::<Value>(&mut conn).await {
                 Ok(reply) => return decode_outcomes(&epoch, batch, reply),
                 Err(e) if attempt == 0 && e.to_string().contains("EPOCH") => {
@@ -664,17 +691,18 @@ fn signed(v: Option<u64>) -> i64 {
 }
 
 /// The ops of a batch as script arguments (Sweep runs as its own script).
-fn encode_batch(inv: &mut redis::ScriptInvocation<'_>, batch: &[Write]) {
+/// `window_ms`: how long idempotency keys are kept.
+fn encode_batch(inv: &mut redis::ScriptInvocation<'_>, batch: &[Write], window_ms: u64) {
     for w in batch {
-        encode_write(inv, w);
+        encode_write(inv, w, window_ms);
     }
 }
 
-fn encode_write(inv: &mut redis::ScriptInvocation<'_>, w: &Write) {
+fn encode_write(inv: &mut redis::ScriptInvocation<'_>, w: &Write, window_ms: u64) {
     match w {
         Write::Keyed { key, write } => {
-            inv.arg("K").arg(&key.scoped).arg(&key.fingerprint).arg(key.window_ms.max(1));
-            encode_write(inv, write);
+            inv.arg("K").arg(&key.scoped).arg(&key.fingerprint).arg(window_ms);
+            encode_write(inv, write, window_ms);
         }
         Write::Append { topic: name, payload, retention, mark_offline: _ } => {
             let at = payload.position_at.and_then(|a| i64::try_from(a).ok()).unwrap_or(-1);
@@ -690,12 +718,12 @@ fn encode_write(inv: &mut redis::ScriptInvocation<'_>, w: &Write) {
         Write::TakeOffline { topic: name } => {
             inv.arg("T").arg(name);
         }
-        Write::PutJob(job) => {
+        Write::StartJob { job, max_running } => {
             let mut record = job.clone();
             // Ends and leases live in their own hashes, so that ending a job is one atomic HSETNX-like step.
             record.ended = None;
             let json = serde_json::to_string(&record).unwrap_or_default();
-            inv.arg("J").arg(&job.id).arg(json).arg(job.lease_until_ms);
+            inv.arg("J").arg(&job.id).arg(json).arg(job.lease_until_ms).arg(*max_running);
         }
         Write::DeleteJob { id } => {
             inv.arg("D").arg(id);
@@ -738,6 +766,7 @@ fn decode_outcome(epoch: &str, w: &Write, r: Value) -> Result<Outcome, StoreErro
         (Write::Append { payload, .. }, Value::Array(pair)) => appended(epoch, payload.event.as_deref(), pair)?,
         (Write::EndJob { .. }, Value::Array(pair)) => appended(epoch, Some("ping"), pair)?,
         (Write::TakeOffline { .. }, v) => Outcome::Offline(Some(int(&v)?).filter(|&f| f > 0)),
+        (Write::StartJob { .. }, Value::Int(n)) if n < 0 => Outcome::Busy,
         _ => Outcome::Done,
     })
 }
