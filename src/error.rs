@@ -9,14 +9,13 @@
 /// assert_eq!(e.to_string(), "could not decode the data of a `message` event: bad JSON");
 /// ```
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+#[error("{}", self.message())]
 #[non_exhaustive]
 pub enum Error {
     /// The connection dropped and the browser is reconnecting by itself; events resume with `Last-Event-ID`.
-    #[error("connection lost; the browser is reconnecting")]
     Transient,
     /// The browser gave up on the connection: a non-200 status, a content type other than `text/event-stream`, or a
     /// failed connection. The [`ReconnectPolicy`](crate::ReconnectPolicy) may still re-open it.
-    #[error("connection failed: {message}")]
     Fatal {
         /// What is known of the failure.
         message: String,
@@ -26,7 +25,6 @@ pub enum Error {
         content_type: Option<String>,
     },
     /// An event's data could not be decoded into the handler's type; the event was not delivered to that handler.
-    #[error("could not decode the data of a `{event}` event: {reason}")]
     Decode {
         /// The event type.
         event: String,
@@ -36,7 +34,6 @@ pub enum Error {
         reason: String,
     },
     /// The browser refused to create the `EventSource` (a malformed URL, say).
-    #[error("cannot open a connection to \"{url}\": {reason}")]
     Open {
         /// The URL given.
         url: String,
@@ -51,17 +48,12 @@ pub enum Error {
         not(feature = "fetch"),
         doc = "[`FetchRequest::max_event_bytes`]: https://docs.rs/typed-eventsource/latest/typed_eventsource/struct.FetchRequest.html#method.max_event_bytes"
     )]
-    // A fixed message (the limit is in the field): formatting a number here would link integer formatting into
-    // every app.
-    #[error("an event larger than the fetch transport's size limit was skipped")]
     TooLarge {
         /// The limit, in bytes of event data.
         limit: usize,
     },
     /// The source was closed but the browser's `EventSource` does not read `CLOSED`: a bug in the library or the
     /// browser, reported rather than hidden.
-    // A fixed message: formatting the state here would link `Display` machinery into every app for a bug report.
-    #[error("the source was closed but the browser does not report readyState CLOSED")]
     NotClosed {
         /// What the browser reports.
         state: crate::ReadyState,
@@ -69,18 +61,14 @@ pub enum Error {
     /// Nothing arrived for longer than the heartbeat timeout (`SourceOptions::heartbeat_timeout`): the connection is
     /// presumed dead (a sleeping laptop, a NAT or proxy that dropped it without closing it). The source drops it and
     /// re-opens through the [`ReconnectPolicy`](crate::ReconnectPolicy), resuming after the last event id.
-    // A fixed message (the timeout is in the field): formatting a duration would link float formatting.
-    #[error("heartbeat timeout: the stream went silent")]
     HeartbeatTimeout {
         /// The timeout that passed without anything arriving.
         timeout: std::time::Duration,
     },
     /// The browser is offline (`navigator.onLine` is false): the source waits for the network, without using up its
     /// reconnect attempts, and reconnects as soon as the browser is back online.
-    #[error("offline — waiting for the network")]
     Offline,
     /// The type given for whole-stream dispatch is not an externally tagged enum (see [`event_names`](crate::event_names)).
-    #[error("{type_name} cannot dispatch a whole stream: {reason}")]
     NotAnEnum {
         /// The Rust type.
         type_name: &'static str,
@@ -151,6 +139,27 @@ impl ErrorKind {
 }
 
 impl Error {
+    /// The message, which `Display` writes. Joined with `push_str` rather than formatted: the library shows it (the
+    /// JavaScript error object, a close reason) without linking `Formatter::pad` and its Unicode counting into every
+    /// app. The numbers (limit, state, timeout) stay out of it for the same reason: they are in the fields.
+    pub(crate) fn message(&self) -> String {
+        match self {
+            Error::Transient => String::from("connection lost; the browser is reconnecting"),
+            Error::Fatal { message, .. } => concat(&["connection failed: ", message]),
+            Error::Decode { event, reason, .. } => {
+                concat(&["could not decode the data of a `", event, "` event: ", reason])
+            }
+            Error::Open { url, reason } => concat(&["cannot open a connection to \"", url, "\": ", reason]),
+            Error::TooLarge { .. } => String::from("an event larger than the fetch transport's size limit was skipped"),
+            Error::NotClosed { .. } => {
+                String::from("the source was closed but the browser does not report readyState CLOSED")
+            }
+            Error::HeartbeatTimeout { .. } => String::from("heartbeat timeout: the stream went silent"),
+            Error::Offline => String::from("offline — waiting for the network"),
+            Error::NotAnEnum { type_name, reason } => concat(&[type_name, " cannot dispatch a whole stream: ", reason]),
+        }
+    }
+
     /// Which kind of error this is.
     ///
     /// ```
@@ -187,5 +196,56 @@ impl Error {
                 | Error::Decode { .. }
                 | Error::TooLarge { .. }
         )
+    }
+}
+
+/// The parts, joined: messages without `format!`, whose every call site links sizeable formatting code.
+pub(crate) fn concat(parts: &[&str]) -> String {
+    let mut out = String::new();
+    for part in parts {
+        out.push_str(part);
+    }
+    out
+}
+
+#[cfg(test)]
+mod tests {
+    use super::Error;
+    use crate::ReadyState;
+
+    /// The message of every variant, as the JavaScript `error.message` and `Display` show it.
+    #[test]
+    fn messages() {
+        let s = String::from;
+        let cases = [
+            (Error::Transient, "connection lost; the browser is reconnecting"),
+            (
+                Error::Fatal { message: s("the server answered 500"), status: Some(500), content_type: None },
+                "connection failed: the server answered 500",
+            ),
+            (
+                Error::Decode { event: s("message"), data: s("{oops"), reason: s("bad JSON") },
+                "could not decode the data of a `message` event: bad JSON",
+            ),
+            (Error::Open { url: s("::"), reason: s("invalid URL") }, "cannot open a connection to \"::\": invalid URL"),
+            (Error::TooLarge { limit: 16 }, "an event larger than the fetch transport's size limit was skipped"),
+            (
+                Error::NotClosed { state: ReadyState::Open },
+                "the source was closed but the browser does not report readyState CLOSED",
+            ),
+            (
+                Error::HeartbeatTimeout { timeout: std::time::Duration::from_secs(30) },
+                "heartbeat timeout: the stream went silent",
+            ),
+            (Error::Offline, "offline — waiting for the network"),
+            (
+                Error::NotAnEnum { type_name: "app::Update", reason: s("a struct") },
+                "app::Update cannot dispatch a whole stream: a struct",
+            ),
+        ];
+        for (error, message) in cases {
+            assert_eq!(error.to_string(), message);
+            assert_eq!(error.message(), message);
+        }
     }
 }

@@ -14,6 +14,7 @@ use super::contract::{
 #[cfg(feature = "share")]
 use super::contract::{SHARE_DECLARATIONS, SHARE_ROLES};
 use super::options;
+use crate::error::concat;
 #[cfg(feature = "share")]
 use crate::ShareRole;
 use crate::{CloseReason, Error, EventMeta, Gap, TypedEventSource, TypedEventSourceBuilder};
@@ -43,10 +44,10 @@ impl JsTypedEventSource {
     /// `new TypedEventSource(url, options?)`.
     #[wasm_bindgen(constructor)]
     pub fn new(url: String, options: JsValue) -> Result<JsTypedEventSource, JsError> {
-        let invalid = |e: String| JsError::new(&options::concat(&["invalid TypedEventSource options: ", &e]));
+        let invalid = |e: String| JsError::new(&concat(&["invalid TypedEventSource options: ", &e]));
         let options = options::source_options(&options).map_err(invalid)?;
         let inner =
-            TypedEventSourceBuilder::with_options(url, options).open().map_err(|e| JsError::new(&e.to_string()))?;
+            TypedEventSourceBuilder::with_options(url, options).open().map_err(|e| JsError::new(&e.message()))?;
         Ok(JsTypedEventSource { inner })
     }
 
@@ -201,7 +202,7 @@ fn meta_to_js(meta: &EventMeta) -> JsValue {
 
 fn error_to_js(e: &Error) -> JsValue {
     let [kind, message] = ERROR;
-    let obj = object(&[(kind, e.kind().as_str().into()), (message, e.to_string().into())]);
+    let obj = object(&[(kind, e.kind().as_str().into()), (message, e.message().into())]);
     match e {
         Error::Decode { event, data, reason } => {
             let [event_key, data_key, reason_key] = DECODE_ERROR;

@@ -16,6 +16,7 @@ use js_sys::{Function, Promise};
 
 #[cfg(feature = "fetch")]
 use super::contract::{REQUEST_ATTEMPT as ATTEMPT_KEYS, REQUEST_INIT as INIT_KEYS};
+use crate::error::concat;
 #[cfg(feature = "fetch")]
 use crate::interop::{js_message, on_settled};
 #[cfg(feature = "fetch")]
@@ -317,13 +318,4 @@ impl Reader {
 /// The property `key`, unless absent or `undefined`.
 fn get(obj: &Object, key: &str) -> Option<JsValue> {
     Reflect::get(obj, &JsValue::from_str(key)).ok().filter(|v| !v.is_undefined())
-}
-
-/// The parts, joined.
-pub(super) fn concat(parts: &[&str]) -> String {
-    let mut out = String::new();
-    for part in parts {
-        out.push_str(part);
-    }
-    out
 }

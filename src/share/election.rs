@@ -160,7 +160,7 @@ impl Shared {
         self.follow.borrow_mut().reset();
         self.role.set(Role::Leader);
         if let Err(e) = self.connect_inner() {
-            self.clone().ended(Ended::Failed { message: e.to_string(), status: None, content_type: None });
+            self.clone().ended(Ended::Failed { message: e.message(), status: None, content_type: None });
         }
     }
 

@@ -223,7 +223,7 @@ impl Engine {
     /// The delay: the policy's backoff, whose base is the server's `retry:` once the transport knows one (fetch),
     /// else the policy's `initial_delay`.
     pub(super) fn fail(self: &Rc<Self>, error: Error, may_reopen: bool) {
-        let message = error.to_string();
+        let message = error.message();
         self.emit_error(&error);
         if self.is_closed() {
             return; // an error handler closed it

@@ -21,6 +21,7 @@ use web_sys::{
 
 use super::request::{is_event_stream, Prepare};
 use super::upstream::{Ended, WeakUp};
+use crate::error::concat;
 use crate::interop::{js_message, on_settled};
 use crate::{Error, FetchRequest, ReadyState, RequestAttempt};
 
@@ -187,7 +188,7 @@ impl Task {
         match self.fetch(request) {
             Ok(promise) => on_settled(&promise, move |response| self.response(response)),
             Err(e) => {
-                self.end(ReadEnd::Other(Ended::Failed { message: e.to_string(), status: None, content_type: None }))
+                self.end(ReadEnd::Other(Ended::Failed { message: e.message(), status: None, content_type: None }))
             }
         }
     }
@@ -335,6 +336,11 @@ fn open_error(url: &str, e: &JsValue) -> Error {
     Error::Open { url: url.to_owned(), reason: js_message(e) }
 }
 
+/// `n` in decimal, written by JavaScript: `format!` would link the integer formatting machinery into the package.
+fn decimal(n: u16) -> String {
+    js_sys::Number::from(n).to_string_with_radix(10).map(String::from).unwrap_or_default()
+}
+
 /// The spec's checks before reading: 200 and `text/event-stream`, 204 stops.
 fn check(response: &Response) -> Option<Ended> {
     let status = response.status();
@@ -344,17 +350,18 @@ fn check(response: &Response) -> Option<Ended> {
     }
     if status != 200 {
         return Some(Ended::Failed {
-            message: format!("the server answered {status} {}", response.status_text()),
+            message: concat(&["the server answered ", &decimal(status), " ", &response.status_text()]),
             status: Some(status),
             content_type,
         });
     }
     if !content_type.as_deref().is_some_and(is_event_stream) {
         return Some(Ended::Failed {
-            message: format!(
-                "the server answered with content type \"{}\", not text/event-stream",
-                content_type.as_deref().unwrap_or("")
-            ),
+            message: concat(&[
+                "the server answered with content type \"",
+                content_type.as_deref().unwrap_or(""),
+                "\", not text/event-stream",
+            ]),
             status: Some(status),
             content_type,
         });
