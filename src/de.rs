@@ -468,11 +468,15 @@ impl<'de> de::Deserializer<'de> for Deserializer {
     }
 
     fn deserialize_f32<V: Visitor<'de>>(self, visitor: V) -> Result<V::Value, Error> {
-        self.deserialize_scalar(visitor)
+        self.deserialize_f64(visitor)
     }
 
+    /// The number as JS holds it: `-0` stays `-0.0` (as an integer it would be `0`).
     fn deserialize_f64<V: Visitor<'de>>(self, visitor: V) -> Result<V::Value, Error> {
-        self.deserialize_scalar(visitor)
+        match self.0.as_f64() {
+            Some(n) => visitor.visit_f64(n),
+            None => self.deserialize_scalar(visitor),
+        }
     }
 
     fn deserialize_char<V: Visitor<'de>>(self, visitor: V) -> Result<V::Value, Error> {
@@ -495,8 +499,13 @@ impl<'de> de::Deserializer<'de> for Deserializer {
         self.deserialize_scalar(visitor)
     }
 
+    /// A field's or variant's name: a string only (serde would take an integer as a variant's index: `{"type": 0}`
+    /// for the first variant of an internally tagged enum).
     fn deserialize_identifier<V: Visitor<'de>>(self, visitor: V) -> Result<V::Value, Error> {
-        self.deserialize_scalar(visitor)
+        match Kind::of(self.0) {
+            Kind::String(s) => visitor.visit_string(s),
+            other => Err(other.invalid(&visitor)),
+        }
     }
 
     serde::forward_to_deserialize_any! { i128 u128 bytes byte_buf }
@@ -592,7 +601,7 @@ impl<'de> MapAccess<'de> for Map {
         }
         // `Object.keys` gives strings.
         let key: String = self.keys.get(self.index).as_string().unwrap_or_default();
-        seed.deserialize(key.into_deserializer()).map(Some)
+        seed.deserialize(Key(key)).map(Some)
     }
 
     fn next_value_seed<V: DeserializeSeed<'de>>(&mut self, seed: V) -> Result<V::Value, Error> {
@@ -603,5 +612,104 @@ impl<'de> MapAccess<'de> for Map {
 
     fn size_hint(&self) -> Option<usize> {
         Some((self.len - self.index) as usize)
+    }
+}
+
+/// An object's key: a string, or an integer where the map's key type is one (`{"7": ..}` into `BTreeMap<u32, _>`),
+/// read as serde_json reads integer keys: `-?(0|[1-9][0-9]*)` within the type; `"01"`, `"-0"`, `"+1"`, `" 1"` and
+/// `"1.0"` are not integers.
+struct Key(String);
+
+impl Key {
+    fn integer<'de, V: Visitor<'de>>(self, visitor: V) -> Result<V::Value, Error> {
+        match integer(&self.0) {
+            Some(Ok(n)) => visitor.visit_u64(n),
+            Some(Err(n)) => visitor.visit_i64(n),
+            None => Err(de::Error::invalid_type(Unexpected::Str(&self.0), &visitor)),
+        }
+    }
+}
+
+/// `Ok` for a non-negative integer within `u64`, `Err` for a negative one within `i64`; `None` for anything else.
+fn integer(text: &str) -> Option<Result<u64, i64>> {
+    let (negative, digits) = match text.strip_prefix('-') {
+        Some(digits) => (true, digits),
+        None => (false, text),
+    };
+    // Digits, and a leading zero only as `0` itself.
+    if digits.is_empty() || digits.starts_with('0') && (negative || digits.len() > 1) {
+        return None;
+    }
+    let mut n: u64 = 0;
+    for b in digits.bytes() {
+        if !b.is_ascii_digit() {
+            return None;
+        }
+        n = n.checked_mul(10)?.checked_add(u64::from(b - b'0'))?;
+    }
+    if !negative {
+        return Some(Ok(n));
+    }
+    // Down to -2^63, whose magnitude is one past `i64::MAX`.
+    (n <= 1 << 63).then(|| Err((n as i64).wrapping_neg()))
+}
+
+impl<'de> de::Deserializer<'de> for Key {
+    type Error = Error;
+
+    fn deserialize_any<V: Visitor<'de>>(self, visitor: V) -> Result<V::Value, Error> {
+        visitor.visit_string(self.0)
+    }
+
+    fn deserialize_i8<V: Visitor<'de>>(self, visitor: V) -> Result<V::Value, Error> {
+        self.integer(visitor)
+    }
+
+    fn deserialize_i16<V: Visitor<'de>>(self, visitor: V) -> Result<V::Value, Error> {
+        self.integer(visitor)
+    }
+
+    fn deserialize_i32<V: Visitor<'de>>(self, visitor: V) -> Result<V::Value, Error> {
+        self.integer(visitor)
+    }
+
+    fn deserialize_i64<V: Visitor<'de>>(self, visitor: V) -> Result<V::Value, Error> {
+        self.integer(visitor)
+    }
+
+    fn deserialize_u8<V: Visitor<'de>>(self, visitor: V) -> Result<V::Value, Error> {
+        self.integer(visitor)
+    }
+
+    fn deserialize_u16<V: Visitor<'de>>(self, visitor: V) -> Result<V::Value, Error> {
+        self.integer(visitor)
+    }
+
+    fn deserialize_u32<V: Visitor<'de>>(self, visitor: V) -> Result<V::Value, Error> {
+        self.integer(visitor)
+    }
+
+    fn deserialize_u64<V: Visitor<'de>>(self, visitor: V) -> Result<V::Value, Error> {
+        self.integer(visitor)
+    }
+
+    /// A newtype of an integer (`struct Id(u32)`) is an integer key too.
+    fn deserialize_newtype_struct<V: Visitor<'de>>(self, _name: &'static str, visitor: V) -> Result<V::Value, Error> {
+        visitor.visit_newtype_struct(self)
+    }
+
+    /// A unit variant's name.
+    fn deserialize_enum<V: Visitor<'de>>(
+        self,
+        _name: &'static str,
+        _variants: &'static [&'static str],
+        visitor: V,
+    ) -> Result<V::Value, Error> {
+        visitor.visit_enum(self.0.into_deserializer())
+    }
+
+    serde::forward_to_deserialize_any! {
+        bool i128 u128 f32 f64 char str string bytes byte_buf option unit unit_struct seq tuple tuple_struct map struct
+        identifier ignored_any
     }
 }
