@@ -73,6 +73,17 @@ step "browser tests: default features" \
 step "browser tests: the JavaScript API as the npm entry point typed-eventsource has it (js: no fetch, no share)" \
   cargo test -p typed-eventsource --target wasm32-unknown-unknown --no-default-features --features js --test js_api
 
+# What a user installs from crates.io builds on its own: each crate packaged (the files its `include` keeps, path
+# dependencies replaced by their versions) and built from the package alone, in dependency order: cargo packages
+# sse-codec first and verifies the crates after it against a local registry holding the packaged codec. The library
+# as docs.rs builds it (wasm32, every feature). After the browser tests: their dependencies are built (~20 s warm).
+publishing_guard() {
+  cargo package --allow-dirty -p sse-codec -p typed-eventsource-server
+  cargo package --allow-dirty -p sse-codec -p typed-eventsource --target wasm32-unknown-unknown --all-features
+}
+step "publishing guard: cargo package (build from the package alone) of sse-codec, the server, the library" \
+  publishing_guard
+
 step "build the npm package and the demo (release)" npm run build
 step "end-to-end: the demo, the plain-JS page and the npm package in Chromium (screenshots: artifacts/e2e/)" \
   node tests/e2e/run.mjs
