@@ -57,7 +57,8 @@ docs() {
   RUSTDOCFLAGS="-D warnings" cargo doc --no-deps --workspace --exclude typed-eventsource-demo
   RUSTDOCFLAGS="-D warnings" cargo doc --no-deps -p typed-eventsource --all-features
   RUSTDOCFLAGS="-D warnings" cargo doc --no-deps -p typed-eventsource --target wasm32-unknown-unknown --all-features
-  cargo build -p typed-eventsource --example readme --target wasm32-unknown-unknown --all-features
+  # And examples/leptos.rs, the small Leptos app.
+  cargo build -p typed-eventsource --example readme --example leptos --target wasm32-unknown-unknown --all-features
 }
 step "docs: cargo doc -D warnings (host; wasm32 with every feature, as docs.rs builds it); the README's Rust snippets" \
   docs

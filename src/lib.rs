@@ -75,6 +75,9 @@
 //!   linked into the app; it also makes talc the global allocator).
 //!   `typed-eventsource` is built with `js` alone, `typed-eventsource/full` with `js`, `fetch` and `share`.
 //! - `yew`: the [`use_event_source`] hooks.
+//! - `leptos`: the same hooks for Leptos 0.8, returning signals (`typed_eventsource::leptos`); they compile on the
+//!   host too (a Leptos app's server build), where they do nothing. `leptos-csr` adds Leptos's client-side rendering,
+//!   for this crate's own tests and example only.
 //! - `share`: one connection for every tab (`share_across_tabs`).
 //!
 //! ## Transports
@@ -222,10 +225,12 @@ mod share;
 mod source;
 #[cfg(target_arch = "wasm32")]
 mod stream;
-#[cfg(all(target_arch = "wasm32", feature = "yew"))]
+#[cfg(any(all(target_arch = "wasm32", feature = "yew"), feature = "leptos"))]
 mod live;
 #[cfg(all(target_arch = "wasm32", feature = "yew"))]
 pub mod yew;
+#[cfg(feature = "leptos")]
+pub mod leptos;
 
 pub use close_reason::CloseReason;
 pub use error::{Error, ErrorKind};
@@ -247,7 +252,7 @@ pub use share::ShareRole;
 pub use source::{SourceOptions, TypedEventSource, TypedEventSourceBuilder};
 #[cfg(target_arch = "wasm32")]
 pub use stream::{EventStream, Received};
-#[cfg(all(target_arch = "wasm32", feature = "yew"))]
+#[cfg(all(target_arch = "wasm32", any(feature = "yew", feature = "leptos")))]
 pub use live::UseEventSourceOptions;
 
 // The decoder of typed handlers, for the crate's own tests (tests/de.rs); not part of the API.

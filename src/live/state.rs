@@ -135,6 +135,13 @@ impl<T: Clone + 'static> Live<T> {
         }
     }
 
+    /// What shows for the URL connected last (a stream about to connect before the first connection).
+    #[cfg_attr(not(feature = "leptos"), allow(dead_code))]
+    pub(crate) fn current(&self) -> Snapshot<T> {
+        let url = self.0.borrow().url.clone();
+        url.map_or_else(Snapshot::connecting, |url| self.snapshot(&url))
+    }
+
     #[cfg(feature = "share")]
     pub(crate) fn share_role(&self) -> Option<crate::ShareRole> {
         self.0.borrow().source.as_ref().and_then(TypedEventSource::share_role)

@@ -219,7 +219,7 @@ impl<T: Clone + 'static> UseEventSourceHandle<T> {
     }
 
     /// How many events were dropped as duplicates since the URL was set (see
-    /// [`UseEventSourceOptions::dedup_window`](super::UseEventSourceOptions::dedup_window)).
+    /// [`SourceOptions::dedup_window`](crate::SourceOptions::dedup_window)).
     ///
     /// ```no_run
     /// # use typed_eventsource::yew::UseEventSourceHandle;
@@ -280,7 +280,7 @@ impl<T: Clone + 'static> UseEventSourceHandle<T> {
     }
 
     #[cfg(feature = "share")]
-    /// With [`share_across_tabs`](super::UseEventSourceOptions::share_across_tabs): whether this tab holds the
+    /// With [`share_across_tabs`](crate::SourceOptions::share_across_tabs): whether this tab holds the
     /// shared connection, follows another tab's, or has its own (the browser cannot share); `None` without sharing or
     /// once closed. Read when called (a hand-off re-renders nothing by itself; the next event or state change does).
     ///
