@@ -219,18 +219,18 @@ mod interop;
 // Also built by the host tests, which check the TypeScript declarations (js/contract.rs).
 #[cfg(any(test, all(target_arch = "wasm32", feature = "js")))]
 mod js;
+#[cfg(feature = "leptos")]
+pub mod leptos;
+#[cfg(any(all(target_arch = "wasm32", feature = "yew"), feature = "leptos"))]
+mod live;
 #[cfg(all(target_arch = "wasm32", feature = "share"))]
 mod share;
 #[cfg(target_arch = "wasm32")]
 mod source;
 #[cfg(target_arch = "wasm32")]
 mod stream;
-#[cfg(any(all(target_arch = "wasm32", feature = "yew"), feature = "leptos"))]
-mod live;
 #[cfg(all(target_arch = "wasm32", feature = "yew"))]
 pub mod yew;
-#[cfg(feature = "leptos")]
-pub mod leptos;
 
 pub use close_reason::CloseReason;
 pub use error::{Error, ErrorKind};
@@ -246,14 +246,14 @@ pub use transport::{FetchRequest, RequestAttempt};
 
 #[cfg(all(target_arch = "wasm32", feature = "js"))]
 pub use js::JsTypedEventSource;
+#[cfg(all(target_arch = "wasm32", any(feature = "yew", feature = "leptos")))]
+pub use live::UseEventSourceOptions;
 #[cfg(all(target_arch = "wasm32", feature = "share"))]
 pub use share::ShareRole;
 #[cfg(target_arch = "wasm32")]
 pub use source::{SourceOptions, TypedEventSource, TypedEventSourceBuilder};
 #[cfg(target_arch = "wasm32")]
 pub use stream::{EventStream, Received};
-#[cfg(all(target_arch = "wasm32", any(feature = "yew", feature = "leptos")))]
-pub use live::UseEventSourceOptions;
 
 // The decoder of typed handlers, for the crate's own tests (tests/de.rs); not part of the API.
 #[cfg(target_arch = "wasm32")]
