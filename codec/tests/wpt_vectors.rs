@@ -6,6 +6,9 @@
 //! `test/fixtures/wpt/eventsource/`), and the three wpt server scripts they fetch (`resources/message.py`,
 //! `last-event-id.py`, `last-event-id2.py`; their sources are listed in `tests/wpt/MANIFEST`).
 //!
+//! `tests/wpt/SHA256SUMS` pins every vendored file's SHA-256: a file deleted, altered or added fails
+//! [`vendored_files_match_their_pinned_sha256`], and the upstream file list is read from it, not from the folder.
+//!
 //! `tests/wpt/MANIFEST` lists every upstream `format-*` file: either the decoder cases it holds or, for the
 //! transport-level ones (`format-mime-*`: the Content-Type), the test that covers it. For a decoder case, the test
 //! takes from the upstream file:
@@ -541,14 +544,55 @@ fn manifest() -> Manifest {
     Manifest { wpt: wpt.expect("a `wpt <commit>` line"), files }
 }
 
-/// The vendored upstream `format-*` files: the upstream list.
+/// The vendored upstream `format-*` files: the upstream list, as pinned in `tests/wpt/SHA256SUMS` (not read from the
+/// folder, where a deleted file would just drop out of the list).
 fn upstream_format_files() -> BTreeSet<String> {
-    let dir = wpt_dir().join("eventsource");
-    std::fs::read_dir(&dir)
-        .unwrap_or_else(|e| panic!("{}: {e}", dir.display()))
-        .map(|e| e.expect("dir entry").file_name().into_string().expect("utf-8 name"))
-        .filter(|n| n.starts_with("format-"))
+    pinned_files()
+        .into_keys()
+        .filter_map(|path| path.strip_prefix("eventsource/").map(str::to_owned))
+        .filter(|name| name.starts_with("format-") && !name.contains('/'))
         .collect()
+}
+
+/// `tests/wpt/SHA256SUMS` (`sha256sum` format, so `sha256sum -c SHA256SUMS` in that folder checks it too): every
+/// vendored file, relative to `tests/wpt/`, and its SHA-256 in hex.
+fn pinned_files() -> std::collections::BTreeMap<String, String> {
+    read(&wpt_dir().join("SHA256SUMS"))
+        .lines()
+        .map(|line| {
+            let (hash, path) = line.split_once("  ").unwrap_or_else(|| panic!("SHA256SUMS: not `HASH  PATH`: {line}"));
+            (path.to_owned(), hash.to_owned())
+        })
+        .collect()
+}
+
+/// Every file under `dir`, relative to `tests/wpt/`.
+fn files_under(dir: &Path, out: &mut BTreeSet<String>) {
+    for entry in std::fs::read_dir(dir).unwrap_or_else(|e| panic!("{}: {e}", dir.display())) {
+        let path = entry.expect("dir entry").path();
+        if path.is_dir() {
+            files_under(&path, out);
+        } else {
+            let relative = path.strip_prefix(wpt_dir()).expect("under tests/wpt");
+            out.insert(relative.to_str().expect("utf-8 path").to_owned());
+        }
+    }
+}
+
+#[test]
+fn vendored_files_match_their_pinned_sha256() {
+    use sha2::{Digest, Sha256};
+    let pinned = pinned_files();
+    assert!(pinned.len() >= 26, "SHA256SUMS pins {} files", pinned.len());
+    for (path, hash) in &pinned {
+        let bytes = std::fs::read(wpt_dir().join(path)).unwrap_or_else(|e| panic!("{path} (pinned): {e}"));
+        let actual: String = Sha256::digest(&bytes).iter().map(|b| format!("{b:02x}")).collect();
+        assert_eq!(&actual, hash, "{path}: not the vendored upstream bytes (SHA-256 differs from SHA256SUMS)");
+    }
+    let mut present = BTreeSet::new();
+    files_under(&wpt_dir().join("eventsource"), &mut present);
+    let unpinned: Vec<_> = present.iter().filter(|p| !pinned.contains_key(*p)).collect();
+    assert!(unpinned.is_empty(), "vendored files without a pinned SHA-256: {unpinned:?}");
 }
 
 // ---- Scenarios: the upstream cases and our own. ----
