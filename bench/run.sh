@@ -90,7 +90,7 @@ if [ -z "${SKIP_SERVERS:-}" ]; then
 fi
 if [ -z "${SKIP_PIPELINED:-}" ]; then
   # Issue 23 goal 1: ONE keep-alive connection pipelining POST /update at 2,000 events/s for 5 s to 1,000 open streams.
-  rm -f "$results/pipelined.md"
+  rm -f "$results/pipelined.md" "$results/sequential.md"
   bench/nchan/install.sh
   step "single pipelined publisher: ours (durable, memory) vs axum floor, Nchan (1,000 streams, 2,000 ev/s for 5 s)"
   data=$(mktemp -d -p "$root/$results" data.XXXXXX)
@@ -101,6 +101,14 @@ if [ -z "${SKIP_PIPELINED:-}" ]; then
     --server "axum floor=$bin/axum-floor --listen 127.0.0.1:0" \
     --server "nginx + Nchan=bench/nchan/serve.sh $data/nchan" \
     --md "$results/pipelined.md" >/dev/null
+  # What most backends do: one publisher awaiting each answer before the next publish (no pipelining).
+  step "single sequential publisher: ours (durable, memory) vs axum floor, Nchan (1,000 streams, 5 s)"
+  "$bin/sse-loadgen" pipelined --sequential --streams 1000 --secs 5 \
+    --server "typed-eventsource-server=$bin/typed-eventsource-server serve --listen 127.0.0.1:0 --dev $lift --data-dir $data/seq" \
+    --server "ours, memory store=$bin/typed-eventsource-server serve --listen 127.0.0.1:0 --dev $lift --store memory" \
+    --server "axum floor=$bin/axum-floor --listen 127.0.0.1:0" \
+    --server "nginx + Nchan=bench/nchan/serve.sh $data/nchan-seq" \
+    --md "$results/sequential.md" >/dev/null
   rm -rf "$data"
 fi
 if [ -z "${SKIP_PUBLISH:-}" ]; then
@@ -113,9 +121,10 @@ fi
   echo
   echo "$(date -u '+%Y-%m-%d %H:%M UTC'), commit $(git rev-parse --short HEAD 2>/dev/null || echo '?'), $(nproc) × $(grep -m1 'model name' /proc/cpuinfo | cut -d: -f2 | sed 's/^ *//'), $(awk '/MemTotal/ {printf "%.0f GB", $2/1048576}' /proc/meminfo) RAM, Linux $(uname -r), load average before: $(cut -d' ' -f1-3 /proc/loadavg). Shared machine: compare the ratios, not the absolute figures. Produced by \`bench/run.sh\` in $(( $(date +%s) - started )) s."
   echo
-  for part in servers servers-pinned pipelined publish browser wasm; do
+  for part in servers servers-pinned pipelined sequential publish browser wasm; do
     case $part in
       pipelined) title="## One pipelined publisher under fan-out (1,000 streams, 2,000 ev/s for 5 s; same run)" ;;
+      sequential) title="## One sequential publisher under fan-out (1,000 streams, each publish after the last answer, 5 s; same run)" ;;
       publish) title="## Acknowledged publishes (durable store vs memory vs Redis, same machine, same run)" ;;
       servers) title="## Server fan-out, unpinned (same load generator, same run; ratios: how many times better ours is)" ;;
       servers-pinned) title="## Server fan-out, pinned: each server on core 0, the load generator on core 1 (taskset; same ratios)" ;;

@@ -62,6 +62,7 @@ use crate::net::StallListener;
 use crate::tls::{Tls, TlsSource};
 use crate::AppState;
 
+mod pipeline;
 mod stream_handoff;
 
 /// What an open connection holds: its gauge in `sse_open_connections` and its admission permit.
@@ -215,6 +216,10 @@ struct Shared {
     reserve_app: Router,
     reserve_http1: http1::Builder,
     config: ConnConfig,
+    /// The body limit (`--max-body-bytes`): larger requests go to hyper, which answers them as before.
+    max_body_bytes: usize,
+    /// `--body-timeout`: how long a pipelined request's body may take to arrive.
+    body_timeout: Duration,
     write_stall: Duration,
     metrics: Arc<Metrics>,
     shutdown: CancellationToken,
@@ -259,6 +264,8 @@ async fn serve_with(
         reserve_app: crate::reserve_router(state.clone()),
         reserve_http1: reserve_h1,
         config,
+        max_body_bytes: state.config.max_body_bytes,
+        body_timeout: state.config.body_timeout,
         write_stall: state.config.write_stall,
         metrics: Arc::clone(&state.metrics),
         shutdown: token.clone(),
@@ -677,6 +684,8 @@ mod tests {
             reserve_app: crate::reserve_router(state.clone()),
             reserve_http1: http1::Builder::new(),
             config: ConnConfig::default(),
+            max_body_bytes: 64 * 1024,
+            body_timeout: Duration::from_secs(10),
             write_stall: Duration::from_secs(1),
             metrics: Arc::clone(&state.metrics),
             shutdown: CancellationToken::new(),

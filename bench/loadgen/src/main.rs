@@ -8,13 +8,15 @@
 //! ```text
 //! sse-loadgen run --server NAME=COMMAND ... [--peer NAME=ADDR ...] [--small 1000] [--large 10000] [--secs 4] [--rate 1000] [--md FILE] [--idle-only]
 //! sse-loadgen publish --url http://ADDR --count 100000      (fills a server's history, for the browser bench)
-//! sse-loadgen pipelined --server NAME=COMMAND ... [--streams 1000] [--rate 2000] [--secs 5] [--md FILE] [--check]
+//! sse-loadgen pipelined --server NAME=COMMAND ... [--streams 1000] [--rate 2000] [--secs 5] [--md FILE] [--check] [--sequential]
 //! ```
 //!
 //! `pipelined`: per server, `streams` open streams and ONE keep-alive connection pipelining `POST /update` at `rate`
 //! events/s for `secs` (what an application backend does): acknowledgement latency, every event delivered once,
 //! deliveries/s and server CPU per 100k deliveries, side by side. `--check` fails (exit 1) unless every publish of the
 //! first server was acknowledged and every event reached every stream once, with no gap or duplicate.
+//! `--sequential`: ONE publisher that writes each publish once the previous one is answered, for `secs` (what a
+//! backend calling an HTTP client in a loop does; `--rate` is ignored): acknowledged publishes/s and latency.
 //!
 //! `run` starts each COMMAND (through `sh -c 'exec COMMAND'`; it must print `listening on http://ADDR`), then for each
 //! server in turn: the idle-memory phase (VmRSS before and after connecting `large` streams), throughput at `large`
@@ -149,6 +151,7 @@ async fn pipelined(args: Vec<String>) -> Res<()> {
     let rate = arg_value(&args, "--rate", 2000.0f64);
     let secs = arg_value(&args, "--secs", 5.0f64);
     let check = args.iter().any(|a| a == "--check");
+    let sequential = args.iter().any(|a| a == "--sequential");
     let md: Option<String> = args.iter().position(|a| a == "--md").and_then(|i| args.get(i + 1)).cloned();
     let servers = server_args(&args)?;
     let mut rows = Vec::new();
@@ -161,7 +164,11 @@ async fn pipelined(args: Vec<String>) -> Res<()> {
             let mut p = Publisher::new(server.addr).await?;
             p.publish(b.shared.micros()).await?;
             b.drain(streams as u64).await;
-            pipelined::run(&b, rate, secs).await
+            if sequential {
+                pipelined::run_sequential(&b, secs).await
+            } else {
+                pipelined::run(&b, rate, secs).await
+            }
         }
         .await;
         b.close_all().await;
@@ -171,14 +178,19 @@ async fn pipelined(args: Vec<String>) -> Res<()> {
         rows.push((name.clone(), f));
         tokio::time::sleep(Duration::from_secs(1)).await;
     }
-    let t = report::pipelined_table(&rows);
+    let t = report::pipelined_table(&rows, sequential);
     println!("{t}");
     if let Some(path) = md {
         std::fs::write(path, &t)?;
     }
     if check {
         let (name, f) = &rows[0];
-        if f.acked < f.sent || f.sent < (rate * secs) as u64 || f.missing > 0 || f.gaps > 0 || f.dups > 0 {
+        if f.acked < f.sent
+            || (!sequential && f.sent < (rate * secs) as u64)
+            || f.missing > 0
+            || f.gaps > 0
+            || f.dups > 0
+        {
             return Err(format!(
                 "{name}: {} of {} publishes acknowledged, {} deliveries missing, {} gaps, {} duplicates",
                 f.acked, f.sent, f.missing, f.gaps, f.dups

@@ -50,51 +50,66 @@ fn request(server: SocketAddr, stamp: u64) -> Vec<u8> {
     .into_bytes()
 }
 
+/// The answers of one connection, read in order.
+struct Answers {
+    read: tokio::net::tcp::OwnedReadHalf,
+    buf: Vec<u8>,
+    tmp: Vec<u8>,
+}
+
+impl Answers {
+    fn new(read: tokio::net::tcp::OwnedReadHalf) -> Self {
+        Answers { read, buf: Vec::with_capacity(64 * 1024), tmp: vec![0u8; 64 * 1024] }
+    }
+
+    /// The next answer: whether it is a 2xx; `None` if the connection ends or `deadline` passes first.
+    async fn next(&mut self, deadline: Instant) -> Res<Option<bool>> {
+        loop {
+            if let Some(end) = self.buf.windows(4).position(|w| w == b"\r\n\r\n") {
+                let head = String::from_utf8_lossy(&self.buf[..end]).to_ascii_lowercase();
+                let len: usize = head
+                    .lines()
+                    .find_map(|l| l.strip_prefix("content-length:"))
+                    .and_then(|v| v.trim().parse().ok())
+                    .unwrap_or(0);
+                if self.buf.len() >= end + 4 + len {
+                    self.buf.drain(..end + 4 + len);
+                    return Ok(Some(head.starts_with("http/1.1 2")));
+                }
+            }
+            let n = match tokio::time::timeout_at(deadline.into(), self.read.read(&mut self.tmp)).await {
+                Ok(r) => r?,
+                Err(_) => return Ok(None),
+            };
+            if n == 0 {
+                return Ok(None);
+            }
+            self.buf.extend_from_slice(&self.tmp[..n]);
+        }
+    }
+}
+
 /// Reads answers in order until `expected` arrived (or the connection ends or `deadline` passes); records each
 /// answer's time since its request's *scheduled* send (no coordinated omission) in `hist`. Returns the 2xx count and
 /// the time of the last answer.
 async fn read_answers(
-    mut read: tokio::net::tcp::OwnedReadHalf,
+    read: tokio::net::tcp::OwnedReadHalf,
     expected: u64,
     start: Instant,
     rate: f64,
     deadline: Instant,
     hist: &Hist,
 ) -> Res<(u64, Instant)> {
-    let mut buf: Vec<u8> = Vec::with_capacity(64 * 1024);
-    let mut tmp = vec![0u8; 64 * 1024];
+    let mut answers = Answers::new(read);
     let (mut answered, mut acked, mut last) = (0u64, 0u64, Instant::now());
     while answered < expected {
-        let n = match tokio::time::timeout_at(deadline.into(), read.read(&mut tmp)).await {
-            Ok(r) => r?,
-            Err(_) => break,
-        };
-        if n == 0 {
-            break;
-        }
-        buf.extend_from_slice(&tmp[..n]);
-        let mut at = 0;
-        while let Some(end) = buf[at..].windows(4).position(|w| w == b"\r\n\r\n") {
-            let head = String::from_utf8_lossy(&buf[at..at + end]).to_ascii_lowercase();
-            let len: usize = head
-                .lines()
-                .find_map(|l| l.strip_prefix("content-length:"))
-                .and_then(|v| v.trim().parse().ok())
-                .unwrap_or(0);
-            if buf.len() < at + end + 4 + len {
-                break;
-            }
-            at += end + 4 + len;
-            let now = Instant::now();
-            let scheduled = start + Duration::from_secs_f64(answered as f64 / rate);
-            hist.record(now.saturating_duration_since(scheduled).as_micros() as u64);
-            if head.starts_with("http/1.1 2") {
-                acked += 1;
-            }
-            answered += 1;
-            last = now;
-        }
-        buf.drain(..at);
+        let Some(ok) = answers.next(deadline).await? else { break };
+        let now = Instant::now();
+        let scheduled = start + Duration::from_secs_f64(answered as f64 / rate);
+        hist.record(now.saturating_duration_since(scheduled).as_micros() as u64);
+        acked += u64::from(ok);
+        answered += 1;
+        last = now;
     }
     Ok((acked, last))
 }
@@ -102,7 +117,6 @@ async fn read_answers(
 /// `rate` events/s for `secs` from one pipelining connection to the `bench`'s server, its streams open.
 pub(crate) async fn run(bench: &Bench, rate: f64, secs: f64) -> Res<Pipelined> {
     bench.reset_counters();
-    let n = bench.conns.len() as u64;
     let gaps0 = bench.shared.gaps.load(Relaxed);
     let dups0 = bench.shared.dups.load(Relaxed);
     let total = (rate * secs) as u64;
@@ -135,26 +149,75 @@ pub(crate) async fn run(bench: &Bench, rate: f64, secs: f64) -> Res<Pipelined> {
     let deadline = start + Duration::from_secs_f64(secs + 10.0);
     let (acked, last_ack) = read_answers(read, total, start, rate, deadline, &acks).await?;
     let (sent, _write) = writer.await?;
-    bench.drain(acked * n).await;
+    Ok(figures(bench, Measured { rate, sent, acked, last_ack, start, start_us, cpu0, gaps0, dups0, acks }).await)
+}
+
+/// One sequential publisher for `secs`: each `POST /update` written once the previous one is answered (what a
+/// backend calling `fetch`/`reqwest` in a loop does). The rate is what the server's acknowledgements allow.
+pub(crate) async fn run_sequential(bench: &Bench, secs: f64) -> Res<Pipelined> {
+    bench.reset_counters();
+    let gaps0 = bench.shared.gaps.load(Relaxed);
+    let dups0 = bench.shared.dups.load(Relaxed);
+    let tcp = TcpStream::connect(bench.server).await?;
+    tcp.set_nodelay(true)?;
+    let (read, mut write) = tcp.into_split();
+    let mut answers = Answers::new(read);
+    let cpu0 = cpu_secs(bench.pid);
+    bench.shared.recording.store(true, Relaxed);
+    let start = Instant::now();
+    let start_us = bench.shared.micros();
+    let end = start + Duration::from_secs_f64(secs);
+    let acks = Hist::new();
+    let (mut sent, mut acked, mut last_ack) = (0u64, 0u64, start);
+    while Instant::now() < end {
+        let sent_at = Instant::now();
+        write.write_all(&request(bench.server, bench.shared.micros())).await?;
+        sent += 1;
+        let Some(ok) = answers.next(sent_at + Duration::from_secs(10)).await? else { break };
+        last_ack = Instant::now();
+        acks.record(last_ack.duration_since(sent_at).as_micros() as u64);
+        acked += u64::from(ok);
+    }
+    let rate = acked as f64 / last_ack.saturating_duration_since(start).as_secs_f64().max(1e-3);
+    Ok(figures(bench, Measured { rate, sent, acked, last_ack, start, start_us, cpu0, gaps0, dups0, acks }).await)
+}
+
+/// What a run measured itself; the rest is read from the streams once they drained.
+struct Measured {
+    rate: f64,
+    sent: u64,
+    acked: u64,
+    last_ack: Instant,
+    start: Instant,
+    start_us: u64,
+    cpu0: f64,
+    gaps0: u64,
+    dups0: u64,
+    acks: Hist,
+}
+
+async fn figures(bench: &Bench, m: Measured) -> Pipelined {
+    let n = bench.conns.len() as u64;
+    bench.drain(m.acked * n).await;
     bench.shared.recording.store(false, Relaxed);
     let delivered = bench.shared.delivered.load(Relaxed);
-    let end_us = bench.shared.last_event_at.load(Relaxed).max(start_us + 1);
+    let end_us = bench.shared.last_event_at.load(Relaxed).max(m.start_us + 1);
     let h = &bench.shared.hist;
-    Ok(Pipelined {
+    Pipelined {
         streams: n as usize,
-        rate,
-        sent,
-        acked,
-        acked_per_sec: acked as f64 / last_ack.saturating_duration_since(start).as_secs_f64().max(1e-3),
-        ack_p50_ms: acks.quantile_ms(0.5),
-        ack_p99_ms: acks.quantile_ms(0.99),
+        rate: m.rate,
+        sent: m.sent,
+        acked: m.acked,
+        acked_per_sec: m.acked as f64 / m.last_ack.saturating_duration_since(m.start).as_secs_f64().max(1e-3),
+        ack_p50_ms: m.acks.quantile_ms(0.5),
+        ack_p99_ms: m.acks.quantile_ms(0.99),
         delivered,
-        missing: (acked * n).saturating_sub(delivered),
-        deliveries_per_sec: delivered as f64 / ((end_us.saturating_sub(start_us)) as f64 / 1e6).max(1e-3),
+        missing: (m.acked * n).saturating_sub(delivered),
+        deliveries_per_sec: delivered as f64 / ((end_us.saturating_sub(m.start_us)) as f64 / 1e6).max(1e-3),
         receive_p50_ms: h.quantile_ms(0.5),
         receive_p99_ms: h.quantile_ms(0.99),
-        cpu_per_100k: (cpu_secs(bench.pid) - cpu0) / (delivered.max(1) as f64) * 1e5,
-        gaps: bench.shared.gaps.load(Relaxed) - gaps0,
-        dups: bench.shared.dups.load(Relaxed) - dups0,
-    })
+        cpu_per_100k: (cpu_secs(bench.pid) - m.cpu0) / (delivered.max(1) as f64) * 1e5,
+        gaps: bench.shared.gaps.load(Relaxed) - m.gaps0,
+        dups: bench.shared.dups.load(Relaxed) - m.dups0,
+    }
 }

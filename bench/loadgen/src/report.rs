@@ -282,16 +282,16 @@ pub(crate) fn json(results: &[(String, Figures)]) -> serde_json::Value {
 }
 
 /// The single pipelined publisher, one column per server, with ours / each other server.
-pub(crate) fn pipelined_table(rows: &[(String, crate::pipelined::Pipelined)]) -> String {
+pub(crate) fn pipelined_table(rows: &[(String, crate::pipelined::Pipelined)], sequential: bool) -> String {
     use crate::pipelined::Pipelined;
     let names: Vec<&str> = rows.iter().map(|(n, _)| n.as_str()).collect();
     let f0 = &rows[0].1;
-    let mut out = format!(
-        "One keep-alive connection pipelining `POST /update` at {:.0} events/s to {} open streams.\n\n| figure | {} |",
-        f0.rate,
-        f0.streams,
-        names.join(" | ")
-    );
+    let what = if sequential {
+        "One publisher writing `POST /update` once the previous publish is answered".to_owned()
+    } else {
+        format!("One keep-alive connection pipelining `POST /update` at {:.0} events/s", f0.rate)
+    };
+    let mut out = format!("{what} to {} open streams.\n\n| figure | {} |", f0.streams, names.join(" | "));
     for n in &names[1..] {
         out.push_str(&format!(" {} / {} |", names[0], n));
     }

@@ -53,7 +53,7 @@ const CLOSE_TIMEOUT: std::time::Duration = std::time::Duration::from_secs(1);
 
 /// Why a connection served here ended early.
 #[derive(Debug, thiserror::Error)]
-enum StreamError {
+pub(super) enum StreamError {
     #[error(transparent)]
     Io(#[from] io::Error),
     #[error("the client closed the connection")]
@@ -74,11 +74,21 @@ where
         // Boxed: reading the head and calling the router are not part of this task's state, which is then only what
         // a streaming response needs.
         let next = Box::pin(next_response(&mut io, &mut buf, &shared, addr)).await;
-        let Next::Respond { head, body, framing, close } = next else {
-            if matches!(next, Next::Hyper) {
-                break;
-            }
-            return;
+        let (head, body, framing, close) = match next {
+            Next::Respond { head, body, framing, close } => (head, body, framing, close),
+            Next::Pipeline => match Box::pin(super::pipeline::serve(&mut io, &mut buf, &shared, addr)).await {
+                Ok(super::pipeline::After::Next) => continue,
+                Ok(super::pipeline::After::Close) => {
+                    let _ = tokio::time::timeout(CLOSE_TIMEOUT, io.shutdown()).await;
+                    return;
+                }
+                Err(e) => {
+                    tracing::debug!(error = %e, "pipelined requests: connection ended");
+                    return;
+                }
+            },
+            Next::Hyper => break,
+            Next::Close => return,
         };
         if let Err(e) = stream(&mut io, head, body, framing, &mut buf, shared.config.max_header_bytes).await {
             tracing::debug!(error = %e, "event-stream connection ended");
@@ -95,11 +105,13 @@ where
 
 /// What to do next on a connection.
 #[derive(Debug)]
-enum Next {
+pub(super) enum Next {
     /// Close it.
     Close,
     /// Hand it to hyper (the request is still in the buffer).
     Hyper,
+    /// Answer the short requests at the start of the buffer ([`super::pipeline`]).
+    Pipeline,
     /// Write this response: `head` (status line and headers), then `body` in `framing`.
     Respond { head: Vec<u8>, body: Body, framing: Framing, close: bool },
 }
@@ -112,7 +124,10 @@ async fn next_response<I: AsyncRead + Unpin>(
     shared: &Shared,
     addr: SocketAddr,
 ) -> Next {
-    let read = tokio::time::timeout(shared.config.idle_timeout, read_head(io, buf, shared.config.max_header_bytes));
+    let read = tokio::time::timeout(
+        shared.config.idle_timeout,
+        read_head(io, buf, shared.config.max_header_bytes, shared.max_body_bytes),
+    );
     let head = tokio::select! {
         r = read => r,
         () = shared.shutdown.cancelled() => return Next::Close,
@@ -120,6 +135,7 @@ async fn next_response<I: AsyncRead + Unpin>(
     let (req, close) = match head {
         Ok(Ok(Head::EventStream { req, close })) => (req, close),
         Ok(Ok(Head::Other)) => return Next::Hyper,
+        Ok(Ok(Head::Short)) => return Next::Pipeline,
         Ok(Ok(Head::Eof)) => return Next::Close,
         Ok(Err(e)) => {
             tracing::debug!(error = %e, "reading a request head failed");
@@ -130,9 +146,27 @@ async fn next_response<I: AsyncRead + Unpin>(
             return Next::Close;
         }
     };
+    call(shared, addr, *req, close).await
+}
+
+/// Calls the router with `req` (every layer applies, with the connection's [`ClientAddr`]); the response to write.
+pub(super) fn call(
+    shared: &Shared,
+    addr: SocketAddr,
+    req: Request<Body>,
+    close: bool,
+) -> impl std::future::Future<Output = Next> + Send + 'static {
     let service = AddExtension::new(shared.app.clone(), ClientAddr(addr));
-    let Ok(res) = service.oneshot(*req).await;
-    let close = close || wants_close(res.headers()) || shared.shutdown.is_cancelled();
+    let shutdown = shared.shutdown.clone();
+    async move {
+        let Ok(res) = service.oneshot(req).await;
+        respond(res, close || shutdown.is_cancelled())
+    }
+}
+
+/// `res` as a head to write and a body in its framing.
+pub(super) fn respond(res: axum::response::Response, close: bool) -> Next {
+    let close = close || wants_close(res.headers());
     let (parts, body) = res.into_parts();
     let status = parts.status;
     let framing = if status.is_informational() || status == StatusCode::NO_CONTENT || status == StatusCode::NOT_MODIFIED
@@ -154,17 +188,25 @@ enum Head {
     Eof,
     /// A request served here.
     EventStream { req: Box<Request<Body>>, close: bool },
+    /// A short request for the pipeline (still in the buffer, its body possibly not all read).
+    Short,
     /// A request for hyper (still in the buffer).
     Other,
 }
 
 /// Reads until `buf` starts with a complete request head (or one this module leaves to hyper).
-async fn read_head<I: AsyncRead + Unpin>(io: &mut I, buf: &mut BytesMut, limit: usize) -> io::Result<Head> {
+async fn read_head<I: AsyncRead + Unpin>(
+    io: &mut I,
+    buf: &mut BytesMut,
+    limit: usize,
+    max_body: usize,
+) -> io::Result<Head> {
     loop {
         if !buf.is_empty() {
-            match parse(buf) {
+            match parse(buf, max_body) {
                 Parsed::Partial if buf.len() < limit => {}
                 Parsed::Partial | Parsed::Other => return Ok(Head::Other),
+                Parsed::Short { .. } => return Ok(Head::Short),
                 Parsed::EventStream { req, close, len } => {
                     // Keep only what follows the head, in a buffer of its own (none at all when nothing follows).
                     let rest = &buf[len..];
@@ -182,14 +224,30 @@ async fn read_head<I: AsyncRead + Unpin>(io: &mut I, buf: &mut BytesMut, limit: 
 
 /// What [`parse`] found.
 #[derive(Debug)]
-enum Parsed {
+pub(super) enum Parsed {
     Partial,
     Other,
-    EventStream { req: Box<Request<Body>>, close: bool, len: usize },
+    EventStream {
+        req: Box<Request<Body>>,
+        close: bool,
+        len: usize,
+    },
+    /// A request with a body of `body` bytes (`Content-Length`, at most the body limit) after the head's `len`
+    /// bytes: answered by [`super::pipeline`] (its `req` has no body yet).
+    Short {
+        req: Box<Request<Body>>,
+        close: bool,
+        len: usize,
+        body: usize,
+    },
 }
 
-/// Parses the request head at the start of `buf`: an event-stream request served here, or one for hyper.
-fn parse(buf: &[u8]) -> Parsed {
+/// Methods whose requests [`super::pipeline`] answers (with a `Content-Length` body, possibly empty).
+const SHORT_METHODS: [&str; 4] = ["POST", "PUT", "PATCH", "DELETE"];
+
+/// Parses the request head at the start of `buf`: an event-stream request served here, a short request (a body of
+/// at most `max_body` bytes declared by `Content-Length`) answered by the pipeline, or one for hyper.
+pub(super) fn parse(buf: &[u8], max_body: usize) -> Parsed {
     let mut headers = [httparse::EMPTY_HEADER; MAX_HEADERS];
     let mut head = httparse::Request::new(&mut headers);
     let len = match head.parse(buf) {
@@ -197,14 +255,25 @@ fn parse(buf: &[u8]) -> Parsed {
         Ok(httparse::Status::Partial) => return Parsed::Partial,
         Err(_) => return Parsed::Other,
     };
-    if head.method != Some("GET") || head.version != Some(1) {
+    let Some(method) = head.method else { return Parsed::Other };
+    let short = SHORT_METHODS.contains(&method);
+    if !(method == "GET" || short) || head.version != Some(1) {
         return Parsed::Other;
     }
-    let (mut close, mut event_stream) = (false, false);
+    let (mut close, mut event_stream, mut body) = (false, false, None::<usize>);
     for h in head.headers.iter() {
         let name = h.name;
-        if ["content-length", "transfer-encoding", "upgrade", "expect"].iter().any(|n| name.eq_ignore_ascii_case(n)) {
+        if ["transfer-encoding", "upgrade", "expect"].iter().any(|n| name.eq_ignore_ascii_case(n)) {
             return Parsed::Other;
+        }
+        if name.eq_ignore_ascii_case("content-length") {
+            // Only one, of digits only, within the limit: anything else (hyper answers 400 or 413) goes to hyper.
+            let declared =
+                std::str::from_utf8(h.value).ok().filter(|v| !v.is_empty() && v.bytes().all(|b| b.is_ascii_digit()));
+            match declared.and_then(|v| v.parse::<usize>().ok()) {
+                Some(n) if short && body.is_none() && n <= max_body => body = Some(n),
+                _ => return Parsed::Other,
+            }
         }
         if name.eq_ignore_ascii_case("connection") {
             for token in h.value.split(|&b| b == b',').map(<[u8]>::trim_ascii) {
@@ -218,20 +287,22 @@ fn parse(buf: &[u8]) -> Parsed {
             event_stream |= h.value.windows(17).any(|w| w.eq_ignore_ascii_case(b"text/event-stream"));
         }
     }
-    if !event_stream {
+    if (short && body.is_none()) || (!short && !event_stream) {
         return Parsed::Other;
     }
     let Some(Ok(uri)) = head.path.map(Uri::try_from) else {
         return Parsed::Other;
     };
-    let mut req = Request::builder().method(Method::GET).uri(uri).version(Version::HTTP_11);
+    let Ok(method) = Method::from_bytes(method.as_bytes()) else { return Parsed::Other };
+    let mut req = Request::builder().method(method).uri(uri).version(Version::HTTP_11);
     for h in head.headers.iter() {
         req = req.header(h.name, h.value);
     }
     // A header name or value the `http` types refuse: hyper decides what to answer.
-    match req.body(Body::empty()) {
-        Ok(req) => Parsed::EventStream { req: Box::new(req), close, len },
-        Err(_) => Parsed::Other,
+    let Ok(req) = req.body(Body::empty()) else { return Parsed::Other };
+    match body {
+        Some(body) => Parsed::Short { req: Box::new(req), close, len, body },
+        None => Parsed::EventStream { req: Box::new(req), close, len },
     }
 }
 
@@ -244,7 +315,7 @@ fn wants_close(headers: &HeaderMap) -> bool {
 
 /// How a response body is delimited.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
-enum Framing {
+pub(super) enum Framing {
     /// No body (1xx, 204, 304).
     None,
     /// `Content-Length`.
@@ -255,7 +326,7 @@ enum Framing {
 
 /// Writes `head` (with the first body chunk when it is ready, in one write), then every chunk as it comes, watching
 /// the client's side meanwhile (bytes it sends go to `pipelined`; its EOF ends the response).
-async fn stream<I: AsyncRead + AsyncWrite + Unpin>(
+pub(super) async fn stream<I: AsyncRead + AsyncWrite + Unpin>(
     io: &mut I,
     mut head: Vec<u8>,
     mut body: Body,
