@@ -204,11 +204,14 @@ struct Channels {
 #[derive(Debug)]
 pub(crate) struct Fanout {
     channels: Mutex<Channels>,
+    /// Counts the new epochs seen.
+    metrics: Arc<Metrics>,
 }
 
 impl Fanout {
-    fn new(epoch: String) -> Self {
-        Fanout { channels: Mutex::new(Channels { topics: HashMap::new(), generation: 0, epoch, last_pos: 0 }) }
+    fn new(epoch: String, metrics: Arc<Metrics>) -> Self {
+        let channels = Mutex::new(Channels { topics: HashMap::new(), generation: 0, epoch, last_pos: 0 });
+        Fanout { channels, metrics }
     }
 
     fn lock(&self) -> std::sync::MutexGuard<'_, Channels> {
@@ -269,6 +272,7 @@ impl Fanout {
             return;
         }
         tracing::warn!(old = %c.epoch, new = %epoch, streams = c.topics.len(), "new epoch: open streams get a replay-gap");
+        Metrics::inc(&self.metrics.epoch_changes, 1);
         c.generation += 1;
         c.epoch = epoch.to_owned();
         c.last_pos = 0;
@@ -333,7 +337,7 @@ impl Hub {
     /// A hub over `store`; starts its committer task (call within a tokio runtime).
     pub fn new(store: Arc<dyn Store>, options: HubOptions, metrics: Arc<Metrics>) -> Self {
         let (queue, rx) = mpsc::channel(QUEUE);
-        let fanout = Arc::new(Fanout::new(store.epoch()));
+        let fanout = Arc::new(Fanout::new(store.epoch(), Arc::clone(&metrics)));
         let health = Arc::new(Mutex::new(None));
         let shared = store.attach_live(Arc::clone(&fanout) as Arc<dyn LiveSink>);
         let deliver = !shared;
@@ -473,6 +477,9 @@ impl Hub {
         let appended = outcomes.iter().filter(|o| matches!(o, Outcome::Appended { .. })).count();
         if appended != 0 && appended != outcomes.len() {
             return Err(StoreError::Invalid("a batch's idempotency keys were found in part".into()).into());
+        }
+        if appended == 0 && outcomes.iter().any(|o| matches!(o, Outcome::Repeated(_))) {
+            Metrics::inc(&self.metrics.idempotent_replays, 1);
         }
         outcomes.into_iter().zip(names).map(|(outcome, event_name)| self.published(outcome, event_name)).collect()
     }

@@ -244,7 +244,10 @@ impl Jobs {
             None => start,
         };
         match self.hub.commit(write).await? {
-            Outcome::Repeated(first) => return Ok((first.data, true)),
+            Outcome::Repeated(first) => {
+                crate::metrics::Metrics::inc(&self.hub.metrics().idempotent_replays, 1);
+                return Ok((first.data, true));
+            }
             Outcome::KeyReused => return Err(crate::hub::PublishError::KeyReused.into()),
             Outcome::Busy => {
                 return Err(AppError::Unavailable(format!(

@@ -5,7 +5,11 @@
 //! `sse_auth_denied_total`, `sse_store_write_errors_total` (failed store batches; each failed publish got a 503),
 //! `sse_store_commits_total`, `sse_store_corrupt_records_total` (stored events left out of a replay: they failed
 //! verification),
-//! `sse_open_connections{protocol="http/1.1"|"h2"}`, `sse_streams_refused_total`, `sse_connections_refused_total`.
+//! `sse_open_connections{protocol="http/1.1"|"h2"}`, `sse_streams_refused_total`, `sse_connections_refused_total`,
+//! `sse_epoch_changes_total` (new epochs of a shared store seen while running: open streams got a `replay-gap`),
+//! `sse_catch_ups_total` / `sse_catch_up_events_total` (streams caught up from the store after their live buffer
+//! overflowed or the epoch changed, and the events sent so), `sse_idempotent_replays_total` (publishes answered from
+//! their `Idempotency-Key`: nothing published again).
 
 use std::fmt::Write as _;
 use std::sync::atomic::{AtomicU64, AtomicUsize, Ordering};
@@ -91,6 +95,14 @@ pub struct Metrics {
     pub streams_refused: AtomicU64,
     /// Connections closed at once by a connection cap, or served by the reserve only.
     pub connections_refused: AtomicU64,
+    /// New epochs seen live (a shared store's data was wiped or replaced while this server ran).
+    pub epoch_changes: AtomicU64,
+    /// Catch-ups from the store completed by a stream.
+    pub catch_ups: AtomicU64,
+    /// Events sent to streams by catch-ups from the store.
+    pub catch_up_events: AtomicU64,
+    /// Publishes (single, batch or job) answered from their `Idempotency-Key`.
+    pub idempotent_replays: AtomicU64,
 }
 
 impl Metrics {
@@ -160,6 +172,18 @@ impl Metrics {
                 "sse_connections_refused_total",
                 "Connections refused or limited to the reserve by a connection cap.",
                 &self.connections_refused,
+            ),
+            (
+                "sse_epoch_changes_total",
+                "New store epochs seen while running (data wiped or replaced).",
+                &self.epoch_changes,
+            ),
+            ("sse_catch_ups_total", "Catch-ups of a stream from the store completed.", &self.catch_ups),
+            ("sse_catch_up_events_total", "Events sent by catch-ups from the store.", &self.catch_up_events),
+            (
+                "sse_idempotent_replays_total",
+                "Publishes answered from their Idempotency-Key (nothing published again).",
+                &self.idempotent_replays,
             ),
         ];
         for (name, help, value) in counters {

@@ -279,7 +279,12 @@ async fn catch_up(st: &mut State) -> Result<Option<Bytes>, ()> {
             count += 1;
         }
     }
-    Metrics::inc(&st.guard.metrics().delivered, count);
+    let metrics = st.guard.metrics();
+    Metrics::inc(&metrics.delivered, count);
+    Metrics::inc(&metrics.catch_up_events, count);
+    if step.done {
+        Metrics::inc(&metrics.catch_ups, 1);
+    }
     if buf.is_empty() {
         return Ok(None);
     }

@@ -41,6 +41,10 @@ async fn a_burst_past_the_live_buffer_is_caught_up_from_the_store_by_every_strea
         assert_eq!(got, acked, "every event since it joined once, in order, on every stream; nothing from before");
     }
     assert_eq!(s.metric("sse_slow_clients_evicted_total").await, 0, "nobody was evicted");
+    // The catch-ups are counted: at least one stream overflowed, and no catch-up sent more than it was owed.
+    assert!(s.metric("sse_catch_ups_total").await >= 1);
+    let caught_up = s.metric("sse_catch_up_events_total").await;
+    assert!((1..=3 * 401).contains(&caught_up), "{caught_up} events sent by catch-ups");
     let distinct: HashSet<u64> = acked.iter().copied().collect();
     assert_eq!(distinct.len(), 400);
 }

@@ -1,9 +1,11 @@
 //! The chaos run (issue 22, item 9): two server instances on one real `redis-server` (AOF, `appendfsync always`),
 //! readers that reconnect like an `EventSource` (with their last id), publishers that retry every failed or unknown
 //! publish with its `Idempotency-Key` — while instances and Redis are killed with SIGKILL, Redis is wiped
-//! (`FLUSHALL`) and stalled (`DEBUG SLEEP`), and a reader stops reading. The verdict compares every reader's log with
-//! what was acknowledged: 0 acknowledged events lost, 0 duplicates, every break in continuity signalled by a
-//! `replay-gap`. Prints the figures.
+//! (`FLUSHALL`) and stalled (`DEBUG SLEEP`), a reader stops reading, and another reader's connection is blackholed: a
+//! TCP relay between it and the server silently stops forwarding both ways without closing, and the reader notices
+//! only because the server's heartbeats stop (a heartbeat timeout, as a careful client has), then reconnects with
+//! its last id. The verdict compares every reader's log with what was acknowledged: 0 acknowledged events lost, 0
+//! duplicates, every break in continuity signalled by a `replay-gap`. Prints the figures.
 //!
 //! The test command runs a short round (`CHAOS_SECS`, default 24 s of faults); `scripts/chaos.sh` runs a long one.
 #![allow(clippy::unwrap_used)]
@@ -25,6 +27,14 @@ use serde_json::Value;
 const PUBLISHERS: usize = 4;
 const READERS: usize = 4;
 const TOPIC: &str = "chaos";
+/// The reader that stops reading for a while.
+const STALLING_READER: usize = 0;
+/// The reader connected through the [`Relay`] (blackholed now and then).
+const RELAYED_READER: usize = 1;
+/// The servers' heartbeat period (`--heartbeat-secs`).
+const HEARTBEAT_SECS: u64 = 1;
+/// Silence after which a reader gives its connection up and reconnects: three heartbeats missed.
+const HEARTBEAT_TIMEOUT: Duration = Duration::from_secs(3 * HEARTBEAT_SECS);
 
 /// One instance slot: its process and URL (replaced when it is restarted).
 struct Instances {
@@ -55,6 +65,8 @@ fn start_instance(redis: &RedisServer, dir: &TempDir) -> Child {
         "16",
         "--write-stall-secs",
         "2",
+        "--heartbeat-secs",
+        "1",
     ];
     start_in(dir.path(), &args)
 }
@@ -65,6 +77,89 @@ async fn stall(redis: &RedisServer, secs: &str) {
     if let Ok(mut conn) = client.get_multiplexed_async_connection().await {
         let _ = redis::cmd("DEBUG").arg("SLEEP").arg(secs).query_async::<redis::Value>(&mut conn).await;
     }
+}
+
+/// A TCP relay on a free loopback port to the instances (each new connection to the next one). [`Relay::blackhole`]
+/// makes every connection open now stop forwarding, both ways, without closing: the reader and the server each see
+/// a silent peer. Later connections work.
+struct Relay {
+    url: String,
+    /// Raised by each blackhole; a connection stops forwarding once it is above the value at its start. `u64::MAX`:
+    /// the run is over, held connections are released.
+    cuts: tokio::sync::watch::Sender<u64>,
+    open: Arc<AtomicU64>,
+}
+
+impl Relay {
+    async fn start(instances: Arc<Instances>) -> Self {
+        let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+        let url = format!("http://{}", listener.local_addr().unwrap());
+        let (cuts, _) = tokio::sync::watch::channel(0u64);
+        let open = Arc::new(AtomicU64::new(0));
+        let (rx, counter) = (cuts.subscribe(), open.clone());
+        tokio::spawn(async move {
+            let mut n = 0usize;
+            while let Ok((client, _)) = listener.accept().await {
+                let upstream = instances.url(n).trim_start_matches("http://").to_owned();
+                n += 1;
+                tokio::spawn(relay_connection(client, upstream, rx.clone(), counter.clone()));
+            }
+        });
+        Relay { url, cuts, open }
+    }
+
+    /// Blackholes every connection open now; returns how many.
+    fn blackhole(&self) -> u64 {
+        let open = self.open.load(Ordering::SeqCst);
+        self.cuts.send_modify(|c| *c += 1);
+        open
+    }
+}
+
+impl Drop for Relay {
+    fn drop(&mut self) {
+        self.cuts.send_replace(u64::MAX);
+    }
+}
+
+async fn relay_connection(
+    client: tokio::net::TcpStream,
+    upstream: String,
+    mut cuts: tokio::sync::watch::Receiver<u64>,
+    open: Arc<AtomicU64>,
+) {
+    use tokio::io::{AsyncReadExt as _, AsyncWriteExt as _};
+    let start = *cuts.borrow_and_update();
+    let Ok(server) = tokio::net::TcpStream::connect(&upstream).await else { return };
+    let ((mut cr, mut cw), (mut sr, mut sw)) = (client.into_split(), server.into_split());
+    let (mut up, mut down) = (vec![0u8; 16 * 1024], vec![0u8; 16 * 1024]);
+    open.fetch_add(1, Ordering::SeqCst);
+    enum Step {
+        Cut,
+        Up(std::io::Result<usize>),
+        Down(std::io::Result<usize>),
+    }
+    loop {
+        let step = tokio::select! {
+            _ = cuts.wait_for(|c| *c > start) => Step::Cut,
+            n = cr.read(&mut up) => Step::Up(n),
+            n = sr.read(&mut down) => Step::Down(n),
+        };
+        let ok = match step {
+            Step::Cut => break,
+            Step::Up(Ok(n)) if n > 0 => sw.write_all(&up[..n]).await.is_ok(),
+            Step::Down(Ok(n)) if n > 0 => cw.write_all(&down[..n]).await.is_ok(),
+            Step::Up(_) | Step::Down(_) => false,
+        };
+        if !ok {
+            open.fetch_sub(1, Ordering::SeqCst);
+            return;
+        }
+    }
+    open.fetch_sub(1, Ordering::SeqCst);
+    // Blackholed: both sockets stay open, nothing is read or written, until the run is over.
+    let _ = cuts.wait_for(|c| *c == u64::MAX).await;
+    drop((cr, cw, sr, sw));
 }
 
 /// What a reader saw, in order.
@@ -81,6 +176,10 @@ struct Figures {
     unknown_outcomes: AtomicU64,
     repeated: AtomicU64,
     reconnects: AtomicU64,
+    /// Connections a reader gave up because no heartbeat came (blackholed, or a dead peer not yet reset).
+    heartbeat_timeouts: AtomicU64,
+    /// Of those, the relayed reader's.
+    relayed_heartbeat_timeouts: AtomicU64,
 }
 
 fn split_id(id: &str) -> Option<(String, u64)> {
@@ -139,11 +238,18 @@ async fn publisher(
     acked
 }
 
-/// Reads the topic like an `EventSource`: on any end or error, reconnects (to the other instance) with its last id.
-/// While `stalled` is set, it reads nothing (its connection fills up, as behind a blackhole).
+/// Where a reader connects: straight to the instances (the next one at each attempt), or through the relay.
+enum Route {
+    Direct(Arc<Instances>),
+    Relayed(String),
+}
+
+/// Reads the topic like an `EventSource`: on any end or error, reconnects (to the other instance) with its last id;
+/// also when nothing, not even a heartbeat, came for [`HEARTBEAT_TIMEOUT`]. While `stalled` is set, reader
+/// [`STALLING_READER`] reads nothing (its connection fills up).
 async fn reader(
     r: usize,
-    instances: Arc<Instances>,
+    route: Route,
     first_id: String,
     log: Arc<Mutex<Vec<Seen>>>,
     stalled: Arc<AtomicBool>,
@@ -154,7 +260,10 @@ async fn reader(
     let mut last = first_id;
     let mut attempt = r;
     while !stop.load(Ordering::Relaxed) {
-        let url = instances.url(attempt);
+        let url = match &route {
+            Route::Direct(instances) => instances.url(attempt),
+            Route::Relayed(url) => url.clone(),
+        };
         attempt += 1;
         let res = client
             .get(format!("{url}/sse/{TOPIC}"))
@@ -171,19 +280,31 @@ async fn reader(
             continue;
         }
         let mut events = res.bytes_stream().eventsource();
+        let mut heard = Instant::now();
         loop {
-            while stalled.load(Ordering::Relaxed) && r == 0 {
+            while stalled.load(Ordering::Relaxed) && r == STALLING_READER {
                 tokio::time::sleep(Duration::from_millis(50)).await;
+                heard = Instant::now();
             }
             let next = tokio::select! {
                 e = events.next() => e,
                 () = tokio::time::sleep(Duration::from_millis(200)) => {
                     if stop.load(Ordering::Relaxed) { return; }
+                    if heard.elapsed() > HEARTBEAT_TIMEOUT {
+                        figures.heartbeat_timeouts.fetch_add(1, Ordering::Relaxed);
+                        if matches!(route, Route::Relayed(_)) {
+                            figures.relayed_heartbeat_timeouts.fetch_add(1, Ordering::Relaxed);
+                        }
+                        break;
+                    }
                     continue;
                 }
             };
             let Some(Ok(e)) = next else { break };
-            if e.id.is_empty() {
+            heard = Instant::now();
+            // A heartbeat has no `id:` field (the parser reports the last id for it, as EventSource does): liveness
+            // only.
+            if e.id.is_empty() || e.event == "heartbeat" {
                 continue;
             }
             last.clone_from(&e.id);
@@ -278,13 +399,16 @@ async fn chaos_nothing_acknowledged_is_lost_or_duplicated_and_every_break_is_sig
     let stalled = Arc::new(AtomicBool::new(false));
     let figures = Arc::new(Figures::default());
     let logs: Vec<Arc<Mutex<Vec<Seen>>>> = (0..READERS).map(|_| Arc::default()).collect();
+    let relay = Relay::start(instances.clone()).await;
     let readers: Vec<_> = logs
         .iter()
         .enumerate()
         .map(|(r, log)| {
+            let route =
+                if r == RELAYED_READER { Route::Relayed(relay.url.clone()) } else { Route::Direct(instances.clone()) };
             tokio::spawn(reader(
                 r,
-                instances.clone(),
+                route,
                 format!("{epoch}-0"),
                 log.clone(),
                 stalled.clone(),
@@ -302,6 +426,7 @@ async fn chaos_nothing_acknowledged_is_lost_or_duplicated_and_every_break_is_sig
     let mut faults: Vec<String> = Vec::new();
     let deadline = Instant::now() + Duration::from_secs(secs);
     let mut round = 0usize;
+    let mut blackholed = 0u64;
     while Instant::now() < deadline {
         let victim = round % 2;
         tokio::time::sleep(Duration::from_secs(2)).await;
@@ -321,10 +446,14 @@ async fn chaos_nothing_acknowledged_is_lost_or_duplicated_and_every_break_is_sig
         tokio::time::sleep(Duration::from_secs(2)).await;
         stall(&redis, "1.5").await;
         faults.push("DEBUG SLEEP 1.5".into());
+        // Noticed within the heartbeat timeout, well before this round's FLUSHALL: the reader resumes with its id.
+        let cut = relay.blackhole();
+        faults.push(format!("reader {RELAYED_READER}'s connection blackholed ({cut} open)"));
+        blackholed += u64::from(cut > 0);
 
         tokio::time::sleep(Duration::from_secs(2)).await;
         stalled.store(true, Ordering::Relaxed);
-        faults.push("reader 0 stops reading 3 s".into());
+        faults.push(format!("reader {STALLING_READER} stops reading 3 s"));
         tokio::time::sleep(Duration::from_secs(3)).await;
         stalled.store(false, Ordering::Relaxed);
 
@@ -400,7 +529,16 @@ async fn chaos_nothing_acknowledged_is_lost_or_duplicated_and_every_break_is_sig
             ));
         }
     }
-    println!("chaos: {} reconnects of readers", figures.reconnects.load(Ordering::Relaxed));
+    let relayed_timeouts = figures.relayed_heartbeat_timeouts.load(Ordering::Relaxed);
+    println!(
+        "chaos: {} reconnects of readers, {} after a heartbeat timeout ({relayed_timeouts} of the relayed reader, \
+         {blackholed} of its connections blackholed)",
+        figures.reconnects.load(Ordering::Relaxed),
+        figures.heartbeat_timeouts.load(Ordering::Relaxed),
+    );
+    drop(relay);
     assert!(acked.len() > 100, "too few publishes acknowledged: {}", acked.len());
+    assert!(blackholed > 0, "the relayed reader was never connected when its connection was blackholed");
+    assert!(relayed_timeouts >= blackholed, "a blackholed connection went unnoticed");
     assert!(failures.is_empty(), "{failures:#?}");
 }

@@ -66,6 +66,9 @@ async fn a_repeated_key_answers_the_first_publish_again_across_a_kill_9_and_rest
     assert_eq!(job_again.json::<Value>().await.unwrap(), job, "the same job, not a new one");
     let other_job = publish(&server.url, "/jobs", Some("j-1"), json!({ "steps": 3, "intervalMs": 0 })).await;
     assert_eq!(other_job.status(), 422);
+    // Since the restart: three publishes answered from their keys (an update, a notification, a job).
+    let metrics = reqwest::get(format!("{}/metrics", server.url)).await.unwrap().text().await.unwrap();
+    assert_eq!(common::metric_value(&metrics, "sse_idempotent_replays_total"), 3);
     // The same key with another request is refused, and publishes nothing.
     let other = publish(&server.url, "/update", Some("k-1"), json!({ "text": "something else" })).await;
     assert_eq!(other.status(), 422);

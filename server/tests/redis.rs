@@ -323,6 +323,9 @@ async fn a_wiped_redis_is_seen_live_by_every_instance_with_a_gap_then_the_new_hi
     let mut on_a = stream(&a.url, "/subscribe", None).await;
     let mut on_b = stream(&b.url, "/subscribe", None).await;
     let mut alice_b = stream(&b.url, "/sse/alice", None).await;
+    for url in [&a.url, &b.url] {
+        assert_eq!(metric(url, "sse_epoch_changes_total").await, 0);
+    }
     for i in 0..50 {
         update(&a.url, &format!("old {i}")).await;
     }
@@ -364,6 +367,14 @@ async fn a_wiped_redis_is_seen_live_by_every_instance_with_a_gap_then_the_new_hi
     assert_eq!(post(&a.url, "/notify/alice", json!({ "data": "new" })).await.status(), 200);
     let e = next(&mut alice_b).await;
     assert_eq!((e.data.as_str(), e.id.starts_with(&ea)), ("\"new\"", true));
+    // Each instance counted the one new epoch it saw live.
+    for url in [&a.url, &b.url] {
+        assert_eq!(metric(url, "sse_epoch_changes_total").await, 1);
+    }
+}
+
+async fn metric(url: &str, name: &str) -> u64 {
+    common::metric_value(&reqwest::get(format!("{url}/metrics")).await.unwrap().text().await.unwrap(), name)
 }
 
 async fn keyed_update(url: &str, key: &str, text: &str) -> reqwest::Response {
@@ -476,6 +487,10 @@ async fn the_refill_after_a_subscription_loss_is_caught_up_by_every_stream_witho
         let got: Vec<u64> = collect_until(s, "sentinel", 20).await.iter().map(|e| pos(&e.id)).collect();
         assert_eq!(got, acked, "every event once, in order, without eviction");
     }
+    // The hole was caught up from the store by the streams (counted), not pushed through their live buffers.
+    let caught_up =
+        metric(&a.url, "sse_catch_up_events_total").await + metric(&b.url, "sse_catch_up_events_total").await;
+    assert!(caught_up >= 1, "no event was sent by a catch-up");
 }
 
 fn serve_args<'a>(url: &'a str, extra: &[&'a str]) -> Vec<&'a str> {
