@@ -740,7 +740,12 @@ fn appended_topic(write: &mut Write, fanout: &Fanout) -> Option<String> {
     }
 }
 
-/// Commits the writes of `requests` as one store batch, delivers what was appended, and answers each request.
+/// Commits the writes of `requests` as one store batch, answers each request, then delivers what was appended.
+///
+/// Publishers are answered before live delivery: delivering wakes every subscriber's task, and a publisher woken
+/// after them waits for all of them to run before its answer is written (at 1,000 streams, a whole fan-out round per
+/// publish). The events are stored when the answers go out, so answering first promises nothing untrue; delivery
+/// follows in the same step, in commit order.
 async fn commit_batch(
     requests: Vec<Request>,
     count: usize,
@@ -764,17 +769,21 @@ async fn commit_batch(
         Ok(outcomes) if outcomes.len() == topics.len() => {
             Metrics::inc(&metrics.store_commits, 1);
             *health.lock().unwrap_or_else(std::sync::PoisonError::into_inner) = None;
-            for (outcome, name) in outcomes.iter().zip(&topics) {
+            let mut appended = Vec::new();
+            for (outcome, name) in outcomes.iter().zip(topics) {
                 if let (Outcome::Appended { event, .. }, Some(name)) = (outcome, name) {
                     Metrics::inc(&metrics.published, 1);
                     if deliver {
-                        fanout.deliver(name, Arc::clone(event));
+                        appended.push((name, Arc::clone(event)));
                     }
                 }
             }
             let mut outcomes = outcomes.into_iter();
             for (reply, n) in replies {
                 let _ = reply.send(Ok(outcomes.by_ref().take(n).collect()));
+            }
+            for (name, event) in appended {
+                fanout.deliver(&name, event);
             }
         }
         result => {
