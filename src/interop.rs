@@ -5,11 +5,25 @@
 #[cfg(any(feature = "fetch", feature = "share"))]
 use std::{cell::RefCell, rc::Rc};
 
+use std::borrow::Cow;
+
+use gloo_events::{EventListener, EventListenerOptions};
 use js_sys::JSON;
 #[cfg(any(feature = "fetch", feature = "share"))]
 use wasm_bindgen::closure::Closure;
 use wasm_bindgen::prelude::wasm_bindgen;
 use wasm_bindgen::{JsCast, JsValue};
+
+/// Calls `f` with each `event_type` event on `target` until the listener is dropped: gloo-events' `EventListener`
+/// with its default options (bubbling, passive), built per listener rather than read from gloo's thread-local, whose
+/// lazy initialisation is more code than the object.
+pub(crate) fn listen(
+    target: &web_sys::EventTarget,
+    event_type: Cow<'static, str>,
+    f: impl FnMut(&web_sys::Event) + 'static,
+) -> EventListener {
+    EventListener::new_with_options(target, event_type, EventListenerOptions::default(), f)
+}
 
 /// `JSON.parse`, which keeps serde_json out of the wasm and is the browser's fastest parser; the error is its message.
 pub(crate) fn parse_json(data: &str) -> Result<JsValue, String> {

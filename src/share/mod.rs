@@ -51,11 +51,11 @@ use std::cell::{Cell, RefCell};
 use std::fmt;
 use std::rc::{Rc, Weak};
 
-use gloo_events::EventListener;
 use gloo_timers::callback::Interval;
 use wasm_bindgen::JsCast;
 use web_sys::{BroadcastChannel, MessageEvent};
 
+use crate::interop::listen;
 use crate::transport::{Ended, Link, SharedTransport, Upstream, WeakUp};
 use crate::{Error, ReadyState, Transport};
 use election::{Locks, Sync};
@@ -337,7 +337,7 @@ impl Shared {
             return self.connect_inner();
         };
         let weak = Rc::downgrade(self);
-        let listener = EventListener::new(&channel, "message", move |event| {
+        let listener = listen(&channel, "message".into(), move |event: &web_sys::Event| {
             let Some(event) = event.dyn_ref::<MessageEvent>() else { return };
             if let (Some(shared), Some((from, message))) = (weak.upgrade(), Message::from_js(&event.data())) {
                 shared.on_message(from, message);

@@ -2,11 +2,11 @@
 
 use std::rc::Rc;
 
+use gloo_events::EventListener;
 use web_sys::BroadcastChannel;
 
 use super::protocol::Message;
 use super::{add_type, Role, Shared};
-use gloo_events::EventListener;
 use crate::transport::{Ended, Upstream};
 use crate::{Error, ReadyState};
 

@@ -8,9 +8,7 @@ use wasm_bindgen::JsCast;
 use web_sys::Document;
 
 use super::engine::{with, Engine};
-use gloo_events::EventListener;
-
-use crate::interop::Global;
+use crate::interop::{listen, Global};
 
 /// The page's document, if any (none in a worker).
 fn document() -> Option<Document> {
@@ -23,7 +21,7 @@ impl Engine {
         let Some(document) = document() else { return };
         let weak = Rc::downgrade(self);
         let target = document.clone();
-        let listener = EventListener::new(&target, "visibilitychange", move |_| {
+        let listener = listen(&target, "visibilitychange".into(), move |_: &web_sys::Event| {
             with(&weak, |s| {
                 let hidden = document.hidden();
                 if s.is_closed() || hidden == s.paused.get() {

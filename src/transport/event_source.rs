@@ -3,14 +3,15 @@
 //! after the last event id with a query parameter (`lastEventId` unless the options name another or none; an
 //! `EventSource` cannot set a header).
 
+use std::borrow::Cow;
 use std::rc::Rc;
 
 use gloo_events::EventListener;
 use wasm_bindgen::JsCast;
-use web_sys::{EventSource, EventSourceInit, MessageEvent};
+use web_sys::{Event, EventSource, EventSourceInit, MessageEvent};
 
 use super::upstream::{Ended, WeakUp};
-use crate::interop::js_message;
+use crate::interop::{js_message, listen};
 use crate::{Error, ReadyState};
 
 /// What the browser tells of a fatal `EventSource` error: nothing but the fact. Say what it can be.
@@ -104,6 +105,14 @@ fn resume_url(url: &str, param: &str, last_event_id: &str) -> String {
     out
 }
 
+/// What a listener on the `EventSource` reports: `open`, `error` (reconnecting, or the browser gave up), or an event
+/// of a type the engine listens for.
+enum Report {
+    Opened,
+    Ended,
+    Event(Rc<str>),
+}
+
 /// One browser `EventSource` and its listeners; dropping it closes the source and detaches them all.
 struct EventSourceConnection {
     source: EventSource,
@@ -119,28 +128,8 @@ impl EventSourceConnection {
         let source = EventSource::new_with_event_source_init_dict(url, &init)
             .map_err(|e| Error::Open { url: url.to_owned(), reason: js_message(&e) })?;
         let mut conn = EventSourceConnection { source, listeners: Vec::new(), event_types: Vec::new() };
-        conn.listeners.push(EventListener::new(&conn.source, "open", {
-            let weak = up.clone();
-            move |_| {
-                if let Some(up) = weak.upgrade() {
-                    up.opened();
-                }
-            }
-        }));
-        conn.listeners.push(EventListener::new(&conn.source, "error", {
-            let weak = up.clone();
-            let source = conn.source.clone();
-            move |_| {
-                if let Some(up) = weak.upgrade() {
-                    // CONNECTING: the browser reconnects by itself; otherwise it gave up.
-                    up.ended(if ReadyState::from(source.ready_state()) == ReadyState::Connecting {
-                        Ended::Reconnecting
-                    } else {
-                        Ended::Failed { message: FATAL_MESSAGE.to_owned(), status: None, content_type: None }
-                    });
-                }
-            }
-        }));
+        conn.attach(up, "open".into(), Report::Opened);
+        conn.attach(up, "error".into(), Report::Ended);
         for event_type in event_types {
             conn.listen(up, event_type);
         }
@@ -152,17 +141,39 @@ impl EventSourceConnection {
         if self.event_types.contains(&event_type) {
             return;
         }
-        let weak = up.clone();
-        let name = event_type.clone();
-        self.listeners.push(EventListener::new(&self.source, String::from(&*event_type), move |ev| {
-            if let Some(ev) = ev.dyn_ref::<MessageEvent>() {
-                let data = ev.data().as_string().unwrap_or_default();
+        self.attach(up, String::from(&*event_type).into(), Report::Event(event_type.clone()));
+        self.event_types.push(event_type);
+    }
+
+    /// Adds the listener for `event_type`, which reports `report` upstream. One closure type for the three kinds of
+    /// listener: its code is linked once.
+    fn attach(&mut self, up: &WeakUp, event_type: Cow<'static, str>, report: Report) {
+        let (weak, source) = (up.clone(), self.source.clone());
+        self.listeners.push(listen(&self.source, event_type, move |ev: &Event| match &report {
+            Report::Opened => {
                 if let Some(up) = weak.upgrade() {
-                    up.event(&name, &data, &ev.last_event_id(), ev.origin());
+                    up.opened();
+                }
+            }
+            Report::Ended => {
+                if let Some(up) = weak.upgrade() {
+                    // CONNECTING: the browser reconnects by itself; otherwise it gave up.
+                    up.ended(if ReadyState::from(source.ready_state()) == ReadyState::Connecting {
+                        Ended::Reconnecting
+                    } else {
+                        Ended::Failed { message: FATAL_MESSAGE.to_owned(), status: None, content_type: None }
+                    });
+                }
+            }
+            Report::Event(name) => {
+                if let Some(ev) = ev.dyn_ref::<MessageEvent>() {
+                    let data = ev.data().as_string().unwrap_or_default();
+                    if let Some(up) = weak.upgrade() {
+                        up.event(name, &data, &ev.last_event_id(), ev.origin());
+                    }
                 }
             }
         }));
-        self.event_types.push(event_type);
     }
 
     /// The browser's readyState.
