@@ -14,8 +14,8 @@
 //!
 //! Anything else at the head of the buffer (an event-stream request, a request for hyper) waits until every answer
 //! in flight is written, then goes back to [`super::stream_handoff`]. A request with `Connection: close` is the last
-//! one read. A body not complete within `--body-timeout` is answered 408 and the connection closed (the router would
-//! answer 408 too, without the close).
+//! one read. A body not complete within `--body-timeout` is answered 408 and the connection closed (as on hyper's
+//! path, where the router answers 408 and hyper then closes the connection it cannot read on).
 
 use std::future::{poll_fn, Future};
 use std::io;
