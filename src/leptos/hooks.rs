@@ -193,3 +193,35 @@ fn use_idle<T: Clone + 'static>(url: impl Into<Signal<String>>) -> UseEventSourc
     let _ = url.into();
     UseEventSource::new(crate::live::Snapshot::connecting, Trigger::new())
 }
+
+/// A Leptos app's server build (the host): the hooks compile, connect nothing and show a stream about to connect;
+/// the controls do nothing.
+#[cfg(all(test, not(target_arch = "wasm32")))]
+mod on_the_host {
+    use ::leptos::prelude::*;
+
+    use super::{use_event_source, use_event_source_text, use_event_source_typed};
+    use crate::ReadyState;
+
+    #[derive(Clone, serde::Deserialize)]
+    struct Note {
+        #[allow(dead_code)]
+        text: String,
+    }
+
+    #[test]
+    fn the_hooks_show_a_stream_about_to_connect_and_do_nothing() {
+        Owner::new().with(|| {
+            let typed = use_event_source_typed::<Note>("/sse/alice");
+            let whole = use_event_source::<Note>(RwSignal::new("/subscribe".to_owned()));
+            let text = use_event_source_text("/log");
+            assert_eq!(typed.ready_state.get_untracked(), ReadyState::Connecting);
+            assert_eq!(whole.received.get_untracked(), 0);
+            assert!(text.messages.get_untracked().is_empty());
+            assert!(text.last.get_untracked().is_none() && text.error.get_untracked().is_none());
+            typed.close();
+            typed.reconnect();
+            assert_eq!(typed.ready_state.get_untracked(), ReadyState::Connecting);
+        });
+    }
+}
