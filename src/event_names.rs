@@ -123,6 +123,12 @@ mod tests {
     }
 
     #[test]
+    fn the_probe_says_what_it_found() {
+        assert_eq!(Probe::Variants(&["a", "b"]).to_string(), r#"variants ["a", "b"]"#);
+        assert_eq!(Probe::NotAnEnum("why".into()).to_string(), "why");
+    }
+
+    #[test]
     fn finds_renamed_variants_in_order() {
         assert_eq!(event_names::<Plain>().unwrap(), ["message", "ping", "card-assigned", "done"]);
     }

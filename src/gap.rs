@@ -61,3 +61,16 @@ impl std::fmt::Display for Gap {
         Ok(())
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn displays_the_reason_when_there_is_one() {
+        let mut gap = Gap::default();
+        assert_eq!(gap.to_string(), "events may have been missed");
+        gap.reason = Some("expired".into());
+        assert_eq!(gap.to_string(), "events may have been missed (expired)");
+    }
+}

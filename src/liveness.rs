@@ -277,6 +277,7 @@ mod tests {
     fn heartbeat_periods_are_whole_milliseconds() {
         assert_eq!(whole_number("15000"), Some(15_000.0));
         assert_eq!(whole_number(" 15000\n"), Some(15_000.0));
+        assert_eq!(whole_number("123456789"), Some(123_456_789.0), "nine digits");
         for bad in ["", "-1", "1.5", "1e3", "9999999999", "x"] {
             assert_eq!(whole_number(bad), None, "{bad:?}");
         }

@@ -56,4 +56,11 @@ mod tests {
         }
         assert_eq!(ReadyState::from(7), ReadyState::Closed);
     }
+
+    #[test]
+    fn displays_as_the_lowercase_state() {
+        let shown: Vec<String> =
+            [ReadyState::Connecting, ReadyState::Open, ReadyState::Closed].iter().map(ToString::to_string).collect();
+        assert_eq!(shown, ["connecting", "open", "closed"]);
+    }
 }

@@ -52,6 +52,21 @@ mod tests {
     }
 
     #[test]
+    fn the_window_slides_as_the_ring_wraps_around() {
+        let mut recent = RecentIds::new(3);
+        for n in 1..=8 {
+            assert!(recent.insert(&n.to_string()), "{n} is new");
+        }
+        // The last three are remembered, the older ones are not.
+        for n in [6, 7, 8] {
+            assert!(!recent.insert(&n.to_string()), "{n} is a duplicate");
+        }
+        assert!(recent.insert("5"), "5 left the window");
+        assert!(!recent.insert("7") && !recent.insert("8") && !recent.insert("5"));
+        assert!(recent.insert("6"), "6 left when 5 came back");
+    }
+
+    #[test]
     fn capacity_zero_is_off() {
         let mut recent = RecentIds::new(0);
         assert!(recent.insert("1") && recent.insert("1"));

@@ -193,6 +193,26 @@ mod tests {
     }
 
     #[test]
+    fn never_allows_no_retry_and_keeps_the_other_defaults() {
+        let never = ReconnectPolicy::never();
+        assert!(!never.allows(0));
+        assert_eq!(never.retries(), 0);
+        assert_eq!(never, ReconnectPolicy::default().max_retries(0));
+        assert_eq!(ReconnectPolicy::default().max_retries(7).retries(), 7);
+    }
+
+    #[test]
+    fn each_setting_shapes_the_delays() {
+        let p = ReconnectPolicy::default().jitter(0.0).initial_delay(Duration::from_millis(10));
+        assert_eq!(p.delay(0, 1.0), Duration::from_millis(10));
+        let p = p.max_delay(Duration::from_millis(25));
+        assert_eq!(p.delay(1, 1.0), Duration::from_millis(20));
+        assert_eq!(p.delay(2, 1.0), Duration::from_millis(25), "capped");
+        assert_eq!(p.clone().multiplier(3.0).delay(1, 1.0), Duration::from_millis(25));
+        assert_eq!(p.max_delay(Duration::from_secs(1)).multiplier(3.0).delay(2, 1.0), Duration::from_millis(90));
+    }
+
+    #[test]
     fn nonsense_settings_are_clamped() {
         let p = ReconnectPolicy::default().multiplier(0.1).jitter(5.0);
         assert_eq!(p.delay(3, 1.0), Duration::from_secs(1));
