@@ -112,6 +112,35 @@ mod snippets {
         }
     }
 
+    /// "Leptos".
+    #[cfg(feature = "leptos")]
+    #[rustfmt::skip]
+    mod leptos_hook {
+        use leptos::prelude::*;
+        use typed_eventsource::{SourceOptions, TerminalRule};
+
+        #[derive(Clone, PartialEq, serde::Deserialize)]
+        #[serde(rename_all = "lowercase")]
+        pub enum JobEvent {
+            Ping(String),
+        }
+
+        use typed_eventsource::leptos::{use_event_source_with_options, UseEventSourceOptions};
+
+        #[component]
+        fn Job(url: String) -> impl IntoView {
+            let job = use_event_source_with_options::<JobEvent>(
+                url,
+                UseEventSourceOptions::from(SourceOptions::default().close_on(TerminalRule::event_with_data("ping", "finished")))
+                    .capacity(500),
+            );
+            view! {
+                <p>{move || format!("readyState {} · {} messages", job.ready_state.get() as u16, job.messages.with(|m| m.len()))}</p>
+                <button on:click=move |_| job.close()>"Close"</button>
+            }
+        }
+    }
+
     /// "Resume you can trust".
     #[rustfmt::skip]
     fn resume() -> Result<(), Error> {
