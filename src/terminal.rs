@@ -129,4 +129,23 @@ mod tests {
         assert!(!is_terminal(&rules, "b", "go"));
         assert!(!is_terminal(&[], "a", "stop"));
     }
+
+    #[test]
+    fn a_match_is_a_terminal_close_with_the_event_and_its_data() {
+        let rules = [TerminalRule::event("done")];
+        assert_eq!(
+            check(&rules, "done", "bye"),
+            Some(CloseReason::Terminal { event: "done".to_owned(), data: "bye".to_owned() })
+        );
+        assert_eq!(check(&rules, "message", "bye"), None);
+    }
+
+    #[test]
+    fn debug_shows_the_rule() {
+        assert_eq!(
+            format!("{:?}", TerminalRule::event_with_data("ping", "finished")),
+            r#"Event { event: "ping", data: Some("finished") }"#
+        );
+        assert_eq!(format!("{:?}", TerminalRule::predicate(|_, _| true)), "Predicate(..)");
+    }
 }
