@@ -1,7 +1,7 @@
 //! The companion server of typed-eventsource: broadcast, per-user and job event streams with ids, replay, auth and
 //! hard limits, built on axum.
 //!
-//! [`app`] builds the whole router from a [`Config`], so tests serve exactly what the binary serves:
+//! [`app()`] builds the whole router from a [`config::Config`], so tests serve exactly what the binary serves:
 //!
 //! ```no_run
 //! # async fn demo() -> Result<(), Box<dyn std::error::Error>> {
@@ -13,14 +13,20 @@
 //! # }
 //! ```
 //!
-//! Modules: [`config`] (flags), [`error`] (the one `AppError`), [`auth`] (tokens), [`store`] (the storage seam: an
-//! append-only log per topic; embedded redb by default, or memory), [`hub`] (durable publishing with group commit,
-//! live fan-out, replay and gap decisions), [`event_id`] (`<epoch>-<position>`), [`sse`] (the stream response),
-//! [`jobs`], [`limits`] (stream budgets, connection caps), [`maintenance`] (retention, job expiry, store health), [`metrics`], [`net`] (the stall-detecting
-//! listener), [`conn`] (serving connections: HTTP/1.1, or TLS with HTTP/2 and HTTP/1.1), [`tls`], [`host`]
-//! (strict `Host` parsing, the DNS-rebinding check), [`extract`] and [`routes`] (one module per area, plus the
-//! test-only fixtures).
+//! Layers, each using only the ones below it:
+//!
+//! - **Connections**: [`conn`] (the accept loop; HTTP/1.1 with the event-stream hand-off and pipelined short
+//!   requests, or TLS with HTTP/2 and HTTP/1.1), [`tls`], [`net`] (the stall-detecting listener).
+//! - **HTTP**: [`mod@app`] (the router: routes, static folder, body limit, CORS, the `Host` check of [`host`], tracing),
+//!   [`routes`] (one module per area, plus the test-only fixtures), [`extract`], [`error`] (the one `AppError`),
+//!   [`sse`] (the stream response), [`auth`] (tokens), [`state`] ([`AppState`]: what the handlers share).
+//! - **Domain**: [`hub`] (durable publishing with group commit, live fan-out, replay and gap decisions), [`jobs`],
+//!   [`limits`] (stream budgets, connection caps), [`maintenance`] (retention, job expiry, store health),
+//!   [`metrics`], [`event_id`] (`<epoch>-<position>`).
+//! - **Storage**: [`store`] (the seam: an append-only log per topic; embedded redb by default, memory, or Redis).
+//! - [`config`]: the flags, read by every layer.
 
+pub mod app;
 pub mod auth;
 pub mod config;
 pub mod conn;
@@ -36,285 +42,11 @@ pub mod metrics;
 pub mod net;
 pub mod routes;
 pub mod sse;
+pub mod state;
 pub mod store;
 pub mod tls;
 
-use std::sync::Arc;
-use std::time::Duration;
-
-use axum::extract::DefaultBodyLimit;
-use axum::http::{header, HeaderName, HeaderValue, Method};
-use axum::response::Response;
-use axum::Router;
-use bytes::Bytes;
-use tokio_util::sync::CancellationToken;
-use tower_http::cors::{AllowOrigin, CorsLayer};
-use tower_http::services::ServeDir;
-use tower_http::trace::TraceLayer;
-
-use crate::auth::{Auth, Keys};
-use crate::config::{Config, StoreConfig};
-use crate::error::AppError;
-use crate::extract::Client;
-use crate::hub::{Hub, HubOptions, Start, Subscription};
-use crate::jobs::Jobs;
-use crate::limits::{Budgets, Owner};
-use crate::metrics::{Metrics, StreamGuard, StreamKind};
-use crate::sse::{Live, Prelude, StreamEnv};
-use crate::store::{Store, StoreError, StoreOptions};
-
-/// What an idle stream gets every `--heartbeat-secs`: the `: keep-alive` comment (what proxies and the fetch
-/// transport see) and a `heartbeat` event whose data is the period in milliseconds — comments never reach a browser
-/// `EventSource`, so this is what lets its client notice a stream that went silent. No `id:` line: the client's last
-/// event id does not move. typed-eventsource never hands it to handlers; other clients see an event named
-/// `heartbeat` they can ignore.
-pub fn heartbeat_frame(period: Duration) -> Bytes {
-    let mut frame = sse_codec::comment("keep-alive");
-    let millis = period.as_millis().to_string();
-    // Encoding a fixed, valid event name and digits cannot fail.
-    if let Ok(event) = sse_codec::Frame::message(&millis).event("heartbeat").to_bytes() {
-        frame.extend_from_slice(&event);
-    }
-    Bytes::from(frame)
-}
-
-/// Everything the handlers share; cheap to clone.
-#[derive(Debug, Clone)]
-pub struct AppState {
-    /// The configuration.
-    pub config: Arc<Config>,
-    /// Counters and gauges.
-    pub metrics: Arc<Metrics>,
-    /// Broadcast and per-user topics.
-    pub hub: Arc<Hub>,
-    /// Batch jobs.
-    pub jobs: Arc<Jobs>,
-    /// Token checks.
-    pub auth: Arc<Auth>,
-    /// What every stream needs (heartbeat, shutdown).
-    pub env: StreamEnv,
-    /// State of the `/fixtures` routes.
-    pub fixtures: Arc<routes::fixtures::FixtureState>,
-    /// Stream admission (fair budgets).
-    pub budgets: Arc<Budgets>,
-}
-
-impl AppState {
-    /// Opens the configured store and builds the state: recovers stored jobs (ending those that were running as
-    /// interrupted) and starts the background maintenance (retention, job expiry, store health).
-    pub async fn open(config: Config) -> Result<Self, StoreError> {
-        let options = StoreOptions {
-            max_user_topics: config.max_user_topics,
-            max_user_topic_bytes: config.max_user_topic_bytes,
-            max_user_history_bytes: config.max_user_history_bytes,
-            deployment: deployment_settings(&config),
-            idempotency_window: config.idempotency_window,
-            ..StoreOptions::default()
-        };
-        let store: Arc<dyn Store> = match &config.store {
-            StoreConfig::Memory => Arc::new(store::memory::open(options)?),
-            StoreConfig::Redis { url, prefix } => Arc::new(store::redis::RedisStore::open(url, prefix, options).await?),
-            StoreConfig::Embedded { data_dir } => {
-                let dir = data_dir.clone();
-                Arc::new(
-                    tokio::task::spawn_blocking(move || store::embedded::EmbeddedStore::open(&dir, options))
-                        .await
-                        .map_err(|e| StoreError::Unavailable(e.to_string()))??,
-                )
-            }
-        };
-        Self::with_store(config, store).await
-    }
-
-    /// The state over an already opened `store`.
-    pub async fn with_store(config: Config, store: Arc<dyn Store>) -> Result<Self, StoreError> {
-        let metrics = Arc::new(Metrics::default());
-        let hub_options = HubOptions {
-            history: config.history,
-            max_age_ms: config.history_max_age.map(|d| u64::try_from(d.as_millis()).unwrap_or(u64::MAX)),
-            client_buffer: config.client_buffer,
-        };
-        let hub = Arc::new(Hub::new(store, hub_options, Arc::clone(&metrics)));
-        let jobs = Arc::new(
-            Jobs::recover(Arc::clone(&hub), config.max_jobs, config.job_ttl, config.job_lease)
-                .await?
-                .with_max_per_publisher(config.max_jobs_per_publisher),
-        );
-        let auth = Arc::new(Auth { keys: Keys::with_policy(&config.secret, &config.token_policy), dev: config.dev });
-        let env = StreamEnv {
-            heartbeat: config.heartbeat,
-            heartbeat_frame: heartbeat_frame(config.heartbeat),
-            shutdown: CancellationToken::new(),
-        };
-        tokio::spawn(maintenance::run(Arc::clone(&hub), Arc::clone(&jobs), env.shutdown.clone()));
-        tracing::info!(epoch = %hub.epoch(), "store ready");
-        Ok(AppState {
-            metrics,
-            hub,
-            jobs,
-            auth,
-            env,
-            fixtures: Arc::default(),
-            budgets: Budgets::new(config.stream_budgets()),
-            config: Arc::new(config),
-        })
-    }
-
-    /// Ends every open stream and starts the graceful shutdown of [`serve`].
-    pub fn shutdown(&self) {
-        self.env.shutdown.cancel();
-    }
-
-    /// Registers a new stream of `kind` of an unknown client, or 503 past its budget (see [`limits`]).
-    pub fn open_stream(&self, kind: StreamKind) -> Result<StreamGuard, AppError> {
-        self.budgets.admit(&self.metrics, kind, &Owner::default()).map_err(|_| AppError::TooManyStreams)
-    }
-
-    /// The answer to a stream request refused for lack of streams: for an event-stream client (a browser's
-    /// `EventSource` never retries after a 503) a stream holding only `retry:` (the busy retry time plus jitter) that
-    /// ends at once, so it reconnects later by itself; for others 503 with `Retry-After`.
-    pub fn busy(&self, client: &Client) -> Result<Response, AppError> {
-        if !client.wants_event_stream {
-            return Err(AppError::TooManyStreams);
-        }
-        let base = u64::try_from(self.config.busy_retry.as_millis()).unwrap_or(u64::MAX);
-        let mut r = [0u8; 8];
-        let jitter = if getrandom::getrandom(&mut r).is_ok() { u64::from_le_bytes(r) % base.max(1) } else { 0 };
-        let retry = Duration::from_millis(base.saturating_add(jitter));
-        let body = format!("retry: {}\n: over capacity, reconnect later\n\n", retry.as_millis());
-        Ok(sse::busy_response(Bytes::from(body)))
-    }
-
-    /// Opens a stream of `kind` on topic `name` from `start` for `client` (and `user`, on per-user streams): a busy
-    /// answer ([`AppState::busy`]) over its budgets, 503 when the store fails.
-    pub async fn subscribe_as(
-        &self,
-        kind: StreamKind,
-        name: &str,
-        start: Start,
-        client: &Client,
-        user: Option<&str>,
-    ) -> Result<Response, AppError> {
-        let owner = Owner { ip: client.ip, user: user.map(str::to_owned) };
-        let Ok(guard) = self.budgets.admit(&self.metrics, kind, &owner) else {
-            return self.busy(client);
-        };
-        let sub = self.hub.subscribe(name, start).await?;
-        Ok(self.topic_stream(guard, sub))
-    }
-
-    /// A prelude starting with the configured `retry:`.
-    pub fn prelude(&self) -> Prelude {
-        Prelude::new(self.config.retry)
-    }
-
-    /// The stream response of a topic subscription: replay (with gap signal), then live events.
-    pub fn topic_stream(&self, guard: StreamGuard, sub: Subscription) -> Response {
-        let prelude = self.prelude().subscription(&sub);
-        sse::response(&self.env, guard, prelude, Live::Topic(sub.rx))
-    }
-
-    /// Opens a stream of `kind` on topic `name` from `start`: 503 past `max_streams` or when the store fails.
-    pub async fn subscribe(&self, kind: StreamKind, name: &str, start: Start) -> Result<Response, AppError> {
-        let guard = self.open_stream(kind)?;
-        let sub = self.hub.subscribe(name, start).await?;
-        Ok(self.topic_stream(guard, sub))
-    }
-}
-
-pub use host::{is_loopback_host, is_loopback_origin};
-
-/// `uri` for logs: path and query parameter names, the value of `token` (any case) replaced by `REDACTED`.
-pub fn redacted_uri(uri: &axum::http::Uri) -> String {
-    let Some(query) = uri.query() else {
-        return uri.path().to_owned();
-    };
-    let query: Vec<String> = query
-        .split('&')
-        .map(|pair| match pair.split_once('=') {
-            Some((k, _)) if k.eq_ignore_ascii_case("token") || k.eq_ignore_ascii_case("access_token") => {
-                format!("{k}=REDACTED")
-            }
-            _ => pair.to_owned(),
-        })
-        .collect();
-    format!("{}?{}", uri.path(), query.join("&"))
-}
-
-/// The settings every instance sharing one Redis prefix must agree on: another value trims or deletes the others'
-/// streams and jobs (the deployment marker, see `store::redis`).
-fn deployment_settings(config: &Config) -> Vec<(String, String)> {
-    let max_age = config.history_max_age.map_or(0, |d| d.as_millis());
-    [
-        ("history", config.history.to_string()),
-        ("history-max-age-ms", max_age.to_string()),
-        ("max-user-topics", config.max_user_topics.to_string()),
-        ("job-ttl-secs", config.job_ttl.as_secs().to_string()),
-    ]
-    .into_iter()
-    .map(|(k, v)| (k.to_owned(), v))
-    .collect()
-}
-
-fn cors(config: &Config) -> CorsLayer {
-    let allowed: Vec<HeaderValue> = config.cors_origins.iter().filter_map(|o| HeaderValue::from_str(o).ok()).collect();
-    let dev = config.dev;
-    CorsLayer::new()
-        .allow_origin(AllowOrigin::predicate(move |origin: &HeaderValue, _| {
-            allowed.iter().any(|o| o == origin) || (dev && is_loopback_origin(origin.as_bytes()))
-        }))
-        .allow_credentials(true)
-        .allow_methods([Method::GET, Method::POST, Method::OPTIONS])
-        .allow_headers([
-            header::CONTENT_TYPE,
-            header::AUTHORIZATION,
-            HeaderName::from_static("last-event-id"),
-            HeaderName::from_static("idempotency-key"),
-        ])
-        .max_age(Duration::from_secs(600))
-}
-
-/// The router for `state`: every route, the static folder as fallback, body limit, CORS and tracing.
-/// No compression layer: event streams must never be buffered by a compressor.
-pub fn router(state: AppState) -> Router {
-    let config = Arc::clone(&state.config);
-    let mut router = Router::new()
-        .merge(routes::broadcast::routes())
-        .merge(routes::users::routes())
-        .merge(routes::jobs::routes())
-        .merge(routes::ops::routes());
-    if config.fixtures {
-        router = router.nest("/fixtures", routes::fixtures::routes());
-    }
-    let mut router = router.fallback_service(ServeDir::new(&config.www));
-    if config.dev || !config.allowed_hosts.is_empty() {
-        router = router.layer(axum::middleware::from_fn_with_state(Arc::clone(&config), host::check_host));
-    }
-    router
-        .layer(DefaultBodyLimit::max(config.max_body_bytes))
-        .layer(cors(&config))
-        .layer(TraceLayer::new_for_http().make_span_with(|req: &axum::extract::Request| {
-            // Never the `?token=`: the URI is logged with its query values redacted.
-            tracing::debug_span!("request", method = %req.method(), uri = %redacted_uri(req.uri()), version = ?req.version())
-        })
-        // 5xx are not all errors of ours (busy, store refusing writes): those are logged where they happen, at
-        // their level (internal errors at ERROR, store errors and budget refusals at WARN, rate limited).
-        .on_failure(tower_http::trace::DefaultOnFailure::new().level(tracing::Level::DEBUG)))
-        .with_state(state)
-}
-
-/// What connections past `--max-connections` (the reserve) are served: `/healthz` and `/metrics`, anything else
-/// 503 (`Retry-After`), so monitoring keeps working while the server is full.
-pub fn reserve_router(state: AppState) -> Router {
-    Router::new()
-        .merge(routes::ops::routes())
-        .fallback(|| async { AppError::Unavailable("too many connections; try again later".into()) })
-        .with_state(state)
-}
-
-/// The router for a fresh [`AppState`] of `config`.
-pub async fn app(config: Config) -> Result<Router, StoreError> {
-    Ok(router(AppState::open(config).await?))
-}
-
+pub use app::{app, redacted_uri, reserve_router, router};
 pub use conn::{serve, serve_tls, SHUTDOWN_GRACE};
+pub use host::{is_loopback_host, is_loopback_origin};
+pub use state::{heartbeat_frame, AppState};
