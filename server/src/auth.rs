@@ -250,3 +250,152 @@ impl axum::extract::FromRequestParts<crate::AppState> for Publisher {
         state.auth.check_publisher(&state.metrics, &parts.headers).map(Publisher)
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use axum::http::HeaderValue;
+
+    use super::*;
+
+    fn headers(pairs: &[(header::HeaderName, &str)]) -> HeaderMap {
+        let mut map = HeaderMap::new();
+        for (name, value) in pairs {
+            map.append(name.clone(), HeaderValue::from_str(value).expect("a header value"));
+        }
+        map
+    }
+
+    fn auth(dev: bool) -> Auth {
+        Auth { keys: Keys::new("secret"), dev }
+    }
+
+    fn denied(metrics: &Metrics) -> u64 {
+        metrics.auth_denied.load(std::sync::atomic::Ordering::Relaxed)
+    }
+
+    #[test]
+    fn minted_tokens_carry_user_role_and_expiry() {
+        let keys = Keys::new("secret");
+        let before = now_secs();
+        let subscriber = keys.verify(&keys.mint("alice", Role::Subscriber, 60).unwrap()).unwrap();
+        assert_eq!((subscriber.sub.as_str(), subscriber.role), ("alice", None));
+        assert!((before + 60..=now_secs() + 60).contains(&subscriber.exp), "{}", subscriber.exp);
+        let publisher = keys.verify(&keys.mint("bob", Role::Publisher, 60).unwrap()).unwrap();
+        assert_eq!(publisher.role.as_deref(), Some(PUBLISHER_ROLE));
+        assert!(now_secs() > 1_700_000_000, "the wall clock in seconds");
+        assert_eq!(format!("{keys:?}"), "Keys { .. }", "no secret in logs");
+    }
+
+    #[test]
+    fn expired_not_yet_valid_and_foreign_tokens_are_refused() {
+        let keys = Keys::new("secret");
+        let claims = |exp: u64, nbf: Option<u64>| Claims { sub: "a".into(), exp, nbf, ..Claims::default() };
+        // Beyond the 5 s leeway either way.
+        assert!(keys.verify(&keys.mint_claims(&claims(now_secs() - 60, None)).unwrap()).is_err());
+        assert!(keys.verify(&keys.mint_claims(&claims(now_secs() + 60, Some(now_secs() + 60))).unwrap()).is_err());
+        assert!(keys.verify(&keys.mint_claims(&claims(now_secs() + 60, Some(now_secs() - 60))).unwrap()).is_ok());
+        assert!(Keys::new("other").verify(&keys.mint("a", Role::Subscriber, 60).unwrap()).is_err());
+    }
+
+    #[test]
+    fn a_policy_requires_its_issuer_and_audience() {
+        let policy = TokenPolicy { issuer: Some("me".into()), audience: Some("them".into()) };
+        let keys = Keys::with_policy("secret", &policy);
+        let exp = now_secs() + 60;
+        let token = |iss: Option<&str>, aud: Option<&str>| {
+            let claims = Claims {
+                sub: "a".into(),
+                exp,
+                iss: iss.map(Into::into),
+                aud: aud.map(Into::into),
+                ..Claims::default()
+            };
+            keys.mint_claims(&claims).unwrap()
+        };
+        assert!(keys.verify(&token(Some("me"), Some("them"))).is_ok());
+        for (iss, aud) in
+            [(None, Some("them")), (Some("me"), None), (Some("you"), Some("them")), (Some("me"), Some("us"))]
+        {
+            assert!(keys.verify(&token(iss, aud)).is_err(), "iss {iss:?} aud {aud:?}");
+        }
+        // Without a policy, neither is required nor checked.
+        let open = Keys::new("secret");
+        assert!(open
+            .verify(
+                &open
+                    .mint_claims(&Claims { sub: "a".into(), exp, aud: Some("any".into()), ..Claims::default() })
+                    .unwrap()
+            )
+            .is_ok());
+    }
+
+    #[test]
+    fn bearer_reads_the_authorization_scheme_case_blind() {
+        assert_eq!(bearer(&headers(&[(header::AUTHORIZATION, "Bearer abc")])), Some("abc"));
+        assert_eq!(bearer(&headers(&[(header::AUTHORIZATION, "bEaReR  abc ")])), Some("abc"));
+        for bad in ["Basic abc", "Bearer", "Bearer  ", "abc"] {
+            assert_eq!(bearer(&headers(&[(header::AUTHORIZATION, bad)])), None, "{bad:?}");
+        }
+        assert_eq!(bearer(&HeaderMap::new()), None);
+    }
+
+    #[test]
+    fn cookie_finds_its_pair_in_any_cookie_header() {
+        let map = headers(&[(header::COOKIE, "a=1; sse_token= t0k "), (header::COOKIE, "b=2")]);
+        assert_eq!(cookie(&map, COOKIE), Some("t0k"));
+        assert_eq!(cookie(&map, "b"), Some("2"));
+        assert_eq!(cookie(&map, "sse"), None, "a whole name, not a prefix");
+        assert_eq!(cookie(&headers(&[(header::COOKIE, "sse_token=")]), COOKIE), None, "empty");
+    }
+
+    #[test]
+    fn a_subscriber_needs_a_valid_token_of_its_own_user() {
+        let (auth, metrics) = (auth(false), Metrics::default());
+        let alice = auth.keys.mint("alice", Role::Subscriber, 60).unwrap();
+        let bearer_alice = headers(&[(header::AUTHORIZATION, &format!("Bearer {alice}"))]);
+        assert!(auth.check_subscriber(&metrics, &bearer_alice, None, "alice").is_ok());
+        assert!(auth.check_subscriber(&metrics, &HeaderMap::new(), Some(&alice), "alice").is_ok(), "query");
+        let cookie_alice = headers(&[(header::COOKIE, &format!("sse_token={alice}"))]);
+        assert!(auth.check_subscriber(&metrics, &cookie_alice, None, "alice").is_ok(), "cookie");
+        assert_eq!(denied(&metrics), 0);
+
+        let forbidden = auth.check_subscriber(&metrics, &bearer_alice, None, "bob");
+        assert!(matches!(forbidden, Err(AppError::Forbidden(_))), "{forbidden:?}");
+        let missing = auth.check_subscriber(&metrics, &HeaderMap::new(), Some(""), "alice");
+        assert!(matches!(&missing, Err(AppError::Unauthorized(m)) if m == "missing subscriber token"), "{missing:?}");
+        assert_eq!(denied(&metrics), 2);
+
+        // An invalid header does not hide a valid cookie; with none valid, the first one's error is reported.
+        let mixed = headers(&[(header::AUTHORIZATION, "Bearer junk"), (header::COOKIE, &format!("sse_token={alice}"))]);
+        assert_eq!(auth.subscriber_claims(&mixed, Some("junk2")).ok().map(|c| c.sub), Some("alice".to_owned()));
+        let invalid = auth.subscriber_claims(&headers(&[(header::AUTHORIZATION, "Bearer junk")]), None);
+        assert!(matches!(&invalid, Err(AppError::Unauthorized(m)) if m.starts_with("invalid token")), "{invalid:?}");
+
+        assert!(self::auth(true).check_subscriber(&metrics, &HeaderMap::new(), None, "anyone").is_ok(), "dev");
+        assert_eq!(denied(&metrics), 2);
+    }
+
+    #[test]
+    fn a_publisher_needs_a_bearer_token_with_the_publisher_role() {
+        let (auth, metrics) = (auth(false), Metrics::default());
+        let with = |token: &str| headers(&[(header::AUTHORIZATION, &format!("Bearer {token}"))]);
+        let publisher = auth.keys.mint("svc", Role::Publisher, 60).unwrap();
+        assert_eq!(auth.check_publisher(&metrics, &with(&publisher)).ok(), Some(Some("svc".to_owned())));
+        assert_eq!(denied(&metrics), 0);
+        let subscriber = auth.keys.mint("svc", Role::Subscriber, 60).unwrap();
+        assert!(matches!(auth.check_publisher(&metrics, &with(&subscriber)), Err(AppError::Forbidden(_))));
+        assert!(matches!(auth.check_publisher(&metrics, &with("junk")), Err(AppError::Unauthorized(_))));
+        assert!(matches!(auth.check_publisher(&metrics, &HeaderMap::new()), Err(AppError::Unauthorized(_))));
+        assert_eq!(denied(&metrics), 3);
+
+        let dev = self::auth(true);
+        assert_eq!(dev.check_publisher(&metrics, &HeaderMap::new()).ok(), Some(None));
+        assert_eq!(
+            dev.check_publisher(&metrics, &with(&subscriber)).ok(),
+            Some(Some("svc".to_owned())),
+            "the sub if valid"
+        );
+        assert_eq!(dev.check_publisher(&metrics, &with("junk")).ok(), Some(None));
+        assert_eq!(denied(&metrics), 3);
+    }
+}

@@ -29,3 +29,34 @@ pub fn parse(id: &str) -> Option<(&str, u64)> {
     }
     Some((epoch, position.parse().ok()?))
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn an_id_is_the_epoch_a_dash_and_the_position() {
+        assert_eq!(format("ab12", 0), "ab12-0");
+        assert_eq!(format("ab12", u64::MAX), "ab12-18446744073709551615");
+        assert_eq!(parse(&format("ab12", u64::MAX)), Some(("ab12", u64::MAX)));
+    }
+
+    #[test]
+    fn only_a_hex_epoch_of_1_to_32_digits_and_a_decimal_position_parse() {
+        let epoch32 = "0123456789abcdefABCDEF0123456789";
+        assert_eq!(parse(&format!("{epoch32}-7")), Some((epoch32, 7)));
+        for bad in [
+            "-7",                                  // no epoch
+            "0123456789abcdefABCDEF01234567890-7", // 33 hex digits
+            "xyz-7",                               // not hex
+            "ab12-",                               // no position
+            "ab12-7a",                             // not decimal
+            "ab12-+7",                             // a sign
+            "ab12-18446744073709551616",           // past u64
+            "7",                                   // no dash
+            "ab-12-7",                             // the epoch holds a dash
+        ] {
+            assert_eq!(parse(bad), None, "{bad:?}");
+        }
+    }
+}
