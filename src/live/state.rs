@@ -25,9 +25,11 @@ impl<T> Live<T> {
     pub(crate) fn set_options(&self, options: UseEventSourceOptions) {
         self.0.borrow_mut().options = options;
     }
+}
 
-    /// Whether both are the same stream.
-    pub(crate) fn same(&self, other: &Live<T>) -> bool {
+/// Equal when both are the same stream.
+impl<T> PartialEq for Live<T> {
+    fn eq(&self, other: &Live<T>) -> bool {
         Rc::ptr_eq(&self.0, &other.0)
     }
 }

@@ -47,7 +47,7 @@ impl<T> Clone for UseEventSourceHandle<T> {
 /// Equal when they show the same snapshot of the same stream (so a handle can be a component's prop).
 impl<T> PartialEq for UseEventSourceHandle<T> {
     fn eq(&self, other: &Self) -> bool {
-        self.live.same(&other.live) && self.snapshot == other.snapshot && self.url == other.url
+        self.live == other.live && self.snapshot == other.snapshot && self.url == other.url
     }
 }
 
