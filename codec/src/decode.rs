@@ -831,6 +831,35 @@ fn push_lossy(out: &mut String, mut bytes: &[u8]) -> usize {
 mod tests {
     use super::Decoder;
 
+    /// A stream always cut inside a field name (each chunk ends an event and starts the next one's `dat|a:`): the
+    /// consumed bytes must not pile up in the buffer (it is compacted once the unconsumed tail is no longer than what
+    /// was consumed).
+    #[test]
+    fn consumed_bytes_do_not_pile_up_while_a_line_stays_partial() {
+        let mut decoder = Decoder::new();
+        decoder.push(b"dat");
+        let mut events = 0;
+        for _ in 0..10_000 {
+            decoder.push(b"a: 0123456789\n\ndat");
+            while let Some(event) = decoder.next_event() {
+                assert_eq!(event.expect("no limit").data, "0123456789");
+                events += 1;
+            }
+        }
+        assert_eq!(events, 10_000);
+        assert!(decoder.buf.len() <= 64, "{} bytes buffered for a 3-byte partial line", decoder.buf.len());
+    }
+
+    #[test]
+    fn debug_shows_the_unconsumed_bytes() {
+        let mut decoder = Decoder::new();
+        decoder.push(b"data: a\n\nda");
+        assert_eq!(decoder.next_event().map(|e| e.expect("no limit").data), Some("a".to_owned()));
+        let shown = format!("{decoder:?}");
+        assert!(shown.starts_with("Decoder { buffered: 2, data_len: "), "{shown}");
+        assert!(shown.contains("last_event_id: \"\""), "{shown}");
+    }
+
     /// Decoding the stream first (in bulk, as chunks arrive) gives `String::from_utf8_lossy` of the whole stream
     /// whatever the chunking, sequences split between chunks included.
     #[test]
