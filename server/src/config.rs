@@ -14,6 +14,8 @@ use std::time::Duration;
 
 use clap::{Args, Parser, Subcommand};
 
+use crate::tls::TlsSource;
+
 /// The secret used in `--dev` mode when none is given. Never use it in production.
 pub const DEV_SECRET: &str = "typed-eventsource-dev-secret-do-not-use";
 
@@ -209,7 +211,7 @@ pub struct ServeArgs {
     pub write_stall_secs: u64,
     /// TLS, HTTP/2 limits and connection timeouts.
     #[command(flatten)]
-    pub conn: crate::conn::ConnArgs,
+    pub conn: ConnArgs,
 }
 
 /// The `--store` values.
@@ -355,7 +357,7 @@ pub struct Config {
     /// How long an `Idempotency-Key` is remembered.
     pub idempotency_window: Duration,
     /// TLS, HTTP/2 limits and connection timeouts.
-    pub conn: crate::conn::ConnConfig,
+    pub conn: ConnConfig,
 }
 
 impl Default for Config {
@@ -394,7 +396,7 @@ impl Default for Config {
             job_lease: crate::jobs::LEASE,
             write_stall: Duration::from_secs(10),
             idempotency_window: crate::store::idempotency::DEFAULT_WINDOW,
-            conn: crate::conn::ConnConfig::default(),
+            conn: ConnConfig::default(),
         }
     }
 }
@@ -485,5 +487,107 @@ impl TryFrom<ServeArgs> for Config {
             idempotency_window: a.idempotency_window,
             conn: a.conn.into(),
         })
+    }
+}
+
+/// Connection flags of `serve` (TLS, HTTP/2 limits, timeouts).
+#[derive(Debug, Clone, Args)]
+pub struct ConnArgs {
+    /// PEM certificate chain (leaf first): with `--tls-key`, serve HTTPS, HTTP/2 and HTTP/1.1 on the same port
+    /// (ALPN). Both files are re-read on SIGHUP.
+    #[arg(long, env = "SSE_TLS_CERT", requires = "tls_key")]
+    pub tls_cert: Option<PathBuf>,
+    /// PEM private key of `--tls-cert` (PKCS#8, PKCS#1 or SEC1).
+    #[arg(long, env = "SSE_TLS_KEY", requires = "tls_cert")]
+    pub tls_key: Option<PathBuf>,
+    /// With `--dev` and no certificate: serve HTTPS with a self-signed certificate for localhost made at start (its
+    /// SHA-256 fingerprint is logged).
+    #[arg(long, env = "SSE_DEV_TLS", requires = "dev", conflicts_with = "tls_cert")]
+    pub dev_tls: bool,
+    /// Seconds a client has to finish the TLS handshake.
+    #[arg(long, env = "SSE_TLS_HANDSHAKE_TIMEOUT_SECS", default_value_t = 10, value_parser = clap::value_parser!(u64).range(1..=3600))]
+    pub tls_handshake_timeout_secs: u64,
+    /// Seconds an HTTP/1.1 connection may take to send a request head (also closes idle keep-alive connections)
+    /// and an HTTP/2 connection may stay without any stream.
+    #[arg(long, env = "SSE_IDLE_TIMEOUT_SECS", default_value_t = 30, value_parser = clap::value_parser!(u64).range(1..=86_400))]
+    pub idle_timeout_secs: u64,
+    /// Concurrent streams per HTTP/2 connection (browsers open at most this many event streams per origin).
+    #[arg(long, env = "SSE_H2_MAX_STREAMS", default_value_t = 100, value_parser = clap::value_parser!(u32).range(1..=10_000))]
+    pub h2_max_streams: u32,
+    /// Most open client connections; default and ceiling: the open-files limit minus a headroom and the reserve
+    /// answering `/healthz` and `/metrics` past it.
+    #[arg(long, env = "SSE_MAX_CONNECTIONS", value_parser = clap::value_parser!(u64).range(1..))]
+    pub max_connections: Option<u64>,
+    /// Most open connections per client address group (more are closed at once).
+    #[arg(long, env = "SSE_MAX_CONNECTIONS_PER_IP", default_value_t = 512, value_parser = clap::value_parser!(u64).range(1..))]
+    pub max_connections_per_ip: u64,
+    /// Address ranges (repeatable or comma separated, e.g. `10.0.0.0/8,2001:db8::/32`) whose connections past
+    /// `--max-connections` are still served `/healthz` and `/metrics` (the reserve); others are closed at once.
+    #[arg(long = "ops-allow", env = "SSE_OPS_ALLOW", value_delimiter = ',', default_value = "127.0.0.0/8,::1")]
+    pub ops_allow: Vec<crate::limits::IpNet>,
+    /// IPv6 addresses count against per-address budgets (connections, streams, jobs) by this prefix: one client
+    /// usually has a whole /64.
+    #[arg(long, env = "SSE_IPV6_PREFIX_LEN", default_value_t = crate::limits::IPV6_GROUP_PREFIX, value_parser = clap::value_parser!(u8).range(1..=128))]
+    pub ipv6_prefix_len: u8,
+    /// Largest request head (request line and headers: HTTP/1.1 read buffer; HTTP/2 header list), in bytes (431 past it).
+    #[arg(long, env = "SSE_MAX_HEADER_BYTES", default_value_t = 32 * 1024, value_parser = clap::value_parser!(u64).range(8192..=1_048_576))]
+    pub max_header_bytes: u64,
+}
+
+/// The connection settings, from [`ConnArgs`].
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ConnConfig {
+    /// TLS, if any (the binary loads it with [`crate::tls::Tls::new`] and calls [`crate::serve_tls`]).
+    pub tls: Option<TlsSource>,
+    /// TLS handshake time limit.
+    pub tls_handshake_timeout: Duration,
+    /// HTTP/1 request-head limit and HTTP/2 idle-connection limit.
+    pub idle_timeout: Duration,
+    /// Concurrent streams per HTTP/2 connection.
+    pub h2_max_streams: u32,
+    /// Connection cap (`None`: from the open-files limit).
+    pub max_connections: Option<usize>,
+    /// Connections per address group.
+    pub max_connections_per_ip: usize,
+    /// Who may use the reserve past the cap, and how addresses are grouped in per-address budgets.
+    pub addresses: crate::limits::AddressPolicy,
+    /// Request head limit.
+    pub max_header_bytes: usize,
+}
+
+impl Default for ConnConfig {
+    fn default() -> Self {
+        ConnConfig {
+            tls: None,
+            tls_handshake_timeout: Duration::from_secs(10),
+            idle_timeout: Duration::from_secs(30),
+            h2_max_streams: 100,
+            max_connections: None,
+            max_connections_per_ip: 512,
+            addresses: crate::limits::AddressPolicy::default(),
+            max_header_bytes: 32 * 1024,
+        }
+    }
+}
+
+impl From<ConnArgs> for ConnConfig {
+    fn from(a: ConnArgs) -> Self {
+        let tls = match (a.tls_cert, a.tls_key) {
+            (Some(cert), Some(key)) => Some(TlsSource::Files { cert, key }),
+            _ if a.dev_tls => Some(TlsSource::SelfSigned),
+            _ => None,
+        };
+        ConnConfig {
+            tls,
+            tls_handshake_timeout: Duration::from_secs(a.tls_handshake_timeout_secs),
+            idle_timeout: Duration::from_secs(a.idle_timeout_secs),
+            h2_max_streams: a.h2_max_streams,
+            max_connections: a.max_connections.map(|n| usize::try_from(n).unwrap_or(usize::MAX)),
+            max_connections_per_ip: usize::try_from(a.max_connections_per_ip).unwrap_or(usize::MAX),
+            addresses: crate::limits::AddressPolicy { ops_allow: a.ops_allow, ipv6_prefix: a.ipv6_prefix_len },
+            max_header_bytes: usize::try_from(a.max_header_bytes)
+                .unwrap_or(crate::conn::MIN_HEADER_BYTES)
+                .max(crate::conn::MIN_HEADER_BYTES),
+        }
     }
 }

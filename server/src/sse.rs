@@ -168,8 +168,7 @@ pub fn response(env: &StreamEnv, guard: StreamGuard, prelude: Prelude, live: Liv
         Some((Ok(chunk), st))
     });
     use futures::StreamExt as _;
-    // Reported: lets an HTTP/2 stream's task see that this stream is blocked (see `conn`).
-    let body = Body::from_stream(crate::conn::Reported::new(first.chain(rest)));
+    let body = Body::from_stream(first.chain(rest));
     let mut res = Response::new(body);
     *res.status_mut() = StatusCode::OK;
     let h = res.headers_mut();

@@ -12,7 +12,7 @@ use common::*;
 use tokio::io::{AsyncReadExt as _, AsyncWriteExt as _};
 use tokio::net::TcpStream;
 use typed_eventsource_server::config::Config;
-use typed_eventsource_server::conn::ConnConfig;
+use typed_eventsource_server::config::ConnConfig;
 use typed_eventsource_server::limits::AddressPolicy;
 
 /// Opens `n` idle TCP connections from `ip` (nothing sent).

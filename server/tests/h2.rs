@@ -10,7 +10,7 @@ use reqwest::{Client, Version};
 use tokio::io::{AsyncReadExt as _, AsyncWriteExt as _};
 use typed_eventsource_server::auth::Role;
 use typed_eventsource_server::config::Config;
-use typed_eventsource_server::conn::ConnConfig;
+use typed_eventsource_server::config::ConnConfig;
 use typed_eventsource_server::tls::{self_signed, Tls};
 use typed_eventsource_server::{serve_tls, AppState};
 

@@ -409,7 +409,7 @@ async fn closed_within(tcp: &mut tokio::net::TcpStream, ms: u64) -> bool {
 
 #[tokio::test]
 async fn connection_cap_keeps_a_reserve_for_healthz_and_metrics() {
-    use typed_eventsource_server::conn::ConnConfig;
+    use typed_eventsource_server::config::ConnConfig;
     let conn = ConnConfig { max_connections: Some(20), ..ConnConfig::default() };
     let s = spawn(Config { conn, ..dev_config() }).await;
     let mut idle = idle_connections(s.addr, "127.0.5.1", 20).await;
@@ -451,7 +451,7 @@ async fn connection_cap_keeps_a_reserve_for_healthz_and_metrics() {
 
 #[tokio::test]
 async fn per_address_connection_cap() {
-    use typed_eventsource_server::conn::ConnConfig;
+    use typed_eventsource_server::config::ConnConfig;
     let conn = ConnConfig { max_connections_per_ip: 5, ..ConnConfig::default() };
     let s = spawn(Config { conn, ..dev_config() }).await;
     let mut held = idle_connections(s.addr, "127.0.6.1", 6).await;

@@ -137,7 +137,7 @@ async fn slow_consumer_is_evicted_while_another_client_keeps_receiving() {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn open_streams_back_to_zero_after_1000_clients_leave() {
-    let conn = typed_eventsource_server::conn::ConnConfig { max_connections_per_ip: 2000, ..Default::default() };
+    let conn = typed_eventsource_server::config::ConnConfig { max_connections_per_ip: 2000, ..Default::default() };
     let s = spawn(Config { max_streams_per_ip: 1000, conn, ..dev_config() }).await;
     let mut clients = Vec::with_capacity(1000);
     for _ in 0..1000 {

@@ -99,7 +99,7 @@ where
             return;
         }
     }
-    let serving = Box::pin(super::hyper_http1(Rewind::new(io, buf.freeze()), &shared, addr, false, gauge));
+    let serving = Box::pin(super::h1::hyper_http1(Rewind::new(io, buf.freeze()), &shared, addr, false, gauge));
     serving.await;
 }
 
