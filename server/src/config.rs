@@ -591,3 +591,148 @@ impl From<ConnArgs> for ConnConfig {
         }
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use clap::Parser;
+
+    use super::*;
+
+    fn args(flags: &[&str]) -> ServeArgs {
+        let argv = ["typed-eventsource-server", "serve"].iter().chain(flags);
+        match Cli::try_parse_from(argv).expect("the flags parse").into_command() {
+            Command::Serve(args) => *args,
+            other => panic!("{other:?}"),
+        }
+    }
+
+    fn serve(flags: &[&str]) -> Result<Config, ConfigError> {
+        Config::try_from(args(flags))
+    }
+
+    fn dev(flags: &[&str]) -> Config {
+        serve(&[&["--dev"], flags].concat()).expect("a dev configuration")
+    }
+
+    #[test]
+    fn serve_is_the_command_when_none_is_given() {
+        let cli = Cli::try_parse_from(["typed-eventsource-server", "--dev", "--history", "9"]).expect("flags");
+        match cli.into_command() {
+            Command::Serve(args) => assert!(args.dev && args.history == 9),
+            other => panic!("{other:?}"),
+        }
+        let cli = Cli::try_parse_from(["typed-eventsource-server", "token", "--user", "a", "--secret", "s"]);
+        assert!(matches!(cli.expect("flags").into_command(), Command::Token(t) if t.user == "a"));
+    }
+
+    #[test]
+    fn a_secret_is_required_and_long_enough_outside_dev() {
+        assert!(matches!(serve(&[]), Err(ConfigError::MissingSecret)));
+        assert!(matches!(serve(&["--secret", ""]), Err(ConfigError::MissingSecret)));
+        let short = "x".repeat(MIN_SECRET_BYTES - 1);
+        assert!(matches!(serve(&["--secret", &short]), Err(ConfigError::WeakSecret)));
+        let long = "x".repeat(MIN_SECRET_BYTES);
+        assert_eq!(serve(&["--secret", &long]).map(|c| (c.secret, c.dev)).ok(), Some((long, false)));
+        assert_eq!(dev(&[]).secret, DEV_SECRET);
+        assert_eq!(dev(&["--secret", &short]).secret, short, "dev takes any secret");
+    }
+
+    #[test]
+    fn durations_are_humane_and_zero_turns_the_age_limit_off() {
+        assert_eq!(parse_duration("0"), Ok(Duration::ZERO));
+        assert_eq!(parse_duration(" 90s "), Ok(Duration::from_secs(90)));
+        assert!(parse_duration("soon").is_err_and(|e| e.contains("examples")));
+        assert_eq!(dev(&[]).history_max_age, Some(Duration::from_secs(7 * 24 * 3600)));
+        assert_eq!(dev(&["--history-max-age", "0"]).history_max_age, None);
+        assert_eq!(dev(&["--history-max-age", "2h"]).history_max_age, Some(Duration::from_secs(7200)));
+    }
+
+    #[test]
+    fn the_idempotency_window_is_from_1s_to_30d() {
+        let day = 24 * 3600;
+        assert_eq!(parse_idempotency_window("1s"), Ok(Duration::from_secs(1)));
+        assert_eq!(parse_idempotency_window(" 30d "), Ok(Duration::from_secs(30 * day)));
+        for bad in ["999ms", "30d 1s", "0", "a while"] {
+            assert!(parse_idempotency_window(bad).is_err(), "{bad}");
+        }
+        assert_eq!(dev(&["--idempotency-window", "90m"]).idempotency_window, Duration::from_secs(5400));
+    }
+
+    #[test]
+    fn names_are_trimmed_lowercased_and_empty_ones_dropped() {
+        let c = dev(&["--client-ip-header", " X-Real-IP ", "--cors-origin", " https://a ,, https://b"]);
+        assert_eq!(c.client_ip_header.as_deref(), Some("x-real-ip"));
+        assert_eq!(c.cors_origins, ["https://a", "https://b"]);
+        assert_eq!(dev(&["--client-ip-header", "  "]).client_ip_header, None);
+        assert_eq!(dev(&["--allowed-host", " Example.COM ,"]).allowed_hosts, ["example.com"]);
+    }
+
+    #[test]
+    fn numbers_and_choices_reach_the_configuration() {
+        let c = dev(&[
+            "--retry-ms",
+            "1500",
+            "--heartbeat-secs",
+            "7",
+            "--max-jobs",
+            "0",
+            "--busy-retry-ms",
+            "250",
+            "--job-ttl-secs",
+            "0",
+            "--job-lease-secs",
+            "3",
+            "--write-stall-secs",
+            "4",
+            "--body-timeout-secs",
+            "5",
+            "--max-job-secs",
+            "6",
+        ]);
+        assert_eq!(
+            (c.retry, c.heartbeat, c.busy_retry),
+            (Duration::from_millis(1500), Duration::from_secs(7), Duration::from_millis(250))
+        );
+        assert_eq!(c.max_jobs, 1, "at least one job");
+        assert_eq!(
+            (c.job_ttl, c.job_lease, c.write_stall),
+            (Duration::ZERO, Duration::from_secs(3), Duration::from_secs(4))
+        );
+        assert_eq!((c.body_timeout, c.max_job_duration), (Duration::from_secs(5), Duration::from_secs(6)));
+        assert_eq!(dev(&["--store", "memory"]).store, StoreConfig::Memory);
+        assert_eq!(
+            dev(&["--store", "redis", "--redis-url", "redis://h:1", "--redis-prefix", "p:"]).store,
+            StoreConfig::Redis { url: "redis://h:1".into(), prefix: "p:".into() }
+        );
+        assert_eq!(dev(&["--data-dir", "d"]).store, StoreConfig::Embedded { data_dir: "d".into() });
+    }
+
+    #[test]
+    fn stream_budgets_default_to_shares_of_the_total() {
+        let budgets = dev(&["--max-streams", "1000", "--max-streams-per-ip", "7", "--max-streams-per-user", "3"])
+            .stream_budgets();
+        assert_eq!(
+            budgets,
+            crate::limits::StreamBudgets { total: 1000, anonymous: 500, job: 250, per_ip: 7, per_user: 3 }
+        );
+        let explicit = dev(&["--max-streams", "1000", "--max-anonymous-streams", "10", "--max-job-streams", "20"]);
+        assert_eq!((explicit.stream_budgets().anonymous, explicit.stream_budgets().job), (10, 20));
+    }
+
+    #[test]
+    fn connection_flags_reach_the_connection_layer() {
+        let c = dev(&["--tls-cert", "c.pem", "--tls-key", "k.pem", "--h2-max-streams", "9", "--max-connections", "77"])
+            .conn;
+        assert_eq!(c.tls, Some(TlsSource::Files { cert: "c.pem".into(), key: "k.pem".into() }));
+        assert_eq!((c.h2_max_streams, c.max_connections), (9, Some(77)));
+        assert_eq!(dev(&["--dev-tls"]).conn.tls, Some(TlsSource::SelfSigned));
+        let plain =
+            dev(&["--idle-timeout-secs", "8", "--tls-handshake-timeout-secs", "2", "--max-connections-per-ip", "5"])
+                .conn;
+        assert_eq!(plain.tls, None);
+        assert_eq!((plain.idle_timeout, plain.tls_handshake_timeout), (Duration::from_secs(8), Duration::from_secs(2)));
+        assert_eq!((plain.max_connections, plain.max_connections_per_ip), (None, 5));
+        assert_eq!(dev(&["--max-header-bytes", "8192"]).conn.max_header_bytes, crate::conn::MIN_HEADER_BYTES);
+        assert_eq!(dev(&["--max-header-bytes", "65536"]).conn.max_header_bytes, 65536);
+    }
+}
