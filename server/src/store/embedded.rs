@@ -258,13 +258,16 @@ impl Inner {
         let counter =
             |k: &str| -> Result<u64, StoreError> { Ok(counters.get(k).map_err(storage)?.map_or(0, |v| v.value())) };
         let (mut out, mut corrupt) = (Vec::new(), Vec::new());
+        let (mut scanned_to, mut exhausted) = (after, true);
         if state.is_some() && limit > 0 {
             for item in events.range((name, after.saturating_add(1))..=(name, u64::MAX)).map_err(storage)? {
                 if out.len() + corrupt.len() >= limit {
+                    exhausted = false;
                     break;
                 }
                 let (k, v) = item.map_err(storage)?;
                 let ((topic, pos), (ms, sum, frame)) = (k.value(), v.value());
+                scanned_to = scanned_to.max(pos);
                 if record::verifies(topic, pos, ms, sum, frame) && topic == name {
                     out.push(Arc::new(Event { pos, frame: Bytes::copy_from_slice(frame) }));
                 } else {
@@ -277,6 +280,19 @@ impl Inner {
                     );
                     corrupt.push(pos);
                 }
+            }
+        }
+        let scanned = (out.len() + corrupt.len()) as u64;
+        if let (Some(s), true) = (&state, exhausted && limit > 0) {
+            if records_missing(s, after, scanned_to, scanned) {
+                tracing::error!(
+                    topic = name,
+                    after,
+                    "stored events are missing from the data file (it changed on disk while the server ran): \
+                     clients get a replay-gap (corrupt). Stop the server and run `typed-eventsource-server salvage` \
+                     (see the README)"
+                );
+                corrupt.push(s.last);
             }
         }
         Ok(Snapshot {
@@ -308,6 +324,16 @@ impl Inner {
         }
         Ok(out)
     }
+}
+
+/// Whether a scan of a topic's records after `after`, which ran to the end of the table's range (`scanned` records,
+/// the highest at `scanned_to`), missed records its state says are kept: the newest one (never removed by retention)
+/// or, from below the floor (every record kept lies after it), any. redb walks its tree without checking pages, so a
+/// damaged page can end a range early or skip a leaf; the state says what must be there.
+fn records_missing(state: &TopicState, after: u64, scanned_to: u64, scanned: u64) -> bool {
+    let newest_missing = state.count > 0 && state.last > after && scanned_to < state.last;
+    let some_missing = after <= state.floor() && scanned < state.count;
+    newest_missing || some_missing
 }
 
 fn decode_state(bytes: &[u8]) -> Result<TopicState, StoreError> {

@@ -411,7 +411,9 @@ fn write_new(
             let stored = states.remove(&name);
             let s = kept.entry(name.clone()).or_insert_with(|| {
                 let base = stored.unwrap_or_default();
-                TopicState { count: 0, bytes: 0, created_after: base.created_after.min(pos.saturating_sub(1)), ..base }
+                // Count, size and last position from the records kept: the state says what the file holds.
+                let created_after = base.created_after.min(pos.saturating_sub(1));
+                TopicState { count: 0, bytes: 0, last: 0, created_after, ..base }
             });
             s.count += 1;
             s.bytes += encoded.frame.len() as u64;

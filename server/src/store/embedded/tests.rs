@@ -59,3 +59,35 @@ async fn a_file_written_before_event_checksums_is_converted_and_keeps_every_even
     drop((txn, db, store));
     std::fs::remove_dir_all(&dir).unwrap();
 }
+
+/// Records the tree no longer yields (as a damaged page presents them: a range scan that ends early or skips a leaf,
+/// without an error) are reported as corrupt, from the topic's state — never a silently shorter replay.
+#[tokio::test]
+async fn records_the_tree_no_longer_yields_are_reported_not_left_out_silently() {
+    let dir = std::env::temp_dir().join(format!("tes-missing-{}", std::process::id()));
+    let _ = std::fs::remove_dir_all(&dir);
+    let store = EmbeddedStore::open(&dir, StoreOptions::default()).unwrap();
+    let append = |n: u64| Write::Append {
+        topic: "b".into(),
+        payload: Payload::new(None, format!("e{n}")),
+        retention: Retention::default(),
+        mark_offline: false,
+    };
+    store.write((1..=6).map(append).collect()).await.unwrap();
+    let positions = |snap: &Snapshot| snap.events.iter().map(|e| e.pos).collect::<Vec<_>>();
+    assert!(store.read("b", 0, 100).await.unwrap().corrupt.is_empty(), "nothing reported on an intact file");
+    // A record in the middle, then the newest, vanish from the table (the topic's state still counts them).
+    for gone in [3, 6] {
+        let db = store.inner.database().unwrap();
+        let txn = db.begin_write().unwrap();
+        txn.open_table(EVENTS).unwrap().remove(("b", gone)).unwrap();
+        txn.commit().unwrap();
+        let from_start = store.read("b", 0, 100).await.unwrap();
+        assert!(!from_start.corrupt.is_empty(), "position {gone} left out silently: {:?}", positions(&from_start));
+    }
+    // After the middle hole only the newest is known to be due; a read bounded by its limit proves nothing.
+    assert!(!store.read("b", 4, 100).await.unwrap().corrupt.is_empty(), "the newest left out silently");
+    assert!(store.read("b", 0, 2).await.unwrap().corrupt.is_empty());
+    drop(store);
+    std::fs::remove_dir_all(&dir).unwrap();
+}
