@@ -22,7 +22,7 @@
 //!   [`sse`] (the stream response), [`auth`] (tokens), [`state`] ([`AppState`]: what the handlers share).
 //! - **Domain**: [`hub`] (durable publishing with group commit, live fan-out, replay and gap decisions), [`jobs`],
 //!   [`limits`] (stream budgets, connection caps), [`maintenance`] (retention, job expiry, store health),
-//!   [`metrics`], [`event_id`] (`<epoch>-<position>`).
+//!   [`metrics`], [`event_id`] (`<epoch>-<position>`), [`ratelog`] (rate-limited WARN lines).
 //! - **Storage**: [`store`] (the seam: an append-only log per topic; embedded redb by default, memory, or Redis).
 //! - [`config`]: the flags, read by every layer.
 
@@ -40,6 +40,7 @@ pub mod limits;
 pub mod maintenance;
 pub mod metrics;
 pub mod net;
+pub mod ratelog;
 pub mod routes;
 pub mod sse;
 pub mod state;

@@ -12,7 +12,7 @@
 //! A request over a budget is answered, when it asks for `text/event-stream` (every `EventSource` does), with a 200
 //! event stream holding only `retry: <ms>` (`--busy-retry-ms`, plus up to as much again of random jitter) that ends at
 //! once: a browser reconnects by itself after that time (it never retries after a 503). Other clients get 503 with
-//! `Retry-After`. Refusals are logged at WARN, at most once per [`LOG_EVERY`] (with the count of the ones not logged).
+//! `Retry-After`. Refusals are logged at WARN, at most once per [`crate::ratelog::LOG_EVERY`] (with the count of the ones not logged).
 //!
 //! ```
 //! use std::sync::Arc;
@@ -33,14 +33,9 @@
 
 use std::collections::HashMap;
 use std::net::IpAddr;
-use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Arc, Mutex};
-use std::time::Duration;
 
-use crate::metrics::{Metrics, StreamGuard, StreamKind};
-
-/// Refusals of one kind are logged at most once per this period.
-pub const LOG_EVERY: Duration = Duration::from_secs(10);
+use crate::metrics::{Metrics, StreamKind};
 
 /// The stream budgets (resolved from the flags).
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -99,6 +94,8 @@ pub enum OverBudget {
 
 #[derive(Debug, Default)]
 struct Counts {
+    /// Every open stream (`--max-streams`).
+    total: usize,
     per_ip: HashMap<IpAddr, usize>,
     per_user: HashMap<String, usize>,
 }
@@ -108,19 +105,31 @@ struct Counts {
 pub struct Budgets {
     limits: StreamBudgets,
     counts: Mutex<Counts>,
-    log: RateLimitedLog,
+    log: crate::ratelog::RateLimitedLog,
 }
 
-/// What a stream gives back to its budgets when it ends (held by its [`StreamGuard`]).
+/// One admitted stream: dropping it (disconnect, eviction, shutdown) gives its place back to the budgets and
+/// decrements the open-streams gauge at once.
 #[derive(Debug)]
-pub struct Release {
+pub struct StreamGuard {
+    metrics: Arc<Metrics>,
+    kind: StreamKind,
     budgets: Arc<Budgets>,
     owner: Owner,
 }
 
-impl Drop for Release {
+impl StreamGuard {
+    /// The metrics this stream reports to.
+    pub fn metrics(&self) -> &Metrics {
+        &self.metrics
+    }
+}
+
+impl Drop for StreamGuard {
     fn drop(&mut self) {
+        self.metrics.stream_closed(self.kind);
         let mut counts = self.budgets.lock();
+        counts.total = counts.total.saturating_sub(1);
         if let Some(ip) = self.owner.ip {
             decrement(&mut counts.per_ip, &ip);
         }
@@ -142,7 +151,7 @@ fn decrement<K: std::hash::Hash + Eq>(map: &mut HashMap<K, usize>, key: &K) {
 impl Budgets {
     /// Budgets with these limits.
     pub fn new(limits: StreamBudgets) -> Arc<Self> {
-        Arc::new(Budgets { limits, counts: Mutex::default(), log: RateLimitedLog::default() })
+        Arc::new(Budgets { limits, counts: Mutex::default(), log: crate::ratelog::RateLimitedLog::default() })
     }
 
     /// The limits.
@@ -197,7 +206,10 @@ impl Budgets {
         if owner.user.as_ref().is_some_and(|u| counts.per_user.get(u).copied().unwrap_or(0) >= l.per_user) {
             return Err(OverBudget::User);
         }
-        let guard = metrics.try_open(kind, l.total).ok_or(OverBudget::Total)?;
+        if counts.total >= l.total {
+            return Err(OverBudget::Total);
+        }
+        counts.total += 1;
         if let Some(ip) = owner.ip {
             *counts.per_ip.entry(ip).or_insert(0) += 1;
         }
@@ -205,33 +217,8 @@ impl Budgets {
             *counts.per_user.entry(user.clone()).or_insert(0) += 1;
         }
         drop(counts);
-        Ok(guard.with_release(Release { budgets: Arc::clone(self), owner: owner.clone() }))
-    }
-}
-
-/// A WARN line at most once per [`LOG_EVERY`]; the others are counted and reported with the next one.
-#[derive(Debug, Default)]
-pub struct RateLimitedLog {
-    next_ms: AtomicU64,
-    suppressed: AtomicU64,
-}
-
-impl RateLimitedLog {
-    /// `Some(number of calls not logged since the last one)` when this call should log.
-    pub fn should_log(&self) -> Option<u64> {
-        let now = crate::store::now_ms();
-        let next = self.next_ms.load(Ordering::Relaxed);
-        let period = u64::try_from(LOG_EVERY.as_millis()).unwrap_or(u64::MAX);
-        if now >= next
-            && self
-                .next_ms
-                .compare_exchange(next, now.saturating_add(period), Ordering::AcqRel, Ordering::Relaxed)
-                .is_ok()
-        {
-            return Some(self.suppressed.swap(0, Ordering::AcqRel));
-        }
-        self.suppressed.fetch_add(1, Ordering::Relaxed);
-        None
+        metrics.stream_opened(kind);
+        Ok(StreamGuard { metrics: Arc::clone(metrics), kind, budgets: Arc::clone(self), owner: owner.clone() })
     }
 }
 
@@ -387,7 +374,7 @@ pub struct ConnLimiter {
     max_per_ip: usize,
     policy: AddressPolicy,
     counts: Mutex<ConnCounts>,
-    log: RateLimitedLog,
+    log: crate::ratelog::RateLimitedLog,
 }
 
 #[derive(Debug, Default)]
@@ -429,7 +416,13 @@ impl ConnLimiter {
 
     /// Like [`ConnLimiter::new`], with who may use the reserve and how addresses are grouped.
     pub fn with_policy(max: usize, max_per_ip: usize, policy: AddressPolicy) -> Arc<Self> {
-        Arc::new(ConnLimiter { max, max_per_ip, policy, counts: Mutex::default(), log: RateLimitedLog::default() })
+        Arc::new(ConnLimiter {
+            max,
+            max_per_ip,
+            policy,
+            counts: Mutex::default(),
+            log: crate::ratelog::RateLimitedLog::default(),
+        })
     }
 
     /// The cap.

@@ -74,7 +74,6 @@ impl Protocol {
 pub struct Metrics {
     open: [AtomicUsize; 4],
     connections: [AtomicUsize; 2],
-    open_total: AtomicUsize,
     /// Events published (once per event, whatever the number of subscribers).
     pub published: AtomicU64,
     /// Events written to a client stream (once per event per stream).
@@ -111,20 +110,14 @@ impl Metrics {
         self.open[kind.index()].load(Ordering::Relaxed)
     }
 
-    /// Registers a new stream if fewer than `max` are open; the guard unregisters it on drop.
-    pub fn try_open(self: &Arc<Self>, kind: StreamKind, max: usize) -> Option<StreamGuard> {
-        let mut cur = self.open_total.load(Ordering::Relaxed);
-        loop {
-            if cur >= max {
-                return None;
-            }
-            match self.open_total.compare_exchange_weak(cur, cur + 1, Ordering::AcqRel, Ordering::Relaxed) {
-                Ok(_) => break,
-                Err(now) => cur = now,
-            }
-        }
+    /// Counts an admitted stream of `kind` as open (admission and its budgets are [`crate::limits`]'s).
+    pub fn stream_opened(&self, kind: StreamKind) {
         self.open[kind.index()].fetch_add(1, Ordering::Relaxed);
-        Some(StreamGuard { metrics: Arc::clone(self), kind, _release: None })
+    }
+
+    /// Counts a stream of `kind` as closed.
+    pub fn stream_closed(&self, kind: StreamKind) {
+        self.open[kind.index()].fetch_sub(1, Ordering::Relaxed);
     }
 
     /// Open client connections speaking `protocol` now (TLS connections count once their handshake is done).
@@ -191,34 +184,6 @@ impl Metrics {
                 writeln!(out, "# HELP {name} {help}\n# TYPE {name} counter\n{name} {}", value.load(Ordering::Relaxed));
         }
         out
-    }
-}
-
-/// One open stream; dropping it (disconnect, eviction, shutdown) decrements the gauge at once.
-#[derive(Debug)]
-pub struct StreamGuard {
-    metrics: Arc<Metrics>,
-    kind: StreamKind,
-    _release: Option<crate::limits::Release>,
-}
-
-impl StreamGuard {
-    /// This guard, also giving back to the stream budgets when dropped.
-    pub fn with_release(mut self, release: crate::limits::Release) -> Self {
-        self._release = Some(release);
-        self
-    }
-
-    /// The metrics this stream reports to.
-    pub fn metrics(&self) -> &Metrics {
-        &self.metrics
-    }
-}
-
-impl Drop for StreamGuard {
-    fn drop(&mut self) {
-        self.metrics.open[self.kind.index()].fetch_sub(1, Ordering::Relaxed);
-        self.metrics.open_total.fetch_sub(1, Ordering::Relaxed);
     }
 }
 

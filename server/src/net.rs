@@ -28,13 +28,13 @@ pub struct StallListener {
     inner: TcpListener,
     stall: Duration,
     metrics: Arc<Metrics>,
-    log: crate::limits::RateLimitedLog,
+    log: crate::ratelog::RateLimitedLog,
 }
 
 impl StallListener {
     /// Wraps `inner`.
     pub fn new(inner: TcpListener, stall: Duration, metrics: Arc<Metrics>) -> Self {
-        StallListener { inner, stall, metrics, log: crate::limits::RateLimitedLog::default() }
+        StallListener { inner, stall, metrics, log: crate::ratelog::RateLimitedLog::default() }
     }
 }
 

@@ -22,7 +22,8 @@ use tokio_util::sync::{CancellationToken, WaitForCancellationFutureOwned};
 
 use crate::hub::feed::{Accepted, CatchUpError};
 use crate::hub::{Delivery, Event, Gap, LiveFeed, Subscription};
-use crate::metrics::{Metrics, StreamGuard};
+use crate::limits::StreamGuard;
+use crate::metrics::Metrics;
 
 /// Most bytes coalesced into one write.
 const COALESCE_BYTES: usize = 64 * 1024;
