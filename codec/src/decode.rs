@@ -850,6 +850,35 @@ mod tests {
         assert!(decoder.buf.len() <= 64, "{} bytes buffered for a 3-byte partial line", decoder.buf.len());
     }
 
+    /// The fast paths that recognise `data:`, `id:` and `event:` by their first bytes take no other field for them.
+    #[test]
+    fn fields_that_begin_like_known_ones_are_other_fields() {
+        let mut decoder = Decoder::new();
+        let types: Vec<String> = decoder
+            .feed(b"event: real\ne: z\nextra: 1\nevents: 2\ndata: a\n\nevent\ndata: b\n\ni: 3\nidx: 4\nd: 5\ndatum: 6\ndata: c\n\n")
+            .map(|e| {
+                let e = e.expect("no limit");
+                format!("{}/{}/{}", e.event, e.data, e.last_event_id)
+            })
+            .collect();
+        assert_eq!(types, ["real/a/", "message/b/", "message/c/"]);
+    }
+
+    #[test]
+    fn the_size_limit_is_inclusive() {
+        use super::DecodeError;
+        let too_large = Err(DecodeError::EventTooLarge { limit: 4 });
+        // The data with its line feed: "abc\n" is 4 bytes.
+        let mut decoder = Decoder::with_max_event_size(4);
+        assert_eq!(decoder.feed(b"data: abc\n\n").next().map(|e| e.map(|e| e.data)), Some(Ok("abc".to_owned())));
+        assert_eq!(decoder.feed(b"data: abcd\n\n").next().map(|e| e.map(|e| e.data)), Some(too_large.clone()));
+        // Any other line by its length: `id: 1` is 5 bytes.
+        let mut decoder = Decoder::with_max_event_size(5);
+        assert_eq!(decoder.feed(b"id: 1\ndata\n\n").next().map(|e| e.map(|e| e.last_event_id)), Some(Ok("1".into())));
+        let first = decoder.feed(b"id: 12\ndata\n\n").next();
+        assert_eq!(first, Some(Err(DecodeError::EventTooLarge { limit: 5 })));
+    }
+
     #[test]
     fn debug_shows_the_unconsumed_bytes() {
         let mut decoder = Decoder::new();

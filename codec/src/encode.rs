@@ -225,6 +225,12 @@ mod tests {
     use super::*;
 
     #[test]
+    fn debug_shows_every_field() {
+        let frame = Frame::message("x").event("e").id("7");
+        assert_eq!(format!("{frame:?}"), r#"Frame { id: Some("7"), event: Some("e"), data: "x", retry: None }"#);
+    }
+
+    #[test]
     fn injection_through_data_stays_data() {
         let out = Frame::message("x\n\nevent: evil\ndata: y\r").to_bytes().unwrap();
         assert_eq!(out, b"data: x\ndata: \ndata: event: evil\ndata: data: y\ndata: \n\n");
