@@ -256,6 +256,12 @@ impl Fanout {
         self.lock().topics.get(name).map_or(0, broadcast::Sender::receiver_count)
     }
 
+    /// Positions up to `pos` count as delivered for streams joining from now on (see [`Fanout::subscribe`]).
+    fn advance(&self, pos: u64) {
+        let mut c = self.lock();
+        c.last_pos = c.last_pos.max(pos);
+    }
+
     fn deliver(&self, name: &str, event: Arc<Event>) {
         let mut c = self.lock();
         c.last_pos = c.last_pos.max(event.pos);
@@ -777,6 +783,11 @@ async fn commit_batch(
                         appended.push((name, Arc::clone(event)));
                     }
                 }
+            }
+            // A stream that joins once a publisher has its answer must count these events as delivered before it
+            // joined (it reads them from the store, not live): the watermark moves before the answers go out.
+            if let Some(last) = appended.iter().map(|(_, e)| e.pos).max() {
+                fanout.advance(last);
             }
             let mut outcomes = outcomes.into_iter();
             for (reply, n) in replies {
