@@ -122,6 +122,16 @@ impl From<crate::hub::PublishError> for AppError {
     }
 }
 
+impl From<crate::jobs::JobError> for AppError {
+    fn from(e: crate::jobs::JobError) -> Self {
+        match e {
+            crate::jobs::JobError::PublisherBusy(_) => AppError::TooManyRequests(e.to_string()),
+            crate::jobs::JobError::Busy(_) => AppError::Unavailable(e.to_string()),
+            crate::jobs::JobError::Publish(e) => e.into(),
+        }
+    }
+}
+
 impl From<sse_codec::EncodeError> for AppError {
     fn from(e: sse_codec::EncodeError) -> Self {
         AppError::BadRequest(e.to_string())

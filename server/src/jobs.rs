@@ -21,9 +21,30 @@ use std::time::Duration;
 
 use tokio_util::sync::CancellationToken;
 
-use crate::error::AppError;
 use crate::hub::Hub;
 use crate::store::{now_ms, topic, JobRecord, Outcome, Payload, StoreError, Write};
+
+/// Why a job was not started.
+#[derive(Debug, thiserror::Error)]
+pub enum JobError {
+    /// The publisher already runs `--max-jobs-per-publisher` jobs.
+    #[error("this publisher already has {0} running jobs; try again when one has finished")]
+    PublisherBusy(usize),
+    /// `--max-jobs` jobs run already (for every server sharing the store).
+    #[error(
+        "too many running jobs: {0} run already (--max-jobs, for every server sharing the store); try again later"
+    )]
+    Busy(usize),
+    /// The store refused, or the `Idempotency-Key` came with another request.
+    #[error(transparent)]
+    Publish(#[from] crate::hub::PublishError),
+}
+
+impl From<StoreError> for JobError {
+    fn from(e: StoreError) -> Self {
+        JobError::Publish(e.into())
+    }
+}
 
 /// Most steps a job may have.
 pub const MAX_STEPS: u64 = 1000;
@@ -154,14 +175,11 @@ impl Jobs {
     }
 
     /// Takes one of `publisher`'s job slots, or 429 when all are in use.
-    fn take_slot(self: &Arc<Self>, publisher: &str) -> Result<Slot, AppError> {
+    fn take_slot(self: &Arc<Self>, publisher: &str) -> Result<Slot, JobError> {
         let mut running = self.running();
         let n = running.entry(publisher.to_owned()).or_insert(0);
         if *n >= self.max_per_publisher {
-            return Err(AppError::TooManyRequests(format!(
-                "this publisher already has {} running jobs; try again when one has finished",
-                self.max_per_publisher
-            )));
+            return Err(JobError::PublisherBusy(self.max_per_publisher));
         }
         *n += 1;
         Ok(Slot { jobs: Arc::clone(self), publisher: publisher.to_owned() })
@@ -213,7 +231,7 @@ impl Jobs {
         steps: u64,
         interval: Duration,
         shutdown: CancellationToken,
-    ) -> Result<String, AppError> {
+    ) -> Result<String, JobError> {
         Ok(self.start_keyed(publisher, steps, interval, shutdown, None).await?.0)
     }
 
@@ -226,7 +244,7 @@ impl Jobs {
         interval: Duration,
         shutdown: CancellationToken,
         key: Option<crate::store::idempotency::Key>,
-    ) -> Result<(String, bool), AppError> {
+    ) -> Result<(String, bool), JobError> {
         let slot = self.take_slot(publisher)?;
         let now = now_ms();
         let record = JobRecord {
@@ -249,13 +267,7 @@ impl Jobs {
                 return Ok((first.data, true));
             }
             Outcome::KeyReused => return Err(crate::hub::PublishError::KeyReused.into()),
-            Outcome::Busy => {
-                return Err(AppError::Unavailable(format!(
-                    "too many running jobs: {} run already (--max-jobs, for every server sharing the store); try \
-                     again later",
-                    self.max_jobs
-                )))
-            }
+            Outcome::Busy => return Err(JobError::Busy(self.max_jobs)),
             _ => {}
         }
         let id = record.id.clone();
