@@ -134,6 +134,11 @@ const FETCH_ONLY_OPTION: &str = if cfg!(feature = "fetch") {
 fn bad_options_throw_a_clear_error() {
     for (opts, expected) in [
         (r#"{"closeOnn": []}"#, "unknown key `closeOnn`"),
+        (
+            r#"{"reconnect": {"maxRetrys": 1}}"#,
+            "unknown key `maxRetrys` in `reconnect` (expected one of: maxRetries, initialDelayMs, maxDelayMs, multiplier, \
+             jitter)",
+        ),
         (r#"{"reconnect": "yes"}"#, "`reconnect` must be an object"),
         (r#"{"reconnect": {"maxRetries": -1}}"#, "`maxRetries` must be a number"),
         (r#"{"closeOn": [{"data": "x"}]}"#, "`closeOn[].event` is required"),

@@ -268,13 +268,12 @@ impl Reader {
         for key in Object::keys(&obj).iter() {
             let key = key.as_string().unwrap_or_default();
             if !known.contains(&key.as_str()) {
-                let mut message = concat(&["unknown key `", &key, "` in `", what, "` (expected one of: "]);
+                let mut expected = String::new();
                 for (i, k) in known.iter().enumerate() {
-                    message.push_str(if i == 0 { "" } else { ", " });
-                    message.push_str(k);
+                    expected.push_str(if i == 0 { "" } else { ", " });
+                    expected.push_str(k);
                 }
-                message.push(')');
-                self.fail(message);
+                self.fail(concat(&["unknown key `", &key, "` in `", what, "` (expected one of: ", &expected, ")"]));
             }
         }
         Some(obj)

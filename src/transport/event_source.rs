@@ -11,6 +11,7 @@ use wasm_bindgen::JsCast;
 use web_sys::{Event, EventSource, EventSourceInit, MessageEvent};
 
 use super::upstream::{Ended, WeakUp};
+use crate::error::concat;
 use crate::interop::{js_message, listen};
 use crate::{Error, ReadyState};
 
@@ -94,15 +95,9 @@ fn resume_url(url: &str, param: &str, last_event_id: &str) -> String {
     let (base, fragment) = (url.get(..cut).unwrap_or(url), url.get(cut..).unwrap_or_default());
     let encoded = String::from(js_sys::encode_uri_component(last_event_id));
     let param = String::from(js_sys::encode_uri_component(param));
-    // Built with push_str: `format!` here would link the formatting machinery into every app.
-    let mut out = String::with_capacity(url.len() + param.len() + encoded.len() + 2);
-    out.push_str(base);
-    out.push_str(if base.bytes().any(|b| b == b'?') { "&" } else { "?" });
-    out.push_str(&param);
-    out.push('=');
-    out.push_str(&encoded);
-    out.push_str(fragment);
-    out
+    let separator = if base.bytes().any(|b| b == b'?') { "&" } else { "?" };
+    // Joined, not formatted: `format!` here would link the formatting machinery into every app.
+    concat(&[base, separator, &param, "=", &encoded, fragment])
 }
 
 /// What a listener on the `EventSource` reports: `open`, `error` (reconnecting, or the browser gave up), or an event
