@@ -49,7 +49,7 @@ free_port() {
 #   source scripts/lib/server.sh; start_test_servers
 #   cargo test -p typed-eventsource --target wasm32-unknown-unknown --all-features --test hooks
 start_test_servers() {
-  cargo build -p typed-eventsource-server
+  cargo build -p typed-eventsource-server --features fixtures
   # The test page's origin is fixed for this run so that the auth server can name it in its CORS configuration.
   page_port=$(free_port)
   export WASM_BINDGEN_TEST_ADDRESS=127.0.0.1:$page_port

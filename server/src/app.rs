@@ -57,14 +57,14 @@ fn cors(config: &Config) -> CorsLayer {
 /// No compression layer: event streams must never be buffered by a compressor.
 pub fn router(state: AppState) -> Router {
     let config = Arc::clone(&state.config);
-    let mut router = Router::new()
+    let router = Router::new()
         .merge(routes::broadcast::routes())
         .merge(routes::users::routes())
         .merge(routes::jobs::routes())
         .merge(routes::ops::routes());
-    if config.fixtures {
-        router = router.nest("/fixtures", routes::fixtures::routes());
-    }
+    // Test-only routes: compiled in with the `fixtures` feature, served with `--fixtures`.
+    #[cfg(feature = "fixtures")]
+    let router = if config.fixtures { router.nest("/fixtures", routes::fixtures::routes()) } else { router };
     let mut router = router.fallback_service(ServeDir::new(&config.www));
     if config.dev || !config.allowed_hosts.is_empty() {
         router = router.layer(axum::middleware::from_fn_with_state(Arc::clone(&config), host::check_host));

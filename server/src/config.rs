@@ -177,7 +177,8 @@ pub struct ServeArgs {
     /// Allowed CORS origin (repeatable or comma separated), e.g. `https://app.example.com`.
     #[arg(long = "cors-origin", env = "SSE_CORS_ORIGINS", value_delimiter = ',')]
     pub cors_origins: Vec<String>,
-    /// Enable the `/fixtures` routes for the browser test suite. Never enable in production.
+    /// Enable the `/fixtures` routes for the browser test suite (a binary built with the `fixtures` feature only).
+    /// Never enable in production.
     #[arg(long, env = "SSE_FIXTURES")]
     pub fixtures: bool,
     /// Most jobs running at once in the deployment: with `--store redis`, across every instance sharing the Redis

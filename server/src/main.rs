@@ -148,6 +148,11 @@ async fn serve_on(listen: std::net::SocketAddr, config: Config) -> std::io::Resu
             "DEVELOPMENT MODE (--dev): no auth required and any loopback origin allowed; never use in production"
         );
     }
+    if config.fixtures && !cfg!(feature = "fixtures") {
+        return Err(std::io::Error::other(
+            "--fixtures: this binary was built without the test-only fixtures (cargo build --features fixtures)",
+        ));
+    }
     if config.fixtures {
         tracing::warn!("--fixtures: test-only routes under /fixtures are enabled; never use in production");
     }

@@ -15,10 +15,10 @@ use crate::extract::Client;
 use crate::hub::{Hub, HubOptions, Start, Subscription};
 use crate::jobs::Jobs;
 use crate::limits::{Budgets, Owner, StreamGuard};
+use crate::maintenance;
 use crate::metrics::{Metrics, StreamKind};
 use crate::sse::{self, Live, Prelude, StreamEnv};
 use crate::store::{self, Store, StoreError, StoreOptions};
-use crate::{maintenance, routes};
 
 /// What an idle stream gets every `--heartbeat-secs`: the `: keep-alive` comment (what proxies and the fetch
 /// transport see) and a `heartbeat` event whose data is the period in milliseconds — comments never reach a browser
@@ -51,7 +51,8 @@ pub struct AppState {
     /// What every stream needs (heartbeat, shutdown).
     pub env: StreamEnv,
     /// State of the `/fixtures` routes.
-    pub fixtures: Arc<routes::fixtures::FixtureState>,
+    #[cfg(feature = "fixtures")]
+    pub fixtures: Arc<crate::routes::fixtures::FixtureState>,
     /// Stream admission (fair budgets).
     pub budgets: Arc<Budgets>,
 }
@@ -111,6 +112,7 @@ impl AppState {
             jobs,
             auth,
             env,
+            #[cfg(feature = "fixtures")]
             fixtures: Arc::default(),
             budgets: Budgets::new(config.stream_budgets()),
             config: Arc::new(config),
