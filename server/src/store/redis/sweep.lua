@@ -1,0 +1,31 @@
+-- One bounded step of the age sweep (runs after prelude.lua): drops events older than their topic's max age.
+-- ARGV: prefix, now (ms), SSCAN cursor, budget. No KEYS. Returns {next cursor, events removed, topics removed}.
+local now, cursor, budget = num(ARGV[2]), ARGV[3], num(ARGV[4])
+local scan = redis.call('SSCAN', p .. 'topics', cursor, 'COUNT', budget)
+local removed, topics = 0, 0
+for _, topic in ipairs(scan[2]) do
+  local meta, stream = tkey(topic, 'm'), tkey(topic, 's')
+  local max_age = tonumber(redis.call('HGET', meta, 'max_age_ms')) or -1
+  if max_age >= 0 then
+    local cutoff = now - max_age
+    local n, last_old = 0, nil
+    for _, e in ipairs(redis.call('XRANGE', stream, '-', '+', 'COUNT', 10000)) do
+      local t = 0
+      for j = 1, #e[2], 2 do if e[2][j] == 't' then t = num(e[2][j + 1]) end end
+      if t >= cutoff then break end
+      n, last_old = n + 1, e[1]
+    end
+    if n > 0 then
+      if n >= redis.call('XLEN', stream) then
+        removed = removed + delete_topic(topic)
+        topics = topics + 1
+      else
+        local lp = tonumber(string.match(last_old, '^(%d+)'))
+        redis.call('XTRIM', stream, 'MINID', (lp + 1) .. '-0')
+        redis.call('HSET', meta, 'trimmed_upto', lp, 'count', redis.call('XLEN', stream))
+        removed = removed + n
+      end
+    end
+  end
+end
+return {scan[1], removed, topics}
