@@ -7,7 +7,6 @@
 use std::cell::RefCell;
 use std::rc::Rc;
 
-use serde::Deserialize;
 use typed_eventsource::yew::{use_event_source_typed, use_event_source_with_options, UseEventSourceHandle};
 #[cfg(feature = "share")]
 use typed_eventsource::ShareRole;
@@ -19,31 +18,10 @@ use yew::prelude::*;
 use yew::AppHandle;
 
 mod support;
+use support::hook_payloads::{JobEvent, Note};
 use support::*;
 
 wasm_bindgen_test_configure!(run_in_browser);
-
-/// Scenario 2's progress payload (the fields the tests need).
-#[derive(Debug, Clone, PartialEq, Deserialize)]
-struct Progress {
-    status: String,
-    step: u32,
-    steps: u32,
-}
-
-/// A job's whole stream: unnamed `message` events with progress, `ping` events with text.
-#[derive(Debug, Clone, PartialEq, Deserialize)]
-#[serde(rename_all = "lowercase")]
-enum JobEvent {
-    #[serde(rename = "message")]
-    Progress(Progress),
-    Ping(String),
-}
-
-#[derive(Debug, Clone, PartialEq, Deserialize)]
-struct Note {
-    text: String,
-}
 
 /// Every handle a probe rendered, newest last.
 struct Seen<T>(Rc<RefCell<Vec<UseEventSourceHandle<T>>>>);

@@ -11,7 +11,6 @@ use std::rc::Rc;
 
 use leptos::mount::mount_to;
 use leptos::prelude::*;
-use serde::Deserialize;
 use typed_eventsource::leptos::{use_event_source_typed, use_event_source_with_options, UseEventSource};
 #[cfg(feature = "share")]
 use typed_eventsource::ShareRole;
@@ -20,31 +19,10 @@ use wasm_bindgen::JsCast;
 use wasm_bindgen_test::*;
 
 mod support;
+use support::hook_payloads::{JobEvent, Note};
 use support::*;
 
 wasm_bindgen_test_configure!(run_in_browser);
-
-/// Scenario 2's progress payload (the fields the tests need).
-#[derive(Debug, Clone, PartialEq, Deserialize)]
-struct Progress {
-    status: String,
-    step: u32,
-    steps: u32,
-}
-
-/// A job's whole stream: unnamed `message` events with progress, `ping` events with text.
-#[derive(Debug, Clone, PartialEq, Deserialize)]
-#[serde(rename_all = "lowercase")]
-enum JobEvent {
-    #[serde(rename = "message")]
-    Progress(Progress),
-    Ping(String),
-}
-
-#[derive(Debug, Clone, PartialEq, Deserialize)]
-struct Note {
-    text: String,
-}
 
 /// A mounted view of one hook: its signals, every state it rendered, and its div.
 struct Mounted<T: 'static> {

@@ -11,6 +11,8 @@ use wasm_bindgen::{JsCast, JsValue};
 use wasm_bindgen_futures::JsFuture;
 use web_sys::{RequestCredentials, RequestInit, Response};
 
+pub mod hook_payloads;
+
 /// How long any wait may take before the test fails.
 const WAIT_MS: u32 = 10_000;
 /// How long a job of many steps may take to finish (see [`finished_job`]).
