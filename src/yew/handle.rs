@@ -16,12 +16,12 @@ use crate::{CloseReason, Error, Gap, ReadyState};
 /// same stream. Read at render time, it is a snapshot of that render.
 ///
 /// ```no_run
-/// # use typed_eventsource::yew::{use_event_source_typed, UseEventSourceOptions};
+/// # use typed_eventsource::yew::use_event_source_typed;
 /// # use yew::prelude::*;
 /// # #[derive(Clone, PartialEq, serde::Deserialize)] struct Post { text: String }
 /// # #[component]
 /// # fn Board() -> Html {
-/// let board = use_event_source_typed::<Post>("/subscribe".into(), UseEventSourceOptions::default());
+/// let board = use_event_source_typed::<Post>("/subscribe".into());
 /// html! {
 ///     <>
 ///         <p>{ format!("{} — {} messages", board.state(), board.messages().len()) }</p>
