@@ -58,7 +58,9 @@ for args in "${pkg_cmds[@]}"; do
   if (( size > pkg_max )); then pkg_max=$size; fi
   entry="typed-eventsource${dir#bench/wasm-size/out/pkg}"
   if (( size > ${budget[$entry]} )); then over_budget+=("$entry: $size bytes > budget ${budget[$entry]}"); fi
-  pkg_rows+=("| npm package, entry point \`$entry\` (\`$(basename "$wasm")\`; \`wasm-pack build $args\`; goal ≤ 20 KB) | – | $(kb "$size") |")
+  goal="≤ 20 KB"
+  if [ "$entry" = typed-eventsource/full ]; then goal="≤ 30 KB"; fi
+  pkg_rows+=("| npm package, entry point \`$entry\` (\`$(basename "$wasm")\`; \`wasm-pack build $args\`; goal $goal) | – | $(kb "$size") |")
 done
 
 declare -A raw opt
