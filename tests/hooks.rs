@@ -18,7 +18,7 @@ use yew::prelude::*;
 use yew::AppHandle;
 
 mod support;
-use support::hook_payloads::{JobEvent, Note};
+use support::hook_payloads::{open_witness, JobEvent, Note};
 use support::*;
 
 wasm_bindgen_test_configure!(run_in_browser);
@@ -216,17 +216,8 @@ async fn close_then_reconnect_resumes_after_the_last_event_id() {
     let _turn = Turn::take().await;
     let user = unique("hook-close");
     let baseline = settled_streams("user").await;
-    // A plain source on the same user stays open throughout: the note sent while the hook is closed reaches it live,
-    // so the server does not keep that note as an offline notification for the next connection. The hook gets it
-    // back only by resuming after its last id.
-    let witnessed = Log::new();
-    let witness_open = Flag::new();
-    let _witness = typed_eventsource::TypedEventSource::builder(server_url(&format!("/sse/{user}")))
-        .on::<Note>("message", witnessed.push_with(|n: Note, _| n.text))
-        .on_open(witness_open.setter())
-        .open()
-        .expect("open");
-    witness_open.wait("the witness open").await;
+    // A witness on the same user throughout: the hook gets the note sent while it is closed only by resuming.
+    let (_witness, witnessed) = open_witness(&user).await;
     let (app, seen) = mount_notes(&user);
     seen.wait("open", |h| h.state() == ReadyState::Open).await;
     wait_for_streams("user", baseline + 2, "the server to see the hook's stream and the witness").await;

@@ -19,7 +19,7 @@ use wasm_bindgen::JsCast;
 use wasm_bindgen_test::*;
 
 mod support;
-use support::hook_payloads::{JobEvent, Note};
+use support::hook_payloads::{open_witness, JobEvent, Note};
 use support::*;
 
 wasm_bindgen_test_configure!(run_in_browser);
@@ -202,16 +202,8 @@ async fn close_then_reconnect_resumes_after_the_last_event_id() {
     let _turn = Turn::take().await;
     let user = unique("leptos-close");
     let baseline = settled_streams("user").await;
-    // A plain source on the same user stays open throughout, so that the note sent while the hook is closed is not
-    // kept by the server as an offline notification (see tests/hooks.rs): the hook gets it back only by resuming.
-    let witnessed = Log::new();
-    let witness_open = Flag::new();
-    let _witness = typed_eventsource::TypedEventSource::builder(server_url(&format!("/sse/{user}")))
-        .on::<Note>("message", witnessed.push_with(|n: Note, _| n.text))
-        .on_open(witness_open.setter())
-        .open()
-        .expect("open");
-    witness_open.wait("the witness open").await;
+    // A witness on the same user throughout: the hook gets the note sent while it is closed only by resuming.
+    let (_witness, witnessed) = open_witness(&user).await;
     let url = server_url(&format!("/sse/{user}"));
     let mut notes = Mounted::new(move || use_event_source_typed::<Note>(url));
     notes.wait("open", |s| s.ready_state.get_untracked() == ReadyState::Open).await;
