@@ -21,8 +21,9 @@ use std::time::Duration;
 
 use tokio_util::sync::CancellationToken;
 
+use crate::clock::now_ms;
 use crate::hub::Hub;
-use crate::store::{now_ms, topic, JobRecord, Outcome, Payload, StoreError, Write};
+use crate::store::{topic, JobRecord, Outcome, Payload, StoreError, Write};
 
 /// Why a job was not started.
 #[derive(Debug, thiserror::Error)]

@@ -28,6 +28,7 @@
 
 pub mod app;
 pub mod auth;
+pub mod clock;
 pub mod config;
 pub mod conn;
 pub mod error;

@@ -34,24 +34,16 @@
 use std::collections::HashMap;
 use std::sync::{Arc, Mutex};
 
-use bytes::Bytes;
 use tokio::sync::{broadcast, mpsc, oneshot};
 
 use crate::event_id;
 use crate::metrics::Metrics;
-use crate::store::{topic, LiveSink, Outcome, Payload, Retention, Snapshot, Store, StoreError, Write};
+use crate::store::topic::{self, Kind};
+use crate::store::{LiveSink, Outcome, Payload, Retention, Snapshot, Store, StoreError, Write};
 
 pub mod feed;
+pub use crate::store::Event;
 pub use feed::LiveFeed;
-
-/// One published event: its position and its encoded frame, shared by every subscriber.
-#[derive(Debug)]
-pub struct Event {
-    /// The position (store-wide, increasing).
-    pub pos: u64,
-    /// The frame as it goes on the wire (with `id: <epoch>-<pos>`).
-    pub frame: Bytes,
-}
 
 /// Where a new subscription starts.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -390,7 +382,7 @@ impl Hub {
 
     /// The retention of `name`: jobs keep everything (until the job is deleted); others `history` and the age limit.
     pub fn retention(&self, name: &str) -> Retention {
-        if name.starts_with("j:") {
+        if Kind::of(name) == Kind::Job {
             Retention::default()
         } else {
             Retention { max_events: Some(self.options.history), max_age_ms: self.options.max_age_ms }
@@ -399,12 +391,10 @@ impl Hub {
 
     fn live_buffer(&self, name: &str) -> usize {
         // Per-user topics are many: a smaller live buffer keeps their memory low.
-        if topic::is_user(name) {
-            self.options.client_buffer.min(128)
-        } else if name.starts_with("j:") {
-            self.options.client_buffer.min(256)
-        } else {
-            self.options.client_buffer
+        match Kind::of(name) {
+            Kind::User => self.options.client_buffer.min(128),
+            Kind::Job => self.options.client_buffer.min(256),
+            Kind::Broadcast | Kind::Other => self.options.client_buffer,
         }
     }
 
@@ -464,7 +454,7 @@ impl Hub {
         let names: Vec<Option<String>> = payloads.iter().map(|p| p.event.clone()).collect();
         let retention = self.retention(name);
         let appends = payloads.into_iter().map(|payload| Write::Append {
-            topic: name.to_owned(),
+            topic: name.into(),
             payload,
             retention,
             mark_offline: false,
@@ -579,8 +569,7 @@ impl Hub {
                 Ok((None, snap.events, 0, snap.corrupt))
             }
             Start::Offline => {
-                let Outcome::Offline(Some(from)) = self.commit(Write::TakeOffline { topic: name.to_owned() }).await?
-                else {
+                let Outcome::Offline(Some(from)) = self.commit(Write::TakeOffline { topic: name.into() }).await? else {
                     return Ok((None, Vec::new(), 0, Vec::new()));
                 };
                 let snap = self.store.read(name, from - 1, MAX_REPLAY).await?;
@@ -736,11 +725,11 @@ fn appended_topic(write: &mut Write, fanout: &Fanout) -> Option<String> {
     match write {
         Write::Append { topic: name, mark_offline, .. } => {
             // Decided here, in queue order with the subscribers' TakeOffline, so no notification is both delivered
-            // live and kept as offline (or neither). A shared store decides by itself.
-            *mark_offline = topic::is_user(name) && fanout.subscribers(name) == 0;
-            Some(name.clone())
+            // live and kept as offline (or neither). A shared store also checks that no other instance listens.
+            *mark_offline = name.kind() == Kind::User && fanout.subscribers(name) == 0;
+            Some(name.to_string())
         }
-        Write::EndJob { id, .. } => Some(topic::job(id)),
+        Write::EndJob { id, .. } => Some(topic::job(id).into()),
         Write::Keyed { write, .. } => appended_topic(write, fanout),
         _ => None,
     }

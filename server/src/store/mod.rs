@@ -17,42 +17,24 @@
 //! delivers live events itself, from whichever instance published them).
 
 pub mod embedded;
+mod event;
 pub mod idempotency;
 pub mod memory;
 pub mod redis;
+pub mod topic;
 
 use std::future::Future;
 use std::pin::Pin;
 use std::sync::Arc;
 
-use bytes::Bytes;
 use serde::{Deserialize, Serialize};
 
-use crate::hub::Event;
+pub use crate::clock::{now_ms, Clock};
+pub use event::{encode_event, Event};
+pub use topic::Topic;
 
 /// A boxed future, so that [`Store`] can be used as a trait object.
 pub type BoxFuture<'a, T> = Pin<Box<dyn Future<Output = T> + Send + 'a>>;
-
-/// Topic keys.
-pub mod topic {
-    /// The broadcast board.
-    pub const BROADCAST: &str = "b";
-
-    /// The topic of `user`.
-    pub fn user(user: &str) -> String {
-        format!("u:{user}")
-    }
-
-    /// The topic of job `id`.
-    pub fn job(id: &str) -> String {
-        format!("j:{id}")
-    }
-
-    /// Whether `topic` is a per-user topic (bounded in number on disk).
-    pub fn is_user(topic: &str) -> bool {
-        topic.starts_with("u:")
-    }
-}
 
 /// What to append: an event name (`None` = `message`) and its data. The data may embed the event's position (the
 /// broadcast board's `{"id": n, ...}`): it is then `data[..at] + position + data[at..]`, made by the store once the
@@ -139,7 +121,7 @@ pub enum Write {
     /// (nobody was listening), the topic's offline mark is set to this position unless one is set already.
     Append {
         /// The topic.
-        topic: String,
+        topic: Topic,
         /// The event.
         payload: Payload,
         /// The topic's retention (stored with it; the sweep applies the age limit).
@@ -150,7 +132,7 @@ pub enum Write {
     /// Reads and clears the topic's offline mark → [`Outcome::Offline`].
     TakeOffline {
         /// The topic.
-        topic: String,
+        topic: Topic,
     },
     /// Admits a new job if fewer than `max_running` jobs of the store run now (not ended, lease not run out), in one
     /// atomic step: stores its record → [`Outcome::Done`], or changes nothing → [`Outcome::Busy`]. With `max_running`
@@ -373,71 +355,12 @@ pub trait Store: Send + Sync + std::fmt::Debug + 'static {
     }
 }
 
-/// Encodes one stored event: `id: <epoch>-<position>`, the event name, the data.
-pub fn encode_event(epoch: &str, position: u64, payload: &Payload) -> Result<(Event, String), sse_codec::EncodeError> {
-    let data = payload.render(position);
-    let id = crate::event_id::format(epoch, position);
-    let mut frame = sse_codec::Frame::message(&data).id(&id);
-    if let Some(e) = &payload.event {
-        frame = frame.event(e);
-    }
-    let mut buf = Vec::with_capacity(data.len() + id.len() + 32);
-    sse_codec::encode_into(&frame, &mut buf)?;
-    Ok((Event { pos: position, frame: Bytes::from(buf) }, data))
-}
-
 /// A new random epoch: 12 lowercase hex digits.
 pub fn new_epoch() -> Result<String, StoreError> {
     let mut bytes = [0u8; 6];
     getrandom::getrandom(&mut bytes)
         .map_err(|e| StoreError::Unavailable(format!("no randomness for the epoch: {e}")))?;
     Ok(bytes.iter().map(|b| format!("{b:02x}")).collect())
-}
-
-/// Milliseconds since the Unix epoch, by the system clock.
-pub fn now_ms() -> u64 {
-    std::time::SystemTime::now()
-        .duration_since(std::time::UNIX_EPOCH)
-        .map_or(0, |d| u64::try_from(d.as_millis()).unwrap_or(u64::MAX))
-}
-
-/// The wall clock a store stamps events with (age retention): the system's, or one a test sets.
-///
-/// ```
-/// use typed_eventsource_server::store::Clock;
-/// let clock = Clock::manual(1_000);
-/// clock.advance(std::time::Duration::from_secs(2));
-/// assert_eq!(clock.now_ms(), 3_000);
-/// ```
-#[derive(Debug, Clone, Default)]
-pub enum Clock {
-    /// [`now_ms`].
-    #[default]
-    System,
-    /// A clock that moves only when told (tests).
-    Manual(Arc<std::sync::atomic::AtomicU64>),
-}
-
-impl Clock {
-    /// A manual clock at `start_ms`.
-    pub fn manual(start_ms: u64) -> Self {
-        Clock::Manual(Arc::new(std::sync::atomic::AtomicU64::new(start_ms)))
-    }
-
-    /// Now, in ms since the Unix epoch.
-    pub fn now_ms(&self) -> u64 {
-        match self {
-            Clock::System => now_ms(),
-            Clock::Manual(t) => t.load(std::sync::atomic::Ordering::SeqCst),
-        }
-    }
-
-    /// Moves a manual clock forward (no effect on the system clock).
-    pub fn advance(&self, by: std::time::Duration) {
-        if let Clock::Manual(t) = self {
-            t.fetch_add(u64::try_from(by.as_millis()).unwrap_or(u64::MAX), std::sync::atomic::Ordering::SeqCst);
-        }
-    }
 }
 
 /// Settings every backend takes.

@@ -52,7 +52,7 @@ pub use opening::OpenError;
 use super::{
     encode_event, topic, BoxFuture, JobRecord, Outcome, Snapshot, Store, StoreError, StoreOptions, TopicState, Write,
 };
-use crate::hub::Event;
+use crate::store::Event;
 
 const STORE: TableDefinition<&str, &str> = TableDefinition::new("store");
 const COUNTERS: TableDefinition<&str, u64> = TableDefinition::new("counters");
@@ -406,7 +406,7 @@ impl<'t> Batch<'t> {
                     let taken = match self.state(&name)? {
                         Some(mut s) => {
                             let from = s.offline_from.take();
-                            self.states.insert(name, Some(s));
+                            self.states.insert(name.into(), Some(s));
                             from
                         }
                         None => None,

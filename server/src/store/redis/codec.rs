@@ -6,7 +6,7 @@ use std::sync::Arc;
 
 use redis::Value;
 
-use crate::hub::Event;
+use crate::store::Event;
 use crate::store::{
     encode_event, idempotency, topic, JobEnd, JobRecord, Outcome, Payload, Retention, Snapshot, StoreError, TopicState,
     Write,
@@ -151,7 +151,7 @@ fn encode_write(inv: &mut redis::ScriptInvocation<'_>, w: &Write, window_ms: u64
         Write::Append { topic: name, payload, retention, mark_offline: _ } => {
             let at = payload.position_at.and_then(|a| i64::try_from(a).ok()).unwrap_or(-1);
             inv.arg("A")
-                .arg(name)
+                .arg(name.as_str())
                 .arg(payload.event.as_deref().unwrap_or(""))
                 .arg(&payload.data)
                 .arg(at)
@@ -160,7 +160,7 @@ fn encode_write(inv: &mut redis::ScriptInvocation<'_>, w: &Write, window_ms: u64
                 .arg(if topic::is_user(name) { "1" } else { "0" });
         }
         Write::TakeOffline { topic: name } => {
-            inv.arg("T").arg(name);
+            inv.arg("T").arg(name.as_str());
         }
         Write::StartJob { job, max_running } => {
             let mut record = job.clone();

@@ -10,7 +10,7 @@ use futures::StreamExt as _;
 use redis::aio::PubSubSink;
 
 use super::{codec, lock, unavailable, Inner};
-use crate::hub::Event;
+use crate::store::Event;
 use crate::store::StoreError;
 
 /// How often the epoch is checked while nothing else reads or writes it.
