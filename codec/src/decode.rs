@@ -476,11 +476,9 @@ impl Decoder {
                 }
             }
             if !self.bom_done {
-                let rest = &buf[self.pos..];
-                if rest.len() < BOM.len() && BOM.starts_with(rest) {
-                    return None;
-                }
-                if rest.starts_with(BOM) {
+                // `text` is a `str`: a BOM (one character, U+FEFF) is in it whole or not at all — the UTF-8
+                // decoding before it holds a split one back.
+                if buf[self.pos..].starts_with(BOM) {
                     self.pos += BOM.len();
                     self.scan = self.scan.max(self.pos);
                 }
@@ -753,14 +751,10 @@ fn strip_space(value: &str) -> &str {
     value.strip_prefix(' ').unwrap_or(value)
 }
 
-/// Whether `value` holds a U+0000 (ids are short: a plain loop for them, memchr for long ones).
+/// Whether `value` holds a U+0000 (memchr has its own short-input path: ids are short).
 #[inline]
 fn contains_nul(value: &[u8]) -> bool {
-    if value.len() < 32 {
-        value.contains(&0)
-    } else {
-        memchr::memchr(0, value).is_some()
-    }
+    memchr::memchr(0, value).is_some()
 }
 
 /// The first CR or LF in `bytes`. Most SSE lines are short (a few dozen bytes): they are scanned eight bytes at a
