@@ -1,5 +1,5 @@
-//! Request extractors whose rejections are [`AppError`]s (JSON bodies): a JSON object body, a publish body (one
-//! object or a batch), the stream query, and the `Last-Event-ID`.
+//! Request extractors whose rejections are [`AppError`]s: a typed JSON body, a publish body (one object or a batch,
+//! typed), the stream query, and the `Last-Event-ID`.
 
 use std::time::Duration;
 
@@ -8,16 +8,20 @@ use axum::extract::{FromRequest, FromRequestParts, Query, Request};
 use axum::http::request::Parts;
 use axum::http::{header, HeaderMap};
 use bytes::BytesMut;
+use serde::de::DeserializeOwned;
 use serde::Deserialize;
+use serde_json::Value;
 
 use crate::error::AppError;
 use crate::AppState;
 
-/// A body that must be `Content-Type: application/json` (or `*+json`) holding a JSON object.
+/// A body that must be `Content-Type: application/json` (or `*+json`) holding a JSON object, decoded as `T` (a
+/// derived struct; unknown fields are ignored).
 ///
-/// Wrong content type → 415, over the body limit → 413, invalid JSON or not an object → 400.
+/// Wrong content type → 415, over the body limit → 413, invalid JSON, not an object or not a `T` → 400 with what is
+/// wrong (see [`decode`]).
 #[derive(Debug)]
-pub struct JsonObject(pub serde_json::Map<String, serde_json::Value>);
+pub struct JsonBody<T>(pub T);
 
 fn is_json(headers: &HeaderMap) -> bool {
     let Some(ct) = headers.get(header::CONTENT_TYPE).and_then(|v| v.to_str().ok()) else {
@@ -27,7 +31,7 @@ fn is_json(headers: &HeaderMap) -> bool {
     mime == "application/json" || (mime.starts_with("application/") && mime.ends_with("+json"))
 }
 
-impl FromRequest<AppState> for JsonObject {
+impl<T: DeserializeOwned> FromRequest<AppState> for JsonBody<T> {
     type Rejection = AppError;
 
     async fn from_request(req: Request, state: &AppState) -> Result<Self, Self::Rejection> {
@@ -35,26 +39,44 @@ impl FromRequest<AppState> for JsonObject {
             return Err(AppError::UnsupportedMediaType);
         }
         let bytes = read_body(req, state.config.max_body_bytes, state.config.body_timeout).await?;
-        match serde_json::from_slice::<serde_json::Value>(&bytes) {
-            Ok(serde_json::Value::Object(map)) => Ok(JsonObject(map)),
+        match serde_json::from_slice::<Value>(&bytes) {
+            Ok(value @ Value::Object(_)) => decode(value).map(JsonBody).map_err(AppError::BadRequest),
             Ok(_) => Err(AppError::BadRequest("body must be a JSON object".into())),
             Err(e) => Err(AppError::BadRequest(format!("invalid JSON: {e}"))),
         }
     }
 }
 
+/// A JSON object as a `T`, or what is wrong with it for the client: the field's own message (the body types word
+/// their refusals with `serde::de::Error::custom`) or serde's.
+///
+/// The body is parsed as JSON first and decoded from the value, so that a malformed body is always answered
+/// `invalid JSON: ...` (a decoder reading the bytes would stop at the first wrong field) and a field's message
+/// carries no position.
+pub(crate) fn decode<T: DeserializeOwned>(object: Value) -> Result<T, String> {
+    serde_json::from_value(object).map_err(|e| {
+        let message = e.to_string();
+        // serde words it "missing field `name`"; the API's messages quote names as JSON does.
+        match message.strip_prefix("missing field `").and_then(|name| name.strip_suffix('`')) {
+            Some(name) => format!("missing field \"{name}\""),
+            None => message,
+        }
+    })
+}
+
 /// The body of a publishing route: one JSON object, or a batch — a JSON array of objects, or NDJSON
 /// (`Content-Type: application/x-ndjson`, one object per line, blank lines ignored) — of at most
-/// `--max-batch-events` objects.
+/// `--max-batch-events` objects; each decoded as a `T` (see [`JsonBody`]).
 ///
 /// Wrong content type → 415, over the body limit or the event limit → 413, invalid JSON, an empty batch or an element
-/// that is not an object → 400 naming the element's index.
+/// that is not an object or not a `T` → 400 naming the element's index. Every element is checked to be an object
+/// before the first is decoded.
 #[derive(Debug)]
-pub enum PublishBody {
+pub enum PublishBody<T> {
     /// A single JSON object: answered as before batches existed.
-    One(serde_json::Map<String, serde_json::Value>),
+    One(T),
     /// A batch, in order.
-    Many(Vec<serde_json::Map<String, serde_json::Value>>),
+    Many(Vec<T>),
 }
 
 fn is_ndjson(headers: &HeaderMap) -> bool {
@@ -65,14 +87,11 @@ fn is_ndjson(headers: &HeaderMap) -> bool {
     mime == "application/x-ndjson" || mime == "application/jsonl"
 }
 
-fn batch_element(
-    index: usize,
-    value: serde_json::Value,
-) -> Result<serde_json::Map<String, serde_json::Value>, AppError> {
-    match value {
-        serde_json::Value::Object(map) => Ok(map),
-        _ => Err(AppError::BadRequest(format!("event {index}: must be a JSON object"))),
+fn check_object(index: usize, value: &Value) -> Result<(), AppError> {
+    if value.is_object() {
+        return Ok(());
     }
+    Err(AppError::BadRequest(format!("event {index}: must be a JSON object")))
 }
 
 fn check_batch_len(len: usize, max: usize) -> Result<(), AppError> {
@@ -86,7 +105,7 @@ fn check_batch_len(len: usize, max: usize) -> Result<(), AppError> {
 }
 
 /// Parses an NDJSON body: one object per non-blank line.
-fn parse_ndjson(bytes: &[u8], max: usize) -> Result<Vec<serde_json::Map<String, serde_json::Value>>, AppError> {
+fn parse_ndjson(bytes: &[u8], max: usize) -> Result<Vec<Value>, AppError> {
     let mut out = Vec::new();
     for line in bytes.split(|&b| b == b'\n') {
         if line.iter().all(u8::is_ascii_whitespace) {
@@ -98,13 +117,23 @@ fn parse_ndjson(bytes: &[u8], max: usize) -> Result<Vec<serde_json::Map<String, 
         }
         let value = serde_json::from_slice(line)
             .map_err(|e| AppError::BadRequest(format!("event {index}: invalid JSON: {e}")))?;
-        out.push(batch_element(index, value)?);
+        check_object(index, &value)?;
+        out.push(value);
     }
     check_batch_len(out.len(), max)?;
     Ok(out)
 }
 
-impl FromRequest<AppState> for PublishBody {
+/// Decodes every object of a batch, in order; the first that is not a `T` is refused with its index.
+fn decode_batch<T: DeserializeOwned>(objects: Vec<Value>) -> Result<Vec<T>, AppError> {
+    objects
+        .into_iter()
+        .enumerate()
+        .map(|(i, object)| decode(object).map_err(|m| AppError::BadRequest(format!("event {i}: {m}"))))
+        .collect()
+}
+
+impl<T: DeserializeOwned> FromRequest<AppState> for PublishBody<T> {
     type Rejection = AppError;
 
     async fn from_request(req: Request, state: &AppState) -> Result<Self, Self::Rejection> {
@@ -115,15 +144,14 @@ impl FromRequest<AppState> for PublishBody {
         let max = state.config.max_batch_events;
         let bytes = read_body(req, state.config.max_body_bytes, state.config.body_timeout).await?;
         if ndjson {
-            return parse_ndjson(&bytes, max).map(PublishBody::Many);
+            return decode_batch(parse_ndjson(&bytes, max)?).map(PublishBody::Many);
         }
-        match serde_json::from_slice::<serde_json::Value>(&bytes) {
-            Ok(serde_json::Value::Object(map)) => Ok(PublishBody::One(map)),
-            Ok(serde_json::Value::Array(items)) => {
+        match serde_json::from_slice::<Value>(&bytes) {
+            Ok(value @ Value::Object(_)) => decode(value).map(PublishBody::One).map_err(AppError::BadRequest),
+            Ok(Value::Array(items)) => {
                 check_batch_len(items.len(), max)?;
-                let events =
-                    items.into_iter().enumerate().map(|(i, v)| batch_element(i, v)).collect::<Result<_, _>>()?;
-                Ok(PublishBody::Many(events))
+                items.iter().enumerate().try_for_each(|(i, v)| check_object(i, v))?;
+                decode_batch(items).map(PublishBody::Many)
             }
             Ok(_) => Err(AppError::BadRequest("body must be a JSON object or an array of objects".into())),
             Err(e) => Err(AppError::BadRequest(format!("invalid JSON: {e}"))),

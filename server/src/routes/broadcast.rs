@@ -5,7 +5,7 @@ use axum::http::{header, HeaderMap};
 use axum::response::{IntoResponse, Response};
 use axum::routing::{get, post};
 use axum::Router;
-use serde_json::{Map, Value};
+use serde::{Deserialize, Deserializer};
 
 use crate::auth::Publisher;
 use crate::error::AppError;
@@ -37,13 +37,13 @@ async fn update(
     State(state): State<AppState>,
     _: Publisher,
     headers: HeaderMap,
-    body: PublishBody,
+    body: PublishBody<Update>,
 ) -> Result<Response, AppError> {
     let events = match body {
-        PublishBody::One(body) => return update_one(&state, &headers, &body).await,
+        PublishBody::One(update) => return update_one(&state, &headers, &update.text).await,
         PublishBody::Many(events) => events,
     };
-    let texts = super::publish::read_batch(&events, text_of)?;
+    let texts: Vec<&str> = events.iter().map(|update| update.text.as_str()).collect();
     let request = serde_json::to_vec(&texts).map_err(|e| AppError::Internal(e.to_string()))?;
     let keys = super::publish::batch_keys(&headers, topic::BROADCAST, &request, texts.len())?;
     let payloads = texts.iter().map(|t| payload(t)).collect::<Result<Vec<_>, _>>()?;
@@ -62,22 +62,28 @@ async fn update(
     Ok(super::publish::mark_repeated(res, repeated))
 }
 
-async fn update_one(state: &AppState, headers: &HeaderMap, body: &Map<String, Value>) -> Result<Response, AppError> {
-    let text = text_of(body).map_err(AppError::BadRequest)?;
+async fn update_one(state: &AppState, headers: &HeaderMap, text: &str) -> Result<Response, AppError> {
     let key = super::publish::key(headers, topic::BROADCAST, text.as_bytes())?;
     let published = state.hub.publish_keyed(topic::BROADCAST, payload(text)?, key).await?;
     let res = ([(header::CONTENT_TYPE, "application/json")], published.data).into_response();
     Ok(super::publish::mark_repeated(res, published.repeated))
 }
 
-/// The `text` of one update, or what is wrong with it.
-fn text_of(body: &Map<String, Value>) -> Result<&str, String> {
-    match body.get("text") {
-        Some(Value::String(t)) if !t.is_empty() => Ok(t),
-        Some(Value::String(_)) => Err("\"text\" must not be empty".into()),
-        Some(_) => Err("\"text\" must be a string".into()),
-        None => Err("missing field \"text\"".into()),
+/// One update: `{"text": "<not empty>"}` (other fields ignored).
+#[derive(Debug, Deserialize)]
+pub struct Update {
+    /// The message.
+    #[serde(deserialize_with = "non_empty_text")]
+    pub text: String,
+}
+
+fn non_empty_text<'de, D: Deserializer<'de>>(d: D) -> Result<String, D::Error> {
+    use serde::de::Error as _;
+    let text = String::deserialize(d).map_err(|_| D::Error::custom("\"text\" must be a string"))?;
+    if text.is_empty() {
+        return Err(D::Error::custom("\"text\" must not be empty"));
     }
+    Ok(text)
 }
 
 /// The stored payload of an update: `{"id":<position>,"text":...,"timestamp":...}`.
@@ -85,4 +91,25 @@ fn payload(text: &str) -> Result<Payload, AppError> {
     let timestamp = crate::store::now_ms();
     let text = serde_json::to_string(text).map_err(|e| AppError::Internal(e.to_string()))?;
     Ok(Payload::around_position(None, r#"{"id":"#, &format!(r#","text":{text},"timestamp":{timestamp}}}"#)))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::Update;
+    use crate::extract::decode;
+
+    #[test]
+    fn an_update_is_a_non_empty_text_and_each_refusal_says_why() {
+        let text = |body: &str| decode::<Update>(serde_json::from_str(body).expect("JSON")).map(|u| u.text);
+        assert_eq!(text(r#"{"text":"hi","other":1}"#), Ok("hi".to_owned()), "other fields are ignored");
+        assert_eq!(text("{}"), Err(r#"missing field "text""#.to_owned()));
+        assert_eq!(text(r#"{"text":""}"#), Err(r#""text" must not be empty"#.to_owned()));
+        for wrong in ["5", "null", "[]", "{}", "true"] {
+            assert_eq!(
+                text(&format!(r#"{{"text":{wrong}}}"#)),
+                Err(r#""text" must be a string"#.to_owned()),
+                "{wrong}"
+            );
+        }
+    }
 }

@@ -8,11 +8,12 @@ use axum::http::HeaderMap;
 use axum::response::{IntoResponse as _, Response};
 use axum::routing::{get, post};
 use axum::{Json, Router};
+use serde::{Deserialize, Deserializer};
 use serde_json::Value;
 
 use crate::auth::Publisher;
 use crate::error::AppError;
-use crate::extract::{Client, JsonObject, StreamParams};
+use crate::extract::{Client, JsonBody, StreamParams};
 use crate::hub::Start;
 use crate::jobs::{MAX_INTERVAL_MS, MAX_STEPS};
 use crate::metrics::StreamKind;
@@ -27,19 +28,36 @@ pub fn routes() -> Router<AppState> {
     Router::new().route("/jobs", post(create)).route("/jobs/{id}", get(status)).route("/jobs/{id}/events", get(events))
 }
 
-fn bounded(
-    body: &serde_json::Map<String, Value>,
-    key: &str,
-    min: u64,
-    max: u64,
-    default: Option<u64>,
-) -> Result<u64, AppError> {
-    match body.get(key) {
-        None | Some(Value::Null) => default.ok_or_else(|| AppError::BadRequest(format!("missing field \"{key}\""))),
-        Some(v) => v
-            .as_u64()
-            .filter(|n| (min..=max).contains(n))
-            .ok_or_else(|| AppError::BadRequest(format!("\"{key}\" must be an integer from {min} to {max}"))),
+/// The body of `POST /jobs`: `{"steps": 1..=1000, "intervalMs"?: 0..=60000}` (other fields ignored).
+#[derive(Debug, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct NewJob {
+    /// Progress events the job sends.
+    #[serde(deserialize_with = "steps")]
+    pub steps: u64,
+    /// Milliseconds between them ([`DEFAULT_INTERVAL_MS`] when absent or null).
+    #[serde(default = "default_interval", deserialize_with = "interval_ms")]
+    pub interval_ms: u64,
+}
+
+fn default_interval() -> u64 {
+    DEFAULT_INTERVAL_MS
+}
+
+fn steps<'de, D: Deserializer<'de>>(d: D) -> Result<u64, D::Error> {
+    bounded(d, "steps", 1, MAX_STEPS)?.ok_or_else(|| serde::de::Error::missing_field("steps"))
+}
+
+fn interval_ms<'de, D: Deserializer<'de>>(d: D) -> Result<u64, D::Error> {
+    Ok(bounded(d, "intervalMs", 0, MAX_INTERVAL_MS)?.unwrap_or(DEFAULT_INTERVAL_MS))
+}
+
+/// An integer from `min` to `max`, or null (`None`).
+fn bounded<'de, D: Deserializer<'de>>(d: D, key: &str, min: u64, max: u64) -> Result<Option<u64>, D::Error> {
+    let refusal = || serde::de::Error::custom(format!("\"{key}\" must be an integer from {min} to {max}"));
+    match Option::<u64>::deserialize(d).map_err(|_| refusal())? {
+        Some(n) if !(min..=max).contains(&n) => Err(refusal()),
+        n => Ok(n),
     }
 }
 
@@ -52,10 +70,8 @@ async fn create(
     Publisher(publisher): Publisher,
     client: Client,
     headers: HeaderMap,
-    JsonObject(body): JsonObject,
+    JsonBody(NewJob { steps, interval_ms: interval }): JsonBody<NewJob>,
 ) -> Result<Response, AppError> {
-    let steps = bounded(&body, "steps", 1, MAX_STEPS, None)?;
-    let interval = bounded(&body, "intervalMs", 0, MAX_INTERVAL_MS, Some(DEFAULT_INTERVAL_MS))?;
     let max = state.config.max_job_duration;
     if Duration::from_millis(steps.saturating_mul(interval)) > max {
         return Err(AppError::BadRequest(format!("steps × intervalMs must be at most {} ms", max.as_millis())));
@@ -101,4 +117,32 @@ async fn events(
     }
     let start = params.last_event_id.map_or(Start::All, Start::After);
     state.subscribe_as(StreamKind::Job, &topic::job(&id), start, &client, None).await
+}
+
+#[cfg(test)]
+mod tests {
+    use super::{NewJob, DEFAULT_INTERVAL_MS};
+    use crate::extract::decode;
+
+    fn job(body: &str) -> Result<(u64, u64), String> {
+        decode::<NewJob>(serde_json::from_str(body).expect("JSON")).map(|j| (j.steps, j.interval_ms))
+    }
+
+    #[test]
+    fn a_new_job_is_bounded_steps_and_interval_and_each_refusal_says_why() {
+        assert_eq!(job(r#"{"steps":3}"#), Ok((3, DEFAULT_INTERVAL_MS)));
+        assert_eq!(job(r#"{"steps":1000,"intervalMs":null}"#), Ok((1000, DEFAULT_INTERVAL_MS)));
+        assert_eq!(job(r#"{"steps":1,"intervalMs":0,"x":1}"#), Ok((1, 0)));
+        for missing in ["{}", r#"{"steps":null}"#, r#"{"intervalMs":1}"#] {
+            assert_eq!(job(missing), Err(r#"missing field "steps""#.to_owned()), "{missing}");
+        }
+        for wrong in ["0", "1001", r#""3""#, "2.0", "-1", "[]"] {
+            let message = r#""steps" must be an integer from 1 to 1000"#;
+            assert_eq!(job(&format!(r#"{{"steps":{wrong}}}"#)), Err(message.to_owned()), "{wrong}");
+        }
+        for wrong in ["-1", "60001", "1e9", r#""5""#] {
+            let message = r#""intervalMs" must be an integer from 0 to 60000"#;
+            assert_eq!(job(&format!(r#"{{"steps":2,"intervalMs":{wrong}}}"#)), Err(message.to_owned()), "{wrong}");
+        }
+    }
 }

@@ -59,16 +59,3 @@ pub fn mark_repeated(mut res: Response, repeated: bool) -> Response {
     }
     res
 }
-
-/// Reads every event of a batch with `read`, in order; the first that fails is refused with its index (nothing is
-/// published then).
-pub fn read_batch<'a, T>(
-    events: &'a [serde_json::Map<String, serde_json::Value>],
-    read: impl Fn(&'a serde_json::Map<String, serde_json::Value>) -> Result<T, String>,
-) -> Result<Vec<T>, AppError> {
-    events
-        .iter()
-        .enumerate()
-        .map(|(i, e)| read(e).map_err(|m| AppError::BadRequest(format!("event {i}: {m}"))))
-        .collect()
-}

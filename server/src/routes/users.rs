@@ -9,7 +9,8 @@ use axum::http::HeaderMap;
 use axum::response::{IntoResponse as _, Response};
 use axum::routing::{get, post};
 use axum::{Json, Router};
-use serde_json::{Map, Value};
+use serde::{Deserialize, Deserializer};
+use serde_json::Value;
 
 use crate::auth::Publisher;
 use crate::error::AppError;
@@ -61,46 +62,84 @@ async fn notify(
     Path(user): Path<String>,
     _: Publisher,
     headers: HeaderMap,
-    body: PublishBody,
+    body: PublishBody<Notification>,
 ) -> Result<Response, AppError> {
     check_user_id(&user)?;
     let name = topic::user(&user);
     let events = match body {
-        PublishBody::One(body) => {
-            let (event, data) = notification(&body).map_err(AppError::BadRequest)?;
-            let request = format!("{}\n{data}", event.unwrap_or(""));
+        PublishBody::One(note) => {
+            let (event, data) = note.into_parts();
+            let request = format!("{}\n{data}", event.as_deref().unwrap_or(""));
             let key = super::publish::key(&headers, &name, request.as_bytes())?;
-            let published = state.hub.publish_keyed(&name, Payload::new(event, data), key).await?;
+            let published = state.hub.publish_keyed(&name, Payload::new(event.as_deref(), data), key).await?;
             let res = Json(serde_json::json!({ "id": published.id })).into_response();
             return Ok(super::publish::mark_repeated(res, published.repeated));
         }
         PublishBody::Many(events) => events,
     };
-    let notes = super::publish::read_batch(&events, notification)?;
+    let notes: Vec<_> = events.into_iter().map(Notification::into_parts).collect();
     let request = serde_json::to_vec(&notes).map_err(|e| AppError::Internal(e.to_string()))?;
     let keys = super::publish::batch_keys(&headers, &name, &request, notes.len())?;
-    let payloads = notes.into_iter().map(|(event, data)| Payload::new(event, data)).collect();
+    let payloads = notes.into_iter().map(|(event, data)| Payload::new(event.as_deref(), data)).collect();
     let published = state.hub.publish_batch(&name, payloads, keys).await?;
     let repeated = published.first().is_some_and(|p| p.repeated);
     let ids: Vec<Value> = published.into_iter().map(|p| serde_json::json!({ "id": p.id })).collect();
     Ok(super::publish::mark_repeated(Json(ids).into_response(), repeated))
 }
 
-/// The event name and data (serialized) of one notification, or what is wrong with it.
-fn notification(body: &Map<String, Value>) -> Result<(Option<&str>, String), String> {
-    let event = match body.get("event") {
-        None | Some(Value::Null) => None,
-        Some(Value::String(e)) if RESERVED_EVENTS.contains(&e.as_str()) => {
-            return Err(format!("event name {e:?} is reserved by the server"));
+/// One notification: `{"event"?: "<name>", "data": <any JSON>}` (other fields ignored).
+#[derive(Debug, Deserialize)]
+pub struct Notification {
+    /// The event name (`message` when absent or null); never a [`RESERVED_EVENTS`] name.
+    #[serde(default, deserialize_with = "event_name")]
+    pub event: Option<String>,
+    /// The event's data, any JSON value (`null` included).
+    pub data: Value,
+}
+
+impl Notification {
+    /// The event name and the data serialized as JSON (what the event carries).
+    fn into_parts(self) -> (Option<String>, String) {
+        // `Value`'s `Display` is its compact JSON.
+        (self.event, self.data.to_string())
+    }
+}
+
+fn event_name<'de, D: Deserializer<'de>>(d: D) -> Result<Option<String>, D::Error> {
+    use serde::de::Error as _;
+    let event = Option::<String>::deserialize(d).map_err(|_| D::Error::custom("\"event\" must be a string"))?;
+    if let Some(e) = &event {
+        if RESERVED_EVENTS.contains(&e.as_str()) {
+            return Err(D::Error::custom(format!("event name {e:?} is reserved by the server")));
         }
-        Some(Value::String(e)) => {
-            // Checked here too, so that a batch names the bad element (the hub checks again before storing).
-            sse_codec::Frame::message("").event(e).validate().map_err(|err| err.to_string())?;
-            Some(e.as_str())
-        }
-        Some(_) => return Err("\"event\" must be a string".into()),
-    };
-    let data = body.get("data").ok_or_else(|| "missing field \"data\"".to_owned())?;
-    let data = serde_json::to_string(data).map_err(|e| e.to_string())?;
-    Ok((event, data))
+        // Checked here too, so that a batch names the bad element (the hub checks again before storing).
+        sse_codec::Frame::message("").event(e).validate().map_err(D::Error::custom)?;
+    }
+    Ok(event)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::Notification;
+    use crate::extract::decode;
+
+    fn parts(body: &str) -> Result<(Option<String>, String), String> {
+        decode::<Notification>(serde_json::from_str(body).expect("JSON")).map(Notification::into_parts)
+    }
+
+    #[test]
+    fn a_notification_is_an_optional_event_name_and_any_data_and_each_refusal_says_why() {
+        assert_eq!(parts(r#"{"data":{"b":1,"a":[2]}}"#), Ok((None, r#"{"a":[2],"b":1}"#.to_owned())));
+        assert_eq!(parts(r#"{"event":null,"data":null,"x":1}"#), Ok((None, "null".to_owned())));
+        assert_eq!(parts(r#"{"event":"card","data":"t"}"#), Ok((Some("card".to_owned()), r#""t""#.to_owned())));
+        assert_eq!(parts(r#"{"event":"card"}"#), Err(r#"missing field "data""#.to_owned()));
+        assert_eq!(parts(r#"{"event":5,"data":1}"#), Err(r#""event" must be a string"#.to_owned()));
+        // The event's refusal comes first, whatever else is wrong.
+        assert_eq!(
+            parts(r#"{"event":"replay-gap"}"#),
+            Err(r#"event name "replay-gap" is reserved by the server"#.to_owned())
+        );
+        let bad_name = parts(r#"{"event":"a\nb","data":1}"#).expect_err("a line break in a name");
+        assert!(!bad_name.is_empty() && !bad_name.contains("line 1"), "{bad_name}");
+    }
 }
