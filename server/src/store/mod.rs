@@ -16,6 +16,8 @@
 //! backend: data lost at exit) and [`redis`] (Redis or Valkey: many server instances share every topic; it also
 //! delivers live events itself, from whichever instance published them).
 
+#[cfg(feature = "fixtures")]
+pub mod conformance;
 pub mod embedded;
 mod event;
 pub mod idempotency;

@@ -8,8 +8,9 @@ use redis::Value;
 
 use crate::store::Event;
 use crate::store::{
-    encode_event, idempotency, topic, JobEnd, JobRecord, Outcome, Payload, Retention, Snapshot, StoreError, TopicState,
-    Write,
+    encode_event, idempotency,
+    topic::{self, Kind},
+    JobEnd, JobRecord, Outcome, Payload, Retention, Snapshot, StoreError, TopicState, Write,
 };
 
 /// A reply not of the shape the scripts return.
@@ -73,7 +74,7 @@ fn topic_state(meta: &HashMap<String, String>) -> TopicState {
         offline_from: Some(u("offline_from")).filter(|&f| f > 0),
         last_append_ms: u("last_append_ms"),
         retention: Retention { max_events: opt("max_events"), max_age_ms: opt("max_age_ms") },
-        bytes: 0,
+        bytes: u("bytes"),
     }
 }
 
@@ -148,7 +149,7 @@ fn encode_write(inv: &mut redis::ScriptInvocation<'_>, w: &Write, window_ms: u64
             inv.arg("K").arg(&key.scoped).arg(&key.fingerprint).arg(window_ms);
             encode_write(inv, write, window_ms);
         }
-        Write::Append { topic: name, payload, retention, mark_offline: _ } => {
+        Write::Append { topic: name, payload, retention, mark_offline } => {
             let at = payload.position_at.and_then(|a| i64::try_from(a).ok()).unwrap_or(-1);
             inv.arg("A")
                 .arg(name.as_str())
@@ -157,7 +158,9 @@ fn encode_write(inv: &mut redis::ScriptInvocation<'_>, w: &Write, window_ms: u64
                 .arg(at)
                 .arg(signed(retention.max_events))
                 .arg(signed(retention.max_age_ms))
-                .arg(if topic::is_user(name) { "1" } else { "0" });
+                .arg(flag(name.kind() == Kind::User))
+                .arg(flag(*mark_offline))
+                .arg(base_size(payload));
         }
         Write::TakeOffline { topic: name } => {
             inv.arg("T").arg(name.as_str());
@@ -167,13 +170,18 @@ fn encode_write(inv: &mut redis::ScriptInvocation<'_>, w: &Write, window_ms: u64
             // Ends and leases live in their own hashes, so that ending a job is one atomic HSETNX-like step.
             record.ended = None;
             let json = serde_json::to_string(&record).unwrap_or_default();
-            inv.arg("J").arg(&job.id).arg(json).arg(job.lease_until_ms).arg(*max_running);
+            inv.arg("J").arg(&job.id).arg(json).arg(job.lease_until_ms).arg(*max_running).arg(topic::job("").as_str());
         }
         Write::DeleteJob { id } => {
-            inv.arg("D").arg(id);
+            inv.arg("D").arg(id).arg(topic::job(id).as_str());
         }
         Write::EndJob { id, outcome, only_if_lease_before } => {
-            inv.arg("E").arg(id).arg(outcome).arg(signed(*only_if_lease_before));
+            inv.arg("E")
+                .arg(id)
+                .arg(topic::job(id).as_str())
+                .arg(outcome)
+                .arg(signed(*only_if_lease_before))
+                .arg(base_size(&terminal_ping(outcome)));
         }
         Write::RenewJob { id, until_ms } => {
             inv.arg("R").arg(id).arg(until_ms);
@@ -184,8 +192,61 @@ fn encode_write(inv: &mut redis::ScriptInvocation<'_>, w: &Write, window_ms: u64
     }
 }
 
-/// The reply of `write.lua` (one per op) → the outcome of each write of `batch`.
-pub(super) fn decode_outcomes(epoch: &str, batch: &[Write], reply: Value) -> Result<Vec<Outcome>, StoreError> {
+/// A script argument for a yes/no.
+fn flag(yes: bool) -> &'static str {
+    if yes {
+        "1"
+    } else {
+        "0"
+    }
+}
+
+/// The terminal event of a job ended with `outcome` ([`Write::EndJob`]).
+fn terminal_ping(outcome: &str) -> Payload {
+    Payload::new(Some("ping"), outcome)
+}
+
+/// The bytes of `payload`'s frame without its `id:` line and without the position put into its data: `write.lua`
+/// adds both once it knows the position, so a Redis topic counts the bytes the embedded store counts (the frame).
+pub(super) fn base_size(payload: &Payload) -> u64 {
+    let mut frame = sse_codec::Frame::message(&payload.data);
+    if let Some(e) = &payload.event {
+        frame = frame.event(e);
+    }
+    let mut buf = Vec::with_capacity(payload.data.len() + 32);
+    // A payload is validated before it is written; one that is not encodes as its data alone.
+    match sse_codec::encode_into(&frame, &mut buf) {
+        Ok(()) => buf.len() as u64,
+        Err(_) => payload.data.len() as u64,
+    }
+}
+
+/// What `write.lua` answered: the outcome of each op, or that the data's epoch is not the one the batch was sent
+/// with (nothing was written).
+#[derive(Debug)]
+pub(super) enum WriteReply {
+    /// One outcome per write.
+    Done(Vec<Outcome>),
+    /// The data's epoch now (`None`: the data has none, it was wiped).
+    EpochChanged(Option<String>),
+}
+
+/// The reply of `write.lua` (`{'ok', replies}` or `{'epoch', epoch now}`) → a [`WriteReply`].
+pub(super) fn decode_write(epoch: &str, batch: &[Write], reply: Value) -> Result<WriteReply, StoreError> {
+    let Value::Array(parts) = reply else { return Err(invalid("write reply")) };
+    let [tag, body] = <[Value; 2]>::try_from(parts).map_err(|_| invalid("write reply"))?;
+    match text(tag)?.as_str() {
+        "ok" => decode_outcomes(epoch, batch, body).map(WriteReply::Done),
+        "epoch" => Ok(WriteReply::EpochChanged(match body {
+            Value::Nil => None,
+            v => Some(text(v)?),
+        })),
+        _ => Err(invalid("write reply tag")),
+    }
+}
+
+/// The replies of `write.lua` (one per op) → the outcome of each write of `batch`.
+fn decode_outcomes(epoch: &str, batch: &[Write], reply: Value) -> Result<Vec<Outcome>, StoreError> {
     let Value::Array(replies) = reply else { return Err(invalid("write reply")) };
     if replies.len() != batch.len() {
         return Err(invalid("write reply length"));

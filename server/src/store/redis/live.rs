@@ -22,6 +22,10 @@ pub(super) fn spawn(inner: &Arc<Inner>) {
     tokio::spawn(epoch_check_loop(Arc::downgrade(inner)));
 }
 
+/// How long [`Inner::watch`] waits for the subscription connection to come up (right after start, or while it
+/// reconnects) before it answers [`StoreError::Unavailable`].
+const LIVE_WAIT: Duration = Duration::from_secs(2);
+
 /// Most events read at once while filling a hole after a reconnect.
 const REFILL_CHUNK: usize = 1024;
 
@@ -39,6 +43,7 @@ async fn live_loop(inner: Weak<Inner>) {
                     Ok(()) => {
                         *store.live.lock().await = Some(sink);
                         *lock(&store.live_error) = None;
+                        store.live_up.send_replace(true);
                         backoff = Duration::from_millis(50);
                         Some(stream)
                     }
@@ -85,6 +90,7 @@ async fn live_loop(inner: Weak<Inner>) {
                 }
             }
             let Some(store) = inner.upgrade() else { return };
+            store.live_up.send_replace(false);
             *store.live.lock().await = None;
             *lock(&store.live_error) = Some("redis subscription connection lost".into());
             tracing::warn!("redis: subscription connection lost; reconnecting");
@@ -138,19 +144,14 @@ async fn epoch_check_loop(inner: Weak<Inner>) {
 impl Inner {
     /// Subscribes `name` (once for any number of local subscribers); delivers only what is published after this.
     pub(super) async fn watch(&self, name: &str) -> Result<(), StoreError> {
+        // Right after start the subscription connection may still be coming up: wait until the loop says it is
+        // (a notification, not polling), at most LIVE_WAIT.
+        let mut up = self.live_up.subscribe();
+        let _ = tokio::time::timeout(LIVE_WAIT, up.wait_for(|&up| up)).await;
         // Held throughout: a second watcher of the same topic returns only once the first SUBSCRIBE is confirmed.
         let mut live = self.live.lock().await;
         if lock(&self.watched).contains_key(name) {
             return Ok(());
-        }
-        // Right after start the subscription connection may still be coming up.
-        for _ in 0..40 {
-            if live.is_some() {
-                break;
-            }
-            drop(live);
-            tokio::time::sleep(Duration::from_millis(50)).await;
-            live = self.live.lock().await;
         }
         let sink =
             live.as_mut().ok_or_else(|| StoreError::Unavailable("redis subscription connection is down".into()))?;

@@ -66,6 +66,8 @@ struct Inner {
     sweep: Script,
     sweep_cursor: Mutex<String>,
     live: tokio::sync::Mutex<Option<PubSubSink>>,
+    /// Whether the subscription connection is up (`live` is set): [`Store::watch`] waits on it.
+    live_up: tokio::sync::watch::Sender<bool>,
     /// Topics with local subscribers → the last position delivered locally.
     watched: Mutex<HashMap<String, u64>>,
     sink: Mutex<Option<Arc<dyn LiveSink>>>,
@@ -128,6 +130,7 @@ impl RedisStore {
             sweep: Script::new(&format!("{PRELUDE}{SWEEP}")),
             sweep_cursor: Mutex::new("0".into()),
             live: tokio::sync::Mutex::new(None),
+            live_up: tokio::sync::watch::Sender::new(false),
             watched: Mutex::new(HashMap::new()),
             sink: Mutex::new(None),
             live_error: Mutex::new(None),
@@ -257,14 +260,22 @@ impl Inner {
         for attempt in 0..2 {
             let epoch = self.epoch();
             let mut inv = self.write.prepare_invoke();
-            inv.arg(&self.prefix).arg(&epoch).arg(self.options.clock.now_ms()).arg(self.options.max_user_topics);
+            inv.arg(&self.prefix)
+                .arg(&epoch)
+                .arg(self.options.clock.now_ms())
+                .arg(self.options.max_user_topics)
+                .arg(self.options.max_user_topic_bytes)
+                .arg(self.options.max_user_history_bytes);
             codec::encode_batch(&mut inv, batch, super::idempotency::window_ms(self.options.idempotency_window));
-            match inv.invoke_async::<Value>(&mut conn).await {
-                Ok(reply) => return codec::decode_outcomes(&epoch, batch, reply),
-                Err(e) if attempt == 0 && e.to_string().contains("EPOCH") => {
+            let reply = inv.invoke_async::<Value>(&mut conn).await.map_err(|e| write_failed(&e))?;
+            match codec::decode_write(&epoch, batch, reply)? {
+                codec::WriteReply::Done(outcomes) => return Ok(outcomes),
+                // The data has another epoch (or none: wiped): adopt it (or create one), then send the batch again.
+                codec::WriteReply::EpochChanged(Some(now)) if attempt == 0 => self.adopt_epoch(&now),
+                codec::WriteReply::EpochChanged(None) if attempt == 0 => {
                     self.load_epoch().await?;
                 }
-                Err(e) => return Err(write_failed(&e)),
+                codec::WriteReply::EpochChanged(_) => {}
             }
         }
         Err(StoreError::Unavailable("redis: the epoch keeps changing".into()))

@@ -8,21 +8,23 @@ for _, topic in ipairs(scan[2]) do
   local max_age = tonumber(redis.call('HGET', meta, 'max_age_ms')) or -1
   if max_age >= 0 then
     local cutoff = now - max_age
-    local n, last_old = 0, nil
+    local n, last_old, old_bytes = 0, nil, 0
     for _, e in ipairs(redis.call('XRANGE', stream, '-', '+', 'COUNT', 10000)) do
       local t = 0
       for j = 1, #e[2], 2 do if e[2][j] == 't' then t = num(e[2][j + 1]) end end
       if t >= cutoff then break end
-      n, last_old = n + 1, e[1]
+      n, last_old, old_bytes = n + 1, e[1], old_bytes + entry_size(e)
     end
     if n > 0 then
       if n >= redis.call('XLEN', stream) then
         removed = removed + delete_topic(topic)
         topics = topics + 1
       else
-        local lp = tonumber(string.match(last_old, '^(%d+)'))
+        local lp = entry_pos(last_old)
         redis.call('XTRIM', stream, 'MINID', (lp + 1) .. '-0')
         redis.call('HSET', meta, 'trimmed_upto', lp, 'count', redis.call('XLEN', stream))
+        redis.call('HINCRBY', meta, 'bytes', -old_bytes)
+        if redis.call('ZSCORE', p .. 'users', topic) then redis.call('DECRBY', p .. 'user_bytes', old_bytes) end
         removed = removed + n
       end
     end

@@ -1,0 +1,143 @@
+//! The store contract (`store` module docs), checked unchanged against every backend: the memory store, the
+//! embedded store (each store in its own temp dir) and the Redis store (a real `redis-server` started here on a free
+//! port with its own temp dir; each store under its own key prefix). The checks live in `store::conformance`.
+#![allow(clippy::unwrap_used)]
+#![cfg(unix)]
+
+mod common;
+
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::{Arc, Mutex};
+
+use common::process::TempDir;
+use common::redis_server::RedisServer;
+use typed_eventsource_server::store::conformance::{Backend, CHECKS};
+use typed_eventsource_server::store::{
+    embedded::EmbeddedStore, memory, redis::RedisStore, BoxFuture, Store, StoreOptions,
+};
+
+struct Memory;
+
+impl Backend for Memory {
+    fn fresh(&self, options: StoreOptions) -> BoxFuture<'_, Arc<dyn Store>> {
+        Box::pin(async move { Arc::new(memory::open(options).unwrap()) as Arc<dyn Store> })
+    }
+
+    fn reopen(&self, _options: StoreOptions) -> BoxFuture<'_, Option<Arc<dyn Store>>> {
+        Box::pin(async { None })
+    }
+
+    fn wipe(&self) -> BoxFuture<'_, bool> {
+        Box::pin(async { false })
+    }
+
+    fn interrupt_live(&self) -> BoxFuture<'_, bool> {
+        Box::pin(async { false })
+    }
+}
+
+/// Every store in a new temp dir; `reopen` opens the last one's again.
+#[derive(Default)]
+struct Embedded {
+    dirs: Mutex<Vec<TempDir>>,
+}
+
+impl Backend for Embedded {
+    fn fresh(&self, options: StoreOptions) -> BoxFuture<'_, Arc<dyn Store>> {
+        Box::pin(async move {
+            let dir = TempDir::new("conformance");
+            let store = EmbeddedStore::open(dir.path(), options).unwrap();
+            self.dirs.lock().unwrap().push(dir);
+            Arc::new(store) as Arc<dyn Store>
+        })
+    }
+
+    fn reopen(&self, options: StoreOptions) -> BoxFuture<'_, Option<Arc<dyn Store>>> {
+        Box::pin(async move {
+            let path = self.dirs.lock().unwrap().last().unwrap().path().to_owned();
+            Some(Arc::new(EmbeddedStore::open(&path, options).unwrap()) as Arc<dyn Store>)
+        })
+    }
+
+    fn wipe(&self) -> BoxFuture<'_, bool> {
+        Box::pin(async { false })
+    }
+
+    fn interrupt_live(&self) -> BoxFuture<'_, bool> {
+        Box::pin(async { false })
+    }
+}
+
+/// One redis-server; every store under a new key prefix; `reopen` opens the last prefix again.
+struct Redis {
+    server: RedisServer,
+    prefix: Mutex<String>,
+}
+
+impl Redis {
+    fn start() -> Self {
+        Redis { server: RedisServer::start(), prefix: Mutex::default() }
+    }
+
+    async fn open(&self, prefix: &str, options: StoreOptions) -> Arc<dyn Store> {
+        Arc::new(RedisStore::open(&self.server.url(), prefix, options).await.unwrap())
+    }
+}
+
+impl Backend for Redis {
+    fn fresh(&self, options: StoreOptions) -> BoxFuture<'_, Arc<dyn Store>> {
+        static N: AtomicU64 = AtomicU64::new(0);
+        Box::pin(async move {
+            let prefix = format!("conf{}:", N.fetch_add(1, Ordering::Relaxed));
+            self.prefix.lock().unwrap().clone_from(&prefix);
+            self.open(&prefix, options).await
+        })
+    }
+
+    fn reopen(&self, options: StoreOptions) -> BoxFuture<'_, Option<Arc<dyn Store>>> {
+        Box::pin(async move {
+            let prefix = self.prefix.lock().unwrap().clone();
+            Some(self.open(&prefix, options).await)
+        })
+    }
+
+    fn wipe(&self) -> BoxFuture<'_, bool> {
+        Box::pin(async move {
+            let pattern = format!("{}*", self.prefix.lock().unwrap());
+            let delete = "for _, k in ipairs(redis.call('KEYS', ARGV[1])) do redis.call('DEL', k) end";
+            self.server.command(&["EVAL", delete, "0", &pattern]).await;
+            true
+        })
+    }
+
+    fn interrupt_live(&self) -> BoxFuture<'_, bool> {
+        Box::pin(async move {
+            self.server.command(&["CLIENT", "KILL", "TYPE", "pubsub"]).await;
+            true
+        })
+    }
+}
+
+/// Runs every check against `backend`, each named in a failure.
+async fn run_all(name: &str, backend: &dyn Backend) {
+    for (check, run) in CHECKS {
+        let started = std::time::Instant::now();
+        run(backend).await;
+        eprintln!("{name}: {check} ok ({:?})", started.elapsed());
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn memory_store_meets_the_contract() {
+    run_all("memory", &Memory).await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn embedded_store_meets_the_contract() {
+    run_all("embedded", &Embedded::default()).await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn redis_store_meets_the_contract() {
+    run_all("redis", &Redis::start()).await;
+}
