@@ -141,6 +141,35 @@ mod snippets {
         }
     }
 
+    /// "Dioxus".
+    #[cfg(feature = "dioxus-web")]
+    #[rustfmt::skip]
+    mod dioxus_hook {
+        use dioxus::prelude::*;
+        use typed_eventsource::{SourceOptions, TerminalRule};
+
+        #[derive(Clone, PartialEq, serde::Deserialize)]
+        #[serde(rename_all = "lowercase")]
+        pub enum JobEvent {
+            Ping(String),
+        }
+
+        use typed_eventsource::dioxus::{use_event_source_with_options, UseEventSourceOptions};
+
+        #[component]
+        fn Job(url: String) -> Element {
+            let job = use_event_source_with_options::<JobEvent>(
+                url,
+                UseEventSourceOptions::from(SourceOptions::default().close_on(TerminalRule::event_with_data("ping", "finished")))
+                    .capacity(500),
+            );
+            rsx! {
+                p { "readyState {*job.ready_state.read() as u16} · {job.messages.read().len()} messages" }
+                button { onclick: move |_| job.close(), "Close" }
+            }
+        }
+    }
+
     /// "Resume you can trust".
     #[rustfmt::skip]
     fn resume() -> Result<(), Error> {

@@ -78,6 +78,9 @@
 //! - `leptos`: the same hooks for Leptos 0.8, returning signals (`typed_eventsource::leptos`); they compile on the
 //!   host too (a Leptos app's server build), where they do nothing. `leptos-csr` adds Leptos's client-side rendering,
 //!   for this crate's own tests and example only.
+//! - `dioxus`: the same hooks for Dioxus 0.7, returning signals (`typed_eventsource::dioxus`); on Dioxus's reactive
+//!   core only, and compiling on the host too, where they do nothing. `dioxus-web` adds Dioxus's web renderer, for
+//!   this crate's own tests and example only.
 //! - `share`: one connection for every tab (`share_across_tabs`).
 //!
 //! ## Transports
@@ -212,6 +215,8 @@ static ALLOCATOR: talc::wasm::WasmDynamicTalc = talc::wasm::new_wasm_dynamic_all
 
 #[cfg(target_arch = "wasm32")]
 mod de;
+#[cfg(feature = "dioxus")]
+pub mod dioxus;
 #[cfg(target_arch = "wasm32")]
 mod handler;
 #[cfg(target_arch = "wasm32")]
@@ -221,7 +226,7 @@ mod interop;
 mod js;
 #[cfg(feature = "leptos")]
 pub mod leptos;
-#[cfg(any(all(target_arch = "wasm32", feature = "yew"), feature = "leptos"))]
+#[cfg(any(all(target_arch = "wasm32", feature = "yew"), feature = "leptos", feature = "dioxus"))]
 mod live;
 #[cfg(all(target_arch = "wasm32", feature = "share"))]
 mod share;
@@ -246,7 +251,7 @@ pub use transport::{FetchRequest, RequestAttempt};
 
 #[cfg(all(target_arch = "wasm32", feature = "js"))]
 pub use js::JsTypedEventSource;
-#[cfg(all(target_arch = "wasm32", any(feature = "yew", feature = "leptos")))]
+#[cfg(all(target_arch = "wasm32", any(feature = "yew", feature = "leptos", feature = "dioxus")))]
 pub use live::UseEventSourceOptions;
 #[cfg(all(target_arch = "wasm32", feature = "share"))]
 pub use share::ShareRole;

@@ -138,7 +138,7 @@ impl<T: Clone + 'static> Live<T> {
     }
 
     /// What shows for the URL connected last (a stream about to connect before the first connection).
-    #[cfg_attr(not(feature = "leptos"), allow(dead_code))]
+    #[cfg_attr(not(any(feature = "leptos", feature = "dioxus")), allow(dead_code))]
     pub(crate) fn current(&self) -> Snapshot<T> {
         let url = self.0.borrow().url.clone();
         url.map_or_else(Snapshot::connecting, |url| self.snapshot(&url))
