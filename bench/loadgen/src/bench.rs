@@ -9,7 +9,7 @@ use tokio::task::JoinHandle;
 
 use crate::check::Shared;
 use crate::hist::Hist;
-use crate::procfs::{cpu_secs, self_cpu_secs};
+use crate::procfs::{cpu_secs, self_cpu_secs, write_calls};
 use crate::publisher::Publisher;
 use crate::subscriber::subscriber;
 use crate::{Res, SOURCE_IPS, WINDOW};
@@ -34,6 +34,8 @@ pub(crate) struct Throughput {
     pub(crate) secs: f64,
     pub(crate) per_sec: f64,
     pub(crate) server_cpu: f64,
+    /// The server's write-type system calls over the phase.
+    pub(crate) server_writes: u64,
     pub(crate) loadgen_cpu: f64,
     pub(crate) missing: u64,
 }
@@ -114,6 +116,7 @@ impl Bench {
         let n = self.conns.len() as u64;
         let next = Arc::new(AtomicU64::new(0));
         let server_cpu0 = cpu_secs(self.pid);
+        let writes0 = write_calls(self.pid);
         let own_cpu0 = self_cpu_secs();
         let start_us = self.shared.micros();
         let stop = Instant::now() + Duration::from_secs_f64(secs);
@@ -150,6 +153,7 @@ impl Bench {
             secs,
             per_sec: delivered as f64 / secs,
             server_cpu: cpu_secs(self.pid) - server_cpu0,
+            server_writes: write_calls(self.pid).saturating_sub(writes0),
             loadgen_cpu: self_cpu_secs() - own_cpu0,
             missing: expected.saturating_sub(delivered),
         })

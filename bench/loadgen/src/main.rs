@@ -6,7 +6,7 @@
 //! text (`POST /update {"text": "t=<µs since start>;xxx…"}`).
 //!
 //! ```text
-//! sse-loadgen run --server NAME=COMMAND ... [--peer NAME=ADDR ...] [--small 1000] [--large 10000] [--secs 4] [--rate 1000] [--md FILE] [--idle-only]
+//! sse-loadgen run --server NAME=COMMAND ... [--peer NAME=ADDR ...] [--small 1000] [--large 10000] [--secs 4] [--rate 1000] [--md FILE] [--idle-only | --cpu-only]
 //! sse-loadgen publish --url http://ADDR --count 100000      (fills a server's history, for the browser bench)
 //! sse-loadgen pipelined --server NAME=COMMAND ... [--streams 1000] [--rate 2000] [--secs 5] [--md FILE] [--check] [--sequential]
 //! ```
@@ -22,7 +22,8 @@
 //! server in turn: the idle-memory phase (VmRSS before and after connecting `large` streams), throughput at `large`
 //! streams, then throughput and latency at `small` streams; it prints a markdown table with ratios against the
 //! servers after the first. `--idle-only` runs the idle-memory phase alone and prints just its figures (used by
-//! `bench/idle-rss.sh`).
+//! `bench/idle-rss.sh`); `--cpu-only` runs it and the two closed-loop throughput phases and prints deliveries/s and
+//! server CPU per 100k deliveries (a quick before/after comparison).
 //!
 //! Where each concern lives: `main.rs` the command line; `server.rs` starting the servers under test and the
 //! sequence of phases per server; `bench.rs` the phases (connect, publish, drain, measure); `subscriber.rs` the raw
@@ -36,8 +37,8 @@ use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use publisher::Publisher;
-use report::{idle_table, json, table};
-use server::{bench_server, start_server};
+use report::{cpu_table, idle_table, json, table};
+use server::{bench_server, start_server, Phases};
 
 pub(crate) type Res<T> = Result<T, Box<dyn std::error::Error + Send + Sync>>;
 
@@ -83,7 +84,13 @@ async fn run(args: Vec<String>) -> Res<()> {
     let rate = arg_value(&args, "--rate", 1000u64);
     let md: Option<String> = args.iter().position(|a| a == "--md").and_then(|i| args.get(i + 1)).cloned();
     let json_out: Option<String> = args.iter().position(|a| a == "--json").and_then(|i| args.get(i + 1)).cloned();
-    let idle_only = args.iter().any(|a| a == "--idle-only");
+    let phases = if args.iter().any(|a| a == "--idle-only") {
+        Phases::IdleOnly
+    } else if args.iter().any(|a| a == "--cpu-only") {
+        Phases::CpuOnly
+    } else {
+        Phases::All
+    };
     let servers = server_args(&args)?;
     // `--peer NAME=ADDR`: another instance serving the same streams (e.g. through Redis); NAME's subscribers are
     // spread over it and the server, while publishing goes to the server only.
@@ -102,14 +109,18 @@ async fn run(args: Vec<String>) -> Res<()> {
             peers.iter().filter(|(n, _)| n == name).map(|(_, a)| *a).collect();
         // Latency at 50 % of the first server's saturation rate is measured on every server (same rate for all).
         let reference = results.first().map(|(_, f): &(String, server::Figures)| f.sat_small.rate);
-        let r = bench_server(&server, &server_peers, small, large, secs, rate, reference, idle_only).await;
+        let r = bench_server(&server, &server_peers, small, large, secs, rate, reference, phases).await;
         server.stop();
         let f = r.map_err(|e| format!("{name}: {e}"))?;
         eprintln!("[{name}] {f:?}");
         results.push((server.name.clone(), f));
         tokio::time::sleep(Duration::from_secs(1)).await;
     }
-    let t = if idle_only { idle_table(&results, large) } else { table(&results, small, large, rate) };
+    let t = match phases {
+        Phases::IdleOnly => idle_table(&results, large),
+        Phases::CpuOnly => cpu_table(&results, small, large),
+        Phases::All => table(&results, small, large, rate),
+    };
     println!("{t}");
     if let Some(path) = md {
         std::fs::write(path, &t)?;

@@ -1,4 +1,4 @@
-//! Process figures from `/proc`: resident memory and CPU time, summed over a process and its descendants (nginx's
+//! Process figures from `/proc`: resident memory, CPU time and write calls, summed over a process and its descendants (nginx's
 //! master and workers; a wrapper's child).
 
 fn stat_fields(pid: u32) -> Option<Vec<String>> {
@@ -59,6 +59,18 @@ fn cpu_one(pid: u32) -> f64 {
 /// utime + stime of `pid` and its descendants, in seconds.
 pub(crate) fn cpu_secs(pid: u32) -> f64 {
     tree(pid).into_iter().map(cpu_one).sum()
+}
+
+/// Write-type system calls (`syscw` of `/proc/PID/io`: write, writev, …) of `pid` and its descendants: with the
+/// deliveries, how many events a server sends per write.
+pub(crate) fn write_calls(pid: u32) -> u64 {
+    tree(pid)
+        .into_iter()
+        .filter_map(|p| {
+            let s = std::fs::read_to_string(format!("/proc/{p}/io")).ok()?;
+            s.lines().find_map(|l| l.strip_prefix("syscw:").and_then(|v| v.trim().parse::<u64>().ok()))
+        })
+        .sum()
 }
 
 pub(crate) fn self_cpu_secs() -> f64 {

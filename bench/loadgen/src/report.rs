@@ -30,6 +30,31 @@ pub(crate) fn idle_table(results: &[(String, Figures)], large: usize) -> String 
     out
 }
 
+/// The closed-loop figures alone (`--cpu-only`): server CPU per 100k deliveries and deliveries/s at both sizes, with
+/// the CPU ratio of the first server to each (lower CPU is better: a ratio below 1 means the first uses less).
+pub(crate) fn cpu_table(results: &[(String, Figures)], small: usize, large: usize) -> String {
+    let first = &results[0].1;
+    let mut out = format!(
+        "| server | CPU s / 100k deliveries, {small} streams | {large} streams | deliveries/s, {small} | {large} | \
+         deliveries per write, {small} | {large} | first / this CPU, {small} | {large} |\n\
+         |---|---|---|---|---|---|---|---|---|\n"
+    );
+    for (name, f) in results {
+        out.push_str(&format!(
+            "| {name} | {:.3} | {:.3} | {} | {} | {:.1} | {:.1} | {:.2}× | {:.2}× |\n",
+            cpu_per_100k(&f.small),
+            cpu_per_100k(&f.large),
+            fmt_rate(f.small.per_sec),
+            fmt_rate(f.large.per_sec),
+            f.small.delivered as f64 / f.small.server_writes.max(1) as f64,
+            f.large.delivered as f64 / f.large.server_writes.max(1) as f64,
+            cpu_per_100k(&first.small) / cpu_per_100k(&f.small).max(1e-9),
+            cpu_per_100k(&first.large) / cpu_per_100k(&f.large).max(1e-9),
+        ));
+    }
+    out
+}
+
 pub(crate) fn table(results: &[(String, Figures)], small: usize, large: usize, rate: u64) -> String {
     let mut out = String::new();
     let names: Vec<&str> = results.iter().map(|(n, _)| n.as_str()).collect();

@@ -83,6 +83,18 @@ pub(crate) struct Figures {
     pub(crate) half_ref: Latency,
 }
 
+/// Which phases [`bench_server`] runs.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) enum Phases {
+    /// All of them.
+    All,
+    /// The idle-memory phase (`--idle-only`).
+    IdleOnly,
+    /// Idle memory and the two closed-loop throughput phases, whose server CPU per delivery is the figure
+    /// (`--cpu-only`: a quick profile/compare loop, ~1 min per server).
+    CpuOnly,
+}
+
 #[allow(clippy::too_many_arguments)] // one per knob of `run`
 pub(crate) async fn bench_server(
     server: &Server,
@@ -92,7 +104,7 @@ pub(crate) async fn bench_server(
     secs: f64,
     rate: u64,
     reference_rate: Option<f64>,
-    idle_only: bool,
+    phases: Phases,
 ) -> Res<Figures> {
     let pid = server.child.id();
     let mut b = Bench::new(server.addr, peers, pid);
@@ -117,7 +129,18 @@ pub(crate) async fn bench_server(
     tokio::time::sleep(Duration::from_secs(2)).await;
     f.rss_after_kb = rss_kb(pid);
     f.rss_per_conn_kb = (f.rss_after_kb as f64 - f.rss_before_kb as f64) / large as f64;
-    if idle_only {
+    if phases == Phases::IdleOnly {
+        b.close_all().await;
+        return Ok(f);
+    }
+    if phases == Phases::CpuOnly {
+        eprintln!("[{}] throughput: {large} streams, {secs} s", server.name);
+        f.large = b.throughput(secs, 4).await?;
+        b.close_all().await;
+        tokio::time::sleep(Duration::from_millis(500)).await;
+        eprintln!("[{}] throughput: {small} streams, {secs} s", server.name);
+        b.connect(small).await?;
+        f.small = b.throughput(secs, 4).await?;
         b.close_all().await;
         return Ok(f);
     }

@@ -339,7 +339,7 @@ impl Hub {
         let health = Arc::new(Mutex::new(None));
         let shared = store.attach_live(Arc::clone(&fanout) as Arc<dyn LiveSink>);
         let deliver = !shared;
-        tokio::spawn(commit_loop(
+        spawn_committer(commit_loop(
             rx,
             Arc::clone(&store),
             Arc::clone(&fanout),
@@ -680,6 +680,31 @@ pub(crate) fn resume_position(snap: &Snapshot) -> u64 {
         (Some(t), Some(_)) => t.floor(),
         (Some(t), None) => t.last.max(t.floor()),
         (None, _) => snap.last_position,
+    }
+}
+
+/// Runs the committer on its own thread (a current-thread runtime), or as a task if no thread can be started.
+///
+/// Why: the committer's wakes (each publisher's answer, then the streams) made from a worker thread queue behind
+/// every stream task already runnable there, so under fan-out a publisher was answered only after a whole round of
+/// stream writes, and each write carried one or two events. Woken from outside, a task goes through the runtime's
+/// global queue, which every worker checks every few dozen tasks: publishes flow while streams write, and each
+/// stream write carries more events (measured in bench/README, "CPU per delivery").
+fn spawn_committer(committer: impl std::future::Future<Output = ()> + Send + 'static) {
+    let committer = Arc::new(Mutex::new(Some(committer)));
+    let started = tokio::runtime::Builder::new_current_thread().enable_all().build().and_then(|runtime| {
+        let mine = Arc::clone(&committer);
+        std::thread::Builder::new().name("committer".into()).spawn(move || {
+            if let Some(committer) = mine.lock().unwrap_or_else(std::sync::PoisonError::into_inner).take() {
+                runtime.block_on(committer);
+            }
+        })
+    });
+    if let Err(e) = started {
+        tracing::warn!(error = %e, "no thread for the committer; it runs as a task");
+        if let Some(committer) = committer.lock().unwrap_or_else(std::sync::PoisonError::into_inner).take() {
+            tokio::spawn(committer);
+        }
     }
 }
 
