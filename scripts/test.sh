@@ -60,8 +60,9 @@ docs() {
   RUSTDOCFLAGS="-D warnings" cargo doc --no-deps --workspace --exclude typed-eventsource-demo
   RUSTDOCFLAGS="-D warnings" cargo doc --no-deps -p typed-eventsource --all-features
   RUSTDOCFLAGS="-D warnings" cargo doc --no-deps -p typed-eventsource --target wasm32-unknown-unknown --all-features
-  # And examples/leptos.rs, the small Leptos app.
-  cargo build -p typed-eventsource --example readme --example leptos --target wasm32-unknown-unknown --all-features
+  # And examples/leptos.rs and examples/dioxus.rs, the small Leptos and Dioxus apps.
+  cargo build -p typed-eventsource --example readme --example leptos --example dioxus --target wasm32-unknown-unknown \
+    --all-features
 }
 step "docs: cargo doc -D warnings (host; wasm32 with every feature, as docs.rs builds it); the README's Rust snippets" \
   docs
@@ -80,8 +81,8 @@ step "browser tests: the JavaScript API as the npm entry point typed-eventsource
 # What a user installs from crates.io builds on its own: each crate packaged (the files its `include` keeps, path
 # dependencies replaced by their versions) and built from the package alone, in dependency order: cargo packages
 # sse-codec first and verifies the crates after it against a local registry holding the packaged codec. The library
-# on wasm32 with every feature but leptos (Leptos is built by the docs and browser steps already; building it again
-# here costs ~30 s of the command's time budget). After the browser tests: their dependencies are built.
+# on wasm32 with every feature but leptos and dioxus (the docs and browser steps build them already; building Leptos
+# again here costs ~30 s of the command's time budget). After the browser tests: their dependencies are built.
 publishing_guard() {
   cargo package --allow-dirty -p sse-codec -p typed-eventsource-server
   cargo package --allow-dirty -p sse-codec -p typed-eventsource --target wasm32-unknown-unknown \
