@@ -745,17 +745,20 @@ async fn commit_loop(
     }
 }
 
-/// The topic a write appends to, if any; decides an append's offline mark on the way.
-fn appended_topic(write: &mut Write, fanout: &Fanout) -> Option<String> {
+/// The topic a write appends to, if any; decides an append's offline mark on the way (`shared`: the store delivers
+/// live events itself).
+fn appended_topic(write: &mut Write, fanout: &Fanout, shared: bool) -> Option<String> {
     match write {
         Write::Append { topic: name, mark_offline, .. } => {
             // Decided here, in queue order with the subscribers' TakeOffline, so no notification is both delivered
-            // live and kept as offline (or neither). A shared store also checks that no other instance listens.
-            *mark_offline = name.kind() == Kind::User && fanout.subscribers(name) == 0;
+            // live and kept as offline (or neither). A shared store decides with what it knows (whether any
+            // instance received it live): a local subscriber whose store subscription is not confirmed yet must not
+            // veto the mark, or an event published in between would be neither live nor offline for it.
+            *mark_offline = name.kind() == Kind::User && (shared || fanout.subscribers(name) == 0);
             Some(name.to_string())
         }
         Write::EndJob { id, .. } => Some(topic::job(id).into()),
-        Write::Keyed { write, .. } => appended_topic(write, fanout),
+        Write::Keyed { write, .. } => appended_topic(write, fanout, shared),
         _ => None,
     }
 }
@@ -781,7 +784,7 @@ async fn commit_batch(
     for Request { writes: mut ws, reply } in requests {
         replies.push((reply, ws.len()));
         for w in &mut ws {
-            topics.push(appended_topic(w, fanout));
+            topics.push(appended_topic(w, fanout, !deliver));
         }
         writes.append(&mut ws);
     }

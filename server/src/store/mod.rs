@@ -1,20 +1,75 @@
 //! The storage seam: one append-only log per topic, for replay and offline delivery. Live fan-out stays in memory
 //! ([`crate::hub`]); a store only keeps what must outlive a connection — or the process.
 //!
-//! - A *topic* is a string key: `b` (the broadcast board), `u:<user>`, `j:<job id>` (see [`topic`]).
-//! - A *position* is a `u64` from one store-wide sequence: every appended event gets the next one, whatever its
-//!   topic, so positions never repeat — not even when a topic is deleted and used again. A topic's positions
-//!   increase but are not contiguous.
-//! - The store's *epoch* is random, created with the data, and new whenever the data is new (first start, wiped data
-//!   dir, `memory` store restarted). An SSE id is `<epoch>-<position>` ([`crate::event_id`]): an id of another epoch
-//!   can never be mistaken for one of ours.
-//! - Writes come in batches ([`Store::write`]): the hub's committer gathers whatever publishers sent meanwhile and
-//!   hands it over in one call, so the embedded store commits (and fsyncs) once per batch and a networked store can
-//!   pipeline it.
-//!
-//! Backends, one file each: [`embedded`] (redb, durable, the default), [`memory`] (the same engine on an in-memory
+//! Backends, one module each: [`embedded`] (redb, durable, the default), [`memory`] (the same engine on an in-memory
 //! backend: data lost at exit) and [`redis`] (Redis or Valkey: many server instances share every topic; it also
-//! delivers live events itself, from whichever instance published them).
+//! delivers live events itself, from whichever instance published them). The contract below is what every backend
+//! promises; `store::conformance` (feature `fixtures`, run by `tests/store_conformance.rs` against each backend) checks it.
+//!
+//! # The contract
+//!
+//! **Topics.** A [`Topic`] is a key whose [`topic::Kind`] decides its rules: the broadcast board, per-user topics
+//! (bounded in number and bytes, offline marks), job topics (kept whole until the job is deleted). The spelling of the
+//! keys lives in [`topic`] only.
+//!
+//! **Positions and ordering.** Every appended event gets the next position of one store-wide `u64` sequence, whatever
+//! its topic: positions are unique in the store — not even a deleted topic used again repeats one — and increase in
+//! commit order; a topic's positions increase but are not contiguous. The appends of one batch take consecutive
+//! positions in batch order. [`Store::read`]`(topic, after, limit)` answers, from one consistent snapshot, the topic's
+//! [`TopicState`] (`None` if it does not exist), the store's last position, the highest position of any deleted topic,
+//! and at most `limit` of the topic's events with positions above `after`, oldest first.
+//!
+//! **Batches are atomic.** [`Store::write`] applies a batch in order, all or nothing, and answers one [`Outcome`] per
+//! write, in the batch's order (the hub's committer gathers whatever publishers sent meanwhile: the embedded store
+//! commits and fsyncs once per batch, Redis runs one script). A batch is durable when `write` returns, as far as the
+//! backend is (see each backend).
+//!
+//! **Retention.** A topic keeps at most [`Retention::max_events`] (the oldest go first, at each append); a
+//! [`Write::Sweep`] step removes events older than [`Retention::max_age_ms`] by the store's [`Clock`] and deletes the
+//! topics it leaves empty. A per-user topic keeps at most [`StoreOptions::max_user_topic_bytes`] of frames (the newest
+//! always stays, whatever its size); past [`StoreOptions::max_user_topics`] user topics or
+//! [`StoreOptions::max_user_history_bytes`] across them, the least recently appended user topics are deleted (never
+//! the one just appended to). The bytes of an event are those of its frame as sent ([`Event::frame`]), so every
+//! backend counts the same ([`TopicState::bytes`]). What retention removes is never silent: `trimmed_upto` (a topic's
+//! highest removed position) and `deleted_upto` (a deleted topic's) let the hub tell a client it missed events.
+//!
+//! **Offline marks.** An append with `mark_offline` sets the topic's mark to its position unless one is set; a store
+//! that delivers live events itself sets it only if no instance received the event live either. The hub decides
+//! `mark_offline` (per-user topics only): with no local subscriber, in queue order with the subscribers'
+//! [`Write::TakeOffline`]; with a shared store, on every per-user append, leaving the decision to the store (a local
+//! subscriber's store subscription may not be confirmed yet). [`Write::TakeOffline`] answers the mark once and
+//! clears it.
+//!
+//! **Epochs.** The store's epoch is random, created with the data and new whenever the data is (first start, wiped
+//! data dir, `memory` store restarted, a Redis emptied under a running server); the same data reopened keeps its
+//! epoch. An SSE id is `<epoch>-<position>` ([`crate::event_id`]), so an id of other data can never be mistaken for
+//! one of ours. A shared store that finds new data adopts its epoch (or creates one) as a typed reply of the write or
+//! read that met it, writes the batch again, and tells its [`LiveSink`] before any event of the new epoch.
+//!
+//! **Jobs.** [`Write::StartJob`], [`Write::RenewJob`], [`Write::EndJob`] and [`Write::DeleteJob`] keep
+//! [`JobRecord`]s. They stay one variant each rather than generic operations, because two of them are conditional
+//! writes whose condition must be checked and acted on in one atomic step, inside the backend (one write
+//! transaction; one Lua script): admission counts the running jobs of the whole store and refuses at `max_running`
+//! ([`Outcome::Busy`]) — the cross-instance `--max-jobs` guarantee — and ending appends the one terminal `ping` only
+//! if the job is still running (and its lease ran out, for an interruption), so several instances noticing a dead
+//! job end it once. Generic read-then-write operations would reopen the check-then-act race.
+//!
+//! **Idempotency keys.** A [`Write::Keyed`] whose key was seen within its window writes nothing and answers the first
+//! outcome again ([`Outcome::Repeated`]), or [`Outcome::KeyReused`] for another request; the key is kept in the same
+//! atomic batch as what it names ([`idempotency`]).
+//!
+//! **Live delivery.** A store that delivers live events itself ([`Store::attach_live`] true: a store shared by several
+//! instances) gives its [`LiveSink`] every event committed — by any instance — to a topic it [watches](Store::watch),
+//! from the moment `watch` returns, in position order per topic, each once. After a lost connection it reconnects
+//! and first fills the hole from the logs (the events after the last position it delivered), then goes on: no gap,
+//! no duplicate. `watch` waits until the connection is up (it is told, it does not poll) for a bounded time, and
+//! answers [`StoreError::Unavailable`] if it is not. Other stores answer `false` and the hub delivers what it
+//! commits.
+//!
+//! **Errors** ([`StoreError`]): `Unavailable` — nothing of the batch was stored (safe to retry); `OutcomeUnknown` —
+//! the batch was sent and no answer came (it may or may not be stored: retry with the same `Idempotency-Key`);
+//! `Invalid` — stored data or a reply could not be understood; `Open` / `Redis` — the store cannot be opened or used
+//! at all (with what to do).
 
 #[cfg(feature = "fixtures")]
 pub mod conformance;
@@ -239,7 +294,7 @@ pub struct TopicState {
     pub last_append_ms: u64,
     /// The retention the topic was last appended with.
     pub retention: Retention,
-    /// Bytes of the events kept (their frames), counted by the embedded and memory stores.
+    /// Bytes of the events kept (their frames, [`Event::frame`]).
     #[serde(default)]
     pub bytes: u64,
 }
@@ -373,10 +428,10 @@ pub struct StoreOptions {
     /// Most per-user topics kept; past it the least recently used one is deleted (with its events).
     pub max_user_topics: u64,
     /// Most bytes (event frames) kept per user topic: past it its oldest events are removed (the newest is always
-    /// kept). Embedded and memory stores.
+    /// kept).
     pub max_user_topic_bytes: u64,
     /// Most bytes (event frames) kept across all user topics: past it the least recently used user topics are deleted
-    /// with their events (never the one just appended to). Embedded and memory stores.
+    /// with their events (never the one just appended to).
     pub max_user_history_bytes: u64,
     /// The settings every server sharing the data must agree on (`(name, value)`: retention, caps); a shared store
     /// keeps them as a deployment marker and refuses a server with other ones ([`redis`]).

@@ -2,22 +2,23 @@
 //! any number of server instances can publish to and serve any topic, with the same ids everywhere.
 //!
 //! - **Atomic publish**: each [`Store::write`] batch is one Lua script (atomic, one round trip): per event it takes
-//!   the next position (`INCR <p>seq`), checks the epoch, `XADD`s `event`/`data`/`ms` with the position as the
-//!   stream id, trimming by count (`MAXLEN`), updates the topic's meta hash and `PUBLISH`es the event — history
-//!   and live delivery can never disagree. An event nobody was subscribed to (`PUBLISH` reached no instance) on a
-//!   per-user topic sets the offline mark.
+//!   the next position (`INCR <p>seq`), checks the epoch, `XADD`s `event`/`data`/`ms`/frame bytes with the position
+//!   as the stream id, trims by count and (user topics) bytes (`XTRIM MINID`), updates the topic's meta hash and
+//!   `PUBLISH`es the event — history and live delivery can never disagree. An append the hub marked offline sets the
+//!   offline mark only if `PUBLISH` reached no instance either.
 //! - **Live delivery** without a round trip per client: each instance holds one subscription connection and
 //!   subscribes only to topics with local subscribers ([`Store::watch`]), then fans out locally. After a lost
 //!   subscription connection it re-subscribes and first fills the hole from the streams (`XRANGE` after the last
 //!   position it delivered), then goes on: no gap, no duplicate.
-//! - **Epoch**: `<p>epoch`, created with `SET NX` by the first instance; every write checks it, so a wiped or lost
-//!   Redis (no epoch key) is noticed: a new epoch is created and clients get `replay-gap`.
+//! - **Epoch**: `<p>epoch`, created with `SET NX` by the first instance; every write checks it and answers another
+//!   one as a typed reply (`{'epoch', now}`, nothing written), so a wiped or lost Redis (no epoch key) is noticed: a
+//!   new epoch is created, the batch sent again, and clients get `replay-gap`.
 //! - **Durability**: an acknowledged event is as durable as Redis makes it. Run Redis with `appendonly yes` and
 //!   `appendfsync always` for "acknowledged = on disk" (Redis replies after the fsync); with replicas, an async replica
 //!   promoted after a failover can lack the last writes without changing the epoch (see server README).
 //!
 //! Keys (prefix `<p>`, default `tes:`): `epoch`, `seq`, `deleted_upto`, `topics` (set), `users` (sorted set by last
-//! append, for the per-user cap), `jobs` (hash of job records), `job_end`, `job_lease` (job admission counts the jobs
+//! append, for the per-user caps), `user_bytes` (frame bytes of all user topics), `jobs` (hash of job records), `job_end`, `job_lease` (job admission counts the jobs
 //! not ended whose lease has not run out: `--max-jobs` holds for the deployment), and per topic
 //! `t:<topic>:m` (meta hash), `t:<topic>:s` (stream), channel `t:<topic>:c`. One Redis primary (scripts derive
 //! key names, so Redis Cluster is not supported).
