@@ -5,26 +5,16 @@
 //! origin. On other targets it is an empty program.
 
 #[cfg(target_arch = "wasm32")]
+#[path = "shared/job.rs"]
+mod job;
+
+#[cfg(target_arch = "wasm32")]
 mod app {
     use dioxus::prelude::*;
     use typed_eventsource::dioxus::use_event_source_with_options;
     use typed_eventsource::{SourceOptions, TerminalRule, UseEventSourceOptions};
 
-    #[derive(Clone, PartialEq, serde::Deserialize)]
-    pub struct Progress {
-        pub status: String,
-        pub step: u32,
-        pub steps: u32,
-    }
-
-    /// A job's whole stream: progress as unnamed `message` events, `ping` events with text.
-    #[derive(Clone, PartialEq, serde::Deserialize)]
-    #[serde(rename_all = "lowercase")]
-    pub enum JobEvent {
-        #[serde(rename = "message")]
-        Progress(Progress),
-        Ping(String),
-    }
+    use crate::job::{start_job, JobEvent};
 
     /// One job's stream: a progress bar, the connection state, and close / reconnect.
     #[component]
@@ -36,11 +26,7 @@ mod app {
             )
             .capacity(500),
         );
-        let percent = match job.last.read().as_ref().map(|m| &m.data) {
-            Some(JobEvent::Progress(p)) => p.step * 100 / p.steps.max(1),
-            Some(JobEvent::Ping(_)) => 100,
-            None => 0,
-        };
+        let percent = job.last.read().as_ref().map_or(0, |m| m.data.percent());
         rsx! {
             progress { max: 100, value: percent }
             p { "{job.ready_state} · {job.received} events" }
@@ -67,24 +53,6 @@ mod app {
                 Some(None) => rsx! { p { "the server did not start a job" } },
             }
         }
-    }
-
-    /// `POST /jobs` (a three-step job), the new job's id.
-    async fn start_job() -> Option<String> {
-        use wasm_bindgen::JsCast;
-        let init = web_sys::RequestInit::new();
-        init.set_method("POST");
-        init.set_body(&r#"{"steps": 3, "intervalMs": 500}"#.into());
-        let headers = web_sys::Headers::new().ok()?;
-        headers.set("Content-Type", "application/json").ok()?;
-        init.set_headers(&headers);
-        let window = web_sys::window()?;
-        let response =
-            wasm_bindgen_futures::JsFuture::from(window.fetch_with_str_and_init("/jobs", &init)).await.ok()?;
-        let response: web_sys::Response = response.dyn_into().ok()?;
-        let json = wasm_bindgen_futures::JsFuture::from(response.json().ok()?).await.ok()?;
-        let id = js_sys::Reflect::get(&json, &"id".into()).ok()?;
-        id.as_string().or_else(|| id.as_f64().map(|n| n.to_string()))
     }
 }
 
