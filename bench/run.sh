@@ -62,6 +62,8 @@ fanout() {
   $pin_loadgen "$bin/sse-loadgen" run --small "$SMALL" --large "$LARGE" --secs "$SECS" --rate "$RATE" \
     --server "typed-eventsource-server=$p$bin/typed-eventsource-server serve --listen 127.0.0.1:0 --dev $lift --data-dir $data" \
     --server "ours, memory store=$p$bin/typed-eventsource-server serve --listen 127.0.0.1:0 --dev $lift --store memory" \
+    --server "ours, HTTP/2 over TLS=$p$bin/typed-eventsource-server serve --listen 127.0.0.1:0 --dev --dev-tls $lift --data-dir $data/h2" \
+    --https "ours, HTTP/2 over TLS" \
     --server "ours, 2 instances + Redis=$p$bin/typed-eventsource-server serve --listen 127.0.0.1:0 --dev $redis_args" \
     --peer "ours, 2 instances + Redis=${peer_line#listening on }" \
     --server "node express=${p}node bench/node-baseline/server.js --listen 127.0.0.1:0" \

@@ -8,6 +8,7 @@ use std::time::{Duration, Instant};
 use tokio::task::JoinHandle;
 
 use crate::check::Shared;
+use crate::h2sub::{self, STREAMS_PER_CONNECTION};
 use crate::hist::Hist;
 use crate::procfs::{cpu_secs, self_cpu_secs, write_calls};
 use crate::publisher::Publisher;
@@ -23,7 +24,10 @@ pub(crate) struct Bench {
     /// Other instances serving the same streams: subscribers are spread over `server` and these.
     pub(crate) peers: Vec<SocketAddr>,
     pub(crate) pid: u32,
+    /// One task per connection (HTTP/1.1: one stream each; HTTP/2: up to [`STREAMS_PER_CONNECTION`]).
     pub(crate) conns: Vec<JoinHandle<()>>,
+    /// Streams opened on `conns`.
+    pub(crate) streams: usize,
     pub(crate) next_source: usize,
 }
 
@@ -55,20 +59,28 @@ impl Bench {
             untimed: AtomicU64::new(0),
             gaps_unknown: AtomicBool::new(false),
         });
-        Bench { shared, server, peers: peers.to_vec(), pid, conns: Vec::new(), next_source: 0 }
+        Bench { shared, server, peers: peers.to_vec(), pid, conns: Vec::new(), streams: 0, next_source: 0 }
     }
 
     /// Opens streams until `n` are open and ready.
     pub(crate) async fn connect(&mut self, n: usize) -> Res<()> {
         let gate = Arc::new(tokio::sync::Semaphore::new(256));
-        while self.conns.len() < n {
+        while self.streams < n {
             let source = Ipv4Addr::new(127, 0, 0, 2 + (self.next_source % usize::from(SOURCE_IPS)) as u8);
             let target = match self.next_source % (self.peers.len() + 1) {
                 0 => self.server,
                 i => self.peers[i - 1],
             };
             self.next_source += 1;
-            self.conns.push(tokio::spawn(subscriber(Arc::clone(&self.shared), target, source, Arc::clone(&gate))));
+            let shared = Arc::clone(&self.shared);
+            if crate::tls::HTTPS.load(Relaxed) {
+                let streams = STREAMS_PER_CONNECTION.min(n - self.streams);
+                self.streams += streams;
+                self.conns.push(tokio::spawn(h2sub::connection(shared, target, source, streams, Arc::clone(&gate))));
+            } else {
+                self.streams += 1;
+                self.conns.push(tokio::spawn(subscriber(shared, target, source, Arc::clone(&gate))));
+            }
         }
         let deadline = Instant::now() + Duration::from_secs(60);
         while self.shared.ready.load(Relaxed) < n {
@@ -84,6 +96,7 @@ impl Bench {
         for c in self.conns.drain(..) {
             c.abort();
         }
+        self.streams = 0;
         tokio::time::sleep(Duration::from_millis(300)).await;
         self.shared.ready.store(0, Relaxed);
         self.shared.broken.store(0, Relaxed);
@@ -113,7 +126,7 @@ impl Bench {
     /// Publishes as fast as the streams drain (at most [`WINDOW`] events ahead) for `secs`.
     pub(crate) async fn throughput(&self, secs: f64, publishers: usize) -> Res<Throughput> {
         self.reset_counters();
-        let n = self.conns.len() as u64;
+        let n = self.streams as u64;
         let next = Arc::new(AtomicU64::new(0));
         let server_cpu0 = cpu_secs(self.pid);
         let writes0 = write_calls(self.pid);
@@ -192,7 +205,7 @@ impl Bench {
     /// Publishes `rate` events/s for `secs`, recording publish→receive latency of every delivery.
     pub(crate) async fn latency(&self, rate: f64, secs: f64) -> Res<Latency> {
         self.reset_counters();
-        let n = self.conns.len() as u64;
+        let n = self.streams as u64;
         self.shared.recording.store(true, Relaxed);
         // A server that cannot keep the rate is not waited for past the phase (plus 1 s): the achieved rate is
         // reported next to the latencies.
@@ -216,7 +229,7 @@ impl Bench {
     /// events by `1.03 × secs` and 97 % of the deliveries arrived within 250 ms of the last publish.
     async fn step(&self, rate: f64, secs: f64) -> Res<Step> {
         self.reset_counters();
-        let n = self.conns.len() as u64;
+        let n = self.streams as u64;
         let start_us = self.shared.micros();
         // The publishers may run 3 % late (a shared machine's scheduling), not more. 32 connections: the publish
         // rate a server acknowledges is then its own limit rather than 8 round trips in flight.
@@ -245,7 +258,7 @@ impl Bench {
     /// `secs`). Streams dropped by a server in an overloaded step are reconnected; their gaps/duplicates/drops are
     /// counted apart (`overload_*`), those of steps that kept up in the usual counters.
     pub(crate) async fn saturation(&mut self, start_rate: f64, secs: f64) -> Res<Saturation> {
-        let n = self.conns.len();
+        let n = self.streams;
         let broken_before = self.shared.broken.load(Relaxed);
         let mut sat = Saturation::default();
         let mut ok: Option<Step> = None;

@@ -6,7 +6,7 @@
 //! text (`POST /update {"text": "t=<µs since start>;xxx…"}`).
 //!
 //! ```text
-//! sse-loadgen run --server NAME=COMMAND ... [--peer NAME=ADDR ...] [--small 1000] [--large 10000] [--secs 4] [--rate 1000] [--md FILE] [--idle-only | --cpu-only]
+//! sse-loadgen run --server NAME=COMMAND ... [--peer NAME=ADDR ...] [--small 1000] [--large 10000] [--secs 4] [--rate 1000] [--https NAME ...] [--md FILE] [--idle-only | --cpu-only]
 //! sse-loadgen publish --url http://ADDR --count 100000      (fills a server's history, for the browser bench)
 //! sse-loadgen pipelined --server NAME=COMMAND ... [--streams 1000] [--rate 2000] [--secs 5] [--md FILE] [--check] [--sequential]
 //! ```
@@ -52,6 +52,7 @@ pub(crate) const TEXT_LEN: usize = 38;
 mod bench;
 mod check;
 mod dechunk;
+mod h2sub;
 mod hist;
 mod pipelined;
 mod procfs;
@@ -59,6 +60,7 @@ mod publisher;
 mod report;
 mod server;
 mod subscriber;
+mod tls;
 
 fn arg_value<T: std::str::FromStr>(args: &[String], name: &str, default: T) -> T {
     args.iter().position(|a| a == name).and_then(|i| args.get(i + 1)).and_then(|v| v.parse().ok()).unwrap_or(default)
@@ -102,7 +104,10 @@ async fn run(args: Vec<String>) -> Res<()> {
         })
         .collect();
     let mut results = Vec::new();
+    // `--https NAME`: that server serves HTTPS (`--dev-tls`): HTTP/2 streams, publishers over TLS (see `tls.rs`).
+    let https: Vec<String> = args.windows(2).filter(|w| w[0] == "--https").map(|w| w[1].clone()).collect();
     for (name, command) in &servers {
+        tls::HTTPS.store(https.contains(name), Relaxed);
         let mut server = start_server(name, command)?;
         eprintln!("[{name}] listening on {} (pid {})", server.addr, server.child.id());
         let server_peers: Vec<std::net::SocketAddr> =

@@ -197,7 +197,7 @@ struct Measured {
 }
 
 async fn figures(bench: &Bench, m: Measured) -> Pipelined {
-    let n = bench.conns.len() as u64;
+    let n = bench.streams as u64;
     bench.drain(m.acked * n).await;
     bench.shared.recording.store(false, Relaxed);
     let delivered = bench.shared.delivered.load(Relaxed);

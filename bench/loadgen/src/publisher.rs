@@ -1,14 +1,19 @@
 //! The publisher: keep-alive `POST /update` connections, each event carrying its send timestamp.
 
 use std::net::SocketAddr;
+use std::sync::atomic::Ordering::Relaxed;
 
-use tokio::io::{AsyncReadExt as _, AsyncWriteExt as _};
+use tokio::io::{AsyncRead, AsyncReadExt as _, AsyncWrite, AsyncWriteExt as _};
 use tokio::net::TcpStream;
 
 use crate::{Res, TEXT_LEN};
 
+/// A publisher's connection: plain TCP or TLS.
+pub(crate) trait Io: AsyncRead + AsyncWrite + Unpin + Send {}
+impl<T: AsyncRead + AsyncWrite + Unpin + Send> Io for T {}
+
 pub(crate) struct Publisher {
-    pub(crate) stream: TcpStream,
+    pub(crate) stream: Box<dyn Io>,
     pub(crate) server: SocketAddr,
     pub(crate) buf: Vec<u8>,
     pub(crate) body: String,
@@ -16,8 +21,13 @@ pub(crate) struct Publisher {
 
 impl Publisher {
     pub(crate) async fn new(server: SocketAddr) -> Res<Self> {
-        let stream = TcpStream::connect(server).await?;
-        stream.set_nodelay(true)?;
+        let tcp = TcpStream::connect(server).await?;
+        tcp.set_nodelay(true)?;
+        let stream: Box<dyn Io> = if crate::tls::HTTPS.load(Relaxed) {
+            Box::new(crate::tls::http1().connect(crate::tls::server_name(), tcp).await?)
+        } else {
+            Box::new(tcp)
+        };
         Ok(Publisher { stream, server, buf: Vec::with_capacity(4096), body: String::with_capacity(128) })
     }
 

@@ -28,7 +28,11 @@ pub(crate) fn start_server(name: &str, command: &str) -> Res<Server> {
     let mut lines = BufReader::new(stdout).lines();
     let addr = loop {
         let line = lines.next().ok_or_else(|| format!("{name}: exited before listening"))??;
-        if let Some(a) = line.trim().strip_prefix("listening on http://") {
+        if let Some(a) = line
+            .trim()
+            .strip_prefix("listening on http://")
+            .or_else(|| line.trim().strip_prefix("listening on https://"))
+        {
             break a.parse::<SocketAddr>()?;
         }
     };

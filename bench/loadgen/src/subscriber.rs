@@ -89,22 +89,7 @@ pub(crate) async fn subscriber(
             permit = None;
             shared.ready.fetch_add(1, Relaxed);
         }
-        let now = shared.micros();
-        let mut count = 0;
-        while let Some(ev) = decoder.next_ref() {
-            // The server's heartbeat event (idle streams) has no id of its own: not a delivery.
-            if let Ok(ev) = ev {
-                if ev.event == "heartbeat" {
-                    continue;
-                }
-                check.event(&shared, ev.last_event_id, ev.data, now);
-                count += 1;
-            }
-        }
-        if count > 0 {
-            shared.delivered.fetch_add(count, Relaxed);
-            shared.last_event_at.store(now, Relaxed);
-        }
+        deliver(&shared, &mut decoder, &mut check);
         if !alive {
             break;
         }
@@ -113,6 +98,26 @@ pub(crate) async fn subscriber(
     shared.broken.fetch_add(1, Relaxed);
     if ready {
         shared.ready.fetch_sub(1, Relaxed);
+    }
+}
+
+/// Checks and counts the events `decoder` completed.
+pub(crate) fn deliver(shared: &Shared, decoder: &mut sse_codec::Decoder, check: &mut StreamCheck) {
+    let now = shared.micros();
+    let mut count = 0;
+    while let Some(ev) = decoder.next_ref() {
+        // The server's heartbeat event (idle streams) has no id of its own: not a delivery.
+        if let Ok(ev) = ev {
+            if ev.event == "heartbeat" {
+                continue;
+            }
+            check.event(shared, ev.last_event_id, ev.data, now);
+            count += 1;
+        }
+    }
+    if count > 0 {
+        shared.delivered.fetch_add(count, Relaxed);
+        shared.last_event_at.store(now, Relaxed);
     }
 }
 
