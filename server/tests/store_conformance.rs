@@ -12,15 +12,17 @@ use std::sync::{Arc, Mutex};
 use common::process::TempDir;
 use common::redis_server::RedisServer;
 use typed_eventsource_server::store::conformance::{Backend, CHECKS};
-use typed_eventsource_server::store::{
-    embedded::EmbeddedStore, memory, redis::RedisStore, BoxFuture, Store, StoreOptions,
-};
+use typed_eventsource_server::store::embedded::EmbeddedStore;
+use typed_eventsource_server::store::redis::RedisStore;
+use typed_eventsource_server::store::{BoxFuture, Store, StoreOptions};
 
 struct Memory;
 
 impl Backend for Memory {
     fn fresh(&self, options: StoreOptions) -> BoxFuture<'_, Arc<dyn Store>> {
-        Box::pin(async move { Arc::new(memory::open(options).unwrap()) as Arc<dyn Store> })
+        Box::pin(
+            async move { Arc::new(typed_eventsource_server::store::memory::open(options).unwrap()) as Arc<dyn Store> },
+        )
     }
 
     fn reopen(&self, _options: StoreOptions) -> BoxFuture<'_, Option<Arc<dyn Store>>> {
@@ -118,26 +120,61 @@ impl Backend for Redis {
     }
 }
 
-/// Runs every check against `backend`, each named in a failure.
-async fn run_all(name: &str, backend: &dyn Backend) {
-    for (check, run) in CHECKS {
-        let started = std::time::Instant::now();
-        run(backend).await;
-        eprintln!("{name}: {check} ok ({:?})", started.elapsed());
-    }
+/// One test per check and backend (`memory::jobs`, `redis::epochs`, ...), so a failure names both; each Redis test
+/// starts its own redis-server.
+macro_rules! conformance {
+    ($($check:ident),* $(,)?) => {
+        /// The checks this file runs: every one of `CHECKS`.
+        const LISTED: &[&str] = &[$(stringify!($check)),*];
+
+        mod memory {
+            $(
+                #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+                async fn $check() {
+                    typed_eventsource_server::store::conformance::$check(&super::Memory).await;
+                }
+            )*
+        }
+
+        mod embedded {
+            $(
+                #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+                async fn $check() {
+                    typed_eventsource_server::store::conformance::$check(&super::Embedded::default()).await;
+                }
+            )*
+        }
+
+        mod redis {
+            $(
+                #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+                async fn $check() {
+                    typed_eventsource_server::store::conformance::$check(&super::Redis::start()).await;
+                }
+            )*
+        }
+    };
 }
 
-#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn memory_store_meets_the_contract() {
-    run_all("memory", &Memory).await;
-}
+conformance!(
+    positions_increase_per_topic_and_are_unique,
+    batch_outcomes_in_order,
+    read_after_and_limit,
+    retention_by_count,
+    retention_by_age,
+    retention_by_bytes_per_user_topic,
+    user_topics_capped_by_count_and_bytes,
+    offline_marks,
+    epochs,
+    jobs,
+    job_leases,
+    idempotency_keys,
+    live_delivery,
+    live_delivery_fills_holes,
+);
 
-#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn embedded_store_meets_the_contract() {
-    run_all("embedded", &Embedded::default()).await;
-}
-
-#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn redis_store_meets_the_contract() {
-    run_all("redis", &Redis::start()).await;
+#[test]
+fn every_check_runs_against_every_backend() {
+    let all: Vec<&str> = CHECKS.iter().map(|(name, _)| *name).collect();
+    assert_eq!(LISTED, all, "list each check of store::conformance::CHECKS in conformance!(...)");
 }
