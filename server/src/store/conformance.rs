@@ -341,7 +341,7 @@ pub async fn offline_marks(backend: &dyn Backend) {
 
 /// The epoch is random and comes with the data: new data, new epoch; the same data reopened, the same epoch and
 /// positions that go on; data lost under a running store, a new epoch adopted by the next write (no error), positions
-/// from the start again.
+/// from the start again — or the epoch another instance created for the new data first.
 pub async fn epochs(backend: &dyn Backend) {
     let a = Topic::from("conf-a");
     let store = backend.fresh(StoreOptions::default()).await;
@@ -371,6 +371,17 @@ pub async fn epochs(backend: &dyn Backend) {
         assert_ne!(new, epoch, "lost data: a new epoch");
         assert!(frame(&event).starts_with(&format!("id: {new}-1\n")), "{:?}", frame(&event));
         assert_eq!(store.refresh_epoch().await.unwrap(), new);
+
+        // Data that can be lost under a running store is shared: another instance may meet the new data first and
+        // create its epoch; this store then adopts that one (not a third).
+        publish(&*store, &a, "again", keep_all()).await;
+        assert!(backend.wipe().await);
+        let other = backend.reopen(StoreOptions::default()).await.expect("a shared store opens the same data");
+        let theirs = other.epoch();
+        assert_ne!(theirs, new);
+        let (event, _) = appended(&write(&*store, vec![append(&a, "after", keep_all())]).await[0]);
+        assert_eq!(store.epoch(), theirs, "the epoch the data has now");
+        assert!(frame(&event).starts_with(&format!("id: {theirs}-")), "{:?}", frame(&event));
     }
 }
 
