@@ -189,6 +189,8 @@ fn deployment_settings(config: &Config) -> Vec<(String, String)> {
         ("history", config.history.to_string()),
         ("history-max-age-ms", max_age.to_string()),
         ("max-user-topics", config.max_user_topics.to_string()),
+        ("max-user-topic-bytes", config.max_user_topic_bytes.to_string()),
+        ("max-user-history-bytes", config.max_user_history_bytes.to_string()),
         ("job-ttl-secs", config.job_ttl.as_secs().to_string()),
     ]
     .into_iter()

@@ -579,3 +579,24 @@ async fn a_server_started_while_redis_loads_its_data_waits_for_it() {
     let _ = slow.kill();
     let _ = slow.wait();
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn the_byte_caps_of_user_streams_are_deployment_settings() {
+    // Issue 25: the Redis store enforces --max-user-topic-bytes/--max-user-history-bytes, so instances with other
+    // caps would trim each other's user streams; a marker from before they were shared gains them.
+    let redis = RedisServer::start();
+    let (_a, _da) = instance(&redis, &["--max-user-topic-bytes", "10000"]);
+    let url = redis.url();
+    let dir = TempDir::new("redis-bytes");
+    let Err((code, log)) =
+        common::process::try_start_in(dir.path(), &serve_args(&url, &["--max-user-topic-bytes", "20000"]))
+    else {
+        panic!("a server with another byte cap joined the deployment");
+    };
+    assert_eq!(code, Some(1), "{log}");
+    assert!(log.contains("--max-user-topic-bytes 10000 there, 20000 here"), "{log}");
+    redis.command(&["HDEL", "tes:deployment", "max-user-topic-bytes", "max-user-history-bytes"]).await;
+    let (_b, _db) = instance(&redis, &["--max-user-topic-bytes", "10000"]);
+    let marker = redis.command(&["HGET", "tes:deployment", "max-user-history-bytes"]).await;
+    assert_eq!(marker, redis::Value::BulkString(b"268435456".to_vec()), "an older marker gains the setting");
+}
