@@ -138,7 +138,9 @@ impl RedisStore {
             delivered_epoch: Mutex::new(String::new()),
             epoch_changed: Arc::default(),
         });
-        let epoch = until_loaded(&shown, || inner.load_epoch()).await.map_err(|e| open_err(&e))?;
+        let fresh = super::new_epoch().map_err(|e| open_err(&e))?;
+        let epoch = until_loaded(&shown, || inner.fetch_epoch(&fresh)).await.map_err(|e| open_err(&e))?;
+        inner.adopt_epoch(&epoch);
         *lock(&inner.delivered_epoch) = epoch;
         inner.claim_deployment().await.map_err(|detail| StoreError::Redis { url: shown.clone(), detail })?;
         Ok(RedisStore { inner })
@@ -161,18 +163,17 @@ fn redact(url: &str) -> String {
     }
 }
 
-/// Runs `attempt` until Redis is done loading its data (`LOADING` after a restart with a large data set), waiting
-/// with backoff from 100 ms to 2 s; any other outcome is returned.
-async fn until_loaded<T, E, F, Fut>(url: &str, mut attempt: F) -> Result<T, E>
+/// Runs `attempt` until Redis is done loading its data (the `LOADING` error kind after a restart with a large data
+/// set), waiting with backoff from 100 ms to 2 s; any other outcome is returned.
+async fn until_loaded<T, F, Fut>(url: &str, mut attempt: F) -> Result<T, redis::RedisError>
 where
-    E: std::fmt::Display,
     F: FnMut() -> Fut,
-    Fut: std::future::Future<Output = Result<T, E>>,
+    Fut: std::future::Future<Output = Result<T, redis::RedisError>>,
 {
     let mut backoff = Duration::from_millis(100);
     loop {
         match attempt().await {
-            Err(e) if e.to_string().to_ascii_lowercase().contains("loading") => {
+            Err(e) if e.kind() == redis::ErrorKind::Server(redis::ServerErrorKind::BusyLoading) => {
                 tracing::warn!(%url, retry_in = ?backoff, "Redis is still loading its data; waiting");
                 tokio::time::sleep(backoff).await;
                 backoff = (backoff * 2).min(Duration::from_secs(2));
@@ -193,19 +194,18 @@ impl Inner {
 
     /// Reads the epoch, creating one if the data has none (first start, or a wiped Redis).
     async fn load_epoch(&self) -> Result<String, StoreError> {
-        let mut conn = self.conn.clone();
-        let key = format!("{}epoch", self.prefix);
         let fresh = super::new_epoch()?;
-        let _: Value = redis::cmd("SET")
-            .arg(&key)
-            .arg(&fresh)
-            .arg("NX")
-            .query_async(&mut conn)
-            .await
-            .map_err(|e| unavailable(&e))?;
-        let epoch: String = redis::cmd("GET").arg(&key).query_async(&mut conn).await.map_err(|e| unavailable(&e))?;
+        let epoch = self.fetch_epoch(&fresh).await.map_err(|e| unavailable(&e))?;
         self.adopt_epoch(&epoch);
         Ok(epoch)
+    }
+
+    /// The data's epoch, `fresh` set first if it has none (`SET NX`, then `GET`); not adopted.
+    async fn fetch_epoch(&self, fresh: &str) -> Result<String, redis::RedisError> {
+        let mut conn = self.conn.clone();
+        let key = format!("{}epoch", self.prefix);
+        let _: Value = redis::cmd("SET").arg(&key).arg(fresh).arg("NX").query_async(&mut conn).await?;
+        redis::cmd("GET").arg(&key).query_async(&mut conn).await
     }
 
     /// Writes the deployment marker (`<p>deployment`: the settings every server on this prefix must share) if there is
