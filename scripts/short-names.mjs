@@ -51,8 +51,30 @@ function shortName(n) {
   return s;
 }
 
+/** The name (a length and UTF-8 bytes) at `pos`: [name, next position]. */
+function readName(buf, pos) {
+  const [len, start] = leb(buf, pos);
+  return [buf.toString("utf8", start, start + len), start + len];
+}
+
+/** The end of an import's description (its kind and type) starting at `pos`. */
+function importEnd(wasm, pos) {
+  const kind = wasm[pos++];
+  if (kind === 0) return leb(wasm, pos)[1]; // function: type index
+  if (kind === 1 || kind === 2) {
+    if (kind === 1) pos++; // table: element type
+    let flags;
+    [flags, pos] = leb(wasm, pos);
+    [, pos] = leb(wasm, pos); // minimum
+    return flags & 1 ? leb(wasm, pos)[1] : pos; // maximum
+  }
+  if (kind === 3) return pos + 2; // global: value type, mutability
+  if (kind === 4) return leb(wasm, pos + 1)[1]; // tag: attribute, type index
+  throw new Error(`import kind ${kind} unknown`);
+}
+
 /** Rewrites the import section of `wasm` with `renameImport(module, field)` (a new [module, field], or the same)
- * and the export section with `renameExport(name)` (a new name, or the same). */
+ * and the export section with `renameExport(name)` (a new name, or the same); the other sections are copied. */
 function rename(wasm, renameImport, renameExport) {
   const parts = [wasm.subarray(0, 8)];
   let pos = 8;
@@ -60,24 +82,7 @@ function rename(wasm, renameImport, renameExport) {
     const id = wasm[pos];
     const [len, start] = leb(wasm, pos + 1);
     const end = start + len;
-    if (id === 7) {
-      let [count, p] = leb(wasm, start);
-      const body = [uleb(count)];
-      for (let i = 0; i < count; i++) {
-        let n;
-        [n, p] = leb(wasm, p);
-        const field = wasm.toString("utf8", p, p + n);
-        p += n;
-        const descStart = p;
-        [, p] = leb(wasm, p + 1); // kind, index
-        body.push(name(renameExport(field)), wasm.subarray(descStart, p));
-      }
-      const section = Buffer.concat(body);
-      parts.push(Buffer.from([7]), uleb(section.length), section);
-      pos = end;
-      continue;
-    }
-    if (id !== 2) {
+    if (id !== 2 && id !== 7) {
       parts.push(wasm.subarray(pos, end));
       pos = end;
       continue;
@@ -85,31 +90,24 @@ function rename(wasm, renameImport, renameExport) {
     let [count, p] = leb(wasm, start);
     const body = [uleb(count)];
     for (let i = 0; i < count; i++) {
-      let n;
-      [n, p] = leb(wasm, p);
-      const module = wasm.toString("utf8", p, p + n);
-      p += n;
-      [n, p] = leb(wasm, p);
-      const field = wasm.toString("utf8", p, p + n);
-      p += n;
-      // The import's kind and type, copied as they are.
-      const descStart = p;
-      const kind = wasm[p++];
-      if (kind === 0) [, p] = leb(wasm, p); // function: type index
-      else if (kind === 1 || kind === 2) {
-        if (kind === 1) p++; // table: element type
-        let flags;
-        [flags, p] = leb(wasm, p);
-        [, p] = leb(wasm, p);
-        if (flags & 1) [, p] = leb(wasm, p);
-      } else if (kind === 3) p += 2; // global: value type, mutability
-      else if (kind === 4) [, p] = leb(wasm, p + 1); // tag: attribute, type index
-      else throw new Error(`import kind ${kind} unknown`);
-      const [newModule, newField] = renameImport(module, field);
-      body.push(name(newModule), name(newField), wasm.subarray(descStart, p));
+      let names;
+      if (id === 2) {
+        let module, field;
+        [module, p] = readName(wasm, p);
+        [field, p] = readName(wasm, p);
+        names = renameImport(module, field);
+      } else {
+        let field;
+        [field, p] = readName(wasm, p);
+        names = [renameExport(field)];
+      }
+      // The description after the name(s), copied as it is: an import's kind and type, an export's kind and index.
+      const descEnd = id === 2 ? importEnd(wasm, p) : leb(wasm, p + 1)[1];
+      body.push(...names.map(name), wasm.subarray(p, descEnd));
+      p = descEnd;
     }
     const section = Buffer.concat(body);
-    parts.push(Buffer.from([2]), uleb(section.length), section);
+    parts.push(Buffer.from([id]), uleb(section.length), section);
     pos = end;
   }
   return Buffer.concat(parts);
