@@ -1,5 +1,5 @@
 // Shortens the names between wasm-bindgen's module and its glue: `node scripts/short-names.mjs DIR...` rewrites each
-// DIR/*_bg.wasm, its JavaScript glue DIR/*.js and its DIR/*.d.ts (what `wasm-pack build --target web` writes) in place.
+// DIR/*_bg.wasm, its JavaScript glue DIR/*.js and its DIR/*.d.ts (`wasm-pack build --target web`'s output) in place.
 //
 // Why: wasm-bindgen names every JS function the module imports `__wbg_<name>_<16 hex digits>` and exports functions
 // such as `typedeventsource_onStateChange` or `wasm_bindgen__convert__closures_____invoke__<17 hex digits>`; the hex
@@ -7,6 +7,7 @@
 // - An import is declared once in the glue, as a key of the imports object (`__wbg_call_40b0…: function(…) {…}`);
 // - an export is used by the glue as `wasm.<name>` and typed in the .d.ts as `readonly <name>: …` (`InitOutput`)
 //   and in wasm-pack's <name>_bg.wasm.d.ts as `export const <name>: …`.
+// The imports' module name (`./<name>_bg.js`, the key of the glue's imports object) becomes empty.
 // Renaming the module's side and those the same way changes nothing else: the glue's API (the class, `init`,
 // `initSync`) keeps its names. A name found otherwise (an import that is not exactly one such key, an export the glue
 // does not use, `memory`) is left as it is; a second run finds no long names and changes nothing.
