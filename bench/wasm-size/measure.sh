@@ -31,7 +31,8 @@ out=${1:-/dev/stdout}
 declare -A budget=([typed-eventsource]=21312 [typed-eventsource/full]=43397)
 export PATH="$root/node_modules/.bin:$HOME/.cargo/bin:$PATH"
 # The wasm-opt flags of the package ([package.metadata.wasm-pack.profile.release] in the root Cargo.toml).
-opt_flags=(-Oz --converge --enable-bulk-memory --enable-nontrapping-float-to-int --strip-producers --strip-target-features)
+opt_flags=(-Oz --converge --enable-bulk-memory --enable-nontrapping-float-to-int --strip-producers
+  --strip-target-features)
 gz() { gzip -9 -c "$1" | wc -c; }
 kb() { awk -v b="$1" 'BEGIN { printf "%.1f KB", b / 1024 }'; }
 
