@@ -234,22 +234,11 @@ impl Auth {
     }
 }
 
-/// Extractor that allows the request only with a publisher token (or in `--dev` mode). Put it before the body
-/// extractor so unauthorized requests are refused before their body is read. Holds the publisher's `sub` (`None`
-/// in `--dev` without a token).
+/// Extractor (implemented in [`crate::extract`]) that allows the request only with a publisher token (or in `--dev`
+/// mode). Put it before the body extractor so unauthorized requests are refused before their body is read. Holds the
+/// publisher's `sub` (`None` in `--dev` without a token).
 #[derive(Debug, Clone)]
 pub struct Publisher(pub Option<String>);
-
-impl axum::extract::FromRequestParts<crate::AppState> for Publisher {
-    type Rejection = AppError;
-
-    async fn from_request_parts(
-        parts: &mut axum::http::request::Parts,
-        state: &crate::AppState,
-    ) -> Result<Self, Self::Rejection> {
-        state.auth.check_publisher(&state.metrics, &parts.headers).map(Publisher)
-    }
-}
 
 #[cfg(test)]
 mod tests {

@@ -535,6 +535,10 @@ pub struct ConnArgs {
     pub max_header_bytes: u64,
 }
 
+/// hyper's smallest read-buffer cap (it refuses less); a connection's buffer starts at this size and grows only for
+/// larger request heads, up to `--max-header-bytes`.
+pub const MIN_HEADER_BYTES: usize = 8192;
+
 /// The connection settings, from [`ConnArgs`].
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct ConnConfig {
@@ -586,9 +590,7 @@ impl From<ConnArgs> for ConnConfig {
             max_connections: a.max_connections.map(|n| usize::try_from(n).unwrap_or(usize::MAX)),
             max_connections_per_ip: usize::try_from(a.max_connections_per_ip).unwrap_or(usize::MAX),
             addresses: crate::limits::AddressPolicy { ops_allow: a.ops_allow, ipv6_prefix: a.ipv6_prefix_len },
-            max_header_bytes: usize::try_from(a.max_header_bytes)
-                .unwrap_or(crate::conn::MIN_HEADER_BYTES)
-                .max(crate::conn::MIN_HEADER_BYTES),
+            max_header_bytes: usize::try_from(a.max_header_bytes).unwrap_or(MIN_HEADER_BYTES).max(MIN_HEADER_BYTES),
         }
     }
 }
@@ -733,7 +735,7 @@ mod tests {
         assert_eq!(plain.tls, None);
         assert_eq!((plain.idle_timeout, plain.tls_handshake_timeout), (Duration::from_secs(8), Duration::from_secs(2)));
         assert_eq!((plain.max_connections, plain.max_connections_per_ip), (None, 5));
-        assert_eq!(dev(&["--max-header-bytes", "8192"]).conn.max_header_bytes, crate::conn::MIN_HEADER_BYTES);
+        assert_eq!(dev(&["--max-header-bytes", "8192"]).conn.max_header_bytes, MIN_HEADER_BYTES);
         assert_eq!(dev(&["--max-header-bytes", "65536"]).conn.max_header_bytes, 65536);
     }
 }

@@ -1,5 +1,6 @@
 //! Request extractors whose rejections are [`AppError`]s: a typed JSON body, a publish body (one object or a batch,
-//! typed), the stream query, and the `Last-Event-ID`.
+//! typed), the stream query, the `Last-Event-ID`, the [`Client`] and the [`Publisher`]. The types the rest of the
+//! server uses live below the HTTP layer (`state`, `auth`); only their extraction from a request is here.
 
 use std::time::Duration;
 
@@ -12,7 +13,9 @@ use serde::de::DeserializeOwned;
 use serde::Deserialize;
 use serde_json::Value;
 
+use crate::auth::Publisher;
 use crate::error::AppError;
+use crate::state::Client;
 use crate::AppState;
 
 /// A body that must be `Content-Type: application/json` (or `*+json`) holding a JSON object, decoded as `T` (a
@@ -266,18 +269,6 @@ impl<S: Send + Sync> FromRequestParts<S> for StreamParams {
     }
 }
 
-/// The client of a request: its address group (from the connection's peer, set by [`crate::conn`], or the last
-/// address of the `--client-ip-header` when configured; an IPv6 address by its `--ipv6-prefix-len` prefix, see
-/// [`crate::limits::address_group`]) and whether it asked for an event stream (`Accept: text/event-stream`, as every
-/// `EventSource` does).
-#[derive(Debug, Clone, Default)]
-pub struct Client {
-    /// The peer's address group, when known: what per-address budgets count.
-    pub ip: Option<std::net::IpAddr>,
-    /// Whether `Accept` names `text/event-stream`.
-    pub wants_event_stream: bool,
-}
-
 /// The last address in the `name` headers (`X-Forwarded-For: client, proxy1` → `proxy1` is what the nearest proxy
 /// saw; with one proxy in front, the client).
 fn forwarded_ip(headers: &HeaderMap, name: &str) -> Option<std::net::IpAddr> {
@@ -286,13 +277,21 @@ fn forwarded_ip(headers: &HeaderMap, name: &str) -> Option<std::net::IpAddr> {
     last.parse().ok().or_else(|| last.parse::<std::net::SocketAddr>().ok().map(|a| a.ip()))
 }
 
+impl FromRequestParts<AppState> for Publisher {
+    type Rejection = AppError;
+
+    async fn from_request_parts(parts: &mut Parts, state: &AppState) -> Result<Self, Self::Rejection> {
+        state.auth.check_publisher(&state.metrics, &parts.headers).map(Publisher)
+    }
+}
+
 impl FromRequestParts<AppState> for Client {
     type Rejection = std::convert::Infallible;
 
     async fn from_request_parts(parts: &mut Parts, state: &AppState) -> Result<Self, Self::Rejection> {
         let forwarded = state.config.client_ip_header.as_deref().and_then(|h| forwarded_ip(&parts.headers, h));
         let ip = forwarded
-            .or_else(|| parts.extensions.get::<crate::conn::ClientAddr>().map(|a| a.0.ip()))
+            .or_else(|| parts.extensions.get::<crate::net::ClientAddr>().map(|a| a.0.ip()))
             .map(|ip| crate::limits::address_group(ip, state.config.conn.addresses.ipv6_prefix));
         let wants_event_stream = parts
             .headers

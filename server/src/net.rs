@@ -19,6 +19,11 @@ use tokio::time::Sleep;
 
 use crate::metrics::Metrics;
 
+/// The peer address of a request's connection, in its extensions (set by [`crate::conn`]; per-address budgets read
+/// it).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct ClientAddr(pub SocketAddr);
+
 const ACCEPT_BACKOFF_MIN: Duration = Duration::from_millis(5);
 const ACCEPT_BACKOFF_MAX: Duration = Duration::from_secs(1);
 

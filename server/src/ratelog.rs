@@ -17,7 +17,7 @@ pub struct RateLimitedLog {
 impl RateLimitedLog {
     /// `Some(number of calls not logged since the last one)` when this call should log.
     pub fn should_log(&self) -> Option<u64> {
-        let now = crate::store::now_ms();
+        let now = crate::clock::now_ms();
         let next = self.next_ms.load(Ordering::Relaxed);
         let period = u64::try_from(LOG_EVERY.as_millis()).unwrap_or(u64::MAX);
         if now >= next

@@ -11,7 +11,6 @@ use tokio_util::sync::CancellationToken;
 use crate::auth::{Auth, Keys};
 use crate::config::{Config, StoreConfig};
 use crate::error::AppError;
-use crate::extract::Client;
 use crate::hub::{Hub, HubOptions, Start, Subscription};
 use crate::jobs::Jobs;
 use crate::limits::{Budgets, Owner, StreamGuard};
@@ -19,6 +18,18 @@ use crate::maintenance;
 use crate::metrics::{Metrics, StreamKind};
 use crate::sse::{self, Live, Prelude, StreamEnv};
 use crate::store::{self, Store, StoreError, StoreOptions};
+
+/// The client of a request (an extractor, [`crate::extract`]): its address group (from the connection's peer, or the last
+/// address of the `--client-ip-header` when configured; an IPv6 address by its `--ipv6-prefix-len` prefix, see
+/// [`crate::limits::address_group`]) and whether it asked for an event stream (`Accept: text/event-stream`, as every
+/// `EventSource` does).
+#[derive(Debug, Clone, Default)]
+pub struct Client {
+    /// The peer's address group, when known: what per-address budgets count.
+    pub ip: Option<std::net::IpAddr>,
+    /// Whether `Accept` names `text/event-stream`.
+    pub wants_event_stream: bool,
+}
 
 /// What an idle stream gets every `--heartbeat-secs`: the `: keep-alive` comment (what proxies and the fetch
 /// transport see) and a `heartbeat` event whose data is the period in milliseconds — comments never reach a browser
@@ -50,9 +61,6 @@ pub struct AppState {
     pub auth: Arc<Auth>,
     /// What every stream needs (heartbeat, shutdown).
     pub env: StreamEnv,
-    /// State of the `/fixtures` routes.
-    #[cfg(feature = "fixtures")]
-    pub fixtures: Arc<crate::routes::fixtures::FixtureState>,
     /// Stream admission (fair budgets).
     pub budgets: Arc<Budgets>,
 }
@@ -112,8 +120,6 @@ impl AppState {
             jobs,
             auth,
             env,
-            #[cfg(feature = "fixtures")]
-            fixtures: Arc::default(),
             budgets: Budgets::new(config.stream_budgets()),
             config: Arc::new(config),
         })

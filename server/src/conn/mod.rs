@@ -53,7 +53,7 @@ use tower_http::add_extension::AddExtension;
 use crate::config::ConnConfig;
 use crate::limits::{Admission, ConnPermit};
 use crate::metrics::{ConnectionGuard, Metrics, Protocol};
-use crate::net::StallListener;
+use crate::net::{ClientAddr, StallListener};
 use crate::state::AppState;
 use crate::tls::Tls;
 
@@ -69,9 +69,7 @@ use tls::{handshake, serve_tls_connection};
 /// What an open connection holds: its gauge in `sse_open_connections` and its admission permit.
 type Gauge = (ConnectionGuard, ConnPermit);
 
-/// hyper's smallest read-buffer cap (it refuses less); the buffer starts at this size and grows only for larger
-/// request heads, up to `--max-header-bytes`.
-pub const MIN_HEADER_BYTES: usize = 8192;
+use crate::config::MIN_HEADER_BYTES;
 
 /// How long a reserve connection (past `--max-connections`) may take to send its one request head.
 const RESERVE_HEAD_TIMEOUT: Duration = Duration::from_secs(5);
@@ -224,10 +222,6 @@ where
         hyper_http1(io, &shared, addr, true, gauge).await;
     }
 }
-
-/// The peer address of a request's connection, in its extensions (per-address budgets read it).
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub struct ClientAddr(pub SocketAddr);
 
 /// The router for one connection (the reserve's for a reserve connection): every request carries the
 /// connection's [`ClientAddr`].

@@ -40,7 +40,8 @@ use tokio::io::{AsyncRead, AsyncReadExt as _, AsyncWrite, AsyncWriteExt as _, Re
 use tower::ServiceExt as _;
 use tower_http::add_extension::AddExtension;
 
-use super::{ClientAddr, Gauge, Shared};
+use super::{Gauge, Shared};
+use crate::net::ClientAddr;
 
 /// Most request headers (hyper's default; more goes to hyper, which answers 431).
 const MAX_HEADERS: usize = 100;

@@ -9,9 +9,10 @@ use serde::{Deserialize, Deserializer};
 
 use crate::auth::Publisher;
 use crate::error::AppError;
-use crate::extract::{Client, PublishBody, StreamParams};
+use crate::extract::{PublishBody, StreamParams};
 use crate::hub::Start;
 use crate::metrics::StreamKind;
+use crate::state::Client;
 use crate::store::{topic, Payload};
 use crate::AppState;
 

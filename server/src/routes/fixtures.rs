@@ -37,14 +37,14 @@
 //!   with id 7, then stays open.
 
 use std::collections::HashMap;
-use std::sync::Mutex;
+use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
 use axum::extract::{Path, Query, RawQuery, State};
 use axum::http::{header, HeaderMap, HeaderValue, StatusCode};
 use axum::response::{IntoResponse, Response};
 use axum::routing::get;
-use axum::Router;
+use axum::{Extension, Router};
 use serde::Deserialize;
 
 use crate::auth::Role;
@@ -54,9 +54,10 @@ use crate::metrics::StreamKind;
 use crate::sse::{self, Live, Prelude};
 use crate::AppState;
 
-/// Per-key connection counters of `/fixtures/flaky/{key}`.
+/// Per-key connection counters of `/fixtures/flaky/{key}` and the other fixtures that fail by connection count (a
+/// layer of this router: the fixtures keep their state to themselves).
 #[derive(Debug, Default)]
-pub struct FixtureState {
+struct FixtureState {
     flaky: Mutex<HashMap<String, u32>>,
 }
 
@@ -79,6 +80,7 @@ pub fn routes() -> Router<AppState> {
         .route("/cycle/{key}", get(cycle))
         .route("/token/{user}", get(token))
         .route("/authed-drop", get(authed_drop))
+        .layer(Extension(Arc::new(FixtureState::default())))
 }
 
 fn frame(id: u64, event: Option<&str>, data: &str) -> Vec<u8> {
@@ -132,8 +134,8 @@ async fn drop_after(
 }
 
 /// Counts the connections for `key` (shared by the fixtures that fail by connection count).
-fn connection_count(state: &AppState, key: String) -> u32 {
-    let mut map = state.fixtures.flaky.lock().unwrap_or_else(std::sync::PoisonError::into_inner);
+fn connection_count(fixtures: &FixtureState, key: String) -> u32 {
+    let mut map = fixtures.flaky.lock().unwrap_or_else(std::sync::PoisonError::into_inner);
     if map.len() >= MAX_FLAKY_KEYS && !map.contains_key(&key) {
         map.clear();
     }
@@ -144,10 +146,11 @@ fn connection_count(state: &AppState, key: String) -> u32 {
 
 async fn flaky(
     State(state): State<AppState>,
+    Extension(fixtures): Extension<Arc<FixtureState>>,
     Path(key): Path<String>,
     params: StreamParams,
 ) -> Result<Response, AppError> {
-    let count = connection_count(&state, key);
+    let count = connection_count(&fixtures, key);
     match count {
         1 => {
             let guard = state.open_stream(StreamKind::Fixture)?;
@@ -219,11 +222,12 @@ async fn overlap(State(state): State<AppState>, params: StreamParams) -> Result<
 
 async fn resume(
     State(state): State<AppState>,
+    Extension(fixtures): Extension<Arc<FixtureState>>,
     Path(key): Path<String>,
     headers: HeaderMap,
     RawQuery(query): RawQuery,
 ) -> Result<Response, AppError> {
-    match connection_count(&state, format!("resume/{key}")) {
+    match connection_count(&fixtures, format!("resume/{key}")) {
         1 => {
             let guard = state.open_stream(StreamKind::Fixture)?;
             let prelude = n_frames(Prelude::new(Duration::from_millis(50)), 1..=5);
@@ -250,8 +254,12 @@ async fn resume(
     }
 }
 
-async fn cycle(State(state): State<AppState>, Path(key): Path<String>) -> Result<Response, AppError> {
-    let count = connection_count(&state, format!("cycle/{key}"));
+async fn cycle(
+    State(state): State<AppState>,
+    Extension(fixtures): Extension<Arc<FixtureState>>,
+    Path(key): Path<String>,
+) -> Result<Response, AppError> {
+    let count = connection_count(&fixtures, format!("cycle/{key}"));
     if count < 6 && count % 2 == 1 {
         return Err(AppError::Unavailable(format!("cycle fixture: connection {count} fails")));
     }

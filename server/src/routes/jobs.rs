@@ -13,10 +13,11 @@ use serde_json::Value;
 
 use crate::auth::Publisher;
 use crate::error::AppError;
-use crate::extract::{Client, JsonBody, StreamParams};
+use crate::extract::{JsonBody, StreamParams};
 use crate::hub::Start;
 use crate::jobs::{MAX_INTERVAL_MS, MAX_STEPS};
 use crate::metrics::StreamKind;
+use crate::state::Client;
 use crate::store::topic;
 use crate::AppState;
 

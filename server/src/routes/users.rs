@@ -14,9 +14,10 @@ use serde_json::Value;
 
 use crate::auth::Publisher;
 use crate::error::AppError;
-use crate::extract::{Client, PublishBody, StreamParams};
+use crate::extract::{PublishBody, StreamParams};
 use crate::hub::Start;
 use crate::metrics::StreamKind;
+use crate::state::Client;
 use crate::store::{topic, Payload};
 use crate::AppState;
 
