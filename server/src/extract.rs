@@ -22,7 +22,7 @@ use crate::AppState;
 /// derived struct; unknown fields are ignored).
 ///
 /// Wrong content type → 415, over the body limit → 413, invalid JSON, not an object or not a `T` → 400 with what is
-/// wrong (see [`decode`]).
+/// wrong (worded by `decode`).
 #[derive(Debug)]
 pub struct JsonBody<T>(pub T);
 
