@@ -177,7 +177,14 @@ async fn heartbeat_comment_on_idle_stream_paused_time() {
     assert_eq!(start.elapsed(), Duration::from_secs(15));
     // An event resets the idle timer.
     tokio::time::advance(Duration::from_secs(5)).await;
-    let published = state.hub.publish(topic::BROADCAST, Payload::new(None, "x")).await.unwrap();
+    // The committer answers from its own thread: while this runtime waits for it, it has nothing to run, and paused
+    // time would jump to the next timer (the heartbeat, due in 10 s). Kept busy, the clock stays where it is.
+    let publish = state.hub.publish(topic::BROADCAST, Payload::new(None, "x"));
+    let published = tokio::select! {
+        biased;
+        published = publish => published.unwrap(),
+        () = async { loop { tokio::task::yield_now().await } } => unreachable!(),
+    };
     assert_eq!(body.next().await.unwrap().unwrap(), format!("id: {}\ndata: x\n\n", published.id));
     let t = tokio::time::Instant::now();
     assert_eq!(&body.next().await.unwrap().unwrap()[..], heartbeat);
