@@ -9,6 +9,8 @@ source scripts/lib/steps.sh
 
 step "setup (installs what this machine lacks)" scripts/setup.sh
 export PATH="$PWD/node_modules/.bin:$HOME/.cargo/bin:$PATH"
+# Every run of this command starts from a clean clone (CI): incremental caches would only be written, never read.
+export CARGO_INCREMENTAL=0
 source scripts/lib/server.sh
 trap 'steps_on_exit; stop_servers' EXIT
 mkdir -p artifacts
