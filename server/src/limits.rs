@@ -478,6 +478,64 @@ mod tests {
         s.parse().unwrap()
     }
 
+    fn owner(ip_addr: &str, user: Option<&str>) -> Owner {
+        Owner { ip: Some(ip(ip_addr)), user: user.map(str::to_owned) }
+    }
+
+    /// Each stream budget admits exactly its limit, refuses the next with the budget's own reason, counts a refusal,
+    /// and a dropped stream gives its place (and its gauge) back.
+    #[test]
+    fn every_stream_budget_admits_its_limit_names_itself_when_spent_and_takes_a_closed_stream_back() {
+        let metrics = Arc::new(Metrics::default());
+        let limits = StreamBudgets { total: 6, anonymous: 2, job: 1, per_ip: 3, per_user: 2 };
+        let budgets = Budgets::new(limits);
+        assert_eq!(budgets.limits(), limits);
+        let admit = |kind, o: &Owner| budgets.admit(&metrics, kind, o);
+
+        // Anonymous (broadcast and fixture streams share it): 2.
+        let b1 = admit(StreamKind::Broadcast, &owner("10.0.0.1", None)).unwrap();
+        let f1 = admit(StreamKind::Fixture, &owner("10.0.0.2", None)).unwrap();
+        assert_eq!(admit(StreamKind::Broadcast, &owner("10.0.0.3", None)).unwrap_err(), OverBudget::Kind);
+        assert_eq!(metrics.open_streams(StreamKind::Broadcast) + metrics.open_streams(StreamKind::Fixture), 2);
+        drop(f1);
+        assert_eq!(metrics.open_streams(StreamKind::Fixture), 0, "the gauge drops with the guard");
+        let f2 = admit(StreamKind::Fixture, &owner("10.0.0.3", None)).unwrap();
+
+        // Job streams: 1.
+        let j1 = admit(StreamKind::Job, &owner("10.0.0.4", None)).unwrap();
+        assert_eq!(admit(StreamKind::Job, &owner("10.0.0.5", None)).unwrap_err(), OverBudget::Kind);
+
+        // Per user: 2, whatever the address; another user is not counted with them.
+        let u1 = admit(StreamKind::User, &owner("10.0.1.1", Some("alice"))).unwrap();
+        let u2 = admit(StreamKind::User, &owner("10.0.1.2", Some("alice"))).unwrap();
+        assert_eq!(admit(StreamKind::User, &owner("10.0.1.3", Some("alice"))).unwrap_err(), OverBudget::User);
+
+        // Total: 6 (b1, f2, j1, u1, u2 + one).
+        let u3 = admit(StreamKind::User, &owner("10.0.1.4", Some("bob"))).unwrap();
+        assert_eq!(admit(StreamKind::User, &owner("10.0.1.5", Some("carol"))).unwrap_err(), OverBudget::Total);
+        drop(u1);
+        let u4 = admit(StreamKind::User, &owner("10.0.1.5", Some("alice"))).unwrap();
+        assert_eq!(admit(StreamKind::User, &owner("10.0.1.6", Some("carol"))).unwrap_err(), OverBudget::Total);
+        assert_eq!(metrics.streams_refused.load(std::sync::atomic::Ordering::Relaxed), 5);
+        drop((b1, f2, j1, u2, u3, u4));
+        assert_eq!(metrics.open_streams(StreamKind::User), 0);
+
+        // Per address: 3, whatever the kind and user; the place comes back when one closes.
+        let from = |u: &str| owner("10.0.2.1", Some(u));
+        let a = admit(StreamKind::User, &from("a")).unwrap();
+        let b = admit(StreamKind::User, &from("b")).unwrap();
+        let c = admit(StreamKind::Job, &from("c")).unwrap();
+        assert_eq!(admit(StreamKind::User, &from("d")).unwrap_err(), OverBudget::Ip);
+        drop(b);
+        let d = admit(StreamKind::User, &from("d")).unwrap();
+        assert_eq!(admit(StreamKind::User, &owner("10.0.2.2", Some("a"))).map(drop), Ok(()), "another address");
+        drop((a, c, d));
+        // Everything given back: the whole budget is free again.
+        let all: Vec<_> =
+            (0..6).map(|i| admit(StreamKind::User, &owner(&format!("10.0.3.{i}"), None)).unwrap()).collect();
+        assert_eq!(all.len(), 6);
+    }
+
     /// Before: per-address caps counted exact IPv6 addresses, so one /64 (any number of addresses) had no cap.
     #[test]
     fn ipv6_addresses_of_one_64_share_a_connection_budget() {
