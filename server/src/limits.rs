@@ -528,6 +528,7 @@ mod tests {
         assert_eq!(admit(StreamKind::User, &from("d")).unwrap_err(), OverBudget::Ip);
         drop(b);
         let d = admit(StreamKind::User, &from("d")).unwrap();
+        assert_eq!(admit(StreamKind::User, &from("e")).unwrap_err(), OverBudget::Ip, "three open from it again");
         assert_eq!(admit(StreamKind::User, &owner("10.0.2.2", Some("a"))).map(drop), Ok(()), "another address");
         drop((a, c, d));
         // Everything given back: the whole budget is free again.
