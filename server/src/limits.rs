@@ -274,13 +274,20 @@ impl std::str::FromStr for IpNet {
         let (addr, prefix) = s.trim().split_once('/').map_or((s.trim(), None), |(a, p)| (a, Some(p)));
         let addr: IpAddr = addr.parse().map_err(|_| bad())?;
         let bits = if addr.is_ipv4() { 32 } else { 128 };
-        let prefix = match prefix {
+        let prefix: u8 = match prefix {
             None => bits,
             Some(p) if !p.is_empty() && p.bytes().all(|b| b.is_ascii_digit()) => p.parse().map_err(|_| bad())?,
             Some(_) => return Err(bad()),
         };
         if prefix > bits {
             return Err(bad());
+        }
+        // An IPv4-mapped range (`::ffff:10.0.0.0/104`) is its IPv4 range: a client's mapped address is compared as
+        // IPv4 (see `contains`), so kept as IPv6 it would hold no client at all.
+        if let (IpAddr::V6(v6), Some(v4_prefix)) = (addr, prefix.checked_sub(96)) {
+            if let Some(v4) = v6.to_ipv4_mapped() {
+                return Ok(IpNet { addr: IpAddr::V4(v4), prefix: v4_prefix });
+            }
         }
         Ok(IpNet { addr, prefix })
     }
@@ -582,5 +589,163 @@ mod tests {
         assert!(net.contains(ip("10.255.0.1")) && !net.contains(ip("11.0.0.1")) && !net.contains(ip("::1")));
         let all: IpNet = "0.0.0.0/0".parse().unwrap();
         assert!(all.contains(ip("203.0.113.5")));
+    }
+
+    /// `--ops-allow` with IPv6 ranges: `::/0` holds every IPv6 client, a /64 the addresses sharing its first 64 bits,
+    /// a /128 one address. An IPv6 range holds no IPv4 client (an IPv4-mapped client address counts as IPv4), and an
+    /// IPv4-mapped range is its IPv4 range.
+    #[test]
+    fn ipv6_ranges_hold_the_addresses_under_their_prefix() {
+        let net = |s: &str| s.parse::<IpNet>().unwrap();
+        let any = net("::/0");
+        assert!(any.contains(ip("2001:db8::1")) && any.contains(ip("::1")) && any.contains(ip("ffff::ffff")));
+        assert!(!any.contains(ip("192.0.2.1")), "an IPv4 client is not in an IPv6 range");
+        assert!(!any.contains(ip("::ffff:192.0.2.1")), "nor an IPv4-mapped one");
+
+        let lan = net("2001:db8:1:2::/64");
+        assert!(lan.contains(ip("2001:db8:1:2::")) && lan.contains(ip("2001:db8:1:2:ffff:ffff:ffff:ffff")));
+        assert!(!lan.contains(ip("2001:db8:1:3::")) && !lan.contains(ip("2001:db8:1:1:ffff:ffff:ffff:ffff")));
+        assert!(!lan.contains(ip("192.0.2.1")));
+
+        let host = net("2001:db8::7");
+        assert_eq!(host.to_string(), "2001:db8::7/128");
+        assert!(host.contains(ip("2001:db8::7")));
+        assert!(!host.contains(ip("2001:db8::6")) && !host.contains(ip("2001:db8::7:0")));
+
+        // Before: `::ffff:10.1.0.0/112` stayed an IPv6 range and, clients' mapped addresses being compared as IPv4,
+        // held no client at all.
+        let mapped = net("::ffff:10.1.0.0/112");
+        assert_eq!(mapped, net("10.1.0.0/16"));
+        assert!(mapped.contains(ip("10.1.2.3")) && mapped.contains(ip("::ffff:10.1.2.3")));
+        assert!(!mapped.contains(ip("10.2.0.1")));
+        assert_eq!(net("::ffff:127.0.0.1"), net("127.0.0.1"));
+
+        // And as the connection limiter uses them: past the cap, the /64 gets the reserve, its neighbour does not.
+        let limiter =
+            ConnLimiter::with_policy(1, 10, AddressPolicy { ops_allow: vec![lan], ..AddressPolicy::default() });
+        let _full = limiter.admit(ip("2001:db8:9::1"));
+        assert!(matches!(limiter.admit(ip("2001:db8:1:2::5")), Admission::Reserve(_)));
+        assert!(matches!(limiter.admit(ip("2001:db8:1:3::5")), Admission::Refused(_)));
+    }
+
+    #[test]
+    fn address_ranges_display_as_address_and_prefix() {
+        for (written, shown) in
+            [("10.0.0.0/8", "10.0.0.0/8"), ("192.0.2.7", "192.0.2.7/32"), ("2001:db8::/32", "2001:db8::/32")]
+        {
+            assert_eq!(written.parse::<IpNet>().unwrap().to_string(), shown);
+        }
+    }
+
+    /// The connection cap admits exactly `max`; past it an `--ops-allow` address is served from the reserve, at most
+    /// two per address group and 32 in all, and everyone else is refused with the reason; a closed connection's place
+    /// (normal or reserve) comes back.
+    #[test]
+    fn the_cap_admits_its_max_and_the_reserve_two_per_address_and_32_in_all() {
+        let policy = AddressPolicy { ops_allow: vec!["10.0.0.0/8".parse().unwrap()], ..AddressPolicy::default() };
+        let limiter = ConnLimiter::with_policy(3, 10, policy);
+        assert_eq!(limiter.max(), 3);
+        let mut normal: Vec<_> = (1..=3).map(|i| limiter.admit(ip(&format!("192.0.2.{i}")))).collect();
+        assert!(normal.iter().all(|a| matches!(a, Admission::Normal(_))));
+        let not_allowed = "connection cap reached (the reserve is for --ops-allow addresses)";
+        assert!(matches!(limiter.admit(ip("192.0.2.4")), Admission::Refused(why) if why == not_allowed));
+
+        let from = |group: u8| limiter.admit(ip(&format!("10.0.0.{group}")));
+        let mut reserve = vec![from(1), from(1)];
+        assert!(matches!(from(1), Admission::Refused("connection cap reached")), "a third from one address");
+        reserve.extend((2..=16).flat_map(|group| [from(group), from(group)]));
+        assert_eq!(reserve.len(), RESERVE_CONNECTIONS);
+        assert!(reserve.iter().all(|a| matches!(a, Admission::Reserve(_))));
+        assert!(matches!(from(17), Admission::Refused("connection cap reached")), "the reserve is full");
+        reserve.pop();
+        assert!(matches!(from(16), Admission::Reserve(_)), "a closed reserve connection's place comes back");
+
+        normal.pop();
+        let again = from(17);
+        assert!(matches!(again, Admission::Normal(_)), "below the cap again: a normal connection");
+        assert!(matches!(limiter.admit(ip("192.0.2.5")), Admission::Refused(_)), "and the cap reached again");
+    }
+
+    /// Default policy: the reserve is for loopback (IPv4 and IPv6) monitoring only.
+    #[test]
+    fn by_default_the_reserve_is_for_loopback() {
+        let limiter = ConnLimiter::new(1, 10);
+        let _full = limiter.admit(ip("192.0.2.1"));
+        assert!(matches!(limiter.admit(ip("127.0.0.1")), Admission::Reserve(_)));
+        assert!(matches!(limiter.admit(ip("127.1.2.3")), Admission::Reserve(_)));
+        assert!(matches!(limiter.admit(ip("::1")), Admission::Reserve(_)));
+        assert!(matches!(limiter.admit(ip("192.0.2.2")), Admission::Refused(_)));
+        assert!(matches!(limiter.admit(ip("::2")), Admission::Refused(_)));
+    }
+
+    /// The cap under an open-files limit keeps the headroom (64, or 5 % of a large limit) and the reserve free.
+    #[test]
+    fn the_connection_cap_leaves_room_for_files_and_the_reserve() {
+        assert_eq!(connection_cap(None, None), 10_000, "the default");
+        assert_eq!(connection_cap(Some(500), None), 500);
+        assert_eq!(connection_cap(None, Some(1024)), 1024 - 64 - 32);
+        assert_eq!(connection_cap(None, Some(100_000)), 100_000 - 5_000 - 32, "5 % headroom of a large limit");
+        assert_eq!(connection_cap(Some(50), Some(1024)), 50);
+        assert_eq!(connection_cap(Some(5_000), Some(1024)), 1024 - 64 - 32, "lowered under the limit");
+        assert_eq!(connection_cap(None, Some(10)), 1, "at least one");
+    }
+
+    /// The limit read is the process's soft open-files limit, as a child shell (which inherits it) reports it.
+    #[cfg(target_os = "linux")]
+    #[test]
+    fn the_open_files_limit_is_the_soft_limit_of_the_process() {
+        let out = std::process::Command::new("sh").args(["-c", "ulimit -Sn"]).output().unwrap();
+        let shell: Option<usize> = String::from_utf8(out.stdout).unwrap().trim().parse().ok();
+        assert_eq!(open_files_limit(), shell);
+        assert!(shell.is_some_and(|n| n > 1), "this test needs a finite limit: {shell:?}");
+    }
+
+    /// A stream's body counts its deliveries in the server's metrics (through its guard).
+    #[test]
+    fn a_stream_reports_to_the_server_metrics() {
+        let metrics = Arc::new(Metrics::default());
+        let guard =
+            Budgets::new(StreamBudgets::default()).admit(&metrics, StreamKind::User, &Owner::default()).unwrap();
+        Metrics::inc(&guard.metrics().delivered, 3);
+        assert_eq!(metrics.delivered.load(std::sync::atomic::Ordering::Relaxed), 3);
+    }
+
+    /// What `f` logs (on this thread).
+    fn logs_of(f: impl FnOnce()) -> String {
+        #[derive(Clone, Default)]
+        struct Buf(Arc<Mutex<Vec<u8>>>);
+        impl std::io::Write for Buf {
+            fn write(&mut self, bytes: &[u8]) -> std::io::Result<usize> {
+                self.0.lock().unwrap().extend_from_slice(bytes);
+                Ok(bytes.len())
+            }
+            fn flush(&mut self) -> std::io::Result<()> {
+                Ok(())
+            }
+        }
+        let buf = Buf::default();
+        let writer = buf.clone();
+        let subscriber = tracing_subscriber::fmt()
+            .with_max_level(tracing::Level::TRACE)
+            .with_ansi(false)
+            .with_writer(move || writer.clone())
+            .finish();
+        tracing::subscriber::with_default(subscriber, f);
+        let bytes = buf.0.lock().unwrap().clone();
+        String::from_utf8(bytes).unwrap()
+    }
+
+    /// A refused connection is logged at WARN with the reason and the address; so is a reserve connection.
+    #[test]
+    fn refused_and_reserve_connections_are_logged() {
+        let limiter = ConnLimiter::new(1, 1);
+        let _one = limiter.admit(ip("192.0.2.1"));
+        let logs = logs_of(|| drop(limiter.admit(ip("192.0.2.1"))));
+        assert!(logs.contains("WARN") && logs.contains("too many connections from this address"), "{logs}");
+        assert!(logs.contains("ip=192.0.2.1"), "{logs}");
+        let limiter = ConnLimiter::new(1, 10);
+        let _one = limiter.admit(ip("192.0.2.1"));
+        let logs = logs_of(|| drop(limiter.admit(ip("127.0.0.1"))));
+        assert!(logs.contains("serving /healthz and /metrics only") && logs.contains("ip=127.0.0.1"), "{logs}");
     }
 }
