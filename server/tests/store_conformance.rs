@@ -1,6 +1,8 @@
 //! The store contract (`store` module docs), checked unchanged against every backend: the memory store, the
 //! embedded store (each store in its own temp dir) and the Redis store (a real `redis-server` started here on a free
-//! port with its own temp dir; each store under its own key prefix). The checks live in `store::conformance`.
+//! port with its own temp dir; each store under its own key prefix), and the Redis store on a Redis Cluster (3
+//! primaries + 3 replicas started here; every check in turn on one cluster). The checks live in
+//! `store::conformance`.
 #![allow(clippy::unwrap_used)]
 #![cfg(unix)]
 
@@ -10,6 +12,7 @@ use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Arc, Mutex};
 
 use common::process::TempDir;
+use common::redis_cluster::RedisCluster;
 use common::redis_server::RedisServer;
 use typed_eventsource_server::store::conformance::{Backend, CHECKS};
 use typed_eventsource_server::store::embedded::EmbeddedStore;
@@ -117,6 +120,63 @@ impl Backend for Redis {
             self.server.command(&["CLIENT", "KILL", "TYPE", "pubsub"]).await;
             true
         })
+    }
+}
+
+/// One Redis Cluster; every store under a new key prefix (spread over all its slot groups); `reopen` opens the last
+/// prefix again.
+struct Cluster {
+    cluster: RedisCluster,
+    prefix: Mutex<String>,
+}
+
+impl Cluster {
+    async fn open(&self, prefix: &str, options: StoreOptions) -> Arc<dyn Store> {
+        Arc::new(RedisStore::open(&self.cluster.urls(), prefix, options).await.unwrap())
+    }
+}
+
+impl Backend for Cluster {
+    fn fresh(&self, options: StoreOptions) -> BoxFuture<'_, Arc<dyn Store>> {
+        static N: AtomicU64 = AtomicU64::new(0);
+        Box::pin(async move {
+            let prefix = format!("cc{}:", N.fetch_add(1, Ordering::Relaxed));
+            self.prefix.lock().unwrap().clone_from(&prefix);
+            self.open(&prefix, options).await
+        })
+    }
+
+    fn reopen(&self, options: StoreOptions) -> BoxFuture<'_, Option<Arc<dyn Store>>> {
+        Box::pin(async move {
+            let prefix = self.prefix.lock().unwrap().clone();
+            Some(self.open(&prefix, options).await)
+        })
+    }
+
+    fn wipe(&self) -> BoxFuture<'_, bool> {
+        Box::pin(async move {
+            let prefix = self.prefix.lock().unwrap().clone();
+            self.cluster.delete_matching(&format!("{prefix}*"));
+            true
+        })
+    }
+
+    fn interrupt_live(&self) -> BoxFuture<'_, bool> {
+        Box::pin(async move {
+            self.cluster.on_every_primary(&["CLIENT", "KILL", "TYPE", "pubsub"]);
+            true
+        })
+    }
+}
+
+/// Every check against a store on a Redis Cluster, one after another on one cluster (it takes seconds to start);
+/// the failing check is named.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn redis_cluster_passes_every_check() {
+    let backend = Cluster { cluster: RedisCluster::start(), prefix: Mutex::default() };
+    for (name, check) in CHECKS {
+        eprintln!("redis cluster: {name}");
+        check(&backend).await;
     }
 }
 

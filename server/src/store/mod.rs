@@ -12,11 +12,14 @@
 //! (bounded in number and bytes, offline marks), job topics (kept whole until the job is deleted). The spelling of the
 //! keys lives in [`topic`] only.
 //!
-//! **Positions and ordering.** Every appended event gets the next position of one store-wide `u64` sequence, whatever
-//! its topic: positions are unique in the store — not even a deleted topic used again repeats one — and increase in
-//! commit order; a topic's positions increase but are not contiguous. The appends of one batch take consecutive
-//! positions in batch order. [`Store::read`]`(topic, after, limit)` answers, from one consistent snapshot, the topic's
-//! [`TopicState`] (`None` if it does not exist), the store's last position, the highest position of any deleted topic,
+//! **Positions and ordering.** Every appended event gets the next position of a `u64` sequence: positions are unique
+//! in the store — not even a deleted topic used again repeats one — and a topic's increase in commit order (they are
+//! not contiguous). The memory, embedded and one-primary Redis stores have one sequence, so their positions also
+//! increase in commit order across topics; a Redis Cluster store has one per slot group (group `i` counts from
+//! `i << 44`, see `redis::groups`), because a store-wide counter would put one node in every write. The hub only ever
+//! compares positions of one topic. The appends of one batch to one topic take consecutive positions in batch order.
+//! [`Store::read`]`(topic, after, limit)` answers, from one consistent snapshot, the topic's [`TopicState`] (`None` if
+//! it does not exist), the last position of its sequence, the highest position of a deleted topic of that sequence,
 //! and at most `limit` of the topic's events with positions above `after`, oldest first.
 //!
 //! **Batches are atomic.** [`Store::write`] applies a batch in order, all or nothing, and answers one [`Outcome`] per

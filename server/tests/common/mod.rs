@@ -2,6 +2,7 @@
 #![allow(dead_code, clippy::unwrap_used)]
 
 pub mod process;
+pub mod redis_cluster;
 pub mod redis_server;
 
 use std::time::Duration;

@@ -136,7 +136,7 @@ fn signed(v: Option<u64>) -> i64 {
 
 /// The ops of a batch as script arguments (Sweep runs as its own script).
 /// `window_ms`: how long idempotency keys are kept.
-pub(super) fn encode_batch(inv: &mut redis::ScriptInvocation<'_>, batch: &[Write], window_ms: u64) {
+pub(super) fn encode_batch(inv: &mut redis::ScriptInvocation<'_>, batch: &[&Write], window_ms: u64) {
     for w in batch {
         encode_write(inv, w, window_ms);
     }
@@ -225,18 +225,19 @@ pub(super) fn base_size(payload: &Payload) -> u64 {
 /// with (nothing was written).
 #[derive(Debug)]
 pub(super) enum WriteReply {
-    /// One outcome per write.
-    Done(Vec<Outcome>),
+    /// One outcome per write, and the user topics' changes to account (Redis Cluster).
+    Done(Vec<Outcome>, Vec<UserChange>),
     /// The data's epoch now (`None`: the data has none, it was wiped).
     EpochChanged(Option<String>),
 }
 
-/// The reply of `write.lua` (`{'ok', replies}` or `{'epoch', epoch now}`) → a [`WriteReply`].
-pub(super) fn decode_write(epoch: &str, batch: &[Write], reply: Value) -> Result<WriteReply, StoreError> {
-    let Value::Array(parts) = reply else { return Err(invalid("write reply")) };
+/// The reply of `write.lua` (`{'ok', replies, user_changes}` or `{'epoch', epoch now}`) → a [`WriteReply`].
+pub(super) fn decode_write(epoch: &str, batch: &[&Write], reply: Value) -> Result<WriteReply, StoreError> {
+    let Value::Array(mut parts) = reply else { return Err(invalid("write reply")) };
+    let changes = if parts.len() == 3 { user_changes(parts.pop().unwrap_or(Value::Nil))? } else { Vec::new() };
     let [tag, body] = <[Value; 2]>::try_from(parts).map_err(|_| invalid("write reply"))?;
     match text(tag)?.as_str() {
-        "ok" => decode_outcomes(epoch, batch, body).map(WriteReply::Done),
+        "ok" => Ok(WriteReply::Done(decode_outcomes(epoch, batch, body)?, changes)),
         "epoch" => Ok(WriteReply::EpochChanged(match body {
             Value::Nil => None,
             v => Some(text(v)?),
@@ -246,7 +247,7 @@ pub(super) fn decode_write(epoch: &str, batch: &[Write], reply: Value) -> Result
 }
 
 /// The replies of `write.lua` (one per op) → the outcome of each write of `batch`.
-fn decode_outcomes(epoch: &str, batch: &[Write], reply: Value) -> Result<Vec<Outcome>, StoreError> {
+fn decode_outcomes(epoch: &str, batch: &[&Write], reply: Value) -> Result<Vec<Outcome>, StoreError> {
     let Value::Array(replies) = reply else { return Err(invalid("write reply")) };
     if replies.len() != batch.len() {
         return Err(invalid("write reply length"));
@@ -286,6 +287,32 @@ fn appended(epoch: &str, event: Option<&str>, pair: Vec<Value>) -> Result<Outcom
     let (event, data) =
         encode_event(epoch, pos, &Payload::new(event, data)).map_err(|e| StoreError::Invalid(e.to_string()))?;
     Ok(Outcome::Appended { event: Arc::new(event), data })
+}
+
+/// A user topic's change, reported by a group script for the accounting in group 0 (Redis Cluster, `users.lua`):
+/// its key, its last append time (`-1`: unchanged) and its bytes now (`-1`: deleted).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub(super) struct UserChange {
+    pub topic: String,
+    pub appended_ms: i64,
+    pub bytes: i64,
+}
+
+/// `{{topic, t, bytes}, ...}` (an empty Lua table may come as an empty array or nil) → the changes.
+pub(super) fn user_changes(v: Value) -> Result<Vec<UserChange>, StoreError> {
+    let Value::Array(items) = v else { return Ok(Vec::new()) };
+    let signed = |v: &Value| match v {
+        Value::Int(n) => Ok(*n),
+        _ => Err(invalid("user change")),
+    };
+    items
+        .into_iter()
+        .map(|item| {
+            let Value::Array(parts) = item else { return Err(invalid("user change")) };
+            let [topic, t, bytes] = <[Value; 3]>::try_from(parts).map_err(|_| invalid("user change"))?;
+            Ok(UserChange { topic: text(topic)?, appended_ms: signed(&t)?, bytes: signed(&bytes)? })
+        })
+        .collect()
 }
 
 /// A published message: `<epoch>\n<position>\n<event>\n<data>` → its epoch and event.

@@ -7,9 +7,9 @@ use std::sync::{Arc, Weak};
 use std::time::Duration;
 
 use futures::StreamExt as _;
-use redis::aio::PubSubSink;
+use redis::{PushInfo, PushKind, Value};
 
-use super::{codec, lock, unavailable, Inner};
+use super::{codec, lock, unavailable, Endpoint, Inner, LiveConn};
 use crate::store::Event;
 use crate::store::StoreError;
 
@@ -18,7 +18,16 @@ pub const EPOCH_CHECK: Duration = Duration::from_secs(1);
 
 /// Starts the subscription loop and the epoch check; both end once the store is dropped (they hold weak references).
 pub(super) fn spawn(inner: &Arc<Inner>) {
-    tokio::spawn(live_loop(Arc::downgrade(inner)));
+    match &inner.endpoint {
+        Endpoint::Single(_) => {
+            tokio::spawn(live_loop(Arc::downgrade(inner)));
+        }
+        Endpoint::Cluster { pushes, .. } => {
+            if let Some(pushes) = lock(pushes).take() {
+                tokio::spawn(cluster_loop(Arc::downgrade(inner), pushes));
+            }
+        }
+    }
     tokio::spawn(epoch_check_loop(Arc::downgrade(inner)));
 }
 
@@ -35,10 +44,12 @@ async fn live_loop(inner: Weak<Inner>) {
     let mut backoff = Duration::from_millis(50);
     loop {
         let Some(store) = inner.upgrade() else { return };
+        let Endpoint::Single(client) = &store.endpoint else { return };
         let notify = Arc::clone(&store.epoch_changed);
-        let mut stream = match store.client.get_async_pubsub().await {
+        let mut stream = match client.get_async_pubsub().await {
             Ok(pubsub) => {
-                let (mut sink, stream) = pubsub.split();
+                let (sink, stream) = pubsub.split();
+                let mut sink = LiveConn::Single(sink);
                 match resubscribe(&store, &mut sink).await {
                     Ok(()) => {
                         *store.live.lock().await = Some(sink);
@@ -74,20 +85,7 @@ async fn live_loop(inner: Weak<Inner>) {
                     }
                 };
                 let Some(store) = inner.upgrade() else { return };
-                let Some(name) = store.topic_of(msg.get_channel_name()) else { continue };
-                let Some((epoch, event)) = codec::parse_message(msg.get_payload_bytes()) else {
-                    tracing::warn!(channel = msg.get_channel_name(), "redis: unreadable message");
-                    continue;
-                };
-                // Another epoch than ours: a new one (wiped data, seen first here), or the last message of an old
-                // one. Redis tells which.
-                if epoch != store.epoch() && store.load_epoch().await.ok().as_deref() != Some(epoch) {
-                    continue;
-                }
-                store.announce_epoch();
-                if *lock(&store.delivered_epoch) == epoch {
-                    store.deliver(name, event);
-                }
+                store.on_message(msg.get_channel_name(), msg.get_payload_bytes()).await;
             }
             let Some(store) = inner.upgrade() else { return };
             store.live_up.send_replace(false);
@@ -102,28 +100,140 @@ async fn live_loop(inner: Weak<Inner>) {
 
 /// After a (re)connect: the epoch first (Redis may have come back empty), then every watched topic subscribed and
 /// what was published while this instance was not subscribed delivered, before any new message.
-async fn resubscribe(store: &Inner, sink: &mut PubSubSink) -> Result<(), StoreError> {
+async fn resubscribe(store: &Inner, sink: &mut LiveConn) -> Result<(), StoreError> {
     store.load_epoch().await?;
     store.announce_epoch();
     let topics: Vec<String> = lock(&store.watched).keys().cloned().collect();
     for name in &topics {
-        sink.subscribe(store.channel(name)).await.map_err(|e| unavailable(&e))?;
+        sink.subscribe(&store.channel(name)).await.map_err(|e| unavailable(&e))?;
     }
     for name in &topics {
-        loop {
-            let after = lock(&store.watched).get(name).copied().unwrap_or(0);
-            let snap = store.read(name, after, REFILL_CHUNK).await?;
-            store.announce_epoch();
-            let full = snap.events.len() == REFILL_CHUNK;
-            for e in snap.events {
-                store.deliver(name, Event { pos: e.pos, frame: e.frame.clone() });
+        store.refill(name).await?;
+    }
+    Ok(())
+}
+
+/// Redis Cluster: the shard messages of every node come as pushes on one channel. redis-rs keeps one connection per
+/// primary and subscribes again after a reconnect; each confirmation (`ssubscribe` push) of a topic whose node was
+/// lost is followed by filling its hole from its stream. A channel the server unsubscribed (its slot moved to another
+/// node) is subscribed again where it is now; after a lost node, every topic is subscribed again after a pause (its
+/// slots may have a new primary by then) until that succeeds.
+async fn cluster_loop(inner: Weak<Inner>, mut pushes: tokio::sync::mpsc::UnboundedReceiver<PushInfo>) {
+    let mut backoff = Duration::from_millis(50);
+    let conn = loop {
+        let Some(store) = inner.upgrade() else { return };
+        let Endpoint::Cluster { subscriber, .. } = &store.endpoint else { return };
+        match subscriber.get_async_connection().await {
+            Ok(conn) => break conn,
+            Err(e) => {
+                *lock(&store.live_error) = Some(format!("redis subscription: {e}"));
+                tracing::warn!(error = %e, "redis: cluster subscription connection failed; retrying");
             }
-            if !full {
-                break;
+        }
+        drop(store);
+        tokio::time::sleep(backoff).await;
+        backoff = (backoff * 2).min(Duration::from_secs(2));
+    };
+    {
+        let Some(store) = inner.upgrade() else { return };
+        if let Err(e) = store.load_epoch().await {
+            tracing::warn!(error = %e, "redis: reading the epoch failed");
+        }
+        store.announce_epoch();
+        *store.live.lock().await = Some(LiveConn::Cluster(conn));
+        *lock(&store.live_error) = None;
+        store.live_up.send_replace(true);
+    }
+    let notify = match inner.upgrade() {
+        Some(store) => Arc::clone(&store.epoch_changed),
+        None => return,
+    };
+    // Topics to fill once subscribed again, and when to subscribe everything again (after a lost node).
+    let mut holes: std::collections::HashSet<String> = std::collections::HashSet::new();
+    let mut again_at: Option<tokio::time::Instant> = None;
+    let mut again_backoff = RESUBSCRIBE_PAUSE;
+    loop {
+        let again = async {
+            match again_at {
+                Some(at) => tokio::time::sleep_until(at).await,
+                None => std::future::pending().await,
+            }
+        };
+        tokio::select! {
+            push = pushes.recv() => {
+                let Some(push) = push else { return };
+                let Some(store) = inner.upgrade() else { return };
+                match push.kind {
+                    PushKind::SMessage | PushKind::Message => {
+                        if let [Value::BulkString(channel), Value::BulkString(payload), ..] = &push.data[..] {
+                            store.on_message(&String::from_utf8_lossy(channel), payload).await;
+                        }
+                    }
+                    PushKind::Disconnection => {
+                        tracing::warn!("redis: a cluster node's connection was lost; subscribing again");
+                        holes.extend(lock(&store.watched).keys().cloned());
+                        again_at = Some(tokio::time::Instant::now() + RESUBSCRIBE_PAUSE);
+                    }
+                    PushKind::SSubscribe => {
+                        for name in channels(&push.data).filter_map(|c| store.topic_of(c).map(str::to_owned)) {
+                            if holes.remove(&name) {
+                                if let Err(e) = store.refill(&name).await {
+                                    tracing::warn!(topic = %name, error = %e, "redis: filling a hole failed; retrying");
+                                    holes.insert(name);
+                                    again_at = Some(tokio::time::Instant::now() + again_backoff);
+                                }
+                            }
+                        }
+                    }
+                    PushKind::SUnsubscribe => {
+                        // Ours (unwatch) are no longer watched; the server's (the slot moved) are subscribed again.
+                        let moved: Vec<String> = channels(&push.data)
+                            .filter_map(|c| store.topic_of(c))
+                            .filter(|name| lock(&store.watched).contains_key(*name))
+                            .map(str::to_owned)
+                            .collect();
+                        if !moved.is_empty() {
+                            holes.extend(moved);
+                            again_at = Some(tokio::time::Instant::now());
+                        }
+                    }
+                    _ => {}
+                }
+            }
+            () = notify.notified() => {
+                let Some(store) = inner.upgrade() else { return };
+                store.announce_epoch();
+            }
+            () = again => {
+                let Some(store) = inner.upgrade() else { return };
+                again_at = None;
+                match store.subscribe_again().await {
+                    Ok(()) => {
+                        again_backoff = RESUBSCRIBE_PAUSE;
+                        *lock(&store.live_error) = None;
+                    }
+                    Err(e) => {
+                        *lock(&store.live_error) = Some(format!("redis subscription: {e}"));
+                        tracing::warn!(error = %e, retry_in = ?again_backoff, "redis: subscribing again failed");
+                        again_at = Some(tokio::time::Instant::now() + again_backoff);
+                        again_backoff = (again_backoff * 2).min(Duration::from_secs(2));
+                    }
+                }
             }
         }
     }
-    Ok(())
+}
+
+/// How long after a lost node the cluster loop subscribes every topic again (a failover takes the cluster's node
+/// timeout and an election; redis-rs subscribes again by itself once it reaches the node).
+const RESUBSCRIBE_PAUSE: Duration = Duration::from_millis(250);
+
+/// The channel names of a subscribe-like push (`[channel, count]`).
+fn channels(data: &[Value]) -> impl Iterator<Item = &str> {
+    data.iter().filter_map(|v| match v {
+        Value::BulkString(b) => std::str::from_utf8(b).ok(),
+        _ => None,
+    })
 }
 
 /// Every [`EPOCH_CHECK`]: reads the epoch (creating one if the data has none), so a wiped Redis is noticed even
@@ -142,6 +252,60 @@ async fn epoch_check_loop(inner: Weak<Inner>) {
 }
 
 impl Inner {
+    /// A published message on `channel`: delivered if it is of a watched topic, of the epoch delivered now, and new.
+    async fn on_message(&self, channel: &str, payload: &[u8]) {
+        let Some(name) = self.topic_of(channel) else { return };
+        let Some((epoch, event)) = codec::parse_message(payload) else {
+            tracing::warn!(channel, "redis: unreadable message");
+            return;
+        };
+        // Another epoch than ours: a new one (wiped data, seen first here), or the last message of an old one. Redis
+        // tells which.
+        if epoch != self.epoch() && self.load_epoch().await.ok().as_deref() != Some(epoch) {
+            return;
+        }
+        self.announce_epoch();
+        if *lock(&self.delivered_epoch) == epoch {
+            self.deliver(name, event);
+        }
+    }
+
+    /// Delivers what `name` got after the last position delivered (a hole left by a lost connection). If the
+    /// topic's group now ends before that position, writes were lost (a failover to a replica that lacked them):
+    /// a new epoch, announced before the topic is delivered from its start.
+    pub(super) async fn refill(&self, name: &str) -> Result<(), StoreError> {
+        loop {
+            let after = lock(&self.watched).get(name).copied().unwrap_or(0);
+            let snap = self.read(name, after, REFILL_CHUNK).await?;
+            if snap.last_position < after {
+                self.positions_went_back(self.groups.of(name)).await?;
+                self.announce_epoch();
+                continue;
+            }
+            self.announce_epoch();
+            let full = snap.events.len() == REFILL_CHUNK;
+            for e in snap.events {
+                self.deliver(name, Event { pos: e.pos, frame: e.frame.clone() });
+            }
+            if !full {
+                return Ok(());
+            }
+        }
+    }
+
+    /// Redis Cluster, after a lost node: every watched topic subscribed again (on the primary that holds its slot
+    /// now); each confirmation fills the topic's hole.
+    async fn subscribe_again(&self) -> Result<(), StoreError> {
+        let topics: Vec<String> = lock(&self.watched).keys().cloned().collect();
+        let mut live = self.live.lock().await;
+        let conn =
+            live.as_mut().ok_or_else(|| StoreError::Unavailable("redis subscription connection is down".into()))?;
+        for name in &topics {
+            conn.subscribe(&self.channel(name)).await.map_err(|e| unavailable(&e))?;
+        }
+        Ok(())
+    }
+
     /// Subscribes `name` (once for any number of local subscribers); delivers only what is published after this.
     pub(super) async fn watch(&self, name: &str) -> Result<(), StoreError> {
         // Right after start the subscription connection may still be coming up: wait until the loop says it is
@@ -158,7 +322,7 @@ impl Inner {
         // Delivered so far: nothing after the store's last position now (the caller reads the replay after this).
         let seq = self.read(name, 0, 0).await?.last_position;
         lock(&self.watched).insert(name.to_owned(), seq);
-        if let Err(e) = sink.subscribe(self.channel(name)).await {
+        if let Err(e) = sink.subscribe(&self.channel(name)).await {
             lock(&self.watched).remove(name);
             return Err(unavailable(&e));
         }
@@ -171,7 +335,7 @@ impl Inner {
             return;
         }
         if let Some(sink) = self.live.lock().await.as_mut() {
-            let _ = sink.unsubscribe(self.channel(name)).await;
+            let _ = sink.unsubscribe(&self.channel(name)).await;
         }
     }
 
@@ -210,13 +374,15 @@ impl Inner {
         }
     }
 
-    /// The channel `name`'s events are published on.
+    /// The channel `name`'s events are published on (in its group's slot).
     pub(super) fn channel(&self, name: &str) -> String {
-        format!("{}t:{name}:c", self.prefix)
+        format!("{}t:{name}:c", self.groups.prefix(self.groups.of(name)))
     }
 
     /// The topic of a channel of ours.
     fn topic_of<'a>(&self, channel: &'a str) -> Option<&'a str> {
-        channel.strip_prefix(self.prefix.as_str())?.strip_prefix("t:")?.strip_suffix(":c")
+        let rest = channel.strip_prefix(self.prefix.as_str())?;
+        let rest = if self.groups.is_cluster() { rest.split_once("}:")?.1 } else { rest };
+        rest.strip_prefix("t:")?.strip_suffix(":c")
     }
 }

@@ -27,17 +27,23 @@
 //! `live.rs` (the subscription loop); `codec.rs` (script arguments and replies ↔ the store's types).
 
 mod codec;
+mod conn;
+mod groups;
 mod live;
 
-use std::collections::HashMap;
+use std::collections::{BTreeMap, HashMap};
 use std::sync::{Arc, Mutex, RwLock};
 use std::time::Duration;
 
-use redis::aio::{ConnectionManager, ConnectionManagerConfig, PubSubSink};
-use redis::{Script, Value};
+use redis::aio::ConnectionManagerConfig;
+use redis::cluster::{ClusterClient, ClusterClientBuilder};
+use redis::{PushInfo, Script, Value};
 
 use super::{BoxFuture, JobRecord, LiveSink, Outcome, Snapshot, Store, StoreError, StoreOptions, Write};
-use codec::{flat_map, invalid, text};
+use codec::{flat_map, invalid, text, UserChange};
+use conn::{Conn, LiveConn};
+use groups::Groups;
+pub use groups::MAX_GROUPS;
 pub use live::EPOCH_CHECK;
 
 /// Shared by the scripts below (prepended): key helpers and topic deletion.
@@ -48,25 +54,65 @@ const WRITE: &str = include_str!("write.lua");
 const READ: &str = include_str!("read.lua");
 /// One bounded age sweep step.
 const SWEEP: &str = include_str!("sweep.lua");
+/// A slot group's epoch label (compare-and-set).
+const LABEL: &str = include_str!("label.lua");
+/// Redis Cluster: the user topics' accounting and caps (group 0).
+const USERS: &str = include_str!("users.lua");
+/// Redis Cluster: deletes a user topic the accounting evicted.
+const DELETE: &str = include_str!("delete.lua");
 /// The deployment marker, created if there is none (runs alone, without the prelude).
 const DEPLOYMENT: &str = include_str!("deployment.lua");
+
+/// Settings of the Redis store only.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct RedisSettings {
+    /// Slot groups a Redis Cluster spreads topics over (1..=[`MAX_GROUPS`]); part of the deployment marker. Ignored
+    /// for one primary.
+    pub cluster_groups: u16,
+    /// Replicas that must have each write (`WAIT`) before it is acknowledged; 0: acknowledged once the primary ran
+    /// it. A write the replicas did not confirm in `wait_timeout` is answered [`StoreError::OutcomeUnknown`].
+    pub wait_replicas: u32,
+    /// How long a write waits for `wait_replicas`.
+    pub wait_timeout: Duration,
+}
+
+impl Default for RedisSettings {
+    fn default() -> Self {
+        RedisSettings { cluster_groups: 64, wait_replicas: 0, wait_timeout: Duration::from_millis(500) }
+    }
+}
 
 /// The Redis store; see the [module docs](self).
 pub struct RedisStore {
     inner: Arc<Inner>,
 }
 
+/// Where the subscription connection comes from.
+enum Endpoint {
+    /// One primary: `SUBSCRIBE` on its own connection.
+    Single(redis::Client),
+    /// A cluster: a RESP3 cluster connection whose pushes (shard messages, confirmations, disconnections) arrive on
+    /// `pushes`, taken by the subscription loop.
+    Cluster { subscriber: Box<ClusterClient>, pushes: Mutex<Option<tokio::sync::mpsc::UnboundedReceiver<PushInfo>>> },
+}
+
 struct Inner {
-    client: redis::Client,
-    conn: ConnectionManager,
+    endpoint: Endpoint,
+    conn: Conn,
+    groups: Groups,
     prefix: String,
+    settings: RedisSettings,
     epoch: RwLock<String>,
     options: StoreOptions,
     write: Script,
     read: Script,
     sweep: Script,
-    sweep_cursor: Mutex<String>,
-    live: tokio::sync::Mutex<Option<PubSubSink>>,
+    label: Script,
+    users: Script,
+    delete: Script,
+    /// The age sweep's place: each group's `SSCAN` cursor.
+    sweep_cursors: Mutex<Vec<String>>,
+    live: tokio::sync::Mutex<Option<LiveConn>>,
     /// Whether the subscription connection is up (`live` is set): [`Store::watch`] waits on it.
     live_up: tokio::sync::watch::Sender<bool>,
     /// Topics with local subscribers → the last position delivered locally.
@@ -83,6 +129,7 @@ impl std::fmt::Debug for RedisStore {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         f.debug_struct("RedisStore")
             .field("prefix", &self.inner.prefix)
+            .field("groups", &self.inner.groups.len())
             .field("epoch", &self.epoch())
             .finish_non_exhaustive()
     }
@@ -103,33 +150,81 @@ fn write_failed(e: &redis::RedisError) -> StoreError {
     }
 }
 
+/// A script with the prelude and the layout's `cluster` flag before it.
+fn script(cluster: bool, body: &str) -> Script {
+    Script::new(&format!("local cluster = {cluster}\n{PRELUDE}{body}"))
+}
+
 impl RedisStore {
-    /// Connects to `url` (e.g. `redis://127.0.0.1:6379`), with keys under `prefix`; creates the epoch if the data
-    /// has none. Waits (with backoff) while Redis is still loading its data; fails if Redis cannot be reached, or if
-    /// the prefix holds the deployment marker of servers with other settings ([`StoreOptions::deployment`]).
+    /// Connects to `url` (e.g. `redis://127.0.0.1:6379`), with keys under `prefix` and the default
+    /// [`RedisSettings`]; see [`RedisStore::open_with`].
     pub async fn open(url: &str, prefix: &str, options: StoreOptions) -> Result<Self, StoreError> {
-        let shown = redact(url);
+        Self::open_with(url, prefix, options, RedisSettings::default()).await
+    }
+
+    /// Connects to `urls`: one URL (a Redis Cluster node is recognised as such: `cluster_enabled:1`) or several,
+    /// comma-separated, as the seeds of a cluster. Creates the epoch if the data has none (and labels every slot
+    /// group with it). Waits (with backoff) while Redis is still loading its data; fails if Redis cannot be reached,
+    /// or if the prefix holds the deployment marker of servers with other settings ([`StoreOptions::deployment`],
+    /// and in a cluster the number of slot groups).
+    pub async fn open_with(
+        urls: &str,
+        prefix: &str,
+        mut options: StoreOptions,
+        settings: RedisSettings,
+    ) -> Result<Self, StoreError> {
+        let seeds: Vec<&str> = urls.split(',').map(str::trim).filter(|u| !u.is_empty()).collect();
+        let shown = seeds.iter().map(|u| redact(u)).collect::<Vec<_>>().join(",");
         let open_err = |e: &dyn std::fmt::Display| StoreError::Redis { url: shown.clone(), detail: e.to_string() };
-        let client = redis::Client::open(url).map_err(|e| open_err(&e))?;
-        // Commands only (no blocking ones): a response timeout detects a dead server; reconnects are automatic.
-        let config = ConnectionManagerConfig::new()
-            .set_connection_timeout(Some(Duration::from_millis(500)))
-            .set_response_timeout(Some(Duration::from_secs(1)))
-            .set_number_of_retries(1)
-            .set_max_delay(Duration::from_millis(200));
-        let conn = until_loaded(&shown, || client.get_connection_manager_with_config(config.clone()))
-            .await
-            .map_err(|e| open_err(&e))?;
+        let first = seeds.first().ok_or_else(|| open_err(&"no Redis URL given"))?;
+        let client = redis::Client::open(*first).map_err(|e| open_err(&e))?;
+        let cluster =
+            seeds.len() > 1 || until_loaded(&shown, || is_cluster(&client)).await.map_err(|e| open_err(&e))?;
+        let (endpoint, conn, groups) = if cluster {
+            let (tx, rx) = tokio::sync::mpsc::unbounded_channel();
+            let builder = || {
+                ClusterClientBuilder::new(seeds.iter().copied())
+                    .connection_timeout(Duration::from_millis(500))
+                    .response_timeout(Duration::from_secs(1))
+            };
+            let commands = builder().build().map_err(|e| open_err(&e))?;
+            let subscriber = builder()
+                .use_protocol(redis::ProtocolVersion::RESP3)
+                .push_sender(tx)
+                .build()
+                .map_err(|e| open_err(&e))?;
+            let conn = until_loaded(&shown, || commands.get_async_connection()).await.map_err(|e| open_err(&e))?;
+            options.deployment.push(("redis-cluster-groups".into(), settings.cluster_groups.to_string()));
+            let endpoint = Endpoint::Cluster { subscriber: Box::new(subscriber), pushes: Mutex::new(Some(rx)) };
+            (endpoint, Conn::Cluster(conn), Groups::cluster(prefix, settings.cluster_groups))
+        } else {
+            // Commands only (no blocking ones): a response timeout detects a dead server; reconnects are automatic.
+            let config = ConnectionManagerConfig::new()
+                .set_connection_timeout(Some(Duration::from_millis(500)))
+                .set_response_timeout(Some(Duration::from_secs(1)))
+                .set_number_of_retries(1)
+                .set_max_delay(Duration::from_millis(200));
+            let conn = until_loaded(&shown, || client.get_connection_manager_with_config(config.clone()))
+                .await
+                .map_err(|e| open_err(&e))?;
+            (Endpoint::Single(client), Conn::Single(conn), Groups::single(prefix))
+        };
+        let sweep_cursors = Mutex::new(vec!["0".to_owned(); groups.len()]);
         let inner = Arc::new(Inner {
-            client,
+            endpoint,
             conn,
+            groups,
             prefix: prefix.to_owned(),
+            settings,
             epoch: RwLock::new(String::new()),
             options,
-            write: Script::new(&format!("{PRELUDE}{WRITE}")),
-            read: Script::new(&format!("{PRELUDE}{READ}")),
-            sweep: Script::new(&format!("{PRELUDE}{SWEEP}")),
-            sweep_cursor: Mutex::new("0".into()),
+            write: script(cluster, WRITE),
+            read: script(cluster, READ),
+            sweep: script(cluster, SWEEP),
+            label: script(cluster, LABEL),
+            users: script(cluster, USERS),
+            delete: script(cluster, DELETE),
+            sweep_cursors,
             live: tokio::sync::Mutex::new(None),
             live_up: tokio::sync::watch::Sender::new(false),
             watched: Mutex::new(HashMap::new()),
@@ -140,11 +235,21 @@ impl RedisStore {
         });
         let fresh = super::new_epoch().map_err(|e| open_err(&e))?;
         let epoch = until_loaded(&shown, || inner.fetch_epoch(&fresh)).await.map_err(|e| open_err(&e))?;
+        for group in 1..inner.groups.len() {
+            inner.relabel(group, "", &epoch).await.map_err(|e| open_err(&e))?;
+        }
         inner.adopt_epoch(&epoch);
         *lock(&inner.delivered_epoch) = epoch;
         inner.claim_deployment().await.map_err(|detail| StoreError::Redis { url: shown.clone(), detail })?;
         Ok(RedisStore { inner })
     }
+}
+
+/// Whether the server at `client` is a Redis Cluster node.
+async fn is_cluster(client: &redis::Client) -> Result<bool, redis::RedisError> {
+    let mut conn = client.get_multiplexed_async_connection().await?;
+    let info: String = redis::cmd("INFO").arg("cluster").query_async(&mut conn).await?;
+    Ok(info.lines().any(|l| l.trim() == "cluster_enabled:1"))
 }
 
 /// `url` without its user and password (for messages and logs).
@@ -187,6 +292,15 @@ fn lock<T>(m: &Mutex<T>) -> std::sync::MutexGuard<'_, T> {
     m.lock().unwrap_or_else(std::sync::PoisonError::into_inner)
 }
 
+/// The slot group a write goes to: its topic's; job records and probes live in group 0.
+fn group_of(groups: &Groups, w: &Write) -> usize {
+    match w {
+        Write::Keyed { write, .. } => group_of(groups, write),
+        Write::Append { topic, .. } | Write::TakeOffline { topic } => groups.of(topic),
+        _ => 0,
+    }
+}
+
 impl Inner {
     fn epoch(&self) -> String {
         self.epoch.read().unwrap_or_else(std::sync::PoisonError::into_inner).clone()
@@ -200,12 +314,64 @@ impl Inner {
         Ok(epoch)
     }
 
-    /// The data's epoch, `fresh` set first if it has none (`SET NX`, then `GET`); not adopted.
+    /// The data's epoch (group 0's label), `fresh` set first if it has none (`SET NX`, then `GET`); not adopted.
     async fn fetch_epoch(&self, fresh: &str) -> Result<String, redis::RedisError> {
         let mut conn = self.conn.clone();
-        let key = format!("{}epoch", self.prefix);
+        let key = self.groups.key(0, "epoch");
         let _: Value = redis::cmd("SET").arg(&key).arg(fresh).arg("NX").query_async(&mut conn).await?;
         redis::cmd("GET").arg(&key).query_async(&mut conn).await
+    }
+
+    /// Sets group `group`'s epoch label to `new` if it is `expected` now (`""`: none), starting its sequence if it has
+    /// none; answers the label now.
+    async fn relabel(&self, group: usize, expected: &str, new: &str) -> Result<String, redis::RedisError> {
+        let mut conn = self.conn.clone();
+        self.label
+            .key(self.groups.key(group, "epoch"))
+            .arg(self.groups.prefix(group))
+            .arg(expected)
+            .arg(new)
+            .arg(Groups::base(group))
+            .invoke_async(&mut conn)
+            .await
+    }
+
+    /// A write or read of group `group` met the label `seen` (`None`: none) instead of our epoch. Group 0's label is
+    /// the data's epoch: adopted, or created if the data lost it. Another group without a label lost its data (a
+    /// wiped or replaced node): the deployment gets a new epoch, and clients a `replay-gap`. A group with another
+    /// label than the deployment's is labelled again (its data stays, under the epoch of the data now).
+    async fn resolve_epoch(&self, group: usize, seen: Option<String>) -> Result<(), StoreError> {
+        if group == 0 {
+            match seen {
+                Some(now) => self.adopt_epoch(&now),
+                None => {
+                    self.load_epoch().await?;
+                }
+            }
+            return Ok(());
+        }
+        let fresh = super::new_epoch()?;
+        let mut deployment = self.fetch_epoch(&fresh).await.map_err(|e| unavailable(&e))?;
+        if seen.is_none() {
+            tracing::warn!(group, "a Redis Cluster slot group lost its data: new epoch");
+            deployment = self.relabel(0, &deployment, &super::new_epoch()?).await.map_err(|e| unavailable(&e))?;
+        }
+        self.relabel(group, seen.as_deref().unwrap_or(""), &deployment).await.map_err(|e| unavailable(&e))?;
+        self.adopt_epoch(&deployment);
+        Ok(())
+    }
+
+    /// Positions of group `group` went back (a failover to a replica that lacked the last writes): the events
+    /// after the point it went back to are not the ones clients saw, so the data gets a new epoch.
+    async fn positions_went_back(&self, group: usize) -> Result<(), StoreError> {
+        let epoch = self.epoch();
+        tracing::warn!(group, "Redis positions went back (writes lost in a failover): new epoch");
+        let now = self.relabel(0, &epoch, &super::new_epoch()?).await.map_err(|e| unavailable(&e))?;
+        if group != 0 {
+            self.relabel(group, &epoch, &now).await.map_err(|e| unavailable(&e))?;
+        }
+        self.adopt_epoch(&now);
+        Ok(())
     }
 
     /// Writes the deployment marker (`<p>deployment`: the settings every server on this prefix must share) if there is
@@ -214,7 +380,7 @@ impl Inner {
         let mut conn = self.conn.clone();
         let script = Script::new(DEPLOYMENT);
         let mut inv = script.prepare_invoke();
-        inv.arg(&self.prefix);
+        inv.key(self.groups.key(0, "deployment")).arg(self.groups.prefix(0));
         for (name, value) in &self.options.deployment {
             inv.arg(name).arg(value);
         }
@@ -235,10 +401,10 @@ impl Inner {
         Err(format!(
             "the prefix {:?} is used by another deployment with other settings ({}): servers with other settings would \
              trim and delete each other's streams. Give this deployment its own --redis-prefix, or the same settings; \
-             to change the settings of a deployment, stop all of its servers and delete the marker (DEL {}deployment)",
+             to change the settings of a deployment, stop all of its servers and delete the marker (DEL {})",
             self.prefix,
             differences.join("; "),
-            self.prefix
+            self.groups.key(0, "deployment")
         ))
     }
 
@@ -256,73 +422,218 @@ impl Inner {
         self.epoch_changed.notify_one();
     }
 
+    /// A batch: one script per slot group it touches (one for a single primary), run together. A batch that spans
+    /// groups is atomic per group: if some groups stored their part and others failed, the whole batch answers
+    /// [`StoreError::OutcomeUnknown`] (retry with the same idempotency keys), never "nothing stored".
     async fn write(&self, batch: &[Write]) -> Result<Vec<Outcome>, StoreError> {
+        let mut parts: BTreeMap<usize, Vec<usize>> = BTreeMap::new();
+        for (i, w) in batch.iter().enumerate() {
+            parts.entry(group_of(&self.groups, w)).or_default().push(i);
+        }
+        let results = futures::future::join_all(parts.iter().map(|(&group, indices)| {
+            let writes: Vec<&Write> = indices.iter().map(|&i| &batch[i]).collect();
+            async move { self.write_group(group, &writes).await }
+        }))
+        .await;
+        let stored = results.iter().filter(|r| r.is_ok()).count();
+        let mut outcomes: Vec<Option<Outcome>> = vec![None; batch.len()];
+        let mut changes = Vec::new();
+        let mut failure = None;
+        for ((_, indices), result) in parts.iter().zip(results) {
+            match result {
+                Ok((done, more)) => {
+                    for (&i, o) in indices.iter().zip(done) {
+                        outcomes[i] = Some(o);
+                    }
+                    changes.extend(more);
+                }
+                Err(e) => failure = Some(e),
+            }
+        }
+        if !changes.is_empty() {
+            self.account(changes).await;
+        }
+        match failure {
+            None => outcomes.into_iter().map(|o| o.ok_or_else(|| invalid("write reply length"))).collect(),
+            Some(e) if stored == 0 => Err(e),
+            Some(e) => Err(StoreError::OutcomeUnknown(format!("part of the batch was stored, part not: {e}"))),
+        }
+    }
+
+    /// One slot group's part of a batch, in one script; confirmed by replicas if asked.
+    async fn write_group(
+        &self,
+        group: usize,
+        writes: &[&Write],
+    ) -> Result<(Vec<Outcome>, Vec<UserChange>), StoreError> {
         let mut conn = self.conn.clone();
+        let epoch_key = self.groups.key(group, "epoch");
         for attempt in 0..2 {
             let epoch = self.epoch();
             let mut inv = self.write.prepare_invoke();
-            inv.arg(&self.prefix)
+            inv.key(&epoch_key)
+                .arg(self.groups.prefix(group))
                 .arg(&epoch)
                 .arg(self.options.clock.now_ms())
                 .arg(self.options.max_user_topics)
                 .arg(self.options.max_user_topic_bytes)
                 .arg(self.options.max_user_history_bytes);
-            codec::encode_batch(&mut inv, batch, super::idempotency::window_ms(self.options.idempotency_window));
+            codec::encode_batch(&mut inv, writes, super::idempotency::window_ms(self.options.idempotency_window));
             let reply = inv.invoke_async::<Value>(&mut conn).await.map_err(|e| write_failed(&e))?;
-            match codec::decode_write(&epoch, batch, reply)? {
-                codec::WriteReply::Done(outcomes) => return Ok(outcomes),
-                // The data has another epoch (or none: wiped): adopt it (or create one), then send the batch again.
-                codec::WriteReply::EpochChanged(Some(now)) if attempt == 0 => self.adopt_epoch(&now),
-                codec::WriteReply::EpochChanged(None) if attempt == 0 => {
-                    self.load_epoch().await?;
+            match codec::decode_write(&epoch, writes, reply)? {
+                codec::WriteReply::Done(outcomes, changes) => {
+                    self.confirm_replicas(&epoch_key).await?;
+                    return Ok((outcomes, changes));
                 }
+                // The data has another epoch (or none: wiped): settle it, then send the part again.
+                codec::WriteReply::EpochChanged(seen) if attempt == 0 => self.resolve_epoch(group, seen).await?,
                 codec::WriteReply::EpochChanged(_) => {}
             }
         }
         Err(StoreError::Unavailable("redis: the epoch keeps changing".into()))
     }
 
-    async fn sweep(&self, budget: usize) -> Result<Outcome, StoreError> {
+    /// `WAIT` for [`RedisSettings::wait_replicas`] on the primary holding `key` (the node the script ran on).
+    async fn confirm_replicas(&self, key: &str) -> Result<(), StoreError> {
+        let wanted = self.settings.wait_replicas;
+        if wanted == 0 {
+            return Ok(());
+        }
         let mut conn = self.conn.clone();
-        let cursor = lock(&self.sweep_cursor).clone();
-        let (next, events, topics): (String, u64, u64) = self
-            .sweep
-            .arg(&self.prefix)
-            .arg(self.options.clock.now_ms())
-            .arg(cursor)
-            .arg(budget)
-            .invoke_async(&mut conn)
-            .await
-            .map_err(|e| unavailable(&e))?;
-        *lock(&self.sweep_cursor) = next;
+        let timeout_ms = u64::try_from(self.settings.wait_timeout.as_millis()).unwrap_or(u64::MAX);
+        let mut cmd = redis::cmd("WAIT");
+        cmd.arg(wanted).arg(timeout_ms);
+        let reached = match conn.on_node_of(key, cmd).await {
+            Ok(Value::Int(n)) => u32::try_from(n).unwrap_or(0),
+            Ok(_) => return Err(StoreError::OutcomeUnknown("redis: unexpected WAIT reply".into())),
+            Err(e) => return Err(StoreError::OutcomeUnknown(format!("redis: WAIT: {e}"))),
+        };
+        if reached < wanted {
+            return Err(StoreError::OutcomeUnknown(format!(
+                "redis: stored on the primary, confirmed by {reached} of {wanted} replicas within {timeout_ms} ms \
+                 (a failover now could lose it)"
+            )));
+        }
+        Ok(())
+    }
+
+    /// Redis Cluster: the user topics' changes into group 0's accounting; the topics it evicts (past the caps)
+    /// deleted in their groups. The events are stored whatever happens here: a failure is logged, and the next append
+    /// to a topic reports its size again (the accounting takes absolute sizes).
+    async fn account(&self, changes: Vec<UserChange>) {
+        let mut conn = self.conn.clone();
+        let mut inv = self.users.prepare_invoke();
+        inv.key(self.groups.key(0, "users"))
+            .arg(self.groups.prefix(0))
+            .arg(self.options.max_user_topics)
+            .arg(self.options.max_user_history_bytes);
+        for c in &changes {
+            inv.arg(&c.topic).arg(c.appended_ms).arg(c.bytes);
+        }
+        let victims: Vec<String> = match inv.invoke_async(&mut conn).await {
+            Ok(v) => v,
+            Err(e) => {
+                tracing::warn!(error = %e, "redis: user topics' accounting failed; the caps catch up at the next append");
+                return;
+            }
+        };
+        for victim in victims {
+            let group = self.groups.of(&victim);
+            let deleted: Result<u64, _> = self
+                .delete
+                .key(self.groups.key(group, "epoch"))
+                .arg(self.groups.prefix(group))
+                .arg(&victim)
+                .invoke_async(&mut conn)
+                .await;
+            if let Err(e) = deleted {
+                tracing::warn!(topic = %victim, error = %e, "redis: deleting an evicted user topic failed");
+            }
+        }
+    }
+
+    /// One step of the age sweep: one `SSCAN` step of `budget` topics in every slot group (each group's script
+    /// bounds the time its node is busy; the groups' nodes work at once).
+    async fn sweep(&self, budget: usize) -> Result<Outcome, StoreError> {
+        let cursors = lock(&self.sweep_cursors).clone();
+        let steps = futures::future::join_all(cursors.into_iter().enumerate().map(|(group, cursor)| {
+            let mut conn = self.conn.clone();
+            async move {
+                let step: (String, u64, u64, Value) = self
+                    .sweep
+                    .key(self.groups.key(group, "epoch"))
+                    .arg(self.groups.prefix(group))
+                    .arg(self.options.clock.now_ms())
+                    .arg(cursor)
+                    .arg(budget)
+                    .invoke_async(&mut conn)
+                    .await
+                    .map_err(|e| unavailable(&e))?;
+                Ok::<_, StoreError>((group, step))
+            }
+        }))
+        .await;
+        let (mut events, mut topics, mut changes) = (0, 0, Vec::new());
+        for step in steps {
+            let (group, (next, e, t, more)) = step?;
+            if let Some(cursor) = lock(&self.sweep_cursors).get_mut(group) {
+                *cursor = next;
+            }
+            events += e;
+            topics += t;
+            changes.extend(codec::user_changes(more)?);
+        }
+        if !changes.is_empty() {
+            self.account(changes).await;
+        }
         Ok(Outcome::Swept { events, topics })
     }
 
     async fn read(&self, name: &str, after: u64, limit: usize) -> Result<Snapshot, StoreError> {
         let mut conn = self.conn.clone();
-        let reply: Value = self
-            .read
-            .arg(&self.prefix)
-            .arg(name)
-            .arg(after)
-            .arg(limit)
-            .invoke_async(&mut conn)
-            .await
-            .map_err(|e| unavailable(&e))?;
-        let Value::Array(parts) = reply else { return Err(invalid("read reply")) };
-        let [meta, seq, deleted, entries, epoch] = <[Value; 5]>::try_from(parts).map_err(|_| invalid("read reply"))?;
-        // The events are of the epoch read with them; a new one (wiped data) is adopted at once.
-        let epoch = match epoch {
-            Value::Nil => self.load_epoch().await?,
-            v => text(v)?,
-        };
-        self.adopt_epoch(&epoch);
-        codec::snapshot(&epoch, meta, &seq, &deleted, entries)
+        let group = self.groups.of(name);
+        for attempt in 0..2 {
+            let reply: Value = self
+                .read
+                .key(self.groups.key(group, "epoch"))
+                .arg(self.groups.prefix(group))
+                .arg(name)
+                .arg(after)
+                .arg(limit)
+                .invoke_async(&mut conn)
+                .await
+                .map_err(|e| unavailable(&e))?;
+            let Value::Array(parts) = reply else { return Err(invalid("read reply")) };
+            let [meta, seq, deleted, entries, label] =
+                <[Value; 5]>::try_from(parts).map_err(|_| invalid("read reply"))?;
+            let label = match label {
+                Value::Nil => None,
+                v => Some(text(v)?),
+            };
+            // The events are of the epoch read with them. Group 0's (or one primary's) is the data's: a new one
+            // (wiped data) is adopted at once. Another group's label must be the data's epoch: if not, it is settled
+            // and the group read again.
+            let epoch = match (group, label) {
+                (0, Some(epoch)) => {
+                    self.adopt_epoch(&epoch);
+                    epoch
+                }
+                (0, None) => self.load_epoch().await?,
+                (_, Some(epoch)) if epoch == self.epoch() => epoch,
+                (_, seen) if attempt == 0 => {
+                    self.resolve_epoch(group, seen).await?;
+                    continue;
+                }
+                _ => return Err(StoreError::Unavailable("redis: the epoch keeps changing".into())),
+            };
+            return codec::snapshot(&epoch, meta, &seq, &deleted, entries);
+        }
+        Err(StoreError::Unavailable("redis: the epoch keeps changing".into()))
     }
 
     async fn jobs(&self, only: Option<&str>) -> Result<Vec<JobRecord>, StoreError> {
         let mut conn = self.conn.clone();
-        let key = |k: &str| format!("{}{k}", self.prefix);
+        let key = |k: &str| self.groups.key(0, k);
         let (records, ends, leases): (HashMap<String, String>, HashMap<String, String>, HashMap<String, u64>) =
             match only {
                 None => redis::pipe()

@@ -1,5 +1,5 @@
 -- A topic's meta and its events after a position (runs after prelude.lua).
--- ARGV: prefix, topic, after, limit. No KEYS. Returns {meta (flat), seq, deleted_upto, entries (XRANGE), epoch}.
+-- ARGV: prefix, topic, after, limit. Returns {meta (flat), seq, deleted_upto, entries (XRANGE), epoch}.
 local topic, after, limit = ARGV[2], ARGV[3], tonumber(ARGV[4])
 local meta = redis.call('HGETALL', tkey(topic, 'm'))
 local entries = {}

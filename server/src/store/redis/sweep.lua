@@ -1,5 +1,5 @@
 -- One bounded step of the age sweep (runs after prelude.lua): drops events older than their topic's max age.
--- ARGV: prefix, now (ms), SSCAN cursor, budget. No KEYS. Returns {next cursor, events removed, topics removed}.
+-- ARGV: prefix, now (ms), SSCAN cursor, budget. Returns {next cursor, events removed, topics removed, user_changes}.
 local now, cursor, budget = num(ARGV[2]), ARGV[3], num(ARGV[4])
 local scan = redis.call('SSCAN', p .. 'topics', cursor, 'COUNT', budget)
 local removed, topics = 0, 0
@@ -21,13 +21,19 @@ for _, topic in ipairs(scan[2]) do
         topics = topics + 1
       else
         local lp = entry_pos(last_old)
-        redis.call('XTRIM', stream, 'MINID', (lp + 1) .. '-0')
+        redis.call('XTRIM', stream, 'MINID', int(lp + 1) .. '-0')
         redis.call('HSET', meta, 'trimmed_upto', lp, 'count', redis.call('XLEN', stream))
         redis.call('HINCRBY', meta, 'bytes', -old_bytes)
-        if redis.call('ZSCORE', p .. 'users', topic) then redis.call('DECRBY', p .. 'user_bytes', old_bytes) end
+        if cluster then
+          if redis.call('HGET', meta, 'u') then
+            user_changes[#user_changes + 1] = {topic, -1, num(redis.call('HGET', meta, 'bytes'))}
+          end
+        elseif redis.call('ZSCORE', p .. 'users', topic) then
+          redis.call('DECRBY', p .. 'user_bytes', old_bytes)
+        end
         removed = removed + n
       end
     end
   end
 end
-return {scan[1], removed, topics}
+return {scan[1], removed, topics, user_changes}

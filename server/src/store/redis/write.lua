@@ -3,8 +3,8 @@
 -- ops, each a letter and its arguments (encoded by codec.rs): K key fingerprint window_ms (keeps the next op's
 -- outcome), A topic event data position_at max_events max_age_ms is_user mark_offline base_size, T topic,
 -- J id record lease_until max_running job_topic_prefix, D id job_topic, E id job_topic outcome only_if_lease_before base_size,
--- R id until_ms, P. No KEYS. `base_size`: the event's frame bytes without its `id:` line and without the position
--- put into its data (both known only here). Returns {'ok', {one reply per op}}, or {'epoch', the epoch now (false if
+-- R id until_ms, P. `base_size`: the event's frame bytes without its `id:` line and without the position
+-- put into its data (both known only here). Returns {'ok', {one reply per op}, user_changes}, or {'epoch', the epoch now (false if
 -- none)} and changes nothing if the epoch is not ARGV[2].
 local epoch_now = redis.call('GET', p .. 'epoch')
 if epoch_now ~= ARGV[2] then return {'epoch', epoch_now} end
@@ -14,7 +14,7 @@ local max_topic_bytes = num(ARGV[5])
 local max_user_bytes = num(ARGV[6])
 -- `id: <epoch>-<pos>\n` plus the position's digits in the data, if it goes there.
 local function frame_size(base, pos, at)
-  local digits = #tostring(pos)
+  local digits = #int(pos)
   return base + 6 + #ARGV[2] + digits + (at >= 0 and digits or 0)
 end
 local function append(topic, event, data, at, max_events, max_age, is_user, mark_offline, base)
@@ -30,8 +30,8 @@ local function append(topic, event, data, at, max_events, max_age, is_user, mark
   local count = num(m[2]) + 1
   local size = frame_size(base, pos, at)
   local bytes = num(m[4]) + size
-  if at >= 0 then data = string.sub(data, 1, at) .. pos .. string.sub(data, at + 1) end
-  redis.call('XADD', stream, pos .. '-0', 'e', event, 'd', data, 't', t, 'n', size)
+  if at >= 0 then data = string.sub(data, 1, at) .. int(pos) .. string.sub(data, at + 1) end
+  redis.call('XADD', stream, int(pos) .. '-0', 'e', event, 'd', data, 't', t, 'n', size)
   -- Retention by count, and by bytes for a per-user topic (its newest event always stays): the oldest go first.
   local max_bytes = is_user and max_topic_bytes or -1
   local function over()
@@ -54,19 +54,24 @@ local function append(topic, event, data, at, max_events, max_age, is_user, mark
     if last_dropped then
       local lp = entry_pos(last_dropped)
       -- Remember the last one dropped, so a client that missed it learns so.
-      redis.call('XTRIM', stream, 'MINID', (lp + 1) .. '-0')
+      redis.call('XTRIM', stream, 'MINID', int(lp + 1) .. '-0')
       fields[#fields + 1] = 'trimmed_upto'
       fields[#fields + 1] = lp
     end
   end
-  local receivers = redis.call('PUBLISH', tkey(topic, 'c'), ARGV[2] .. '\n' .. pos .. '\n' .. event .. '\n' .. data)
+  local receivers = redis.call(cluster and 'SPUBLISH' or 'PUBLISH', tkey(topic, 'c'), ARGV[2] .. '\n' .. int(pos) .. '\n' .. event .. '\n' .. data)
   -- The writer's decision (nobody listens on its instance) and no instance received it live.
   if mark_offline and receivers == 0 and num(m[3]) == 0 then
     fields[#fields + 1] = 'offline_from'
     fields[#fields + 1] = pos
   end
+  if is_user and cluster then
+    fields[#fields + 1] = 'u'
+    fields[#fields + 1] = 1
+    user_changes[#user_changes + 1] = {topic, t, bytes}
+  end
   redis.call('HSET', meta, 'last', pos, 'last_append_ms', t, 'count', count, 'bytes', bytes, 'max_events', max_events, 'max_age_ms', max_age, unpack(fields))
-  if is_user then
+  if is_user and not cluster then
     redis.call('ZADD', p .. 'users', t, topic)
     local user_bytes = redis.call('INCRBY', p .. 'user_bytes', user_delta)
     -- Past the caps on user topics (count, bytes), the least recently used go (never this one).
@@ -161,7 +166,7 @@ while i <= #ARGV do
     local id, job_topic, outcome, before = ARGV[i + 1], ARGV[i + 2], ARGV[i + 3], num(ARGV[i + 4])
     local running = redis.call('HEXISTS', p .. 'jobs', id) == 1 and redis.call('HEXISTS', p .. 'job_end', id) == 0
     if running and (before < 0 or num(redis.call('HGET', p .. 'job_lease', id)) < before) then
-      redis.call('HSET', p .. 'job_end', id, now .. ':' .. outcome)
+      redis.call('HSET', p .. 'job_end', id, int(now) .. ':' .. outcome)
       out[#out + 1] = append(job_topic, 'ping', outcome, -1, -1, -1, false, false, num(ARGV[i + 5]))
     else
       out[#out + 1] = 0
@@ -181,11 +186,11 @@ while i <= #ARGV do
   if keyed and op ~= 'K' then
     local r = out[#out]
     if type(r) == 'table' and #r == 2 then
-      redis.call('SET', keyed[1], keyed[2] .. '\n' .. r[1] .. '\n' .. r[2], 'PX', keyed[3])
+      redis.call('SET', keyed[1], keyed[2] .. '\n' .. int(r[1]) .. '\n' .. r[2], 'PX', keyed[3])
     elseif op == 'J' and r == 0 then
       redis.call('SET', keyed[1], keyed[2] .. '\n0\n' .. last_job, 'PX', keyed[3])
     end
     keyed = nil
   end
 end
-return {'ok', out}
+return {'ok', out, user_changes}
