@@ -7,7 +7,7 @@
 
 use std::fmt::{self, Display};
 
-use js_sys::{Array, Object, Reflect, JSON};
+use js_sys::{Array, Object, Reflect};
 use serde::de::value::MapAccessDeserializer;
 use serde::de::{
     self, DeserializeOwned, DeserializeSeed, Expected, IntoDeserializer, MapAccess, SeqAccess, Unexpected, Visitor,
@@ -207,7 +207,7 @@ pub(crate) fn from_value<T: DeserializeOwned>(value: JsValue) -> Result<T, Error
 /// # fn main() {}
 /// ```
 pub fn from_json<T: DeserializeOwned>(data: &str) -> Result<T, String> {
-    let value = parse_json(data)?;
+    let value = parse_json(&JsValue::from_str(data))?;
     from_value(value).map_err(Error::into_message)
 }
 
@@ -231,14 +231,15 @@ pub fn from_json<T: DeserializeOwned>(data: &str) -> Result<T, String> {
 /// # fn main() {}
 /// ```
 pub fn decode_enum<E: DeserializeOwned>(variant: &str, data: &str) -> Result<E, String> {
-    let parsed = JSON::parse(data).ok();
-    let first_content = parsed.clone().unwrap_or_else(|| JsValue::from_str(data));
+    let text = JsValue::from_str(data);
+    let parsed = parse_json(&text).ok();
+    let first_content = parsed.clone().unwrap_or_else(|| text.clone());
     let first = match from_tagged::<E>(variant, first_content) {
         Ok(v) => return Ok(v),
         Err(e) => e,
     };
     if parsed.is_some() {
-        if let Ok(v) = from_tagged::<E>(variant, JsValue::from_str(data)) {
+        if let Ok(v) = from_tagged::<E>(variant, text) {
             return Ok(v);
         }
     }

@@ -11,12 +11,34 @@ use wasm_bindgen::JsValue;
 
 use crate::de::{decode_enum, from_json};
 use crate::interop::parse_json;
+use crate::transport::Received;
 use crate::{CloseReason, Error, EventMeta, Gap, ReadyState};
 
-/// One received event, borrowed for the handlers.
-pub(crate) struct Incoming<'a> {
-    pub data: &'a str,
-    pub meta: &'a EventMeta,
+/// One received event, borrowed for the handlers; each reads the fields it needs in the form it needs (a JS handler
+/// the browser's JS strings as they are, a Rust handler Rust text: see `text.rs`).
+pub(crate) struct Incoming<'a>(pub &'a Received<'a>);
+
+impl Incoming<'_> {
+    /// The data as Rust text.
+    pub fn data(&self) -> &str {
+        self.0.data.as_str()
+    }
+
+    /// The data parsed by `JSON.parse` (from the JS string itself where the transport has one); a decode error
+    /// otherwise.
+    pub fn json(&self) -> Result<JsValue, Error> {
+        parse_json(&self.0.data.to_js()).map_err(|reason| decode_error(self, reason))
+    }
+
+    /// The metadata of a Rust handler (its own copy).
+    pub fn meta(&self) -> EventMeta {
+        let ev = self.0;
+        EventMeta {
+            event: ev.event_type.to_owned(),
+            last_event_id: ev.last_event_id.as_str().to_owned(),
+            origin: ev.origin.as_str().to_owned(),
+        }
+    }
 }
 
 pub(crate) type RawHandler = Rc<RefCell<dyn FnMut(&Incoming<'_>) -> Result<(), Error>>>;
@@ -101,38 +123,42 @@ pub(crate) fn on_close(mut f: impl FnMut(&CloseReason) + 'static) -> SignalHandl
     }))
 }
 
+/// A handler over the [`Incoming`] event itself (the JS API's, which reads the fields as JS values).
+pub(crate) fn incoming(f: impl FnMut(&Incoming<'_>) -> Result<(), Error> + 'static) -> RawHandler {
+    Rc::new(RefCell::new(f))
+}
+
 pub(crate) fn text(mut f: impl FnMut(String, EventMeta) + 'static) -> RawHandler {
-    Rc::new(RefCell::new(move |ev: &Incoming<'_>| {
-        f(ev.data.to_owned(), ev.meta.clone());
+    incoming(move |ev: &Incoming<'_>| {
+        f(ev.data().to_owned(), ev.meta());
         Ok(())
-    }))
+    })
 }
 
 pub(crate) fn json(mut f: impl FnMut(JsValue, EventMeta) + 'static) -> RawHandler {
-    Rc::new(RefCell::new(move |ev: &Incoming<'_>| {
-        let value = parse_json(ev.data).map_err(|reason| decode_error(ev, reason))?;
-        f(value, ev.meta.clone());
+    incoming(move |ev: &Incoming<'_>| {
+        f(ev.json()?, ev.meta());
         Ok(())
-    }))
+    })
 }
 
 pub(crate) fn typed<T: DeserializeOwned + 'static>(mut f: impl FnMut(T, EventMeta) + 'static) -> RawHandler {
-    Rc::new(RefCell::new(move |ev: &Incoming<'_>| {
-        let typed = from_json::<T>(ev.data).map_err(|reason| decode_error(ev, reason))?;
-        f(typed, ev.meta.clone());
+    incoming(move |ev: &Incoming<'_>| {
+        let typed = from_json::<T>(ev.data()).map_err(|reason| decode_error(ev, reason))?;
+        f(typed, ev.meta());
         Ok(())
-    }))
+    })
 }
 
 /// One handler shared by every variant of `E`; each event type is decoded as the variant of the same name.
 pub(crate) fn enum_variant<E: DeserializeOwned + 'static>(f: Rc<RefCell<dyn FnMut(E, EventMeta)>>) -> RawHandler {
-    Rc::new(RefCell::new(move |ev: &Incoming<'_>| {
-        let value = decode_enum::<E>(&ev.meta.event, ev.data).map_err(|reason| decode_error(ev, reason))?;
+    incoming(move |ev: &Incoming<'_>| {
+        let value = decode_enum::<E>(ev.0.event_type, ev.data()).map_err(|reason| decode_error(ev, reason))?;
         if let Ok(mut f) = f.try_borrow_mut() {
-            f(value, ev.meta.clone());
+            f(value, ev.meta());
         }
         Ok(())
-    }))
+    })
 }
 
 /// A gap signal as received. Its [`Gap`] (with the fields read from the JSON data) is built only where it is asked
@@ -146,7 +172,7 @@ pub(crate) struct GapSignal {
 impl GapSignal {
     /// The [`Gap`]: the signal plus the string fields `requested`, `oldest`, `epoch` and `reason` of its JSON data.
     pub fn to_gap(&self) -> Gap {
-        let json = parse_json(&self.data).ok();
+        let json = parse_json(&JsValue::from_str(&self.data)).ok();
         let field = |key: &str| {
             json.as_ref()
                 .and_then(|v| js_sys::Reflect::get(v, &JsValue::from_str(key)).ok())
@@ -165,5 +191,5 @@ impl GapSignal {
 }
 
 fn decode_error(ev: &Incoming<'_>, reason: String) -> Error {
-    Error::Decode { event: ev.meta.event.clone(), data: ev.data.to_owned(), reason }
+    Error::Decode { event: ev.0.event_type.to_owned(), data: ev.data().to_owned(), reason }
 }

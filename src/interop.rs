@@ -8,7 +8,6 @@ use std::{cell::RefCell, rc::Rc};
 use std::borrow::Cow;
 
 use gloo_events::{EventListener, EventListenerOptions};
-use js_sys::JSON;
 #[cfg(any(feature = "fetch", feature = "share"))]
 use wasm_bindgen::closure::Closure;
 use wasm_bindgen::prelude::wasm_bindgen;
@@ -25,9 +24,17 @@ pub(crate) fn listen(
     EventListener::new_with_options(target, event_type, EventListenerOptions::default(), f)
 }
 
-/// `JSON.parse`, which keeps serde_json out of the wasm and is the browser's fastest parser; the error is its message.
-pub(crate) fn parse_json(data: &str) -> Result<JsValue, String> {
-    JSON::parse(data).map_err(|e| js_message(&e))
+/// `JSON.parse` of a JS string, which keeps serde_json out of the wasm and is the browser's fastest parser; the error
+/// is its message.
+pub(crate) fn parse_json(text: &JsValue) -> Result<JsValue, String> {
+    json_parse(text).map_err(|e| js_message(&e))
+}
+
+#[wasm_bindgen]
+extern "C" {
+    /// `JSON.parse(text)` of a JS string (js-sys' takes a `&str`, which it copies out of wasm).
+    #[wasm_bindgen(js_namespace = JSON, js_name = parse, catch)]
+    fn json_parse(text: &JsValue) -> Result<JsValue, JsValue>;
 }
 
 /// The message of a thrown JS value.

@@ -234,6 +234,8 @@ mod share;
 mod source;
 #[cfg(target_arch = "wasm32")]
 mod stream;
+#[cfg(target_arch = "wasm32")]
+mod text;
 #[cfg(all(target_arch = "wasm32", feature = "yew"))]
 pub mod yew;
 

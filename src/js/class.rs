@@ -15,9 +15,10 @@ use super::contract::{
 use super::contract::{SHARE_DECLARATIONS, SHARE_ROLES};
 use super::options;
 use crate::error::concat;
+use crate::handler::{incoming, Incoming};
 #[cfg(feature = "share")]
 use crate::ShareRole;
-use crate::{CloseReason, Error, EventMeta, Gap, TypedEventSource, TypedEventSourceBuilder};
+use crate::{CloseReason, Error, Gap, TypedEventSource, TypedEventSourceBuilder};
 
 #[wasm_bindgen(typescript_custom_section)]
 const TYPES: &'static str = DECLARATIONS;
@@ -53,13 +54,27 @@ impl JsTypedEventSource {
 
     /// `on(event, (data, meta) => ...)`.
     pub fn on(&self, event: &str, handler: Function) {
-        self.inner.on_json(event, move |data, meta| call(&handler, &[data, meta_to_js(&meta)]));
+        let meta = Meta::new(event);
+        self.inner.on_incoming(
+            event,
+            incoming(move |ev| {
+                call(&handler, &[ev.json()?, meta.of(ev)]);
+                Ok(())
+            }),
+        );
     }
 
     /// `onText(event, (text, meta) => ...)`.
     #[wasm_bindgen(js_name = onText)]
     pub fn on_text(&self, event: &str, handler: Function) {
-        self.inner.on_text(event, move |text, meta| call(&handler, &[JsValue::from(text), meta_to_js(&meta)]));
+        let meta = Meta::new(event);
+        self.inner.on_incoming(
+            event,
+            incoming(move |ev| {
+                call(&handler, &[ev.0.data.to_js(), meta.of(ev)]);
+                Ok(())
+            }),
+        );
     }
 
     /// `onOpen(() => ...)`.
@@ -190,14 +205,37 @@ fn set_some(obj: &Object, key: &str, value: Option<&str>) {
     }
 }
 
-fn meta_to_js(meta: &EventMeta) -> JsValue {
-    let [event, last_event_id, origin] = META;
-    object(&[
-        (event, meta.event.as_str().into()),
-        (last_event_id, meta.last_event_id.as_str().into()),
-        (origin, meta.origin.as_str().into()),
-    ])
-    .into()
+/// The `EventMeta` objects of one handler's events, a fresh object per event. The property names and the event type
+/// (a handler gets events of its own type only) are made JS strings once per handler; the id and origin are the
+/// transport's JS strings as they are. Per event then: the object and its three properties, no string copied.
+struct Meta {
+    keys: [JsValue; 3],
+    event: JsValue,
+}
+
+impl Meta {
+    fn new(event: &str) -> Meta {
+        Meta { keys: META.map(JsValue::from_str), event: JsValue::from_str(event) }
+    }
+
+    fn of(&self, ev: &Incoming<'_>) -> JsValue {
+        let obj: MetaObject = Object::new().unchecked_into();
+        let [event, last_event_id, origin] = &self.keys;
+        obj.set(event, &self.event);
+        obj.set(last_event_id, &ev.0.last_event_id.to_js());
+        obj.set(origin, &ev.0.origin.to_js());
+        obj.into()
+    }
+}
+
+#[wasm_bindgen]
+extern "C" {
+    /// A plain object set by plain assignment (`obj[key] = value`): `Reflect.set` is imported with an exception
+    /// handler, a slower call, which a fresh object never needs.
+    #[wasm_bindgen(js_name = Object)]
+    type MetaObject;
+    #[wasm_bindgen(method, structural, indexing_setter)]
+    fn set(this: &MetaObject, key: &JsValue, value: &JsValue);
 }
 
 fn error_to_js(e: &Error) -> JsValue {

@@ -7,7 +7,8 @@ use web_sys::BroadcastChannel;
 
 use super::protocol::Message;
 use super::{add_type, Role, Shared};
-use crate::transport::{Ended, Upstream};
+use crate::text::Text;
+use crate::transport::{Ended, Received, Upstream};
 use crate::{Error, ReadyState};
 
 /// The `BroadcastChannel` and its listener; dropping it closes the channel.
@@ -31,7 +32,7 @@ impl Shared {
     }
 
     /// Delivers a relayed event to this tab's engine unless its id was seen.
-    pub(super) fn deliver(&self, event_type: &str, data: &str, id: &str, origin: String, seq: f64) {
+    pub(super) fn deliver(&self, event_type: &str, data: &str, id: &str, origin: &str, seq: f64) {
         {
             let mut seen = self.seen.borrow_mut();
             if !seen.admit(id) {
@@ -40,7 +41,12 @@ impl Shared {
             seen.sequenced(seq, id);
         }
         if let Some(up) = self.forward() {
-            up.event(event_type, data, id, origin);
+            up.event(&Received {
+                event_type,
+                data: Text::Rust(data),
+                last_event_id: Text::Rust(id),
+                origin: Text::Rust(origin),
+            });
         }
     }
 
@@ -126,7 +132,7 @@ impl Shared {
             }
             Message::Event { event, data, id, origin, seq } => {
                 if self.follow.borrow_mut().in_sequence(seq) {
-                    self.deliver(&event, &data, &id, origin, seq);
+                    self.deliver(&event, &data, &id, &origin, seq);
                 }
             }
             Message::Open => {
@@ -168,10 +174,11 @@ impl Upstream for Shared {
         }
     }
 
-    fn event(self: Rc<Self>, event_type: &str, data: &str, last_event_id: &str, origin: String) {
+    fn event(self: Rc<Self>, event: &Received<'_>) {
         if self.role.get() == Role::Left {
             return;
         }
+        let last_event_id = event.last_event_id.as_str();
         // Posted before delivering here: a terminal event closes this tab's source, and the others must get it.
         let seq = {
             let mut seen = self.seen.borrow_mut();
@@ -183,14 +190,14 @@ impl Upstream for Shared {
             seq
         };
         self.post(&Message::Event {
-            event: event_type.to_owned(),
-            data: data.to_owned(),
+            event: event.event_type.to_owned(),
+            data: event.data.as_str().to_owned(),
             id: last_event_id.to_owned(),
-            origin: origin.clone(),
+            origin: event.origin.as_str().to_owned(),
             seq,
         });
         if let Some(up) = self.forward() {
-            up.event(event_type, data, last_event_id, origin);
+            up.event(event);
         }
     }
 

@@ -14,8 +14,8 @@ use gloo_timers::callback as timers;
 use crate::handler::{GapSignal, Handlers, Incoming, RawHandler, Signal};
 use crate::liveness::{Timeout, Watch, HEARTBEAT_EVENT};
 use crate::recent_ids::RecentIds;
-use crate::transport::{Ended, Link, Upstream, WeakUp};
-use crate::{CloseReason, Error, EventMeta, Gap, ReadyState, ReconnectPolicy, TerminalRule};
+use crate::transport::{Ended, Link, Received, Upstream, WeakUp};
+use crate::{CloseReason, Error, Gap, ReadyState, ReconnectPolicy, TerminalRule};
 
 /// The settings the engine reads once open: the part of [`SourceOptions`](super::SourceOptions) it owns (the
 /// transport goes to the [`Link`], the last event id to the engine's own field, the pause to `visibility.rs`).
@@ -359,18 +359,21 @@ impl Upstream for Engine {
     }
 
     /// Hands one event to its handlers, then closes the source if a terminal rule matches it. A gap signal goes to
-    /// the gap handlers instead; an event whose id was delivered lately is dropped.
-    fn event(self: Rc<Self>, event_type: &str, data: &str, last_event_id: &str, origin: String) {
+    /// the gap handlers instead; an event whose id was delivered lately is dropped. The data and origin are read
+    /// into Rust only where Rust code needs them (a heartbeat, a gap, the terminal rules, a Rust handler).
+    fn event(self: Rc<Self>, received: &Received<'_>) {
         if self.is_closed() {
             return;
         }
+        let event_type = received.event_type;
         if event_type == HEARTBEAT_EVENT {
             // A sign of life only: never delivered, never counted, and it moves no id (it has none).
-            self.watch.borrow_mut().heartbeat(js_sys::Date::now(), data);
+            self.watch.borrow_mut().heartbeat(js_sys::Date::now(), received.data.as_str());
             self.watch_check();
             return;
         }
         self.note_activity();
+        let last_event_id = received.last_event_id.as_str();
         // The stream's last id persists across events without one: only a changed id is the event's own.
         let own_id = {
             let mut id = self.last_event_id.borrow_mut();
@@ -381,17 +384,19 @@ impl Upstream for Engine {
             changed && !last_event_id.is_empty()
         };
         if self.settings.resume.gap_events.iter().any(|g| g == event_type) {
-            self.gap(event_type, data, last_event_id);
+            self.gap(event_type, received.data.as_str(), last_event_id);
             return;
         }
         if own_id && !self.recent.borrow_mut().insert(last_event_id) {
             self.duplicates_dropped.set(self.duplicates_dropped.get() + 1);
             return;
         }
-        let meta = EventMeta { event: event_type.to_owned(), last_event_id: last_event_id.to_owned(), origin };
-        let terminal = self.settings.terminal_check.and_then(|check| check(&self.settings.close_on, event_type, data));
+        let terminal = self
+            .settings
+            .terminal_check
+            .and_then(|check| check(&self.settings.close_on, event_type, received.data.as_str()));
         if terminal.is_none() || self.settings.deliver_terminal {
-            let incoming = Incoming { data, meta: &meta };
+            let incoming = Incoming(received);
             // The handlers there are now, each cloned out in turn so none stays borrowed while it runs.
             let count = self.handlers.borrow().events.len();
             for i in 0..count {

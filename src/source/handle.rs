@@ -253,6 +253,13 @@ impl TypedEventSource {
         self.engine.add_event_handler(event, handler::json(handler));
     }
 
+    /// Adds a handler that reads the received event itself (the JS API's: it hands the browser's strings to JS as
+    /// they are).
+    #[cfg(feature = "js")]
+    pub(crate) fn on_incoming(&self, event: &str, handler: handler::RawHandler) {
+        self.engine.add_event_handler(event, handler);
+    }
+
     /// Adds an open handler (see [`TypedEventSourceBuilder::on_open`](crate::TypedEventSourceBuilder::on_open)).
     ///
     /// ```no_run

@@ -7,13 +7,28 @@ use std::borrow::Cow;
 use std::rc::Rc;
 
 use gloo_events::EventListener;
-use wasm_bindgen::JsCast;
-use web_sys::{Event, EventSource, EventSourceInit, MessageEvent};
+use wasm_bindgen::prelude::wasm_bindgen;
+use wasm_bindgen::{JsCast, JsValue};
+use web_sys::{Event, EventSource, EventSourceInit};
 
-use super::upstream::{Ended, WeakUp};
+use super::upstream::{Ended, Received, WeakUp};
 use crate::error::concat;
 use crate::interop::{js_message, listen};
+use crate::text::Text;
 use crate::{Error, ReadyState};
+
+#[wasm_bindgen]
+extern "C" {
+    /// A `MessageEvent` read for its JS strings as they are (web-sys' getters copy them into wasm).
+    #[wasm_bindgen(js_name = MessageEvent)]
+    type Message;
+    #[wasm_bindgen(method, getter)]
+    fn data(this: &Message) -> JsValue;
+    #[wasm_bindgen(method, getter, js_name = lastEventId)]
+    fn last_event_id(this: &Message) -> JsValue;
+    #[wasm_bindgen(method, getter)]
+    fn origin(this: &Message) -> JsValue;
+}
 
 /// What the browser tells of a fatal `EventSource` error: nothing but the fact. Say what it can be.
 const FATAL_MESSAGE: &str = "the browser closed the connection: the server answered with a status other than 200 or a \
@@ -161,10 +176,15 @@ impl EventSourceConnection {
                 }
             }
             Report::Event(name) => {
-                if let Some(ev) = ev.dyn_ref::<MessageEvent>() {
-                    let data = ev.data().as_string().unwrap_or_default();
+                if let Some(ev) = ev.dyn_ref::<Message>() {
                     if let Some(up) = weak.upgrade() {
-                        up.event(name, &data, &ev.last_event_id(), ev.origin());
+                        // The browser's strings as they are: each is copied into wasm only if Rust code reads it.
+                        up.event(&Received {
+                            event_type: name,
+                            data: Text::js(ev.data()),
+                            last_event_id: Text::js(ev.last_event_id()),
+                            origin: Text::js(ev.origin()),
+                        });
                     }
                 }
             }

@@ -20,9 +20,10 @@ use web_sys::{
 };
 
 use super::request::{is_event_stream, Prepare};
-use super::upstream::{Ended, WeakUp};
+use super::upstream::{Ended, Received, WeakUp};
 use crate::error::concat;
 use crate::interop::{js_message, on_settled};
+use crate::text::Text;
 use crate::{Error, FetchRequest, ReadyState, RequestAttempt};
 
 /// The reconnection time until the server sets one (browsers use a few seconds).
@@ -297,7 +298,16 @@ impl Task {
             let Some(item) = decoder.next_ref() else { return true };
             let Some(up) = self.up.upgrade() else { return false };
             match item {
-                Ok(ev) => up.event(ev.event, ev.data, ev.last_event_id, self.origin.borrow().clone()),
+                Ok(ev) => {
+                    // Borrowed while the handlers run: this connection's origin is set once, before its first event.
+                    let origin = self.origin.borrow();
+                    up.event(&Received {
+                        event_type: ev.event,
+                        data: Text::Rust(ev.data),
+                        last_event_id: Text::Rust(ev.last_event_id),
+                        origin: Text::Rust(&origin),
+                    });
+                }
                 Err(sse_codec::DecodeError::EventTooLarge { limit }) => up.error(&Error::TooLarge { limit }),
                 // The decoder has no other error (its enum is non-exhaustive); a fixed message keeps number
                 // formatting out of the wasm.

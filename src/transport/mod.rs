@@ -79,4 +79,4 @@ pub(crate) use link::Link;
 #[cfg(all(target_arch = "wasm32", feature = "share"))]
 pub(crate) use link::SharedTransport;
 #[cfg(target_arch = "wasm32")]
-pub(crate) use upstream::{Ended, Upstream, WeakUp};
+pub(crate) use upstream::{Ended, Received, Upstream, WeakUp};

@@ -3,6 +3,7 @@
 
 use std::rc::{Rc, Weak};
 
+use crate::text::Text;
 use crate::Error;
 
 /// What a transport reports to the engine (going up). Implemented by the engine (and by a link shared across tabs,
@@ -11,8 +12,8 @@ use crate::Error;
 pub(crate) trait Upstream: 'static {
     /// The connection opened.
     fn opened(self: Rc<Self>);
-    /// An event arrived (`last_event_id` as the stream has set it, persisting across events without an id).
-    fn event(self: Rc<Self>, event_type: &str, data: &str, last_event_id: &str, origin: String);
+    /// An event arrived.
+    fn event(self: Rc<Self>, event: &Received<'_>);
     /// An error that does not end the connection (the fetch decoder refusing an oversized event).
     #[cfg_attr(not(feature = "fetch"), allow(dead_code))]
     fn error(self: Rc<Self>, error: &Error);
@@ -21,6 +22,16 @@ pub(crate) trait Upstream: 'static {
     fn alive(self: Rc<Self>);
     /// The connection ended (or, for `EventSource`, dropped while the browser reconnects by itself).
     fn ended(self: Rc<Self>, end: Ended);
+}
+
+/// One received event, as its transport has it: the data, id and origin stay JS strings where the transport got them
+/// so (`EventSource`) until Rust code reads them.
+pub(crate) struct Received<'a> {
+    pub event_type: &'a str,
+    pub data: Text<'a>,
+    /// The last event id as the stream has set it (it persists across events without an `id`).
+    pub last_event_id: Text<'a>,
+    pub origin: Text<'a>,
 }
 
 /// How a transport reaches what it reports to: never keeping it alive.
