@@ -67,7 +67,15 @@ async fn js_handlers_get_decoded_data_meta_and_a_terminal_reason() {
     assert_eq!(get(&meta, "event").as_string().as_deref(), Some("message"));
     assert!(get(&meta, "lastEventId").as_string().is_some_and(|id| !id.is_empty()));
     assert_eq!(get(&meta, "origin").as_string(), Some(server_url("")));
-    assert_eq!(get(&pings.get(pings.length() - 1), "0").as_string().as_deref(), Some("finished"));
+    // Each event has a meta object of its own (none reused and overwritten): the first keeps its id.
+    let second_meta = get(&messages.get(1), "1");
+    let id = |meta: &JsValue| get(meta, "lastEventId").as_string();
+    assert!(id(&second_meta).is_some() && id(&second_meta) != id(&meta), "{} then {}", json(&meta), json(&second_meta));
+    let last_ping = pings.get(pings.length() - 1);
+    assert_eq!(get(&last_ping, "0").as_string().as_deref(), Some("finished"));
+    let ping_meta = get(&last_ping, "1");
+    assert_eq!(get(&ping_meta, "event").as_string().as_deref(), Some("ping"), "onText's meta: {}", json(&ping_meta));
+    assert_eq!(get(&ping_meta, "origin").as_string(), Some(server_url("")));
     assert_eq!(json(&get(&closes.get(0), "0")), r#"{"kind":"terminal","event":"ping","data":"finished"}"#);
     assert_eq!(json(&states), "[[1],[2]]");
     assert_eq!(es.ready_state(), 2);
