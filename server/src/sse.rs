@@ -16,7 +16,8 @@ use axum::body::Body;
 use axum::http::{header, HeaderValue, StatusCode};
 use axum::response::Response;
 use bytes::{Bytes, BytesMut};
-use tokio::sync::broadcast::{error::RecvError, error::TryRecvError};
+use tokio::sync::broadcast::error::TryRecvError;
+use tokio::sync::Notify;
 use tokio::time::{Instant, Interval, MissedTickBehavior};
 use tokio_util::sync::{CancellationToken, WaitForCancellationFutureOwned};
 
@@ -188,10 +189,42 @@ pub fn busy_response(body: Bytes) -> Response {
     res
 }
 
-async fn recv(live: &mut Live) -> Result<Delivery, RecvError> {
-    match live {
-        Live::Topic(feed) => feed.recv().await,
-        Live::Idle | Live::Close => std::future::pending().await,
+/// Takes the live delivery already waiting, or else waits for the next commit's wake-up, the heartbeat or shutdown.
+///
+/// The wake-up comes once per commit, after all its events are in the channel (see `hub::Channel`): the stream then
+/// writes the commit whole. It is enabled before the channel is checked, so a commit in between is not missed.
+async fn next_step(st: &mut State) -> Step {
+    if st.env.shutdown.is_cancelled() {
+        return Step::Stop;
+    }
+    let State { live, shutdown, heartbeat, .. } = st;
+    let ready = match live {
+        Live::Topic(feed) => Some(feed.ready()),
+        Live::Idle | Live::Close => None,
+    };
+    let mut notified = std::pin::pin!(ready.as_deref().map(Notify::notified));
+    if let Some(n) = notified.as_mut().as_pin_mut() {
+        n.enable();
+    }
+    if let Live::Topic(feed) = live {
+        match feed.try_recv() {
+            Ok(delivery) => return Step::Event(delivery),
+            Err(TryRecvError::Lagged(_)) => return Step::Lagged,
+            Err(TryRecvError::Closed) => return Step::Stop,
+            Err(TryRecvError::Empty) => {}
+        }
+    }
+    let woken = async {
+        match notified.as_mut().as_pin_mut() {
+            Some(n) => n.await,
+            None => std::future::pending().await,
+        }
+    };
+    tokio::select! {
+        biased;
+        () = shutdown.as_mut() => Step::Stop,
+        () = woken => Step::Woken,
+        _ = heartbeat.tick() => Step::Beat,
     }
 }
 
@@ -214,14 +247,9 @@ async fn next_chunk(st: &mut State) -> Option<Bytes> {
                 Err(()) => return None,
             },
         }
-        let step = tokio::select! {
-            biased;
-            () = st.shutdown.as_mut() => Step::Stop,
-            r = recv(&mut st.live) => Step::Event(r),
-            _ = st.heartbeat.tick() => Step::Beat,
-        };
-        match step {
-            Step::Stop | Step::Event(Err(RecvError::Closed)) => return None,
+        match next_step(st).await {
+            Step::Stop => return None,
+            Step::Woken => {}
             Step::Beat => {
                 let due = st.last_write + st.env.heartbeat;
                 let now = Instant::now();
@@ -232,8 +260,8 @@ async fn next_chunk(st: &mut State) -> Option<Bytes> {
                 // Something was written since: the heartbeat is due one period after that write.
                 st.heartbeat.reset_at(due);
             }
-            Step::Event(Err(RecvError::Lagged(_))) => st.next = Pending::CatchUp,
-            Step::Event(Ok(delivery)) => {
+            Step::Lagged => st.next = Pending::CatchUp,
+            Step::Event(delivery) => {
                 let Live::Topic(feed) = &mut st.live else { continue };
                 match feed.accept(delivery, st.last_id) {
                     Accepted::Skip => {}
@@ -295,7 +323,11 @@ async fn catch_up(st: &mut State) -> Result<Option<Bytes>, ()> {
 enum Step {
     Stop,
     Beat,
-    Event(Result<Delivery, RecvError>),
+    /// A commit's wake-up: look at the channel again.
+    Woken,
+    /// The live buffer overflowed: catch up from the store.
+    Lagged,
+    Event(Delivery),
 }
 
 /// Appends the frames already waiting to `first`, up to [`COALESCE_BYTES`]; one frame is sent without copying.

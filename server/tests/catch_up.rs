@@ -76,3 +76,29 @@ async fn a_live_stream_that_overflows_before_its_first_event_catches_up_from_whe
     let got: Vec<&str> = text.lines().filter_map(|l| l.strip_prefix("id: ")).collect();
     assert_eq!(got, ids.iter().map(String::as_str).collect::<Vec<_>>(), "each event since it joined, once");
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn one_commit_larger_than_the_live_buffer_is_caught_up_whole_and_in_order() {
+    use futures::StreamExt as _;
+    use typed_eventsource_server::hub::Start;
+    use typed_eventsource_server::metrics::StreamKind;
+    let s = spawn(Config { client_buffer: 8, history: 10_000, ..dev_config() }).await;
+    let sub = s.state.hub.subscribe(topic::BROADCAST, Start::Live).await.unwrap();
+    let guard = s.state.open_stream(StreamKind::Broadcast).unwrap();
+    let mut body = s.state.topic_stream(guard, sub).into_body().into_data_stream();
+    // One batch publish: one commit of 100 events, far past the stream's 8-event buffer, delivered at once.
+    let payloads = (0..100).map(|i| Payload::new(None, format!("b{i}"))).collect();
+    let published = s.state.hub.publish_batch(topic::BROADCAST, payloads, None).await.unwrap();
+    let last = published.last().unwrap().id.clone();
+    let mut text = String::new();
+    while !text.contains(&format!("id: {last}\n")) {
+        let chunk =
+            tokio::time::timeout(std::time::Duration::from_secs(5), body.next()).await.unwrap().unwrap().unwrap();
+        text.push_str(std::str::from_utf8(&chunk).unwrap());
+    }
+    let got: Vec<&str> = text.lines().filter_map(|l| l.strip_prefix("id: ")).collect();
+    let want: Vec<&str> = published.iter().map(|p| p.id.as_str()).collect();
+    assert_eq!(got, want, "the commit's events once, in order, past the overflow");
+    assert!(s.metric("sse_catch_ups_total").await >= 1, "the overflow was caught up from the store");
+    assert_eq!(s.metric("sse_slow_clients_evicted_total").await, 0);
+}

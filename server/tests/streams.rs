@@ -226,3 +226,57 @@ async fn shutdown_closes_every_stream_and_returns_quickly() {
     }
     assert_eq!(s.state.metrics.open_streams(StreamKind::Broadcast), 0);
 }
+
+// ---- A commit reaches a stream whole ----
+
+/// The events of one body stream's chunks: its `id:` lines, and the chunk sizes.
+async fn read_ids(
+    body: &mut (impl futures::Stream<Item = Result<bytes::Bytes, axum::Error>> + Unpin),
+    n: usize,
+) -> (Vec<String>, Vec<usize>) {
+    let (mut ids, mut sizes) = (Vec::new(), Vec::new());
+    while ids.len() < n {
+        let chunk = tokio::time::timeout(Duration::from_secs(5), body.next()).await.unwrap().unwrap().unwrap();
+        sizes.push(chunk.len());
+        let text = std::str::from_utf8(&chunk).unwrap();
+        ids.extend(text.lines().filter_map(|l| l.strip_prefix("id: ")).map(str::to_owned));
+    }
+    (ids, sizes)
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_commit_of_many_events_reaches_a_live_stream_as_one_write_in_order() {
+    use typed_eventsource_server::hub::Start;
+    let s = spawn(dev_config()).await;
+    let sub = s.state.hub.subscribe(topic::BROADCAST, Start::Live).await.unwrap();
+    let guard = s.state.open_stream(StreamKind::Broadcast).unwrap();
+    let mut body = s.state.topic_stream(guard, sub).into_body().into_data_stream();
+    assert_eq!(&body.next().await.unwrap().unwrap()[..], b"retry: 3000\n\n");
+    for round in 0..5 {
+        let payloads = (0..40).map(|i| Payload::new(None, format!("r{round} e{i}"))).collect();
+        let published = s.state.hub.publish_batch(topic::BROADCAST, payloads, None).await.unwrap();
+        let (ids, sizes) = read_ids(&mut body, 40).await;
+        assert_eq!(ids, published.iter().map(|p| p.id.clone()).collect::<Vec<_>>(), "the commit's events, in order");
+        // The stream is woken once the whole commit is in its channel: one write, not the first event on its own.
+        assert_eq!(sizes.len(), 1, "round {round}: the commit came in {} writes ({sizes:?})", sizes.len());
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_commit_larger_than_a_write_is_split_into_bounded_writes_in_order() {
+    use typed_eventsource_server::hub::Start;
+    let s = spawn(Config { client_buffer: 2048, history: 10_000, ..dev_config() }).await;
+    let sub = s.state.hub.subscribe(topic::BROADCAST, Start::Live).await.unwrap();
+    let guard = s.state.open_stream(StreamKind::Broadcast).unwrap();
+    let mut body = s.state.topic_stream(guard, sub).into_body().into_data_stream();
+    body.next().await.unwrap().unwrap();
+    // 1,500 events of ~700 bytes: ~1 MB in one commit.
+    let text = "x".repeat(640);
+    let payloads = (0..1500).map(|i| Payload::new(None, format!("{i} {text}"))).collect();
+    let published = s.state.hub.publish_batch(topic::BROADCAST, payloads, None).await.unwrap();
+    let (ids, sizes) = read_ids(&mut body, 1500).await;
+    assert_eq!(ids, published.iter().map(|p| p.id.clone()).collect::<Vec<_>>(), "every event once, in order");
+    // What a stream holds for one write stays bounded (64 KiB and at most one frame more), whatever the commit.
+    let largest = sizes.iter().copied().max().unwrap();
+    assert!(sizes.len() > 1 && largest <= 64 * 1024 + 1024, "writes of {sizes:?} bytes");
+}

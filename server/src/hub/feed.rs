@@ -12,10 +12,8 @@
 
 use std::sync::Arc;
 
-use tokio::sync::broadcast::{
-    self,
-    error::{RecvError, TryRecvError},
-};
+use tokio::sync::broadcast::{self, error::TryRecvError};
+use tokio::sync::Notify;
 
 use super::{resume_position, Delivery, Event, Fanout, Gap, GapReason, MAX_REPLAY};
 use crate::event_id;
@@ -28,6 +26,8 @@ pub const CATCH_UP_EVENTS: usize = 64;
 /// Live events of one topic for one stream, and what it needs to catch up; see the [module docs](self).
 pub struct LiveFeed {
     rx: broadcast::Receiver<Delivery>,
+    /// Notified once per commit that sent this topic events (the channel's sends wake nobody).
+    ready: Arc<Notify>,
     store: Arc<dyn Store>,
     fanout: Arc<Fanout>,
     topic: Arc<str>,
@@ -84,23 +84,25 @@ pub enum CatchUpError {
 impl LiveFeed {
     pub(super) fn new(
         rx: broadcast::Receiver<Delivery>,
+        ready: Arc<Notify>,
         store: Arc<dyn Store>,
         fanout: Arc<Fanout>,
         topic: &str,
         generation: u64,
         epoch: String,
     ) -> Self {
-        let mut feed =
-            LiveFeed { rx, store, fanout, topic: topic.into(), epoch, generation, adopted: false, switch: false };
+        let topic = topic.into();
+        let mut feed = LiveFeed { rx, ready, store, fanout, topic, epoch, generation, adopted: false, switch: false };
         // The generation the receiver started in carries our epoch unless the store learnt a new one meanwhile.
         let (current, epoch) = feed.fanout.current();
         feed.adopted = current == generation && epoch == feed.epoch;
         feed
     }
 
-    /// The next live delivery.
-    pub async fn recv(&mut self) -> Result<Delivery, RecvError> {
-        self.rx.recv().await
+    /// What to wait on when [`Self::try_recv`] finds nothing: notified once a commit's events are all in. Enable
+    /// the `notified()` future *before* the `try_recv` that found nothing, or a commit in between is missed.
+    pub fn ready(&self) -> Arc<Notify> {
+        Arc::clone(&self.ready)
     }
 
     /// A live delivery already waiting, if any.

@@ -3,7 +3,8 @@
 //!
 //! **Publishing** goes through one *committer* task: publishers queue their event and wait; the committer takes
 //! everything queued meanwhile and hands it to the store as one batch (one commit, one fsync for the embedded store:
-//! group commit), then sends each committed event to the topic's live subscribers, in position order, and only then
+//! group commit), then sends each committed event to the topic's live subscribers, in position order (a stream is
+//! woken once per commit, with all of the commit's events already in its channel: see `Channel`), and only then
 //! answers the publishers. So an acknowledged event is stored, and a live subscriber never sees an event the store
 //! could lose.
 //!
@@ -34,7 +35,7 @@
 use std::collections::HashMap;
 use std::sync::{Arc, Mutex};
 
-use tokio::sync::{broadcast, mpsc, oneshot};
+use tokio::sync::{broadcast, mpsc, oneshot, Notify};
 
 use crate::event_id;
 use crate::metrics::Metrics;
@@ -180,10 +181,26 @@ pub struct Delivery {
     pub event: Option<Arc<Event>>,
 }
 
+/// One topic's live channel: the events (counted against each stream's buffer one by one), and the wake-up its
+/// streams wait on.
+///
+/// Streams never wait on the channel itself (they only `try_recv`): a send wakes nobody, and [`Fanout`] notifies
+/// `ready` once after *all* the events of a commit are in. So a stream wakes once per commit and writes it whole,
+/// instead of waking at the first event and writing it before the rest arrive (then waking again).
+#[derive(Debug)]
+struct Channel {
+    tx: broadcast::Sender<Delivery>,
+    ready: Arc<Notify>,
+}
+
+/// What a new stream gets from [`Fanout::subscribe`]: its receiver, the topic's wake-up, where it joins (generation,
+/// last position delivered), and the new channel's sender if this created it.
+type Joined = (broadcast::Receiver<Delivery>, Arc<Notify>, (u64, u64), Option<broadcast::Sender<Delivery>>);
+
 /// The channels and the epoch they carry.
 #[derive(Debug)]
 struct Channels {
-    topics: HashMap<String, broadcast::Sender<Delivery>>,
+    topics: HashMap<String, Channel>,
     /// Bumped on every epoch change seen live.
     generation: u64,
     /// The epoch of the events delivered now.
@@ -217,27 +234,23 @@ impl Fanout {
         (c.generation, c.epoch.clone())
     }
 
-    /// A receiver for `name`, where it joins (generation, last position delivered), and the new channel's sender if
-    /// this created it.
-    fn subscribe(
-        &self,
-        name: &str,
-        capacity: usize,
-    ) -> (broadcast::Receiver<Delivery>, (u64, u64), Option<broadcast::Sender<Delivery>>) {
+    /// A receiver for `name` and the rest of [`Joined`].
+    fn subscribe(&self, name: &str, capacity: usize) -> Joined {
         let mut c = self.lock();
         let joined = (c.generation, c.last_pos);
-        if let Some(tx) = c.topics.get(name) {
-            return (tx.subscribe(), joined, None);
+        if let Some(ch) = c.topics.get(name) {
+            return (ch.tx.subscribe(), Arc::clone(&ch.ready), joined, None);
         }
         let (tx, rx) = broadcast::channel(capacity.max(1));
-        c.topics.insert(name.to_owned(), tx.clone());
-        (rx, joined, Some(tx))
+        let ready = Arc::new(Notify::new());
+        c.topics.insert(name.to_owned(), Channel { tx: tx.clone(), ready: Arc::clone(&ready) });
+        (rx, ready, joined, Some(tx))
     }
 
     /// Removes `name`'s channel if nobody listens to it.
     fn remove_if_idle(&self, name: &str) -> bool {
         let mut c = self.lock();
-        if c.topics.get(name).is_some_and(|tx| tx.receiver_count() == 0) {
+        if c.topics.get(name).is_some_and(|ch| ch.tx.receiver_count() == 0) {
             c.topics.remove(name);
             return true;
         }
@@ -245,7 +258,7 @@ impl Fanout {
     }
 
     fn subscribers(&self, name: &str) -> usize {
-        self.lock().topics.get(name).map_or(0, broadcast::Sender::receiver_count)
+        self.lock().topics.get(name).map_or(0, |ch| ch.tx.receiver_count())
     }
 
     /// Positions up to `pos` count as delivered for streams joining from now on (see [`Fanout::subscribe`]).
@@ -254,11 +267,25 @@ impl Fanout {
         c.last_pos = c.last_pos.max(pos);
     }
 
-    fn deliver(&self, name: &str, event: Arc<Event>) {
-        let mut c = self.lock();
-        c.last_pos = c.last_pos.max(event.pos);
-        if let Some(tx) = c.topics.get(name) {
-            let _ = tx.send(Delivery { generation: c.generation, event: Some(event) });
+    /// Sends a commit's appended events, in commit order, then wakes each topic's streams once (after the lock is
+    /// released: a woken stream finds every event of the commit already in its channel).
+    fn deliver(&self, appended: impl IntoIterator<Item = (impl AsRef<str>, Arc<Event>)>) {
+        let mut woken: Vec<Arc<Notify>> = Vec::new();
+        {
+            let mut c = self.lock();
+            let generation = c.generation;
+            for (name, event) in appended {
+                c.last_pos = c.last_pos.max(event.pos);
+                if let Some(ch) = c.topics.get(name.as_ref()) {
+                    let _ = ch.tx.send(Delivery { generation, event: Some(event) });
+                    if !woken.iter().any(|w| Arc::ptr_eq(w, &ch.ready)) {
+                        woken.push(Arc::clone(&ch.ready));
+                    }
+                }
+            }
+        }
+        for ready in woken {
+            ready.notify_waiters();
         }
     }
 
@@ -275,16 +302,17 @@ impl Fanout {
         c.epoch = epoch.to_owned();
         c.last_pos = 0;
         let generation = c.generation;
-        for tx in c.topics.values() {
-            let _ = tx.send(Delivery { generation, event: None });
+        for ch in c.topics.values() {
+            let _ = ch.tx.send(Delivery { generation, event: None });
+            ch.ready.notify_waiters();
         }
     }
 
     /// Drops the channels nobody listens to; returns their topics.
     fn prune(&self) -> Vec<String> {
         let mut gone = Vec::new();
-        self.lock().topics.retain(|name, tx| {
-            let keep = tx.receiver_count() > 0;
+        self.lock().topics.retain(|name, ch| {
+            let keep = ch.tx.receiver_count() > 0;
             if !keep {
                 gone.push(name.clone());
             }
@@ -296,7 +324,8 @@ impl Fanout {
 
 impl LiveSink for Fanout {
     fn event(&self, topic: &str, event: Arc<Event>) {
-        self.deliver(topic, event);
+        // A shared store hands over one event at a time: each is its own wake-up.
+        self.deliver([(topic, event)]);
     }
 
     fn epoch(&self, epoch: &str) {
@@ -504,9 +533,9 @@ impl Hub {
 
     /// Subscribes to `name` from `start`; see [`Start`] and [`Subscription`].
     pub async fn subscribe(&self, name: &str, start: Start) -> Result<Subscription, StoreError> {
-        let (rx, (generation, joined)) = if self.shared {
+        let (rx, ready, (generation, joined)) = if self.shared {
             let _watching = self.watching.lock().await;
-            let (rx, joined, created) = self.fanout.subscribe(name, self.live_buffer(name));
+            let (rx, ready, joined, created) = self.fanout.subscribe(name, self.live_buffer(name));
             if let Some(tx) = created {
                 // When the last local subscriber leaves, stop the store's delivery at once: a shared store counts
                 // the instances that receive an event to decide whether a user was offline.
@@ -515,17 +544,17 @@ impl Hub {
                 tokio::spawn(unwatch_when_idle(store, fanout, watching, name.to_owned(), tx));
             }
             self.store.watch(name).await?;
-            (rx, joined)
+            (rx, ready, joined)
         } else {
-            let (rx, joined, _) = self.fanout.subscribe(name, self.live_buffer(name));
-            (rx, joined)
+            let (rx, ready, joined, _) = self.fanout.subscribe(name, self.live_buffer(name));
+            (rx, ready, joined)
         };
         let (gap, replay, after) = self.start(name, start).await?;
         // A live-only stream has seen nothing after what was delivered when it joined (so a catch-up starts there).
         let after = if replay.is_empty() && gap.is_none() { after.max(joined) } else { after };
         // The epoch the replay was read in (a shared store learns a new one on reads, too).
         let epoch = self.epoch();
-        let feed = LiveFeed::new(rx, Arc::clone(&self.store), Arc::clone(&self.fanout), name, generation, epoch);
+        let feed = LiveFeed::new(rx, ready, Arc::clone(&self.store), Arc::clone(&self.fanout), name, generation, epoch);
         Ok(Subscription { gap, replay, after, rx: feed })
     }
 
@@ -810,9 +839,7 @@ async fn commit_batch(
             for (reply, n) in replies {
                 let _ = reply.send(Ok(outcomes.by_ref().take(n).collect()));
             }
-            for (name, event) in appended {
-                fanout.deliver(&name, event);
-            }
+            fanout.deliver(appended);
         }
         result => {
             let e = match result {
