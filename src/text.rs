@@ -22,11 +22,18 @@ impl Text<'_> {
         Text::Js(value, OnceCell::new())
     }
 
-    /// The text, copied from JS on the first call.
+    /// The text, copied from JS on the first call. Never inlined: the engine reads several fields in several places.
+    #[inline(never)]
     pub(crate) fn as_str(&self) -> &str {
         match self {
             Text::Rust(text) => text,
-            Text::Js(value, copy) => copy.get_or_init(|| value.as_string().unwrap_or_default()),
+            Text::Js(value, copy) => {
+                // `get` and `set` rather than `get_or_init`, whose re-entrance panic adds its message to every app.
+                if copy.get().is_none() {
+                    let _ = copy.set(value.as_string().unwrap_or_default());
+                }
+                copy.get().map_or("", String::as_str)
+            }
         }
     }
 
