@@ -100,9 +100,23 @@ pub struct ServeArgs {
     /// every instance using the same `--redis-url`).
     #[arg(long, env = "SSE_STORE", value_enum, default_value_t = StoreKindArg::Embedded)]
     pub store: StoreKindArg,
-    /// Redis (or Valkey) URL of `--store redis`, e.g. `redis://127.0.0.1:6379` or `rediss://user:pass@host/0`.
+    /// Redis (or Valkey) URL of `--store redis`, e.g. `redis://127.0.0.1:6379` or `rediss://user:pass@host/0`. A Redis
+    /// Cluster: any node's URL (recognised as a cluster node), or several seeds, comma-separated.
     #[arg(long, env = "SSE_REDIS_URL", default_value = "redis://127.0.0.1:6379", hide_env_values = true)]
     pub redis_url: String,
+    /// Redis Cluster: slot groups the topics are spread over (each a hash tag in its own slot range; at least the
+    /// number of primaries you may grow to). Every instance of a deployment must use the same number.
+    #[arg(long, env = "SSE_REDIS_CLUSTER_GROUPS", default_value_t = 64,
+          value_parser = clap::value_parser!(u16).range(1..=i64::from(crate::store::redis::MAX_GROUPS)))]
+    pub redis_cluster_groups: u16,
+    /// Replicas that must have each write before it is acknowledged (Redis `WAIT`); 0: acknowledged once the primary
+    /// ran it (a failover may then lose the last acknowledged events). A write not confirmed in time is answered
+    /// "outcome unknown" (retry with the same Idempotency-Key).
+    #[arg(long, env = "SSE_REDIS_WAIT_REPLICAS", default_value_t = 0)]
+    pub redis_wait_replicas: u32,
+    /// How long a write waits for `--redis-wait-replicas`.
+    #[arg(long, env = "SSE_REDIS_WAIT_TIMEOUT", default_value = "500ms", value_parser = parse_duration)]
+    pub redis_wait_timeout: Duration,
     /// Prefix of every Redis key and channel (several deployments can share one Redis).
     #[arg(long, env = "SSE_REDIS_PREFIX", default_value = "tes:")]
     pub redis_prefix: String,
@@ -258,10 +272,12 @@ pub enum StoreConfig {
     },
     /// Redis, shared by every instance with the same URL and prefix.
     Redis {
-        /// `redis://...`.
+        /// `redis://...`, or a cluster's seeds, comma-separated.
         url: String,
         /// Key prefix.
         prefix: String,
+        /// Cluster groups and replica confirmation.
+        settings: crate::store::redis::RedisSettings,
     },
 }
 
@@ -450,7 +466,15 @@ impl TryFrom<ServeArgs> for Config {
             store: match a.store {
                 StoreKindArg::Embedded => StoreConfig::Embedded { data_dir: a.data_dir },
                 StoreKindArg::Memory => StoreConfig::Memory,
-                StoreKindArg::Redis => StoreConfig::Redis { url: a.redis_url, prefix: a.redis_prefix },
+                StoreKindArg::Redis => StoreConfig::Redis {
+                    url: a.redis_url,
+                    prefix: a.redis_prefix,
+                    settings: crate::store::redis::RedisSettings {
+                        cluster_groups: a.redis_cluster_groups,
+                        wait_replicas: a.redis_wait_replicas,
+                        wait_timeout: a.redis_wait_timeout,
+                    },
+                },
             },
             history: a.history,
             history_max_age: Some(a.history_max_age).filter(|d| !d.is_zero()),
@@ -705,7 +729,11 @@ mod tests {
         assert_eq!(dev(&["--store", "memory"]).store, StoreConfig::Memory);
         assert_eq!(
             dev(&["--store", "redis", "--redis-url", "redis://h:1", "--redis-prefix", "p:"]).store,
-            StoreConfig::Redis { url: "redis://h:1".into(), prefix: "p:".into() }
+            StoreConfig::Redis {
+                url: "redis://h:1".into(),
+                prefix: "p:".into(),
+                settings: crate::store::redis::RedisSettings::default()
+            }
         );
         assert_eq!(dev(&["--data-dir", "d"]).store, StoreConfig::Embedded { data_dir: "d".into() });
     }

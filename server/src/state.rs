@@ -79,7 +79,9 @@ impl AppState {
         };
         let store: Arc<dyn Store> = match &config.store {
             StoreConfig::Memory => Arc::new(store::memory::open(options)?),
-            StoreConfig::Redis { url, prefix } => Arc::new(store::redis::RedisStore::open(url, prefix, options).await?),
+            StoreConfig::Redis { url, prefix, settings } => {
+                Arc::new(store::redis::RedisStore::open_with(url, prefix, options, settings.clone()).await?)
+            }
             StoreConfig::Embedded { data_dir } => {
                 let dir = data_dir.clone();
                 Arc::new(

@@ -12,7 +12,7 @@ use super::process::TempDir;
 pub struct Node {
     pub port: u16,
     process: Option<std::process::Child>,
-    _dir: TempDir,
+    dir: TempDir,
 }
 
 pub struct RedisCluster {
@@ -46,19 +46,8 @@ impl RedisCluster {
         for _ in 0..6 {
             let port = free_port();
             let dir = TempDir::new("redis-cluster");
-            let child = Command::new("redis-server")
-                .args(["--port", &port.to_string(), "--bind", "127.0.0.1", "--save", "", "--appendonly", "yes"])
-                .args(["--appendfsync", "always", "--daemonize", "no", "--logfile", "redis.log"])
-                .args(["--cluster-enabled", "yes", "--cluster-config-file", "nodes.conf", "--cluster-node-timeout"])
-                .arg("1000")
-                .args(["--enable-debug-command", "local"])
-                .arg("--dir")
-                .arg(dir.path())
-                .stdout(Stdio::null())
-                .stderr(Stdio::null())
-                .spawn()
-                .expect("redis-server is missing: run scripts/setup.sh (apt-get install redis-server)");
-            nodes.push(Node { port, process: Some(child), _dir: dir });
+            let process = Some(spawn(port, &dir));
+            nodes.push(Node { port, process, dir });
         }
         for n in &nodes {
             wait_until(Duration::from_secs(10), || redis_cli(n.port, &["PING"]).starts_with("PONG"));
@@ -70,6 +59,7 @@ impl RedisCluster {
         assert!(out.status.success(), "redis-cli --cluster create: {}", String::from_utf8_lossy(&out.stdout));
         let cluster = RedisCluster { nodes };
         cluster.wait_ok();
+        cluster.wait_replicas_in_sync();
         cluster
     }
 
@@ -132,6 +122,25 @@ impl RedisCluster {
         panic!("no primary holds slot {slot}");
     }
 
+    /// Waits until every running replica is in sync with its primary: only then can it take over.
+    pub fn wait_replicas_in_sync(&self) {
+        for n in self.running() {
+            wait_until(Duration::from_secs(30), || {
+                let info = redis_cli(n.port, &["INFO", "replication"]);
+                info.contains("role:master") || info.contains("master_link_status:up")
+            });
+        }
+    }
+
+    /// Starts the killed node on `port` again, with its data and cluster identity (it rejoins; after a failover, as
+    /// a replica of the node that took its place).
+    pub fn restart(&mut self, port: u16) {
+        let node = self.nodes.iter_mut().find(|n| n.port == port).unwrap();
+        assert!(node.process.is_none(), "node {port} is running");
+        node.process = Some(spawn(port, &node.dir));
+        wait_until(Duration::from_secs(10), || redis_cli(port, &["PING"]).starts_with("PONG"));
+    }
+
     /// SIGKILL of the node on `port`.
     pub fn kill9(&mut self, port: u16) {
         let node = self.nodes.iter_mut().find(|n| n.port == port).unwrap();
@@ -162,6 +171,25 @@ impl RedisCluster {
             .map(|port| redis_cli(port, &["--scan", "--pattern", pattern]).lines().filter(|k| !k.is_empty()).count())
             .collect()
     }
+}
+
+/// A cluster-enabled redis-server on `port` with its files in `dir`.
+fn spawn(port: u16, dir: &TempDir) -> std::process::Child {
+    Command::new("redis-server")
+        .args(["--port", &port.to_string(), "--bind", "127.0.0.1", "--save", "", "--appendonly", "yes"])
+        .args(["--appendfsync", "always", "--daemonize", "no", "--logfile", "redis.log"])
+        .args(["--cluster-enabled", "yes", "--cluster-config-file", "nodes.conf", "--cluster-node-timeout"])
+        .arg("1000")
+        .args(["--enable-debug-command", "local"])
+        // A replica's first sync at once (not after the default 5 s wait for more replicas): a replica that never
+        // synced cannot be promoted.
+        .args(["--repl-diskless-sync-delay", "0"])
+        .arg("--dir")
+        .arg(dir.path())
+        .stdout(Stdio::null())
+        .stderr(Stdio::null())
+        .spawn()
+        .expect("redis-server is missing: run scripts/setup.sh (apt-get install redis-server)")
 }
 
 fn wait_until(limit: Duration, mut ok: impl FnMut() -> bool) {
