@@ -99,6 +99,27 @@ impl RedisCluster {
         out
     }
 
+    /// The port of the replica of the primary on `port`.
+    pub fn replica_of(&self, port: u16) -> u16 {
+        let nodes = redis_cli(self.first(), &["CLUSTER", "NODES"]);
+        let id_of = |p: u16| {
+            nodes
+                .lines()
+                .find(|l| l.split_whitespace().nth(1).is_some_and(|a| a.starts_with(&format!("127.0.0.1:{p}@"))))
+                .and_then(|l| l.split_whitespace().next())
+                .map(str::to_owned)
+        };
+        let primary = id_of(port).unwrap();
+        let line =
+            nodes.lines().find(|l| l.contains("slave") && l.split_whitespace().nth(3) == Some(&primary)).unwrap();
+        line.split_whitespace().nth(1).unwrap().split(['@', ':']).nth(1).unwrap().parse().unwrap()
+    }
+
+    /// Runs `args` with redis-cli on the node on `port`; its output.
+    pub fn cli(&self, port: u16, args: &[&str]) -> String {
+        redis_cli(port, args)
+    }
+
     /// The ports of the running primaries.
     pub fn primaries(&self) -> Vec<u16> {
         self.primaries_seen_by(self.first())
