@@ -231,6 +231,7 @@ conformance!(
     idempotency_keys,
     live_delivery,
     live_delivery_fills_holes,
+    live_delivery_after_unwatch,
 );
 
 #[test]

@@ -191,6 +191,10 @@ pub struct Delivery {
 struct Channel {
     tx: broadcast::Sender<Delivery>,
     ready: Arc<Notify>,
+    /// The topic's highest position delivered in this epoch: a stream of a shared store joining now has seen nothing
+    /// after it. Per topic: there, positions are ordered within a topic only (a Redis Cluster store counts each slot
+    /// group from its own base).
+    last_pos: u64,
 }
 
 /// What a new stream gets from [`Fanout::subscribe`]: its receiver, the topic's wake-up, where it joins (generation,
@@ -205,7 +209,8 @@ struct Channels {
     generation: u64,
     /// The epoch of the events delivered now.
     epoch: String,
-    /// The highest position delivered (any topic) in this epoch: a stream joining now has seen nothing after it.
+    /// The highest position delivered or committed (any topic) in this epoch: with a store of one sequence (the
+    /// committer delivers), a stream joining now has seen nothing after it.
     last_pos: u64,
 }
 
@@ -234,16 +239,18 @@ impl Fanout {
         (c.generation, c.epoch.clone())
     }
 
-    /// A receiver for `name` and the rest of [`Joined`].
-    fn subscribe(&self, name: &str, capacity: usize) -> Joined {
+    /// A receiver for `name` and the rest of [`Joined`]: where it joins is the store-wide watermark if the store has
+    /// `one_sequence`, else the topic's own (0 for a new channel: the caller reads the store).
+    fn subscribe(&self, name: &str, capacity: usize, one_sequence: bool) -> Joined {
         let mut c = self.lock();
-        let joined = (c.generation, c.last_pos);
+        let topic_pos = c.topics.get(name).map_or(0, |ch| ch.last_pos);
+        let joined = (c.generation, if one_sequence { c.last_pos } else { topic_pos });
         if let Some(ch) = c.topics.get(name) {
             return (ch.tx.subscribe(), Arc::clone(&ch.ready), joined, None);
         }
         let (tx, rx) = broadcast::channel(capacity.max(1));
         let ready = Arc::new(Notify::new());
-        c.topics.insert(name.to_owned(), Channel { tx: tx.clone(), ready: Arc::clone(&ready) });
+        c.topics.insert(name.to_owned(), Channel { tx: tx.clone(), ready: Arc::clone(&ready), last_pos: 0 });
         (rx, ready, joined, Some(tx))
     }
 
@@ -276,7 +283,8 @@ impl Fanout {
             let generation = c.generation;
             for (name, event) in appended {
                 c.last_pos = c.last_pos.max(event.pos);
-                if let Some(ch) = c.topics.get(name.as_ref()) {
+                if let Some(ch) = c.topics.get_mut(name.as_ref()) {
+                    ch.last_pos = ch.last_pos.max(event.pos);
                     let _ = ch.tx.send(Delivery { generation, event: Some(event) });
                     if !woken.iter().any(|w| Arc::ptr_eq(w, &ch.ready)) {
                         woken.push(Arc::clone(&ch.ready));
@@ -302,7 +310,8 @@ impl Fanout {
         c.epoch = epoch.to_owned();
         c.last_pos = 0;
         let generation = c.generation;
-        for ch in c.topics.values() {
+        for ch in c.topics.values_mut() {
+            ch.last_pos = 0;
             let _ = ch.tx.send(Delivery { generation, event: None });
             ch.ready.notify_waiters();
         }
@@ -535,7 +544,7 @@ impl Hub {
     pub async fn subscribe(&self, name: &str, start: Start) -> Result<Subscription, StoreError> {
         let (rx, ready, (generation, joined)) = if self.shared {
             let _watching = self.watching.lock().await;
-            let (rx, ready, joined, created) = self.fanout.subscribe(name, self.live_buffer(name));
+            let (rx, ready, joined, created) = self.fanout.subscribe(name, self.live_buffer(name), false);
             if let Some(tx) = created {
                 // When the last local subscriber leaves, stop the store's delivery at once: a shared store counts
                 // the instances that receive an event to decide whether a user was offline.
@@ -546,7 +555,7 @@ impl Hub {
             self.store.watch(name).await?;
             (rx, ready, joined)
         } else {
-            let (rx, ready, joined, _) = self.fanout.subscribe(name, self.live_buffer(name));
+            let (rx, ready, joined, _) = self.fanout.subscribe(name, self.live_buffer(name), true);
             (rx, ready, joined)
         };
         let (gap, replay, after) = self.start(name, start).await?;
@@ -592,6 +601,11 @@ impl Hub {
         start: Start,
     ) -> Result<(Option<Gap>, Vec<Arc<Event>>, u64, Vec<u64>), StoreError> {
         match start {
+            // The committer's store-wide watermark places it (see `Fanout::subscribe`); a shared store's positions may
+            // be ordered per topic only, so there the topic's own sequence does.
+            Start::Live if self.shared => {
+                Ok((None, Vec::new(), self.store.read(name, 0, 0).await?.last_position, Vec::new()))
+            }
             Start::Live => Ok((None, Vec::new(), 0, Vec::new())),
             Start::All => {
                 let snap = self.store.read(name, 0, MAX_REPLAY).await?;

@@ -53,6 +53,7 @@ pub const CHECKS: &[(&str, Check)] = &[
     ("idempotency_keys", |b| Box::pin(idempotency_keys(b))),
     ("live_delivery", |b| Box::pin(live_delivery(b))),
     ("live_delivery_fills_holes", |b| Box::pin(live_delivery_fills_holes(b))),
+    ("live_delivery_after_unwatch", |b| Box::pin(live_delivery_after_unwatch(b))),
 ];
 
 /// Options with a manual clock (ms since the Unix epoch, so that leases and ages compare with real stamps).
@@ -562,6 +563,34 @@ pub async fn live_delivery(backend: &dyn Backend) {
     store.watch(&marker).await.expect("watch");
     let last = publish(&*store, &marker, "marker", keep_all()).await;
     assert_eq!(next_event(&mut rx).await, Some((marker.to_string(), last)), "nothing of an unwatched topic");
+}
+
+/// Topics come and go (the last stream of one closes, another opens, the first opens again): unwatching one topic
+/// leaves the others delivered, and a topic watched again is delivered again.
+pub async fn live_delivery_after_unwatch(backend: &dyn Backend) {
+    let store = backend.fresh(StoreOptions::default()).await;
+    let (sink, mut rx) = ChannelSink::new();
+    if !store.attach_live(sink) {
+        return;
+    }
+    let topics: Vec<Topic> = (0..8).map(|i| topic::user(&format!("conf-{i}"))).collect();
+    for t in &topics {
+        store.watch(t).await.expect("watch");
+    }
+    for t in &topics[..4] {
+        store.unwatch(t).await;
+    }
+    for round in 0..2 {
+        // The topics still watched, then (second round) the unwatched ones watched again.
+        let live = if round == 0 { &topics[4..] } else { &topics[..] };
+        for t in live {
+            let pos = publish(&*store, t, "after", keep_all()).await;
+            assert_eq!(next_event(&mut rx).await, Some((t.to_string(), pos)), "round {round}: {t} delivered");
+        }
+        for t in &topics[..4] {
+            store.watch(t).await.expect("watch again");
+        }
+    }
 }
 
 /// After its live connection breaks, a store that delivers live events reconnects and delivers what was committed
