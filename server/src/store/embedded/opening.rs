@@ -51,8 +51,11 @@ impl OpenError {
     fn from_redb(e: DatabaseError) -> Self {
         match e {
             DatabaseError::DatabaseAlreadyOpen => OpenError::InUse,
-            // redb's "not a redb database" (a damaged header, or a foreign file) is an I/O error of this kind.
-            DatabaseError::Storage(StorageError::Io(io)) if io.kind() == std::io::ErrorKind::InvalidData => {
+            // redb's "not a redb database" (a damaged header, or a foreign file) is an I/O error of this kind; a read
+            // past the end of the file is a header that gives sizes the file does not have (altered, or truncated).
+            DatabaseError::Storage(StorageError::Io(io))
+                if matches!(io.kind(), std::io::ErrorKind::InvalidData | std::io::ErrorKind::UnexpectedEof) =>
+            {
                 OpenError::Damaged(io.to_string())
             }
             DatabaseError::Storage(StorageError::Io(io)) => OpenError::Access(io),
@@ -104,6 +107,17 @@ mod tests {
         assert!(text.contains("Restore it from a backup") && text.contains("delete the file"), "{text}");
         assert_eq!(std::fs::metadata(&path).unwrap().len(), 0, "the file is not initialized");
         std::fs::remove_dir_all(&dir).unwrap();
+    }
+
+    /// Found by the integrity test's random flips: byte 16 of a file's header set to 0x5e (a size field) made redb
+    /// read past the end of the file ("failed to fill whole buffer"), which was called an access problem ("not damage
+    /// to the data"). The file is damaged; reading it is not the problem.
+    #[test]
+    fn a_read_past_the_end_of_the_file_is_damage() {
+        let eof = std::io::Error::new(std::io::ErrorKind::UnexpectedEof, "failed to fill whole buffer");
+        let e = OpenError::from_redb(DatabaseError::Storage(StorageError::Io(eof)));
+        assert!(matches!(e, OpenError::Damaged(_)), "{e}");
+        assert!(e.to_string().contains("damaged") && e.to_string().contains("salvage"), "{e}");
     }
 
     #[test]
