@@ -110,7 +110,7 @@ async fn resubscribe(store: &Inner, sink: &mut LiveConn) -> Result<(), StoreErro
     for name in &topics {
         store.refill(name).await?;
     }
-    Ok(())
+    store.check_acknowledged().await
 }
 
 /// Redis Cluster: the shard messages of every node come as pushes on one channel. redis-rs keeps one connection per
@@ -171,6 +171,7 @@ async fn cluster_loop(inner: Weak<Inner>, mut pushes: tokio::sync::mpsc::Unbound
                     }
                     PushKind::Disconnection => {
                         tracing::warn!("redis: a cluster node's connection was lost; subscribing again");
+                        store.doubt();
                         holes.extend(lock(&store.watched).keys().cloned());
                         again_at = Some(tokio::time::Instant::now() + RESUBSCRIBE_PAUSE);
                     }
@@ -207,7 +208,11 @@ async fn cluster_loop(inner: Weak<Inner>, mut pushes: tokio::sync::mpsc::Unbound
             () = again => {
                 let Some(store) = inner.upgrade() else { return };
                 again_at = None;
-                match store.subscribe_again().await {
+                let checked = match store.subscribe_again().await {
+                    Ok(()) => store.check_if_in_doubt().await,
+                    Err(e) => Err(e),
+                };
+                match checked {
                     Ok(()) => {
                         again_backoff = RESUBSCRIBE_PAUSE;
                         *lock(&store.live_error) = None;
@@ -247,6 +252,10 @@ async fn epoch_check_loop(inner: Weak<Inner>) {
         }
         if let Err(e) = store.load_epoch().await {
             tracing::debug!(error = %e, "redis: epoch check failed");
+        }
+        // After a failure (a failover may have lost acknowledged events), until the check succeeds.
+        if let Err(e) = store.check_if_in_doubt().await {
+            tracing::debug!(error = %e, "redis: checking the last acknowledged events failed; retrying");
         }
     }
 }

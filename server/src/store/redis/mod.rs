@@ -1,5 +1,6 @@
-//! The Redis store (`--store redis --redis-url redis://...`): every topic lives in one Redis (or Valkey) primary, so
-//! any number of server instances can publish to and serve any topic, with the same ids everywhere.
+//! The Redis store (`--store redis --redis-url redis://...`): every topic lives in Redis (or Valkey) — one primary,
+//! or a Redis Cluster whose primaries share the topics — so any number of server instances can publish to and serve
+//! any topic, with the same ids everywhere.
 //!
 //! - **Atomic publish**: each [`Store::write`] batch is one Lua script (atomic, one round trip): per event it takes
 //!   the next position (`INCR <p>seq`), checks the epoch, `XADD`s `event`/`data`/`ms`/frame bytes with the position
@@ -20,8 +21,13 @@
 //! Keys (prefix `<p>`, default `tes:`): `epoch`, `seq`, `deleted_upto`, `topics` (set), `users` (sorted set by last
 //! append, for the per-user caps), `user_bytes` (frame bytes of all user topics), `jobs` (hash of job records), `job_end`, `job_lease` (job admission counts the jobs
 //! not ended whose lease has not run out: `--max-jobs` holds for the deployment), and per topic
-//! `t:<topic>:m` (meta hash), `t:<topic>:s` (stream), channel `t:<topic>:c`. One Redis primary (scripts derive
-//! key names, so Redis Cluster is not supported).
+//! `t:<topic>:m` (meta hash), `t:<topic>:s` (stream), channel `t:<topic>:c`.
+//!
+//! **Redis Cluster** (several seed URLs, or a node that says `cluster_enabled:1`): the same keys under one hash tag per
+//! slot group (`groups.rs`: a script touches one slot; each group has its own sequence and epoch label, group 0 the
+//! deployment's epoch, marker, jobs and user accounting), `SPUBLISH`/`SSUBSCRIBE` (`live.rs`), `WAIT` for
+//! `--redis-wait-replicas`, and after a failover the check that what this instance acknowledged is still there
+//! (`Inner::check_acknowledged`). The server README says what is atomic where and what a failover can lose.
 //!
 //! Here: the store and its writes and reads; the Lua scripts (one atomic round trip each) in `*.lua` beside this file;
 //! `live.rs` (the subscription loop); `codec.rs` (script arguments and replies ↔ the store's types).
@@ -123,6 +129,22 @@ struct Inner {
     delivered_epoch: Mutex<String>,
     /// Wakes the subscription loop when a write, a read or the periodic check found a new epoch.
     epoch_changed: Arc<tokio::sync::Notify>,
+    /// Per slot group, the last event this instance had acknowledged there: checked after a lost node (see
+    /// [`Inner::check_acknowledged`]).
+    last_acked: Mutex<HashMap<usize, Acked>>,
+    /// Failures seen (a lost node, a failed command) since the last check: while there are any, `last_acked` keeps
+    /// what was acknowledged before them, and the epoch check loop checks it.
+    doubts: std::sync::atomic::AtomicU64,
+}
+
+/// An acknowledged event, as it must still be found: a replica applies its primary's writes in order, so if a
+/// group's last acknowledged event survived a failover, every earlier one did too.
+struct Acked {
+    /// The epoch it was acknowledged in: after a change of epoch (wiped data, a rollback found) it is not looked for.
+    epoch: String,
+    topic: String,
+    pos: u64,
+    frame: bytes::Bytes,
 }
 
 impl std::fmt::Debug for RedisStore {
@@ -232,6 +254,8 @@ impl RedisStore {
             live_error: Mutex::new(None),
             delivered_epoch: Mutex::new(String::new()),
             epoch_changed: Arc::default(),
+            last_acked: Mutex::new(HashMap::new()),
+            doubts: std::sync::atomic::AtomicU64::new(0),
         });
         let fresh = super::new_epoch().map_err(|e| open_err(&e))?;
         let epoch = until_loaded(&shown, || inner.fetch_epoch(&fresh)).await.map_err(|e| open_err(&e))?;
@@ -479,10 +503,14 @@ impl Inner {
                 .arg(self.options.max_user_topic_bytes)
                 .arg(self.options.max_user_history_bytes);
             codec::encode_batch(&mut inv, writes, super::idempotency::window_ms(self.options.idempotency_window));
-            let reply = inv.invoke_async::<Value>(&mut conn).await.map_err(|e| write_failed(&e))?;
+            let reply = inv.invoke_async::<Value>(&mut conn).await.map_err(|e| {
+                self.doubt();
+                write_failed(&e)
+            })?;
             match codec::decode_write(&epoch, writes, reply)? {
                 codec::WriteReply::Done(outcomes, changes) => {
                     self.confirm_replicas(&epoch_key).await?;
+                    self.note_acknowledged(group, writes, &outcomes);
                     return Ok((outcomes, changes));
                 }
                 // The data has another epoch (or none: wiped): settle it, then send the part again.
@@ -491,6 +519,98 @@ impl Inner {
             }
         }
         Err(StoreError::Unavailable("redis: the epoch keeps changing".into()))
+    }
+
+    /// Something failed (a write, a node): a failover may follow. Redis Cluster only (one primary: no failover here).
+    pub(super) fn doubt(&self) {
+        if self.groups.is_cluster() {
+            self.doubts.fetch_add(1, std::sync::atomic::Ordering::AcqRel);
+        }
+    }
+
+    /// If anything failed since the last check: [`Self::check_acknowledged`], then no doubt (unless more failed
+    /// meanwhile).
+    pub(super) async fn check_if_in_doubt(&self) -> Result<(), StoreError> {
+        let seen = self.doubts.load(std::sync::atomic::Ordering::Acquire);
+        if seen == 0 {
+            return Ok(());
+        }
+        self.check_acknowledged().await?;
+        let _ = self.doubts.compare_exchange(
+            seen,
+            0,
+            std::sync::atomic::Ordering::AcqRel,
+            std::sync::atomic::Ordering::Acquire,
+        );
+        Ok(())
+    }
+
+    /// Remembers the group's last appended event of this batch part (about to be acknowledged); not while in doubt
+    /// (a write acknowledged by a promoted replica must not replace one its old primary acknowledged).
+    fn note_acknowledged(&self, group: usize, writes: &[&Write], outcomes: &[Outcome]) {
+        if self.doubts.load(std::sync::atomic::Ordering::Acquire) > 0 {
+            return;
+        }
+        fn appended_topic(w: &Write) -> Option<&str> {
+            match w {
+                Write::Keyed { write, .. } => appended_topic(write),
+                Write::Append { topic, .. } => Some(topic),
+                _ => None,
+            }
+        }
+        let last = writes.iter().zip(outcomes).rev().find_map(|(w, o)| match o {
+            Outcome::Appended { event, .. } => Some(Acked {
+                epoch: self.epoch(),
+                topic: appended_topic(w)?.to_owned(),
+                pos: event.pos,
+                frame: event.frame.clone(),
+            }),
+            _ => None,
+        });
+        if let Some(acked) = last {
+            lock(&self.last_acked).insert(group, acked);
+        }
+    }
+
+    /// After a lost node (a failover may have promoted a replica that lacked the last writes): each group's last
+    /// event this instance acknowledged must still be there, the same. If it is not, the events acknowledged
+    /// after the point the group went back to are lost, and its positions will be given to other events: a new
+    /// epoch, so that clients get `replay-gap` rather than silently missing them (or taking a new event for one they
+    /// saw). One read per group written to.
+    pub(super) async fn check_acknowledged(&self) -> Result<(), StoreError> {
+        let groups: Vec<usize> = lock(&self.last_acked).keys().copied().collect();
+        for group in groups {
+            let Some((epoch, topic, pos, frame)) =
+                lock(&self.last_acked).get(&group).map(|a| (a.epoch.clone(), a.topic.clone(), a.pos, a.frame.clone()))
+            else {
+                continue;
+            };
+            if epoch != self.epoch() {
+                lock(&self.last_acked).remove(&group);
+                continue;
+            }
+            let snap = self.read(&topic, pos.saturating_sub(1), 1).await?;
+            let intact = match snap.events.first() {
+                Some(e) if e.pos == pos => e.frame == frame,
+                // Not there: fine only if retention removed it, or the topic was deleted, after it was written.
+                _ => match &snap.topic {
+                    Some(t) => t.trimmed_upto >= pos,
+                    None => snap.deleted_upto >= pos,
+                },
+            };
+            if intact {
+                continue;
+            }
+            tracing::warn!(
+                group,
+                topic,
+                position = pos,
+                "an acknowledged event is gone from Redis (a failover to a replica that lacked it)"
+            );
+            lock(&self.last_acked).remove(&group);
+            self.positions_went_back(group).await?;
+        }
+        Ok(())
     }
 
     /// `WAIT` for [`RedisSettings::wait_replicas`] on the primary holding `key` (the node the script ran on).
