@@ -14,6 +14,8 @@
 #     on the replicas apart); then a short MONITOR window on every primary, which tells the server's own commands
 #     ([0 127.0.0.1:PORT]) from those run inside the script ([0 lua]) exactly
 #   - an idle window first (streams connected, nothing published): each instance's and Redis's CPU per second
+#   - then the cost of --redis-wait-replicas 1: acknowledged publishes/s and p50/p99 with 1 and 8 publishers
+#     (bench/publish) against one instance without and with it, alternating twice (SKIP_WAIT=1: not run)
 # Prints the tables; writes bench/results/cluster.md and cluster.json (git-ignored). ~3-4 minutes at full scale.
 #   bench/cluster.sh      (knobs: STREAMS=10000 RATE=10 USER_RATE=1000 SECS=10 IDLE=3 MON_SECS=2 INSTANCES="1 2 4"
 #                          SKIP_USER=1: no per-user variant; SKIP_REF=1: no reference rows (ONE instance holding
@@ -38,7 +40,7 @@ load_before=$(cut -d' ' -f1-3 /proc/loadavg)
 started=$(date +%s)
 
 step "building the server (cargo --profile native, CARGO_TARGET_DIR=$CARGO_TARGET_DIR)"
-cargo build --locked --quiet --profile native -p typed-eventsource-server
+cargo build --locked --quiet --profile native -p typed-eventsource-server -p sse-publish-bench
 command -v redis-server >/dev/null || scripts/setup.sh >/dev/null
 mkdir -p bench/results
 work=$(mktemp -d -p "$root/bench/results" cluster.XXXXXX) # on the project's disk: fsync must be real
@@ -449,9 +451,7 @@ for run in "${runs[@]}"; do
   tag=$v
   [ "$v" = ref ] && tag=ref-$streams
   {
-    # Fresh instances on an emptied cluster for every run: the same start for each, and a topic an instance stopped
-    # watching is never watched again by it (on this cluster store, an instance whose topic's last local stream closed
-    # delivered almost none of the live events of streams opened after: see bench/README.md).
+    # Fresh instances on an emptied cluster for every run: the same start for each.
     for k in "${!rport[@]}"; do
       [ "${role[$k]}" = master ] && redis-cli -p "${rport[$k]}" flushall >/dev/null
     done
@@ -512,6 +512,30 @@ for run in "${runs[@]}"; do
     rm -f "$work"/inst-*.pid "$work"/inst-*.out
   }
 done
+
+# The cost of --redis-wait-replicas 1: acknowledged publishes (POST /update, broadcast: one slot group) with 1 and 8
+# keep-alive publishers (bench/publish, closed loop), one instance, without and with WAIT 1, alternating twice.
+wait_rows=()
+if [ -z "${SKIP_WAIT:-}" ]; then
+  for round in 1 2; do
+    for w in 0 1; do
+      groups_arg_saved=$groups_arg
+      groups_arg="$groups_arg_saved --redis-wait-replicas $w"
+      addr=$(start_instance w)
+      groups_arg=$groups_arg_saved
+      wpid=$(cat "$work/inst-w.pid")
+      for c in 1 8; do
+        step "WAIT $w, round $round: $c publisher(s) for 3 s"
+        r=$("$bin/sse-publish-bench" --url "http://$addr" --publishers "$c" --secs 3 | python3 -c 'import json,sys; d=json.load(sys.stdin); print("%d %.2f %.2f" % (d["acked_per_sec"], d["p50_ms"], d["p99_ms"]))')
+        wait_rows+=("$w $c $r")
+      done
+      kill "$wpid" 2>/dev/null || true
+      for _ in $(seq 100); do kill -0 "$wpid" 2>/dev/null || break; sleep 0.1; done
+      rm -f "$work"/inst-w.pid "$work"/inst-w.out
+    done
+  done
+fi
+export wait_table="$(printf '%s\n' "${wait_rows[@]}")"
 
 export work STREAMS RATE USER_RATE SECS IDLE MON_SECS load_before roles="${role[*]}" ports="${rport[*]}"
 export elapsed=$(( $(date +%s) - started )) load_after=$(cut -d' ' -f1-3 /proc/loadavg) commit=$(git rev-parse --short HEAD)
@@ -661,6 +685,19 @@ for v in variants:
     md.append("| instances | round trips per event (EVALSHA, by script) | commands inside the scripts per event | commandstats per event: EVALSHA; the rest | Redis CPU per event: 3 primaries / 3 replicas |")
     md.append("|---|---|---|---|---|")
     md.extend(red)
+rows = [r.split() for r in os.environ.get("wait_table", "").splitlines() if r.strip()]
+if rows:
+    md.append("\nThe cost of `--redis-wait-replicas 1` (one instance, `POST /update`, bench/publish closed loop, 3 s each, two "
+              "alternating rounds): acknowledged publishes/s and publish→acknowledge p50 / p99.\n")
+    md.append("| publishers | WAIT 0: acked/s (p50 / p99 ms) | WAIT 1: acked/s (p50 / p99 ms) | WAIT 1 / WAIT 0 (acked/s) |")
+    md.append("|---|---|---|---|")
+    for c in sorted({r[1] for r in rows}, key=int):
+        sel = {w: [r for r in rows if r[0] == w and r[1] == c] for w in ("0", "1")}
+        cell = lambda rs: ", ".join(f"{int(r[2]):,} ({r[3]} / {r[4]})" for r in rs)
+        mean = lambda rs: sum(int(r[2]) for r in rs) / max(len(rs), 1)
+        ratio = mean(sel["1"]) / mean(sel["0"]) if mean(sel["0"]) else 0
+        md.append(f"| {c} | {cell(sel['0'])} | {cell(sel['1'])} | {ratio:.2f} |")
+    res["wait"] = [dict(wait=int(r[0]), publishers=int(r[1]), acked_per_sec=int(r[2]), p50_ms=float(r[3]), p99_ms=float(r[4])) for r in rows]
 out = "\n".join(md) + "\n"
 open(sys.argv[1], "w").write(out)
 json.dump(res, open(sys.argv[2], "w"), indent=1)
