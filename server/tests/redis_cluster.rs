@@ -331,3 +331,49 @@ async fn streams_opened_after_others_closed_get_every_event_of_every_slot_group(
         tokio::time::sleep(Duration::from_millis(300)).await;
     }
 }
+
+/// A slot moves to another primary (`redis-cli --cluster reshard` does this slot by slot) while a user's stream is
+/// open and a publisher goes on: Redis unsubscribes the stream's shard channel on the old primary; the instance
+/// subscribes it again on the new one and fills the hole from the stream. Every event once, in order, no gap.
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn a_stream_goes_on_when_its_slot_moves_to_another_primary() {
+    let cluster = RedisCluster::start();
+    let (server, _dir) = instance(&cluster, &[]);
+    let urls = vec![server.url.clone()];
+    wait_health(&urls[0], 200, 10).await;
+    let client = reqwest::Client::new();
+    let mut stream = open(client.get(format!("{}/sse/u0", urls[0]))).await;
+    // USERS divides every n published here: all of them to user u0.
+    let mut sent = Vec::new();
+    for i in 0..20u64 {
+        publish(&client, &urls, 0, i * USERS as u64).await;
+        sent.push(i * USERS as u64);
+    }
+    let key = cluster.keys("tes:{*}:t:u:u0:s").pop().expect("u0's stream key");
+    let slot = cluster.slot_of(&key);
+    let from = cluster.primary_of(&key);
+    let to = cluster.primaries().into_iter().find(|&p| p != from).unwrap();
+    let publisher = tokio::spawn({
+        let (client, urls) = (client.clone(), urls.clone());
+        async move {
+            let mut more = Vec::new();
+            for i in 20..80u64 {
+                publish(&client, &urls, 0, i * USERS as u64).await;
+                more.push(i * USERS as u64);
+                tokio::time::sleep(Duration::from_millis(10)).await;
+            }
+            more
+        }
+    });
+    tokio::time::sleep(Duration::from_millis(150)).await;
+    let cluster = tokio::task::spawn_blocking(move || {
+        cluster.move_slot(slot, to);
+        cluster
+    })
+    .await
+    .unwrap();
+    sent.extend(publisher.await.unwrap());
+    assert_eq!(cluster.primary_of(&key), to, "the slot moved");
+    let got = read_until(&mut stream, *sent.last().unwrap()).await;
+    assert_eq!((got.gaps, got.data), (0, sent), "every event once, in order, across the move");
+}

@@ -127,7 +127,16 @@ impl RedisCluster {
 
     /// The port of the primary that holds `key`'s slot now.
     pub fn primary_of(&self, key: &str) -> u16 {
-        let slot: u16 = redis_cli(self.first(), &["CLUSTER", "KEYSLOT", key]).trim().parse().unwrap();
+        self.primary_of_slot(self.slot_of(key))
+    }
+
+    /// The slot of `key`.
+    pub fn slot_of(&self, key: &str) -> u16 {
+        redis_cli(self.first(), &["CLUSTER", "KEYSLOT", key]).trim().parse().unwrap()
+    }
+
+    /// The port of the primary that holds `slot` now.
+    pub fn primary_of_slot(&self, slot: u16) -> u16 {
         for line in redis_cli(self.first(), &["CLUSTER", "NODES"]).lines().filter(|l| l.contains("master")) {
             let fields: Vec<&str> = line.split_whitespace().collect();
             let port: u16 = fields[1].split(['@', ':']).nth(1).unwrap().parse().unwrap();
@@ -141,6 +150,48 @@ impl RedisCluster {
             }
         }
         panic!("no primary holds slot {slot}");
+    }
+
+    /// Moves `slot` (with its keys) to the primary on `to`, as `redis-cli --cluster reshard` does for each slot:
+    /// IMPORTING / MIGRATING, `MIGRATE` of its keys in batches, then the new owner told to every primary.
+    pub fn move_slot(&self, slot: u16, to: u16) {
+        let from = self.primary_of_slot(slot);
+        assert_ne!(from, to, "slot {slot} is on {to} already");
+        let slot = slot.to_string();
+        let id = |port: u16| redis_cli(port, &["CLUSTER", "MYID"]).trim().to_owned();
+        let (from_id, to_id) = (id(from), id(to));
+        assert!(redis_cli(to, &["CLUSTER", "SETSLOT", &slot, "IMPORTING", &from_id]).starts_with("OK"));
+        assert!(redis_cli(from, &["CLUSTER", "SETSLOT", &slot, "MIGRATING", &to_id]).starts_with("OK"));
+        loop {
+            let keys: Vec<String> = redis_cli(from, &["CLUSTER", "GETKEYSINSLOT", &slot, "100"])
+                .lines()
+                .filter(|k| !k.is_empty())
+                .map(str::to_owned)
+                .collect();
+            if keys.is_empty() {
+                break;
+            }
+            let to_port = to.to_string();
+            let mut args = vec!["MIGRATE", "127.0.0.1", to_port.as_str(), "", "0", "5000", "KEYS"];
+            args.extend(keys.iter().map(String::as_str));
+            let out = redis_cli(from, &args);
+            assert!(out.starts_with("OK") || out.starts_with("NOKEY"), "MIGRATE: {out}");
+        }
+        for port in self.primaries() {
+            redis_cli(port, &["CLUSTER", "SETSLOT", &slot, "NODE", &to_id]);
+        }
+        self.wait_ok();
+    }
+
+    /// The keys whose name matches `pattern`, on every primary.
+    pub fn keys(&self, pattern: &str) -> Vec<String> {
+        let mut keys = Vec::new();
+        for port in self.primaries() {
+            keys.extend(
+                redis_cli(port, &["--scan", "--pattern", pattern]).lines().filter(|k| !k.is_empty()).map(str::to_owned),
+            );
+        }
+        keys
     }
 
     /// Waits until every running replica is in sync with its primary: only then can it take over.
