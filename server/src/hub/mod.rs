@@ -243,9 +243,9 @@ impl Fanout {
     /// `one_sequence`, else the topic's own (0 for a new channel: the caller reads the store).
     fn subscribe(&self, name: &str, capacity: usize, one_sequence: bool) -> Joined {
         let mut c = self.lock();
-        let topic_pos = c.topics.get(name).map_or(0, |ch| ch.last_pos);
-        let joined = (c.generation, if one_sequence { c.last_pos } else { topic_pos });
-        if let Some(ch) = c.topics.get(name) {
+        let existing = c.topics.get(name);
+        let joined = (c.generation, if one_sequence { c.last_pos } else { existing.map_or(0, |ch| ch.last_pos) });
+        if let Some(ch) = existing {
             return (ch.tx.subscribe(), Arc::clone(&ch.ready), joined, None);
         }
         let (tx, rx) = broadcast::channel(capacity.max(1));
@@ -558,7 +558,14 @@ impl Hub {
             let (rx, ready, joined, _) = self.fanout.subscribe(name, self.live_buffer(name), true);
             (rx, ready, joined)
         };
-        let (gap, replay, after) = self.start(name, start).await?;
+        let (gap, replay, after) = match start {
+            // A shared store's positions may be ordered per topic only: a live start on a channel that has delivered
+            // nothing yet is placed by the topic's own sequence (one read); otherwise by the channel (`joined`).
+            Start::Live if self.shared && joined == 0 => {
+                (None, Vec::new(), self.store.read(name, 0, 0).await?.last_position)
+            }
+            start => self.start(name, start).await?,
+        };
         // A live-only stream has seen nothing after what was delivered when it joined (so a catch-up starts there).
         let after = if replay.is_empty() && gap.is_none() { after.max(joined) } else { after };
         // The epoch the replay was read in (a shared store learns a new one on reads, too).
@@ -601,11 +608,6 @@ impl Hub {
         start: Start,
     ) -> Result<(Option<Gap>, Vec<Arc<Event>>, u64, Vec<u64>), StoreError> {
         match start {
-            // The committer's store-wide watermark places it (see `Fanout::subscribe`); a shared store's positions may
-            // be ordered per topic only, so there the topic's own sequence does.
-            Start::Live if self.shared => {
-                Ok((None, Vec::new(), self.store.read(name, 0, 0).await?.last_position, Vec::new()))
-            }
             Start::Live => Ok((None, Vec::new(), 0, Vec::new())),
             Start::All => {
                 let snap = self.store.read(name, 0, MAX_REPLAY).await?;

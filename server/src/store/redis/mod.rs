@@ -38,6 +38,7 @@ mod groups;
 mod live;
 
 use std::collections::{BTreeMap, HashMap};
+use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Arc, Mutex, RwLock};
 use std::time::Duration;
 
@@ -134,7 +135,7 @@ struct Inner {
     last_acked: Mutex<HashMap<usize, Acked>>,
     /// Failures seen (a lost node, a failed command) since the last check: while there are any, `last_acked` keeps
     /// what was acknowledged before them, and the epoch check loop checks it.
-    doubts: std::sync::atomic::AtomicU64,
+    doubts: AtomicU64,
 }
 
 /// An acknowledged event, as it must still be found: a replica applies its primary's writes in order, so if a
@@ -255,7 +256,7 @@ impl RedisStore {
             delivered_epoch: Mutex::new(String::new()),
             epoch_changed: Arc::default(),
             last_acked: Mutex::new(HashMap::new()),
-            doubts: std::sync::atomic::AtomicU64::new(0),
+            doubts: AtomicU64::new(0),
         });
         let fresh = super::new_epoch().map_err(|e| open_err(&e))?;
         let epoch = until_loaded(&shown, || inner.fetch_epoch(&fresh)).await.map_err(|e| open_err(&e))?;
@@ -318,10 +319,15 @@ fn lock<T>(m: &Mutex<T>) -> std::sync::MutexGuard<'_, T> {
 
 /// The slot group a write goes to: its topic's; job records and probes live in group 0.
 fn group_of(groups: &Groups, w: &Write) -> usize {
+    topic_of_write(w).map_or(0, |topic| groups.of(topic))
+}
+
+/// The topic an append or an offline take writes to (through an idempotency key too); the other writes are group 0's.
+fn topic_of_write(w: &Write) -> Option<&str> {
     match w {
-        Write::Keyed { write, .. } => group_of(groups, write),
-        Write::Append { topic, .. } | Write::TakeOffline { topic } => groups.of(topic),
-        _ => 0,
+        Write::Keyed { write, .. } => topic_of_write(write),
+        Write::Append { topic, .. } | Write::TakeOffline { topic } => Some(topic),
+        _ => None,
     }
 }
 
@@ -524,44 +530,32 @@ impl Inner {
     /// Something failed (a write, a node): a failover may follow. Redis Cluster only (one primary: no failover here).
     pub(super) fn doubt(&self) {
         if self.groups.is_cluster() {
-            self.doubts.fetch_add(1, std::sync::atomic::Ordering::AcqRel);
+            self.doubts.fetch_add(1, Ordering::AcqRel);
         }
     }
 
     /// If anything failed since the last check: [`Self::check_acknowledged`], then no doubt (unless more failed
     /// meanwhile).
     pub(super) async fn check_if_in_doubt(&self) -> Result<(), StoreError> {
-        let seen = self.doubts.load(std::sync::atomic::Ordering::Acquire);
+        let seen = self.doubts.load(Ordering::Acquire);
         if seen == 0 {
             return Ok(());
         }
         self.check_acknowledged().await?;
-        let _ = self.doubts.compare_exchange(
-            seen,
-            0,
-            std::sync::atomic::Ordering::AcqRel,
-            std::sync::atomic::Ordering::Acquire,
-        );
+        let _ = self.doubts.compare_exchange(seen, 0, Ordering::AcqRel, Ordering::Acquire);
         Ok(())
     }
 
     /// Remembers the group's last appended event of this batch part (about to be acknowledged); not while in doubt
     /// (a write acknowledged by a promoted replica must not replace one its old primary acknowledged).
     fn note_acknowledged(&self, group: usize, writes: &[&Write], outcomes: &[Outcome]) {
-        if self.doubts.load(std::sync::atomic::Ordering::Acquire) > 0 {
+        if self.doubts.load(Ordering::Acquire) > 0 {
             return;
-        }
-        fn appended_topic(w: &Write) -> Option<&str> {
-            match w {
-                Write::Keyed { write, .. } => appended_topic(write),
-                Write::Append { topic, .. } => Some(topic),
-                _ => None,
-            }
         }
         let last = writes.iter().zip(outcomes).rev().find_map(|(w, o)| match o {
             Outcome::Appended { event, .. } => Some(Acked {
                 epoch: self.epoch(),
-                topic: appended_topic(w)?.to_owned(),
+                topic: topic_of_write(w)?.to_owned(),
                 pos: event.pos,
                 frame: event.frame.clone(),
             }),
