@@ -179,6 +179,29 @@ async fn a_stream_whose_client_stops_reading_is_dropped_after_the_write_stall_ti
     assert_eq!(next(&mut fast).await.data, "after");
 }
 
+/// Streams are written on their own runtime (server/src/conn/streams.rs); shutdown must still wait for each of
+/// them: when `serve` returns (and the process exits), every stream has ended with its last chunk.
+#[tokio::test]
+async fn serve_returns_only_after_every_stream_ended_with_its_last_chunk() {
+    let s = spawn(dev_config()).await;
+    let mut streams = Vec::new();
+    // Within the default 256 streams per address.
+    for _ in 0..250 {
+        let mut tcp = TcpStream::connect(s.addr).await.unwrap();
+        tcp.write_all(sse_head("/subscribe", "").as_bytes()).await.unwrap();
+        let (head, _) = read_until(&mut tcp, |t| t.contains("retry: ")).await;
+        assert!(head.starts_with("HTTP/1.1 200"), "{head:?}");
+        streams.push(tcp);
+    }
+    s.state.shutdown();
+    tokio::time::timeout(Duration::from_secs(5), s.handle).await.expect("serve did not return").unwrap().unwrap();
+    assert_eq!(s.state.metrics.open_connections(Protocol::Http1), 0, "serve returned while streams were still open");
+    for tcp in &mut streams {
+        let (text, eof) = read_until(tcp, |_| false).await;
+        assert!(eof && text.ends_with("0\r\n\r\n"), "{text:?}");
+    }
+}
+
 #[tokio::test]
 async fn shutdown_ends_http1_streams_with_their_last_chunk_and_closes_the_connection() {
     let s = spawn(dev_config()).await;

@@ -114,42 +114,73 @@ async fn read_answers(
     Ok((acked, last))
 }
 
+/// Runs a publisher on its own thread and runtime, as an application backend in its own process would be: its
+/// answers are read when they arrive, not after this process's stream readers (which share this runtime) had their
+/// turn — that queueing is the load generator's, and would be counted as the server's latency.
+async fn on_own_thread<T: Send + 'static>(work: impl std::future::Future<Output = Res<T>> + Send + 'static) -> Res<T> {
+    let (tx, rx) = tokio::sync::oneshot::channel();
+    std::thread::Builder::new().name("publisher".into()).spawn(move || {
+        let result = match tokio::runtime::Builder::new_current_thread().enable_all().build() {
+            Ok(runtime) => runtime.block_on(work),
+            Err(e) => Err(e.into()),
+        };
+        // The receiver is only gone if the run was abandoned.
+        let _ = tx.send(result);
+    })?;
+    rx.await?
+}
+
+/// What the publisher of a run saw.
+struct Published {
+    sent: u64,
+    acked: u64,
+    last_ack: Instant,
+    start: Instant,
+    start_us: u64,
+    acks: Hist,
+}
+
 /// `rate` events/s for `secs` from one pipelining connection to the `bench`'s server, its streams open.
 pub(crate) async fn run(bench: &Bench, rate: f64, secs: f64) -> Res<Pipelined> {
     bench.reset_counters();
     let gaps0 = bench.shared.gaps.load(Relaxed);
     let dups0 = bench.shared.dups.load(Relaxed);
     let total = (rate * secs) as u64;
-    let tcp = TcpStream::connect(bench.server).await?;
-    tcp.set_nodelay(true)?;
-    let (read, mut write) = tcp.into_split();
     let server = bench.server;
     let cpu0 = cpu_secs(bench.pid);
     bench.shared.recording.store(true, Relaxed);
-    let start = Instant::now() + Duration::from_millis(10);
-    let start_us = bench.shared.micros() + 10_000;
     let shared = std::sync::Arc::clone(&bench.shared);
-    let writer = tokio::spawn(async move {
-        let mut sent = 0u64;
-        while sent < total {
-            tokio::time::sleep_until((start + Duration::from_secs_f64(sent as f64 / rate)).into()).await;
-            // Everything due by now goes in one write, as a pipelining client's buffer would.
-            let mut batch = Vec::new();
-            while sent < total && start + Duration::from_secs_f64(sent as f64 / rate) <= Instant::now() {
-                batch.extend_from_slice(&request(server, shared.micros()));
-                sent += 1;
+    let p = on_own_thread(async move {
+        let tcp = TcpStream::connect(server).await?;
+        tcp.set_nodelay(true)?;
+        let (read, mut write) = tcp.into_split();
+        let start = Instant::now() + Duration::from_millis(10);
+        let start_us = shared.micros() + 10_000;
+        let writer = tokio::spawn(async move {
+            let mut sent = 0u64;
+            while sent < total {
+                tokio::time::sleep_until((start + Duration::from_secs_f64(sent as f64 / rate)).into()).await;
+                // Everything due by now goes in one write, as a pipelining client's buffer would.
+                let mut batch = Vec::new();
+                while sent < total && start + Duration::from_secs_f64(sent as f64 / rate) <= Instant::now() {
+                    batch.extend_from_slice(&request(server, shared.micros()));
+                    sent += 1;
+                }
+                if write.write_all(&batch).await.is_err() {
+                    break;
+                }
             }
-            if write.write_all(&batch).await.is_err() {
-                break;
-            }
-        }
-        (sent, write)
-    });
-    let acks = Hist::new();
-    let deadline = start + Duration::from_secs_f64(secs + 10.0);
-    let (acked, last_ack) = read_answers(read, total, start, rate, deadline, &acks).await?;
-    let (sent, _write) = writer.await?;
-    Ok(figures(bench, Measured { rate, sent, acked, last_ack, start, start_us, cpu0, gaps0, dups0, acks }).await)
+            (sent, write)
+        });
+        let acks = Hist::new();
+        let deadline = start + Duration::from_secs_f64(secs + 10.0);
+        let (acked, last_ack) = read_answers(read, total, start, rate, deadline, &acks).await?;
+        let (sent, _write) = writer.await?;
+        Ok(Published { sent, acked, last_ack, start, start_us, acks })
+    })
+    .await?;
+    let m = Measured { rate, sent: p.sent, acked: p.acked, last_ack: p.last_ack, start: p.start, start_us: p.start_us };
+    Ok(figures(bench, m, cpu0, gaps0, dups0, p.acks).await)
 }
 
 /// One sequential publisher for `secs`: each `POST /update` written once the previous one is answered (what a
@@ -158,28 +189,35 @@ pub(crate) async fn run_sequential(bench: &Bench, secs: f64) -> Res<Pipelined> {
     bench.reset_counters();
     let gaps0 = bench.shared.gaps.load(Relaxed);
     let dups0 = bench.shared.dups.load(Relaxed);
-    let tcp = TcpStream::connect(bench.server).await?;
-    tcp.set_nodelay(true)?;
-    let (read, mut write) = tcp.into_split();
-    let mut answers = Answers::new(read);
+    let server = bench.server;
     let cpu0 = cpu_secs(bench.pid);
     bench.shared.recording.store(true, Relaxed);
-    let start = Instant::now();
-    let start_us = bench.shared.micros();
-    let end = start + Duration::from_secs_f64(secs);
-    let acks = Hist::new();
-    let (mut sent, mut acked, mut last_ack) = (0u64, 0u64, start);
-    while Instant::now() < end {
-        let sent_at = Instant::now();
-        write.write_all(&request(bench.server, bench.shared.micros())).await?;
-        sent += 1;
-        let Some(ok) = answers.next(sent_at + Duration::from_secs(10)).await? else { break };
-        last_ack = Instant::now();
-        acks.record(last_ack.duration_since(sent_at).as_micros() as u64);
-        acked += u64::from(ok);
-    }
-    let rate = acked as f64 / last_ack.saturating_duration_since(start).as_secs_f64().max(1e-3);
-    Ok(figures(bench, Measured { rate, sent, acked, last_ack, start, start_us, cpu0, gaps0, dups0, acks }).await)
+    let shared = std::sync::Arc::clone(&bench.shared);
+    let p = on_own_thread(async move {
+        let tcp = TcpStream::connect(server).await?;
+        tcp.set_nodelay(true)?;
+        let (read, mut write) = tcp.into_split();
+        let mut answers = Answers::new(read);
+        let start = Instant::now();
+        let start_us = shared.micros();
+        let end = start + Duration::from_secs_f64(secs);
+        let acks = Hist::new();
+        let (mut sent, mut acked, mut last_ack) = (0u64, 0u64, start);
+        while Instant::now() < end {
+            let sent_at = Instant::now();
+            write.write_all(&request(server, shared.micros())).await?;
+            sent += 1;
+            let Some(ok) = answers.next(sent_at + Duration::from_secs(10)).await? else { break };
+            last_ack = Instant::now();
+            acks.record(last_ack.duration_since(sent_at).as_micros() as u64);
+            acked += u64::from(ok);
+        }
+        Ok(Published { sent, acked, last_ack, start, start_us, acks })
+    })
+    .await?;
+    let rate = p.acked as f64 / p.last_ack.saturating_duration_since(p.start).as_secs_f64().max(1e-3);
+    let m = Measured { rate, sent: p.sent, acked: p.acked, last_ack: p.last_ack, start: p.start, start_us: p.start_us };
+    Ok(figures(bench, m, cpu0, gaps0, dups0, p.acks).await)
 }
 
 /// What a run measured itself; the rest is read from the streams once they drained.
@@ -190,13 +228,9 @@ struct Measured {
     last_ack: Instant,
     start: Instant,
     start_us: u64,
-    cpu0: f64,
-    gaps0: u64,
-    dups0: u64,
-    acks: Hist,
 }
 
-async fn figures(bench: &Bench, m: Measured) -> Pipelined {
+async fn figures(bench: &Bench, m: Measured, cpu0: f64, gaps0: u64, dups0: u64, acks: Hist) -> Pipelined {
     let n = bench.streams as u64;
     bench.drain(m.acked * n).await;
     bench.shared.recording.store(false, Relaxed);
@@ -209,15 +243,15 @@ async fn figures(bench: &Bench, m: Measured) -> Pipelined {
         sent: m.sent,
         acked: m.acked,
         acked_per_sec: m.acked as f64 / m.last_ack.saturating_duration_since(m.start).as_secs_f64().max(1e-3),
-        ack_p50_ms: m.acks.quantile_ms(0.5),
-        ack_p99_ms: m.acks.quantile_ms(0.99),
+        ack_p50_ms: acks.quantile_ms(0.5),
+        ack_p99_ms: acks.quantile_ms(0.99),
         delivered,
         missing: (m.acked * n).saturating_sub(delivered),
         deliveries_per_sec: delivered as f64 / ((end_us.saturating_sub(m.start_us)) as f64 / 1e6).max(1e-3),
         receive_p50_ms: h.quantile_ms(0.5),
         receive_p99_ms: h.quantile_ms(0.99),
-        cpu_per_100k: (cpu_secs(bench.pid) - m.cpu0) / (delivered.max(1) as f64) * 1e5,
-        gaps: bench.shared.gaps.load(Relaxed) - m.gaps0,
-        dups: bench.shared.dups.load(Relaxed) - m.dups0,
+        cpu_per_100k: (cpu_secs(bench.pid) - cpu0) / (delivered.max(1) as f64) * 1e5,
+        gaps: bench.shared.gaps.load(Relaxed) - gaps0,
+        dups: bench.shared.dups.load(Relaxed) - dups0,
     }
 }

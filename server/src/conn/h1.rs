@@ -14,18 +14,20 @@ use crate::limits::ConnPermit;
 use crate::metrics::Protocol;
 
 /// An HTTP/1.1 connection: event streams served by [`stream_handoff`] (without hyper's buffers), the rest of the
-/// connection by hyper from the first other request on.
+/// connection by hyper from the first other request on. `on_streams`: started on the [streams
+/// runtime](super::streams).
 pub(super) fn serve_http1<I>(
     io: I,
     shared: Arc<Shared>,
     addr: SocketAddr,
     permit: ConnPermit,
+    on_streams: bool,
 ) -> impl Future<Output = ()> + Send + 'static
 where
     I: AsyncRead + AsyncWrite + Unpin + Send + 'static,
 {
     let gauge = (shared.metrics.open_connection(Protocol::Http1), permit);
-    stream_handoff::serve(io, shared, addr, gauge)
+    stream_handoff::serve(io, shared, addr, gauge, on_streams)
 }
 
 /// hyper's HTTP/1.1 server on `io` (the reserve's for a reserve connection).

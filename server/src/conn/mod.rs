@@ -61,6 +61,7 @@ mod h1;
 mod h2;
 mod pipeline;
 mod stream_handoff;
+mod streams;
 mod tls;
 
 use h1::{hyper_http1, serve_http1};
@@ -114,6 +115,10 @@ struct Shared {
     metrics: Arc<Metrics>,
     shutdown: CancellationToken,
     tls: Option<Tls>,
+    /// Every connection's task (shutdown waits for them), also those that moved between runtimes.
+    tracker: TaskTracker,
+    /// The runtime `serve` runs on, where connections leaving the [streams runtime](streams) go.
+    main: tokio::runtime::Handle,
 }
 
 async fn serve_with(
@@ -148,6 +153,7 @@ async fn serve_with(
     }
     tracing::info!(max_connections = cap, per_ip = config.max_connections_per_ip, open_files_limit = ?fds, ops_allow = ?config.addresses.ops_allow, "connection cap");
     let limiter = crate::limits::ConnLimiter::with_policy(cap, config.max_connections_per_ip, config.addresses.clone());
+    let tracker = TaskTracker::new();
     let shared = Arc::new(Shared {
         app: crate::router(state.clone()),
         http1: h1,
@@ -160,8 +166,9 @@ async fn serve_with(
         metrics: Arc::clone(&state.metrics),
         shutdown: token.clone(),
         tls,
+        tracker: tracker.clone(),
+        main: tokio::runtime::Handle::current(),
     });
-    let tracker = TaskTracker::new();
     let trigger = token.clone();
     let stop = async move {
         tokio::select! {
@@ -190,8 +197,10 @@ async fn serve_with(
                 // Two task types: a plain connection's task never holds room for TLS or HTTP/2 state.
                 if shared.tls.is_some() {
                     tracker.spawn(serve_tls_connection(io, Arc::clone(&shared), addr, permit));
+                } else if let Some(streams) = streams::handle() {
+                    tracker.spawn_on(serve_http1(io, Arc::clone(&shared), addr, permit, true), streams);
                 } else {
-                    tracker.spawn(serve_http1(io, Arc::clone(&shared), addr, permit));
+                    tracker.spawn(serve_http1(io, Arc::clone(&shared), addr, permit, false));
                 }
             }
             () = &mut stop => break,
@@ -319,6 +328,8 @@ mod tests {
             metrics: Arc::clone(&state.metrics),
             shutdown: CancellationToken::new(),
             tls: None,
+            tracker: TaskTracker::new(),
+            main: tokio::runtime::Handle::current(),
         });
         let io = || async {
             let (tcp, _) = listener.accept().await.unwrap();
@@ -332,7 +343,7 @@ mod tests {
         let service = TowerToHyperService::new(connection_service(&shared, addr, false));
         let bare = shared.http1.serve_connection(TokioIo::new(io().await), service);
         let _c2 = tokio::net::TcpStream::connect(addr).await.unwrap();
-        let task = serve_http1(io().await, Arc::clone(&shared), addr, permit());
+        let task = serve_http1(io().await, Arc::clone(&shared), addr, permit(), true);
         let _c4 = tokio::net::TcpStream::connect(addr).await.unwrap();
         let gauge = (state.metrics.open_connection(Protocol::Http1), permit());
         let reserve_task = hyper_http1(io().await, &shared, addr, true, gauge);

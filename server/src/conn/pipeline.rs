@@ -30,7 +30,7 @@ use futures::stream::FuturesOrdered;
 use futures::StreamExt as _;
 use tokio::io::{AsyncRead, AsyncWrite, ReadBuf};
 
-use super::stream_handoff::{self, Next, Parsed, StreamError};
+use super::stream_handoff::{self, Next, Parsed, Ready, StreamError};
 use super::Shared;
 
 /// Most requests of one connection in the router at once (each holds at most its body, within the body limit).
@@ -150,7 +150,7 @@ where
         })
         .await;
         match event {
-            Event::Answer(Some(Next::Respond { head, body, framing, close })) => {
+            Event::Answer(Some(Next::Respond(Ready { head, body, framing, close }))) => {
                 stream_handoff::stream(io, head, body, framing, buf, shared.config.max_header_bytes).await?;
                 if close {
                     return Ok(After::Close);
@@ -201,7 +201,7 @@ fn take(buf: &mut BytesMut, shared: &Shared) -> Take {
 /// A body that did not arrive within `--body-timeout`: 408, and the connection closes.
 async fn late_body<I: AsyncWrite + AsyncRead + Unpin>(io: &mut I, shared: &Shared) -> Result<After, StreamError> {
     let res = crate::error::AppError::RequestTimeout(shared.body_timeout.as_secs()).into_response();
-    if let Next::Respond { head, body, framing, .. } = stream_handoff::respond(res, true) {
+    if let Next::Respond(Ready { head, body, framing, .. }) = stream_handoff::respond(res, true) {
         let mut rest = BytesMut::new();
         stream_handoff::stream(io, head, body, framing, &mut rest, 0).await?;
     }

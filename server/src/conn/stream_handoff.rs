@@ -64,8 +64,44 @@ pub(super) enum StreamError {
 }
 
 /// Serves one HTTP/1.1 connection: event-stream requests here, the rest of the connection by hyper as soon as
-/// another request comes.
-pub(super) async fn serve<I>(mut io: I, shared: Arc<Shared>, addr: SocketAddr, gauge: Gauge)
+/// another request comes. A connection started on the [streams runtime](super::streams) (`on_streams`) moves to the
+/// main runtime with its first request that is not an event stream, and is served there to its end.
+pub(super) fn serve<I>(
+    io: I,
+    shared: Arc<Shared>,
+    addr: SocketAddr,
+    gauge: Gauge,
+    on_streams: bool,
+) -> impl std::future::Future<Output = ()> + Send + 'static
+where
+    I: AsyncRead + AsyncWrite + Unpin + Send + 'static,
+{
+    serve_from(io, shared, addr, gauge, on_streams)
+}
+
+/// A connection's I/O, boxed when it moves to the main runtime: one type for every moved connection.
+trait Io: AsyncRead + AsyncWrite + Unpin + Send {}
+impl<T: AsyncRead + AsyncWrite + Unpin + Send> Io for T {}
+
+/// Serves the rest of the connection on the main runtime, from the request in `buf` (read again there); shutdown
+/// still waits for it. (Spawned from here rather than returned to the caller, and `buf` handed over inside the I/O
+/// rather than as an argument: either would make every stream's task larger.)
+fn move_to_main<I>(io: I, buf: BytesMut, shared: Arc<Shared>, addr: SocketAddr, gauge: Gauge)
+where
+    I: AsyncRead + AsyncWrite + Unpin + Send + 'static,
+{
+    let io: Rewind<Box<dyn Io>> = Rewind::new(Box::new(io), buf.freeze());
+    let tracked = shared.tracker.token();
+    let main = shared.main.clone();
+    main.spawn(async move {
+        let _tracked = tracked;
+        serve_from(io, shared, addr, gauge, false).await;
+    });
+}
+
+/// Serves the connection's requests; with `leave` set, [moves it](move_to_main) at its first request that is not an
+/// event stream.
+async fn serve_from<I>(mut io: I, shared: Arc<Shared>, addr: SocketAddr, gauge: Gauge, leave: bool)
 where
     I: AsyncRead + AsyncWrite + Unpin + Send + 'static,
 {
@@ -76,7 +112,8 @@ where
         // a streaming response needs.
         let next = Box::pin(next_response(&mut io, &mut buf, &shared, addr)).await;
         let (head, body, framing, close) = match next {
-            Next::Respond { head, body, framing, close } => (head, body, framing, close),
+            Next::Respond(Ready { head, body, framing, close }) => (head, body, framing, close),
+            Next::Pipeline | Next::Hyper if leave => return move_to_main(io, buf, shared, addr, gauge),
             Next::Pipeline => match Box::pin(super::pipeline::serve(&mut io, &mut buf, &shared, addr)).await {
                 Ok(super::pipeline::After::Next) => continue,
                 Ok(super::pipeline::After::Close) => {
@@ -104,6 +141,15 @@ where
     serving.await;
 }
 
+/// A response to write: `head` (status line and headers), then `body` in `framing`.
+#[derive(Debug)]
+pub(super) struct Ready {
+    pub(super) head: Vec<u8>,
+    pub(super) body: Body,
+    pub(super) framing: Framing,
+    pub(super) close: bool,
+}
+
 /// What to do next on a connection.
 #[derive(Debug)]
 pub(super) enum Next {
@@ -113,8 +159,8 @@ pub(super) enum Next {
     Hyper,
     /// Answer the short requests at the start of the buffer ([`super::pipeline`]).
     Pipeline,
-    /// Write this response: `head` (status line and headers), then `body` in `framing`.
-    Respond { head: Vec<u8>, body: Body, framing: Framing, close: bool },
+    /// Write this response.
+    Respond(Ready),
 }
 
 /// Reads the next request head (within the idle timeout; none at shutdown) and, for an event-stream request, calls
@@ -179,7 +225,7 @@ pub(super) fn respond(res: axum::response::Response, close: bool) -> Next {
         Framing::Chunked
     };
     let head = encode_head(status, &parts.headers, framing, body.size_hint().exact(), close);
-    Next::Respond { head, body, framing, close }
+    Next::Respond(Ready { head, body, framing, close })
 }
 
 /// What [`read_head`] found.

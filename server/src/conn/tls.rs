@@ -57,6 +57,6 @@ where
         let gauge = (shared.metrics.open_connection(Protocol::Http1), permit);
         Box::pin(hyper_http1(stream, &shared, addr, true, gauge))
     } else {
-        Box::pin(serve_http1(stream, shared, addr, permit))
+        Box::pin(serve_http1(stream, shared, addr, permit, false))
     })
 }
