@@ -39,7 +39,7 @@ use tokio::sync::{broadcast, mpsc, oneshot, Notify};
 
 use crate::event_id;
 use crate::metrics::Metrics;
-use crate::store::topic::{self, Kind};
+use crate::store::topic::{self, Kind, Topic};
 use crate::store::{LiveSink, Outcome, Payload, Retention, Snapshot, Store, StoreError, Write};
 
 pub mod feed;
@@ -491,8 +491,9 @@ impl Hub {
         }
         let names: Vec<Option<String>> = payloads.iter().map(|p| p.event.clone()).collect();
         let retention = self.retention(name);
+        let topic = Topic::from(name);
         let appends = payloads.into_iter().map(|payload| Write::Append {
-            topic: name.into(),
+            topic: topic.clone(),
             payload,
             retention,
             mark_offline: false,
@@ -515,24 +516,28 @@ impl Hub {
         if appended == 0 && outcomes.iter().any(|o| matches!(o, Outcome::Repeated(_))) {
             Metrics::inc(&self.metrics.idempotent_replays, 1);
         }
-        outcomes.into_iter().zip(names).map(|(outcome, event_name)| self.published(outcome, event_name)).collect()
+        let epoch = self.epoch();
+        outcomes
+            .into_iter()
+            .zip(names)
+            .map(|(outcome, event_name)| self.published(&epoch, outcome, event_name))
+            .collect()
     }
 
-    /// The answer to one append of a publish.
-    fn published(&self, outcome: Outcome, event_name: Option<String>) -> Result<Published, PublishError> {
+    /// The answer to one append of a publish (`epoch`: the store's).
+    fn published(&self, epoch: &str, outcome: Outcome, event_name: Option<String>) -> Result<Published, PublishError> {
         match outcome {
             Outcome::Appended { event, data } => {
-                let id = event_id::format(&self.epoch(), event.pos);
+                let id = event_id::format(epoch, event.pos);
                 Ok(Published { event, id, data, repeated: false })
             }
             Outcome::Repeated(first) => {
-                let epoch = self.epoch();
                 let (event, data) = crate::store::encode_event(
-                    &epoch,
+                    epoch,
                     first.position,
                     &Payload::new(event_name.as_deref(), first.data),
                 )?;
-                let id = event_id::format(&epoch, event.pos);
+                let id = event_id::format(epoch, event.pos);
                 Ok(Published { event: Arc::new(event), id, data, repeated: true })
             }
             Outcome::KeyReused => Err(PublishError::KeyReused),
@@ -792,7 +797,7 @@ async fn commit_loop(
 
 /// The topic a write appends to, if any; decides an append's offline mark on the way (`shared`: the store delivers
 /// live events itself).
-fn appended_topic(write: &mut Write, fanout: &Fanout, shared: bool) -> Option<String> {
+fn appended_topic(write: &mut Write, fanout: &Fanout, shared: bool) -> Option<Topic> {
     match write {
         Write::Append { topic: name, mark_offline, .. } => {
             // Decided here, in queue order with the subscribers' TakeOffline, so no notification is both delivered
@@ -800,9 +805,9 @@ fn appended_topic(write: &mut Write, fanout: &Fanout, shared: bool) -> Option<St
             // instance received it live): a local subscriber whose store subscription is not confirmed yet must not
             // veto the mark, or an event published in between would be neither live nor offline for it.
             *mark_offline = name.kind() == Kind::User && (shared || fanout.subscribers(name) == 0);
-            Some(name.to_string())
+            Some(name.clone())
         }
-        Write::EndJob { id, .. } => Some(topic::job(id).into()),
+        Write::EndJob { id, .. } => Some(topic::job(id)),
         Write::Keyed { write, .. } => appended_topic(write, fanout, shared),
         _ => None,
     }

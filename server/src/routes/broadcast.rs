@@ -45,8 +45,13 @@ async fn update(
         PublishBody::Many(events) => events,
     };
     let texts: Vec<&str> = events.iter().map(|update| update.text.as_str()).collect();
-    let request = serde_json::to_vec(&texts).map_err(|e| AppError::Internal(e.to_string()))?;
-    let keys = super::publish::batch_keys(&headers, topic::BROADCAST, &request, texts.len())?;
+    // The request's fingerprint is needed only under an Idempotency-Key.
+    let keys = if headers.contains_key(super::publish::IDEMPOTENCY_KEY) {
+        let request = serde_json::to_vec(&texts).map_err(|e| AppError::Internal(e.to_string()))?;
+        super::publish::batch_keys(&headers, topic::BROADCAST, &request, texts.len())?
+    } else {
+        None
+    };
     let payloads = texts.iter().map(|t| payload(t)).collect::<Result<Vec<_>, _>>()?;
     let published = state.hub.publish_batch(topic::BROADCAST, payloads, keys).await?;
     let repeated = published.first().is_some_and(|p| p.repeated);
@@ -87,11 +92,18 @@ fn non_empty_text<'de, D: Deserializer<'de>>(d: D) -> Result<String, D::Error> {
     Ok(text)
 }
 
-/// The stored payload of an update: `{"id":<position>,"text":...,"timestamp":...}`.
+/// The stored payload of an update: `{"id":<position>,"text":...,"timestamp":...}` (written into one buffer).
 fn payload(text: &str) -> Result<Payload, AppError> {
+    use std::io::Write as _;
+    const BEFORE: &str = r#"{"id":"#;
     let timestamp = crate::store::now_ms();
-    let text = serde_json::to_string(text).map_err(|e| AppError::Internal(e.to_string()))?;
-    Ok(Payload::around_position(None, r#"{"id":"#, &format!(r#","text":{text},"timestamp":{timestamp}}}"#)))
+    let mut data = Vec::with_capacity(BEFORE.len() + text.len() + 48);
+    data.extend_from_slice(BEFORE.as_bytes());
+    data.extend_from_slice(br#","text":"#);
+    serde_json::to_writer(&mut data, text).map_err(|e| AppError::Internal(e.to_string()))?;
+    write!(data, r#","timestamp":{timestamp}}}"#).map_err(|e| AppError::Internal(e.to_string()))?;
+    let data = String::from_utf8(data).map_err(|e| AppError::Internal(e.to_string()))?;
+    Ok(Payload { event: None, data, position_at: Some(BEFORE.len()) })
 }
 
 #[cfg(test)]

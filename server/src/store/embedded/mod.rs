@@ -37,8 +37,8 @@ use std::sync::{Arc, Mutex, RwLock};
 
 use bytes::Bytes;
 use redb::{
-    Database, ReadableDatabase as _, ReadableTable as _, ReadableTableMetadata as _, TableDefinition, TableHandle as _,
-    WriteTransaction,
+    Database, ReadableDatabase as _, ReadableTable as _, ReadableTableMetadata as _, Table, TableDefinition,
+    TableHandle as _, WriteTransaction,
 };
 
 mod opening;
@@ -344,10 +344,15 @@ fn encode_json<T: serde::Serialize>(value: &T) -> Result<Vec<u8>, StoreError> {
     serde_json::to_vec(value).map_err(|e| StoreError::Invalid(e.to_string()))
 }
 
-/// One write transaction's work: counters and touched topic states are cached and written back at the end.
+/// One write transaction's work: counters and touched topic states are cached and written back at the end. The
+/// tables every append touches are opened once, for the transaction's life (redb refuses a second handle on an open
+/// table, so every use in the batch goes through these).
 struct Batch<'t> {
     txn: &'t WriteTransaction,
     inner: &'t Inner,
+    events: Table<'t, (&'static str, u64), (u64, u64, &'static [u8])>,
+    topics: Table<'t, &'static str, &'static [u8]>,
+    activity: Table<'t, (u64, &'static str), ()>,
     now: u64,
     last_position: u64,
     deleted_upto: u64,
@@ -365,6 +370,9 @@ impl<'t> Batch<'t> {
         Ok(Batch {
             txn,
             inner,
+            events: txn.open_table(EVENTS).map_err(storage)?,
+            topics: txn.open_table(TOPICS).map_err(storage)?,
+            activity: txn.open_table(ACTIVITY).map_err(storage)?,
             now: inner.options.clock.now_ms(),
             last_position: counter(LAST_POSITION)?,
             deleted_upto: counter(DELETED_UPTO)?,
@@ -378,13 +386,22 @@ impl<'t> Batch<'t> {
         if let Some(s) = self.states.get(name) {
             return Ok(*s);
         }
-        let topics = self.txn.open_table(TOPICS).map_err(storage)?;
-        let s = match topics.get(name).map_err(storage)? {
+        let s = match self.topics.get(name).map_err(storage)? {
             Some(v) => Some(decode_state(v.value())?),
             None => None,
         };
         self.states.insert(name.to_owned(), s);
         Ok(s)
+    }
+
+    /// Caches `name`'s new state (written back by [`Batch::finish`]), without a new key when it is cached already.
+    fn set_state(&mut self, name: &str, s: Option<TopicState>) {
+        match self.states.get_mut(name) {
+            Some(slot) => *slot = s,
+            None => {
+                self.states.insert(name.to_owned(), s);
+            }
+        }
     }
 
     fn apply(mut self, batch: Vec<Write>) -> Result<Vec<Outcome>, StoreError> {
@@ -513,21 +530,16 @@ impl<'t> Batch<'t> {
         // Stamps never go backwards within a topic, so age trimming can stop at the first young event.
         let now = self.now.max(s.last_append_ms);
         let sum = record::checksum(name, pos, now, &event.frame);
-        self.txn
-            .open_table(EVENTS)
-            .map_err(storage)?
-            .insert((name, pos), (now, sum, &event.frame[..]))
-            .map_err(storage)?;
+        self.events.insert((name, pos), (now, sum, &event.frame[..])).map_err(storage)?;
         self.last_position = pos;
         let size = event.frame.len() as u64;
         s.bytes = s.bytes.saturating_add(size);
         if topic::is_user(name) {
             self.user_bytes = self.user_bytes.saturating_add(size);
-            let mut activity = self.txn.open_table(ACTIVITY).map_err(storage)?;
             if !is_new {
-                activity.remove((s.last_append_ms, name)).map_err(storage)?;
+                self.activity.remove((s.last_append_ms, name)).map_err(storage)?;
             }
-            activity.insert((now, name), ()).map_err(storage)?;
+            self.activity.insert((now, name), ()).map_err(storage)?;
             if is_new {
                 self.user_topics += 1;
             }
@@ -543,7 +555,7 @@ impl<'t> Batch<'t> {
         let max_events = retention.max_events.unwrap_or(u64::MAX);
         let max_bytes = if is_user { self.inner.options.max_user_topic_bytes } else { u64::MAX };
         if s.count > max_events || s.bytes > max_bytes {
-            let mut events = self.txn.open_table(EVENTS).map_err(storage)?;
+            let events = &mut self.events;
             // The newest event is always kept, whatever its size.
             while s.count > max_events || (s.bytes > max_bytes && s.count > 1) {
                 let first = events
@@ -563,7 +575,7 @@ impl<'t> Batch<'t> {
                 s.count -= 1;
             }
         }
-        self.states.insert(name.to_owned(), Some(s));
+        self.set_state(name, Some(s));
         if is_user {
             self.cap_user_topics(name)?;
         }
@@ -576,9 +588,8 @@ impl<'t> Batch<'t> {
         let options = &self.inner.options;
         while self.user_topics > options.max_user_topics || self.user_bytes > options.max_user_history_bytes {
             let victim = {
-                let activity = self.txn.open_table(ACTIVITY).map_err(storage)?;
                 let mut found = None;
-                for item in activity.iter().map_err(storage)?.take(2) {
+                for item in self.activity.iter().map_err(storage)?.take(2) {
                     let (k, _) = item.map_err(storage)?;
                     let name = k.value().1.to_owned();
                     if name != keep {
@@ -596,18 +607,14 @@ impl<'t> Batch<'t> {
 
     fn delete_topic(&mut self, name: &str) -> Result<(), StoreError> {
         let Some(s) = self.state(name)? else { return Ok(()) };
-        self.txn
-            .open_table(EVENTS)
-            .map_err(storage)?
-            .retain_in((name, 0)..=(name, u64::MAX), |_, _| false)
-            .map_err(storage)?;
+        self.events.retain_in((name, 0)..=(name, u64::MAX), |_, _| false).map_err(storage)?;
         if topic::is_user(name) {
-            self.txn.open_table(ACTIVITY).map_err(storage)?.remove((s.last_append_ms, name)).map_err(storage)?;
+            self.activity.remove((s.last_append_ms, name)).map_err(storage)?;
             self.user_topics = self.user_topics.saturating_sub(1);
             self.user_bytes = self.user_bytes.saturating_sub(s.bytes);
         }
         self.deleted_upto = self.deleted_upto.max(s.last);
-        self.states.insert(name.to_owned(), None);
+        self.set_state(name, None);
         Ok(())
     }
 
@@ -615,8 +622,8 @@ impl<'t> Batch<'t> {
         let cursor = self.inner.sweep_cursor.lock().unwrap_or_else(std::sync::PoisonError::into_inner).clone();
         let mut visit = Vec::new();
         {
-            let topics = self.txn.open_table(TOPICS).map_err(storage)?;
-            let range = topics
+            let range = self
+                .topics
                 .range::<&str>((std::ops::Bound::Excluded(cursor.as_str()), std::ops::Bound::Unbounded))
                 .map_err(storage)?;
             for item in range.take(budget) {
@@ -633,9 +640,8 @@ impl<'t> Batch<'t> {
             let Some(max_age) = s.retention.max_age_ms else { continue };
             let cutoff = self.now.saturating_sub(max_age);
             let (old, old_bytes): (Vec<u64>, u64) = {
-                let events = self.txn.open_table(EVENTS).map_err(storage)?;
                 let (mut old, mut bytes) = (Vec::new(), 0u64);
-                for item in events.range((name.as_str(), 0)..=(name.as_str(), u64::MAX)).map_err(storage)? {
+                for item in self.events.range((name.as_str(), 0)..=(name.as_str(), u64::MAX)).map_err(storage)? {
                     let (k, v) = item.map_err(storage)?;
                     if v.value().0 >= cutoff {
                         break;
@@ -654,9 +660,8 @@ impl<'t> Batch<'t> {
                 self.delete_topic(&name)?;
                 continue;
             }
-            let mut events = self.txn.open_table(EVENTS).map_err(storage)?;
             for pos in &old {
-                events.remove((name.as_str(), *pos)).map_err(storage)?;
+                self.events.remove((name.as_str(), *pos)).map_err(storage)?;
             }
             removed_events += u64::try_from(old.len()).unwrap_or(u64::MAX);
             s.count -= u64::try_from(old.len()).unwrap_or(u64::MAX);
@@ -671,15 +676,14 @@ impl<'t> Batch<'t> {
         Ok(Outcome::Swept { events: removed_events, topics: removed_topics })
     }
 
-    fn finish(self) -> Result<(), StoreError> {
-        let mut topics = self.txn.open_table(TOPICS).map_err(storage)?;
+    fn finish(mut self) -> Result<(), StoreError> {
         for (name, s) in &self.states {
             match s {
                 Some(s) => {
-                    topics.insert(name.as_str(), encode_json(s)?.as_slice()).map_err(storage)?;
+                    self.topics.insert(name.as_str(), encode_json(s)?.as_slice()).map_err(storage)?;
                 }
                 None => {
-                    topics.remove(name.as_str()).map_err(storage)?;
+                    self.topics.remove(name.as_str()).map_err(storage)?;
                 }
             }
         }
