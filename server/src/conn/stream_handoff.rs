@@ -63,22 +63,6 @@ pub(super) enum StreamError {
     Body(axum::Error),
 }
 
-/// Serves one HTTP/1.1 connection: event-stream requests here, the rest of the connection by hyper as soon as
-/// another request comes. A connection started on the [streams runtime](super::streams) (`on_streams`) moves to the
-/// main runtime with its first request that is not an event stream, and is served there to its end.
-pub(super) fn serve<I>(
-    io: I,
-    shared: Arc<Shared>,
-    addr: SocketAddr,
-    gauge: Gauge,
-    on_streams: bool,
-) -> impl std::future::Future<Output = ()> + Send + 'static
-where
-    I: AsyncRead + AsyncWrite + Unpin + Send + 'static,
-{
-    serve_from(io, shared, addr, gauge, on_streams)
-}
-
 /// A connection's I/O, boxed when it moves to the main runtime: one type for every moved connection.
 trait Io: AsyncRead + AsyncWrite + Unpin + Send {}
 impl<T: AsyncRead + AsyncWrite + Unpin + Send> Io for T {}
@@ -95,13 +79,15 @@ where
     let main = shared.main.clone();
     main.spawn(async move {
         let _tracked = tracked;
-        serve_from(io, shared, addr, gauge, false).await;
+        serve(io, shared, addr, gauge, false).await;
     });
 }
 
-/// Serves the connection's requests; with `leave` set, [moves it](move_to_main) at its first request that is not an
-/// event stream.
-async fn serve_from<I>(mut io: I, shared: Arc<Shared>, addr: SocketAddr, gauge: Gauge, leave: bool)
+/// Serves one HTTP/1.1 connection: event-stream requests here, the rest of the connection by hyper as soon as
+/// another request comes. A connection started on the [streams runtime](super::streams) (`leave`) [moves
+/// itself](move_to_main) to the main runtime with its first request that is not an event stream, and is served
+/// there to its end.
+pub(super) async fn serve<I>(mut io: I, shared: Arc<Shared>, addr: SocketAddr, gauge: Gauge, leave: bool)
 where
     I: AsyncRead + AsyncWrite + Unpin + Send + 'static,
 {
