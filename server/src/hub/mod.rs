@@ -745,6 +745,7 @@ fn spawn_committer(committer: impl std::future::Future<Output = ()> + Send + 'st
     let started = tokio::runtime::Builder::new_current_thread().enable_all().build().and_then(|runtime| {
         let mine = Arc::clone(&committer);
         std::thread::Builder::new().name("committer".into()).spawn(move || {
+            crate::store::mark_writer_thread();
             if let Some(committer) = mine.lock().unwrap_or_else(std::sync::PoisonError::into_inner).take() {
                 runtime.block_on(committer);
             }

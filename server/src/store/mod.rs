@@ -83,6 +83,7 @@ pub mod memory;
 pub mod redis;
 pub mod topic;
 
+use std::cell::Cell;
 use std::future::Future;
 use std::pin::Pin;
 use std::sync::Arc;
@@ -366,6 +367,23 @@ pub trait LiveSink: Send + Sync {
 
     /// The events delivered from now on are of `epoch` (the data was wiped or replaced: positions start again).
     fn epoch(&self, epoch: &str);
+}
+
+thread_local! {
+    /// Set on the hub's committer thread, which runs nothing but the commit loop.
+    static WRITER_THREAD: Cell<bool> = const { Cell::new(false) };
+}
+
+/// Marks the calling thread as the committer's own: a store whose writes block (redb's commit and fsync) runs them
+/// right there instead of on a blocking pool, which saves two thread wake-ups per commit (bench/README, "Writes on the
+/// committer's thread").
+pub(crate) fn mark_writer_thread() {
+    WRITER_THREAD.with(|w| w.set(true));
+}
+
+/// Whether the calling thread may block on a store write (see [`mark_writer_thread`]); a runtime worker may not.
+pub(crate) fn on_writer_thread() -> bool {
+    WRITER_THREAD.with(Cell::get)
 }
 
 /// An append-only log per topic; see the [module docs](self). Implementations are cheap to share (`Arc`).
