@@ -449,6 +449,48 @@ async fn shutdown_ends_h2_streams_and_serve_returns_within_the_grace_period() {
     assert!(c.get(format!("{}/healthz", s.url)).send().await.is_err());
 }
 
+/// TLS connections start on the streams runtime (server/src/conn/streams.rs) and an HTTP/1.1 one moves to the main
+/// runtime with its first request that is not an event stream: a publish over TLS still reaches every stream of both
+/// protocols, and shutdown still waits for every connection: when `serve_tls` returns, none is open and every stream
+/// has ended.
+#[tokio::test]
+async fn serve_tls_returns_only_after_every_h2_and_tls_http1_stream_ended() {
+    use typed_eventsource_server::metrics::Protocol;
+    let s = spawn_tls(dev_config()).await;
+    let mut streams = Vec::new();
+    // Three HTTP/2 connections (a client each) of 20 streams, and 20 HTTP/1.1 connections over TLS.
+    let h2_clients: Vec<Client> = (0..3).map(|_| s.client()).collect();
+    for c in &h2_clients {
+        for _ in 0..20 {
+            streams.push(open_h2(c.get(format!("{}/subscribe", s.url))).await);
+        }
+    }
+    let h1 = s.h1_client();
+    for _ in 0..20 {
+        let res = h1.get(format!("{}/subscribe", s.url)).header("accept", "text/event-stream").send().await.unwrap();
+        assert_eq!((res.version(), res.status().as_u16()), (Version::HTTP_11, 200));
+        streams.push(Box::pin(res.bytes_stream().eventsource()));
+    }
+    s.wait_metric(&s.client(), BROADCAST, 80, 5).await;
+    // The publisher's own TLS connection (HTTP/1.1), moved to the main runtime by its publish, then kept alive.
+    let publisher = s.h1_client();
+    publish(&s, &publisher, None, "to both protocols").await;
+    for events in &mut streams {
+        assert_eq!(text_of(&next(events).await), "to both protocols");
+    }
+    s.state.shutdown();
+    tokio::time::timeout(Duration::from_secs(5), s.handle).await.expect("serve_tls did not return").unwrap().unwrap();
+    for protocol in [Protocol::H2, Protocol::Http1] {
+        assert_eq!(s.state.metrics.open_connections(protocol), 0, "serve_tls returned while {protocol:?} was open");
+    }
+    for mut events in streams {
+        let ended =
+            tokio::time::timeout(Duration::from_secs(1), async { while let Some(Ok(_)) = events.next().await {} })
+                .await;
+        assert!(ended.is_ok(), "a stream stayed open after serve_tls returned");
+    }
+}
+
 #[tokio::test]
 async fn heartbeats_jobs_and_limits_over_h2() {
     let s = spawn_tls(Config {

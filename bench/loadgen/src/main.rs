@@ -8,7 +8,7 @@
 //! ```text
 //! sse-loadgen run --server NAME=COMMAND ... [--peer NAME=ADDR ...] [--small 1000] [--large 10000] [--secs 4] [--rate 1000] [--https NAME ...] [--md FILE] [--idle-only | --cpu-only]
 //! sse-loadgen publish --url http://ADDR --count 100000      (fills a server's history, for the browser bench)
-//! sse-loadgen pipelined --server NAME=COMMAND ... [--streams 1000] [--rate 2000] [--secs 5] [--md FILE] [--check] [--sequential]
+//! sse-loadgen pipelined --server NAME=COMMAND ... [--streams 1000] [--rate 2000] [--secs 5] [--md FILE] [--check] [--sequential] [--https NAME ...]
 //! ```
 //!
 //! `pipelined`: per server, `streams` open streams and ONE keep-alive connection pipelining `POST /update` at `rate`
@@ -171,7 +171,9 @@ async fn pipelined(args: Vec<String>) -> Res<()> {
     let md: Option<String> = args.iter().position(|a| a == "--md").and_then(|i| args.get(i + 1)).cloned();
     let servers = server_args(&args)?;
     let mut rows = Vec::new();
+    let https: Vec<String> = args.windows(2).filter(|w| w[0] == "--https").map(|w| w[1].clone()).collect();
     for (name, command) in &servers {
+        tls::HTTPS.store(https.contains(name), Relaxed);
         let mut server = start_server(name, command)?;
         let mut b = bench::Bench::new(server.addr, &[], server.child.id());
         let r = async {

@@ -7,12 +7,12 @@ use std::net::SocketAddr;
 use std::sync::atomic::Ordering::Relaxed;
 use std::time::{Duration, Instant};
 
-use tokio::io::{AsyncReadExt as _, AsyncWriteExt as _};
-use tokio::net::TcpStream;
+use tokio::io::{AsyncReadExt as _, AsyncWriteExt as _, ReadHalf};
 
 use crate::bench::Bench;
 use crate::hist::Hist;
 use crate::procfs::cpu_secs;
+use crate::publisher::{connect, Io};
 use crate::{Res, TEXT_LEN};
 
 /// The figures of one run.
@@ -52,13 +52,13 @@ fn request(server: SocketAddr, stamp: u64) -> Vec<u8> {
 
 /// The answers of one connection, read in order.
 struct Answers {
-    read: tokio::net::tcp::OwnedReadHalf,
+    read: ReadHalf<Box<dyn Io>>,
     buf: Vec<u8>,
     tmp: Vec<u8>,
 }
 
 impl Answers {
-    fn new(read: tokio::net::tcp::OwnedReadHalf) -> Self {
+    fn new(read: ReadHalf<Box<dyn Io>>) -> Self {
         Answers { read, buf: Vec::with_capacity(64 * 1024), tmp: vec![0u8; 64 * 1024] }
     }
 
@@ -93,7 +93,7 @@ impl Answers {
 /// answer's time since its request's *scheduled* send (no coordinated omission) in `hist`. Returns the 2xx count and
 /// the time of the last answer.
 async fn read_answers(
-    read: tokio::net::tcp::OwnedReadHalf,
+    read: ReadHalf<Box<dyn Io>>,
     expected: u64,
     start: Instant,
     rate: f64,
@@ -151,9 +151,7 @@ pub(crate) async fn run(bench: &Bench, rate: f64, secs: f64) -> Res<Pipelined> {
     bench.shared.recording.store(true, Relaxed);
     let shared = std::sync::Arc::clone(&bench.shared);
     let p = on_own_thread(async move {
-        let tcp = TcpStream::connect(server).await?;
-        tcp.set_nodelay(true)?;
-        let (read, mut write) = tcp.into_split();
+        let (read, mut write) = tokio::io::split(connect(server).await?);
         let start = Instant::now() + Duration::from_millis(10);
         let start_us = shared.micros() + 10_000;
         let writer = tokio::spawn(async move {
@@ -194,9 +192,7 @@ pub(crate) async fn run_sequential(bench: &Bench, secs: f64) -> Res<Pipelined> {
     bench.shared.recording.store(true, Relaxed);
     let shared = std::sync::Arc::clone(&bench.shared);
     let p = on_own_thread(async move {
-        let tcp = TcpStream::connect(server).await?;
-        tcp.set_nodelay(true)?;
-        let (read, mut write) = tcp.into_split();
+        let (read, mut write) = tokio::io::split(connect(server).await?);
         let mut answers = Answers::new(read);
         let start = Instant::now();
         let start_us = shared.micros();

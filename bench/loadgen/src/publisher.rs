@@ -12,6 +12,17 @@ use crate::{Res, TEXT_LEN};
 pub(crate) trait Io: AsyncRead + AsyncWrite + Unpin + Send {}
 impl<T: AsyncRead + AsyncWrite + Unpin + Send> Io for T {}
 
+/// A publisher's connection to `server`: over TLS (ALPN `http/1.1`) when the server measured now is HTTPS.
+pub(crate) async fn connect(server: SocketAddr) -> Res<Box<dyn Io>> {
+    let tcp = TcpStream::connect(server).await?;
+    tcp.set_nodelay(true)?;
+    Ok(if crate::tls::HTTPS.load(Relaxed) {
+        Box::new(crate::tls::http1().connect(crate::tls::server_name(), tcp).await?)
+    } else {
+        Box::new(tcp)
+    })
+}
+
 pub(crate) struct Publisher {
     pub(crate) stream: Box<dyn Io>,
     pub(crate) server: SocketAddr,
@@ -21,13 +32,7 @@ pub(crate) struct Publisher {
 
 impl Publisher {
     pub(crate) async fn new(server: SocketAddr) -> Res<Self> {
-        let tcp = TcpStream::connect(server).await?;
-        tcp.set_nodelay(true)?;
-        let stream: Box<dyn Io> = if crate::tls::HTTPS.load(Relaxed) {
-            Box::new(crate::tls::http1().connect(crate::tls::server_name(), tcp).await?)
-        } else {
-            Box::new(tcp)
-        };
+        let stream = connect(server).await?;
         Ok(Publisher { stream, server, buf: Vec::with_capacity(4096), body: String::with_capacity(128) })
     }
 

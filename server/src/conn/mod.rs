@@ -196,7 +196,11 @@ async fn serve_with(
                 };
                 // Two task types: a plain connection's task never holds room for TLS or HTTP/2 state.
                 if shared.tls.is_some() {
-                    tracker.spawn(serve_tls_connection(io, Arc::clone(&shared), addr, permit));
+                    if let Some(streams) = streams::handle() {
+                        tracker.spawn_on(serve_tls_connection(io, Arc::clone(&shared), addr, permit, true), streams);
+                    } else {
+                        tracker.spawn(serve_tls_connection(io, Arc::clone(&shared), addr, permit, false));
+                    }
                 } else if let Some(streams) = streams::handle() {
                     tracker.spawn_on(serve_http1(io, Arc::clone(&shared), addr, permit, true), streams);
                 } else {
@@ -223,7 +227,7 @@ where
     I: AsyncRead + AsyncWrite + Unpin + Send + 'static,
 {
     if shared.tls.is_some() {
-        if let Some(serving) = Box::pin(handshake(io, shared, addr, permit, true)).await {
+        if let Some(serving) = Box::pin(handshake(io, shared, addr, permit, true, false)).await {
             serving.await;
         }
     } else {
@@ -348,7 +352,7 @@ mod tests {
         let gauge = (state.metrics.open_connection(Protocol::Http1), permit());
         let reserve_task = hyper_http1(io().await, &shared, addr, true, gauge);
         let _c3 = tokio::net::TcpStream::connect(addr).await.unwrap();
-        let tls_task = serve_tls_connection(io().await, Arc::clone(&shared), addr, permit());
+        let tls_task = serve_tls_connection(io().await, Arc::clone(&shared), addr, permit(), true);
         let (bare, task) = (std::mem::size_of_val(&bare), std::mem::size_of_val(&task));
         let (tls_task, reserve_task) = (std::mem::size_of_val(&tls_task), std::mem::size_of_val(&reserve_task));
         eprintln!(

@@ -11,8 +11,10 @@
 //! of the process (test binaries run many servers in one process; they share it). Every plain HTTP/1.1 connection
 //! starts here, and moves to the main runtime with its first request that is not an event stream
 //! ([`super::stream_handoff::serve`]): the many streams never move (a move costs a task, ~0.4 KB per idle stream
-//! when streams moved instead), the few publishers move once. TLS connections stay on the main runtime (an HTTP/2
-//! connection carries publishes and streams in one task).
+//! when streams moved instead), the few publishers move once. TLS connections start here too: an HTTP/1.1 one moves
+//! the same way; an HTTP/2 one stays (it carries its streams and any publishes in one connection; browsers are the
+//! HTTP/2 clients, and their publishes are few), so a backend publishing over HTTP/1.1 is not queued behind the
+//! browsers' HTTP/2 streams either.
 
 use std::sync::OnceLock;
 

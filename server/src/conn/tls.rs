@@ -14,11 +14,20 @@ use crate::metrics::Protocol;
 /// One TLS connection: the handshake (bounded in time), then HTTP/2 or HTTP/1.1 as ALPN decided. Each stage is
 /// boxed, so the task holds only a pointer to the stage it is in (the handshake's state is freed once it is done,
 /// and the TLS stream is held once, by the protocol's future).
-pub(super) async fn serve_tls_connection<I>(io: I, shared: Arc<Shared>, addr: SocketAddr, permit: ConnPermit)
-where
+///
+/// `on_streams`: started on the [streams runtime](super::streams). An HTTP/2 connection stays there (it carries its
+/// streams and any publishes in one connection); an HTTP/1.1 one moves to the main runtime with its first request
+/// that is not an event stream, as a plain one does.
+pub(super) async fn serve_tls_connection<I>(
+    io: I,
+    shared: Arc<Shared>,
+    addr: SocketAddr,
+    permit: ConnPermit,
+    on_streams: bool,
+) where
     I: AsyncRead + AsyncWrite + Unpin + Send + 'static,
 {
-    let serving = Box::pin(handshake(io, shared, addr, permit, false)).await;
+    let serving = Box::pin(handshake(io, shared, addr, permit, false, on_streams)).await;
     if let Some(serving) = serving {
         serving.await;
     }
@@ -30,6 +39,7 @@ pub(super) async fn handshake<I>(
     addr: SocketAddr,
     permit: ConnPermit,
     reserve: bool,
+    on_streams: bool,
 ) -> Option<Serving>
 where
     I: AsyncRead + AsyncWrite + Unpin + Send + 'static,
@@ -57,6 +67,6 @@ where
         let gauge = (shared.metrics.open_connection(Protocol::Http1), permit);
         Box::pin(hyper_http1(stream, &shared, addr, true, gauge))
     } else {
-        Box::pin(serve_http1(stream, shared, addr, permit, false))
+        Box::pin(serve_http1(stream, shared, addr, permit, on_streams))
     })
 }
