@@ -211,6 +211,59 @@ async fn failover(extra: &[&str]) -> (usize, usize, usize, u32, HashMap<usize, (
     (total, lost, gapped, retried, per_user)
 }
 
+/// A primary that stops answering without closing its connections (SIGSTOP: a hung process, or a network path gone
+/// silent) is failed over by the cluster. The instance must follow it, whatever state that leaves its Redis
+/// connections in (a cluster connection whose slot refresh hung answered every command with a timeout for good): its
+/// publishes are acknowledged again, and every stream gets every acknowledged event once, in order, or a
+/// `replay-gap`; never silence.
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn an_instance_follows_a_failover_away_from_a_primary_that_stopped_answering() {
+    let mut cluster = RedisCluster::start();
+    let (server, _dir) = instance(&cluster, &[]);
+    let urls = vec![server.url.clone()];
+    wait_health(&urls[0], 200, 10).await;
+    let mut streams = Vec::new();
+    for u in 0..USERS {
+        streams.push(open(reqwest::Client::new().get(format!("{}/sse/u{u}", urls[0]))).await);
+    }
+    let client = reqwest::Client::new();
+    let mut acked: HashMap<usize, Vec<u64>> = HashMap::new();
+    let mut n = 0u64;
+    for _ in 0..USERS * 2 {
+        publish(&client, &urls, n as usize % USERS, n).await;
+        acked.entry(n as usize % USERS).or_default().push(n);
+        n += 1;
+    }
+    let victim = cluster.primaries()[0];
+    let _stopped = cluster.stop(victim);
+    let _cluster = tokio::task::spawn_blocking(move || {
+        let deadline = Instant::now() + Duration::from_secs(30);
+        while cluster.primaries().contains(&victim) {
+            assert!(Instant::now() < deadline, "the stopped primary was not failed over within 30 s");
+            std::thread::sleep(Duration::from_millis(100));
+        }
+        cluster.wait_ok();
+        cluster
+    })
+    .await
+    .unwrap();
+    // Every user once more after the failover (each publish retried until acknowledged, within 30 s).
+    for _ in 0..USERS * 2 {
+        publish(&client, &urls, n as usize % USERS, n).await;
+        acked.entry(n as usize % USERS).or_default().push(n);
+        n += 1;
+    }
+    for (u, stream) in streams.iter_mut().enumerate() {
+        let sent = &acked[&u];
+        let got = read_until(stream, *sent.last().unwrap()).await;
+        if got.gaps == 0 {
+            assert_eq!(&got.data, sent, "user u{u}: without a replay-gap, every acknowledged event, once, in order");
+        } else {
+            assert!(got.data.last() == sent.last(), "user u{u}: after a replay-gap the stream still goes on");
+        }
+    }
+}
+
 #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
 async fn user_streams_spread_over_every_primary_go_on_when_a_primary_is_killed_and_no_loss_is_silent() {
     let (total, lost, gapped, retried, _) = failover(&[]).await;

@@ -204,6 +204,17 @@ impl RedisCluster {
         }
     }
 
+    /// Stops the node on `port` without closing anything (SIGSTOP: a hung process, or a network path that went
+    /// silent): its connections stay open and nothing answers. It no longer counts as running; the returned process
+    /// is killed when dropped.
+    pub fn stop(&mut self, port: u16) -> Stopped {
+        let node = self.nodes.iter_mut().find(|n| n.port == port).unwrap();
+        let process = node.process.take().expect("the node is running");
+        let ok = Command::new("kill").args(["-STOP", &process.id().to_string()]).status().unwrap().success();
+        assert!(ok, "SIGSTOP failed");
+        Stopped(process)
+    }
+
     /// Starts the killed node on `port` again, with its data and cluster identity (it rejoins; after a failover, as
     /// a replica of the node that took its place).
     pub fn restart(&mut self, port: u16) {
@@ -280,5 +291,15 @@ impl Drop for RedisCluster {
                 let _ = p.wait();
             }
         }
+    }
+}
+
+/// A stopped node's process ([`RedisCluster::stop`]): killed when dropped.
+pub struct Stopped(std::process::Child);
+
+impl Drop for Stopped {
+    fn drop(&mut self) {
+        let _ = self.0.kill();
+        let _ = self.0.wait();
     }
 }

@@ -5,7 +5,9 @@
 
 use redis::aio::{ConnectionLike, ConnectionManager, PubSubSink};
 use redis::cluster_async::ClusterConnection;
-use redis::cluster_routing::{Route, RoutingInfo, SingleNodeRoutingInfo, SlotAddr};
+use redis::cluster_routing::{
+    MultipleNodeRoutingInfo, ResponsePolicy, Route, RoutingInfo, SingleNodeRoutingInfo, SlotAddr,
+};
 use redis::{Cmd, Pipeline, RedisFuture, RedisResult, Value};
 
 /// Commands: one primary, or a cluster.
@@ -55,6 +57,14 @@ impl Conn {
             }
         }
     }
+}
+
+/// `PING` to every primary a cluster connection routes to now: fails (a timeout) while one of them does not answer,
+/// which nothing else tells when a node stops answering without closing its connections (a hung process, a network
+/// path gone silent): redis-rs then keeps routing to it, since only a lost connection or a `MOVED` makes it look again.
+pub(super) async fn ping_primaries(conn: &mut ClusterConnection) -> RedisResult<()> {
+    let routing = RoutingInfo::MultiNode((MultipleNodeRoutingInfo::AllMasters, Some(ResponsePolicy::AllSucceeded)));
+    conn.route_command(redis::cmd("PING"), routing).await.map(|_| ())
 }
 
 /// Subscriptions: `SUBSCRIBE` on the one primary's subscription connection, or `SSUBSCRIBE` through the cluster

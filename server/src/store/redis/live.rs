@@ -9,7 +9,7 @@ use std::time::Duration;
 use futures::StreamExt as _;
 use redis::{PushInfo, PushKind, Value};
 
-use super::{codec, lock, unavailable, Endpoint, Inner, LiveConn};
+use super::{codec, lock, unavailable, Endpoint, Inner, LiveConn, Probe, STUCK_CHECKS};
 use crate::store::Event;
 use crate::store::StoreError;
 
@@ -144,14 +144,16 @@ async fn cluster_loop(inner: Weak<Inner>, mut pushes: tokio::sync::mpsc::Unbound
         *lock(&store.live_error) = None;
         store.live_up.send_replace(true);
     }
-    let notify = match inner.upgrade() {
-        Some(store) => Arc::clone(&store.epoch_changed),
-        None => return,
-    };
+    let Some(store) = inner.upgrade() else { return };
+    let notify = Arc::clone(&store.epoch_changed);
+    let resubscribe = Arc::clone(&store.resubscribe);
+    drop(store);
     // Topics to fill once subscribed again, and when to subscribe everything again (after a lost node).
     let mut holes: std::collections::HashSet<String> = std::collections::HashSet::new();
     let mut again_at: Option<tokio::time::Instant> = None;
     let mut again_backoff = RESUBSCRIBE_PAUSE;
+    // Attempts to subscribe again that failed in a row: past STUCK_CHECKS, a new subscription connection.
+    let mut again_failed = 0u32;
     loop {
         let again = async {
             match again_at {
@@ -205,6 +207,14 @@ async fn cluster_loop(inner: Weak<Inner>, mut pushes: tokio::sync::mpsc::Unbound
                 let Some(store) = inner.upgrade() else { return };
                 store.announce_epoch();
             }
+            () = resubscribe.notified() => {
+                // A new subscription connection (the old one stopped answering): every topic subscribed again on
+                // it, each filled from its stream once confirmed.
+                let Some(store) = inner.upgrade() else { return };
+                store.doubt();
+                holes.extend(lock(&store.watched).keys().cloned());
+                again_at = Some(tokio::time::Instant::now());
+            }
             () = again => {
                 let Some(store) = inner.upgrade() else { return };
                 again_at = None;
@@ -215,11 +225,16 @@ async fn cluster_loop(inner: Weak<Inner>, mut pushes: tokio::sync::mpsc::Unbound
                 match checked {
                     Ok(()) => {
                         again_backoff = RESUBSCRIBE_PAUSE;
+                        again_failed = 0;
                         *lock(&store.live_error) = None;
                     }
                     Err(e) => {
                         *lock(&store.live_error) = Some(format!("redis subscription: {e}"));
                         tracing::warn!(error = %e, retry_in = ?again_backoff, "redis: subscribing again failed");
+                        again_failed += 1;
+                        if again_failed >= STUCK_CHECKS && store.reconnect_subscriber().await {
+                            again_failed = 0;
+                        }
                         again_at = Some(tokio::time::Instant::now() + again_backoff);
                         again_backoff = (again_backoff * 2).min(Duration::from_secs(2));
                     }
@@ -244,14 +259,36 @@ fn channels(data: &[Value]) -> impl Iterator<Item = &str> {
 /// Every [`EPOCH_CHECK`]: reads the epoch (creating one if the data has none), so a wiped Redis is noticed even
 /// while nobody publishes.
 async fn epoch_check_loop(inner: Weak<Inner>) {
+    let mut failed = 0u32;
     loop {
         tokio::time::sleep(EPOCH_CHECK).await;
         let Some(store) = inner.upgrade() else { return };
         if lock(&store.sink).is_none() {
             return;
         }
-        if let Err(e) = store.load_epoch().await {
-            tracing::debug!(error = %e, "redis: epoch check failed");
+        // Every primary of both cluster connections must answer too: a node that stopped answering without closing
+        // its connections is noticed only so (then each failing connection is replaced, see `reconnect_commands`).
+        let checked = match store.load_epoch().await {
+            Ok(_) => store.probe_cluster().await,
+            Err(e) => {
+                tracing::debug!(error = %e, "redis: epoch check failed");
+                Err(Probe::Commands)
+            }
+        };
+        match checked {
+            Ok(()) => failed = 0,
+            Err(probe) => {
+                failed += 1;
+                if failed >= STUCK_CHECKS {
+                    let replaced = match probe {
+                        Probe::Commands => store.reconnect_commands().await,
+                        Probe::Subscriptions => store.reconnect_subscriber().await,
+                    };
+                    if replaced {
+                        failed = 0;
+                    }
+                }
+            }
         }
         // After a failure (a failover may have lost acknowledged events), until the check succeeds.
         if let Err(e) = store.check_if_in_doubt().await {

@@ -100,12 +100,20 @@ enum Endpoint {
     Single(redis::Client),
     /// A cluster: a RESP3 cluster connection whose pushes (shard messages, confirmations, disconnections) arrive on
     /// `pushes`, taken by the subscription loop.
-    Cluster { subscriber: Box<ClusterClient>, pushes: Mutex<Option<tokio::sync::mpsc::UnboundedReceiver<PushInfo>>> },
+    ///
+    /// Both clients are kept to connect again when a cluster connection stops answering altogether (see
+    /// [`Inner::reconnect_commands`]).
+    Cluster {
+        commands: Box<ClusterClient>,
+        subscriber: Box<ClusterClient>,
+        pushes: Mutex<Option<tokio::sync::mpsc::UnboundedReceiver<PushInfo>>>,
+    },
 }
 
 struct Inner {
     endpoint: Endpoint,
-    conn: Conn,
+    /// Replaced only when a cluster connection stopped answering ([`Inner::reconnect_commands`]).
+    conn: RwLock<Conn>,
     groups: Groups,
     prefix: String,
     settings: RedisSettings,
@@ -120,6 +128,9 @@ struct Inner {
     /// The age sweep's place: each group's `SSCAN` cursor.
     sweep_cursors: Mutex<Vec<String>>,
     live: tokio::sync::Mutex<Option<LiveConn>>,
+    /// Wakes the cluster subscription loop to subscribe every topic again and fill its hole (its connection was
+    /// replaced: [`Inner::reconnect_subscriber`]).
+    resubscribe: Arc<tokio::sync::Notify>,
     /// Whether the subscription connection is up (`live` is set): [`Store::watch`] waits on it.
     live_up: tokio::sync::watch::Sender<bool>,
     /// Topics with local subscribers → the last position delivered locally.
@@ -218,7 +229,11 @@ impl RedisStore {
                 .map_err(|e| open_err(&e))?;
             let conn = until_loaded(&shown, || commands.get_async_connection()).await.map_err(|e| open_err(&e))?;
             options.deployment.push(("redis-cluster-groups".into(), settings.cluster_groups.to_string()));
-            let endpoint = Endpoint::Cluster { subscriber: Box::new(subscriber), pushes: Mutex::new(Some(rx)) };
+            let endpoint = Endpoint::Cluster {
+                commands: Box::new(commands),
+                subscriber: Box::new(subscriber),
+                pushes: Mutex::new(Some(rx)),
+            };
             (endpoint, Conn::Cluster(conn), Groups::cluster(prefix, settings.cluster_groups))
         } else {
             // Commands only (no blocking ones): a response timeout detects a dead server; reconnects are automatic.
@@ -235,7 +250,7 @@ impl RedisStore {
         let sweep_cursors = Mutex::new(vec!["0".to_owned(); groups.len()]);
         let inner = Arc::new(Inner {
             endpoint,
-            conn,
+            conn: RwLock::new(conn),
             groups,
             prefix: prefix.to_owned(),
             settings,
@@ -249,6 +264,7 @@ impl RedisStore {
             delete: script(cluster, DELETE),
             sweep_cursors,
             live: tokio::sync::Mutex::new(None),
+            resubscribe: Arc::default(),
             live_up: tokio::sync::watch::Sender::new(false),
             watched: Mutex::new(HashMap::new()),
             sink: Mutex::new(None),
@@ -331,7 +347,94 @@ fn topic_of_write(w: &Write) -> Option<&str> {
     }
 }
 
+/// Which cluster connection failed [`Inner::probe_cluster`].
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(super) enum Probe {
+    Commands,
+    Subscriptions,
+}
+
+/// Failed checks in a row after which a cluster connection is replaced by a new one ([`Inner::reconnect_commands`]).
+pub(super) const STUCK_CHECKS: u32 = 3;
+
+/// How long making a new cluster connection may take.
+const RECONNECT_WAIT: Duration = Duration::from_secs(5);
+
 impl Inner {
+    /// Redis Cluster: whether every primary answers on both connections now (see [`conn::ping_primaries`]): `Err`
+    /// names the connection that failed.
+    pub(super) async fn probe_cluster(&self) -> Result<(), Probe> {
+        if let Conn::Cluster(mut conn) = self.conn() {
+            conn::ping_primaries(&mut conn).await.map_err(|_| Probe::Commands)?;
+        }
+        let live = match self.live.lock().await.as_ref() {
+            Some(LiveConn::Cluster(c)) => Some(c.clone()),
+            _ => None,
+        };
+        if let Some(mut live) = live {
+            conn::ping_primaries(&mut live).await.map_err(|_| Probe::Subscriptions)?;
+        }
+        Ok(())
+    }
+
+    /// The command connection (a handle: clones share it).
+    fn conn(&self) -> Conn {
+        self.conn.read().unwrap_or_else(std::sync::PoisonError::into_inner).clone()
+    }
+
+    /// Redis Cluster: a new command connection, made from the seeds, in place of one whose commands failed
+    /// [`STUCK_CHECKS`] epoch checks in a row. redis-rs's cluster connection repairs itself after a lost node, but a
+    /// slot refresh that never completes leaves it answering every command with a timeout for good (seen after a
+    /// failover under load: 15 minutes, until the test gave up); a new connection learns the slots from any live
+    /// seed. The old one is kept if no new one can be made now (Redis really is unreachable). Answers whether it
+    /// connected again.
+    pub(super) async fn reconnect_commands(&self) -> bool {
+        let Endpoint::Cluster { commands, .. } = &self.endpoint else { return false };
+        match tokio::time::timeout(RECONNECT_WAIT, commands.get_async_connection()).await {
+            Ok(Ok(conn)) => {
+                *self.conn.write().unwrap_or_else(std::sync::PoisonError::into_inner) = Conn::Cluster(conn);
+                tracing::warn!(
+                    checks = STUCK_CHECKS,
+                    "redis: the cluster connection failed every check; connected again"
+                );
+                true
+            }
+            Ok(Err(e)) => {
+                tracing::warn!(error = %e, "redis: connecting to the cluster again failed; retrying");
+                false
+            }
+            Err(_) => {
+                tracing::warn!("redis: connecting to the cluster again timed out; retrying");
+                false
+            }
+        }
+    }
+
+    /// Redis Cluster: the subscription side of [`Inner::reconnect_commands`], after [`STUCK_CHECKS`] failed attempts
+    /// in a row to subscribe again. The new connection's pushes come on the same channel (the client's).
+    pub(super) async fn reconnect_subscriber(&self) -> bool {
+        let Endpoint::Cluster { subscriber, .. } = &self.endpoint else { return false };
+        match tokio::time::timeout(RECONNECT_WAIT, subscriber.get_async_connection()).await {
+            Ok(Ok(conn)) => {
+                *self.live.lock().await = Some(LiveConn::Cluster(conn));
+                self.resubscribe.notify_one();
+                tracing::warn!(
+                    checks = STUCK_CHECKS,
+                    "redis: the cluster subscription connection failed every attempt; connected again"
+                );
+                true
+            }
+            Ok(Err(e)) => {
+                tracing::warn!(error = %e, "redis: connecting the subscription to the cluster again failed; retrying");
+                false
+            }
+            Err(_) => {
+                tracing::warn!("redis: connecting the subscription to the cluster again timed out; retrying");
+                false
+            }
+        }
+    }
+
     fn epoch(&self) -> String {
         self.epoch.read().unwrap_or_else(std::sync::PoisonError::into_inner).clone()
     }
@@ -346,7 +449,7 @@ impl Inner {
 
     /// The data's epoch (group 0's label), `fresh` set first if it has none (`SET NX`, then `GET`); not adopted.
     async fn fetch_epoch(&self, fresh: &str) -> Result<String, redis::RedisError> {
-        let mut conn = self.conn.clone();
+        let mut conn = self.conn();
         let key = self.groups.key(0, "epoch");
         let _: Value = redis::cmd("SET").arg(&key).arg(fresh).arg("NX").query_async(&mut conn).await?;
         redis::cmd("GET").arg(&key).query_async(&mut conn).await
@@ -355,7 +458,7 @@ impl Inner {
     /// Sets group `group`'s epoch label to `new` if it is `expected` now (`""`: none), starting its sequence if it has
     /// none; answers the label now.
     async fn relabel(&self, group: usize, expected: &str, new: &str) -> Result<String, redis::RedisError> {
-        let mut conn = self.conn.clone();
+        let mut conn = self.conn();
         self.label
             .key(self.groups.key(group, "epoch"))
             .arg(self.groups.prefix(group))
@@ -407,7 +510,7 @@ impl Inner {
     /// Writes the deployment marker (`<p>deployment`: the settings every server on this prefix must share) if there is
     /// none, or checks ours against it: a difference is refused with what differs and what to do.
     async fn claim_deployment(&self) -> Result<(), String> {
-        let mut conn = self.conn.clone();
+        let mut conn = self.conn();
         let script = Script::new(DEPLOYMENT);
         let mut inv = script.prepare_invoke();
         inv.key(self.groups.key(0, "deployment")).arg(self.groups.prefix(0));
@@ -496,7 +599,7 @@ impl Inner {
         group: usize,
         writes: &[&Write],
     ) -> Result<(Vec<Outcome>, Vec<UserChange>), StoreError> {
-        let mut conn = self.conn.clone();
+        let mut conn = self.conn();
         let epoch_key = self.groups.key(group, "epoch");
         for attempt in 0..2 {
             let epoch = self.epoch();
@@ -613,7 +716,7 @@ impl Inner {
         if wanted == 0 {
             return Ok(());
         }
-        let mut conn = self.conn.clone();
+        let mut conn = self.conn();
         let timeout_ms = u64::try_from(self.settings.wait_timeout.as_millis()).unwrap_or(u64::MAX);
         let mut cmd = redis::cmd("WAIT");
         cmd.arg(wanted).arg(timeout_ms);
@@ -635,7 +738,7 @@ impl Inner {
     /// deleted in their groups. The events are stored whatever happens here: a failure is logged, and the next append
     /// to a topic reports its size again (the accounting takes absolute sizes).
     async fn account(&self, changes: Vec<UserChange>) {
-        let mut conn = self.conn.clone();
+        let mut conn = self.conn();
         let mut inv = self.users.prepare_invoke();
         inv.key(self.groups.key(0, "users"))
             .arg(self.groups.prefix(0))
@@ -671,7 +774,7 @@ impl Inner {
     async fn sweep(&self, budget: usize) -> Result<Outcome, StoreError> {
         let cursors = lock(&self.sweep_cursors).clone();
         let steps = futures::future::join_all(cursors.into_iter().enumerate().map(|(group, cursor)| {
-            let mut conn = self.conn.clone();
+            let mut conn = self.conn();
             async move {
                 let step: (String, u64, u64, Value) = self
                     .sweep
@@ -704,7 +807,7 @@ impl Inner {
     }
 
     async fn read(&self, name: &str, after: u64, limit: usize) -> Result<Snapshot, StoreError> {
-        let mut conn = self.conn.clone();
+        let mut conn = self.conn();
         let group = self.groups.of(name);
         for attempt in 0..2 {
             let reply: Value = self
@@ -746,7 +849,7 @@ impl Inner {
     }
 
     async fn jobs(&self, only: Option<&str>) -> Result<Vec<JobRecord>, StoreError> {
-        let mut conn = self.conn.clone();
+        let mut conn = self.conn();
         let key = |k: &str| self.groups.key(0, k);
         let (records, ends, leases): (HashMap<String, String>, HashMap<String, String>, HashMap<String, u64>) =
             match only {
