@@ -286,6 +286,28 @@ impl RedisStore {
     }
 }
 
+/// A new connection from `client` (within [`RECONNECT_WAIT`]), logged: `which` names it.
+async fn connect_again(client: &ClusterClient, which: &str) -> Option<redis::cluster_async::ClusterConnection> {
+    match tokio::time::timeout(RECONNECT_WAIT, client.get_async_connection()).await {
+        Ok(Ok(conn)) => {
+            tracing::warn!(
+                connection = which,
+                checks = STUCK_CHECKS,
+                "redis: a cluster connection failed every check; connected again"
+            );
+            Some(conn)
+        }
+        Ok(Err(e)) => {
+            tracing::warn!(connection = which, error = %e, "redis: connecting to the cluster again failed; retrying");
+            None
+        }
+        Err(_) => {
+            tracing::warn!(connection = which, "redis: connecting to the cluster again timed out; retrying");
+            None
+        }
+    }
+}
+
 /// Whether the server at `client` is a Redis Cluster node.
 async fn is_cluster(client: &redis::Client) -> Result<bool, redis::RedisError> {
     let mut conn = client.get_multiplexed_async_connection().await?;
@@ -382,57 +404,28 @@ impl Inner {
         self.conn.read().unwrap_or_else(std::sync::PoisonError::into_inner).clone()
     }
 
-    /// Redis Cluster: a new command connection, made from the seeds, in place of one whose commands failed
-    /// [`STUCK_CHECKS`] epoch checks in a row. redis-rs's cluster connection repairs itself after a lost node, but a
-    /// slot refresh that never completes leaves it answering every command with a timeout for good (seen after a
-    /// failover under load: 15 minutes, until the test gave up); a new connection learns the slots from any live
-    /// seed. The old one is kept if no new one can be made now (Redis really is unreachable). Answers whether it
-    /// connected again.
+    /// Redis Cluster: a new command connection, made from the seeds, in place of one that failed [`STUCK_CHECKS`]
+    /// checks in a row. redis-rs's cluster connection repairs itself after a lost node, but not after a node that
+    /// stopped answering without closing its connections, and a slot refresh that never completes leaves it answering
+    /// every command with a timeout for good (seen after a failover under load: 15 minutes, until the test gave up); a
+    /// new connection learns the slots from any live seed. The old one is kept if no new one can be made now (Redis
+    /// really is unreachable). Answers whether it connected again.
     pub(super) async fn reconnect_commands(&self) -> bool {
         let Endpoint::Cluster { commands, .. } = &self.endpoint else { return false };
-        match tokio::time::timeout(RECONNECT_WAIT, commands.get_async_connection()).await {
-            Ok(Ok(conn)) => {
-                *self.conn.write().unwrap_or_else(std::sync::PoisonError::into_inner) = Conn::Cluster(conn);
-                tracing::warn!(
-                    checks = STUCK_CHECKS,
-                    "redis: the cluster connection failed every check; connected again"
-                );
-                true
-            }
-            Ok(Err(e)) => {
-                tracing::warn!(error = %e, "redis: connecting to the cluster again failed; retrying");
-                false
-            }
-            Err(_) => {
-                tracing::warn!("redis: connecting to the cluster again timed out; retrying");
-                false
-            }
-        }
+        let Some(conn) = connect_again(commands, "commands").await else { return false };
+        *self.conn.write().unwrap_or_else(std::sync::PoisonError::into_inner) = Conn::Cluster(conn);
+        true
     }
 
-    /// Redis Cluster: the subscription side of [`Inner::reconnect_commands`], after [`STUCK_CHECKS`] failed attempts
-    /// in a row to subscribe again. The new connection's pushes come on the same channel (the client's).
+    /// Redis Cluster: the same for the subscription connection (also after [`STUCK_CHECKS`] failed attempts in a row
+    /// to subscribe again); the subscription loop then subscribes every topic again on it and fills each hole. Its
+    /// pushes come on the same channel (the client's).
     pub(super) async fn reconnect_subscriber(&self) -> bool {
         let Endpoint::Cluster { subscriber, .. } = &self.endpoint else { return false };
-        match tokio::time::timeout(RECONNECT_WAIT, subscriber.get_async_connection()).await {
-            Ok(Ok(conn)) => {
-                *self.live.lock().await = Some(LiveConn::Cluster(conn));
-                self.resubscribe.notify_one();
-                tracing::warn!(
-                    checks = STUCK_CHECKS,
-                    "redis: the cluster subscription connection failed every attempt; connected again"
-                );
-                true
-            }
-            Ok(Err(e)) => {
-                tracing::warn!(error = %e, "redis: connecting the subscription to the cluster again failed; retrying");
-                false
-            }
-            Err(_) => {
-                tracing::warn!("redis: connecting the subscription to the cluster again timed out; retrying");
-                false
-            }
-        }
+        let Some(conn) = connect_again(subscriber, "subscriptions").await else { return false };
+        *self.live.lock().await = Some(LiveConn::Cluster(conn));
+        self.resubscribe.notify_one();
+        true
     }
 
     fn epoch(&self) -> String {
