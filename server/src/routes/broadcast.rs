@@ -45,13 +45,7 @@ async fn update(
         PublishBody::Many(events) => events,
     };
     let texts: Vec<&str> = events.iter().map(|update| update.text.as_str()).collect();
-    // The request's fingerprint is needed only under an Idempotency-Key.
-    let keys = if headers.contains_key(super::publish::IDEMPOTENCY_KEY) {
-        let request = serde_json::to_vec(&texts).map_err(|e| AppError::Internal(e.to_string()))?;
-        super::publish::batch_keys(&headers, topic::BROADCAST, &request, texts.len())?
-    } else {
-        None
-    };
+    let keys = super::publish::batch_keys(&headers, topic::BROADCAST, &texts, texts.len())?;
     let payloads = texts.iter().map(|t| payload(t)).collect::<Result<Vec<_>, _>>()?;
     let published = state.hub.publish_batch(topic::BROADCAST, payloads, keys).await?;
     let repeated = published.first().is_some_and(|p| p.repeated);

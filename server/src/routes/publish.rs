@@ -20,18 +20,20 @@ pub fn key(headers: &HeaderMap, topic: &str, request: &[u8]) -> Result<Option<Ke
 }
 
 /// The keys of a batch of `events` events under the request's `Idempotency-Key` (see [`key`]), one per event, all
-/// fingerprinted with the whole batch (`request`). An event's key is the client's key + ` <events> <index>`: a space
-/// cannot occur in a client's key, so batch keys never meet a single publish's, and a batch of another length under
-/// the same key is another set of keys (all new: it is published whole, never in part).
-pub fn batch_keys(
+/// fingerprinted with the whole batch (`batch`, as JSON; encoded only when there is a key). An event's key is the
+/// client's key + ` <events> <index>`: a space cannot occur in a client's key, so batch keys never meet a single
+/// publish's, and a batch of another length under the same key is another set of keys (all new: it is published
+/// whole, never in part).
+pub fn batch_keys<T: serde::Serialize + ?Sized>(
     headers: &HeaderMap,
     topic: &str,
-    request: &[u8],
+    batch: &T,
     events: usize,
 ) -> Result<Option<Vec<Key>>, AppError> {
     let Some(client) = client_key(headers)? else { return Ok(None) };
+    let request = serde_json::to_vec(batch).map_err(|e| AppError::Internal(e.to_string()))?;
     // Hashed once here; each key then fingerprints this digest.
-    let digest = ring::digest::digest(&ring::digest::SHA256, request);
+    let digest = ring::digest::digest(&ring::digest::SHA256, &request);
     Ok(Some((0..events).map(|i| Key::new(topic, &format!("{client} {events} {i}"), digest.as_ref())).collect()))
 }
 

@@ -79,13 +79,7 @@ async fn notify(
         PublishBody::Many(events) => events,
     };
     let notes: Vec<_> = events.into_iter().map(Notification::into_parts).collect();
-    // The request's fingerprint is needed only under an Idempotency-Key.
-    let keys = if headers.contains_key(super::publish::IDEMPOTENCY_KEY) {
-        let request = serde_json::to_vec(&notes).map_err(|e| AppError::Internal(e.to_string()))?;
-        super::publish::batch_keys(&headers, &name, &request, notes.len())?
-    } else {
-        None
-    };
+    let keys = super::publish::batch_keys(&headers, &name, &notes, notes.len())?;
     let payloads = notes.into_iter().map(|(event, data)| Payload::new(event.as_deref(), data)).collect();
     let published = state.hub.publish_batch(&name, payloads, keys).await?;
     let repeated = published.first().is_some_and(|p| p.repeated);
